@@ -1,0 +1,51 @@
+# Two commands do all the set-up on a fresh machine (see README.md):
+#   make run   - create .venv, install auditlens, start the viewer on the embedded demo
+#   make test  - create/update .venv, run every check: ruff, mypy, pytest (Qt offscreen)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+QT_APT := libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libfreetype6 libdbus-1-3 libglib2.0-0 fonts-dejavu-core
+GUI_APT := libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-xkb1
+
+.PHONY: run test lint typecheck pytest bench clean check-qt
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
+	  echo "Python's venv module is missing. Install it with:"; \
+	  echo "  apt-get install -y python3-venv"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# Qt needs a few shared libraries from the system; say which are missing, with the one line to fix it.
+check-qt: $(STAMP)
+	@QT_QPA_PLATFORM=offscreen $(BIN)/python -c 'from PySide6 import QtWidgets, QtGui' 2>/dev/null || { \
+	  echo "Qt cannot load: some system libraries are missing. Install them with:"; \
+	  echo "  apt-get install -y $(QT_APT)"; exit 1; }
+
+run: check-qt
+	@QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-} $(BIN)/python -c 'from PySide6 import QtWidgets; import sys; a=QtWidgets.QApplication(sys.argv)' 2>/dev/null || { \
+	  echo "Qt cannot open a window here (no display, or the xcb libraries are missing)."; \
+	  echo "On a desktop Debian:  apt-get install -y $(GUI_APT)"; \
+	  echo "Without a display:    xvfb-run -s '-screen 0 1600x1000x24' make run"; exit 1; }
+	$(BIN)/auditlens demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: check-qt
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/core.py
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

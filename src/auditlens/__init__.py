@@ -1,0 +1,9 @@
+"""auditlens: a desktop viewer for a verifiable, append-only audit log.
+
+The package is layered (DESIGN.md §2): ``core`` holds formats and cryptography with no I/O;
+``server`` is the reference audit API; ``client``, ``mirror`` and ``export`` are the viewer's
+engine; ``ui`` is Qt only. Dependencies point one way: ui -> export, mirror, client -> core;
+server -> core.
+"""
+
+__version__ = "0.1.0"
