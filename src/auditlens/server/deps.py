@@ -1,0 +1,107 @@
+"""Request dependencies: the server state, the bearer credential and the role checks.
+
+Who may do what (DESIGN.md §3, CONTRACT.md):
+
+============================  =========  ======  ===========  ==========  ==========
+route                         anonymous  member  owner/admin  read key*   ingest key
+============================  =========  ======  ===========  ==========  ==========
+POST /v1/auth/login           yes        yes     yes          —           —
+POST /v1/auth/logout, /v1/me  401        yes     yes          me: yes     me: yes
+API keys: list                401        403     yes          yes         403
+API keys: create / delete     401        403     yes          403         403
+POST /v1/events               401        403     403          403         yes
+audit-logs, users, /v1/log/*  401        403     yes          yes         403
+============================  =========  ======  ===========  ==========  ==========
+
+(*) a read key acts as its creator with the creator's current role. Every credential sees only
+its own organization; another organization's event ids answer 404, as if they did not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from auditlens.server.accounts import Principal, resolve_credential
+from auditlens.server.problems import ProblemError, unauthorized
+from auditlens.server.state import ServerState
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A session token from POST /v1/auth/login, or an API key.",
+)
+
+
+def get_state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.auditlens
+    return state
+
+
+StateDep = Annotated[ServerState, Depends(get_state)]
+
+
+def get_principal(
+    request: Request,
+    state: StateDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The principal of the request's bearer credential; 401 without a valid one."""
+    if credentials is None:
+        if request.headers.get("authorization"):
+            raise unauthorized("the Authorization header must be 'Bearer <token or API key>'")
+        raise unauthorized("this request needs a bearer token or API key")
+    with state.db.read() as conn:
+        principal = resolve_credential(conn, credentials.credentials)
+    if principal is None:
+        raise unauthorized("the token or API key is unknown, expired or revoked")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_session(principal: PrincipalDep) -> Principal:
+    if principal.kind != "session":
+        raise ProblemError(403, "this request needs a login session, not an API key")
+    return principal
+
+
+def require_reader(principal: PrincipalDep) -> Principal:
+    """Owner or admin (session or read key) of the organization."""
+    if principal.kind == "ingest_key":
+        raise ProblemError(403, "an ingest key may only append events (POST /v1/events)")
+    if not principal.can_read:
+        role = principal.user.role if principal.user else "none"
+        raise ProblemError(
+            403, f"only owners and admins can read the audit log; this credential's role is {role}"
+        )
+    return principal
+
+
+def require_manager(principal: PrincipalDep) -> Principal:
+    """Owner or admin with a login session (API keys cannot mint or revoke keys)."""
+    require_reader(principal)
+    if principal.kind != "session":
+        raise ProblemError(403, "API keys are managed with a login session, not with an API key")
+    return principal
+
+
+def require_ingest(principal: PrincipalDep) -> Principal:
+    if principal.kind != "ingest_key":
+        raise ProblemError(403, "appending events needs an API key with scope 'ingest'")
+    return principal
+
+
+SessionDep = Annotated[Principal, Depends(require_session)]
+ReaderDep = Annotated[Principal, Depends(require_reader)]
+ManagerDep = Annotated[Principal, Depends(require_manager)]
+IngestDep = Annotated[Principal, Depends(require_ingest)]
+
+
+def request_info(request: Request) -> dict[str, str]:
+    """The ``event.request`` of an audit event caused by ``request``."""
+    ip = request.client.host if request.client else "unknown"
+    agent = request.headers.get("user-agent", "")[:512]
+    return {"ip": ip, "user_agent": agent}

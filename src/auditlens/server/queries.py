@@ -1,0 +1,176 @@
+"""Filtered, keyset-paginated reads of one organization's log (``GET /v1/audit-logs``).
+
+Decisions:
+
+* Index order is time order (timestamps never decrease with the index), so a page is ordered
+  by ``idx`` alone and a ``since``/``until`` window is first turned into an index window with
+  one seek on ``(org_id, ts, idx)``. Every other filter is an equality on an indexed
+  ``(org_id, <column>, idx)``, so the first page of any single filter is one index range scan,
+  whatever the size of the log. ``type`` is either an exact type or a whole category (its own
+  column, see :mod:`.schema`).
+* ``since`` is inclusive, ``until`` exclusive: ``[since, until)``, so consecutive windows
+  never overlap or leave a gap.
+* The cursor is opaque to clients: base64url of ``{"v", "k": last index, "o": order, "f":
+  fingerprint of the filters}``; a cursor replayed with different filters or order is refused
+  (422) rather than silently paging a different query. New entries appended while a client
+  pages never shift its pages (keyset, not offset).
+* Entries below ``min_index`` (pruned) are not listed; an unknown ``user_email`` gives an empty
+  page, not an error (it names no one in this organization's directory).
+* Filter values are bound parameters, never SQL text: ``type=' OR 1=1 --`` is simply an
+  unknown type (422) and ``task_id=' OR 1=1 --`` an empty page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from auditlens.core.events import CATEGORIES, EVENT_TYPES, OUTCOMES
+from auditlens.server.schema import entries, users
+
+Order = Literal["asc", "desc"]
+MAX_LIMIT = 1000
+
+
+class QueryError(ValueError):
+    """A filter or cursor is invalid; ``name`` is the query parameter."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"{name}: {reason}")
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """The filters of an audit-log query; every field optional, all combined with AND."""
+
+    since_ms: int | None = None
+    until_ms: int | None = None
+    user_email: str | None = None
+    type: str | None = None
+    task_id: str | None = None
+    agent_id: str | None = None
+    outcome: str | None = None
+
+    def check(self) -> None:
+        """Raise :class:`QueryError` for a value no event can have."""
+        if self.type is not None and self.type not in EVENT_TYPES and self.type not in CATEGORIES:
+            raise QueryError(
+                "type",
+                f"{self.type!r} is neither an event type (e.g. agent.action) nor a category "
+                f"({', '.join(CATEGORIES)})",
+            )
+        if self.outcome is not None and self.outcome not in OUTCOMES:
+            raise QueryError("outcome", f"must be one of {', '.join(OUTCOMES)}")
+
+    def fingerprint(self, order: Order) -> str:
+        data = orjson.dumps({**asdict(self), "order": order}, option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(data).hexdigest()[:16]
+
+
+def encode_cursor(last_index: int, order: Order, fingerprint: str) -> str:
+    raw = orjson.dumps({"v": 1, "k": last_index, "o": order, "f": fingerprint})
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(cursor: str, order: Order, fingerprint: str) -> int:
+    """The last index of the previous page; QueryError when the cursor is not ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = orjson.loads(raw)
+        key = data["k"]
+        ok = data.get("v") == 1 and type(key) is int and key >= 0
+    except (binascii.Error, ValueError, TypeError, KeyError, orjson.JSONDecodeError):
+        ok = False
+    if not ok:
+        raise QueryError("cursor", "is not a cursor this server issued")
+    if data.get("o") != order or data.get("f") != fingerprint:
+        raise QueryError(
+            "cursor", "belongs to a different query (filters or order changed); start over"
+        )
+    return int(key)
+
+
+def first_index_at(conn: Connection, org_id: str, ts: int) -> int | None:
+    return conn.execute(
+        sa.select(entries.c.idx)
+        .where(entries.c.org_id == org_id, entries.c.ts >= ts)
+        .order_by(entries.c.ts, entries.c.idx)
+        .limit(1)
+    ).scalar()
+
+
+def page(
+    conn: Connection,
+    org_id: str,
+    *,
+    min_index: int,
+    flt: AuditFilter,
+    order: Order,
+    limit: int,
+    after: int | None,
+) -> tuple[list[tuple[int, bytes]], bool]:
+    """Return up to ``limit`` ``(index, canonical bytes)`` and whether more follow."""
+    flt.check()
+    lo, hi = min_index, None
+    if flt.since_ms is not None:
+        first = first_index_at(conn, org_id, flt.since_ms)
+        if first is None:
+            return [], False
+        lo = max(lo, first)
+    if flt.until_ms is not None:
+        hi = first_index_at(conn, org_id, flt.until_ms)
+    if after is not None:
+        if order == "desc":
+            hi = after if hi is None else min(hi, after)
+        else:
+            lo = max(lo, after + 1)
+    if hi is not None and hi <= lo:
+        return [], False
+    query = sa.select(entries.c.idx, entries.c.body).where(
+        entries.c.org_id == org_id, entries.c.idx >= lo
+    )
+    if hi is not None:
+        query = query.where(entries.c.idx < hi)
+    if flt.user_email is not None:
+        user_id = conn.execute(
+            sa.select(users.c.id).where(
+                users.c.org_id == org_id, users.c.email == flt.user_email.strip().lower()
+            )
+        ).scalar()
+        if user_id is None:
+            return [], False
+        query = query.where(entries.c.user_id == user_id)
+    if flt.type is not None:
+        column = entries.c.category if flt.type in CATEGORIES else entries.c.type
+        query = query.where(column == flt.type)
+    if flt.task_id is not None:
+        query = query.where(entries.c.task_id == flt.task_id)
+    if flt.agent_id is not None:
+        query = query.where(entries.c.agent_id == flt.agent_id)
+    if flt.outcome is not None:
+        query = query.where(entries.c.outcome == flt.outcome)
+    query = query.order_by(entries.c.idx.desc() if order == "desc" else entries.c.idx)
+    rows = conn.execute(query.limit(limit + 1)).all()
+    more = len(rows) > limit
+    return [(int(i), bytes(b)) for i, b in rows[:limit] if b is not None], more
+
+
+def entry_by_id(conn: Connection, org_id: str, event_id: str) -> tuple[int, bytes | None] | None:
+    """``(index, bytes or None when pruned)`` of an event of ``org_id``, or None."""
+    row = conn.execute(
+        sa.select(entries.c.idx, entries.c.body).where(
+            entries.c.id == event_id, entries.c.org_id == org_id
+        )
+    ).first()
+    if row is None:
+        return None
+    return int(row.idx), (bytes(row.body) if row.body is not None else None)

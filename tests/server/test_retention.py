@@ -1,0 +1,124 @@
+"""Retention pruning: bodies go below a 256-aligned min_index, hashes stay, the log says so."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from auditlens.server import retention
+from auditlens.server.retention import DAY_MS
+from tests.server.conftest import Api, running_api, sample_event
+from tests.server.thirdparty import verify_log
+
+ORIGIN = "auditlens.local/acme"
+
+
+@pytest.fixture(scope="module")
+def pruned(api: Api) -> tuple[Api, retention.PruneResult, list[str]]:
+    r = api.ingest([sample_event(i) for i in range(600)])
+    assert r.status_code == 201
+    assert retention.prune(api.state.sequencer, api.orgs["acme"].org.id) is None  # nothing old yet
+    later = api.state.sequencer.clock() + 91 * DAY_MS
+    result = retention.prune(api.state.sequencer, api.orgs["acme"].org.id, now_ms=later)
+    assert result is not None
+    return api, result, r.json()["ids"]
+
+
+def test_min_index_is_a_multiple_of_256_below_the_cutoff(
+    pruned: tuple[Api, retention.PruneResult, list[str]],
+) -> None:
+    api, result, _ = pruned
+    assert result.policy_days == 90  # business plan
+    assert result.min_index % 256 == 0
+    assert result.min_index == (result.event_index // 256) * 256
+    assert (
+        api.http.get("/v1/log/info", headers=api.auth("admin")).json()["min_index"]
+        == result.min_index
+    )
+
+
+def test_pruned_entry_bundles_are_410(pruned: tuple[Api, retention.PruneResult, list[str]]) -> None:
+    api, _, _ = pruned
+    r = api.http.get("/v1/log/tile/entries/000", headers=api.auth("admin"))
+    assert r.status_code == 410
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "retention" in r.json()["detail"]
+
+
+def test_pruned_event_by_id_is_410(pruned: tuple[Api, retention.PruneResult, list[str]]) -> None:
+    api, _, ids = pruned
+    r = api.http.get(f"/v1/audit-logs/{ids[0]}", headers=api.auth("admin"))
+    assert r.status_code == 410
+
+
+def test_hashes_remain_so_the_log_still_verifies(
+    pruned: tuple[Api, retention.PruneResult, list[str]],
+) -> None:
+    api, result, _ = pruned
+    verify_log(api.http, api.auth("admin"), ORIGIN, api.state.vkey, min_index=result.min_index)
+
+
+def test_the_prune_is_a_signed_event_in_the_log(
+    pruned: tuple[Api, retention.PruneResult, list[str]],
+) -> None:
+    api, result, _ = pruned
+    items = api.http.get(
+        "/v1/audit-logs", params={"type": "audit.retention_pruned"}, headers=api.auth("admin")
+    ).json()["items"]
+    assert items[0]["index"] == result.event_index
+    assert items[0]["event"]["event"]["min_index"] == result.min_index
+    assert items[0]["event"]["event"]["policy_days"] == 90
+
+
+def test_listing_skips_pruned_entries(pruned: tuple[Api, retention.PruneResult, list[str]]) -> None:
+    api, result, _ = pruned
+    items = api.http.get(
+        "/v1/audit-logs", params={"order": "asc", "limit": 5}, headers=api.auth("admin")
+    ).json()["items"]
+    assert items[0]["index"] == result.min_index
+
+
+def test_pruning_again_changes_nothing(
+    pruned: tuple[Api, retention.PruneResult, list[str]],
+) -> None:
+    api, result, _ = pruned
+    size = api.size()
+    later = api.state.sequencer.clock() + 91 * DAY_MS
+    again = retention.prune(api.state.sequencer, api.orgs["acme"].org.id, now_ms=later)
+    assert again is None or again.min_index > result.min_index
+    if again is None:
+        assert api.size() == size
+
+
+def test_bodies_above_min_index_still_cannot_be_nulled(
+    pruned: tuple[Api, retention.PruneResult, list[str]],
+) -> None:
+    import sqlalchemy as sa
+
+    api, result, _ = pruned
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), api.state.db.write() as conn:
+        conn.execute(
+            sa.text("UPDATE entries SET body = NULL WHERE idx = :i"), {"i": result.min_index}
+        )
+
+
+def test_the_running_server_prunes_on_its_own(tmp_path: Path) -> None:
+    from auditlens.server import accounts
+
+    with running_api("sqlite", tmp_path, retention_interval_seconds=0.1) as api:
+        state = api.state
+        with state.db.write() as conn:
+            org = accounts.create_organization(conn, state.sequencer, "Oldco", "business")
+            old = state.sequencer.clock() - 100 * DAY_MS
+            state.sequencer.append_in(
+                conn, org.id, [sample_event(i) for i in range(300)], timestamps=[old] * 300
+            )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with state.db.read() as conn:
+                if accounts.get_organization(conn, org.id).min_index == 256:
+                    return
+            time.sleep(0.05)
+        pytest.fail("the retention loop did not prune")
