@@ -1,0 +1,214 @@
+"""The sign-in flow shared by the window and the command line, without any Qt.
+
+::
+
+    attempt = sign_in(url, email=..., password=...)      # or api_key=...
+    if attempt.needs_confirmation:                        # first contact: show origin + vkey
+        attempt.confirm(pasted_vkey=...)                  # pins, then stores the credential
+    session = attempt.session                             # ActiveSession
+    engine = session.sync_engine()                        # SyncEngine for the mirror
+
+    session = resume(url)   # later / headless: the stored credential, pin required
+
+A credential is stored in the keyring only once the server's identity is trusted (already
+pinned, or confirmed by the person), so an unconfirmed server never gets a remembered token.
+Pin contradictions raise VerificationError (UNTRUSTED_KEY / ORIGIN_MISMATCH) before anything
+is stored.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from auditlens.client.api import AuditApiClient, Identity, normalize_server_url
+from auditlens.client.credentials import CredentialStore, StoredCredential, api_key_account
+from auditlens.client.sync import SyncEngine
+from auditlens.client.trust import Pin, TrustDecision, TrustStore
+from auditlens.mirror.store import mirror_path
+
+
+class NotSignedInError(Exception):
+    """No stored credential (or pin) for the server: sign in first."""
+
+
+@dataclass
+class ActiveSession:
+    """A signed-in, trusted connection to one organization's log."""
+
+    client: AuditApiClient
+    identity: Identity
+    pin: Pin
+
+    @property
+    def server_url(self) -> str:
+        return self.client.base_url
+
+    def mirror_path(self, base_dir: Path | None = None) -> Path:
+        return mirror_path(self.server_url, self.identity.organization.id, base_dir)
+
+    def sync_engine(self, mirror_dir: Path | None = None) -> SyncEngine:
+        return SyncEngine(
+            self.client,
+            self.mirror_path(mirror_dir),
+            self.pin,
+            organization_name=self.identity.organization.name,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+
+@dataclass
+class SignInAttempt:
+    """A successful authentication whose server identity may still need the person's OK."""
+
+    client: AuditApiClient
+    identity: Identity
+    decision: TrustDecision
+    credential: StoredCredential
+    trust: TrustStore
+    credentials: CredentialStore
+    _session: ActiveSession | None = field(default=None, repr=False)
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self._session is None
+
+    @property
+    def origin(self) -> str:
+        return self.decision.pin.origin
+
+    @property
+    def vkey(self) -> str:
+        return self.decision.pin.vkey
+
+    def confirm(self, pasted_vkey: str | None = None) -> ActiveSession:
+        """Pin the announced origin + vkey (checked against ``pasted_vkey`` if given), store
+        the credential, and return the session."""
+        if self._session is None:
+            pin = self.trust.confirm(self.decision.pin, pasted_vkey=pasted_vkey)
+            self.credentials.save(self.credential)
+            self._session = ActiveSession(self.client, self.identity, pin)
+        return self._session
+
+    @property
+    def session(self) -> ActiveSession:
+        if self._session is None:
+            raise RuntimeError("confirm the server's origin and key first")
+        return self._session
+
+
+def sign_in(
+    server_url: str,
+    *,
+    email: str | None = None,
+    password: str | None = None,
+    api_key: str | None = None,
+    verify_tls: bool | ssl.SSLContext = True,
+    trust: TrustStore | None = None,
+    credentials: CredentialStore | None = None,
+) -> SignInAttempt:
+    """Authenticate (email + password, or an API key) and check the server against the pins."""
+    trust = trust or TrustStore()
+    credentials = credentials or CredentialStore()
+    client = AuditApiClient(server_url, verify_tls=verify_tls)
+    try:
+        if api_key is not None:
+            client.token = api_key
+            identity = client.me()
+            credential = StoredCredential(
+                client.base_url,
+                api_key_account(api_key),
+                "api_key",
+                api_key,
+                organization_id=identity.organization.id,
+            )
+        else:
+            if not email or password is None:
+                raise ValueError("Sign-in needs an email and a password, or an API key")
+            session = client.login(email, password)
+            identity = session
+            credential = StoredCredential(
+                client.base_url,
+                email,
+                "session",
+                session.token,
+                expires_at=session.expires_at,
+                organization_id=session.organization.id,
+            )
+        org = identity.organization
+        decision = trust.check(client.base_url, org.id, org.origin, org.vkey)
+    except BaseException:
+        client.close()
+        raise
+    attempt = SignInAttempt(client, identity, decision, credential, trust, credentials)
+    if not decision.needs_confirmation:
+        credentials.save(credential)
+        attempt._session = ActiveSession(client, Identity(identity.user, org), decision.pin)
+    return attempt
+
+
+def resume(
+    server_url: str,
+    *,
+    verify_tls: bool | ssl.SSLContext = True,
+    trust: TrustStore | None = None,
+    credentials: CredentialStore | None = None,
+) -> ActiveSession:
+    """The session of the stored credential for ``server_url`` (for start-up and ``sync``).
+
+    Raises NotSignedInError without a credential or pin, NotAuthenticated when the server no
+    longer accepts it, VerificationError (UNTRUSTED_KEY / ORIGIN_MISMATCH) when the server
+    contradicts the pin.
+    """
+    trust = trust or TrustStore()
+    credentials = credentials or CredentialStore()
+    url = normalize_server_url(server_url)
+    credential = credentials.load(url)
+    if credential is None:
+        raise NotSignedInError(f"You are not signed in to {url}: run `auditlens login` first.")
+    client = AuditApiClient(url, credential.secret, verify_tls=verify_tls)
+    try:
+        identity = client.me()
+        org = identity.organization
+        decision = trust.check(url, org.id, org.origin, org.vkey)
+        if decision.needs_confirmation:
+            raise NotSignedInError(
+                f"The log of {org.name or org.id} on {url} is not trusted yet: sign in again "
+                "and confirm its origin and key."
+            )
+    except BaseException:  # NotAuthenticated, VerificationError, ...: close, then tell
+        client.close()
+        raise
+    return ActiveSession(client, Identity(identity.user, org), decision.pin)
+
+
+def sign_out(
+    server_url: str,
+    *,
+    credentials: CredentialStore | None = None,
+    verify_tls: bool | ssl.SSLContext = True,
+) -> bool:
+    """End the session on the server (best effort) and remove the stored credential."""
+    credentials = credentials or CredentialStore()
+    url = normalize_server_url(server_url)
+    credential = credentials.load(url)
+    if credential is not None and credential.kind == "session":
+        try:
+            with AuditApiClient(url, credential.secret, verify_tls=verify_tls) as client:
+                client.logout()
+        except Exception:
+            pass  # the server may be gone; forgetting the token locally is what matters
+    return credentials.delete(url)
+
+
+__all__ = [
+    "ActiveSession",
+    "NotSignedInError",
+    "SignInAttempt",
+    "resume",
+    "sign_in",
+    "sign_out",
+]

@@ -1,0 +1,178 @@
+"""Re-check a mirror file against its trusted checkpoint (run in the background at start).
+
+A mirror is a plain SQLite file a person (or malware) can edit. This re-check re-hashes every
+stored entry in index order, folds the leaf hashes into a compact range and compares its root
+with the largest stored checkpoint, whose signature is verified again with the PINNED key (the
+pin comes from the caller, not from the file). It also re-derives every indexed column from the
+raw bytes, because the table shows those columns: an edited ``summary`` or ``user_id`` is as
+misleading as an edited body.
+
+Where: a column edit is found at its exact index. An edit of ``raw`` changes the root; to say
+which entries, the writer keeps the root of every complete 256-entry tile (``tile_hashes``), so
+the finding names the tile's index range (exact to 256 entries, at 1/256 of the space a per-entry
+leaf hash would take). Edits in the last, incomplete tile are reported over that tile's range.
+The tile roots are not trusted for detection, only for locating: detection rests on the signed
+root alone.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from hashlib import sha256
+from pathlib import Path
+
+import orjson
+
+from auditlens.core import merkle, note, tiles
+from auditlens.core.errors import Code, Finding, FormatError, VerificationError
+from auditlens.mirror.store import open_readonly
+from auditlens.mirror.writer import MalformedEntryError, extract_row, unpack_frontier
+
+_TILE = tiles.TILE_WIDTH
+_COLUMNS = "idx, id, ts, type, category, user_id, task_id, agent_id, outcome, summary, raw"
+
+
+@dataclass(frozen=True)
+class RecheckResult:
+    """What the re-check found; ``ok`` when nothing (``checked`` entries hashed)."""
+
+    checked: int
+    size: int
+    findings: tuple[Finding, ...] = field(default=())
+    cancelled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.cancelled and not any(not f.code.informational for f in self.findings)
+
+
+def _load_gaps(text: str | None) -> dict[int, tuple[int, list[bytes]]]:
+    if not text:
+        return {}
+    try:
+        return {int(a): (int(b), [bytes.fromhex(h) for h in hs]) for a, b, hs in orjson.loads(text)}
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        return {}
+
+
+def recheck_mirror(
+    path: Path,
+    vkey: str,
+    origin: str,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> RecheckResult:
+    """Re-verify every entry of the mirror at ``path`` against its signed checkpoint."""
+    cancel = cancel or threading.Event()
+    conn = open_readonly(path)
+    try:
+        conn.execute("BEGIN")  # one snapshot, even if a sync commits meanwhile
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        cp_row = conn.execute(
+            "SELECT size, note, root FROM checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        if cp_row is None:
+            return RecheckResult(0, 0)
+        findings: list[Finding] = []
+        try:
+            cp = note.verify_checkpoint(str(cp_row[1]), vkey, origin)
+        except VerificationError as exc:
+            return RecheckResult(
+                0,
+                int(cp_row[0]),
+                (Finding(exc.code, f"The mirror's stored checkpoint fails: {exc.message}"),),
+            )
+        size = cp.size
+        state = conn.execute("SELECT size, frontier FROM tree_state WHERE id = 1").fetchone()
+        tile_roots = dict(conn.execute("SELECT n, hash FROM tile_hashes").fetchall())
+        gaps = _load_gaps(meta.get("gaps"))
+
+        crange = merkle.CompactRange()
+        expected = 0
+        checked = 0
+        missing: list[tuple[int, int]] = []
+        column_edits: list[int] = []
+        bad_tiles: list[tuple[int, int]] = []
+        cursor = conn.execute(f"SELECT {_COLUMNS} FROM entries ORDER BY idx")
+        while True:
+            if cancel.is_set():
+                return RecheckResult(checked, size, tuple(findings), cancelled=True)
+            rows = cursor.fetchmany(4096)
+            if not rows:
+                break
+            for row in rows:
+                idx = int(row[0])
+                raw = bytes(row[10])
+                while expected in gaps and idx >= gaps[expected][0]:
+                    end, frontier = gaps[expected]
+                    crange = merkle.CompactRange.from_state(end, frontier)
+                    expected = end
+                if idx != expected:
+                    missing.append((expected, idx - 1) if idx > expected else (idx, idx))
+                    break
+                expected += 1
+                checked += 1
+                for level, n, node_hash in crange.append(sha256(b"\x00" + raw).digest()):
+                    if level == tiles.TILE_HEIGHT and tile_roots.get(n, node_hash) != node_hash:
+                        bad_tiles.append((n * _TILE, n * _TILE + _TILE - 1))
+                try:
+                    derived = extract_row(idx, raw, orjson.loads(raw))
+                except (orjson.JSONDecodeError, MalformedEntryError, FormatError):
+                    column_edits.append(idx)
+                    continue
+                if derived[:10] != tuple(row[:10]):
+                    column_edits.append(idx)
+            else:
+                if progress is not None:
+                    progress(checked, size)
+                continue
+            break
+        if expected < size and not missing:
+            missing.append((expected, size - 1))
+        if missing:
+            findings.append(
+                Finding.over(
+                    Code.EVENT_MISSING,
+                    "Entries the mirror verified before are no longer in the mirror file.",
+                    missing,
+                )
+            )
+        elif crange.root() != cp.root:
+            where = bad_tiles or [((size - 1) // _TILE * _TILE, size - 1)]
+            findings.append(
+                Finding.over(
+                    Code.EVENT_MODIFIED,
+                    "Stored entry bytes no longer hash to the signed checkpoint: the mirror file "
+                    "was edited. Sync again into a fresh mirror to restore it.",
+                    where,
+                )
+            )
+        if column_edits:
+            findings.append(
+                Finding.at(
+                    Code.EVENT_MODIFIED,
+                    "Columns of the mirror (time, type, user, summary, ...) no longer match the "
+                    "verified entry bytes: the mirror file was edited.",
+                    column_edits,
+                )
+            )
+        if (
+            state is not None
+            and not missing
+            and (int(state[0]) != size or unpack_frontier(bytes(state[1])) != tuple(crange.hashes))
+        ):
+            findings.append(
+                Finding(
+                    Code.EVENT_MODIFIED,
+                    "The mirror's stored tree state does not match its entries: the file was "
+                    "edited; the next sync would not verify.",
+                )
+            )
+        if progress is not None:
+            progress(checked, size)
+        return RecheckResult(checked, size, tuple(findings))
+    finally:
+        conn.close()

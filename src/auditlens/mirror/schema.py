@@ -1,0 +1,151 @@
+"""The mirror's tables (CONTRACT.md "Local mirror"), as SQLAlchemy Core metadata.
+
+This module is the single source of the schema: the writer creates tables and indexes from the
+DDL compiled here, and the read-only query layer selects from these ``Table`` objects. The
+columns of ``entries``, ``users``, ``checkpoints``, ``tree_state`` and ``meta`` are exactly the
+contract's. Two tables are additions the query layer never needs:
+
+- ``tile_hashes(n, hash)``: the root of every complete 256-entry tile (the level-8 tree node the
+  sync computes anyway). The start-up re-check (:mod:`auditlens.mirror.recheck`) detects an
+  edited mirror by the signed root alone; these 32 bytes per 256 entries let it also say *which*
+  tile was edited without storing a leaf hash per entry (1/256 of the space).
+- ``forks(...)``: evidence of a LOG_FORKED finding: the trusted note and the conflicting signed
+  note, kept as DESIGN.md §4 asks ("keep both as evidence"); nothing else is written then.
+
+``PRAGMA user_version`` holds :data:`SCHEMA_VERSION`; a newer file is refused rather than
+misread. Secondary indexes are listed in :data:`ENTRY_INDEXES` so the bulk path of the writer can
+drop and rebuild them around a large load (LIMITS.md: ~40k rows/s bulk vs ~6k/s maintained).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BLOB,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("id", Text, nullable=False),
+    Column("ts", Integer, nullable=False),  # ms since the epoch, UTC
+    Column("type", Text),
+    Column("category", Text),
+    Column("user_id", Text, nullable=True),
+    Column("task_id", Text, nullable=True),
+    Column("agent_id", Text, nullable=True),
+    Column("outcome", Text),
+    Column("summary", Text),
+    Column("raw", BLOB, nullable=False),  # the exact bytes received and hashed
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("email", Text),
+    Column("name", Text),
+    Column("role", Text),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("size", Integer, primary_key=True, autoincrement=False),
+    Column("note", Text, nullable=False),
+    Column("root", BLOB),
+    Column("verified_at", Integer),  # ms since the epoch, UTC
+)
+
+tree_state = Table(
+    "tree_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
+    Column("size", Integer, nullable=False),
+    Column("frontier", BLOB, nullable=False),  # the compact range's hashes, concatenated
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text),
+)
+
+tile_hashes = Table(
+    "tile_hashes",
+    metadata,
+    Column("n", Integer, primary_key=True, autoincrement=False),
+    Column("hash", BLOB, nullable=False),
+)
+
+forks = Table(
+    "forks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("detected_at", Integer, nullable=False),
+    Column("trusted_note", Text, nullable=False),
+    Column("conflicting_note", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+)
+
+#: Secondary indexes of ``entries``: one per filter/sort column, each ending in ``idx`` so a
+#: keyset page is an index range scan. Built after a bulk load, maintained otherwise.
+ENTRY_INDEXES: tuple[Index, ...] = (
+    Index("ux_entries_id", entries.c.id, unique=True),
+    Index("ix_entries_ts", entries.c.ts, entries.c.idx),
+    Index("ix_entries_type_ts", entries.c.type, entries.c.ts, entries.c.idx),
+    Index("ix_entries_category_ts", entries.c.category, entries.c.ts, entries.c.idx),
+    Index("ix_entries_user_ts", entries.c.user_id, entries.c.ts, entries.c.idx),
+    Index("ix_entries_task", entries.c.task_id, entries.c.idx),
+    Index("ix_entries_agent_ts", entries.c.agent_id, entries.c.ts, entries.c.idx),
+    Index("ix_entries_outcome_ts", entries.c.outcome, entries.c.ts, entries.c.idx),
+)
+
+#: Keys of ``meta`` written by the sync writer.
+META_KEYS = (
+    "server_url",
+    "origin",
+    "vkey",
+    "organization_id",
+    "organization_name",
+    "schema_version",
+    "base_size",  # first index held (entries below were pruned before the first sync)
+    "base_frontier",  # hex of the compact range at base_size (for the re-check)
+    "min_index",
+    "last_sync_at",
+)
+
+_dialect = sqlite.dialect()
+
+
+def table_ddl() -> list[str]:
+    """``CREATE TABLE IF NOT EXISTS`` statements for every table (no secondary indexes)."""
+    return [
+        str(CreateTable(table, if_not_exists=True).compile(dialect=_dialect)).strip()
+        for table in metadata.sorted_tables
+    ]
+
+
+def index_ddl() -> list[str]:
+    """``CREATE INDEX IF NOT EXISTS`` statements for :data:`ENTRY_INDEXES`."""
+    return [
+        str(CreateIndex(index, if_not_exists=True).compile(dialect=_dialect)).strip()
+        for index in ENTRY_INDEXES
+    ]
+
+
+def index_names() -> list[str]:
+    return [str(index.name) for index in ENTRY_INDEXES]
