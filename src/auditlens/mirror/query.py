@@ -1,0 +1,1066 @@
+"""The read-only query layer of the mirror: filters -> indexed SQL -> keyset pages of rows.
+
+Everything that reads the mirror for display goes through :class:`MirrorReader`; the viewer's
+``ui`` package holds no SQL. The reader opens the file read-only (``mode=ro``) with one connection
+per thread, so the UI's worker threads can count and page concurrently while the sync writer
+appends.
+
+Why stdlib ``sqlite3`` and not SQLAlchemy Core here (the schema itself is SQLAlchemy, in
+:mod:`auditlens.mirror.schema`): speed is the same (LIMITS.md: 0.60 vs 0.56 ms), but this module
+lives on SQLite-specific controls that are clearer in SQL text than through an expression
+builder: row-value keyset seeks ``(type, ts, idx) > (?, ?, ?)``, the unary ``+`` that keeps the
+planner off an index (so the index *we* chose drives the order and no query sorts a whole range
+in a temp B-tree), read-only URIs, and ``EXPLAIN QUERY PLAN`` checks in the tests. The column
+names are the schema's; a test compares them with :mod:`auditlens.mirror.schema`.
+
+How a page is found (no OFFSET over large ranges, no sort of a whole range):
+
+- Every sort key ends in ``(ts, idx)``: the Time and Index sorts are one order, because the
+  server never lets a timestamp decrease with the index (DESIGN.md §3), and every filter index is
+  ``(column, ts, idx)``. A page is "the next ``limit`` rows after this key".
+- A filter's most selective equality (task, user, agent, event types, outcome, in that order)
+  *drives* the query through its own ``(column, ts, idx)`` index; the other conditions are
+  written ``+column`` so they are checked on the rows the driver yields, never used to pick
+  another index. A set of values (several types, a category and a type, an email shared by two
+  user ids) becomes one index seek per value, merged in Python by ``(ts, idx)``.
+- Sorting by another column walks that column's index (NULLs first ascending, as SQLite orders
+  them), checking the filter on the rows it meets. When the filter is narrow (at most
+  :data:`SMALL_RESULT` matching rows, counted with a capped ``COUNT``), walking a whole index to
+  find a few rows would be slow, so the driver index finds the rows and SQLite sorts only those.
+  When the filter pins the sort column itself (sort by type while filtering two types), the page
+  is each value's rows in turn, each driven as above. The user column sorts by email, which lives
+  in ``users``: the distinct user ids of the log are found by skip-scanning the user index and
+  walked in email order.
+- A jump to a row position (a scrollbar drag) uses ``OFFSET`` along the same index order, from
+  whichever end is nearer; whole segments (one type, one user) are skipped by counting them.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from itertools import islice
+from pathlib import Path
+from typing import Concatenate, Literal, NamedTuple, ParamSpec, TypeVar
+from urllib.parse import quote
+
+from auditlens.core.events import format_timestamp
+from auditlens.core.merkle import leaf_hash
+from auditlens.mirror.store import open_readonly
+
+__all__ = [
+    "OUTCOMES",
+    "SMALL_RESULT",
+    "SORT_COLUMNS",
+    "CheckpointInfo",
+    "EventFilter",
+    "EventRecord",
+    "Key",
+    "MirrorReader",
+    "MirrorStatus",
+    "Row",
+    "SortColumn",
+    "User",
+]
+
+SortColumn = Literal["ts", "type", "user", "task", "agent", "outcome", "idx"]
+SORT_COLUMNS: tuple[SortColumn, ...] = ("ts", "type", "user", "task", "agent", "outcome", "idx")
+OUTCOMES = ("success", "failure")
+
+#: A filter matching at most this many rows is sorted by SQLite after its driver index found
+#: them (a temp B-tree of this size takes a few ms); a broader one walks the sort index.
+SMALL_RESULT = 20_000
+
+#: Up to how many rows each candidate driver index is counted when choosing between them.
+DRIVER_PROBE = 100_000
+
+#: Where a row sits in a sort order: ``(sort value, ts, idx)``; the sort value is None for the
+#: Time and Index sorts and for a row whose sort column is NULL. Pass a row's key as ``after``.
+Key = tuple[object, int, int]
+
+_COLUMN_OF_SORT: dict[str, str] = {
+    "type": "type",
+    "outcome": "outcome",
+    "agent": "agent_id",
+    "task": "task_id",
+}
+_SELECT = (
+    "SELECT e.idx, e.id, e.ts, e.type, e.category, e.user_id, e.task_id, e.agent_id, "
+    "e.outcome, e.summary FROM entries AS e"
+)
+_USER_JOIN = " LEFT JOIN users AS u ON u.id = e.user_id"
+
+
+class Row(NamedTuple):
+    """One table row: the indexed columns of an entry (not its raw bytes)."""
+
+    idx: int
+    id: str
+    ts: int
+    type: str | None
+    category: str | None
+    user_id: str | None
+    task_id: str | None
+    agent_id: str | None
+    outcome: str | None
+    summary: str | None
+
+
+@dataclass(frozen=True)
+class User:
+    """One person of the organization's directory."""
+
+    id: str
+    email: str | None
+    name: str | None
+    role: str | None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One entry with what the detail pane shows: its exact bytes and where it was verified."""
+
+    idx: int
+    id: str
+    ts: int
+    raw: bytes
+    leaf_hash: bytes
+    #: Size of the first trusted checkpoint that covers this entry (None: none covers it yet).
+    checkpoint_size: int | None
+    checkpoint_verified_at: int | None
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """A trusted checkpoint stored in the mirror."""
+
+    size: int
+    note: str
+    root: bytes | None
+    verified_at: int | None
+
+
+@dataclass(frozen=True)
+class MirrorStatus:
+    """What the status bar says about the mirror."""
+
+    entries: int
+    checkpoint: CheckpointInfo | None
+    origin: str | None
+    last_sync_at: int | None
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What the person asked to see; every field narrows the rows (they combine with AND).
+
+    ``types`` holds exact event types (``agent.action``) and/or whole categories (``agent``): a
+    name with a dot is a type. ``until_ms`` is exclusive. ``user_email`` matches the directory
+    case-insensitively; an email nobody has matches nothing.
+    """
+
+    since_ms: int | None = None
+    until_ms: int | None = None
+    user_email: str | None = None
+    user_id: str | None = None
+    types: frozenset[str] = field(default_factory=frozenset)
+    task_id: str | None = None
+    agent_id: str | None = None
+    outcome: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.types, frozenset):
+            object.__setattr__(self, "types", frozenset(self.types))
+        for name in ("user_email", "user_id", "task_id", "agent_id", "outcome"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"EventFilter.{name} must be a string or None, got {value!r}")
+            if value is not None and not value.strip():
+                object.__setattr__(self, name, None)
+        if self.outcome is not None and self.outcome not in OUTCOMES:
+            raise ValueError(
+                f"EventFilter.outcome must be 'success' or 'failure', got {self.outcome!r}"
+            )
+        if (
+            self.since_ms is not None
+            and self.until_ms is not None
+            and self.since_ms >= self.until_ms
+        ):
+            raise ValueError(
+                f"EventFilter: the start ({format_timestamp(self.since_ms)}) must be before the "
+                f"end ({format_timestamp(self.until_ms)})"
+            )
+        for name in ("types",):
+            for value in getattr(self, name):
+                if not isinstance(value, str) or not value:
+                    raise ValueError(f"EventFilter.types holds an empty or non-string {value!r}")
+
+    @property
+    def categories(self) -> frozenset[str]:
+        """The whole categories in ``types``."""
+        return frozenset(t for t in self.types if "." not in t)
+
+    @property
+    def exact_types(self) -> frozenset[str]:
+        """The exact types in ``types`` whose category is not selected as a whole."""
+        cats = self.categories
+        return frozenset(t for t in self.types if "." in t and t.split(".", 1)[0] not in cats)
+
+    def is_empty(self) -> bool:
+        """True when the filter lets every event through."""
+        return self == EventFilter()
+
+    def to_query(self) -> str:
+        """The URL-like summary shown above the table (``?type=agent&outcome=failure``).
+
+        The names are the audit API's query parameters, so a person can read it as the request
+        they would make; an empty filter is ``""``.
+        """
+        parts: list[tuple[str, str]] = []
+        if self.since_ms is not None:
+            parts.append(("since", format_timestamp(self.since_ms)))
+        if self.until_ms is not None:
+            parts.append(("until", format_timestamp(self.until_ms)))
+        if self.user_email is not None:
+            parts.append(("user_email", self.user_email))
+        if self.user_id is not None:
+            parts.append(("user_id", self.user_id))
+        if self.types:
+            kept = sorted(self.categories) + sorted(self.exact_types)
+            parts.append(("type", ",".join(kept)))
+        if self.task_id is not None:
+            parts.append(("task_id", self.task_id))
+        if self.agent_id is not None:
+            parts.append(("agent_id", self.agent_id))
+        if self.outcome is not None:
+            parts.append(("outcome", self.outcome))
+        if not parts:
+            return ""
+        return "?" + "&".join(f"{k}={quote(v, safe='@:,.-_')}" for k, v in parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plans: what SQL a page runs
+
+
+class _Stream(NamedTuple):
+    """One SQL query whose rows come in the plan's order along one index."""
+
+    where: str  # WHERE clause without the keyset condition ("1" when none)
+    params: tuple[object, ...]
+    order: tuple[str, ...]  # ORDER BY expressions, also the keyset row value
+    key_pos: tuple[int, ...]  # which parts of a Key the order expressions are
+    join_users: bool = False
+    none_as: object = None  # the value a None sort value takes in ``order[0]`` (coalesce)
+
+
+_ALL = object()  # a segment that holds every row of the plan (one stream, any sort value)
+_NON_NULL = object()  # a segment that holds every non-NULL sort value (one direct stream)
+
+
+class _Segment(NamedTuple):
+    """Rows sharing one sort value (or all non-NULL values, or all rows), in output order."""
+
+    lead: object
+    streams: tuple[_Stream, ...]
+    offset_stream: _Stream  # one query over the whole segment in order, for OFFSET jumps
+
+
+class _Plan(NamedTuple):
+    segments: tuple[_Segment, ...]
+    empty: bool = False
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """A filter with the user email turned into user ids (None: no user condition)."""
+
+    since_ms: int | None
+    until_ms: int | None
+    user_ids: frozenset[str] | None
+    categories: frozenset[str]
+    types: frozenset[str]
+    task_id: str | None
+    agent_id: str | None
+    outcome: str | None
+    prefer: str | None = None  # the driver to use when several equalities could drive
+
+    @property
+    def impossible(self) -> bool:
+        return self.user_ids is not None and not self.user_ids
+
+
+def _placeholders(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _conditions(
+    r: _Resolved, *, driver: str | None, plus_ts: bool
+) -> tuple[list[str], list[object]]:
+    """WHERE conditions of ``r`` except the driver's; all but the time range are ``+``-ed.
+
+    ``plus_ts`` also keeps the time range off the indexes (when another index drives the order).
+    """
+    sql: list[str] = []
+    params: list[object] = []
+    ts = "+e.ts" if plus_ts else "e.ts"
+    if r.since_ms is not None:
+        sql.append(f"{ts} >= ?")
+        params.append(r.since_ms)
+    if r.until_ms is not None:
+        sql.append(f"{ts} < ?")
+        params.append(r.until_ms)
+    if driver != "task" and r.task_id is not None:
+        sql.append("+e.task_id = ?")
+        params.append(r.task_id)
+    if driver != "user" and r.user_ids is not None:
+        ids = sorted(r.user_ids)
+        sql.append(f"+e.user_id IN ({_placeholders(len(ids))})")
+        params.extend(ids)
+    if driver != "agent" and r.agent_id is not None:
+        sql.append("+e.agent_id = ?")
+        params.append(r.agent_id)
+    if driver != "types" and (r.categories or r.types):
+        alts: list[str] = []
+        if r.categories:
+            alts.append(f"+e.category IN ({_placeholders(len(r.categories))})")
+            params.extend(sorted(r.categories))
+        if r.types:
+            alts.append(f"+e.type IN ({_placeholders(len(r.types))})")
+            params.extend(sorted(r.types))
+        sql.append("(" + " OR ".join(alts) + ")")
+    if driver != "outcome" and r.outcome is not None:
+        sql.append("+e.outcome = ?")
+        params.append(r.outcome)
+    return sql, params
+
+
+_DRIVERS = ("task", "user", "agent", "types", "outcome")  # priority when sizes tie
+
+
+def _driver_values(r: _Resolved, name: str) -> list[tuple[str, tuple[object, ...]]] | None:
+    """The (condition, params) per value of equality ``name`` in ``r``, or None if absent."""
+    if name == "task" and r.task_id is not None:
+        return [("e.task_id = ?", (r.task_id,))]
+    if name == "user" and r.user_ids is not None:
+        return [("e.user_id = ?", (u,)) for u in sorted(r.user_ids)]
+    if name == "agent" and r.agent_id is not None:
+        return [("e.agent_id = ?", (r.agent_id,))]
+    if name == "types" and (r.categories or r.types):
+        values: list[tuple[str, tuple[object, ...]]] = [
+            ("e.category = ?", (c,)) for c in sorted(r.categories)
+        ]
+        values.extend(("e.type = ?", (t,)) for t in sorted(r.types))
+        return values
+    if name == "outcome" and r.outcome is not None:
+        return [("e.outcome = ?", (r.outcome,))]
+    return None
+
+
+def _driver_of(r: _Resolved) -> tuple[str | None, list[tuple[str, tuple[object, ...]]]]:
+    """The equality that drives a time-ordered query, as one (condition, params) per value.
+
+    ``r.prefer`` (the smallest candidate, measured by the reader) wins when it applies.
+    """
+    for name in (r.prefer, *_DRIVERS) if r.prefer else _DRIVERS:
+        values = _driver_values(r, name)
+        if values is not None:
+            return name, values
+    return None, [("1", ())]
+
+
+def _join(conds: Iterable[str]) -> str:
+    items = [c for c in conds if c != "1"]
+    return " AND ".join(items) if items else "1"
+
+
+def _time_streams(r: _Resolved) -> tuple[list[_Stream], _Stream]:
+    """Streams in ``(ts, idx)`` order for ``r`` (one per driver value) and the OFFSET query."""
+    driver, values = _driver_of(r)
+    rest, rest_params = _conditions(r, driver=driver, plus_ts=driver == "task")
+    order = ("e.ts", "e.idx")
+    streams = [
+        _Stream(_join([cond, *rest]), (*params, *rest_params), order, (1, 2))
+        for cond, params in values
+    ]
+    if len(streams) == 1:
+        return streams, streams[0]
+    # Several driver values: one query with every value (SQLite reads each value's index range
+    # and sorts the union; only jumps use it).
+    everything, all_params = _conditions(r, driver=None, plus_ts=False)
+    # Un-plus the driver so its index is still used.
+    unplussed = [c.replace("+e.", "e.") for c in everything]
+    return streams, _Stream(_join(unplussed), tuple(all_params), order, (1, 2))
+
+
+def _select(stream: _Stream, where: str, descending: bool) -> str:
+    """The SELECT of ``stream`` with ``where``, ordered, with a ``LIMIT ?`` placeholder."""
+    direction = " DESC" if descending else ""
+    order_by = ", ".join(f"{expr}{direction}" for expr in stream.order)
+    join = _USER_JOIN if stream.join_users else ""
+    return f"{_SELECT}{join} WHERE {where} ORDER BY {order_by} LIMIT ?"
+
+
+def _cmp(a: object, b: object) -> int:
+    """Compare two sort values as SQLite does (NULL first, then by value)."""
+    if a is None or b is None:
+        return (a is not None) - (b is not None)
+    greater = bool(a > b)  # type: ignore[operator]
+    return 1 if greater else (-1 if bool(a < b) else 0)  # type: ignore[operator]
+
+
+def _position(segment: _Segment, key: Key, descending: bool) -> int:
+    """-1: ``key`` comes before ``segment`` (take it all); 0: inside it; 1: after (skip it)."""
+    if segment.lead is _ALL:
+        return 0
+    if segment.lead is _NON_NULL:
+        if key[0] is None:  # the NULL segment is first ascending, last descending
+            return 1 if descending else -1
+        return 0
+    c = _cmp(key[0], segment.lead)
+    if c == 0:
+        return 0
+    precedes = c > 0 if descending else c < 0
+    return -1 if precedes else 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The reader
+
+MAX_IDLE_CONNECTIONS = 3
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _pooled(
+    method: Callable[Concatenate[MirrorReader, _P], _T],
+) -> Callable[Concatenate[MirrorReader, _P], _T]:
+    """Run ``method`` with a pooled connection lent to this thread."""
+
+    @functools.wraps(method)
+    def wrapper(self: MirrorReader, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with self._connection():
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+class MirrorReader:
+    """Read-only queries over one mirror file; safe to use from several threads at once."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._busy: set[sqlite3.Connection] = set()
+        self._closed = False
+        self._users: dict[str, User] | None = None
+        self._plans: dict[tuple[EventFilter, str, bool], _Plan] = {}
+        self._capped: dict[tuple[_Resolved, int], int] = {}
+        self._prefer: dict[_Resolved, str | None] = {}
+        self._type_categories: list[tuple[str, str | None]] | None = None
+        self._user_ids: list[str | None] | None = None
+        with self._connection():  # fail now (FileNotFoundError, MirrorVersionError), not later
+            pass
+
+    # -- connections ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """Lend this thread a connection for the duration of one call (nested calls share it).
+
+        Connections are pooled, not tied to threads: Qt's thread pool retires and recreates
+        threads, and a connection per thread ever seen would keep a page cache each (a measured
+        ~17 MB per query at 1M rows). At most :data:`MAX_IDLE_CONNECTIONS` stay open idle.
+        """
+        held: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if held is not None:
+            yield held
+            return
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the mirror reader is closed")
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = open_readonly(self.path)
+            conn.execute("PRAGMA cache_size=-8192")  # 8 MiB: deep index walks stay cached
+            conn.execute("PRAGMA temp_store=MEMORY")
+        with self._lock:
+            self._busy.add(conn)
+        self._local.conn = conn
+        try:
+            yield conn
+        finally:
+            self._local.conn = None
+            with self._lock:
+                self._busy.discard(conn)
+                keep = not self._closed and len(self._idle) < MAX_IDLE_CONNECTIONS
+                if keep:
+                    self._idle.append(conn)
+            if not keep:
+                conn.close()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            raise RuntimeError("internal: a query ran outside _connection()")
+        return conn
+
+    def close(self) -> None:
+        """Close the idle connections; busy ones close when their query returns."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def interrupt(self) -> None:
+        """Abort the queries running right now in any thread (a stale count, a long jump)."""
+        with self._lock:
+            for conn in self._busy:
+                conn.interrupt()
+
+    def refresh(self) -> None:
+        """Forget cached plans, counts and the directory: call after a sync wrote new entries."""
+        self._users = None
+        self._plans = {}
+        self._capped = {}
+        self._prefer = {}
+        self._type_categories = None
+        self._user_ids = None
+
+    # -- directory ------------------------------------------------------------------------------
+
+    @_pooled
+    def _directory(self) -> dict[str, User]:
+        users = self._users
+        if users is None:
+            rows = self._conn().execute("SELECT id, email, name, role FROM users").fetchall()
+            users = {r[0]: User(*r) for r in rows}
+            self._users = users
+        return users
+
+    def users(self) -> list[User]:
+        """The organization's people, by email."""
+        return sorted(self._directory().values(), key=lambda u: ((u.email or "").lower(), u.id))
+
+    def user_emails(self) -> list[str]:
+        """Every distinct email of the directory, sorted (for the filter's completion)."""
+        return sorted({u.email for u in self._directory().values() if u.email}, key=str.lower)
+
+    def email_of(self, user_id: str | None) -> str | None:
+        """The email of ``user_id`` (None when it is None or not in the directory)."""
+        if user_id is None:
+            return None
+        user = self._directory().get(user_id)
+        return user.email if user is not None else None
+
+    def _email_key(self, user_id: str | None) -> str:
+        """What the User column sorts by: the email, else the raw id, else ``""`` (no user)."""
+        if user_id is None:
+            return ""
+        return self.email_of(user_id) or user_id
+
+    # -- filters --------------------------------------------------------------------------------
+
+    @_pooled
+    def _resolve(self, f: EventFilter) -> _Resolved:
+        ids: frozenset[str] | None = None
+        if f.user_email is not None:
+            wanted = f.user_email.strip().lower()
+            ids = frozenset(
+                u.id for u in self._directory().values() if (u.email or "").lower() == wanted
+            )
+        if f.user_id is not None:
+            ids = frozenset({f.user_id}) if ids is None else ids & {f.user_id}
+        r = _Resolved(
+            since_ms=f.since_ms,
+            until_ms=f.until_ms,
+            user_ids=ids,
+            categories=f.categories,
+            types=f.exact_types,
+            task_id=f.task_id,
+            agent_id=f.agent_id,
+            outcome=f.outcome,
+        )
+        return replace(r, prefer=self._smallest_driver(r))
+
+    def _smallest_driver(self, r: _Resolved) -> str | None:
+        """Of several equalities, the one matching fewest rows (capped counts on its index).
+
+        Without statistics SQLite cannot know that a user has 30,000 events but only 400
+        sign-ins; walking the smaller index and checking the other condition is what keeps a
+        combined filter's first page fast.
+        """
+        names = [n for n in _DRIVERS if _driver_values(r, n) is not None]
+        if len(names) < 2 or r.impossible:
+            return None
+        cached = self._prefer.get(r, "")
+        if cached != "":
+            return cached
+        conn = self._conn()
+        sizes: dict[str, int] = {}
+        for name in names:
+            total = 0
+            for cond, params in _driver_values(r, name) or []:
+                time_range, time_params = _conditions(
+                    replace(
+                        r,
+                        user_ids=None,
+                        categories=frozenset(),
+                        types=frozenset(),
+                        task_id=None,
+                        agent_id=None,
+                        outcome=None,
+                    ),
+                    driver=None,
+                    plus_ts=False,
+                )
+                where = _join([cond, *time_range])
+                sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM entries AS e WHERE {where} LIMIT ?)"
+                total += int(
+                    conn.execute(sql, (*params, *time_params, DRIVER_PROBE - total)).fetchone()[0]
+                )
+                if total >= DRIVER_PROBE:
+                    break
+            sizes[name] = total
+        best = min(names, key=lambda n: sizes[n])  # ties keep the priority order
+        self._prefer[r] = best
+        return best
+
+    @_pooled
+    def count(self, f: EventFilter) -> int:
+        """How many entries match ``f`` (an index count; run it off the UI thread)."""
+        r = self._resolve(f)
+        if r.impossible:
+            return 0
+        streams, _ = _time_streams(r)
+        conn = self._conn()
+        return sum(
+            int(
+                conn.execute(
+                    f"SELECT COUNT(*) FROM entries AS e WHERE {s.where}", s.params
+                ).fetchone()[0]
+            )
+            for s in streams
+        )
+
+    @_pooled
+    def _capped_count(self, r: _Resolved, cap: int) -> int:
+        """``min(count, cap + 1)``, cheaply: stops counting after ``cap + 1`` rows."""
+        cached = self._capped.get((r, cap))
+        if cached is not None:
+            return cached
+        streams, _ = _time_streams(r)
+        conn = self._conn()
+        total = 0
+        for s in streams:
+            sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM entries AS e WHERE {s.where} LIMIT ?)"
+            total += int(conn.execute(sql, (*s.params, cap + 1 - total)).fetchone()[0])
+            if total > cap:
+                break
+        self._capped[(r, cap)] = total
+        return total
+
+    # -- distinct values (skip-scans of an index: one seek per value) ---------------------------
+
+    @_pooled
+    def _types_present(self) -> list[tuple[str, str | None]]:
+        found = self._type_categories
+        if found is None:
+            conn = self._conn()
+            found = []
+            last = ""
+            while True:
+                row = conn.execute(
+                    "SELECT type, category FROM entries WHERE type > ? ORDER BY type LIMIT 1",
+                    (last,),
+                ).fetchone()
+                if row is None:
+                    break
+                found.append((row[0], row[1]))
+                last = row[0]
+            self._type_categories = found
+        return found
+
+    @_pooled
+    def _user_ids_present(self) -> list[str | None]:
+        found = self._user_ids
+        if found is None:
+            conn = self._conn()
+            found = []
+            if conn.execute("SELECT 1 FROM entries WHERE user_id IS NULL LIMIT 1").fetchone():
+                found.append(None)
+            last = ""
+            while True:
+                row = conn.execute(
+                    "SELECT user_id FROM entries WHERE user_id > ? ORDER BY user_id LIMIT 1",
+                    (last,),
+                ).fetchone()
+                if row is None:
+                    break
+                found.append(row[0])
+                last = row[0]
+            self._user_ids = found
+        return found
+
+    # -- plans ----------------------------------------------------------------------------------
+
+    @_pooled
+    def _plan(self, f: EventFilter, sort: str, descending: bool) -> _Plan:
+        if sort not in SORT_COLUMNS:
+            raise ValueError(f"cannot sort by {sort!r}; expected one of {', '.join(SORT_COLUMNS)}")
+        cache_key = (f, sort, descending)
+        plan = self._plans.get(cache_key)
+        if plan is None:
+            plan = self._build_plan(self._resolve(f), sort, descending)
+            self._plans[cache_key] = plan
+        return plan
+
+    def _build_plan(self, r: _Resolved, sort: str, descending: bool) -> _Plan:
+        if r.impossible:
+            return _Plan((), empty=True)
+        if sort in ("ts", "idx"):
+            streams, offset = _time_streams(r)
+            return _Plan((_Segment(_ALL, tuple(streams), offset),))
+        pinned = self._pinned_segments(r, sort)
+        if pinned is not None:
+            return _Plan(tuple(reversed(pinned)) if descending else tuple(pinned))
+        narrowed = _driver_of(r)[0] is not None or r.since_ms is not None or r.until_ms is not None
+        if narrowed and self._capped_count(r, SMALL_RESULT) <= SMALL_RESULT:
+            return _Plan((self._small_segment(r, sort),))
+        segments = self._walk_segments(r, sort)
+        return _Plan(tuple(reversed(segments)) if descending else tuple(segments))
+
+    def _value_segment(self, lead: object, rs: Sequence[_Resolved]) -> _Segment:
+        """Rows of every ``r`` in ``rs`` (disjoint), merged in time order, under one sort value."""
+        streams: list[_Stream] = []
+        offsets: list[_Stream] = []
+        for r in rs:
+            s, o = _time_streams(r)
+            streams.extend(s)
+            offsets.append(o)
+        if len(offsets) == 1:
+            offset = offsets[0]
+        else:  # several user ids share one email: one query over all of them
+            merged = replace(rs[0], user_ids=frozenset().union(*(r.user_ids or () for r in rs)))
+            offset = _time_streams(merged)[1]
+        return _Segment(lead, tuple(streams), offset)
+
+    def _pinned_segments(self, r: _Resolved, sort: str) -> list[_Segment] | None:
+        """Segments when the filter fixes the sort column's values (ascending), else None."""
+        if sort == "type" and (r.categories or r.types):
+            values = sorted(
+                {t for t, c in self._types_present() if c in r.categories} | set(r.types)
+            )
+            return [
+                self._value_segment(t, [replace(r, categories=frozenset(), types=frozenset({t}))])
+                for t in values
+            ]
+        if sort == "outcome" and r.outcome is not None:
+            return [self._value_segment(r.outcome, [r])]
+        if sort == "agent" and r.agent_id is not None:
+            return [self._value_segment(r.agent_id, [r])]
+        if sort == "task" and r.task_id is not None:
+            return [self._value_segment(r.task_id, [r])]
+        if sort == "user" and r.user_ids is not None:
+            return self._user_segments(r, [u for u in self._user_ids_present() if u in r.user_ids])
+        return None
+
+    def _user_segments(self, r: _Resolved, ids: Iterable[str | None]) -> list[_Segment]:
+        groups: dict[str, list[str | None]] = {}
+        for user_id in ids:
+            groups.setdefault(self._email_key(user_id), []).append(user_id)
+        segments = []
+        for key in sorted(groups):
+            parts: list[_Resolved] = []
+            for user_id in groups[key]:
+                if user_id is None:
+                    parts.append(replace(r, user_ids=None))
+                else:
+                    parts.append(replace(r, user_ids=frozenset({user_id})))
+            segments.append(self._null_user_aware_segment(key, parts, groups[key]))
+        return segments
+
+    def _null_user_aware_segment(
+        self, key: str, parts: list[_Resolved], ids: list[str | None]
+    ) -> _Segment:
+        """A user segment; the "no user" part is ``user_id IS NULL`` on the user index."""
+        streams: list[_Stream] = []
+        for part, user_id in zip(parts, ids, strict=True):
+            if user_id is not None:
+                streams.extend(_time_streams(part)[0])
+                continue
+            rest, params = _conditions(part, driver="user", plus_ts=False)
+            streams.append(
+                _Stream(
+                    _join(["e.user_id IS NULL", *rest]), tuple(params), ("e.ts", "e.idx"), (1, 2)
+                )
+            )
+        if len(streams) == 1:
+            return _Segment(key, tuple(streams), streams[0])
+        where = " OR ".join(f"({s.where})" for s in streams)
+        params_all: tuple[object, ...] = tuple(p for s in streams for p in s.params)
+        return _Segment(key, tuple(streams), _Stream(where, params_all, ("e.ts", "e.idx"), (1, 2)))
+
+    def _small_segment(self, r: _Resolved, sort: str) -> _Segment:
+        """A narrow filter: the driver index finds the rows, SQLite sorts just those."""
+        driver, values = _driver_of(r)
+        rest, rest_params = _conditions(r, driver=driver, plus_ts=driver == "task")
+        if len(values) == 1:
+            cond, params = values[0]
+            where, all_params = _join([cond, *rest]), (*params, *rest_params)
+        else:
+            everything, params_all = _conditions(r, driver=None, plus_ts=False)
+            where = _join(c.replace("+e.", "e.") for c in everything)
+            all_params = tuple(params_all)
+        if sort == "user":
+            lead = "coalesce(u.email, e.user_id, '')"
+            stream = _Stream(where, all_params, (lead, "e.ts", "e.idx"), (0, 1, 2), True, "")
+        else:
+            lead = f"coalesce(e.{_COLUMN_OF_SORT[sort]}, '')"
+            stream = _Stream(where, all_params, (lead, "e.ts", "e.idx"), (0, 1, 2), False, "")
+        return _Segment(_ALL, (stream,), stream)
+
+    def _walk_segments(self, r: _Resolved, sort: str) -> list[_Segment]:
+        """A broad filter: walk the sort column's index (NULL segment first), checking ``r``."""
+        if sort == "user":
+            return self._user_segments(r, self._user_ids_present())
+        column = _COLUMN_OF_SORT[sort]
+        rest, params = _conditions(r, driver=None, plus_ts=True)
+        if column == "task_id":  # its index is (task_id, idx): no ts inside it
+            null_order: tuple[str, ...] = ("e.idx",)
+            null_pos: tuple[int, ...] = (2,)
+            order: tuple[str, ...] = ("e.task_id", "e.idx")
+            pos: tuple[int, ...] = (0, 2)
+        else:
+            null_order, null_pos = ("e.ts", "e.idx"), (1, 2)
+            order, pos = (f"e.{column}", "e.ts", "e.idx"), (0, 1, 2)
+        null = _Stream(_join([f"e.{column} IS NULL", *rest]), tuple(params), null_order, null_pos)
+        values = _Stream(_join([f"e.{column} IS NOT NULL", *rest]), tuple(params), order, pos)
+        return [_Segment(None, (null,), null), _Segment(_NON_NULL, (values,), values)]
+
+    # -- pages ----------------------------------------------------------------------------------
+
+    def key_of(self, row: Row, sort: str) -> Key:
+        """Where ``row`` sits in ``sort`` order (pass it as ``after`` for the next page)."""
+        lead: object
+        if sort == "user":
+            lead = self._email_key(row.user_id)
+        elif sort in _COLUMN_OF_SORT:
+            lead = getattr(row, _COLUMN_OF_SORT[sort])
+        else:
+            lead = None
+        return (lead, row.ts, row.idx)
+
+    @_pooled
+    def _run(
+        self, stream: _Stream, after: Key | None, descending: bool, limit: int, offset: int
+    ) -> list[Row]:
+        where, params = stream.where, list(stream.params)
+        if after is not None:
+            values = [after[i] for i in stream.key_pos]
+            if stream.key_pos[0] == 0 and values[0] is None:
+                values[0] = stream.none_as
+            op = "<" if descending else ">"
+            if len(values) == 1:
+                where = f"{where} AND {stream.order[0]} {op} ?"
+            else:
+                where = (
+                    f"{where} AND ({', '.join(stream.order)}) {op} ({_placeholders(len(values))})"
+                )
+            params.extend(values)
+        sql = _select(stream, where, descending)
+        params.append(limit)
+        if offset:
+            sql += " OFFSET ?"
+            params.append(offset)
+        return list(map(Row._make, self._conn().execute(sql, params)))
+
+    def _segment_rows(
+        self, segment: _Segment, after: Key | None, descending: bool, limit: int
+    ) -> list[Row]:
+        if len(segment.streams) == 1:
+            return self._run(segment.streams[0], after, descending, limit, 0)
+        runs: list[Iterator[Row]] = [
+            iter(self._run(s, after, descending, limit, 0)) for s in segment.streams
+        ]
+        merged = heapq.merge(*runs, key=lambda row: (row.ts, row.idx), reverse=descending)
+        return list(islice(merged, limit))
+
+    @_pooled
+    def page(
+        self,
+        f: EventFilter,
+        sort: SortColumn = "ts",
+        descending: bool = True,
+        after: Key | None = None,
+        limit: int = 200,
+    ) -> list[Row]:
+        """Up to ``limit`` rows matching ``f`` in ``sort`` order, after the row keyed ``after``."""
+        if limit <= 0:
+            return []
+        plan = self._plan(f, sort, descending)
+        out: list[Row] = []
+        for segment in plan.segments:
+            pos = -1 if after is None else _position(segment, after, descending)
+            if pos == 1:
+                continue
+            out.extend(
+                self._segment_rows(
+                    segment, after if pos == 0 else None, descending, limit - len(out)
+                )
+            )
+            if len(out) >= limit:
+                break
+        return out
+
+    def page_before(
+        self,
+        f: EventFilter,
+        sort: SortColumn = "ts",
+        descending: bool = True,
+        before: Key | None = None,
+        limit: int = 200,
+    ) -> list[Row]:
+        """Up to ``limit`` rows just before the row keyed ``before``, in ``sort`` order."""
+        rows = self.page(f, sort, not descending, before, limit)
+        rows.reverse()
+        return rows
+
+    @_pooled
+    def _segment_count(self, segment: _Segment) -> int:
+        conn = self._conn()
+        total = 0
+        for s in segment.streams:
+            join = _USER_JOIN if s.join_users else ""
+            sql = f"SELECT COUNT(*) FROM entries AS e{join} WHERE {s.where}"
+            total += int(conn.execute(sql, s.params).fetchone()[0])
+        return total
+
+    @_pooled
+    def page_at(
+        self,
+        f: EventFilter,
+        sort: SortColumn = "ts",
+        descending: bool = True,
+        offset: int = 0,
+        limit: int = 200,
+        *,
+        total: int | None = None,
+    ) -> list[Row]:
+        """Rows ``offset .. offset+limit-1`` in ``sort`` order (a scrollbar jump).
+
+        With ``total`` (the count) a position in the second half is read from the other end,
+        so the cost is at most half a walk of the index.
+        """
+        if offset < 0 or limit <= 0:
+            return []
+        if total is not None and offset > total // 2:
+            start = max(total - offset - limit, 0)
+            count = min(limit, total - offset)
+            if count <= 0:
+                return []
+            rows = self._rows_at(f, sort, not descending, start, count)
+            rows.reverse()
+            return rows
+        return self._rows_at(f, sort, descending, offset, limit)
+
+    def _rows_at(
+        self, f: EventFilter, sort: str, descending: bool, offset: int, limit: int
+    ) -> list[Row]:
+        plan = self._plan(f, sort, descending)
+        out: list[Row] = []
+        many = len(plan.segments) > 1
+        for segment in plan.segments:
+            if many and offset:
+                n = self._segment_count(segment)
+                if offset >= n:
+                    offset -= n
+                    continue
+            if offset == 0 and len(segment.streams) > 1:
+                rows = self._segment_rows(segment, None, descending, limit - len(out))
+            else:
+                rows = self._run(segment.offset_stream, None, descending, limit - len(out), offset)
+            out.extend(rows)
+            offset = 0
+            if len(out) >= limit:
+                break
+        return out
+
+    @_pooled
+    def explain(
+        self, f: EventFilter, sort: SortColumn = "ts", descending: bool = True
+    ) -> list[str]:
+        """The query plan lines of every query a first page of ``f`` may run (for tests)."""
+        plan = self._plan(f, sort, descending)
+        lines: list[str] = []
+        for segment in plan.segments:
+            for s in segment.streams:
+                sql = "EXPLAIN QUERY PLAN " + _select(s, s.where, descending)
+                rows = self._conn().execute(sql, (*s.params, 200))
+                lines.extend(str(row[3]) for row in rows)
+        return lines
+
+    # -- single entries and status --------------------------------------------------------------
+
+    @_pooled
+    def event(self, idx: int) -> EventRecord | None:
+        """The entry at ``idx`` with its exact bytes, leaf hash and covering checkpoint."""
+        conn = self._conn()
+        row = conn.execute("SELECT idx, id, ts, raw FROM entries WHERE idx = ?", (idx,)).fetchone()
+        if row is None:
+            return None
+        raw = bytes(row[3])
+        cp = conn.execute(
+            "SELECT size, verified_at FROM checkpoints WHERE size > ? ORDER BY size LIMIT 1",
+            (idx,),
+        ).fetchone()
+        return EventRecord(
+            idx=row[0],
+            id=row[1],
+            ts=row[2],
+            raw=raw,
+            leaf_hash=leaf_hash(raw),
+            checkpoint_size=cp[0] if cp else None,
+            checkpoint_verified_at=cp[1] if cp else None,
+        )
+
+    @_pooled
+    def latest_checkpoint(self) -> CheckpointInfo | None:
+        """The largest trusted checkpoint (the one the mirror is verified up to)."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT size, note, root, verified_at FROM checkpoints ORDER BY size DESC LIMIT 1"
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return CheckpointInfo(row[0], row[1], bytes(row[2]) if row[2] is not None else None, row[3])
+
+    @_pooled
+    def meta(self) -> dict[str, str]:
+        """The mirror's ``meta`` table (server URL, origin, vkey, organization, ...)."""
+        return {k: v for k, v in self._conn().execute("SELECT key, value FROM meta")}
+
+    @_pooled
+    def status(self) -> MirrorStatus:
+        """Entries held, the verified checkpoint, the origin and the last sync time."""
+        conn = self._conn()
+        entries = int(conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+        meta = self.meta()
+        last_sync = meta.get("last_sync_at")
+        return MirrorStatus(
+            entries=entries,
+            checkpoint=self.latest_checkpoint(),
+            origin=meta.get("origin"),
+            last_sync_at=int(last_sync) if last_sync and last_sync.isdigit() else None,
+        )

@@ -1,0 +1,406 @@
+"""The viewer's flow: sign in, trust, open the mirror, re-check it, sync, sign out.
+
+:class:`Viewer` drives the window and the dialogs and runs every blocking step off the UI
+thread: sign-in, pinning and sign-out on the task runner (short), the sync engine and the mirror
+re-check on their own ``QThread`` (long, with progress and cancel). All network, SQL and hashing
+happen in :mod:`auditlens.client` and :mod:`auditlens.mirror`; this module only decides what to
+show. Each failure is shown as what it is: a verification failure (a DESIGN.md §4 code) in the
+red banner, a changed key as a blocking red dialog, an API failure with the client's own
+sentence (wrong password, unreachable, TLS, 401, 403 for Members, 429).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QSettings, QThread, QTimer, Signal
+
+from auditlens.client.errors import ApiError, Forbidden, NotAuthenticated
+from auditlens.client.session import (
+    ActiveSession,
+    SignInAttempt,
+    resume,
+    sign_in,
+    sign_out,
+)
+from auditlens.client.sync import SyncEngine, SyncProgress, SyncResult, SyncStatus
+from auditlens.client.trust import TrustStore
+from auditlens.core.errors import Code, VerificationError
+from auditlens.mirror.recheck import RecheckResult, recheck_mirror
+from auditlens.ui.dialogs import KeyChangedDialog, SignInDialog, SignInRequest, TrustDialog
+from auditlens.ui.main_window import MainWindow
+
+RECENT_KEY = "recent_servers"
+MAX_RECENT = 8
+
+
+class Worker(QThread):
+    """Runs one long job (sync, re-check) on its own thread, reporting back by signals."""
+
+    progressed = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(object)
+
+    def __init__(self, job: Callable[[Callable[[object], None], threading.Event], object]) -> None:
+        super().__init__()
+        self.job = job
+        self.cancel_event = threading.Event()
+
+    def run(self) -> None:
+        try:
+            result = self.job(self.progressed.emit, self.cancel_event)
+        except BaseException as exc:  # shown by the UI thread
+            self.failed.emit(exc)
+            return
+        self.succeeded.emit(result)
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+
+def _credentials_default() -> Any:
+    from auditlens.client.credentials import CredentialStore
+
+    return CredentialStore()
+
+
+class Viewer(QObject):
+    """Owns the window and the session; ``start()`` begins with the stored credential or sign-in."""
+
+    session_started = Signal()
+    sync_done = Signal(object)  # SyncResult, or the exception
+    recheck_done = Signal(object)  # RecheckResult, or the exception
+
+    def __init__(
+        self,
+        window: MainWindow,
+        *,
+        trust: TrustStore | None = None,
+        credentials: Any = None,
+        mirror_dir: Path | None = None,
+        settings: QSettings | None = None,
+        sync_every: int = 0,
+        demo: bool = False,
+    ) -> None:
+        super().__init__(window)
+        self.window = window
+        self.trust = trust or TrustStore()
+        self.credentials = credentials if credentials is not None else _credentials_default()
+        self.mirror_dir = mirror_dir
+        self.settings = settings or QSettings("auditlens", "auditlens")
+        self.demo = demo
+        self.session: ActiveSession | None = None
+        self.sign_in_dialog: SignInDialog | None = None
+        self.trust_dialog: TrustDialog | None = None
+        self.key_dialog: KeyChangedDialog | None = None
+        self.sync_worker: Worker | None = None
+        self.recheck_worker: Worker | None = None
+        self._retired: list[Worker] = []
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self.sync)
+        if sync_every > 0:
+            self.timer.start(sync_every * 1000)
+        window.sync_requested.connect(self.sync)
+        window.cancel_sync_requested.connect(self.cancel_sync)
+        window.sign_out_requested.connect(self.sign_out)
+        warning = getattr(self.credentials, "backend_warning", None)
+        if warning:
+            window.statusBar().showMessage(warning, 15_000)
+
+    # -- start and sign-in ----------------------------------------------------------------------
+
+    def recent_servers(self) -> list[str]:
+        value: object = self.settings.value(RECENT_KEY, [])
+        if isinstance(value, str):
+            return [value]
+        return [str(v) for v in value] if isinstance(value, list | tuple) else []
+
+    def _remember_server(self, url: str) -> None:
+        recent = [url, *(s for s in self.recent_servers() if s != url)][:MAX_RECENT]
+        self.settings.setValue(RECENT_KEY, recent)
+
+    def start(self, server_url: str | None = None) -> None:
+        """Resume the stored session of ``server_url`` (or the last server), else sign in."""
+        url = server_url or next(iter(self.recent_servers()), None)
+        if url is None:
+            self.show_sign_in()
+            return
+        trust, credentials = self.trust, self.credentials
+        self.window.runner.submit(
+            lambda: resume(url, trust=trust, credentials=credentials),
+            self.open_session,
+            self._resume_failed,
+        )
+
+    def _resume_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, VerificationError):
+            self.show_key_changed(exc)
+            return
+        dialog = self.show_sign_in()
+        if isinstance(exc, ApiError):
+            dialog.show_error(str(exc))
+
+    def show_sign_in(self) -> SignInDialog:
+        """Show the sign-in dialog (non-modal: the window stays usable offline)."""
+        if self.sign_in_dialog is None:
+            dialog = SignInDialog(self.recent_servers(), self.window)
+            dialog.submitted.connect(self._sign_in_submitted)
+            self.sign_in_dialog = dialog
+        self.sign_in_dialog.show()
+        self.sign_in_dialog.raise_()
+        return self.sign_in_dialog
+
+    def _sign_in_submitted(self, request: SignInRequest) -> None:
+        trust, credentials = self.trust, self.credentials
+        self.window.runner.submit(
+            lambda: sign_in(
+                request.server_url,
+                email=request.email,
+                password=request.password,
+                api_key=request.api_key,
+                trust=trust,
+                credentials=credentials,
+            ),
+            self._signed_in,
+            self._sign_in_failed,
+        )
+
+    def _sign_in_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, VerificationError):
+            if self.sign_in_dialog is not None:
+                self.sign_in_dialog.set_busy(False)
+            self.show_key_changed(exc)
+            return
+        message = (
+            str(exc)
+            if isinstance(exc, ApiError | ValueError)
+            else (f"Sign-in failed unexpectedly: {type(exc).__name__}: {exc}")
+        )
+        if self.sign_in_dialog is not None:
+            self.sign_in_dialog.show_error(message)
+
+    def _signed_in(self, attempt: SignInAttempt) -> None:
+        if not attempt.needs_confirmation:
+            self.open_session(attempt.session)
+            return
+        dialog = TrustDialog(
+            attempt.client.base_url,
+            attempt.origin,
+            attempt.vkey,
+            key_known=attempt.decision.key_known,
+            parent=self.sign_in_dialog or self.window,
+        )
+        self.trust_dialog = dialog
+        dialog.rejected.connect(lambda: self._trust_declined(attempt))
+
+        def trusted(session: ActiveSession) -> None:
+            dialog.accept()
+            self.open_session(session)
+
+        def confirmed(pasted: str | None) -> None:
+            self.window.runner.submit(
+                lambda: attempt.confirm(pasted_vkey=pasted),
+                trusted,
+                lambda exc: dialog.show_error(str(exc)),
+            )
+
+        dialog.confirmed.connect(confirmed)
+        dialog.show()
+
+    def _trust_declined(self, attempt: SignInAttempt) -> None:
+        attempt.client.close()
+        if self.sign_in_dialog is not None:
+            self.sign_in_dialog.show_error(
+                "The server's key was not trusted, so nothing was read from it."
+            )
+
+    def show_key_changed(self, error: VerificationError) -> KeyChangedDialog:
+        """The blocking red error with both keys (nothing is re-pinned)."""
+        dialog = KeyChangedDialog(str(error.code), error.message, self.window)
+        self.key_dialog = dialog
+        self.window.banner.show_error(error, "nothing was accepted from the server")
+        dialog.open()
+        return dialog
+
+    # -- the session ----------------------------------------------------------------------------
+
+    def open_session(self, session: ActiveSession) -> None:
+        if self.sign_in_dialog is not None:
+            self.sign_in_dialog.set_busy(False)
+            self.sign_in_dialog.hide()
+        if self.session is not None and self.session is not session:
+            self.session.close()
+        self.session = session
+        self._remember_server(session.server_url)
+        identity = session.identity
+        org = identity.organization
+        who = f"{identity.user.email} ({identity.user.role}) · {org.name or org.id}"
+        self.window.set_identity(who, session.pin.origin, demo=self.demo)
+        path = session.mirror_path(self.mirror_dir)
+        if path.exists():
+            self.window.open_mirror(path)
+            self.recheck()
+        self.session_started.emit()
+        self.sync()
+
+    def recheck(self) -> None:
+        """Re-verify the stored mirror against its signed checkpoint, in the background."""
+        session = self.session
+        if session is None or self.recheck_worker is not None:
+            return
+        path = session.mirror_path(self.mirror_dir)
+        pin = session.pin
+
+        def job(progress: Callable[[object], None], cancel: threading.Event) -> RecheckResult:
+            return recheck_mirror(path, pin.vkey, pin.origin, cancel=cancel)
+
+        worker = Worker(job)
+        worker.succeeded.connect(self._recheck_done)
+        worker.failed.connect(self._recheck_done)
+        self.recheck_worker = worker
+        worker.start()
+
+    def _recheck_done(self, result: object) -> None:
+        self._retire(self.recheck_worker)
+        self.recheck_worker = None
+        if isinstance(result, RecheckResult):
+            failed = [f for f in result.findings if not f.code.informational]
+            if failed:
+                self.window.banner.show_finding(
+                    failed[0], "found by the start-up re-check of the mirror file"
+                )
+        elif isinstance(result, VerificationError):
+            self.window.banner.show_error(
+                result, "found by the start-up re-check of the mirror file"
+            )
+        elif isinstance(result, BaseException):
+            self.window.statusBar().showMessage(f"The mirror re-check failed: {result}", 10_000)
+        self.recheck_done.emit(result)
+
+    def sync(self) -> None:
+        """Fetch, verify and store new entries (F5, at start, on the timer)."""
+        session = self.session
+        if session is None or self.sync_worker is not None:
+            return
+        engine: SyncEngine = session.sync_engine(self.mirror_dir)
+
+        def job(progress: Callable[[object], None], cancel: threading.Event) -> SyncResult:
+            return engine.run(progress, cancel)
+
+        worker = Worker(job)
+        worker.progressed.connect(self._sync_progress)
+        worker.succeeded.connect(self._sync_done)
+        worker.failed.connect(self._sync_failed)
+        self.sync_worker = worker
+        self.window.sync_started()
+        worker.start()
+
+    def cancel_sync(self) -> None:
+        if self.sync_worker is not None:
+            self.sync_worker.cancel()
+
+    def _sync_progress(self, p: object) -> None:
+        if isinstance(p, SyncProgress):
+            self.window.sync_progress(
+                p.done, p.total, p.events_per_second, p.eta_seconds, p.message
+            )
+
+    def _end_sync(self) -> None:
+        self._retire(self.sync_worker)
+        self.sync_worker = None
+
+    def _sync_done(self, result: SyncResult) -> None:
+        self._end_sync()
+        session = self.session
+        if result.status is SyncStatus.CANCELLED:
+            self.window.sync_finished("Sync cancelled: the mirror is unchanged.")
+        elif result.status is SyncStatus.UP_TO_DATE:
+            self.window.sync_finished("Up to date: no new events.")
+        else:
+            self.window.sync_finished(
+                f"Verified and stored {result.new_entries:,} new events "
+                f"({result.events_per_second:,.0f} events/s)."
+            )
+        if session is not None and result.status is not SyncStatus.CANCELLED:
+            path = session.mirror_path(self.mirror_dir)
+            if self.window.reader is None or self.window.reader.path != path:
+                if path.exists():
+                    self.window.open_mirror(path)
+            elif result.new_entries:
+                self.window.reload()
+            else:
+                self.window.refresh_status()
+        failed = result.failed_findings
+        if failed:
+            self.window.banner.show_finding(failed[0], "found by the last sync")
+        self.sync_done.emit(result)
+
+    def _sync_failed(self, exc: BaseException) -> None:
+        self._end_sync()
+        self.window.sync_finished("Sync failed: the mirror is unchanged.")
+        if isinstance(exc, VerificationError):
+            if exc.code in (Code.UNTRUSTED_KEY, Code.ORIGIN_MISMATCH):
+                self.show_key_changed(exc)
+            else:
+                self.window.banner.show_error(exc, "found by the last sync; nothing was stored")
+        elif isinstance(exc, Forbidden):
+            self.window.banner.show_notice("Not allowed to read this audit log", str(exc))
+        elif isinstance(exc, NotAuthenticated):
+            self.window.banner.show_notice("Signed out by the server", str(exc))
+            self.show_sign_in()
+        elif isinstance(exc, ApiError):
+            self.window.banner.show_notice("Sync failed", str(exc))
+        else:
+            self.window.banner.show_notice("Sync failed", f"{type(exc).__name__}: {exc}")
+        self.sync_done.emit(exc)
+
+    def _retire(self, worker: Worker | None) -> None:
+        """Keep a finished QThread referenced until it has fully stopped."""
+        if worker is None:
+            return
+        self._retired.append(worker)
+        worker.finished.connect(
+            lambda: self._retired.remove(worker) if worker in self._retired else None
+        )
+
+    # -- sign-out and shutdown ------------------------------------------------------------------
+
+    def sign_out(self) -> None:
+        """End the session, forget the stored credential, close the mirror, show sign-in."""
+        session = self.session
+        if session is None:
+            self.show_sign_in()
+            return
+        self.cancel_sync()
+        self.shutdown_workers()
+        self.session = None
+        url, credentials = session.server_url, self.credentials
+        self.window.close_mirror()
+
+        def job() -> bool:
+            try:
+                return sign_out(url, credentials=credentials)
+            finally:
+                session.close()
+
+        def done(_: object) -> None:
+            self.show_sign_in()
+
+        self.window.runner.submit(job, done, done)
+
+    def shutdown_workers(self, msecs: int = 30_000) -> None:
+        """Cancel and wait for the sync and re-check threads (on quit and in tests)."""
+        for worker in (self.sync_worker, self.recheck_worker, *self._retired):
+            if worker is not None:
+                worker.cancel()
+                worker.wait(msecs)
+
+    def close(self) -> None:
+        self.timer.stop()
+        self.shutdown_workers()
+        if self.session is not None:
+            self.session.close()
+            self.session = None

@@ -1,0 +1,141 @@
+"""``auditlens gui`` and ``auditlens demo``: the viewer's sub-commands.
+
+``demo`` is the one-command tour (``make run``): it starts the reference server in this process
+on a free loopback port with a temporary data directory, seeds demo events, signs in as the demo
+admin and pins the server's key *without asking*, because the viewer started that server itself
+and read its key from memory: it is trusted by construction, and the window title says so. The
+pins, credential and mirror live in the temporary directory, so the demo never touches the
+person's keyring, settings or real mirrors; everything is deleted on quit.
+
+Qt and the server are imported inside the handlers, so ``auditlens --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    """Add ``gui`` and ``demo`` to the ``auditlens`` command line."""
+    gui = subparsers.add_parser(
+        "gui", help="open the viewer (the default)", description="Open the auditlens viewer."
+    )
+    gui.add_argument("--server", help="server URL to resume (default: the last one used)")
+    gui.add_argument(
+        "--sync-every",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="also sync every SECONDS seconds (default: only at start and on F5)",
+    )
+    gui.set_defaults(handler=run_gui)
+    demo = subparsers.add_parser(
+        "demo",
+        help="open the viewer on a built-in demo server",
+        description="Start a seeded demo audit server in this process and open the viewer on it.",
+    )
+    demo.add_argument("--events", type=int, default=100_000, help="demo events (default 100000)")
+    demo.add_argument("--seed", type=int, default=1, help="demo data seed (default 1)")
+    demo.add_argument(
+        "--sync-every",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="also sync every SECONDS seconds",
+    )
+    demo.set_defaults(handler=run_demo)
+
+
+def _application() -> Any:
+    from PySide6.QtWidgets import QApplication
+
+    from auditlens.ui.resources import icon, stylesheet
+
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    app.setApplicationName("auditlens")
+    app.setOrganizationName("auditlens")
+    app.setWindowIcon(icon("app"))
+    app.setStyleSheet(stylesheet())
+    return app
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    """Open the viewer: resume the stored session, else ask to sign in."""
+    app = _application()
+    from auditlens.ui.app import Viewer
+    from auditlens.ui.main_window import MainWindow
+
+    window = MainWindow()
+    viewer = Viewer(window, sync_every=max(args.sync_every, 0))
+    window.show()
+    viewer.start(args.server)
+    code = int(app.exec())
+    viewer.close()
+    return code
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Start the embedded demo server, sign in, pin, sync and show the window."""
+    if args.events < 1:
+        print("auditlens demo: --events must be at least 1", file=sys.stderr)
+        return 2
+    app = _application()
+    from keyring.backends import null
+
+    from auditlens.client.credentials import CredentialStore
+    from auditlens.client.session import sign_in
+    from auditlens.client.trust import TrustStore
+    from auditlens.server.embedded import DemoServer, start_demo_server
+    from auditlens.ui.app import Viewer
+    from auditlens.ui.main_window import MainWindow
+
+    home = Path(tempfile.mkdtemp(prefix="auditlens-demo-"))
+    window = MainWindow()
+    viewer = Viewer(
+        window,
+        trust=TrustStore(home / "pins.json"),
+        credentials=CredentialStore(
+            null.Keyring(),  # type: ignore[no-untyped-call]
+            home / "accounts.json",
+        ),
+        mirror_dir=home / "mirrors",
+        sync_every=max(args.sync_every, 0),
+        demo=True,
+    )
+    window.set_identity("Starting the demo server…", None, demo=True)
+    window.status_label.setText(f"Seeding {args.events:,} demo events (a few seconds per 100,000)…")
+    window.show()
+    servers: list[DemoServer] = []
+
+    def start() -> Any:
+        server = start_demo_server(home / "server", events=args.events, seed=args.seed)
+        servers.append(server)
+        attempt = sign_in(
+            server.url,
+            email=server.admin_email,
+            password=server.admin_password,
+            trust=viewer.trust,
+            credentials=viewer.credentials,
+        )
+        # Trusted by construction: this process started the server and knows its key.
+        return attempt.confirm(pasted_vkey=server.vkey)
+
+    def failed(exc: BaseException) -> None:
+        window.banner.show_notice("The demo server did not start", f"{type(exc).__name__}: {exc}")
+
+    window.runner.submit(start, viewer.open_session, failed)
+    try:
+        code = int(app.exec())
+    finally:
+        viewer.close()
+        window.runner.wait()
+        for server in servers:
+            server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+    return code

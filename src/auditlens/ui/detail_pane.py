@@ -1,0 +1,174 @@
+"""The detail pane: one event in full, where it sits in the verified log, and ids to filter by.
+
+It shows what the mirror holds for the selected row: the exact entry bytes as pretty JSON, the
+leaf hash and the trusted checkpoint that covers the entry (computed by the query layer; this
+widget only displays them). The user, task and agent ids are links: clicking one asks the window
+to filter by it (``filter_requested``).
+"""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont, QGuiApplication
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from auditlens.core.events import format_timestamp
+from auditlens.mirror.query import EventRecord, Row
+from auditlens.ui.json_view import JsonHighlighter, pretty_json
+from auditlens.ui.resources import icon
+
+
+def _link(kind: str, value: str | None, text: str | None = None) -> str:
+    if value is None:
+        return '<span style="color:#8a96a3">none</span>'
+    shown = html.escape(text or value)
+    return f'<a href="{kind}:{html.escape(value, quote=True)}" style="color:#3d6fa8">{shown}</a>'
+
+
+def _outcome(outcome: str | None) -> str:
+    if outcome == "failure":
+        return '<span style="color:#c62828; font-weight:600">failure</span>'
+    return html.escape(outcome or "")
+
+
+class DetailPane(QWidget):
+    """The selected event: title, clickable ids, proof status, JSON, Copy."""
+
+    #: (kind, value): kind is ``user`` (an email or id), ``task`` or ``agent``.
+    filter_requested = Signal(str, str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("DetailPane")
+        self.setMinimumHeight(180)
+        # Side by side: what and where on the left, the whole event on the right (the pane sits
+        # under the table, so it is wide and short).
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 10)
+        layout.setSpacing(12)
+        info = QVBoxLayout()
+        info.setSpacing(8)
+
+        top = QHBoxLayout()
+        self.title = QLabel("No event selected")
+        self.title.setObjectName("DetailTitle")
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        top.addWidget(self.title, 1)
+        self.copy_button = QPushButton(icon("copy"), "Copy")
+        self.copy_button.setToolTip("Copy the event as JSON")
+        self.copy_button.setEnabled(False)
+        self.copy_button.clicked.connect(self.copy)
+        top.addWidget(self.copy_button)
+        info.addLayout(top)
+
+        self.ids = QLabel()
+        self.ids.setWordWrap(True)
+        self.ids.setTextFormat(Qt.TextFormat.RichText)
+        self.ids.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.ids.setOpenExternalLinks(False)
+        self.ids.linkActivated.connect(self._link_clicked)
+        self.ids.setToolTip("Click an id to show only its events")
+        info.addWidget(self.ids)
+
+        self.proof = QLabel()
+        self.proof.setObjectName("ProofStatus")
+        self.proof.setWordWrap(True)
+        self.proof.setTextFormat(Qt.TextFormat.RichText)
+        self.proof.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.proof.setVisible(False)
+        info.addWidget(self.proof)
+        info.addStretch(1)
+        info_widget = QWidget()
+        info_widget.setLayout(info)
+        info_widget.setFixedWidth(430)
+        layout.addWidget(info_widget)
+
+        self.json = QPlainTextEdit()
+        self.json.setObjectName("DetailJson")
+        self.json.setReadOnly(True)
+        self.json.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        font = QFont("DejaVu Sans Mono")
+        font.setStyleHint(QFont.StyleHint.Monospace)
+        self.json.setFont(font)
+        self.highlighter = JsonHighlighter(self.json.document())
+        layout.addWidget(self.json, 1)
+
+        self.row: Row | None = None
+        self.record: EventRecord | None = None
+        self.clear()
+
+    def clear(self) -> None:
+        """Show nothing (no selection)."""
+        self.row = self.record = None
+        self.title.setText("No event selected")
+        self.ids.setText('<span style="color:#8a96a3">Select a row to see the whole event.</span>')
+        self.proof.setVisible(False)
+        self.json.setPlainText("")
+        self.copy_button.setEnabled(False)
+
+    def show_loading(self, row: Row) -> None:
+        """A row was selected; its bytes are being read."""
+        self.row = row
+        self.title.setText(row.type or "")
+        self.json.setPlainText("Loading…")
+        self.copy_button.setEnabled(False)
+
+    def show_event(
+        self, row: Row, record: EventRecord, email: str | None, origin: str | None
+    ) -> None:
+        """Show ``record`` (the entry of ``row``) with its proof status."""
+        self.row, self.record = row, record
+        self.title.setText(row.type or "")
+        user = _link("user", email or row.user_id, email or row.user_id)
+        self.ids.setText(
+            '<table cellspacing="0" cellpadding="2">'
+            f"<tr><td><b>Time</b>&nbsp;</td><td>{format_timestamp(row.ts)}</td></tr>"
+            f"<tr><td><b>User</b>&nbsp;</td><td>{user}</td></tr>"
+            f"<tr><td><b>Task</b>&nbsp;</td><td>{_link('task', row.task_id)}</td></tr>"
+            f"<tr><td><b>Agent</b>&nbsp;</td><td>{_link('agent', row.agent_id)}</td></tr>"
+            f"<tr><td><b>Outcome</b>&nbsp;</td><td>{_outcome(row.outcome)}</td></tr>"
+            "</table>"
+        )
+        leaf = record.leaf_hash.hex()
+        if record.checkpoint_size is not None:
+            signer = f", signed by <b>{html.escape(origin)}</b>" if origin else ""
+            verified = (
+                f"Verified in checkpoint size <b>{record.checkpoint_size:,}</b>{signer}"
+                if record.checkpoint_verified_at is None
+                else f"Verified in checkpoint size <b>{record.checkpoint_size:,}</b>{signer}"
+                f" ({format_timestamp(record.checkpoint_verified_at)[:16].replace('T', ' ')}"
+                " UTC)"
+            )
+            self.proof.setProperty("state", "verified")
+        else:
+            verified = "Not covered by a verified checkpoint yet"
+            self.proof.setProperty("state", "unverified")
+        self.proof.setText(
+            f"{verified}<br>Index <b>{record.idx:,}</b> &nbsp; leaf hash "
+            f'<span style="font-family:monospace">{leaf[:16]}…{leaf[-8:]}</span>'
+        )
+        self.proof.setToolTip(f"Leaf hash (SHA-256 of 0x00 ‖ entry bytes): {leaf}")
+        self.proof.style().unpolish(self.proof)
+        self.proof.style().polish(self.proof)
+        self.proof.setVisible(True)
+        self.json.setPlainText(pretty_json(record.raw))
+        self.copy_button.setEnabled(True)
+
+    def copy(self) -> None:
+        """Put the event's JSON on the clipboard."""
+        if self.record is not None:
+            QGuiApplication.clipboard().setText(pretty_json(self.record.raw))
+
+    def _link_clicked(self, link: str) -> None:
+        kind, _, value = link.partition(":")
+        if kind in ("user", "task", "agent") and value:
+            self.filter_requested.emit(kind, value)

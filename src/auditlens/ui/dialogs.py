@@ -1,0 +1,271 @@
+"""Sign-in, first-contact trust and changed-key dialogs.
+
+The dialogs only collect and show; :mod:`auditlens.ui.app` does the work (in workers, through
+:mod:`auditlens.client.session`) and hands back each failure's own message. The trust dialog
+shows the log origin and verifier key the server announced so the person can compare them with
+what they were given out of band (or paste that key: a mismatch is refused). A changed key is a
+blocking red error with both keys and no way to accept it from here: DESIGN.md §4, never a
+silent re-pin.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from auditlens.ui.resources import icon
+
+
+@dataclass(frozen=True)
+class SignInRequest:
+    """What the person typed: email + password, or an API key."""
+
+    server_url: str
+    email: str | None = None
+    password: str | None = None
+    api_key: str | None = None
+
+    def __repr__(self) -> str:  # never print the password or key
+        return f"SignInRequest(server_url={self.server_url!r}, email={self.email!r})"
+
+
+def _error_label() -> QLabel:
+    label = QLabel()
+    label.setObjectName("ErrorLabel")
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setVisible(False)
+    return label
+
+
+def _key_box(text: str) -> QPlainTextEdit:
+    box = QPlainTextEdit(text)
+    box.setObjectName("KeyBox")
+    box.setReadOnly(True)
+    box.setFixedHeight(52)
+    box.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+    return box
+
+
+class SignInDialog(QDialog):
+    """Server URL (with recent servers), then email + password or an API key."""
+
+    submitted = Signal(object)  # SignInRequest
+
+    def __init__(self, recent_servers: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Sign in to an audit log")
+        self.setWindowIcon(icon("app"))
+        self.setMinimumWidth(480)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 18, 20, 18)
+        layout.setSpacing(10)
+        heading = QLabel(
+            "<b style='font-size:13pt'>Sign in</b><br>"
+            "<span style='color:#51606f'>Owners and Admins can read their "
+            "organization's audit log.</span>"
+        )
+        layout.addWidget(heading)
+
+        form = QFormLayout()
+        self.server = QComboBox()
+        self.server.setEditable(True)
+        self.server.addItems(recent_servers)
+        self.server.setCurrentText(recent_servers[0] if recent_servers else "")
+        line = self.server.lineEdit()
+        assert line is not None
+        line.setPlaceholderText("https://audit.example.com")
+        form.addRow("Server", self.server)
+        layout.addLayout(form)
+
+        self.tabs = QTabWidget()
+        password_page = QWidget()
+        password_form = QFormLayout(password_page)
+        self.email = QLineEdit()
+        self.email.setPlaceholderText("you@example.com")
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        password_form.addRow("Email", self.email)
+        password_form.addRow("Password", self.password)
+        key_page = QWidget()
+        key_form = QFormLayout(key_page)
+        self.api_key = QLineEdit()
+        self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.api_key.setPlaceholderText("A read key created by an Owner or Admin")
+        key_form.addRow("API key", self.api_key)
+        self.tabs.addTab(password_page, "Email and password")
+        self.tabs.addTab(key_page, "API key")
+        layout.addWidget(self.tabs)
+
+        self.error = _error_label()
+        layout.addWidget(self.error)
+
+        buttons = QDialogButtonBox()
+        self.sign_in_button = QPushButton("Sign in")
+        self.sign_in_button.setDefault(True)
+        buttons.addButton(self.sign_in_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        buttons.rejected.connect(self.reject)
+        self.sign_in_button.clicked.connect(self._submit)
+        layout.addWidget(buttons)
+
+    def request(self) -> SignInRequest | None:
+        """The typed request, or None after showing what is missing."""
+        url = self.server.currentText().strip()
+        if not url:
+            self.show_error("Enter the address of the audit server.")
+            return None
+        if self.tabs.currentIndex() == 1:
+            key = self.api_key.text().strip()
+            if not key:
+                self.show_error("Enter an API key, or sign in with your email and password.")
+                return None
+            return SignInRequest(url, api_key=key)
+        email, password = self.email.text().strip(), self.password.text()
+        if not email or not password:
+            self.show_error("Enter your email and password.")
+            return None
+        return SignInRequest(url, email=email, password=password)
+
+    def _submit(self) -> None:
+        request = self.request()
+        if request is not None:
+            self.error.setVisible(False)
+            self.set_busy(True)
+            self.submitted.emit(request)
+
+    def set_busy(self, busy: bool) -> None:
+        """Disable the form while a sign-in runs."""
+        self.sign_in_button.setEnabled(not busy)
+        self.sign_in_button.setText("Signing in…" if busy else "Sign in")
+        for widget in (self.server, self.tabs):
+            widget.setEnabled(not busy)
+
+    def show_error(self, message: str) -> None:
+        """Show why the sign-in failed (the client's own sentence) and let the person retry."""
+        self.set_busy(False)
+        self.error.setText(message)
+        self.error.setVisible(True)
+
+
+class TrustDialog(QDialog):
+    """First contact: show the origin and key, optionally compare a pasted key, then pin."""
+
+    confirmed = Signal(object)  # the pasted vkey (str) or None
+
+    def __init__(
+        self,
+        server_url: str,
+        origin: str,
+        vkey: str,
+        *,
+        key_known: bool = False,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Trust this audit log?")
+        self.setWindowIcon(icon("app"))
+        self.setMinimumWidth(620)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 18, 20, 18)
+        layout.setSpacing(10)
+        intro = (
+            "This server's key is already trusted; this organization's log is new to you."
+            if key_known
+            else "This is the first time you connect to this server."
+        )
+        text = QLabel(
+            f"<b style='font-size:13pt'>Check the log's identity</b><br>{intro} Every event "
+            f"you see will be verified against checkpoints signed with the key below. Compare "
+            f"it with the key your administrator gave you <b>out of band</b> (not from this "
+            f"server) before trusting it."
+        )
+        text.setWordWrap(True)
+        layout.addWidget(text)
+        form = QFormLayout()
+        server_label = QLabel(server_url)
+        server_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow("Server", server_label)
+        self.origin_label = QLabel(f"<b>{origin}</b>")
+        self.origin_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow("Log origin", self.origin_label)
+        self.vkey_box = _key_box(vkey)
+        form.addRow("Verifier key", self.vkey_box)
+        self.pasted = QLineEdit()
+        self.pasted.setPlaceholderText("Optional: paste the key you were given to compare")
+        form.addRow("Your copy", self.pasted)
+        layout.addLayout(form)
+        self.error = _error_label()
+        layout.addWidget(self.error)
+        buttons = QDialogButtonBox()
+        self.trust_button = QPushButton("Trust and continue")
+        self.trust_button.setDefault(True)
+        buttons.addButton(self.trust_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        buttons.rejected.connect(self.reject)
+        self.trust_button.clicked.connect(self._confirm)
+        layout.addWidget(buttons)
+
+    def _confirm(self) -> None:
+        self.error.setVisible(False)
+        self.trust_button.setEnabled(False)
+        self.confirmed.emit(self.pasted.text().strip() or None)
+
+    def show_error(self, message: str) -> None:
+        """The pasted key differs (or pinning failed): say so, keep the dialog open."""
+        self.trust_button.setEnabled(True)
+        self.error.setText(message)
+        self.error.setVisible(True)
+
+
+_KEYS = re.compile(r"verifier key (\S+), but the key you trusted for it is (\S+?)\.(?:\s|$)")
+
+
+class KeyChangedDialog(QDialog):
+    """A blocking red error: the server's key (or origin) differs from the pinned one."""
+
+    def __init__(self, code: str, message: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("The audit log's identity changed")
+        self.setWindowIcon(icon("warning"))
+        self.setMinimumWidth(640)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 18, 20, 18)
+        layout.setSpacing(10)
+        title = QLabel(f"{code}: the server does not match the key you trusted")
+        title.setObjectName("KeyChangedTitle")
+        title.setWordWrap(True)
+        layout.addWidget(title)
+        match = _KEYS.search(message)
+        self.trusted_key: str | None = None
+        self.announced_key: str | None = None
+        if match:
+            self.announced_key, self.trusted_key = match.group(1), match.group(2)
+            form = QFormLayout()
+            form.addRow("Key you trusted", _key_box(self.trusted_key))
+            form.addRow("Key it announces now", _key_box(self.announced_key))
+            layout.addLayout(form)
+        detail = QLabel(message)
+        detail.setObjectName("ErrorLabel")
+        detail.setWordWrap(True)
+        detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(detail)
+        self.message = detail
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)

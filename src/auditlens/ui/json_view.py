@@ -1,0 +1,57 @@
+"""Pretty-printed, syntax-highlighted JSON for the detail pane.
+
+The entry's bytes are canonical JSON (keys sorted); people read an event top-down, so the
+top-level fields are shown in the schema's order (id, timestamp, type, user, task, agent, event)
+and everything inside keeps the canonical order. Display only: the bytes that were verified are
+the ones the Copy button can also give.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from PySide6.QtGui import QColor, QFont, QSyntaxHighlighter, QTextCharFormat, QTextDocument
+
+from auditlens.core.events import EVENT_FIELDS
+
+
+def pretty_json(raw: bytes) -> str:
+    """``raw`` as indented JSON, top-level fields in schema order (raw text if it is not JSON)."""
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", errors="replace")
+    if isinstance(obj, dict):
+        ordered = {k: obj[k] for k in EVENT_FIELDS if k in obj}
+        ordered.update((k, v) for k, v in obj.items() if k not in ordered)
+        obj = ordered
+    return json.dumps(obj, indent=2, ensure_ascii=False)
+
+
+def _format(color: str, bold: bool = False) -> QTextCharFormat:
+    fmt = QTextCharFormat()
+    fmt.setForeground(QColor(color))
+    if bold:
+        fmt.setFontWeight(QFont.Weight.Bold)
+    return fmt
+
+
+class JsonHighlighter(QSyntaxHighlighter):
+    """Keys, strings, numbers, literals and the failure outcome, each in its own colour."""
+
+    def __init__(self, document: QTextDocument) -> None:
+        super().__init__(document)
+        # Later rules win: a number or "null" inside a string stays a string.
+        self.rules = (
+            (re.compile(r"-?\b\d+\b"), _format("#9a4d00")),  # numbers
+            (re.compile(r"\b(?:true|false|null)\b"), _format("#6a3d9a", bold=True)),
+            (re.compile(r'"(?:[^"\\]|\\.)*"'), _format("#2e6b3a")),  # strings
+            (re.compile(r'"(?:[^"\\]|\\.)*"(?=\s*:)'), _format("#1f3a5f", bold=True)),  # keys
+            (re.compile(r'(?<="outcome": )"failure"'), _format("#c62828", bold=True)),
+        )
+
+    def highlightBlock(self, text: str) -> None:  # noqa: N802 (Qt override)
+        for pattern, fmt in self.rules:
+            for match in pattern.finditer(text):
+                self.setFormat(match.start(), match.end() - match.start(), fmt)

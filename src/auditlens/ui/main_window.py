@@ -1,0 +1,374 @@
+"""The main window: filter sidebar | events table | detail pane, banner and status bar.
+
+The window only arranges widgets and forwards intentions (sync, cancel, sign out) as signals;
+:mod:`auditlens.ui.app` decides what they do. Everything read from the mirror arrives through
+the table model or :class:`~auditlens.ui.tasks.TaskRunner` jobs, never on the UI thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QSizePolicy,
+    QSplitter,
+    QTableView,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from auditlens.core.events import format_timestamp
+from auditlens.mirror.query import EventFilter, EventRecord, MirrorReader, MirrorStatus, Row
+from auditlens.ui.banner import VerificationBanner
+from auditlens.ui.detail_pane import DetailPane
+from auditlens.ui.filter_panel import FilterPanel, _wall_clock_ms
+from auditlens.ui.resources import icon
+from auditlens.ui.table_model import COLUMNS, SUMMARY, TIME, EventTableModel
+from auditlens.ui.tasks import TaskRunner
+
+ROW_HEIGHT = 26
+
+
+def status_text(status: MirrorStatus) -> str:
+    """The status bar sentence: what is verified, up to which checkpoint, by whom, when."""
+    if status.checkpoint is None:
+        return "No verified checkpoint yet: sync to fetch the log."
+    synced_ms = status.last_sync_at or status.checkpoint.verified_at
+    synced = f", synced {format_timestamp(synced_ms)[11:16]} UTC" if synced_ms else ""
+    origin = status.origin or "an unknown origin"
+    return (
+        f"Verified {status.entries:,} events up to checkpoint size {status.checkpoint.size:,}, "
+        f"signed by {origin}{synced}"
+    )
+
+
+class EventTable(QTableView):
+    """The table: fixed row height, whole-row selection, SQL sorting from the header."""
+
+    def __init__(self, model: EventTableModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setModel(model)
+        self._model = model
+        vertical = self.verticalHeader()
+        vertical.setVisible(False)
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # never ResizeToContents
+        vertical.setDefaultSectionSize(ROW_HEIGHT)
+        header = self.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setSectionsMovable(True)
+        for i, column in enumerate(COLUMNS):
+            header.resizeSection(i, column.width)
+        header.setSectionResizeMode(SUMMARY, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(60)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setAlternatingRowColors(True)
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.setShowGrid(False)
+        self.setSortingEnabled(True)
+        header.setSortIndicator(TIME, Qt.SortOrder.DescendingOrder)
+        header.sortIndicatorChanged.connect(self._sort_indicator_changed)
+
+    def _sort_indicator_changed(self, section: int, order: Qt.SortOrder) -> None:
+        """A click on a column that cannot sort (Summary) puts the indicator back."""
+        if COLUMNS[section].sort is None:
+            header = self.horizontalHeader()
+            header.blockSignals(True)
+            current = (
+                Qt.SortOrder.DescendingOrder
+                if self._model.descending
+                else Qt.SortOrder.AscendingOrder
+            )
+            header.setSortIndicator(self._model.sort_section, current)
+            header.blockSignals(False)
+
+
+class MainWindow(QMainWindow):
+    """The viewer's window; ``open_mirror`` shows a mirror, signals ask the app to act."""
+
+    sync_requested = Signal()
+    cancel_sync_requested = Signal()
+    sign_out_requested = Signal()
+
+    def __init__(
+        self,
+        runner: TaskRunner | None = None,
+        clock: Callable[[], int] = _wall_clock_ms,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("auditlens")
+        self.setWindowIcon(icon("app"))
+        self.resize(1600, 960)
+        self.runner = runner or TaskRunner(parent=self)
+        self.reader: MirrorReader | None = None
+        self.origin: str | None = None
+        self.trust_note = ""
+        self._detail_generation = 0
+        self._shown_idx: int | None = None
+
+        self.model = EventTableModel(self.runner, self)
+        self.filters = FilterPanel(clock)
+        self.filters.setMinimumWidth(230)
+        self.table = EventTable(self.model)
+        self.detail = DetailPane()
+        self.banner = VerificationBanner()
+
+        summary = QFrame()
+        summary.setObjectName("FilterSummary")
+        summary.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        bar = QHBoxLayout(summary)
+        bar.setContentsMargins(12, 6, 12, 6)
+        self.query_label = QLabel()
+        self.query_label.setObjectName("FilterQuery")
+        self.query_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.count_label = QLabel()
+        self.count_label.setObjectName("MatchCount")
+        bar.addWidget(self.query_label, 1)
+        bar.addWidget(self.count_label)
+
+        centre = QWidget()
+        centre_layout = QVBoxLayout(centre)
+        centre_layout.setContentsMargins(0, 0, 0, 0)
+        centre_layout.setSpacing(0)
+        centre_layout.addWidget(summary)
+        centre_layout.addWidget(self.table, 1)
+
+        # The table gets the whole width (eight columns); the detail pane sits under it.
+        self.vsplitter = QSplitter(Qt.Orientation.Vertical)
+        self.vsplitter.addWidget(centre)
+        self.vsplitter.addWidget(self.detail)
+        self.vsplitter.setStretchFactor(0, 1)
+        self.vsplitter.setSizes([560, 320])
+        self.vsplitter.setChildrenCollapsible(False)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.filters)
+        self.splitter.addWidget(self.vsplitter)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([250, 1350])
+        self.splitter.setChildrenCollapsible(False)
+
+        root = QWidget()
+        root_layout = QVBoxLayout(root)
+        root_layout.setContentsMargins(0, 0, 0, 0)
+        root_layout.setSpacing(0)
+        root_layout.addWidget(self.banner)
+        root_layout.addWidget(self.splitter, 1)
+        self.setCentralWidget(root)
+
+        self._build_toolbar()
+        self._build_status_bar()
+
+        self.filters.filter_changed.connect(self.apply_filter)
+        self.detail.filter_requested.connect(self.filters.set_field)
+        self.model.count_changed.connect(self._count_changed)
+        self.model.page_loaded.connect(self._page_loaded)
+        self.model.load_failed.connect(lambda message: self.statusBar().showMessage(message, 8000))
+        self.model.modelReset.connect(self.detail.clear)
+        self.table.selectionModel().currentRowChanged.connect(self._current_row_changed)
+        QShortcut(QKeySequence.StandardKey.Find, self, self.filters.focus_filter)
+        self._show_query(EventFilter())
+
+    def _build_toolbar(self) -> None:
+        toolbar = QToolBar("Main")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.sync_action = QAction(icon("sync"), "Sync", self)
+        self.sync_action.setShortcut(QKeySequence(Qt.Key.Key_F5))
+        self.sync_action.setToolTip("Fetch and verify new events (F5)")
+        self.sync_action.triggered.connect(self.sync_requested)
+        self.cancel_action = QAction("Cancel sync", self)
+        self.cancel_action.setEnabled(False)
+        self.cancel_action.triggered.connect(self.cancel_sync_requested)
+        self.filter_action = QAction(icon("filter"), "Filter", self)
+        self.filter_action.setToolTip("Focus the filters (Ctrl+F)")
+        self.filter_action.triggered.connect(self.filters.focus_filter)
+        self.sign_out_action = QAction(icon("signout"), "Sign out", self)
+        self.sign_out_action.triggered.connect(self.sign_out_requested)
+        toolbar.addAction(self.sync_action)
+        toolbar.addAction(self.cancel_action)
+        toolbar.addSeparator()
+        toolbar.addAction(self.filter_action)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        toolbar.addWidget(spacer)
+        self.identity_label = QLabel()
+        toolbar.addWidget(self.identity_label)
+        toolbar.addAction(self.sign_out_action)
+        self.addToolBar(toolbar)
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        status.setSizeGripEnabled(False)
+        # The shield sits in a permanent widget: showMessage() hides normal status widgets only.
+        self.verified_icon = QLabel()
+        self.verified_icon.setPixmap(icon("verified").pixmap(16, 16))
+        self.verified_icon.setVisible(False)
+        self.status_label = QLabel("No mirror open")
+        self.progress_label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setFixedWidth(180)
+        self.progress.setVisible(False)
+        self.progress_label.setVisible(False)
+        status.addWidget(self.status_label, 1)
+        status.addPermanentWidget(self.progress_label)
+        status.addPermanentWidget(self.progress)
+        status.addPermanentWidget(self.verified_icon)
+
+    # -- mirror ---------------------------------------------------------------------------------
+
+    def open_mirror(self, path: Path | str) -> None:
+        """Show the mirror at ``path`` (read-only); the current filter and sort are kept."""
+        reader = MirrorReader(path)
+        old, self.reader = self.reader, reader
+        self.model.set_reader(reader)
+        self.runner.submit(reader.user_emails, self.filters.set_user_emails)
+        self.refresh_status()
+        if old is not None:
+            self.runner.submit(lambda: None, lambda _: old.close())
+
+    def close_mirror(self) -> None:
+        """Show nothing (after sign-out)."""
+        old, self.reader = self.reader, None
+        self.model.set_reader(None)
+        self.detail.clear()
+        self.status_label.setText("No mirror open")
+        self.verified_icon.setVisible(False)
+        if old is not None:
+            self.runner.wait()
+            old.close()
+
+    def reload(self) -> None:
+        """Re-read the mirror after a sync wrote to it."""
+        if self.reader is None:
+            return
+        self.model.refresh()
+        self.runner.submit(self.reader.user_emails, self.filters.set_user_emails)
+        self.refresh_status()
+
+    def refresh_status(self) -> None:
+        """Re-read the status bar sentence (entries, checkpoint, origin, last sync)."""
+        reader = self.reader
+        if reader is not None:
+            self.runner.submit(reader.status, self._show_status)
+
+    def _show_status(self, status: MirrorStatus) -> None:
+        text = status_text(status)
+        self.verified_icon.setVisible(status.checkpoint is not None)
+        self.status_label.setText(text + self.trust_note)
+
+    def set_identity(self, text: str, origin: str | None, *, demo: bool = False) -> None:
+        """Who is signed in where (toolbar and title); the demo says it is trusted by design."""
+        self.origin = origin
+        self.identity_label.setText(text + "  ")
+        title = f"auditlens — {origin}" if origin else "auditlens"
+        if demo:
+            title += " — demo server (key trusted by construction)"
+            self.trust_note = " · demo: key pinned by construction"
+        self.setWindowTitle(title)
+
+    # -- filter and table -----------------------------------------------------------------------
+
+    def apply_filter(self, f: EventFilter) -> None:
+        """Show the rows matching ``f``."""
+        self._show_query(f)
+        self.model.set_filter(f)
+
+    def _show_query(self, f: EventFilter) -> None:
+        query = f.to_query()
+        self.query_label.setText(query or "All events")
+        self.query_label.setToolTip("The active filter, as audit API query parameters")
+
+    def _count_changed(self, n: int) -> None:
+        self.count_label.setText("Counting…" if n < 0 else f"{n:,} matching events")
+
+    def _page_loaded(self, first: int) -> None:
+        current = self.table.currentIndex()
+        if current.isValid() and self._shown_idx is None:
+            self._current_row_changed(current, QModelIndex())
+        elif not current.isValid() and first == 0 and self.model.rowCount() > 0:
+            pass  # leave the selection to the person
+
+    def select_row(self, row: int) -> None:
+        """Make ``row`` current and selected (tests, keyboard helpers)."""
+        index = self.model.index(row, 0)
+        self.table.selectionModel().setCurrentIndex(
+            index,
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows,
+        )
+
+    def _current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._detail_generation += 1
+        self._shown_idx = None
+        reader = self.reader
+        row = self.model.row_at(current.row()) if current.isValid() else None
+        if row is None or reader is None:
+            if not current.isValid():
+                self.detail.clear()
+            return
+        self._shown_idx = row.idx
+        self.detail.show_loading(row)
+        generation = self._detail_generation
+        self.runner.submit(
+            lambda: reader.event(row.idx),
+            lambda record: self._show_detail(generation, row, record),
+        )
+
+    def _show_detail(self, generation: int, row: Row, record: EventRecord | None) -> None:
+        if generation != self._detail_generation:
+            return
+        if record is None:
+            self.detail.clear()
+            return
+        self.detail.show_event(row, record, self.model.email_of(row.user_id), self.origin)
+
+    # -- sync progress (driven by the app) ------------------------------------------------------
+
+    def sync_started(self) -> None:
+        self.sync_action.setEnabled(False)
+        self.cancel_action.setEnabled(True)
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+        self.progress_label.setVisible(True)
+        self.progress_label.setText("Syncing…")
+
+    def sync_progress(
+        self, done: int, total: int, rate: float, eta: float | None, text: str
+    ) -> None:
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(min(done, total))
+            remaining = f", {eta:,.0f} s left" if eta is not None else ""
+            self.progress_label.setText(
+                f"{text}: {done:,} / {total:,} events, {rate:,.0f} events/s{remaining}"
+            )
+        else:
+            self.progress.setRange(0, 0)
+            self.progress_label.setText(text)
+
+    def sync_finished(self, message: str) -> None:
+        self.sync_action.setEnabled(True)
+        self.cancel_action.setEnabled(False)
+        self.progress.setVisible(False)
+        self.progress_label.setVisible(False)
+        if message:
+            self.statusBar().showMessage(message, 10_000)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        self.runner.wait()
+        if self.reader is not None:
+            self.reader.close()
+        super().closeEvent(event)

@@ -1,0 +1,376 @@
+"""The events table model: millions of rows from the mirror, a few pages in memory.
+
+A custom ``QAbstractTableModel`` in the manner of DB Browser for SQLite's table model
+(STYLE.md): the row count and the pages (:data:`PAGE_SIZE` rows) are read on worker threads
+through :class:`auditlens.mirror.query.MirrorReader`; ``data()`` only looks into the page cache
+and, on a miss, asks for the page and shows a placeholder until it arrives. A generation number
+drops results of a filter or sort that was replaced meanwhile. Sorting is an ``ORDER BY`` in the
+query layer (``sort()`` starts a new query); there is no proxy model over the rows (LIMITS.md:
+97 s to sort 200k rows in a ``QSortFilterProxyModel``).
+
+The first page usually arrives before the count: the model then shows that page's rows at once
+and grows to the full count when it is known, so the table fills in milliseconds even when a
+broad count takes longer.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, NamedTuple
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon
+
+from auditlens.core.events import format_timestamp
+from auditlens.mirror.query import EventFilter, MirrorReader, Row, SortColumn
+from auditlens.ui.resources import icon
+from auditlens.ui.tasks import TaskRunner
+
+PAGE_SIZE = 200
+MAX_CACHED_PAGES = 64  # 12,800 rows: a few screens either side of every place visited
+
+
+class Column(NamedTuple):
+    title: str
+    sort: SortColumn | None  # None: not sortable (no index for it)
+    width: int  # default width in pixels
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("Time (UTC)", "ts", 196),
+    Column("Type", "type", 160),
+    Column("User", "user", 220),
+    Column("Task", "task", 130),
+    Column("Agent", "agent", 130),
+    Column("Outcome", "outcome", 100),
+    Column("Summary", None, 380),
+    Column("Index", "idx", 72),
+)
+TIME, TYPE, USER, TASK, AGENT, OUTCOME, SUMMARY, INDEX = range(len(COLUMNS))
+
+FAILURE_TEXT = QColor("#b71c1c")
+FAILURE_BACKGROUND = QColor("#fdecea")
+MUTED = QColor("#8a96a3")
+PLACEHOLDER = "…"
+
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class EventTableModel(QAbstractTableModel):
+    """Rows of the mirror matching a filter, in a sort order, paged in the background."""
+
+    #: The number of matching events, once counted (-1 while counting).
+    count_changed = Signal(int)
+    #: A page of rows arrived (its first row number); tests and the benchmark wait on it.
+    page_loaded = Signal(int)
+    #: A background read failed (message for the status bar).
+    load_failed = Signal(str)
+
+    def __init__(self, runner: TaskRunner, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._runner = runner
+        self._reader: MirrorReader | None = None
+        self._filter = EventFilter()
+        self._sort_section = TIME
+        self._descending = True
+        self._generation = 0
+        self._rows = 0
+        self._count: int | None = None
+        self._pages: OrderedDict[int, list[Row]] = OrderedDict()
+        self._pending: set[int] = set()
+        self._emails: dict[str, str] = {}
+        self._count_started = False
+        self._failure_icon: QIcon = icon("failure")
+        self._success_icon: QIcon = icon("success")
+        self._mono = QFont("DejaVu Sans Mono")
+        self._mono.setStyleHint(QFont.StyleHint.Monospace)
+
+    # -- state ----------------------------------------------------------------------------------
+
+    @property
+    def reader(self) -> MirrorReader | None:
+        return self._reader
+
+    @property
+    def event_filter(self) -> EventFilter:
+        return self._filter
+
+    @property
+    def count(self) -> int | None:
+        """The number of matching events, or None while it is being counted."""
+        return self._count
+
+    @property
+    def sort_section(self) -> int:
+        return self._sort_section
+
+    @property
+    def descending(self) -> bool:
+        return self._descending
+
+    @property
+    def loading(self) -> bool:
+        """True while the count or a page of the current query is still being read."""
+        return self._count is None or bool(self._pending)
+
+    def set_reader(self, reader: MirrorReader | None) -> None:
+        """Show the rows of another mirror (or none); the filter and sort are kept."""
+        self._reader = reader
+        self._emails = {}
+        if reader is not None:
+            self._runner.submit(
+                lambda: {u.id: u.email for u in reader.users() if u.email},
+                lambda emails: self._set_emails(reader, emails),
+                self._failed,
+            )
+        self._restart()
+
+    def set_filter(self, f: EventFilter) -> None:
+        """Show the rows matching ``f`` (a new query; stale pages are dropped)."""
+        if f == self._filter:
+            return
+        self._filter = f
+        self._restart()
+
+    def refresh(self) -> None:
+        """Re-read everything (after a sync added entries); the filter and sort are kept."""
+        if self._reader is not None:
+            self._reader.refresh()
+        self.set_reader(self._reader)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort by ``column`` in SQL; a column without an index (Summary) is ignored."""
+        if not 0 <= column < len(COLUMNS) or COLUMNS[column].sort is None:
+            return
+        descending = order == Qt.SortOrder.DescendingOrder
+        if (column, descending) == (self._sort_section, self._descending):
+            return
+        self._sort_section, self._descending = column, descending
+        self._restart()
+
+    def row_at(self, row: int) -> Row | None:
+        """The row at ``row`` when its page is loaded (None while it is being read)."""
+        page = self._pages.get(row // PAGE_SIZE)
+        if page is None:
+            return None
+        offset = row % PAGE_SIZE
+        return page[offset] if offset < len(page) else None
+
+    def email_of(self, user_id: str | None) -> str | None:
+        """The directory email of ``user_id`` (None when unknown)."""
+        return self._emails.get(user_id) if user_id else None
+
+    # -- Qt model interface ---------------------------------------------------------------------
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else self._rows
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(  # noqa: N802 (Qt override)
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(COLUMNS):
+            if role == Qt.ItemDataRole.DisplayRole:
+                return COLUMNS[section].title
+            if role == Qt.ItemDataRole.ToolTipRole and COLUMNS[section].sort is None:
+                return "Not sortable: filter instead"
+        return None
+
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < self._rows:
+            return None
+        row = self.row_at(index.row())
+        column = index.column()
+        if row is None:
+            if role == Qt.ItemDataRole.DisplayRole:
+                self._request(index.row() // PAGE_SIZE)
+                return PLACEHOLDER if column == TIME else None
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(row, column)
+        failed = row.outcome == "failure"
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if column == OUTCOME and failed:
+                return QBrush(FAILURE_TEXT)
+            missing = {USER: row.user_id, TASK: row.task_id, AGENT: row.agent_id}
+            if column in missing and missing[column] is None:
+                return QBrush(MUTED)
+            return None
+        if role == Qt.ItemDataRole.BackgroundRole and column == OUTCOME and failed:
+            return QBrush(FAILURE_BACKGROUND)
+        if role == Qt.ItemDataRole.DecorationRole and column == OUTCOME:
+            return self._failure_icon if failed else self._success_icon
+        if role == Qt.ItemDataRole.FontRole and column == OUTCOME and failed:
+            font = QFont()
+            font.setBold(True)
+            return font
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == INDEX:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.UserRole:
+            return row.idx
+        return None
+
+    def _display(self, row: Row, column: int) -> str:
+        if column == TIME:
+            return format_timestamp(row.ts)
+        if column == TYPE:
+            return row.type or ""
+        if column == USER:
+            if row.user_id is None:
+                return "—"
+            return self._emails.get(row.user_id) or row.user_id
+        if column == TASK:
+            return row.task_id or "—"
+        if column == AGENT:
+            return row.agent_id or "—"
+        if column == OUTCOME:
+            return row.outcome or ""
+        if column == SUMMARY:
+            return row.summary or ""
+        return str(row.idx)
+
+    def _tooltip(self, row: Row, column: int) -> str | None:
+        if column == SUMMARY and row.summary:
+            return row.summary
+        if column == USER and row.user_id is not None:
+            return f"user id {row.user_id}"
+        if column == TASK and row.task_id is not None:
+            return row.task_id
+        if column == AGENT and row.agent_id is not None:
+            return row.agent_id
+        if column == OUTCOME and row.outcome == "failure":
+            return "This operation failed"
+        return None
+
+    # -- background reads -----------------------------------------------------------------------
+
+    def _restart(self) -> None:
+        """Drop every row and read the count and the first page of the current query."""
+        self._generation += 1
+        self.beginResetModel()
+        self._rows = 0
+        self._count = None
+        self._pages.clear()
+        self._pending.clear()
+        self.endResetModel()
+        self.count_changed.emit(-1)
+        reader = self._reader
+        if reader is None:
+            self._count = 0
+            self.count_changed.emit(0)
+            return
+        # The first page goes first and alone: the count (up to ~200 ms at 5M rows) starts
+        # when it has arrived, so the two never compete for the 2 cores and the rows show first.
+        self._count_started = False
+        self._request(0)
+
+    def _start_count(self) -> None:
+        reader = self._reader
+        if reader is None or self._count_started:
+            return
+        self._count_started = True
+        generation, f = self._generation, self._filter
+        self._runner.submit(
+            lambda: reader.count(f),
+            lambda n: self._count_arrived(generation, n),
+            self._failed,
+        )
+
+    def _sort_key(self) -> tuple[SortColumn, bool]:
+        sort = COLUMNS[self._sort_section].sort
+        assert sort is not None
+        return sort, self._descending
+
+    def _request(self, page: int) -> None:
+        """Ask a worker for ``page`` unless it is loaded or on its way."""
+        reader = self._reader
+        if reader is None or page in self._pending or page in self._pages:
+            return
+        self._pending.add(page)
+        generation, f = self._generation, self._filter
+        sort, desc = self._sort_key()
+        before = self._pages.get(page - 1)
+        after = self._pages.get(page + 1)
+        if page == 0:
+            job = lambda: reader.page(f, sort, desc, None, PAGE_SIZE)  # noqa: E731
+        elif before is not None and len(before) == PAGE_SIZE:
+            last = before[-1]
+            job = lambda: reader.page(  # noqa: E731
+                f, sort, desc, reader.key_of(last, sort), PAGE_SIZE
+            )
+        elif after is not None and after:
+            first = after[0]
+            job = lambda: reader.page_before(  # noqa: E731
+                f, sort, desc, reader.key_of(first, sort), PAGE_SIZE
+            )
+        else:
+            total = self._count
+            job = lambda: reader.page_at(  # noqa: E731
+                f, sort, desc, page * PAGE_SIZE, PAGE_SIZE, total=total
+            )
+        self._runner.submit(
+            job, lambda rows: self._page_arrived(generation, page, rows), self._failed
+        )
+
+    def _set_emails(self, reader: MirrorReader, emails: dict[str, str]) -> None:
+        if reader is not self._reader:
+            return
+        self._emails = emails
+        if self._rows:
+            self.dataChanged.emit(self.index(0, USER), self.index(self._rows - 1, USER))
+
+    def _count_arrived(self, generation: int, n: int) -> None:
+        if generation != self._generation:
+            return
+        self._count = n
+        self._resize(n)
+        self.count_changed.emit(n)
+
+    def _page_arrived(self, generation: int, page: int, rows: list[Row]) -> None:
+        if generation != self._generation:
+            return
+        self._pending.discard(page)
+        self._pages[page] = rows
+        self._pages.move_to_end(page)
+        while len(self._pages) > MAX_CACHED_PAGES:
+            self._pages.popitem(last=False)
+        first = page * PAGE_SIZE
+        if self._count is None and page == 0:
+            # Show the first rows now; the count will grow the table to its real size.
+            self._resize(len(rows))
+            self._start_count()
+        elif rows and first < self._rows:
+            last = min(first + len(rows), self._rows) - 1
+            self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
+        self.page_loaded.emit(first)
+
+    def _resize(self, n: int) -> None:
+        if n > self._rows:
+            self.beginInsertRows(QModelIndex(), self._rows, n - 1)
+            self._rows = n
+            self.endInsertRows()
+        elif n < self._rows:
+            self.beginRemoveRows(QModelIndex(), n, self._rows - 1)
+            self._rows = n
+            self.endRemoveRows()
+
+    def _failed(self, exc: BaseException) -> None:
+        self._pending.clear()
+        self._start_count()
+        self.load_failed.emit(f"Reading the mirror failed: {exc}")

@@ -1,0 +1,338 @@
+"""The mirror's query layer: every filter and sort pages exactly like a brute-force reference.
+
+The reference filters and sorts all rows in Python; the reader must yield the same rows in the
+same order whether it pages forward by key, backwards, or jumps to a position, with the
+sort-index walk and the small-result sort both exercised. Query plans are checked with
+``EXPLAIN QUERY PLAN`` so no first page sorts a whole range.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from auditlens.core.events import format_timestamp
+from auditlens.mirror import query, schema
+from auditlens.mirror.query import SORT_COLUMNS, EventFilter, MirrorReader, Row
+from tests.ui.mirror_factory import NOW_MS, build_demo_mirror, event_dict, write_mirror
+
+HOUR = 3_600_000
+DAY = 24 * HOUR
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("mirror") / "demo.sqlite"
+    build_demo_mirror(path, 3_000)
+    return path
+
+
+@pytest.fixture
+def reader(demo: Path) -> MirrorReader:
+    r = MirrorReader(demo)
+    yield r  # type: ignore[misc]
+    r.close()
+
+
+def all_rows(path: Path) -> list[Row]:
+    conn = sqlite3.connect(path)
+    rows = [
+        Row._make(r)
+        for r in conn.execute(
+            "SELECT idx, id, ts, type, category, user_id, task_id, agent_id, outcome, summary "
+            "FROM entries"
+        )
+    ]
+    conn.close()
+    return rows
+
+
+def reference(
+    reader: MirrorReader, rows: list[Row], f: EventFilter, sort: str, desc: bool
+) -> list[int]:
+    """Indexes of the rows matching ``f`` in ``sort`` order, computed the obvious way."""
+    emails = {u.id: (u.email or "") for u in reader.users()}
+
+    def keep(r: Row) -> bool:
+        if f.since_ms is not None and r.ts < f.since_ms:
+            return False
+        if f.until_ms is not None and r.ts >= f.until_ms:
+            return False
+        if f.user_email is not None and emails.get(r.user_id or "", "").lower() != (
+            f.user_email.lower()
+        ):
+            return False
+        if f.user_id is not None and r.user_id != f.user_id:
+            return False
+        if f.types and r.category not in f.types and r.type not in f.types:
+            return False
+        if f.task_id is not None and r.task_id != f.task_id:
+            return False
+        if f.agent_id is not None and r.agent_id != f.agent_id:
+            return False
+        return f.outcome is None or r.outcome == f.outcome
+
+    def lead(r: Row) -> tuple[int, str]:
+        value: str | None
+        if sort == "user":
+            value = (emails.get(r.user_id) or r.user_id) if r.user_id else None
+        elif sort in ("ts", "idx"):
+            value = None
+        else:
+            value = getattr(r, {"task": "task_id", "agent": "agent_id"}.get(sort, sort))
+        return (0, "") if value is None else (1, value)
+
+    matched = sorted((r for r in rows if keep(r)), key=lambda r: (lead(r), r.ts, r.idx))
+    if desc:
+        matched.reverse()
+    return [r.idx for r in matched]
+
+
+def walk(reader: MirrorReader, f: EventFilter, sort: str, desc: bool, limit: int) -> list[int]:
+    out: list[int] = []
+    after = None
+    while True:
+        page = reader.page(f, sort, desc, after, limit)  # type: ignore[arg-type]
+        out.extend(r.idx for r in page)
+        if len(page) < limit:
+            return out
+        after = reader.key_of(page[-1], sort)
+
+
+def some_values(path: Path) -> dict[str, str]:
+    conn = sqlite3.connect(path)
+    pick: Callable[[str], str] = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+    values = {
+        "task": pick("SELECT task_id FROM entries WHERE task_id IS NOT NULL LIMIT 1 OFFSET 500"),
+        "agent": pick("SELECT agent_id FROM entries WHERE agent_id IS NOT NULL LIMIT 1"),
+        "user_id": pick("SELECT user_id FROM entries WHERE user_id IS NOT NULL LIMIT 1 OFFSET 7"),
+        "email": pick(
+            "SELECT u.email FROM entries e JOIN users u ON u.id = e.user_id LIMIT 1 OFFSET 99"
+        ),
+    }
+    conn.close()
+    return values
+
+
+def filters(path: Path) -> list[EventFilter]:
+    v = some_values(path)
+    return [
+        EventFilter(),
+        EventFilter(outcome="failure"),
+        EventFilter(types=frozenset({"agent"})),
+        EventFilter(types=frozenset({"auth", "task.failed", "approval.denied"})),
+        EventFilter(user_email=v["email"].upper()),
+        EventFilter(user_id=v["user_id"], outcome="success"),
+        EventFilter(task_id=v["task"]),
+        EventFilter(agent_id=v["agent"], types=frozenset({"agent.action"})),
+        EventFilter(since_ms=NOW_MS - 20 * DAY, until_ms=NOW_MS - 10 * DAY),
+        EventFilter(since_ms=NOW_MS - 30 * DAY, types=frozenset({"task"}), outcome="failure"),
+        EventFilter(user_email="nobody@example.com"),
+    ]
+
+
+@pytest.mark.parametrize("small_result", [10**9, 0], ids=["sqlite-sorts-small", "index-walk"])
+def test_keyset_pages_match_the_reference_for_every_filter_and_sort(
+    demo: Path, monkeypatch: pytest.MonkeyPatch, small_result: int
+) -> None:
+    monkeypatch.setattr(query, "SMALL_RESULT", small_result)
+    rows = all_rows(demo)
+    reader = MirrorReader(demo)
+    try:
+        for f in filters(demo):
+            for sort in SORT_COLUMNS:
+                for desc in (False, True):
+                    expected = reference(reader, rows, f, sort, desc)
+                    got = walk(reader, f, sort, desc, limit=97)
+                    assert got == expected, (f, sort, desc)
+    finally:
+        reader.close()
+
+
+def test_counts_match_the_reference(reader: MirrorReader, demo: Path) -> None:
+    rows = all_rows(demo)
+    for f in filters(demo):
+        assert reader.count(f) == len(reference(reader, rows, f, "ts", False)), f
+
+
+@pytest.mark.parametrize("small_result", [10**9, 0], ids=["sqlite-sorts-small", "index-walk"])
+def test_a_jump_to_any_position_returns_the_rows_there(
+    demo: Path, monkeypatch: pytest.MonkeyPatch, small_result: int
+) -> None:
+    monkeypatch.setattr(query, "SMALL_RESULT", small_result)
+    rows = all_rows(demo)
+    reader = MirrorReader(demo)
+    try:
+        for f in filters(demo)[:5]:
+            for sort in SORT_COLUMNS:
+                expected = reference(reader, rows, f, sort, True)
+                total = len(expected)
+                for offset in (0, 1, total // 3, total // 2 + 1, max(total - 5, 0)):
+                    got = reader.page_at(f, sort, True, offset, 50, total=total)
+                    assert [r.idx for r in got] == expected[offset : offset + 50], (f, sort, offset)
+                    plain = reader.page_at(f, sort, True, offset, 50)
+                    assert [r.idx for r in plain] == expected[offset : offset + 50]
+    finally:
+        reader.close()
+
+
+def test_page_before_returns_the_rows_preceding_a_key(reader: MirrorReader, demo: Path) -> None:
+    f = EventFilter(types=frozenset({"agent", "task"}))
+    first = reader.page(f, "type", False, None, 300)
+    anchor = first[250]
+    before = reader.page_before(f, "type", False, reader.key_of(anchor, "type"), 100)
+    assert [r.idx for r in before] == [r.idx for r in first[150:250]]
+
+
+def test_the_first_page_of_every_filter_and_sort_uses_an_index(
+    demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No first page scans the table and sorts it; the index walk never sorts at all."""
+    reader = MirrorReader(demo)
+    try:
+        for f in filters(demo):
+            for sort in SORT_COLUMNS:
+                for desc in (False, True):
+                    plan = reader.explain(f, sort, desc)
+                    scans = [
+                        line for line in plan if line.startswith("SCAN") and "INDEX" not in line
+                    ]
+                    assert not scans, (f, sort, plan)
+                    if any("TEMP B-TREE" in line for line in plan):
+                        assert not any(line.startswith("SCAN") for line in plan), plan
+    finally:
+        reader.close()
+    monkeypatch.setattr(query, "SMALL_RESULT", 0)
+    reader = MirrorReader(demo)
+    try:
+        for sort in ("type", "user", "agent", "outcome", "task"):
+            plan = reader.explain(EventFilter(outcome="failure"), sort, True)
+            assert not any("TEMP B-TREE" in line for line in plan), (sort, plan)
+    finally:
+        reader.close()
+
+
+def test_a_time_sorted_first_page_never_sorts(reader: MirrorReader, demo: Path) -> None:
+    for f in filters(demo):
+        if f.task_id is None:  # a task's few rows are sorted by time (its index is (task, idx))
+            plan = reader.explain(f, "ts", True)
+            assert not any("TEMP B-TREE" in line for line in plan), (f, plan)
+
+
+def test_the_reader_opens_the_file_read_only(reader: MirrorReader) -> None:
+    with reader._connection() as conn, pytest.raises(sqlite3.OperationalError, match="readonly"):
+        conn.execute("DELETE FROM entries")
+
+
+def test_connections_are_pooled_not_kept_per_thread(reader: MirrorReader) -> None:
+    """Qt recycles pool threads: a connection per thread ever seen would grow memory."""
+    import threading
+
+    def work() -> None:
+        reader.count(EventFilter(outcome="failure"))
+
+    for _ in range(10):
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+    assert len(reader._idle) == 1
+    assert not reader._busy
+
+
+def test_a_missing_mirror_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no mirror"):
+        MirrorReader(tmp_path / "absent.sqlite")
+
+
+def test_the_reader_reads_the_columns_the_schema_defines() -> None:
+    selected = [c.strip().split(".")[1] for c in query._SELECT.split("FROM")[0][7:].split(",")]
+    assert set(selected) <= {c.name for c in schema.entries.columns}
+
+
+def test_the_event_carries_raw_bytes_leaf_hash_and_covering_checkpoint(
+    reader: MirrorReader,
+) -> None:
+    record = reader.event(42)
+    assert record is not None
+    assert record.raw.startswith(b'{"agent_id":') or record.raw.startswith(b"{")
+    import hashlib
+
+    assert record.leaf_hash == hashlib.sha256(b"\x00" + record.raw).digest()
+    assert record.checkpoint_size == 3_000
+    assert reader.event(10**9) is None
+
+
+def test_users_and_completion_list_come_from_the_directory(reader: MirrorReader) -> None:
+    users = reader.users()
+    emails = reader.user_emails()
+    assert emails == sorted({u.email for u in users if u.email}, key=str.lower)
+    assert reader.email_of(users[0].id) == users[0].email
+    assert reader.email_of("usr_unknown") is None
+
+
+def test_status_names_the_checkpoint_and_origin(reader: MirrorReader) -> None:
+    status = reader.status()
+    assert status.entries == 3_000
+    assert status.checkpoint is not None and status.checkpoint.size == 3_000
+    assert status.origin == "auditlens.local/acme"
+    assert status.last_sync_at == NOW_MS
+
+
+def test_rows_without_a_user_task_or_agent_sort_first_ascending(tmp_path: Path) -> None:
+    events = [
+        event_dict(
+            1_000 + i,
+            "agent.action",
+            id_=f"log_{i:026d}",
+            tool="x",
+            user_id=u,
+            task_id=t,
+            agent_id=a,
+        )
+        for i, (u, t, a) in enumerate(
+            [("u2", "t2", "a2"), (None, None, None), ("u1", "t1", "a1"), ("u3", None, "a1")]
+        )
+    ]
+    path = write_mirror(
+        tmp_path / "m.sqlite",
+        events,
+        [("u1", "zed@x.io", "Z", "admin"), ("u2", "amy@x.io", "A", "owner")],
+    ).path
+    reader = MirrorReader(path)
+    try:
+        # u3 is not in the directory: it sorts by its id ("u3" < "zed@x.io").
+        assert [r.idx for r in reader.page(EventFilter(), "user", False)] == [1, 0, 3, 2]
+        assert [r.idx for r in reader.page(EventFilter(), "task", False)] == [1, 3, 2, 0]
+        assert [r.idx for r in reader.page(EventFilter(), "agent", True)] == [0, 3, 2, 1]
+    finally:
+        reader.close()
+
+
+def test_the_filter_summary_reads_like_the_api_query() -> None:
+    f = EventFilter(
+        since_ms=NOW_MS - HOUR,
+        types=frozenset({"agent", "agent.action", "task.failed"}),
+        outcome="failure",
+        user_email="ana@acme.io",
+    )
+    assert f.to_query() == (
+        f"?since={format_timestamp(NOW_MS - HOUR)}&user_email=ana@acme.io"
+        "&type=agent,task.failed&outcome=failure"
+    )
+    assert EventFilter().to_query() == ""
+    assert EventFilter().is_empty()
+
+
+def test_a_bad_filter_is_refused_with_a_clear_message() -> None:
+    with pytest.raises(ValueError, match="outcome must be"):
+        EventFilter(outcome="maybe")
+    with pytest.raises(ValueError, match="must be before"):
+        EventFilter(since_ms=NOW_MS, until_ms=NOW_MS - 1)
+
+
+def test_an_unknown_sort_column_is_refused(reader: MirrorReader) -> None:
+    with pytest.raises(ValueError, match="cannot sort by 'summary'"):
+        reader.page(EventFilter(), "summary")  # type: ignore[arg-type]

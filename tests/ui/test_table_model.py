@@ -1,0 +1,113 @@
+"""The events table model: pages from the mirror, SQL sorting, failures at a glance."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush
+from pytestqt.modeltest import ModelTester
+from pytestqt.qtbot import QtBot
+
+from auditlens.core.events import format_timestamp
+from auditlens.mirror.query import EventFilter
+from auditlens.ui.main_window import MainWindow
+from auditlens.ui.table_model import (
+    FAILURE_TEXT,
+    INDEX,
+    OUTCOME,
+    PAGE_SIZE,
+    SUMMARY,
+    TIME,
+    TYPE,
+    USER,
+)
+from tests.ui.conftest import MIRROR_EVENTS, wait_loaded
+
+
+def shown(window: MainWindow, column: int, rows: range) -> list[str]:
+    model = window.model
+    return [model.data(model.index(r, column)) for r in rows]
+
+
+def test_the_model_passes_qt_model_tester(window: MainWindow, qtmodeltester: ModelTester) -> None:
+    qtmodeltester.check(window.model)
+
+
+def test_the_table_shows_every_event_newest_first(window: MainWindow) -> None:
+    assert window.model.rowCount() == MIRROR_EVENTS
+    assert window.model.count == MIRROR_EVENTS
+    reader = window.reader
+    assert reader is not None
+    expected = reader.page(EventFilter(), "ts", True, None, 20)
+    assert shown(window, INDEX, range(20)) == [str(r.idx) for r in expected]
+    assert shown(window, TIME, range(1)) == [format_timestamp(expected[0].ts)]
+
+
+def test_the_user_column_shows_the_directory_email(window: MainWindow, qtbot: QtBot) -> None:
+    model = window.model
+    qtbot.waitUntil(lambda: bool(model._emails))
+    for r in range(50):
+        row = model.row_at(r)
+        assert row is not None
+        text = model.data(model.index(r, USER))
+        assert text == ("—" if row.user_id is None else model.email_of(row.user_id) or row.user_id)
+        if row.user_id is not None:
+            assert "@" in text
+
+
+def test_a_header_click_sorts_in_sql(window: MainWindow, qtbot: QtBot) -> None:
+    header = window.table.horizontalHeader()
+    header.setSortIndicator(TYPE, Qt.SortOrder.AscendingOrder)
+    wait_loaded(qtbot, window)
+    types = shown(window, TYPE, range(PAGE_SIZE))
+    assert types == sorted(types)
+    assert types[0] == min(t for t in types)
+    header.setSortIndicator(TYPE, Qt.SortOrder.DescendingOrder)
+    wait_loaded(qtbot, window)
+    assert shown(window, TYPE, range(5))[0] >= types[-1]
+
+
+def test_the_summary_column_cannot_sort_and_keeps_the_old_order(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    first = shown(window, INDEX, range(5))
+    window.table.horizontalHeader().setSortIndicator(SUMMARY, Qt.SortOrder.AscendingOrder)
+    qtbot.wait(50)
+    assert window.table.horizontalHeader().sortIndicatorSection() == TIME
+    assert shown(window, INDEX, range(5)) == first
+
+
+def test_failures_are_red_with_an_icon(window: MainWindow, qtbot: QtBot) -> None:
+    window.apply_filter(EventFilter(outcome="failure"))
+    wait_loaded(qtbot, window)
+    model = window.model
+    index = model.index(0, OUTCOME)
+    assert model.data(index) == "failure"
+    brush = model.data(index, Qt.ItemDataRole.ForegroundRole)
+    assert isinstance(brush, QBrush) and brush.color() == FAILURE_TEXT
+    assert not model.data(index, Qt.ItemDataRole.DecorationRole).isNull()
+    window.apply_filter(EventFilter(outcome="success"))
+    wait_loaded(qtbot, window)
+    assert model.data(model.index(0, OUTCOME), Qt.ItemDataRole.ForegroundRole) is None
+
+
+def test_scrolling_to_the_end_loads_the_oldest_rows(window: MainWindow, qtbot: QtBot) -> None:
+    window.table.scrollToBottom()
+    last = MIRROR_EVENTS - 1
+    qtbot.waitUntil(lambda: window.model.row_at(last) is not None)
+    row = window.model.row_at(last)
+    assert row is not None and row.idx == 0  # newest first: the last row is index 0
+    middle = MIRROR_EVENTS // 2 + 17
+    window.table.scrollTo(window.model.index(middle, 0))
+    qtbot.waitUntil(lambda: window.model.row_at(middle) is not None)
+    assert window.model.row_at(middle).idx == MIRROR_EVENTS - 1 - middle  # type: ignore[union-attr]
+
+
+def test_a_replaced_query_never_shows_stale_pages(window: MainWindow, qtbot: QtBot) -> None:
+    window.apply_filter(EventFilter(outcome="failure"))
+    window.apply_filter(EventFilter(types=frozenset({"auth"})))
+    wait_loaded(qtbot, window)
+    types = shown(window, TYPE, range(min(window.model.rowCount(), 100)))
+    assert types and all(t.startswith("auth.") for t in types)
+    reader = window.reader
+    assert reader is not None
+    assert window.model.rowCount() == reader.count(EventFilter(types=frozenset({"auth"})))
