@@ -1,0 +1,212 @@
+"""``auditlens verify`` and ``auditlens export``: the command-line faces of this package.
+
+``verify`` must run anywhere an investigator copies an export: it imports only the verifier
+(no Qt, no SQLAlchemy, no network). ``export`` imports the mirror and the writer inside its
+handler, so registering it costs nothing at start-up.
+
+Exit codes of ``verify`` (documented in ``--help``): 0 verified; 1 verification failed (the
+report lists each finding); 2 usage error (no such file, malformed key); 3 the file is
+consistent but no trusted key was given (``--vkey``), so it is NOT verified: the key inside the
+file is a hint anyone can forge, and a script must not mistake "consistent" for "verified".
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+VERIFY_EPILOG = """\
+exit codes:
+  0  verified: every event is exactly as signed in the log, in order, none missing or added
+  1  verification failed: see the findings (each with its code and log indexes)
+  2  usage error: no such file, malformed key
+  3  not verified: the file is consistent but was checked only against the key hint inside
+     it; pass --vkey (or --vkey-file) with the server's key obtained out of band
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``verify`` and ``export`` sub-commands."""
+    verify = subparsers.add_parser(
+        "verify",
+        help="verify an export offline (JSON, NDJSON or CSV with its sidecar)",
+        description=(
+            "Verify an auditlens export offline: the checkpoint signature against a key you "
+            "trust, every event against its inclusion proof, the data file's SHA-256, the CSV "
+            "cells against each event's canonical JSON, order and duplicates. No network."
+        ),
+        epilog=VERIFY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    verify.add_argument("file", type=Path, help="the export (or its .evidence.json sidecar)")
+    keys = verify.add_mutually_exclusive_group()
+    keys.add_argument("--vkey", help="the log server's verifier key (signed-note vkey text)")
+    keys.add_argument("--vkey-file", type=Path, help="a file holding the verifier key")
+    verify.add_argument(
+        "--origin", help="the log the export must come from (default: the origin it names)"
+    )
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.set_defaults(handler=run_verify)
+
+    export = subparsers.add_parser(
+        "export",
+        help="write a verified export from the local mirror (headless)",
+        description=(
+            "Re-verify the local mirror against its latest trusted checkpoint and write the "
+            "matching events with their proofs. Filters work as in the viewer's sidebar."
+        ),
+    )
+    where = export.add_mutually_exclusive_group()
+    where.add_argument("--server", help="the server URL whose mirror to export from")
+    where.add_argument("--mirror", type=Path, help="the mirror file to export from")
+    export.add_argument("--format", required=True, choices=("csv", "json", "ndjson"))
+    export.add_argument("--out", required=True, type=Path, help="the file to write")
+    export.add_argument("--since", help="events at or after this time (RFC 3339)")
+    export.add_argument("--until", help="events before this time (RFC 3339)")
+    export.add_argument("--user-email", help="events of this user")
+    export.add_argument(
+        "--type",
+        action="append",
+        default=[],
+        help="an event type (agent.action) or category (agent); repeat or comma-separate",
+    )
+    export.add_argument("--task-id")
+    export.add_argument("--agent-id")
+    export.add_argument("--outcome", choices=("success", "failure"))
+    export.add_argument("--bom", action="store_true", help="CSV: start with a UTF-8 BOM")
+    export.add_argument("--columns", help="CSV: comma-separated columns (canonical_json always)")
+    export.add_argument(
+        "--no-record",
+        action="store_true",
+        help="do not record the export on the server as an audit.exported event",
+    )
+    export.set_defaults(handler=run_export)
+
+
+def _read_vkey(args: argparse.Namespace) -> str | None:
+    if args.vkey_file is not None:
+        return str(Path(args.vkey_file).read_text(encoding="utf-8").strip())
+    return str(args.vkey) if args.vkey else None
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Verify ``args.file``; print the report; return the exit code (see the module doc)."""
+    import orjson
+
+    from auditlens.core.errors import FormatError
+    from auditlens.export.verify import EXIT_USAGE, exit_code, render, verify_file
+
+    try:
+        vkey = _read_vkey(args)
+        freport = verify_file(args.file, [vkey] if vkey else None, origin=args.origin)
+    except (OSError, FormatError) as exc:
+        print(f"auditlens verify: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        sys.stdout.write(orjson.dumps(freport.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render(freport))
+    return exit_code(freport)
+
+
+def _mirror_for(args: argparse.Namespace) -> tuple[Path, str | None]:
+    """The mirror file to read and the server URL to record the export on (if any)."""
+    from auditlens.client.api import normalize_server_url
+    from auditlens.client.credentials import CredentialStore
+    from auditlens.mirror.store import data_dir, mirror_path
+
+    if args.mirror is not None:
+        return Path(args.mirror), None
+    if args.server is None:
+        mirrors = sorted((data_dir() / "mirrors").glob("*.sqlite"))
+        if len(mirrors) == 1:
+            return mirrors[0], None
+        raise ValueError(
+            "say which mirror to export from with --server URL or --mirror PATH (found "
+            f"{len(mirrors)} mirror files in {data_dir() / 'mirrors'})"
+        )
+    server = normalize_server_url(args.server)
+    cred = CredentialStore().load(server)
+    if cred is None or cred.organization_id is None:
+        raise ValueError(
+            f"no signed-in organization for {server}; sign in with the viewer first, or pass "
+            "--mirror PATH"
+        )
+    return mirror_path(server, cred.organization_id), server
+
+
+def _filter(args: argparse.Namespace) -> Any:
+    from auditlens.core.events import parse_timestamp
+    from auditlens.mirror.query import EventFilter
+
+    types = {t.strip() for value in args.type for t in value.split(",") if t.strip()}
+    return EventFilter(
+        since_ms=parse_timestamp(args.since) if args.since else None,
+        until_ms=parse_timestamp(args.until) if args.until else None,
+        user_email=args.user_email,
+        types=frozenset(types),
+        task_id=args.task_id,
+        agent_id=args.agent_id,
+        outcome=args.outcome,
+    )
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Export from the mirror; 0 on success, 1 when refused, 2 on bad input."""
+    from auditlens.core.errors import FormatError
+    from auditlens.export.columns import CSV_COLUMNS
+    from auditlens.export.mirror_source import MirrorSnapshot, filter_description
+    from auditlens.export.writer import (
+        ExportCancelledError,
+        ExportOptions,
+        ExportRefusedError,
+        export,
+    )
+
+    try:
+        path, server = _mirror_for(args)
+        event_filter = _filter(args)
+        columns = (
+            [c.strip() for c in args.columns.split(",") if c.strip()]
+            if args.columns
+            else list(CSV_COLUMNS)
+        )
+        options = ExportOptions(
+            format=args.format,
+            path=args.out,
+            filter=filter_description(event_filter),
+            bom=args.bom,
+            columns=columns,
+        )
+        cancel = threading.Event()
+        with MirrorSnapshot(path, event_filter) as snapshot:
+            result = export(snapshot, options, cancel=cancel)
+    except ExportRefusedError as exc:
+        print(f"auditlens export: {exc}", file=sys.stderr)
+        return 1
+    except (ExportCancelledError, KeyboardInterrupt):
+        print("auditlens export: cancelled; nothing was written", file=sys.stderr)
+        return 1
+    except (OSError, ValueError, FormatError) as exc:
+        print(f"auditlens export: {exc}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    if server is not None and not args.no_record:
+        print(_record(server, result))
+    return 0
+
+
+def _record(server: str, result: Any) -> str:
+    from auditlens.client.api import AuditApiClient
+    from auditlens.client.credentials import CredentialStore
+    from auditlens.export.record import record_export
+
+    cred = CredentialStore().load(server)
+    if cred is None:
+        return "The export was not recorded on the server: not signed in."
+    with AuditApiClient(server, token=cred.secret) as client:
+        return record_export(client, result).message

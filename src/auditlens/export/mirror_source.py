@@ -1,0 +1,194 @@
+"""The export writer's :class:`~auditlens.export.writer.LogSnapshot` over a local mirror file.
+
+The snapshot opens the mirror read-only (the sync writer may be appending meanwhile) and fixes
+what the export covers at the moment it opens: the latest trusted checkpoint (size ``N``) and
+the exported indexes below ``N``. Entries below ``N`` never change in a mirror (it only
+appends), so reading them over several statements is consistent even while a sync commits.
+
+Selection: an :class:`~auditlens.mirror.query.EventFilter` (resolved by the query layer, so the
+export matches exactly what the viewer's table shows) or an explicit list of indexes (the
+selected rows). The matching indexes are collected first, 8 bytes each (8 MB per million), so
+the count is known before writing and the writer can check it.
+
+Pruned logs: when the mirror records a pruned range it never held (``meta.gaps``, written by the
+sync with the frontier at the end of the range), the export starts from the end of the last
+such range, whose frontier stands for everything before it. Events below that point cannot get
+proofs from this mirror, so selecting them refuses the export (PRUNED_BY_POLICY) rather than
+writing evidence that would not verify.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import orjson
+
+from auditlens.core.errors import Code, Finding
+from auditlens.core.events import format_timestamp
+from auditlens.export.writer import ExportRefusedError
+from auditlens.mirror.query import EventFilter, MirrorReader
+from auditlens.mirror.store import open_readonly
+
+_PAGE = 20_000
+
+
+def filter_description(f: EventFilter) -> dict[str, object]:
+    """The filter as the evidence records it: the audit API's parameter names, set ones only."""
+    out: dict[str, object] = {}
+    if f.since_ms is not None:
+        out["since"] = format_timestamp(f.since_ms)
+    if f.until_ms is not None:
+        out["until"] = format_timestamp(f.until_ms)
+    for name in ("user_email", "user_id", "task_id", "agent_id", "outcome"):
+        value = getattr(f, name)
+        if value is not None:
+            out[name] = value
+    if f.types:
+        out["type"] = sorted(f.types)
+    return out
+
+
+class MirrorSnapshot:
+    """A fixed view of one mirror for one export; close it (or use ``with``) when done."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        selection: EventFilter | Sequence[int] | None = None,
+        chunk: int = 8192,
+    ) -> None:
+        self.path = Path(path)
+        self._chunk = chunk
+        self._conn = open_readonly(self.path)
+        try:
+            meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+            row = self._conn.execute(
+                "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1"
+            ).fetchone()
+            if row is None or "vkey" not in meta or "origin" not in meta:
+                raise ExportRefusedError(
+                    Finding.at(
+                        Code.EVENT_MISSING,
+                        f"the mirror {self.path} holds no verified checkpoint yet: sync first",
+                    )
+                )
+            self.tree_size = int(row[0])
+            self._note = str(row[1])
+            self._origin = str(meta["origin"])
+            self._vkey = str(meta["vkey"])
+            self._prefix = self._load_prefix(meta.get("gaps"))
+            self._indexes = self._collect(selection)
+        except BaseException:
+            self._conn.close()
+            raise
+        if self._indexes and self._indexes[0] < self._prefix[0]:
+            first = self._indexes[0]
+            self.close()
+            raise ExportRefusedError(
+                Finding.at(
+                    Code.PRUNED_BY_POLICY,
+                    f"event {first} is below index {self._prefix[0]}: the log pruned entries "
+                    "this mirror never held, so events before that point cannot carry proofs "
+                    f"from it; narrow the selection to indexes >= {self._prefix[0]}",
+                    [first],
+                )
+            )
+
+    def _load_prefix(self, gaps: str | None) -> tuple[int, list[bytes]]:
+        if not gaps:
+            return 0, []
+        items = orjson.loads(gaps)
+        if not items:
+            return 0, []
+        _, end, hashes = items[-1]
+        return int(end), [bytes.fromhex(h) for h in hashes]
+
+    def _collect(self, selection: EventFilter | Sequence[int] | None) -> array[int]:
+        n = self.tree_size
+        if selection is None:
+            selection = EventFilter()
+        if isinstance(selection, EventFilter):
+            found: array[int] = array("q")
+            reader = MirrorReader(self.path)
+            try:
+                after = None
+                while True:
+                    rows = reader.page(selection, "idx", False, after, _PAGE)
+                    found.extend(r.idx for r in rows if r.idx < n)
+                    if len(rows) < _PAGE:
+                        break
+                    after = reader.key_of(rows[-1], "idx")
+            finally:
+                reader.close()
+        else:
+            found = array("q", (i for i in selection if 0 <= i < n))
+        if any(found[i] >= found[i + 1] for i in range(len(found) - 1)):
+            found = array("q", sorted(set(found)))  # never trust an order we did not make
+        return found
+
+    # -- LogSnapshot -------------------------------------------------------------------------
+
+    @property
+    def origin(self) -> str:
+        return self._origin
+
+    @property
+    def vkey(self) -> str:
+        return self._vkey
+
+    @property
+    def checkpoint_note(self) -> str:
+        return self._note
+
+    def prefix(self) -> tuple[int, Sequence[bytes]]:
+        return self._prefix
+
+    def selected_count(self) -> int:
+        return len(self._indexes)
+
+    def selected(self) -> Iterator[int]:
+        return iter(self._indexes)
+
+    def entries(self, start: int, stop: int) -> Iterator[tuple[int, list[bytes]]]:
+        cur = self._conn.cursor()
+        pos = start
+        while pos < stop:
+            end = min(stop, pos + self._chunk)
+            rows = cur.execute(
+                "SELECT idx, CAST(raw AS BLOB) FROM entries "
+                "WHERE idx >= ? AND idx < ? ORDER BY idx",
+                (pos, end),
+            ).fetchall()
+            if len(rows) == end - pos:
+                yield pos, [bytes(r[1]) for r in rows]
+            else:  # a hole: yield the consecutive runs, the writer reports the missing range
+                run: list[bytes] = []
+                first = -1
+                for idx, raw in rows:
+                    if run and idx != first + len(run):
+                        yield first, run
+                        run = []
+                    if not run:
+                        first = idx
+                    run.append(bytes(raw))
+                if run:
+                    yield first, run
+            pos = end
+
+    def users(self) -> Mapping[str, str]:
+        return {
+            str(uid): str(email)
+            for uid, email in self._conn.execute("SELECT id, email FROM users")
+            if email is not None
+        }
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> MirrorSnapshot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,619 @@
+"""Offline verification of an export file: ``auditlens verify`` and the viewer's dialog.
+
+This module reads files and nothing else: no network, no mirror, no Qt, no SQLAlchemy (a test
+imports it in a fresh interpreter and checks). It turns a file into per-event leaf hashes and
+hands them to :func:`auditlens.core.evidence.verify_evidence`, adding what only the file layer
+can check: the data file's SHA-256 (FILE_MODIFIED), the JSON document's shape, and for CSV each
+flattened cell against the event's canonical JSON.
+
+Which file is which: ``FILE`` may be a JSON export, a CSV/NDJSON data file (its sidecar is
+``FILE.evidence.json``), or the sidecar itself (the data file is its name without the suffix).
+
+Reading strategy (why it is fast and flat in memory): JSON exports are streamed line by line in
+the layout :mod:`auditlens.export.layout` writes; any other layout (e.g. re-indented by ``jq``)
+is still accepted but parsed as a whole. Each event is parsed once; when its text is already
+canonical (the normal case) it is hashed as is, otherwise it is re-canonicalized (RFC 8785) and
+strictly re-parsed, so duplicate member names, which two JSON readers could read differently,
+make the event unreadable instead of ambiguous.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from array import array
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from auditlens import __version__
+from auditlens.core import canonical
+from auditlens.core.errors import Code, Finding, FormatError, compress_ranges, format_ranges
+from auditlens.core.evidence import Evidence, Report, parse_evidence, verify_evidence
+from auditlens.export.columns import flat_values, neutralize
+from auditlens.export.layout import (
+    JSON_EVENTS_END,
+    JSON_EVIDENCE_KEY,
+    JSON_HEAD,
+    JSON_TAIL,
+    SIDECAR_SUFFIX,
+    sidecar_path,
+)
+
+_NO_HASH = bytes(32)
+_DERIVED = (
+    "id",
+    "timestamp",
+    "type",
+    "user_id",
+    "task_id",
+    "agent_id",
+    "outcome",
+    "ip",
+    "tool",
+    "summary",
+)
+"""CSV columns re-derived from canonical_json (index and user_email are checked apart)."""
+
+
+@dataclass
+class FileReport:
+    """A :class:`Report` plus which files were read and what kind of export they are."""
+
+    report: Report
+    kind: str
+    data_path: Path
+    evidence_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "file": str(self.data_path),
+            "kind": self.kind,
+            "evidence_file": str(self.evidence_path) if self.evidence_path else None,
+        }
+        out.update(self.report.to_dict())
+        out["notes"] = list(self.notes)
+        return out
+
+
+@dataclass
+class _Events:
+    """Leaf hashes of a file's events in order, and why some could not be read."""
+
+    leaves: bytearray = field(default_factory=bytearray)
+    unreadable: dict[int, str] = field(default_factory=dict)
+
+    def add(self, body: bytes) -> dict[str, object] | None:
+        position = len(self.leaves) // 32
+        leaf, why, obj = event_leaf(body)
+        self.leaves += leaf
+        if why is not None:
+            self.unreadable[position] = why
+        return obj
+
+    @property
+    def count(self) -> int:
+        return len(self.leaves) // 32
+
+
+def event_leaf(body: bytes) -> tuple[bytes, str | None, dict[str, object] | None]:
+    """Return ``(leaf hash, why unreadable or None, parsed event)`` of one event's JSON text."""
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return _NO_HASH, f"not valid JSON ({exc})", None
+    if not isinstance(obj, dict):
+        return _NO_HASH, "not a JSON object", None
+    try:
+        canon = canonical.canonicalize_event(obj)
+        if canon != body:
+            canonical.loads(body)  # strict: rejects duplicate names that orjson let through
+    except FormatError as exc:
+        return _NO_HASH, str(exc), None
+    return hashlib.sha256(b"\x00" + canon).digest(), None, obj
+
+
+class _ReformattedError(Exception):
+    """The JSON export is not in the streaming layout: fall back to a whole-document parse."""
+
+
+def _read_json_stream(path: Path) -> tuple[_Events, object]:
+    events = _Events()
+    with path.open("rb") as f:
+        if f.readline() != JSON_HEAD:
+            raise _ReformattedError
+        expect_more = True  # after "[" or a "," another event must follow; else "]"
+        for line in f:
+            if line == JSON_EVENTS_END:
+                if expect_more and events.count:
+                    raise _ReformattedError  # a trailing comma: not JSON
+                break
+            if not expect_more:
+                raise _ReformattedError
+            if line.endswith(b",\n"):
+                body, expect_more = line[:-2], True
+            elif line.endswith(b"\n"):
+                body, expect_more = line[:-1], False
+            else:
+                raise _ReformattedError
+            if body.lstrip()[:1] != b"{" or body.rstrip()[-1:] != b"}":
+                raise _ReformattedError  # e.g. two values on one line: let a real parser judge
+            events.add(body)
+        else:
+            raise _ReformattedError
+        rest = f.read()
+    if not (rest.startswith(JSON_EVIDENCE_KEY) and rest.endswith(JSON_TAIL)):
+        raise _ReformattedError
+    try:
+        doc = orjson.loads(b"{" + rest)
+    except orjson.JSONDecodeError:
+        raise _ReformattedError from None
+    if not isinstance(doc, dict) or list(doc) != ["evidence"]:
+        raise _ReformattedError
+    return events, doc["evidence"]
+
+
+def _read_json_document(path: Path, report: Report) -> tuple[_Events, object] | None:
+    try:
+        doc = canonical.loads(path.read_bytes())
+    except FormatError as exc:
+        report.add(
+            Finding.at(Code.FILE_MODIFIED, f"{path.name} is not a valid JSON document: {exc}")
+        )
+        report.step("file format", "failed", f"not valid JSON: {exc}")
+        return None
+    if not isinstance(doc, dict) or "events" not in doc or "evidence" not in doc:
+        report.add(
+            Finding.at(
+                Code.FILE_MODIFIED,
+                f"{path.name} is JSON but not an auditlens export (no events and evidence)",
+            )
+        )
+        report.step("file format", "failed", "not an auditlens JSON export")
+        return None
+    extra = sorted(set(doc) - {"events", "evidence"})
+    if extra:
+        report.add(
+            Finding.at(Code.FILE_MODIFIED, f"the export has unexpected top-level members {extra}")
+        )
+    items = doc["events"]
+    if not isinstance(items, list):
+        report.add(Finding.at(Code.FILE_MODIFIED, "the export's events member is not a list"))
+        return None
+    events = _Events()
+    for item in items:
+        body = (
+            canonical.canonicalize_event(item)
+            if isinstance(item, dict)
+            else orjson.dumps(item, default=str)
+        )
+        events.add(body)
+    report.step(
+        "file format", "passed", "JSON document (not in the streaming layout; parsed whole)"
+    )
+    return events, doc["evidence"]
+
+
+def _verify_json(path: Path, vkeys: Sequence[str] | None, origin: str | None) -> FileReport:
+    report = Report()
+    freport = FileReport(report, "json", path)
+    try:
+        events, evidence_obj = _read_json_stream(path)
+        report.step("file format", "passed", "JSON export in the auditlens streaming layout")
+    except _ReformattedError:
+        got = _read_json_document(path, report)
+        if got is None:
+            return freport
+        events, evidence_obj = got
+    evidence = parse_evidence(evidence_obj, report)
+    if evidence is None:
+        return freport
+    verify_evidence(
+        evidence,
+        bytes(events.leaves),
+        vkeys,
+        origin=origin,
+        unreadable=events.unreadable,
+        label=lambda p: f"event #{p + 1} (line {p + 2})",
+        report=report,
+    )
+    return freport
+
+
+class _HashingReader(io.RawIOBase):
+    """A raw binary reader that hashes everything read through it."""
+
+    def __init__(self, f: io.BufferedReader) -> None:
+        self._f = f
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        n = self._f.readinto(buffer)
+        if n:
+            self.sha.update(memoryview(buffer)[:n])
+            self.size += n
+        return n or 0
+
+
+def _check_data_hash(report: Report, evidence: Evidence, name: str, digest: str, size: int) -> None:
+    df = evidence.data_file
+    if df is None:
+        return
+    if digest == df.sha256 and size == df.bytes:
+        report.step("data file SHA-256", "passed", f"{name}: {size:,} bytes, SHA-256 {digest}")
+        return
+    report.add(
+        Finding.at(
+            Code.FILE_MODIFIED,
+            f"{name} is not the file this evidence was made for: its SHA-256 is {digest} "
+            f"({size:,} bytes) but the evidence records {df.sha256} ({df.bytes:,} bytes); the "
+            "data file or its sidecar was edited",
+        )
+    )
+    report.step("data file SHA-256", "failed", "differs from the evidence")
+
+
+def _read_ndjson(path: Path, report: Report) -> tuple[_Events, str, int]:
+    events = _Events()
+    sha = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        for line in f:
+            sha.update(line)
+            size += len(line)
+            body = line[:-1] if line.endswith(b"\n") else line
+            if body.endswith(b"\r"):
+                body = body[:-1]
+            if not body.strip():
+                events.leaves += _NO_HASH
+                events.unreadable[events.count - 1] = "empty line"
+                continue
+            events.add(body)
+    report.step("file format", "passed", "NDJSON, one event per line")
+    return events, sha.hexdigest(), size
+
+
+@dataclass
+class _CsvCells:
+    """Flattened cells that disagree with their row's canonical JSON, per row position."""
+
+    claimed_index: array[int] = field(default_factory=lambda: array("q"))
+    bad: dict[int, list[tuple[str, str, str]]] = field(default_factory=dict)
+    bad_email: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+
+def _read_csv(
+    path: Path, evidence: Evidence, report: Report
+) -> tuple[_Events, str, int, _CsvCells] | None:
+    events = _Events()
+    cells = _CsvCells()
+    df = evidence.data_file
+    users: Mapping[str, str] = evidence.users or {}
+    with path.open("rb") as raw:
+        hashing = _HashingReader(raw)
+        text = io.TextIOWrapper(
+            io.BufferedReader(hashing, 1 << 20), encoding="utf-8-sig", newline=""
+        )
+        reader = csv.reader(text, strict=True)
+        try:
+            header = next(reader, None)
+            if header is None or "canonical_json" not in header:
+                report.add(
+                    Finding.at(
+                        Code.FILE_MODIFIED,
+                        f"{path.name} has no canonical_json column: it is not an auditlens "
+                        "CSV export (or its header was edited)",
+                    )
+                )
+                report.step("file format", "failed", "no canonical_json column")
+                return None
+            if df is not None and tuple(header) != df.columns:
+                report.add(
+                    Finding.at(
+                        Code.FILE_MODIFIED,
+                        f"the CSV header {header} differs from the exported columns "
+                        f"{list(df.columns)}",
+                    )
+                )
+            cj = header.index("canonical_json")
+            ix = header.index("index") if "index" in header else -1
+            checked = [(n, c) for n, c in enumerate(header) if c in _DERIVED]
+            em = header.index("user_email") if "user_email" in header else -1
+            width = len(header)
+            for row in reader:
+                position = events.count
+                if len(row) != width:
+                    events.leaves += _NO_HASH
+                    events.unreadable[position] = f"row has {len(row)} cells, header has {width}"
+                    cells.claimed_index.append(-1)
+                    continue
+                obj = events.add(row[cj].encode("utf-8"))
+                claimed = -1
+                if ix >= 0:
+                    try:
+                        claimed = int(row[ix])
+                    except ValueError:
+                        claimed = -2
+                cells.claimed_index.append(claimed)
+                if obj is None:
+                    continue
+                user_id = obj.get("user_id")
+                flat = flat_values(obj, None)
+                bad = [
+                    (name, row[n], flat[name] or "")
+                    for n, name in checked
+                    if row[n] != (flat[name] or "")
+                ]
+                if bad:
+                    cells.bad[position] = bad
+                if em >= 0:
+                    want = users.get(user_id, "") if isinstance(user_id, str) else ""
+                    if row[em] != neutralize(want):
+                        cells.bad_email[position] = (row[em], want)
+        except UnicodeDecodeError as exc:
+            report.add(Finding.at(Code.FILE_MODIFIED, f"{path.name} is not valid UTF-8: {exc}"))
+            report.step("file format", "failed", "not UTF-8")
+            return None
+        except csv.Error as exc:
+            report.add(
+                Finding.at(
+                    Code.FILE_MODIFIED,
+                    f"{path.name} is not well-formed CSV near line {reader.line_num}: {exc}",
+                )
+            )
+            report.step("file format", "failed", "malformed CSV")
+            return None
+    report.step("file format", "passed", f"CSV (RFC 4180), {len(header)} columns")
+    return events, hashing.sha.hexdigest(), hashing.size, cells
+
+
+def _report_cells(
+    report: Report, evidence: Evidence, events: _Events, cells: _CsvCells, made_by: str
+) -> None:
+    """Turn cell disagreements into findings at the log index of the row's (authentic) event."""
+    indexes = evidence.index_array()
+    leaves = evidence.leaf_hashes
+    aligned = bytes(events.leaves) == leaves  # the normal case: row p is exported event p
+    by_leaf: dict[bytes, int] = {}
+
+    def index_of(position: int) -> int | None:
+        if aligned:
+            return indexes[position]
+        if not by_leaf:  # built only when rows and evidence disagree somewhere
+            for q in range(evidence.count):
+                by_leaf[leaves[q * 32 : (q + 1) * 32]] = indexes[q]
+        return by_leaf.get(bytes(events.leaves[position * 32 : (position + 1) * 32]))
+
+    bad_rows: list[int] = []
+    lines: list[str] = []
+    summary_only = True
+    for position, bad in sorted(cells.bad.items()):
+        idx = index_of(position)
+        if idx is None:
+            continue  # the event itself is already reported as modified or inserted
+        bad_rows.append(idx)
+        summary_only &= all(name == "summary" for name, _, _ in bad)
+        for name, got, want in bad[:3]:
+            lines.append(f"row {position + 2} (index {idx}) {name}: {got!r:.60} != {want!r:.60}")
+    claims_agree = aligned and (
+        cells.claimed_index == indexes or not any(c != -1 for c in cells.claimed_index)
+    )
+    for position, claimed in enumerate([] if claims_agree else cells.claimed_index):
+        if claimed == -1:
+            continue
+        idx = index_of(position)
+        if idx is not None and claimed != idx:
+            bad_rows.append(idx)
+            summary_only = False
+            lines.append(f"row {position + 2}: index column says {claimed}, the event is {idx}")
+    if bad_rows:
+        note = ""
+        if summary_only and made_by != __version__:
+            note = (
+                f" (this export was made by auditlens {made_by}; summaries can differ between "
+                "versions: trust the canonical_json column)"
+            )
+        report.add(
+            Finding.at(
+                Code.EVENT_MODIFIED,
+                f"{len(set(bad_rows))} row(s) have flattened cells that disagree with their "
+                f"signed canonical JSON: {'; '.join(lines[:5])}"
+                + (f"; and {len(lines) - 5} more" if len(lines) > 5 else "")
+                + note,
+                bad_rows,
+            )
+        )
+        report.step(
+            "CSV cells against canonical JSON",
+            "failed",
+            f"{len(set(bad_rows))} row(s) disagree "
+            f"(indexes {format_ranges(compress_ranges(bad_rows), 5)})",
+        )
+    else:
+        report.step(
+            "CSV cells against canonical JSON",
+            "passed",
+            "every flattened cell equals the value derived from its row's canonical JSON",
+        )
+    emails = [
+        (p, got, want)
+        for p, (got, want) in sorted(cells.bad_email.items())
+        if index_of(p) is not None
+    ]
+    if emails:
+        report.add(
+            Finding.at(
+                Code.FILE_MODIFIED,
+                f"{len(emails)} user_email cell(s) disagree with the sidecar's directory "
+                f"(row {emails[0][0] + 2}: {emails[0][1]!r} != {emails[0][2]!r}); emails are "
+                "not part of the signed log",
+                (i for p, _, _ in emails if (i := index_of(p)) is not None),
+            )
+        )
+
+
+def _verify_sidecar(
+    data_path: Path,
+    evidence_path: Path,
+    vkeys: Sequence[str] | None,
+    origin: str | None,
+) -> FileReport:
+    report = Report()
+    freport = FileReport(report, "sidecar", data_path, evidence_path)
+    try:
+        evidence_obj = orjson.loads(evidence_path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        report.add(Finding.at(Code.FILE_MODIFIED, f"{evidence_path.name} is not valid JSON: {exc}"))
+        report.step("evidence file", "failed", "not valid JSON")
+        return freport
+    evidence = parse_evidence(evidence_obj, report)
+    if evidence is None:
+        return freport
+    df = evidence.data_file
+    if df is None:
+        report.add(
+            Finding.at(
+                Code.PROOF_MALFORMED,
+                f"{evidence_path.name} names no data file (data_file is missing)",
+            )
+        )
+        return freport
+    freport.kind = df.format
+    if df.name != data_path.name:
+        freport.notes.append(
+            f"the data file was exported as {df.name!r}; now named {data_path.name!r}"
+        )
+    if not data_path.exists():
+        report.add(
+            Finding.over(
+                Code.EVENT_MISSING,
+                f"the data file {data_path.name} is missing next to its evidence",
+                evidence.indexes,
+            )
+        )
+        return freport
+    cells: _CsvCells | None = None
+    if df.format == "ndjson":
+        events, digest, size = _read_ndjson(data_path, report)
+        label: Callable[[int], str] = lambda p: f"line {p + 1}"  # noqa: E731
+    else:
+        got = _read_csv(data_path, evidence, report)
+        if got is None:
+            return freport
+        events, digest, size, cells = got
+        label = lambda p: f"row {p + 2}"  # noqa: E731
+    _check_data_hash(report, evidence, data_path.name, digest, size)
+    verify_evidence(
+        evidence,
+        bytes(events.leaves),
+        vkeys,
+        origin=origin,
+        unreadable=events.unreadable,
+        label=label,
+        report=report,
+    )
+    if cells is not None:
+        _report_cells(report, evidence, events, cells, evidence.auditlens_version)
+    return freport
+
+
+def verify_file(
+    path: str | Path, vkeys: Sequence[str] | None = None, origin: str | None = None
+) -> FileReport:
+    """Verify an export file; see the module docstring for which files are read.
+
+    Raises FileNotFoundError when ``path`` does not exist and FormatError when a given vkey is
+    malformed (both are usage errors, not findings about the file).
+    """
+    from auditlens.core.note import parse_vkey
+
+    for key in vkeys or ():
+        parse_vkey(key)
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p} does not exist")
+    if p.name.endswith(SIDECAR_SUFFIX) and p.name != SIDECAR_SUFFIX:
+        return _verify_sidecar(p.with_name(p.name[: -len(SIDECAR_SUFFIX)]), p, vkeys, origin)
+    side = sidecar_path(p)
+    if side.exists():
+        return _verify_sidecar(p, side, vkeys, origin)
+    return _verify_json(p, vkeys, origin)
+
+
+# ----------------------------------------------------------------------------------------------
+# The report a person reads
+
+
+_MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
+
+
+def render(freport: FileReport) -> str:
+    """Return the human report: what was checked, what passed, each failure with its code."""
+    r = freport.report
+    ev = r.evidence
+    cp = r.checkpoint
+    lines = [f"auditlens verify: {freport.data_path}"]
+    if freport.evidence_path is not None:
+        lines.append(f"  evidence: {freport.evidence_path}")
+    if ev is not None:
+        root = f", root {cp.root.hex()[:16]}…" if cp else ""
+        size = cp.size if cp else ev.tree_size
+        lines.append(f"  log: {cp.origin if cp else ev.origin} (checkpoint size {size:,}{root})")
+        lines.append(
+            f"  exported {ev.exported_at} by auditlens {ev.auditlens_version}; "
+            f"filter {orjson.dumps(dict(ev.filter)).decode()}"
+        )
+        listed = format_ranges(list(ev.indexes), 8) or "none"
+        lines.append(
+            f"  events: {r.events:,} in the file, {ev.count:,} in the evidence (indexes {listed})"
+        )
+    lines.extend(f"  note: {n}" for n in freport.notes)
+    lines.append("")
+    lines.append("Checks:")
+    lines.extend(f"  [{_MARK[s.status]}] {s.name}: {s.detail}" for s in r.steps)
+    if r.findings:
+        lines.append("")
+        lines.append(f"Findings ({len(r.findings)}):")
+        lines.extend(f"  {f}" for f in r.findings)
+    lines.append("")
+    if r.status == "verified":
+        lines.append(
+            f"VERIFIED: all {r.events:,} event(s) are exactly as signed in the log, in log order, "
+            "none missing, none added."
+        )
+    elif r.status == "unverified":
+        lines.append(
+            "NOT VERIFIED: the file is consistent, but it was checked only against the key hint "
+            "inside it, which anyone can forge. Run again with --vkey KEY (or --vkey-file) "
+            "holding the log server's key obtained out of band."
+        )
+    else:
+        codes = sorted({str(f.code) for f in r.failures})
+        lines.append(f"FAILED: {len(r.failures)} problem(s) ({', '.join(codes)}).")
+    lines.append(
+        "Note: the evidence proves each listed event is in the signed log; it cannot prove the "
+        "export holds every event matching its filter."
+    )
+    return "\n".join(lines) + "\n"
+
+
+EXIT_VERIFIED = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNVERIFIED = 3
+
+
+def exit_code(freport: FileReport) -> int:
+    """0 verified; 1 any failure; 3 consistent but no trusted key was given."""
+    status = freport.report.status
+    if status == "verified":
+        return EXIT_VERIFIED
+    return EXIT_UNVERIFIED if status == "unverified" else EXIT_FAILED
