@@ -17,7 +17,12 @@ from auditlens import __version__
 
 # The modules whose ``register(subparsers)`` adds sub-commands. A command is listed only once it
 # works end to end.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "auditlens.ui.commands",  # gui (the default), demo
+    "auditlens.client.commands",  # login, logout, sync
+    "auditlens.export.commands",  # export, verify
+    "auditlens.server.commands",  # serve, server ...
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,8 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:
-        parser.print_help()
-        return 0
+        # No command: open the viewer, as a desktop application does when double-clicked.
+        args = parser.parse_args(["gui", *(argv or [])])
+        handler = args.handler
     result: int = handler(args)
     return result
 
