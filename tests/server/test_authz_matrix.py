@@ -51,6 +51,11 @@ ROUTES: list[tuple[str, str, dict[str, int]]] = [
     ("POST", "/v1/events", INGEST),
     ("GET", "/v1/audit-logs", READ),
     ("GET", "/v1/audit-logs/{event_id}", {**READ, "other": 404}),
+    (
+        "POST",
+        "/v1/audit-logs/exports",
+        {**READ, "admin": 201, "owner": 201, "read": 201, "other": 201},
+    ),
     ("GET", "/v1/users", READ),
     ("GET", "/v1/log/checkpoint", READ),
     ("GET", "/v1/log/info", READ),
@@ -79,6 +84,8 @@ def _call(api: Api, method: str, path: str, who: str) -> Any:
         body = {"name": f"matrix-{who}", "scope": "read"}
     elif path == "/v1/events":
         body = {"events": [sample_event(3)]}
+    elif path == "/v1/audit-logs/exports":
+        body = {"format": "json", "count": 0, "filter": {}, "sha256": "0" * 64}
     return api.http.request(method, path, json=body, headers=api.auth(who))
 
 

@@ -3,12 +3,14 @@
 DESIGN.md §3 lists ``audit.exported`` with ``format, count, filter, sha256``. The viewer cannot
 append to the log (only ingest keys can, and the server must vouch for *who* exported), so it
 asks the server to record it: ``POST /v1/audit-logs/exports`` with the payload below, as the
-signed-in user. The server appends the event with ``user_id`` = that user and the payload as
-``event`` (plus ``outcome: "success"``). Recording happens after the files are complete; if it
-fails (offline, or a server without the route) the export still stands and the caller tells the
-person it was not recorded. The ``sha256`` binds the exact file (and ``evidence_sha256`` the
-sidecar) to the log, which is what makes the unsigned parts of the evidence (filter, time)
-attributable later.
+signed-in user (or their read key). The server (:mod:`auditlens.server.routes_exports`) validates
+the payload strictly and appends the event with ``user_id`` = that user and the payload as
+``event``, plus ``outcome: "success"``, ``credential`` (``session`` / ``read_key``, and
+``key_id``) and ``request: {ip, user_agent}``; it answers 201 ``{index, id, checkpoint}``.
+Recording happens after the files are complete; if it fails (offline, or a server without the
+route) the export still stands and the caller tells the person it was not recorded. The
+``sha256`` binds the exact file (and ``evidence_sha256`` the sidecar) to the log, which is what
+makes the unsigned parts of the evidence (filter, time) attributable later.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from auditlens.server.responses import JSONBytes
 from auditlens.server.routes_audit import router as audit_router
 from auditlens.server.routes_auth import router as auth_router
 from auditlens.server.routes_events import router as events_router
+from auditlens.server.routes_exports import router as exports_router
 from auditlens.server.routes_log import router as log_router
 from auditlens.server.settings import ServerSettings
 from auditlens.server.state import ServerState, open_server
@@ -107,6 +108,7 @@ def create_app(settings: ServerSettings, state: ServerState | None = None) -> Fa
     install_problem_handlers(app)
     app.include_router(auth_router)
     app.include_router(events_router)
+    app.include_router(exports_router)
     app.include_router(audit_router)
     app.include_router(log_router)
 

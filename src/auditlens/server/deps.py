@@ -11,6 +11,7 @@ API keys: list                401        403     yes          yes         403
 API keys: create / delete     401        403     yes          403         403
 POST /v1/events               401        403     403          403         yes
 audit-logs, users, /v1/log/*  401        403     yes          yes         403
+POST /v1/audit-logs/exports   401        403     yes          yes         403
 ============================  =========  ======  ===========  ==========  ==========
 
 (*) a read key acts as its creator with the creator's current role. Every credential sees only
