@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
     """Add the ``verify`` and ``export`` sub-commands."""
     verify = subparsers.add_parser(
         "verify",
-        help="verify an export offline (JSON, NDJSON or CSV with its sidecar)",
+        help="verify an export offline (JSON, NDJSON, CSV with its sidecar, HTML task report)",
         description=(
             "Verify an auditlens export offline: the checkpoint signature against a key you "
             "trust, every event against its inclusion proof, the data file's SHA-256, the CSV "
@@ -41,7 +41,9 @@ def register(subparsers: Any) -> None:
         epilog=VERIFY_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    verify.add_argument("file", type=Path, help="the export (or its .evidence.json sidecar)")
+    verify.add_argument(
+        "file", type=Path, help="the export (or its .evidence.json sidecar) or a task report"
+    )
     keys = verify.add_mutually_exclusive_group()
     keys.add_argument("--vkey", help="the log server's verifier key (signed-note vkey text)")
     keys.add_argument("--vkey-file", type=Path, help="a file holding the verifier key")

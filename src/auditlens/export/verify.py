@@ -7,7 +7,9 @@ can check: the data file's SHA-256 (FILE_MODIFIED), the JSON document's shape, a
 flattened cell against the event's canonical JSON.
 
 Which file is which: ``FILE`` may be a JSON export, a CSV/NDJSON data file (its sidecar is
-``FILE.evidence.json``), or the sidecar itself (the data file is its name without the suffix).
+``FILE.evidence.json``), or the sidecar itself (the data file is its name without the suffix),
+or an HTML task report (``.html``, or a file starting ``<!DOCTYPE html``): its embedded events and
+evidence are verified the same way, and its visible part must be what that data renders to.
 
 Reading strategy (why it is fast and flat in memory): JSON exports are streamed line by line in
 the layout :mod:`auditlens.export.layout` writes; any other layout (e.g. re-indented by ``jq``)
@@ -545,7 +547,135 @@ def verify_file(
     side = sidecar_path(p)
     if side.exists():
         return _verify_sidecar(p, side, vkeys, origin)
+    if _is_html(p):
+        return _verify_html(p, vkeys, origin)
     return _verify_json(p, vkeys, origin)
+
+
+# ----------------------------------------------------------------------------------------------
+# Task reports (HTML): the same evidence, plus "is the visible report what the data renders to"
+
+
+def _is_html(path: Path) -> bool:
+    from auditlens.export.report_html import looks_like_report
+
+    if path.suffix.lower() in (".html", ".htm"):
+        return True
+    with path.open("rb") as f:
+        return looks_like_report(f.read(64))
+
+
+def _verify_html(path: Path, vkeys: Sequence[str] | None, origin: str | None) -> FileReport:
+    """Verify a task report: its embedded events + evidence, then its visible part.
+
+    The events and evidence go through the same :func:`verify_evidence` as a JSON export. The
+    visible report is then re-rendered from that data (:mod:`auditlens.export.report_html`) and
+    must equal the file byte for byte, so an edited timeline, reason or summary is FILE_MODIFIED
+    even when the data blocks were left alone. Every event must belong to the report's task.
+    """
+    from auditlens.export import report_html
+
+    report = Report()
+    freport = FileReport(report, "html report", path)
+    data = path.read_bytes()
+    try:
+        parts = report_html.extract_report(data)
+    except FormatError as exc:
+        report.add(Finding.at(Code.FILE_MODIFIED, f"{path.name}: {exc}"))
+        report.step("file format", "failed", str(exc))
+        return freport
+    report.step("file format", "passed", "auditlens task report (HTML with embedded evidence)")
+    events = _Events()
+    raws: list[bytes] = []
+    task_id = str(parts.meta["task_id"])
+    foreign: list[int] = []
+    for position, item in enumerate(parts.events):
+        try:
+            body = (
+                canonical.canonicalize_event(item)
+                if isinstance(item, dict)
+                else orjson.dumps(item, default=str)
+            )
+        except FormatError as exc:
+            events.leaves += _NO_HASH
+            events.unreadable[position] = str(exc)
+            raws.append(b"")
+            continue
+        events.add(body)
+        raws.append(body)
+        if not isinstance(item, dict) or item.get("task_id") != task_id:
+            foreign.append(position)
+    evidence = parse_evidence(parts.evidence, report)
+    if evidence is None:
+        return freport
+    verify_evidence(
+        evidence,
+        bytes(events.leaves),
+        vkeys,
+        origin=origin,
+        unreadable=events.unreadable,
+        label=lambda p: f"step #{p + 1}",
+        report=report,
+    )
+    if foreign:
+        report.add(
+            Finding.at(
+                Code.EVENT_INSERTED,
+                f"{len(foreign)} event(s) of the report are not events of task {task_id}: "
+                + ", ".join(f"step #{p + 1}" for p in foreign[:5]),
+            )
+        )
+    if dict(evidence.filter) != {"task_id": task_id}:
+        report.add(
+            Finding.at(
+                Code.FILE_MODIFIED,
+                f"the evidence's filter {dict(evidence.filter)} is not the report's task_id="
+                f"{task_id}",
+            )
+        )
+    version = str(parts.meta["auditlens_version"])
+    if version != __version__:
+        report.step(
+            "visible report",
+            "skipped",
+            f"made by auditlens {version}; this is {__version__}, which may lay reports out "
+            "differently, so only the embedded data was checked, not the text people read",
+        )
+        freport.notes.append("the visible part of the report was not checked (other version)")
+        return freport
+    users = parts.meta.get("users") or {}
+    assert isinstance(users, dict)
+    again = report_html.render_report(
+        report_html.ReportInput(
+            task_id=task_id,
+            generated_at=str(parts.meta["generated_at"]),
+            auditlens_version=version,
+            users={str(k): str(v) for k, v in users.items()},
+            events=raws,
+            evidence=evidence,
+        )
+    )
+    if again == data:
+        report.step(
+            "visible report",
+            "passed",
+            "the summary, timeline and people shown are exactly what the verified data renders to",
+        )
+    else:
+        at = next(
+            (i for i, (a, b) in enumerate(zip(again, data, strict=False)) if a != b),
+            min(len(again), len(data)),
+        )
+        line = data[:at].count(b"\n") + 1
+        report.add(
+            Finding.at(
+                Code.FILE_MODIFIED,
+                f"{path.name} was edited: its visible content differs from what its embedded, "
+                f"signed data renders to (first difference on line {line})",
+            )
+        )
+        report.step("visible report", "failed", f"differs from the verified data (line {line})")
+    return freport
 
 
 # ----------------------------------------------------------------------------------------------

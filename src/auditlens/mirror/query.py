@@ -42,7 +42,7 @@ import heapq
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
@@ -505,6 +505,14 @@ class MirrorReader:
                     self._idle.append(conn)
             if not keep:
                 conn.close()
+
+    def connection(self) -> AbstractContextManager[sqlite3.Connection]:
+        """Lend this thread a pooled read-only connection (``with reader.connection() as c``).
+
+        For sibling read modules of the mirror (:mod:`auditlens.mirror.trail`) so they share
+        this reader's pool and read-only opening instead of opening their own.
+        """
+        return self._connection()
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

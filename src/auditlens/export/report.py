@@ -1,0 +1,132 @@
+"""Write the task report: re-verify the task's events, then render and save the HTML.
+
+A report is written only from events that were just re-verified against the mirror's latest
+trusted checkpoint, and it reuses the export writer for that (no second verification path):
+:func:`prepare_report` runs a JSON export of ``task_id=<id>`` (:func:`auditlens.export.writer.
+export` re-hashes every entry of the log up to the checkpoint and builds the evidence) into a
+temporary directory, then reads the events and the evidence back from that export. If the
+export is refused (:class:`~auditlens.export.writer.ExportRefusedError`) no report is written.
+
+:func:`save_html` writes atomically (temporary file in the destination directory, fsync,
+rename), as the exports do. The PDF is a Qt job (:mod:`auditlens.ui.task_trail_report`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from auditlens import __version__
+from auditlens.core import canonical
+from auditlens.core.evidence import Evidence
+from auditlens.export.mirror_source import MirrorSnapshot
+from auditlens.export.report_html import ReportInput, render_report
+from auditlens.export.writer import ExportOptions, Progress, export
+from auditlens.mirror.query import EventFilter
+
+__all__ = ["ReportWritten", "prepare_report", "save_html"]
+
+
+@dataclass(frozen=True)
+class ReportWritten:
+    """What was saved (for the status bar)."""
+
+    path: Path
+    events: int
+    tree_size: int
+    origin: str
+    bytes: int
+
+    def summary(self) -> str:
+        return (
+            f"Saved the report of {self.events:,} verified event(s) to {self.path} "
+            f"(checkpoint size {self.tree_size:,} of {self.origin})."
+        )
+
+
+def prepare_report(
+    mirror_path: Path | str,
+    task_id: str,
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    now: Callable[[], float] = time.time,
+) -> ReportInput:
+    """Re-verify the events of ``task_id`` in the mirror and return what the report shows.
+
+    Raises ExportRefusedError (the mirror does not verify; nothing to report), ValueError when
+    the task has no event in the verified part of the mirror.
+    """
+    task_id = task_id.strip()
+    if not task_id:
+        raise ValueError("a task id is required")
+    with tempfile.TemporaryDirectory(prefix="auditlens-report-") as tmp:
+        out = Path(tmp) / "task.json"
+        with MirrorSnapshot(mirror_path, EventFilter(task_id=task_id)) as snapshot:
+            result = export(
+                snapshot,
+                ExportOptions(format="json", path=out, filter={"task_id": task_id}),
+                progress,
+                cancel,
+                now,
+            )
+            directory = snapshot.users()
+        doc = canonical.loads(out.read_bytes())
+    if not isinstance(doc, dict):  # we just wrote it: anything else is a bug
+        raise RuntimeError("the task export is not a JSON object")
+    evidence = Evidence.from_obj(doc["evidence"])
+    items = doc["events"]
+    assert isinstance(items, list)
+    if result.count == 0:
+        raise ValueError(
+            f"task {task_id} has no event in the verified part of the mirror (sync, or check "
+            "the id)"
+        )
+    events = [canonical.canonicalize_event(e) for e in items]
+    people: set[str] = set()
+    for e in items:
+        body = e["event"]
+        for uid in (e.get("user_id"), body.get("approver_id"), body.get("cancelled_by")):
+            if isinstance(uid, str):
+                people.add(uid)
+    users = {uid: directory[uid] for uid in sorted(people) if uid in directory}
+    return ReportInput(
+        task_id=task_id,
+        generated_at=evidence.exported_at,
+        auditlens_version=__version__,
+        users=users,
+        events=events,
+        evidence=evidence,
+    )
+
+
+def save_html(report: ReportInput, path: Path | str) -> ReportWritten:
+    """Write the report's HTML to ``path`` atomically; return what was written."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory; give a file name")
+    data = render_report(report)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    return ReportWritten(
+        path=path,
+        events=len(report.events),
+        tree_size=report.evidence.tree_size,
+        origin=report.evidence.origin,
+        bytes=len(data),
+    )
