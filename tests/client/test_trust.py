@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from auditlens.client.trust import Pin, TrustStore
+from auditlens.client.trust import Pin, PinMismatchError, TrustStore
 from auditlens.core import note
 from auditlens.core.errors import Code, VerificationError
 
@@ -93,3 +93,40 @@ def test_another_organization_on_a_pinned_server_asks_again_with_the_key_known(
     trust.confirm(Pin(URL, "org_1", ORIGIN, keys[0]))
     decision = trust.check(URL, "org_2", "auditlens.local/globex", keys[0])
     assert decision.needs_confirmation and decision.key_known
+
+
+def test_a_changed_key_carries_both_identities_as_data(keys: tuple[str, str]) -> None:
+    trust = TrustStore()
+    trust.confirm(Pin(URL, "org_1", ORIGIN, keys[0]))
+    with pytest.raises(PinMismatchError) as caught:
+        trust.check(URL, "org_1", ORIGIN, keys[1])
+    error = caught.value
+    assert isinstance(error, VerificationError) and error.code is Code.UNTRUSTED_KEY
+    assert (error.pinned_origin, error.pinned_vkey) == (ORIGIN, keys[0])
+    assert (error.offered_origin, error.offered_vkey) == (ORIGIN, keys[1])
+    assert error.server_url == URL
+
+
+def test_a_changed_origin_carries_both_origins_and_the_unchanged_key(
+    keys: tuple[str, str],
+) -> None:
+    trust = TrustStore()
+    trust.confirm(Pin(URL, "org_1", ORIGIN, keys[0]))
+    with pytest.raises(PinMismatchError) as caught:
+        trust.check(URL, "org_1", "auditlens.local/evil", keys[0])
+    error = caught.value
+    assert error.code is Code.ORIGIN_MISMATCH
+    assert (error.pinned_origin, error.offered_origin) == (ORIGIN, "auditlens.local/evil")
+    assert error.pinned_vkey == error.offered_vkey == keys[0]
+
+
+def test_a_changed_key_for_a_new_organization_has_no_pinned_origin(
+    keys: tuple[str, str],
+) -> None:
+    trust = TrustStore()
+    trust.confirm(Pin(URL, "org_1", ORIGIN, keys[0]))
+    with pytest.raises(PinMismatchError) as caught:
+        trust.check(URL, "org_2", "auditlens.local/globex", keys[1])
+    assert caught.value.pinned_origin is None
+    assert caught.value.offered_origin == "auditlens.local/globex"
+    assert caught.value.pinned_vkey == keys[0]

@@ -5,9 +5,10 @@ The first time the viewer meets a server + organization, :meth:`TrustStore.check
 login``) shows them so the person can compare them with what they were given out of band
 (optionally pasting that vkey: :meth:`TrustStore.confirm` then refuses a different one), and
 only :meth:`TrustStore.confirm` pins them. Later, a different key for the server or a different
-origin for the organization raises :class:`VerificationError` (``UNTRUSTED_KEY`` /
-``ORIGIN_MISMATCH``) with both values in its message. There is no silent re-pin: replacing a pin
-takes an explicit :meth:`TrustStore.forget` by the person.
+origin for the organization raises :class:`PinMismatchError`, a :class:`VerificationError`
+(``UNTRUSTED_KEY`` / ``ORIGIN_MISMATCH``) with both values in its message *and* as attributes, so
+the UI shows the two keys side by side without parsing a sentence. There is no silent re-pin:
+replacing a pin takes an explicit :meth:`TrustStore.forget` by the person.
 
 Pins live in ``pins.json`` in the config directory, keyed by normalized server URL. One server
 signs every organization's log with its one key, so the vkey is pinned per server and the origin
@@ -69,22 +70,69 @@ def normalize_vkey(text: str) -> str:
     return vkey
 
 
-def key_changed_error(server_url: str, trusted: str, announced: str) -> VerificationError:
-    return VerificationError(
+class PinMismatchError(VerificationError):
+    """What a server announced contradicts the pin: both identities, as data and in words.
+
+    ``code`` is UNTRUSTED_KEY when the verifier key differs, ORIGIN_MISMATCH when only the
+    origin does. ``pinned_*`` is what the person trusted, ``offered_*`` what the server (or a
+    mirror file) presents now; an origin is None where it is not known (a key can be pinned for
+    the server before this organization's origin is).
+    """
+
+    def __init__(
+        self,
+        code: Code,
+        message: str,
+        *,
+        server_url: str,
+        pinned_origin: str | None,
+        pinned_vkey: str,
+        offered_origin: str | None,
+        offered_vkey: str,
+    ) -> None:
+        super().__init__(code, message)
+        self.server_url = server_url
+        self.pinned_origin = pinned_origin
+        self.pinned_vkey = pinned_vkey
+        self.offered_origin = offered_origin
+        self.offered_vkey = offered_vkey
+
+
+def key_changed_error(
+    server_url: str,
+    trusted: str,
+    announced: str,
+    *,
+    trusted_origin: str | None = None,
+    announced_origin: str | None = None,
+) -> PinMismatchError:
+    """UNTRUSTED_KEY: the server presents ``announced`` where ``trusted`` was pinned."""
+    return PinMismatchError(
         Code.UNTRUSTED_KEY,
         f"The server at {server_url} announced the verifier key {announced}, but the key you "
         f"trusted for it is {trusted}. The server may have been replaced or the connection "
         "intercepted; nothing was accepted from it. If the server's operator really changed "
         "the key, remove the old pin explicitly and confirm the new key out of band.",
+        server_url=server_url,
+        pinned_origin=trusted_origin,
+        pinned_vkey=trusted,
+        offered_origin=announced_origin,
+        offered_vkey=announced,
     )
 
 
-def origin_changed_error(pin: Pin, announced: str) -> VerificationError:
-    return VerificationError(
+def origin_changed_error(pin: Pin, announced: str) -> PinMismatchError:
+    """ORIGIN_MISMATCH: the organization's log presents another origin under the same key."""
+    return PinMismatchError(
         Code.ORIGIN_MISMATCH,
         f"The server at {pin.server_url} announced the log origin {announced!r} for "
         f"organization {pin.organization_id}, but the origin you trusted is {pin.origin!r}. "
         "Nothing was accepted from it.",
+        server_url=pin.server_url,
+        pinned_origin=pin.origin,
+        pinned_vkey=pin.vkey,
+        offered_origin=announced,
+        offered_vkey=pin.vkey,
     )
 
 
@@ -122,15 +170,21 @@ class TrustStore:
         """Compare what a server announced with the pins.
 
         Returns TRUSTED when it matches, NEEDS_CONFIRMATION on first contact; raises
-        VerificationError (UNTRUSTED_KEY / ORIGIN_MISMATCH, both values in the message) when it
-        contradicts a pin.
+        PinMismatchError (UNTRUSTED_KEY / ORIGIN_MISMATCH, both identities as attributes and in
+        the message) when it contradicts a pin.
         """
         server = normalize_server_url(server_url)
         announced = Pin(server, organization_id, origin, vkey.strip())
         trusted_key = self.pinned_vkey(server)
-        if trusted_key is not None and trusted_key != announced.vkey:
-            raise key_changed_error(server, trusted_key, announced.vkey)
         pin = self.pin_for(server, organization_id)
+        if trusted_key is not None and trusted_key != announced.vkey:
+            raise key_changed_error(
+                server,
+                trusted_key,
+                announced.vkey,
+                trusted_origin=pin.origin if pin else None,
+                announced_origin=origin,
+            )
         if pin is None:
             return TrustDecision(
                 TrustStatus.NEEDS_CONFIRMATION, announced, key_known=trusted_key is not None

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, QThread, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QLabel
 
 from auditlens.client.errors import ApiError, Forbidden, NotAuthenticated
 from auditlens.client.session import (
@@ -29,9 +31,18 @@ from auditlens.client.session import (
 from auditlens.client.sync import SyncEngine, SyncProgress, SyncResult, SyncStatus
 from auditlens.client.trust import TrustStore
 from auditlens.core.errors import Code, VerificationError
+from auditlens.export.record import RecordOutcome, record_export
+from auditlens.export.writer import ExportResult
 from auditlens.mirror.recheck import RecheckResult, recheck_mirror
+from auditlens.ui.about_dialog import AboutDialog, TrustedIdentity
 from auditlens.ui.dialogs import KeyChangedDialog, SignInDialog, SignInRequest, TrustDialog
 from auditlens.ui.main_window import MainWindow
+from auditlens.ui.preferences import (
+    SyncIntervalMenu,
+    describe_interval,
+    read_sync_interval,
+    write_sync_interval,
+)
 
 RECENT_KEY = "recent_servers"
 MAX_RECENT = 8
@@ -101,14 +112,20 @@ class Viewer(QObject):
         self._retired: list[Worker] = []
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.sync)
-        if sync_every > 0:
-            self.timer.start(sync_every * 1000)
         window.sync_requested.connect(self.sync)
         window.cancel_sync_requested.connect(self.cancel_sync)
         window.sign_out_requested.connect(self.sign_out)
-        warning = getattr(self.credentials, "backend_warning", None)
-        if warning:
-            window.statusBar().showMessage(warning, 15_000)
+        self.keyring_warning = QLabel()
+        self.keyring_warning.setObjectName("KeyringWarning")
+        self.keyring_warning.setStyleSheet("color: #7a4b00; font-weight: 600; padding: 0 6px;")
+        self.keyring_warning.setVisible(False)
+        window.statusBar().addPermanentWidget(self.keyring_warning)
+        self.about_dialog: AboutDialog | None = None
+        self._install_menus()
+        # --sync-every N wins for this run (not saved); otherwise the person's saved choice.
+        saved = 0 if demo else read_sync_interval(self.settings)
+        self.set_sync_interval(sync_every if sync_every > 0 else saved, save=False)
+        self._show_keyring_warning()
 
     # -- start and sign-in ----------------------------------------------------------------------
 
@@ -149,8 +166,11 @@ class Viewer(QObject):
             dialog = SignInDialog(self.recent_servers(), self.window)
             dialog.submitted.connect(self._sign_in_submitted)
             self.sign_in_dialog = dialog
-        self.sign_in_dialog.show()
-        self.sign_in_dialog.raise_()
+        self.sign_in_dialog.show_note(self._keyring_text())
+        if self.sign_in_dialog.isVisible():
+            self.sign_in_dialog.raise_()  # already open, maybe behind the window
+        else:
+            self.sign_in_dialog.show()
         return self.sign_in_dialog
 
     def _sign_in_submitted(self, request: SignInRequest) -> None:
@@ -219,7 +239,8 @@ class Viewer(QObject):
 
     def show_key_changed(self, error: VerificationError) -> KeyChangedDialog:
         """The blocking red error with both keys (nothing is re-pinned)."""
-        dialog = KeyChangedDialog(str(error.code), error.message, self.window)
+        pinned = self.session.pin if self.session is not None else None
+        dialog = KeyChangedDialog(error, self.window, pinned=pinned)
         self.key_dialog = dialog
         self.window.banner.show_error(error, "nothing was accepted from the server")
         dialog.open()
@@ -234,17 +255,26 @@ class Viewer(QObject):
         if self.session is not None and self.session is not session:
             self.session.close()
         self.session = session
-        self._remember_server(session.server_url)
+        if not self.demo:  # the demo's throw-away server is not a server to come back to
+            self._remember_server(session.server_url)
+        self._show_keyring_warning()  # a backend can fail on first use, not only at start
         identity = session.identity
         org = identity.organization
         who = f"{identity.user.email} ({identity.user.role}) · {org.name or org.id}"
         self.window.set_identity(who, session.pin.origin, demo=self.demo)
+        self.window.pinned_vkey = session.pin.vkey
+        self.window.export_recorder = self.recorder_for(session)
         path = session.mirror_path(self.mirror_dir)
         if path.exists():
             self.window.open_mirror(path)
             self.recheck()
         self.session_started.emit()
         self.sync()
+
+    @staticmethod
+    def recorder_for(session: ActiveSession) -> Callable[[ExportResult], RecordOutcome]:
+        """Record an export as ``audit.exported`` with ``session``'s credential (in a worker)."""
+        return lambda result: record_export(session.client, result)
 
     def recheck(self) -> None:
         """Re-verify the stored mirror against its signed checkpoint, in the background."""
@@ -366,6 +396,84 @@ class Viewer(QObject):
             lambda: self._retired.remove(worker) if worker in self._retired else None
         )
 
+    # -- menus, preferences, about --------------------------------------------------------------
+
+    def _install_menus(self) -> None:
+        """Sync (now, cancel, automatically) and Help (About) in the window's menu bar.
+
+        The Sync menu reuses the window's own F5 and Cancel actions: a second action with the
+        same shortcut would make F5 ambiguous and then neither would fire.
+        """
+        bar = self.window.menuBar()
+        sync_menu = bar.addMenu("&Sync")
+        sync_menu.addAction(self.window.sync_action)
+        sync_menu.addAction(self.window.cancel_action)
+        sync_menu.addSeparator()
+        self.interval_menu = SyncIntervalMenu(self.window)
+        self.interval_menu.interval_chosen.connect(self.set_sync_interval)
+        sync_menu.addMenu(self.interval_menu)
+        help_menu = bar.addMenu("&Help")
+        self.about_action = QAction("&About auditlens and keyboard shortcuts", self.window)
+        self.about_action.setShortcut(QKeySequence(QKeySequence.StandardKey.HelpContents))
+        self.about_action.triggered.connect(self.show_about)
+        help_menu.addAction(self.about_action)
+        self.window.addAction(self.about_action)  # F1 works without opening the menu
+
+    @property
+    def sync_interval(self) -> int:
+        """Seconds between automatic syncs (0: only at start and on F5)."""
+        return self.timer.interval() // 1000 if self.timer.isActive() else 0
+
+    def set_sync_interval(self, seconds: int, save: bool = True) -> None:
+        """Sync every ``seconds`` (0 stops it); ``save`` keeps the choice for the next start."""
+        seconds = max(int(seconds), 0)
+        if seconds:
+            self.timer.start(seconds * 1000)
+        else:
+            self.timer.stop()
+        self.interval_menu.set_current(seconds)
+        if save and not self.demo:
+            write_sync_interval(self.settings, seconds)
+        if save:
+            self.window.statusBar().showMessage(
+                f"Automatic sync: {describe_interval(seconds)}.", 5_000
+            )
+
+    def show_about(self) -> AboutDialog:
+        """Help -> About: version, the pinned origin and vkey of this server, shortcuts."""
+        session = self.session
+        identity = (
+            TrustedIdentity(
+                session.server_url,
+                session.pin.origin,
+                session.pin.vkey,
+                "This demo server's key was pinned by construction." if self.demo else "",
+            )
+            if session is not None
+            else TrustedIdentity()
+        )
+        if self.about_dialog is not None:
+            self.about_dialog.close()
+        self.about_dialog = AboutDialog(identity, self.window)
+        self.about_dialog.show()
+        return self.about_dialog
+
+    def _keyring_text(self) -> str:
+        return str(getattr(self.credentials, "backend_warning", None) or "")
+
+    def _show_keyring_warning(self) -> None:
+        """No working keyring: say so where it stays visible, not in a passing message."""
+        text = self._keyring_text()
+        self.keyring_warning.setText(f"⚠ {text}" if text else "")
+        hint = (
+            "Install or unlock a system keyring (Secret Service, macOS Keychain, Windows "
+            "Credential Manager) to stay signed in between runs."
+        )
+        self.keyring_warning.setToolTip(hint if text else "")
+        self.keyring_warning.setVisible(bool(text))
+        if self.sign_in_dialog is not None:
+            self.sign_in_dialog.show_note(text)
+
     # -- sign-out and shutdown ------------------------------------------------------------------
 
     def sign_out(self) -> None:
@@ -377,6 +485,7 @@ class Viewer(QObject):
         self.cancel_sync()
         self.shutdown_workers()
         self.session = None
+        self.window.export_recorder = None
         url, credentials = session.server_url, self.credentials
         self.window.close_mirror()
 

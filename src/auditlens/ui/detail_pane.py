@@ -34,6 +34,16 @@ def _link(kind: str, value: str | None, text: str | None = None) -> str:
     return f'<a href="{kind}:{html.escape(value, quote=True)}" style="color:#3d6fa8">{shown}</a>'
 
 
+def _trail(task_id: str | None) -> str:
+    """The "show task trail" link after a task id (nothing when the event has no task)."""
+    if task_id is None:
+        return ""
+    return (
+        f' &nbsp;<a href="trail:{html.escape(task_id, quote=True)}" style="color:#3d6fa8">'
+        "Show task trail</a>"
+    )
+
+
 def _outcome(outcome: str | None) -> str:
     if outcome == "failure":
         return '<span style="color:#c62828; font-weight:600">failure</span>'
@@ -45,6 +55,8 @@ class DetailPane(QWidget):
 
     #: (kind, value): kind is ``user`` (an email or id), ``task`` or ``agent``.
     filter_requested = Signal(str, str)
+    #: A task id whose whole trail the person wants to see ("Show task trail" link).
+    trail_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -133,7 +145,8 @@ class DetailPane(QWidget):
             '<table cellspacing="0" cellpadding="2">'
             f"<tr><td><b>Time</b>&nbsp;</td><td>{format_timestamp(row.ts)}</td></tr>"
             f"<tr><td><b>User</b>&nbsp;</td><td>{user}</td></tr>"
-            f"<tr><td><b>Task</b>&nbsp;</td><td>{_link('task', row.task_id)}</td></tr>"
+            f"<tr><td><b>Task</b>&nbsp;</td><td>{_link('task', row.task_id)}{_trail(row.task_id)}"
+            "</td></tr>"
             f"<tr><td><b>Agent</b>&nbsp;</td><td>{_link('agent', row.agent_id)}</td></tr>"
             f"<tr><td><b>Outcome</b>&nbsp;</td><td>{_outcome(row.outcome)}</td></tr>"
             "</table>"
@@ -170,5 +183,8 @@ class DetailPane(QWidget):
 
     def _link_clicked(self, link: str) -> None:
         kind, _, value = link.partition(":")
+        if kind == "trail" and value:
+            self.trail_requested.emit(value)
+            return
         if kind in ("user", "task", "agent") and value:
             self.filter_requested.emit(kind, value)

@@ -4,13 +4,13 @@ The dialogs only collect and show; :mod:`auditlens.ui.app` does the work (in wor
 :mod:`auditlens.client.session`) and hands back each failure's own message. The trust dialog
 shows the log origin and verifier key the server announced so the person can compare them with
 what they were given out of band (or paste that key: a mismatch is refused). A changed key is a
-blocking red error with both keys and no way to accept it from here: DESIGN.md §4, never a
-silent re-pin.
+blocking red error with both identities (origin and key, pinned and presented, read from the
+:class:`~auditlens.client.trust.PinMismatchError`'s attributes) and no way to accept it from here:
+DESIGN.md §4, never a silent re-pin.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal
@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from auditlens.client.trust import Pin, PinMismatchError
+from auditlens.core.errors import Code, VerificationError
 from auditlens.ui.resources import icon
 
 
@@ -112,6 +114,17 @@ class SignInDialog(QDialog):
         self.tabs.addTab(key_page, "API key")
         layout.addWidget(self.tabs)
 
+        # Where the session will be kept, when that is not the OS keyring (said before typing).
+        self.note = QLabel()
+        self.note.setObjectName("SignInNote")
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet(
+            "background: #fff4e5; color: #7a4b00; border: 1px solid #f0c987;"
+            " border-radius: 4px; padding: 6px 8px;"
+        )
+        self.note.setVisible(False)
+        layout.addWidget(self.note)
+
         self.error = _error_label()
         layout.addWidget(self.error)
 
@@ -155,6 +168,11 @@ class SignInDialog(QDialog):
         self.sign_in_button.setText("Signing in…" if busy else "Sign in")
         for widget in (self.server, self.tabs):
             widget.setEnabled(not busy)
+
+    def show_note(self, text: str) -> None:
+        """An amber note above the buttons (e.g. no keyring: kept in memory); "" hides it."""
+        self.note.setText(text)
+        self.note.setVisible(bool(text))
 
     def show_error(self, message: str) -> None:
         """Show why the sign-in failed (the client's own sentence) and let the person retry."""
@@ -233,34 +251,65 @@ class TrustDialog(QDialog):
         self.error.setVisible(True)
 
 
-_KEYS = re.compile(r"verifier key (\S+), but the key you trusted for it is (\S+?)\.(?:\s|$)")
-
-
 class KeyChangedDialog(QDialog):
-    """A blocking red error: the server's key (or origin) differs from the pinned one."""
+    """A blocking red error: the server's key (or origin) differs from the pinned one.
 
-    def __init__(self, code: str, message: str, parent: QWidget | None = None) -> None:
+    Built from the error's data, never from its sentence: a :class:`PinMismatchError` carries
+    the pinned and offered origin + vkey. Other UNTRUSTED_KEY / ORIGIN_MISMATCH failures (a
+    checkpoint signed by another key) only know the pin, passed as ``pinned``; the offered side
+    then says it is unknown. Nothing here can accept the new identity: that takes an explicit
+    "forget the pin" by the person, out of band.
+    """
+
+    def __init__(
+        self,
+        error: VerificationError,
+        parent: QWidget | None = None,
+        *,
+        pinned: Pin | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("The audit log's identity changed")
         self.setWindowIcon(icon("warning"))
-        self.setMinimumWidth(640)
+        self.setMinimumWidth(680)
+        self.code = str(error.code)
+        if isinstance(error, PinMismatchError):
+            self.pinned_origin: str | None = error.pinned_origin
+            self.pinned_vkey: str | None = error.pinned_vkey
+            self.offered_origin: str | None = error.offered_origin
+            self.offered_vkey: str | None = error.offered_vkey
+        else:
+            self.pinned_origin = pinned.origin if pinned else None
+            self.pinned_vkey = pinned.vkey if pinned else None
+            self.offered_origin = self.offered_vkey = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(20, 18, 20, 18)
         layout.setSpacing(10)
-        title = QLabel(f"{code}: the server does not match the key you trusted")
+        what = "key" if error.code is Code.UNTRUSTED_KEY else "log origin"
+        title = QLabel(f"{self.code}: the server does not match the {what} you trusted")
         title.setObjectName("KeyChangedTitle")
         title.setWordWrap(True)
         layout.addWidget(title)
-        match = _KEYS.search(message)
-        self.trusted_key: str | None = None
-        self.announced_key: str | None = None
-        if match:
-            self.announced_key, self.trusted_key = match.group(1), match.group(2)
-            form = QFormLayout()
-            form.addRow("Key you trusted", _key_box(self.trusted_key))
-            form.addRow("Key it announces now", _key_box(self.announced_key))
-            layout.addLayout(form)
-        detail = QLabel(message)
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        unknown = "(not known: the server did not present it)"
+        origin_differs = self.offered_origin is not None and self.offered_origin != (
+            self.pinned_origin
+        )
+        key_differs = self.offered_vkey is not None and self.offered_vkey != self.pinned_vkey
+        self.pinned_origin_label = _value_label(self.pinned_origin or "(not pinned yet)")
+        self.offered_origin_label = _value_label(self.offered_origin or unknown, origin_differs)
+        form.addRow("Origin you trusted", self.pinned_origin_label)
+        form.addRow("Origin presented now", self.offered_origin_label)
+        self.pinned_key_box = _key_box(self.pinned_vkey or "(not known)")
+        self.offered_key_box = _key_box(self.offered_vkey or unknown)
+        if key_differs:
+            self.offered_key_box.setProperty("differs", True)
+            self.offered_key_box.setStyleSheet(_DIFFERS_BOX)
+        form.addRow("Key you trusted", self.pinned_key_box)
+        form.addRow("Key presented now", self.offered_key_box)
+        layout.addLayout(form)
+        detail = QLabel(error.message)
         detail.setObjectName("ErrorLabel")
         detail.setWordWrap(True)
         detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -269,3 +318,27 @@ class KeyChangedDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+        buttons.button(QDialogButtonBox.StandardButton.Close).setFocus()
+
+    # The names the first version exposed (tests and callers read them).
+    @property
+    def trusted_key(self) -> str | None:
+        return self.pinned_vkey
+
+    @property
+    def announced_key(self) -> str | None:
+        return self.offered_vkey
+
+
+_DIFFERS_BOX = "border: 2px solid #c62828; background: #fdecea; color: #8e1b1b;"
+
+
+def _value_label(text: str, differs: bool = False) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("KeyValue")
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    if differs:
+        label.setProperty("differs", True)
+        label.setStyleSheet("color: #8e1b1b; font-weight: bold;")
+    return label

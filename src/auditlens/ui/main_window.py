@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QMainWindow,
+    QMenu,
     QProgressBar,
     QSizePolicy,
     QSplitter,
@@ -29,13 +31,20 @@ from PySide6.QtWidgets import (
 )
 
 from auditlens.core.events import format_timestamp
+from auditlens.export.record import RecordOutcome
 from auditlens.mirror.query import EventFilter, EventRecord, MirrorReader, MirrorStatus, Row
 from auditlens.ui.banner import VerificationBanner
 from auditlens.ui.detail_pane import DetailPane
+from auditlens.ui.export_dialog import ExportDialog, ExportSource, Recorder
 from auditlens.ui.filter_panel import FilterPanel, _wall_clock_ms
 from auditlens.ui.resources import icon
+from auditlens.ui.sort_header import SortHeader
 from auditlens.ui.table_model import COLUMNS, SUMMARY, TIME, EventTableModel
 from auditlens.ui.tasks import TaskRunner
+
+if TYPE_CHECKING:
+    from auditlens.ui.task_trail import TaskTrailWindow
+from auditlens.ui.verify_dialog import VerifyDialog
 
 ROW_HEIGHT = 26
 
@@ -58,6 +67,7 @@ class EventTable(QTableView):
 
     def __init__(self, model: EventTableModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setHorizontalHeader(SortHeader(self))  # ▲ ascending, ▼ descending, in every style
         self.setModel(model)
         self._model = model
         vertical = self.verticalHeader()
@@ -72,7 +82,8 @@ class EventTable(QTableView):
         header.setSectionResizeMode(SUMMARY, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(60)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Several rows may be selected: File -> Export... then exports just those.
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setAlternatingRowColors(True)
         self.setWordWrap(False)
         self.setTextElideMode(Qt.TextElideMode.ElideRight)
@@ -118,6 +129,11 @@ class MainWindow(QMainWindow):
         self.trust_note = ""
         self._detail_generation = 0
         self._shown_idx: int | None = None
+        # Set by the app for a signed-in session: records exports, pre-fills the verify key.
+        self.export_recorder: Recorder | None = None
+        self.pinned_vkey: str | None = None
+        self.export_dialog: ExportDialog | None = None
+        self.verify_dialog: VerifyDialog | None = None
 
         self.model = EventTableModel(self.runner, self)
         self.filters = FilterPanel(clock)
@@ -168,6 +184,7 @@ class MainWindow(QMainWindow):
         root_layout.addWidget(self.splitter, 1)
         self.setCentralWidget(root)
 
+        self._build_file_menu()
         self._build_toolbar()
         self._build_status_bar()
 
@@ -179,6 +196,7 @@ class MainWindow(QMainWindow):
         self.model.modelReset.connect(self.detail.clear)
         self.table.selectionModel().currentRowChanged.connect(self._current_row_changed)
         QShortcut(QKeySequence.StandardKey.Find, self, self.filters.focus_filter)
+        self._setup_task_trail()
         self._show_query(EventFilter())
 
     def _build_toolbar(self) -> None:
@@ -209,6 +227,22 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.sign_out_action)
         self.addToolBar(toolbar)
 
+    def _build_file_menu(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        self.export_action = QAction("&Export…", self)
+        self.export_action.setShortcut(QKeySequence("Ctrl+E"))
+        self.export_action.setToolTip("Export the filtered (or selected) events with proofs")
+        self.export_action.triggered.connect(self.show_export_dialog)
+        self.verify_export_action = QAction(icon("verified"), "&Verify export…", self)
+        self.verify_export_action.triggered.connect(self.show_verify_dialog)
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        menu.addAction(self.export_action)
+        menu.addAction(self.verify_export_action)
+        menu.addSeparator()
+        menu.addAction(quit_action)
+
     def _build_status_bar(self) -> None:
         status = self.statusBar()
         status.setSizeGripEnabled(False)
@@ -234,6 +268,8 @@ class MainWindow(QMainWindow):
         reader = MirrorReader(path)
         old, self.reader = self.reader, reader
         self.model.set_reader(reader)
+        if self.trail_window is not None:
+            self.trail_window.set_reader(reader, self.origin)
         self.runner.submit(reader.user_emails, self.filters.set_user_emails)
         self.refresh_status()
         if old is not None:
@@ -243,6 +279,9 @@ class MainWindow(QMainWindow):
         """Show nothing (after sign-out)."""
         old, self.reader = self.reader, None
         self.model.set_reader(None)
+        if self.trail_window is not None:
+            self.trail_window.close()
+            self.trail_window.set_reader(None)
         self.detail.clear()
         self.status_label.setText("No mirror open")
         self.verified_icon.setVisible(False)
@@ -257,14 +296,18 @@ class MainWindow(QMainWindow):
         self.model.refresh()
         self.runner.submit(self.reader.user_emails, self.filters.set_user_emails)
         self.refresh_status()
+        if self.trail_window is not None:
+            self.trail_window.reload()  # a running task may have new steps
 
     def refresh_status(self) -> None:
         """Re-read the status bar sentence (entries, checkpoint, origin, last sync)."""
         reader = self.reader
         if reader is not None:
-            self.runner.submit(reader.status, self._show_status)
+            self.runner.submit(reader.status, lambda status: self._show_status(reader, status))
 
-    def _show_status(self, status: MirrorStatus) -> None:
+    def _show_status(self, reader: MirrorReader, status: MirrorStatus) -> None:
+        if reader is not self.reader:  # closed (signed out) or replaced meanwhile: stale
+            return
         text = status_text(status)
         self.verified_icon.setVisible(status.checkpoint is not None)
         self.status_label.setText(text + self.trust_note)
@@ -335,6 +378,115 @@ class MainWindow(QMainWindow):
             return
         self.detail.show_event(row, record, self.model.email_of(row.user_id), self.origin)
 
+    # -- export and verify (File menu) ----------------------------------------------------------
+
+    def export_source(self) -> ExportSource | None:
+        """The selected rows when several are selected, else the current filter.
+
+        Raises ValueError when selected rows are not loaded yet (never export more than chosen).
+        """
+        if self.reader is None:
+            return None
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        if len(rows) > 1 and len(rows) < self.model.rowCount():
+            loaded = [self.model.row_at(r) for r in rows]
+            indexes = tuple(sorted(row.idx for row in loaded if row is not None))
+            if len(indexes) != len(rows):
+                raise ValueError(
+                    f"{len(rows) - len(indexes):,} of the {len(rows):,} selected rows are not "
+                    "loaded yet: scroll through them, or select all (Ctrl+A) to export the filter"
+                )
+            return ExportSource(self.reader.path, indexes, f"{len(rows):,} selected rows")
+        f = self.model.event_filter
+        query = f.to_query().lstrip("?")
+        what = f"the current filter ({query})" if query else "all events (no filter)"
+        return ExportSource(self.reader.path, f, what)
+
+    def show_export_dialog(self) -> ExportDialog | None:
+        """File -> Export...: a verified export of the filter or the selected rows."""
+        try:
+            source = self.export_source()
+        except ValueError as exc:
+            self.statusBar().showMessage(str(exc), 10_000)
+            return None
+        if source is None:
+            self.statusBar().showMessage("Nothing to export: sign in and sync first.", 8000)
+            return None
+        if self.export_dialog is not None and self.export_dialog.worker is not None:
+            self.export_dialog.raise_()
+            return self.export_dialog
+        dialog = ExportDialog(source, self.runner, self.export_recorder, parent=self)
+        dialog.refused.connect(
+            lambda finding: self.banner.show_finding(
+                finding, "found while preparing an export; nothing was written"
+            )
+        )
+        dialog.recorded.connect(self._export_recorded)
+        self.export_dialog = dialog
+        dialog.show()
+        return dialog
+
+    def _export_recorded(self, outcome: RecordOutcome) -> None:
+        if outcome.recorded:  # fetch the audit.exported event so the table shows it
+            self.sync_requested.emit()
+
+    def show_verify_dialog(self) -> VerifyDialog:
+        """File -> Verify export...: check an export offline, as ``auditlens verify``."""
+        if self.verify_dialog is None:
+            self.verify_dialog = VerifyDialog(
+                self.runner, self.pinned_vkey, self.origin, parent=self
+            )
+        else:
+            self.verify_dialog.set_pinned(self.pinned_vkey, self.origin)
+        self.verify_dialog.show()
+        self.verify_dialog.raise_()
+        return self.verify_dialog
+
+    # -- task trail (one task's story: auditlens.ui.task_trail) ---------------------------------
+
+    def _setup_task_trail(self) -> None:
+        """Ctrl+T, the detail pane's "Show task trail" link and the table's context menu."""
+        self.trail_window: TaskTrailWindow | None = None
+        self.trail_action = QAction("Show task trail…", self)
+        self.trail_action.setShortcut(QKeySequence("Ctrl+T"))
+        self.trail_action.setToolTip("Show one task's whole story (Ctrl+T)")
+        self.trail_action.triggered.connect(lambda: self.open_task_trail(None))
+        self.addAction(self.trail_action)
+        self.detail.trail_requested.connect(self.open_task_trail)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._table_context_menu)
+
+    def open_task_trail(self, task_id: str | None) -> TaskTrailWindow:
+        """Show the trail window; with ``task_id`` load it, else ask for one (pre-filled)."""
+        from auditlens.ui.task_trail import TaskTrailWindow
+
+        if self.trail_window is None:
+            self.trail_window = TaskTrailWindow(self.reader, self.runner, self.origin, self)
+        window = self.trail_window
+        window.origin = self.origin or window.origin
+        if task_id:
+            window.show_task(task_id)
+        else:
+            current = self.model.row_at(self.table.currentIndex().row())
+            if current is not None and current.task_id and not window.task_field.text():
+                window.task_field.setText(current.task_id)
+            window.focus_task_field()
+        window.show()
+        window.raise_()
+        window.activateWindow()
+        return window
+
+    def _table_context_menu(self, pos: QPoint) -> QMenu:
+        row = self.model.row_at(self.table.indexAt(pos).row())
+        menu = QMenu(self)
+        show = menu.addAction("Show task trail")
+        show.setEnabled(row is not None and row.task_id is not None)
+        if row is not None and row.task_id is not None:
+            task_id = row.task_id
+            show.triggered.connect(lambda: self.open_task_trail(task_id))
+        menu.popup(self.table.viewport().mapToGlobal(pos))
+        return menu
+
     # -- sync progress (driven by the app) ------------------------------------------------------
 
     def sync_started(self) -> None:
@@ -368,6 +520,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(message, 10_000)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        if self.export_dialog is not None:
+            self.export_dialog.reject()  # cancels a running export; its partial file goes
+            self.export_dialog.wait()
         self.runner.wait()
         if self.reader is not None:
             self.reader.close()

@@ -1,0 +1,665 @@
+"""File -> Export...: a verified export of the current filter (or the selected rows).
+
+The dialog says what it will write before it starts (how many events, roughly how large), runs
+the export (:func:`auditlens.export.writer.export`, which re-verifies the whole mirror range
+against the latest trusted checkpoint while it writes) on its own thread with progress and
+Cancel, then reports what was written: the count, the file(s), the SHA-256 and whether the
+server recorded the export as ``audit.exported``.
+
+Decisions:
+
+- The selection is fixed when the dialog opens: a :class:`MirrorSnapshot` is opened in the
+  background (it collects the matching indexes, so the count is exact) and the same snapshot is
+  exported, so the number announced is the number written (the writer checks it again).
+- The size is an estimate from up to :data:`SAMPLE` events spread over the selection, formatted
+  as the chosen format would write them, plus the evidence (about 43 bytes per event and per
+  proof node). It is labelled "about".
+- Every export runs in the background with Cancel, whatever its size (the issue requires it
+  above 10,000 events; a small one simply finishes at once). Cancel leaves no file: the writer
+  writes to a temporary file and deletes it.
+- A refusal (the mirror no longer verifies) is shown in the dialog in red with its DESIGN.md §4
+  code and sentence, and :attr:`ExportDialog.refused` lets the window raise its red banner.
+- Recording on the server goes through the ``recorder`` the app gives (it holds the session's
+  API client); this package does no HTTP. Without a session the dialog says the export was not
+  recorded, and why.
+- No SQL, no hashing here: the snapshot, the writer and the size sampling live in
+  :mod:`auditlens.export`; this module only decides what to show.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QDialog,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from auditlens.core.errors import Finding, compress_ranges, format_ranges
+from auditlens.export.columns import CSV_COLUMNS, REQUIRED_COLUMN, flat_values
+from auditlens.export.layout import FORMATS, ExportFormat, sidecar_path
+from auditlens.export.mirror_source import MirrorSnapshot, filter_description
+from auditlens.export.record import RecordOutcome
+from auditlens.export.writer import (
+    ExportCancelledError,
+    ExportOptions,
+    ExportRefusedError,
+    ExportResult,
+    export,
+)
+from auditlens.mirror.query import EventFilter
+from auditlens.ui.resources import icon
+from auditlens.ui.tasks import TaskRunner
+
+SAMPLE = 200
+"""Events read to estimate the size of an export."""
+
+Recorder = Callable[[ExportResult], RecordOutcome]
+"""Records a finished export on the server (given by the app; None when offline)."""
+
+FORMAT_LABELS: dict[ExportFormat, str] = {
+    "csv": "CSV — spreadsheets, SIEM importers (+ evidence sidecar)",
+    "json": "JSON — one document with the evidence inside",
+    "ndjson": "NDJSON — one event per line (+ evidence sidecar)",
+}
+
+MONO = '"DejaVu Sans Mono", "Menlo", "Consolas", monospace'
+STYLE = f"""
+#ExportSummary {{ font-size: 11pt; font-weight: 600; }}
+#ExportNote {{ color: #51606f; }}
+#ExportResult {{
+    background: #eef7f1; border: 1px solid #b9dcc6; border-radius: 4px; padding: 10px;
+    color: #1e5a37;
+}}
+#ExportResult[state="cancelled"] {{
+    background: #fff4e5; border-color: #f0c987; color: #7a4b00;
+}}
+#ExportResult[state="refused"] {{
+    background: #fdecea; border: 2px solid #c62828; color: #8e1b1b;
+}}
+#ExportResult QLabel {{ color: inherit; }}
+#ExportDigest {{ font-family: {MONO}; font-size: 9pt; }}
+"""
+
+
+@dataclass(frozen=True)
+class ExportSource:
+    """What to export from which mirror, and how to say it to the person."""
+
+    mirror_path: Path
+    selection: EventFilter | tuple[int, ...]
+    description: str
+
+    @property
+    def filter_record(self) -> dict[str, object]:
+        """The filter as the evidence and the ``audit.exported`` event record it."""
+        if isinstance(self.selection, EventFilter):
+            return filter_description(self.selection)
+        runs = format_ranges(compress_ranges(self.selection), 50)
+        return {"selected_rows": len(self.selection), "indexes": runs}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An opened snapshot and the raw events sampled from it for the size estimate."""
+
+    snapshot: MirrorSnapshot
+    sample: tuple[bytes, ...]
+
+
+def prepare(source: ExportSource, sample: int = SAMPLE) -> Prepared:
+    """Open the snapshot (fixing the selection and count) and sample events for the estimate."""
+    snapshot = MirrorSnapshot(source.mirror_path, source.selection)
+    try:
+        count = snapshot.selected_count()
+        raws: list[bytes] = []
+        if count:
+            step = max(1, count // sample)
+            for n, idx in enumerate(snapshot.selected()):
+                if n % step:
+                    continue
+                for _, chunk in snapshot.entries(idx, idx + 1):
+                    raws.extend(chunk)
+                if len(raws) >= sample:
+                    break
+    except BaseException:
+        snapshot.close()
+        raise
+    return Prepared(snapshot, tuple(raws))
+
+
+def _csv_cell(text: str) -> int:
+    """Bytes of one CSV cell as pyarrow writes it (quoted, quotes doubled)."""
+    return len(text.encode()) + text.count('"') + 2
+
+
+def estimate_bytes(
+    fmt: ExportFormat,
+    count: int,
+    tree_size: int,
+    sample: Sequence[bytes],
+    columns: Sequence[str] = CSV_COLUMNS,
+) -> int:
+    """Roughly how many bytes an export of ``count`` events writes (data + evidence)."""
+    if count and sample:
+        if fmt == "csv":
+            per = 0
+            for raw in sample:
+                flat = flat_values(orjson.loads(raw), "someone@example.com")
+                cells = [_csv_cell(raw.decode())]
+                cells += [_csv_cell(flat.get(c) or "") for c in columns if c in flat]
+                if "index" in columns:
+                    cells.append(len(str(tree_size)))
+                per += sum(cells) + len(cells) + 1
+        else:
+            per = sum(len(raw) + 2 for raw in sample)
+        data = per * count // len(sample)
+    else:
+        data = 0
+    gaps = min(count + 1, max(tree_size - count, 0))
+    nodes = 0
+    if gaps:
+        average_gap = max(tree_size - count, 1) / gaps
+        nodes = int(gaps * max(1.0, math.log2(average_gap)))
+    evidence = 1_000 + 43 * count + 43 * nodes + 16 * gaps
+    return data + evidence
+
+
+def human_size(n: int) -> str:
+    """``1,234,567`` -> ``1.2 MB`` (decimal units, as file managers show them)."""
+    size = float(n)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1000
+    return f"{n:,} bytes"  # pragma: no cover
+
+
+class ExportThread(QThread):
+    """Runs one export on its own thread; progress and the outcome come back as signals."""
+
+    progressed = Signal(int, int)
+    finished_with = Signal(object)  # ExportResult or the exception
+
+    def __init__(self, job: Callable[[Callable[[int, int], None], threading.Event], object]):
+        super().__init__()
+        self.job = job
+        self.cancel_event = threading.Event()
+
+    def run(self) -> None:
+        try:
+            outcome: object = self.job(self.progressed.emit, self.cancel_event)
+        except BaseException as exc:  # shown by the dialog on the UI thread
+            outcome = exc
+        self.finished_with.emit(outcome)
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+
+class ExportDialog(QDialog):
+    """Choose format, file and CSV columns; export with progress and Cancel; see the result."""
+
+    refused = Signal(object)  # Finding: the window shows it in the red banner
+    recorded = Signal(object)  # RecordOutcome, after a successful export
+    finished_export = Signal(object)  # ExportResult, ExportRefusedError, cancellation, ...
+
+    def __init__(
+        self,
+        source: ExportSource,
+        runner: TaskRunner,
+        recorder: Recorder | None = None,
+        default_dir: Path | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.source = source
+        self.runner = runner
+        self.recorder = recorder
+        self.prepared: Prepared | None = None
+        self.worker: ExportThread | None = None
+        self.export_result: ExportResult | None = None
+        self.record_outcome: RecordOutcome | None = None
+        self.state = "preparing"
+        self._closed = False
+        self.setWindowTitle("Export verified events")
+        self.setWindowIcon(icon("app"))
+        self.setMinimumWidth(640)
+        self.setStyleSheet(STYLE)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 18, 20, 18)
+        layout.setSpacing(12)
+        self.summary = QLabel("Counting the events to export…")
+        self.summary.setObjectName("ExportSummary")
+        self.summary.setWordWrap(True)
+        self.scope = QLabel(f"From {source.description}")
+        self.scope.setTextFormat(Qt.TextFormat.PlainText)
+        self.scope.setObjectName("ExportNote")
+        self.scope.setWordWrap(True)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.scope)
+
+        self.form = QWidget()
+        form = QVBoxLayout(self.form)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setSpacing(10)
+        format_box = QGroupBox("Format")
+        format_layout = QVBoxLayout(format_box)
+        self.format_group = QButtonGroup(self)
+        self.format_buttons: dict[ExportFormat, QRadioButton] = {}
+        for fmt in FORMATS:
+            button = QRadioButton(FORMAT_LABELS[fmt])
+            self.format_buttons[fmt] = button
+            self.format_group.addButton(button)
+            format_layout.addWidget(button)
+        self.format_buttons["csv"].setChecked(True)
+        form.addWidget(format_box)
+
+        path_row = QHBoxLayout()
+        path_row.addWidget(QLabel("Save to"))
+        self.path_edit = QLineEdit(str((default_dir or Path.home()) / "auditlens-export.csv"))
+        self.browse_button = QPushButton("Browse…")
+        self.browse_button.clicked.connect(self._browse)
+        path_row.addWidget(self.path_edit, 1)
+        path_row.addWidget(self.browse_button)
+        form.addLayout(path_row)
+        self.path_note = QLabel()
+        self.path_note.setObjectName("ExportNote")
+        self.path_note.setWordWrap(True)
+        form.addWidget(self.path_note)
+
+        self.csv_box = QGroupBox("CSV columns")
+        grid = QGridLayout(self.csv_box)
+        grid.setHorizontalSpacing(18)
+        self.column_boxes: dict[str, QCheckBox] = {}
+        for i, column in enumerate(CSV_COLUMNS):
+            box = QCheckBox(f"{column} (always)" if column == REQUIRED_COLUMN else column)
+            box.setChecked(True)
+            if column == REQUIRED_COLUMN:
+                box.setEnabled(False)
+                box.setToolTip("Always written: the event's signed bytes, which the proof covers")
+            box.toggled.connect(self._update_estimate)
+            self.column_boxes[column] = box
+            grid.addWidget(box, i // 4, i % 4)
+        self.bom_box = QCheckBox("Start with a UTF-8 byte order mark (for Excel)")
+        grid.addWidget(self.bom_box, (len(CSV_COLUMNS) + 3) // 4, 0, 1, 4)
+        form.addWidget(self.csv_box)
+        layout.addWidget(self.form)
+
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.progress_label = QLabel()
+        self.progress_label.setObjectName("ExportNote")
+        self.progress_label.setVisible(False)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.progress_label)
+
+        self.result_frame = QFrame()
+        self.result_frame.setObjectName("ExportResult")
+        self.result_frame.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        result_layout = QVBoxLayout(self.result_frame)
+        result_layout.setSpacing(4)
+        self.result_title = QLabel()
+        self.result_title.setStyleSheet("font-weight: 700; font-size: 11pt;")
+        self.result_text = QLabel()
+        self.result_text.setWordWrap(True)
+        self.result_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.digest_label = QLabel()
+        self.digest_label.setObjectName("ExportDigest")
+        self.digest_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.record_label = QLabel()
+        self.record_label.setWordWrap(True)
+        for widget in (self.result_title, self.result_text, self.digest_label, self.record_label):
+            result_layout.addWidget(widget)
+        self.result_frame.setVisible(False)
+        layout.addWidget(self.result_frame)
+
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.export_button = QPushButton("Export")
+        self.export_button.setProperty("primary", True)
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self.start_export)
+        self.cancel_button = QPushButton("Cancel export")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel_export)
+        self.close_button = QPushButton("Close")
+        self.close_button.clicked.connect(self.reject)
+        for plain in (self.browse_button, self.cancel_button, self.close_button):
+            plain.setAutoDefault(False)
+        self.export_button.setDefault(True)
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.close_button)
+        layout.addLayout(buttons)
+
+        self.format_group.buttonToggled.connect(self._format_changed)
+        self.path_edit.textChanged.connect(self._path_changed)
+        self._format_changed()
+        self._path_changed()
+        self.form.setEnabled(False)
+        # Collecting a million matching indexes takes seconds: show that something happens.
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        runner.submit(lambda: prepare(source), self._prepared, self._prepare_failed)
+
+    # -- choices ----------------------------------------------------------------------------------
+
+    @property
+    def format(self) -> ExportFormat:
+        for fmt, button in self.format_buttons.items():
+            if button.isChecked():
+                return fmt
+        return "csv"
+
+    def set_format(self, fmt: ExportFormat) -> None:
+        self.format_buttons[fmt].setChecked(True)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.path_edit.text().strip()).expanduser()
+
+    def columns(self) -> list[str]:
+        return [c for c, box in self.column_boxes.items() if box.isChecked()]
+
+    def _format_changed(self, *_: object) -> None:
+        fmt = self.format
+        self.csv_box.setVisible(fmt == "csv")
+        text = self.path_edit.text().strip()
+        if text:
+            current = Path(text)
+            if current.suffix.lstrip(".").lower() in FORMATS and current.suffix != f".{fmt}":
+                self.path_edit.setText(str(current.with_suffix(f".{fmt}")))
+        self._path_changed()
+        self._update_estimate()
+        self.adjustSize()
+
+    def _path_changed(self, *_: object) -> None:
+        text = self.path_edit.text().strip()
+        notes = []
+        if text:
+            path = self.path
+            if self.format != "json":
+                notes.append(f"Evidence goes to {sidecar_path(path).name} beside it.")
+            if path.exists():
+                notes.append("The file exists and will be replaced.")
+            if not path.parent.is_dir():
+                notes.append(f"The folder {path.parent} does not exist.")
+        self.path_note.setText(" ".join(notes))
+        self.path_note.setVisible(bool(notes))
+        self._update_buttons()
+
+    def _browse(self) -> None:
+        fmt = self.format
+        chosen, _ = QFileDialog.getSaveFileName(
+            self,
+            "Export to",
+            str(self.path),
+            f"{fmt.upper()} files (*.{fmt});;All files (*)",
+        )
+        if chosen:
+            self.path_edit.setText(chosen)
+
+    def _update_buttons(self) -> None:
+        text = self.path_edit.text().strip()
+        ready = self.state in ("ready", "done", "cancelled", "failed") and self.prepared is not None
+        self.export_button.setEnabled(ready and bool(text) and self.path.parent.is_dir())
+
+    # -- preparing ------------------------------------------------------------------------------
+
+    @property
+    def count(self) -> int | None:
+        return self.prepared.snapshot.selected_count() if self.prepared else None
+
+    def _prepared(self, prepared: Prepared) -> None:
+        if self._closed:
+            prepared.snapshot.close()
+            return
+        self.prepared = prepared
+        self.state = "ready"
+        self.progress.setVisible(False)
+        self.form.setEnabled(True)
+        self._update_estimate()
+        self._update_buttons()
+
+    def _prepare_failed(self, exc: BaseException) -> None:
+        self.state = "failed"
+        self.progress.setVisible(False)
+        self.form.setEnabled(False)
+        self.export_button.setVisible(False)
+        if isinstance(exc, ExportRefusedError):
+            self._show_refused(exc.finding)
+        else:
+            self.summary.setText("The export cannot start")
+            self._show_result("refused", "Could not read the local copy", str(exc))
+
+    def estimate(self) -> int | None:
+        """Roughly how many bytes the export will write with the current choices."""
+        if self.prepared is None:
+            return None
+        snapshot = self.prepared.snapshot
+        return estimate_bytes(
+            self.format,
+            snapshot.selected_count(),
+            snapshot.tree_size,
+            self.prepared.sample,
+            self.columns(),
+        )
+
+    def _update_estimate(self, *_: object) -> None:
+        size = self.estimate()
+        if size is None or self.count is None:
+            return
+        count = self.count
+        noun = "event" if count == 1 else "events"
+        self.summary.setText(
+            f"{count:,} verified {noun} · about {human_size(size)} as {self.format.upper()}"
+            + ("" if self.format == "json" else " with its evidence sidecar")
+        )
+        if self.state == "ready":
+            self.progress_label.setVisible(False)
+
+    # -- running --------------------------------------------------------------------------------
+
+    def start_export(self) -> None:
+        """Write the export in the background (progress and Cancel)."""
+        prepared = self.prepared
+        if prepared is None or self.worker is not None:
+            return
+        options = ExportOptions(
+            format=self.format,
+            path=self.path,
+            filter=self.source.filter_record,
+            bom=self.bom_box.isChecked(),
+            columns=self.columns(),
+        )
+        snapshot = prepared.snapshot
+
+        def job(progress: Callable[[int, int], None], cancel: threading.Event) -> ExportResult:
+            return export(snapshot, options, progress=progress, cancel=cancel)
+
+        self.state = "running"
+        self.export_result = None
+        self.record_outcome = None
+        self.form.setEnabled(False)
+        self.result_frame.setVisible(False)
+        self.export_button.setVisible(False)
+        self.close_button.setEnabled(False)
+        self.cancel_button.setVisible(True)
+        self.cancel_button.setEnabled(True)
+        total = snapshot.selected_count()
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(0)
+        self.progress.setVisible(True)
+        self.progress_label.setText(
+            f"Verifying the local copy and writing 0 of {total:,} events to {options.path.name}…"
+        )
+        self.progress_label.setVisible(True)
+        thread = ExportThread(job)
+        thread.progressed.connect(self._progress)
+        thread.finished_with.connect(self._export_finished)
+        self.worker = thread
+        thread.start()
+
+    def cancel_export(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.cancel_button.setEnabled(False)
+            self.progress_label.setText("Cancelling…")
+
+    def _progress(self, done: int, total: int) -> None:
+        if self.worker is None or self.worker.cancel_event.is_set():
+            return
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(min(done, total))
+        self.progress_label.setText(
+            f"Verifying the local copy and writing {done:,} of {total:,} events to "
+            f"{self.path.name}…"
+        )
+
+    def _export_finished(self, outcome: object) -> None:
+        thread, self.worker = self.worker, None
+        if thread is not None:
+            thread.wait()
+        self.progress.setVisible(False)
+        self.progress_label.setVisible(False)
+        self.cancel_button.setVisible(False)
+        self.export_button.setVisible(True)
+        self.close_button.setEnabled(True)
+        if isinstance(outcome, ExportResult):
+            self.state = "done"
+            self.export_result = outcome
+            self.export_button.setVisible(False)
+            self.close_button.setDefault(True)
+            self._show_done(outcome)
+        elif isinstance(outcome, ExportCancelledError):
+            self.state = "cancelled"
+            self.form.setEnabled(True)
+            self._show_result("cancelled", "Export cancelled", "Nothing was written.")
+        elif isinstance(outcome, ExportRefusedError):
+            self.state = "failed"
+            self.export_button.setVisible(False)  # the same copy would refuse again: sync first
+            self._show_refused(outcome.finding)
+        else:
+            self.state = "cancelled"
+            self.form.setEnabled(True)
+            what = f"{type(outcome).__name__}: {outcome}"
+            self._show_result("refused", "The export failed; nothing was written", what)
+        self._update_buttons()
+        self.finished_export.emit(outcome)
+        if self._closed:
+            self._release()
+
+    # -- results --------------------------------------------------------------------------------
+
+    def _show_result(self, state: str, title: str, text: str) -> None:
+        self.result_frame.setProperty("state", state)
+        self.result_frame.style().unpolish(self.result_frame)
+        self.result_frame.style().polish(self.result_frame)
+        self.result_title.setText(title)
+        self.result_text.setText(text)
+        self.digest_label.setVisible(False)
+        self.record_label.setVisible(False)
+        self.result_frame.setVisible(True)
+        self._fit()
+
+    def _fit(self) -> None:
+        """Grow to show a result or a refusal whole, never squeezing the form."""
+        layout = self.layout()
+        if layout is not None:
+            layout.activate()
+        hint = self.sizeHint()
+        self.resize(max(self.width(), hint.width()), max(self.height(), hint.height()))
+
+    def _show_refused(self, finding: Finding) -> None:
+        where = f" (log index {format_ranges(list(finding.ranges))})" if finding.ranges else ""
+        if finding.code.informational:  # e.g. PRUNED_BY_POLICY: not tampering, not red
+            self.summary.setText("These events cannot be exported from this copy")
+            self._show_result("cancelled", str(finding.code), f"{finding.message}{where}.")
+            return
+        self.summary.setText("Export refused: the local copy did not verify")
+        self._show_result(
+            "refused",
+            f"Verification failed: {finding.code}",
+            f"{finding.message}{where}.\n\nNothing was written. Sync again and retry; if it "
+            "persists, the local copy or the server's log was altered.",
+        )
+        self.refused.emit(finding)
+
+    def _show_done(self, result: ExportResult) -> None:
+        noun = "event" if result.count == 1 else "events"
+        lines = [
+            f"{result.count:,} verified {noun} of {result.origin} (checkpoint size "
+            f"{result.tree_size:,}), in {result.seconds:.1f} s.",
+            f"File: {result.path} ({human_size(result.bytes)})",
+        ]
+        if result.evidence_path is not None:
+            lines.append(f"Evidence: {result.evidence_path}")
+        self._show_result("done", f"Exported {result.count:,} {noun}", "\n".join(lines))
+        self.digest_label.setText(f"SHA-256 {result.sha256}")
+        self.digest_label.setVisible(True)
+        self.record_label.setVisible(True)
+        if self.recorder is None:
+            self._recorded(
+                RecordOutcome(
+                    False,
+                    "Not recorded on the server: no signed-in session (offline copy).",
+                )
+            )
+            return
+        self.record_label.setText("Recording the export on the server…")
+        recorder = self.recorder
+        self.runner.submit(
+            lambda: recorder(result),
+            self._recorded,
+            lambda exc: self._recorded(
+                RecordOutcome(False, f"Not recorded on the server: {type(exc).__name__}: {exc}")
+            ),
+        )
+
+    def _recorded(self, outcome: RecordOutcome) -> None:
+        self.record_outcome = outcome
+        mark = "✔" if outcome.recorded else "⚠"
+        self.record_label.setText(f"{mark} {outcome.message}")
+        self.recorded.emit(outcome)
+
+    # -- closing --------------------------------------------------------------------------------
+
+    def reject(self) -> None:
+        """Close; a running export is cancelled first (its partial file is removed)."""
+        if self.worker is not None:
+            self.cancel_export()
+            return
+        self._closed = True
+        self._release()
+        super().reject()
+
+    def _release(self) -> None:
+        if self.prepared is not None:
+            snapshot = self.prepared.snapshot
+            self.prepared = None
+            self.runner.submit(lambda: None, lambda _: snapshot.close())
+
+    def wait(self, msecs: int = 30_000) -> bool:
+        """Block until a running export thread ends (tests and shutdown)."""
+        return self.worker.wait(msecs) if self.worker is not None else True

@@ -1,0 +1,317 @@
+"""File -> Export...: the dialog states what it will write, writes verified exports in the
+background with Cancel, refuses a mirror that no longer verifies, and records the export on the
+server (real mirrors, a real demo server on loopback)."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from PySide6.QtCore import QItemSelectionModel, Qt
+from pytestqt.qtbot import QtBot
+
+from auditlens.export.layout import ExportFormat, sidecar_path
+from auditlens.export.verify import verify_file
+from auditlens.mirror.query import EventFilter
+from auditlens.server.embedded import DemoServer
+from auditlens.ui.app import Viewer
+from auditlens.ui.export_dialog import ExportDialog, ExportSource, estimate_bytes
+from auditlens.ui.main_window import MainWindow
+from auditlens.ui.table_model import TYPE
+from auditlens.ui.tasks import TaskRunner
+from tests.ui.conftest import wait_loaded
+from tests.ui.mirror_factory import NOW_MS, BuiltMirror, event_dict, write_mirror
+from tests.ui.test_signin_sync import sign_in_and_sync
+
+AGENT = EventFilter(types=frozenset({"agent"}))
+LARGE = 30_000
+
+
+@pytest.fixture
+def runner(qtbot: QtBot) -> Iterator[TaskRunner]:
+    r = TaskRunner()
+    yield r
+    r.wait()
+
+
+@pytest.fixture(scope="module")
+def large_mirror(tmp_path_factory: pytest.TempPathFactory) -> BuiltMirror:
+    """More than 10,000 events: the size at which the issue demands progress and Cancel."""
+    events = (
+        event_dict(NOW_MS - LARGE + i, "agent.action", id_=f"log_{i:026d}", tool="file.write")
+        for i in range(LARGE)
+    )
+    return write_mirror(tmp_path_factory.mktemp("large") / "large.sqlite", events)
+
+
+def open_dialog(
+    qtbot: QtBot, source: ExportSource, runner: TaskRunner, path: Path | None = None
+) -> ExportDialog:
+    dialog = ExportDialog(source, runner)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.state == "ready", timeout=10_000)
+    if path is not None:
+        dialog.path_edit.setText(str(path))
+    return dialog
+
+
+def run_export(qtbot: QtBot, dialog: ExportDialog, timeout: int = 20_000) -> object:
+    with qtbot.waitSignal(dialog.finished_export, timeout=timeout) as blocker:
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    return blocker.args[0]
+
+
+def test_the_dialog_states_the_count_and_size_before_it_starts(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    window.apply_filter(AGENT)
+    wait_loaded(qtbot, window)
+    dialog = window.show_export_dialog()
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+    assert "Counting" in dialog.summary.text()
+    assert not dialog.export_button.isEnabled()
+    qtbot.waitUntil(lambda: dialog.state == "ready", timeout=10_000)
+    count = window.model.count
+    assert count is not None and count > 0
+    assert dialog.summary.text().startswith(f"{count:,} verified events · about ")
+    assert "current filter (type=agent" in dialog.scope.text()
+    assert dialog.export_button.isEnabled()
+    dialog.reject()
+
+
+def test_the_estimate_follows_format_and_columns(
+    qtbot: QtBot, demo_mirror: BuiltMirror, runner: TaskRunner
+) -> None:
+    dialog = open_dialog(qtbot, ExportSource(demo_mirror.path, AGENT, "agents"), runner)
+    csv_all = dialog.estimate()
+    dialog.column_boxes["summary"].setChecked(False)
+    csv_fewer = dialog.estimate()
+    dialog.set_format("ndjson")
+    assert not dialog.csv_box.isVisible()
+    assert dialog.path.suffix == ".ndjson"
+    assert "NDJSON" in dialog.summary.text()
+    assert csv_all is not None and csv_fewer is not None
+    assert csv_fewer < csv_all
+    dialog.reject()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "ndjson"])
+def test_each_format_writes_an_export_that_verifies(
+    qtbot: QtBot, demo_mirror: BuiltMirror, runner: TaskRunner, tmp_path: Path, fmt: ExportFormat
+) -> None:
+    source = ExportSource(demo_mirror.path, AGENT, "agents")
+    dialog = open_dialog(qtbot, source, runner, tmp_path / "out.csv")
+    dialog.set_format(fmt)
+    if fmt == "csv":
+        dialog.bom_box.setChecked(True)
+        dialog.column_boxes["ip"].setChecked(False)
+    assert dialog.path == tmp_path / f"out.{fmt}"
+    count = dialog.count
+    run_export(qtbot, dialog)
+    assert dialog.state == "done"
+    result = dialog.export_result
+    assert result is not None and result.count == count
+    report = verify_file(result.path, [demo_mirror.vkey])
+    assert report.report.status == "verified", report.report.findings
+    assert report.report.events == count
+    assert f"Exported {count:,} events" == dialog.result_title.text()
+    assert result.sha256 in dialog.digest_label.text()
+    assert str(result.path) in dialog.result_text.text()
+    if fmt != "json":
+        assert str(sidecar_path(result.path)) in dialog.result_text.text()
+    if fmt == "csv":
+        assert result.path.read_bytes().startswith(b"\xef\xbb\xbf")
+        assert b",ip," not in result.path.read_bytes()[:200]
+    qtbot.waitUntil(lambda: dialog.record_outcome is not None)
+    assert "Not recorded on the server" in dialog.record_label.text()
+    # The estimate is rough but of the right magnitude.
+    estimate = estimate_bytes(
+        fmt, result.count, result.tree_size, dialog.prepared.sample if dialog.prepared else ()
+    )
+    assert 0.5 < estimate / result.bytes < 2.0
+
+
+def test_selected_rows_export_only_those(window: MainWindow, qtbot: QtBot, tmp_path: Path) -> None:
+    selection = window.table.selectionModel()
+    wanted = []
+    for row in (0, 2, 5):
+        selection.select(
+            window.model.index(row, 0),
+            QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows,
+        )
+        r = window.model.row_at(row)
+        assert r is not None
+        wanted.append(r.idx)
+    dialog = window.show_export_dialog()
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+    assert dialog.source.selection == tuple(sorted(wanted))
+    assert "3 selected rows" in dialog.scope.text()
+    qtbot.waitUntil(lambda: dialog.state == "ready", timeout=10_000)
+    assert dialog.summary.text().startswith("3 verified events")
+    dialog.path_edit.setText(str(tmp_path / "three.json"))
+    dialog.set_format("json")
+    run_export(qtbot, dialog)
+    report = verify_file(tmp_path / "three.json", [window_vkey(window)])
+    assert report.report.status == "verified"
+    assert report.report.evidence is not None
+    assert [a for a, _ in report.report.evidence.indexes] == sorted(wanted)
+
+
+def window_vkey(window: MainWindow) -> str:
+    conn = sqlite3.connect(window.reader.path)  # type: ignore[union-attr]
+    try:
+        return str(conn.execute("SELECT value FROM meta WHERE key = 'vkey'").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_a_large_export_shows_progress_and_cancel_leaves_no_file(
+    qtbot: QtBot, large_mirror: BuiltMirror, runner: TaskRunner, tmp_path: Path
+) -> None:
+    source = ExportSource(large_mirror.path, EventFilter(), "all events")
+    dialog = open_dialog(qtbot, source, runner, tmp_path / "all.csv")
+    assert dialog.summary.text().startswith(f"{LARGE:,} verified events")
+    dialog.start_export()
+    worker = dialog.worker
+    assert worker is not None
+    # Cancel from inside the export thread at its first progress report: deterministic.
+    worker.progressed.connect(worker.cancel, Qt.ConnectionType.DirectConnection)
+    assert dialog.progress.isVisible() and dialog.cancel_button.isVisible()
+    assert f"of {LARGE:,} events" in dialog.progress_label.text()
+    assert not dialog.close_button.isEnabled()
+    qtbot.waitUntil(lambda: dialog.state == "cancelled", timeout=20_000)
+    assert dialog.result_title.text() == "Export cancelled"
+    assert "Nothing was written" in dialog.result_text.text()
+    assert list(tmp_path.iterdir()) == []
+    assert dialog.export_button.isEnabled()  # the person may retry
+
+
+def test_the_cancel_button_cancels(
+    qtbot: QtBot, large_mirror: BuiltMirror, runner: TaskRunner, tmp_path: Path
+) -> None:
+    dialog = open_dialog(
+        qtbot, ExportSource(large_mirror.path, EventFilter(), "all"), runner, tmp_path / "a.json"
+    )
+    dialog.set_format("json")
+    dialog.start_export()
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.worker is None, timeout=20_000)
+    # Either the cancel arrived in time (nothing written) or the export had already finished
+    # (a complete, verified file): never a partial file.
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files in ([], ["a.json"])
+    if files:
+        assert verify_file(tmp_path / "a.json", [large_mirror.vkey]).report.status == "verified"
+
+
+@pytest.fixture
+def tampered(tmp_path: Path, demo_mirror: BuiltMirror) -> Path:
+    """A copy of the demo mirror with one stored entry edited after it was verified."""
+    path = tmp_path / "tampered.sqlite"
+    shutil.copy(demo_mirror.path, path)
+    conn = sqlite3.connect(path)
+    raw = conn.execute("SELECT raw FROM entries WHERE idx = 42").fetchone()[0]
+    edited = bytes(raw).replace(b'"outcome":"failure"', b'"outcome":"success"', 1)
+    if edited == bytes(raw):
+        edited = bytes(raw).replace(b'"outcome":"success"', b'"outcome":"failure"', 1)
+    conn.execute("UPDATE entries SET raw = ? WHERE idx = 42", (edited,))
+    conn.commit()
+    conn.close()
+    return path
+
+
+def test_a_refused_export_shows_the_code_and_writes_nothing(
+    qtbot: QtBot, tampered: Path, tmp_path: Path
+) -> None:
+    window = MainWindow(clock=lambda: NOW_MS)
+    qtbot.addWidget(window)
+    window.open_mirror(tampered)
+    window.show()
+    wait_loaded(qtbot, window)
+    out = tmp_path / "out"
+    out.mkdir()
+    dialog = window.show_export_dialog()
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.state == "ready", timeout=10_000)
+    dialog.path_edit.setText(str(out / "x.json"))
+    dialog.set_format("json")
+    run_export(qtbot, dialog)
+    assert dialog.state == "failed"
+    assert dialog.result_title.text() == "Verification failed: INCLUSION_FAILED"
+    assert "do not hash to the root signed" in dialog.result_text.text()
+    assert "Nothing was written" in dialog.result_text.text()
+    assert dialog.result_frame.property("state") == "refused"
+    assert window.banner.isVisible()
+    assert "INCLUSION_FAILED" in window.banner.code.text()
+    assert list(out.iterdir()) == []
+    window.runner.wait()
+    window.close()
+
+
+def test_export_is_recorded_on_the_server_and_the_next_sync_shows_it(
+    viewer: Viewer, qtbot: QtBot, server: DemoServer, tmp_path: Path
+) -> None:
+    sign_in_and_sync(qtbot, viewer, server)
+    window = viewer.window
+    wait_loaded(qtbot, window)
+    assert window.pinned_vkey == server.vkey and window.export_recorder is not None
+    dialog = window.show_export_dialog()
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.state == "ready", timeout=10_000)
+    dialog.path_edit.setText(str(tmp_path / "everything.ndjson"))
+    dialog.set_format("ndjson")
+    with qtbot.waitSignal(viewer.sync_done, timeout=30_000):  # recorded -> the app syncs
+        run_export(qtbot, dialog)
+        qtbot.waitUntil(lambda: dialog.record_outcome is not None, timeout=10_000)
+    outcome = dialog.record_outcome
+    assert outcome is not None and outcome.recorded, outcome
+    assert "Recorded as an audit.exported event at index" in dialog.record_label.text()
+    result = dialog.export_result
+    assert result is not None
+    assert verify_file(result.path, [server.vkey]).report.status == "verified"
+    session = viewer.session
+    assert session is not None
+    page = httpx.get(
+        f"{server.url}/v1/audit-logs",
+        params={"type": "audit.exported", "limit": 10},
+        headers={"Authorization": f"Bearer {session.client.token}"},
+    ).json()
+    recorded = [i for i in page["items"] if i["event"]["event"]["sha256"] == result.sha256]
+    assert len(recorded) == 1
+    event = recorded[0]["event"]
+    assert event["user_id"] == session.identity.user.id
+    assert event["event"]["format"] == "ndjson"
+    assert event["event"]["count"] == result.count
+    assert event["event"]["filter"] == {}
+    # The sync that followed the record brought the event into the table.
+    window.apply_filter(EventFilter(types=frozenset({"audit.exported"})))
+    wait_loaded(qtbot, window)
+    model = window.model
+    types = {model.data(model.index(r, TYPE)) for r in range(model.rowCount())}
+    assert "audit.exported" in types
+    ids = {row.id for r in range(model.rowCount()) if (row := model.row_at(r)) is not None}
+    assert event["id"] in ids
+
+
+def test_selected_rows_that_are_not_loaded_are_never_widened_to_the_filter(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    far = window.model.rowCount() - 1
+    assert window.model.row_at(far) is None  # its page was never read
+    selection = window.table.selectionModel()
+    for row in (0, far):
+        selection.select(
+            window.model.index(row, 0),
+            QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows,
+        )
+    assert window.show_export_dialog() is None
+    assert "not loaded yet" in window.statusBar().currentMessage()
