@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 QT_APT := libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libfreetype6 libdbus-1-3 libglib2.0-0 fonts-dejavu-core
 GUI_APT := libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-xkb1
 
-.PHONY: run test lint typecheck pytest bench clean check-qt
+.PHONY: run test lint typecheck pytest bench clean check-qt package
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
@@ -43,6 +43,24 @@ pytest: check-qt
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# Desktop bundle for this machine (packaging/, README "Desktop builds"), then a headless smoke
+# test of the built bundle: a broken bundle fails here, not on an auditor's workstation.
+PKG_STAMP := $(VENV)/.package-stamp
+$(PKG_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[package]'
+	@touch $(PKG_STAMP)
+
+package: check-qt $(PKG_STAMP)
+	@if [ "$$(uname -s)" = Linux ] && ! command -v objdump >/dev/null; then \
+	  echo "PyInstaller needs objdump and readelf. Install them with:"; \
+	  echo "  apt-get install -y binutils"; exit 1; fi
+	QT_QPA_PLATFORM=offscreen $(BIN)/python packaging/make_icons.py build/icons
+	$(BIN)/pyinstaller --noconfirm --clean --log-level WARN --distpath dist \
+	  --workpath build/pyinstaller packaging/auditlens.spec
+	dist/auditlens/auditlens --version
+	QT_QPA_PLATFORM=offscreen dist/auditlens/auditlens selfcheck
+	@du -sh dist/auditlens
 
 bench: $(STAMP)
 	$(BIN)/python bench/core.py
