@@ -45,7 +45,9 @@ import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from random import Random
-from typing import Final
+from typing import Any, Final
+
+import orjson
 
 from auditlens.core.canonical import MAX_SAFE_INTEGER, canonicalize_event
 from auditlens.core.errors import FormatError
@@ -222,6 +224,7 @@ _CROCKFORD: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CROCKFORD_VALUE: Final = {c: i for i, c in enumerate(_CROCKFORD)}
 _EVENT_ID: Final = re.compile(r"log_[0-7][0-9A-HJKMNP-TV-Z]{25}", re.ASCII)
 _RANDOM_BITS: Final = 80
+_RANDOM_MASK: Final = 2**80 - 1
 _MAX_TIME: Final = 2**48 - 1
 
 
@@ -240,12 +243,45 @@ def event_id_time(event_id: str) -> int:
     return value
 
 
+_PAIRS: Final = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)
+"""Every 10-bit value as its two Crockford digits: one lookup per two characters."""
+
+
+def _encode_time(ms: int) -> str:
+    """The first 10 ULID characters: the 48-bit time as 50 bits (two leading zero bits)."""
+    p = _PAIRS
+    return (
+        p[ms >> 40]
+        + p[(ms >> 30) & 1023]
+        + p[(ms >> 20) & 1023]
+        + p[(ms >> 10) & 1023]
+        + p[ms & 1023]
+    )
+
+
+def _encode_random(bits: int) -> str:
+    """The last 16 ULID characters: the 80 random bits."""
+    p = _PAIRS
+    return (
+        p[bits >> 70]
+        + p[(bits >> 60) & 1023]
+        + p[(bits >> 50) & 1023]
+        + p[(bits >> 40) & 1023]
+        + p[(bits >> 30) & 1023]
+        + p[(bits >> 20) & 1023]
+        + p[(bits >> 10) & 1023]
+        + p[bits & 1023]
+    )
+
+
 def _encode_ulid(value: int) -> str:
-    chars = []
-    for _ in range(26):
-        chars.append(_CROCKFORD[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    """The 26 Crockford digits of a 128-bit ULID (the time part, then the random part).
+
+    Table lookups of 10 bits instead of a loop of 26 5-bit digits: ids are minted once per
+    ingested event, so this is on the server's append path (tests compare it with the plain
+    digit loop).
+    """
+    return _encode_time(value >> _RANDOM_BITS) + _encode_random(value & _RANDOM_MASK)
 
 
 class EventIdGenerator:
@@ -263,6 +299,7 @@ class EventIdGenerator:
         self._random: Callable[[int], int] = rng.getrandbits if rng else secrets.randbits
         self._last_ms = -1
         self._last_random = 0
+        self._last_prefix = ""  # "log_" + the time digits of _last_ms: a batch shares one ms
         self._lock = threading.Lock()
 
     def new(self, timestamp_ms: int) -> str:
@@ -278,10 +315,12 @@ class EventIdGenerator:
                     raise OverflowError(
                         f"more than 2^80 ids requested within millisecond {timestamp_ms}"
                     )
+                prefix = self._last_prefix
             else:
                 randomness = self._random(_RANDOM_BITS)
+                prefix = self._last_prefix = "log_" + _encode_time(timestamp_ms)
             self._last_ms, self._last_random = timestamp_ms, randomness
-        return "log_" + _encode_ulid(timestamp_ms << _RANDOM_BITS | randomness)
+        return prefix + _encode_random(randomness)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,6 +338,10 @@ _STRING_FIELDS: Final = frozenset(
     }
 )  # fmt: skip
 _COUNT_FIELDS: Final = frozenset({"duration_ms", "count", "min_index", "policy_days"})
+_CHECKED_FIELDS: Final = _STRING_FIELDS | _COUNT_FIELDS | {
+    "params", "error", "filter", "threshold", "value", "direction", "request",
+}  # fmt: skip
+"""Every field name :func:`_check_common_field` has a rule for; other fields skip the call."""
 _REQUIRED: Final[dict[str, tuple[str, ...]]] = {
     "agent.action": ("tool",),
     "approval.denied": ("reason",),
@@ -357,6 +400,67 @@ def _check_json(value: object, path: str, depth: int = 0) -> None:
             _check_json(item, f"{path}[{i}]", depth + 1)
         return
     raise EventError(path, f"must be a JSON value, got {_got(value)}")
+
+
+def _plain_dict(obj: dict[Any, Any], depth: int) -> bool:
+    """True when ``_check_json(obj)`` passes AND ``obj`` holds only exact JSON types.
+
+    The cheap common case of validation: exact ``dict``/``list``/``str``/``int``/``bool``/
+    ``None`` (no subclasses), ``str`` member names, no lone surrogates, integers within
+    ±(2^53−1), containers nested less than :data:`MAX_DEPTH` deep. It builds no paths;
+    anything it does not vouch for goes through :func:`_check_json`, which finds and names the
+    problem, so the errors are unchanged. For such a value orjson writes exactly the canonical
+    bytes up to member order, which is what lets :func:`_validate` measure the size cheaply.
+    """
+    if depth >= MAX_DEPTH:
+        return False
+    for key, value in obj.items():
+        if type(key) is not str:
+            return False
+        kind = type(value)
+        if kind is str:
+            if not value.isascii() and _SURROGATE.search(value):
+                return False
+        elif kind is int:
+            if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+                return False
+        elif value is None or kind is bool:
+            pass
+        elif kind is dict:
+            if not _plain_dict(value, depth + 1):
+                return False
+        elif kind is list:
+            if not _plain_list(value, depth + 1):
+                return False
+        else:
+            return False
+    names = "".join(obj)
+    return names.isascii() or not _SURROGATE.search(names)
+
+
+def _plain_list(items: list[Any], depth: int) -> bool:
+    """:func:`_plain_dict` for an array."""
+    if depth >= MAX_DEPTH:
+        return False
+    for value in items:
+        kind = type(value)
+        if kind is str:
+            if not value.isascii() and _SURROGATE.search(value):
+                return False
+        elif kind is int:
+            if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+                return False
+        elif value is None or kind is bool:
+            pass
+        elif kind is dict:
+            if not _plain_dict(value, depth + 1):
+                return False
+        elif kind is list:
+            if not _plain_list(value, depth + 1):
+                return False
+        else:
+            return False
+    return True
 
 
 def _check_top_level(obj: object, fields: tuple[str, ...], assigned: tuple[str, ...]) -> None:
@@ -420,7 +524,7 @@ def _check_body(body: object, event_type: str) -> None:
                 f"event.{name}", f"must be a non-empty string on {event_type} ({what})"
             )
     for name, value in body.items():
-        if value is not None:
+        if value is not None and name in _CHECKED_FIELDS:
             _check_common_field(name, value)
 
 
@@ -457,7 +561,9 @@ def _validate(obj: object, *, submission: bool, allow_unknown_types: bool) -> No
     else:
         _check_top_level(obj, EVENT_FIELDS, ())
     assert isinstance(obj, Mapping)  # narrowed by _check_top_level
-    _check_json(obj, "")
+    plain = type(obj) is dict and _plain_dict(obj, 0)
+    if not plain:
+        _check_json(obj, "")  # finds and names the problem (or passes an unusual but valid value)
     if not submission:
         if not is_event_id(obj["id"]):
             raise EventError("id", f'must be "log_" + a 26-character ULID, got {_got(obj["id"])}')
@@ -471,7 +577,8 @@ def _validate(obj: object, *, submission: bool, allow_unknown_types: bool) -> No
     for name in ("user_id", "task_id", "agent_id"):
         _check_reference(obj, name)
     _check_body(obj["event"], event_type)
-    size = len(canonicalize_event(obj))
+    # A plain value's canonical form is orjson's output with the members sorted: same length.
+    size = len(orjson.dumps(obj)) if plain else len(canonicalize_event(obj))
     if size > MAX_EVENT_BYTES:
         raise EventError(
             "", f"is {size:,} bytes in canonical form; the limit is {MAX_EVENT_BYTES:,}"
@@ -508,6 +615,8 @@ def outcome_of(event: Mapping[str, object]) -> str:
 
 def _clean(value: object) -> str:
     """Text for one line: whitespace and control characters collapsed to single spaces."""
+    if type(value) is str:  # the common case first: it skips the (slow) ABC check of Mapping
+        return _clean_text(value)
     if value is None:
         return ""
     if isinstance(value, Mapping):  # an error object: its message says the most
@@ -521,6 +630,20 @@ def _clean(value: object) -> str:
         return f"{value:,}"
     if not isinstance(value, str):
         return ""
+    return _clean_text(value)
+
+
+def _clean_text(value: str) -> str:
+    """``value`` with every run of whitespace or unprintable characters made one space, trimmed.
+
+    Fast path: ``split()`` already turns every whitespace run into one separator, so when what
+    is left is printable, blanking the unprintable characters first (all of them whitespace
+    then) could not change the result. Only text with other control characters takes the
+    per-character walk. tests/core/test_perf_equivalence.py checks this against the walk.
+    """
+    text = " ".join(value.split())
+    if text.isprintable():
+        return text
     return " ".join("".join(c if c.isprintable() else " " for c in value).split())
 
 
