@@ -17,6 +17,14 @@ is still accepted but parsed as a whole. Each event is parsed once; when its tex
 canonical (the normal case) it is hashed as is, otherwise it is re-canonicalized (RFC 8785) and
 strictly re-parsed, so duplicate member names, which two JSON readers could read differently,
 make the event unreadable instead of ambiguous.
+
+Two readings are refused everywhere, because the sidecar and the non-event parts of a file are
+not signed and an attacker rewrites them at will (tests/e2e/test_adversarial_exports.py): a
+number with a fraction or exponent in an event (RFC 8785 maps ``1500.0000000000001`` to the
+signed ``1500``), duplicate member names in the evidence or sidecar, CSV columns auditlens
+does not write or names used twice, ``index`` cells not written as the plain decimal index,
+and an HTML report whose visible part differs from its data even when it claims another
+auditlens version.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from auditlens import __version__
 from auditlens.core import canonical
 from auditlens.core.errors import Code, Finding, FormatError, compress_ranges, format_ranges
 from auditlens.core.evidence import Evidence, Report, parse_evidence, verify_evidence
-from auditlens.export.columns import flat_values, neutralize
+from auditlens.export.columns import CSV_COLUMNS, flat_values, neutralize
 from auditlens.export.layout import (
     JSON_EVENTS_END,
     JSON_EVIDENCE_KEY,
@@ -114,9 +122,40 @@ def event_leaf(body: bytes) -> tuple[bytes, str | None, dict[str, object] | None
         canon = canonical.canonicalize_event(obj)
         if canon != body:
             canonical.loads(body)  # strict: rejects duplicate names that orjson let through
+            why = float_problem(obj)
+            if why is not None:
+                return _NO_HASH, why, None
     except FormatError as exc:
         return _NO_HASH, str(exc), None
     return hashlib.sha256(b"\x00" + canon).digest(), None, obj
+
+
+def float_problem(value: object, path: str = "") -> str | None:
+    """Say where ``value`` holds a non-integer number, or None when it holds none.
+
+    The log signs no floats (DESIGN.md §3), yet RFC 8785 maps ``1.0``, ``1e0`` and
+    ``1.0000000000000001`` all to the signed ``1``: the canonical bytes would match while a
+    reader that keeps decimal literals (``jq`` 1.7, a SIEM with big decimals) shows another
+    value than the one signed. Like a duplicate member name, such an event has two readings,
+    so it is not trusted.
+    """
+    if isinstance(value, float):
+        return (
+            f"the number at {path.lstrip('.') or 'the top level'} is written with a fraction "
+            "or exponent; the log signs integers only, so it may read as another value than "
+            "the one signed"
+        )
+    if isinstance(value, dict):
+        for key, item in value.items():
+            why = float_problem(item, f"{path}.{key}")
+            if why is not None:
+                return why
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            why = float_problem(item, f"{path}[{n}]")
+            if why is not None:
+                return why
+    return None
 
 
 class _ReformattedError(Exception):
@@ -151,8 +190,11 @@ def _read_json_stream(path: Path) -> tuple[_Events, object]:
     if not (rest.startswith(JSON_EVIDENCE_KEY) and rest.endswith(JSON_TAIL)):
         raise _ReformattedError
     try:
-        doc = orjson.loads(b"{" + rest)
-    except orjson.JSONDecodeError:
+        # Strict: a second "evidence" (or a second "filter" inside it) would be a member
+        # other readers may take instead of ours. Without the final newline, the orjson-written
+        # tail is checked for duplicates by one re-serialization.
+        doc = canonical.loads(b"{" + rest[: -len(JSON_TAIL)] + b"}")
+    except FormatError:
         raise _ReformattedError from None
     if not isinstance(doc, dict) or list(doc) != ["evidence"]:
         raise _ReformattedError
@@ -188,6 +230,11 @@ def _read_json_document(path: Path, report: Report) -> tuple[_Events, object] | 
         return None
     events = _Events()
     for item in items:
+        why = float_problem(item)
+        if why is not None:
+            events.unreadable[events.count] = why
+            events.leaves += _NO_HASH
+            continue
         body = (
             canonical.canonicalize_event(item)
             if isinstance(item, dict)
@@ -290,6 +337,51 @@ class _CsvCells:
     claimed_index: array[int] = field(default_factory=lambda: array("q"))
     bad: dict[int, list[tuple[str, str, str]]] = field(default_factory=dict)
     bad_email: dict[int, tuple[str, str]] = field(default_factory=dict)
+    bad_index_text: dict[int, str] = field(default_factory=dict)
+    has_email: bool = False
+    """Index cells that are not a plain decimal log index (``-1``, ``+7``, ``07``, `` 7``)."""
+
+
+def _index_cell(text: str) -> int:
+    """Return the log index an ``index`` cell states, or -2 when it is not written as one.
+
+    Only the text the writer produces counts: ASCII digits without sign, spaces or leading
+    zeros. ``int()`` alone would accept ``" 7"``, ``"+7"``, ``"0_7"`` and other scripts' digits,
+    and ``-1`` is the "no index column" marker, so each would let a cell that does not read as
+    the event's index pass unnoticed.
+    """
+    if text.isascii() and text.isdigit() and (text == "0" or text[0] != "0"):
+        return int(text)
+    return -2
+
+
+def _check_header(report: Report, header: Sequence[str]) -> None:
+    """Add FILE_MODIFIED for columns auditlens never writes, or a column named twice.
+
+    Only the columns of :data:`CSV_COLUMNS` are checked against the signed canonical JSON; the
+    cells of any other column (``approved_by``, say) would be unverified text inside a
+    "verified" file, and a second ``canonical_json`` or ``type`` column is read differently by
+    different tools (``csv.DictReader`` keeps the last one, the verifier the first). The sidecar
+    lists the columns too, but it is not signed, so it cannot vouch for them.
+    """
+    unknown = [c for c in header if c not in CSV_COLUMNS]
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if unknown:
+        report.add(
+            Finding.at(
+                Code.FILE_MODIFIED,
+                f"the CSV has column(s) {unknown} that auditlens does not write: their cells "
+                "are not covered by the evidence",
+            )
+        )
+    if twice:
+        report.add(
+            Finding.at(
+                Code.FILE_MODIFIED,
+                f"the CSV names column(s) {twice} more than once: tools disagree on which cell "
+                "holds the value",
+            )
+        )
 
 
 def _read_csv(
@@ -325,10 +417,12 @@ def _read_csv(
                         f"{list(df.columns)}",
                     )
                 )
+            _check_header(report, header)
             cj = header.index("canonical_json")
             ix = header.index("index") if "index" in header else -1
             checked = [(n, c) for n, c in enumerate(header) if c in _DERIVED]
             em = header.index("user_email") if "user_email" in header else -1
+            cells.has_email = em >= 0
             width = len(header)
             for row in reader:
                 position = events.count
@@ -340,10 +434,9 @@ def _read_csv(
                 obj = events.add(row[cj].encode("utf-8"))
                 claimed = -1
                 if ix >= 0:
-                    try:
-                        claimed = int(row[ix])
-                    except ValueError:
-                        claimed = -2
+                    claimed = _index_cell(row[ix])
+                    if claimed < 0:
+                        cells.bad_index_text[position] = row[ix]
                 cells.claimed_index.append(claimed)
                 if obj is None:
                     continue
@@ -415,7 +508,8 @@ def _report_cells(
         if idx is not None and claimed != idx:
             bad_rows.append(idx)
             summary_only = False
-            lines.append(f"row {position + 2}: index column says {claimed}, the event is {idx}")
+            said = cells.bad_index_text.get(position, str(claimed))
+            lines.append(f"row {position + 2}: index column says {said!r}, the event is {idx}")
     if bad_rows:
         note = ""
         if summary_only and made_by != __version__:
@@ -460,6 +554,14 @@ def _report_cells(
                 (i for p, _, _ in emails if (i := index_of(p)) is not None),
             )
         )
+    elif cells.has_email:
+        # Say it in the report: a "verified" CSV must not read as vouching for its emails.
+        report.step(
+            "user_email cells",
+            "passed",
+            "equal to the sidecar's directory (user id -> email); emails are NOT in the signed "
+            "log, so they are only as true as the exporter's directory (the user_id column is)",
+        )
 
 
 def _verify_sidecar(
@@ -471,8 +573,10 @@ def _verify_sidecar(
     report = Report()
     freport = FileReport(report, "sidecar", data_path, evidence_path)
     try:
-        evidence_obj = orjson.loads(evidence_path.read_bytes())
-    except orjson.JSONDecodeError as exc:
+        # Strict (duplicate member names rejected); surrounding whitespace is not part of the
+        # value, and without it orjson's own output is checked for duplicates at C speed.
+        evidence_obj = canonical.loads(evidence_path.read_bytes().strip(b" \t\r\n"))
+    except FormatError as exc:
         report.add(Finding.at(Code.FILE_MODIFIED, f"{evidence_path.name} is not valid JSON: {exc}"))
         report.step("evidence file", "failed", "not valid JSON")
         return freport
@@ -590,6 +694,12 @@ def _verify_html(path: Path, vkeys: Sequence[str] | None, origin: str | None) ->
     task_id = str(parts.meta["task_id"])
     foreign: list[int] = []
     for position, item in enumerate(parts.events):
+        why = float_problem(item)
+        if why is not None:
+            events.leaves += _NO_HASH
+            events.unreadable[position] = why
+            raws.append(b"")
+            continue
         try:
             body = (
                 canonical.canonicalize_event(item)
@@ -633,16 +743,11 @@ def _verify_html(path: Path, vkeys: Sequence[str] | None, origin: str | None) ->
                 f"{task_id}",
             )
         )
+    # The version in the report block is not signed: anyone can claim another one. So the
+    # visible part is re-rendered and compared whatever it claims; a report really made by
+    # another version that lays reports out differently fails loudly, naming that version,
+    # rather than an edited one passing silently because its version string was changed too.
     version = str(parts.meta["auditlens_version"])
-    if version != __version__:
-        report.step(
-            "visible report",
-            "skipped",
-            f"made by auditlens {version}; this is {__version__}, which may lay reports out "
-            "differently, so only the embedded data was checked, not the text people read",
-        )
-        freport.notes.append("the visible part of the report was not checked (other version)")
-        return freport
     users = parts.meta.get("users") or {}
     assert isinstance(users, dict)
     again = report_html.render_report(
@@ -659,7 +764,8 @@ def _verify_html(path: Path, vkeys: Sequence[str] | None, origin: str | None) ->
         report.step(
             "visible report",
             "passed",
-            "the summary, timeline and people shown are exactly what the verified data renders to",
+            "the summary, timeline and people shown are exactly what the verified data renders "
+            "to; people's emails come from the report's directory block, which is not signed",
         )
     else:
         at = next(
@@ -667,11 +773,18 @@ def _verify_html(path: Path, vkeys: Sequence[str] | None, origin: str | None) ->
             min(len(again), len(data)),
         )
         line = data[:at].count(b"\n") + 1
+        other = (
+            ""
+            if version == __version__
+            else f" (it says it was made by auditlens {version}, this is {__version__}: if that "
+            "version lays reports out differently, check the report with it; until then trust "
+            "only the embedded events, not the text shown)"
+        )
         report.add(
             Finding.at(
                 Code.FILE_MODIFIED,
                 f"{path.name} was edited: its visible content differs from what its embedded, "
-                f"signed data renders to (first difference on line {line})",
+                f"signed data renders to (first difference on line {line}){other}",
             )
         )
         report.step("visible report", "failed", f"differs from the verified data (line {line})")

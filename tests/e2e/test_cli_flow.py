@@ -1,0 +1,407 @@
+"""The whole flow through the real command line, as a person or a cron job runs it.
+
+`auditlens serve --demo` in a subprocess; events ingested over HTTP with the printed ingest key;
+`auditlens login` (password on stdin, vkey pinned out of band), `sync`, `export` in each format
+and `verify --vkey`, each its own process, sharing only the config and data directories and a
+file-backed test keyring. Then the attacks: each export edited (exit 1 with its code), and an
+entry of the server's database edited behind its back (the next sync exits 1 with
+EVENT_MODIFIED and the mirror is unchanged).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+HERE = Path(__file__).resolve().parent
+DEMO_EVENTS = 3000
+STARTUP_SECONDS = 60.0
+
+
+def _auditlens() -> list[str]:
+    script = Path(sys.executable).with_name("auditlens")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("auditlens")
+    return [found] if found else [sys.executable, "-m", "auditlens.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Stack:
+    """A running demo server and the environment every CLI process of the flow shares."""
+
+    url: str
+    env: dict[str, str]
+    home: Path
+    server_dir: Path
+    vkey: str
+    admin_email: str
+    admin_password: str
+    ingest_key: str
+    synced_size: int = 0
+
+    def run(
+        self, *args: str, stdin: str = "", check: int | None = 0
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [*_auditlens(), *args],
+            input=stdin,
+            capture_output=True,
+            check=False,
+            text=True,
+            env=self.env,
+            timeout=60,
+        )
+        if check is not None:
+            assert done.returncode == check, (args, done.returncode, done.stdout, done.stderr)
+        return done
+
+    def ingest(self, events: list[dict[str, object]]) -> dict[str, object]:
+        answer = httpx.post(
+            f"{self.url}/v1/events",
+            json={"events": events},
+            headers={"Authorization": f"Bearer {self.ingest_key}"},
+            timeout=30,
+        )
+        assert answer.status_code == 201, answer.text
+        body: dict[str, object] = answer.json()
+        return body
+
+    def mirror(self) -> Path:
+        (path,) = (self.home / "data" / "mirrors").glob("*.sqlite")
+        return path
+
+
+def _read_banner(proc: subprocess.Popen[str]) -> dict[str, str]:
+    """Read the demo credentials `serve --demo` prints on stdout (until the vkey line)."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    found: dict[str, str] = {}
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while "vkey" not in found:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError("`auditlens serve --demo` printed no credentials") from None
+        if line is None:
+            raise AssertionError(f"`auditlens serve` exited with {proc.wait()}")
+        words = line.split()
+        if words[:1] == ["admin"]:
+            found["admin_email"], found["admin_password"] = words[1], words[3]
+        elif words[:2] == ["ingest", "key:"]:
+            found["ingest_key"] = words[2]
+        elif words[:1] == ["vkey:"]:
+            found["vkey"] = words[1]
+    return found
+
+
+def _wait_until_listening(url: str, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the server exited during start-up"
+        try:
+            if httpx.get(f"{url}/v1/log/checkpoint", timeout=2).status_code == 401:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"the server did not answer on {url}")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    home = tmp_path_factory.mktemp("e2e")
+    env = dict(os.environ)
+    env.update(
+        AUDITLENS_CONFIG_DIR=str(home / "config"),
+        AUDITLENS_DATA_DIR=str(home / "data"),
+        AUDITLENS_E2E_KEYRING_FILE=str(home / "keyring.json"),
+        PYTHON_KEYRING_BACKEND="e2e_keyring.FileKeyring",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")])),
+    )
+    port = _free_port()
+    server_dir = home / "server"
+    proc = subprocess.Popen(
+        [
+            *_auditlens(),
+            "serve",
+            "--demo",
+            "--events",
+            str(DEMO_EVENTS),
+            "--port",
+            str(port),
+            "--data-dir",
+            str(server_dir),
+            "--retention-interval",
+            "0",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        banner = _read_banner(proc)
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_listening(url, proc)
+        yield Stack(
+            url=url,
+            env=env,
+            home=home,
+            server_dir=server_dir,
+            vkey=banner["vkey"],
+            admin_email=banner["admin_email"],
+            admin_password=banner["admin_password"],
+            ingest_key=banner["ingest_key"],
+        )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _events(n: int, tag: str) -> list[dict[str, object]]:
+    return [
+        {
+            "type": "agent.action",
+            "user_id": "usr_e2e",
+            "task_id": f"tsk_e2e_{tag}",
+            "agent_id": "agt_e2e",
+            "event": {
+                "outcome": "success",
+                "tool": "file.write",
+                "path": f"/work/{tag}/{i}.txt",
+                "duration_ms": 10 + i,
+                "request": {"ip": "203.0.113.7", "user_agent": "e2e"},
+            },
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.fixture(scope="module")
+def synced(stack: Stack) -> Stack:
+    """Ingest a few events, sign in pinning the vkey given out of band, sync once."""
+    last = stack.ingest(_events(5, "first"))["last_index"]
+    assert isinstance(last, int) and last >= DEMO_EVENTS + 4
+    login = stack.run(
+        "login",
+        "--server",
+        stack.url,
+        "--email",
+        stack.admin_email,
+        "--vkey",
+        stack.vkey,
+        stdin=stack.admin_password + "\n",
+    )
+    assert stack.vkey in login.stdout and "Signed in" in login.stdout
+    assert stack.admin_password not in login.stdout + login.stderr
+    done = stack.run("sync", "--server", stack.url, "--quiet")
+    size = re.search(r"auditlens\.local/acme\n(\d+)\n", done.stdout)  # the verified checkpoint
+    assert size is not None and int(size.group(1)) > last, done.stdout
+    stack.synced_size = int(size.group(1))
+    return stack
+
+
+def _verify(stack: Stack, path: Path) -> tuple[int, dict[str, object]]:
+    done = stack.run("verify", str(path), "--vkey", stack.vkey, "--json", check=None)
+    report: dict[str, object] = json.loads(done.stdout)
+    return done.returncode, report
+
+
+def _codes(report: dict[str, object]) -> set[str]:
+    findings = report["findings"]
+    assert isinstance(findings, list)
+    return {f["code"] for f in findings}
+
+
+@pytest.fixture(scope="module")
+def exports(synced: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("exports")
+    paths = {}
+    for fmt in ("json", "csv", "ndjson"):
+        path = out / f"agent-actions.{fmt}"
+        args = ["--server", synced.url, "--format", fmt, "--out", str(path), "--type", "agent"]
+        synced.run("export", *args, *(["--no-record"] if fmt != "json" else []))
+        paths[fmt] = path
+    return paths
+
+
+def test_a_synced_mirror_holds_every_event_of_the_log(synced: Stack) -> None:
+    with sqlite3.connect(f"file:{synced.mirror()}?mode=ro", uri=True) as conn:
+        count, last = conn.execute("SELECT count(*), max(idx) FROM entries").fetchone()
+        paths = conn.execute(
+            "SELECT raw FROM entries WHERE task_id = 'tsk_e2e_first' ORDER BY idx"
+        ).fetchall()
+    assert (count, last) == (synced.synced_size, synced.synced_size - 1)
+    assert [json.loads(raw)["event"]["path"] for (raw,) in paths] == [
+        f"/work/first/{i}.txt" for i in range(5)
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "ndjson"])
+def test_each_export_verifies_offline_with_the_servers_key(
+    fmt: str, exports: dict[str, Path], synced: Stack
+) -> None:
+    code, report = _verify(synced, exports[fmt])
+    assert (code, report["status"], report["findings"]) == (0, "verified", [])
+    assert isinstance(report["events"], int) and report["events"] > 5
+    assert report["origin"] == "auditlens.local/acme"
+
+
+def test_without_the_key_an_export_is_not_verified(exports: dict[str, Path], synced: Stack) -> None:
+    done = synced.run("verify", str(exports["json"]), check=3)
+    assert "NOT VERIFIED" in done.stdout
+
+
+def test_a_json_export_with_an_edited_event_fails_with_event_modified(
+    exports: dict[str, Path], synced: Stack, tmp_path: Path
+) -> None:
+    path = tmp_path / "edited.json"
+    data = exports["json"].read_bytes()
+    assert b'"path":"/work/first/2.txt"' in data
+    path.write_bytes(data.replace(b"/work/first/2.txt", b"/work/first/9.txt", 1))
+    code, report = _verify(synced, path)
+    assert (code, _codes(report)) == (1, {"EVENT_MODIFIED"})
+
+
+def test_a_csv_export_with_an_edited_cell_fails_with_file_modified(
+    exports: dict[str, Path], synced: Stack, tmp_path: Path
+) -> None:
+    path = tmp_path / "edited.csv"
+    shutil.copy(
+        exports["csv"].with_name(exports["csv"].name + ".evidence.json"),
+        path.with_name("edited.csv.evidence.json"),
+    )
+    data = exports["csv"].read_bytes()
+    assert b',"success",' in data
+    path.write_bytes(data.replace(b',"success",', b',"failure",', 1))
+    code, report = _verify(synced, path)
+    assert code == 1
+    assert _codes(report) == {"FILE_MODIFIED", "EVENT_MODIFIED"}
+
+
+def test_an_ndjson_export_with_a_removed_line_fails_with_event_missing(
+    exports: dict[str, Path], synced: Stack, tmp_path: Path
+) -> None:
+    path = tmp_path / "edited.ndjson"
+    shutil.copy(
+        exports["ndjson"].with_name(exports["ndjson"].name + ".evidence.json"),
+        path.with_name("edited.ndjson.evidence.json"),
+    )
+    lines = exports["ndjson"].read_bytes().split(b"\n")
+    removed = json.loads(lines[1])
+    path.write_bytes(b"\n".join(lines[:1] + lines[2:]))
+    code, report = _verify(synced, path)
+    assert (code, _codes(report)) == (1, {"FILE_MODIFIED", "EVENT_MISSING"})
+    findings = report["findings"]
+    assert isinstance(findings, list)
+    missing = next(f for f in findings if f["code"] == "EVENT_MISSING")
+    with sqlite3.connect(f"file:{synced.mirror()}?mode=ro", uri=True) as conn:
+        (idx,) = conn.execute("SELECT idx FROM entries WHERE id = ?", (removed["id"],)).fetchone()
+    assert missing["ranges"] == [[idx, idx]]
+
+
+def _mirror_state(path: Path) -> tuple[int, str]:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        digest = hashlib.sha256()
+        rows = conn.execute("SELECT idx, raw FROM entries ORDER BY idx").fetchall()
+        for idx, raw in rows:
+            digest.update(idx.to_bytes(8, "big") + bytes(raw))
+        (size,) = conn.execute("SELECT max(size) FROM checkpoints").fetchone()
+    return size, digest.hexdigest()
+
+
+def _edit_server_entry(stack: Stack, idx: int, old: bytes, new: bytes) -> bytes:
+    """Change entry ``idx`` in the server's database file, as an attacker with the file would
+    (dropping the append-only trigger first); return the original body."""
+    with sqlite3.connect(stack.server_dir / "auditlens.db", timeout=30) as conn:
+        conn.execute("DROP TRIGGER IF EXISTS entries_prune_only")
+        (org,) = conn.execute("SELECT id FROM organizations WHERE slug = 'acme'").fetchone()
+        (body,) = conn.execute(
+            "SELECT body FROM entries WHERE org_id = ? AND idx = ?", (org, idx)
+        ).fetchone()
+        original = bytes(body)
+        assert old in original, (idx, original)
+        conn.execute(
+            "UPDATE entries SET body = ? WHERE org_id = ? AND idx = ?",
+            (original.replace(old, new, 1), org, idx),
+        )
+    return original
+
+
+def _put_back(stack: Stack, idx: int, original: bytes) -> None:
+    with sqlite3.connect(stack.server_dir / "auditlens.db", timeout=30) as conn:
+        conn.execute(
+            "UPDATE entries SET body = ? WHERE idx = ? AND org_id = "
+            "(SELECT id FROM organizations WHERE slug = 'acme')",
+            (original, idx),
+        )
+
+
+def test_an_entry_edited_in_the_server_database_stops_the_next_sync(synced: Stack) -> None:
+    before = _mirror_state(synced.mirror())
+    first = synced.ingest(_events(20, "second"))["first_index"]
+    assert isinstance(first, int)
+    target = first + 7
+    original = _edit_server_entry(synced, target, b"/work/second/7.txt", b"/work/second/x.txt")
+    try:
+        done = synced.run("sync", "--server", synced.url, "--quiet", check=1)
+    finally:
+        _put_back(synced, target, original)
+    assert done.stderr.startswith("EVENT_MODIFIED"), done.stderr
+    assert str(target) in done.stderr
+    assert _mirror_state(synced.mirror()) == before
+
+
+def test_an_already_mirrored_entry_edited_in_the_partial_last_tile_stops_the_next_sync(
+    synced: Stack,
+) -> None:
+    # The mirror ends inside a 256-entry tile; the next sync fetches that tile whole again, and
+    # its old entries must be the bytes already verified.
+    before = _mirror_state(synced.mirror())
+    target = before[0] - 1
+    assert before[0] % 256, "the mirror must end inside a tile for this test"
+    synced.ingest(_events(3, "third"))
+    original = _edit_server_entry(synced, target, b'"outcome":"success"', b'"outcome":"failure"')
+    try:
+        done = synced.run("sync", "--server", synced.url, "--quiet", check=1)
+    finally:
+        _put_back(synced, target, original)
+    assert done.stderr.startswith("EVENT_MODIFIED"), done.stderr
+    assert str(target) in done.stderr
+    assert _mirror_state(synced.mirror()) == before
