@@ -572,11 +572,13 @@ class BuiltProof:
 class EvidenceBuilder:
     """Stream every leaf hash of the log once; collect the exported ones and the gap nodes.
 
-    The exporter must hash every entry anyway to re-verify the mirror against the signed root,
-    so the multi-proof costs no extra pass: leaves of a gap merge on a small stack whose content
-    becomes the gap's nodes when the gap ends. Memory: 32 bytes per exported event plus the
-    nodes; nothing per skipped entry. ``prefix`` lets a log whose first entries were pruned
-    start from the frontier (perfect subtree hashes, largest first) of ``[0, prefix_size)``.
+    The exporter hashes the entries it re-verifies against the signed root anyway, so the
+    multi-proof costs no extra pass: leaves of a gap merge on a small stack whose content
+    becomes the gap's nodes when the gap ends. Where a whole aligned stretch of a gap has a
+    known hash (a stored tile root), :meth:`add_subtree` adds it in place of its leaves.
+    Memory: 32 bytes per exported event plus the nodes; nothing per skipped entry. ``prefix``
+    lets a log whose first entries were pruned start from the frontier (perfect subtree
+    hashes, largest first) of ``[0, prefix_size)``.
     """
 
     def __init__(self, tree_size: int, prefix_size: int = 0, prefix: Sequence[bytes] = ()) -> None:
@@ -636,6 +638,29 @@ class EvidenceBuilder:
         if end > pos:
             self._gap.push_leaves(pos, leaves[pos - start : end - start])
         self._size = end
+
+    def add_subtree(self, level: int, node: bytes) -> None:
+        """Add the hash of the perfect subtree of ``2**level`` leaves starting at :attr:`size`.
+
+        For a stretch of the log with no exported event whose hash is already known (the
+        mirror's stored root of a 256-entry tile is the level-8 node): it joins the current gap
+        exactly as its leaves would have, so the nodes and the root are the same as if every
+        leaf had been added. Nothing here trusts ``node``: a wrong one changes the root.
+        """
+        if level < 0:
+            raise ValueError(f"a subtree level is >= 0, got {level}")
+        width = 1 << level
+        if self._size % width:
+            raise ValueError(f"a level-{level} subtree cannot start at leaf {self._size}")
+        if self._size + width > self._tree_size:
+            raise ValueError(
+                f"a level-{level} subtree at {self._size} reaches beyond the tree size "
+                f"{self._tree_size}"
+            )
+        if len(node) != HASH_SIZE:
+            raise ValueError(f"a node hash is {HASH_SIZE} bytes, got {len(node)}")
+        self._gap.push(level, self._size >> level, bytes(node))
+        self._size += width
 
     def _close_gap(self) -> None:
         for level, index, h in self._gap.drain():

@@ -85,6 +85,13 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="do not record the export on the server as an audit.exported event",
     )
+    export.add_argument(
+        "--verify",
+        choices=("tiles", "full"),
+        default="tiles",
+        help="before writing, re-hash only the tiles holding exported events (tiles, the "
+        "default) or every entry of the mirror (full)",
+    )
     export.set_defaults(handler=run_export)
 
 
@@ -183,6 +190,7 @@ def run_export(args: argparse.Namespace) -> int:
             filter=filter_description(event_filter),
             bom=args.bom,
             columns=columns,
+            verify=args.verify,
         )
         cancel = threading.Event()
         with MirrorSnapshot(path, event_filter) as snapshot:

@@ -8,7 +8,14 @@ appends), so reading them over several statements is consistent even while a syn
 Selection: an :class:`~auditlens.mirror.query.EventFilter` (resolved by the query layer, so the
 export matches exactly what the viewer's table shows) or an explicit list of indexes (the
 selected rows). The matching indexes are collected first, 8 bytes each (8 MB per million), so
-the count is known before writing and the writer can check it.
+the count is known before writing and the writer can check it. Collecting is one SELECT of
+``idx`` alone per value of the filter's driving equality, along the very ``(column, ts, idx)``
+index the table's query uses (a covering index read, no entry bodies, no row objects), streamed
+into the array: the export dialog shows the count after that one read.
+
+Re-verification: the snapshot also hands the writer the mirror's stored roots of complete
+256-entry tiles (``tile_hashes``, written by the sync), so an export re-hashes only the tiles
+holding exported events (:mod:`auditlens.export.writer` explains why that is sound).
 
 Pruned logs: when the mirror records a pruned range it never held (``meta.gaps``, written by the
 sync with the frontier at the end of the range), the export starts from the end of the last
@@ -19,8 +26,11 @@ writing evidence that would not verify.
 
 from __future__ import annotations
 
+import heapq
+import sqlite3
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
 
 import orjson
@@ -28,10 +38,11 @@ import orjson
 from auditlens.core.errors import Code, Finding
 from auditlens.core.events import format_timestamp
 from auditlens.export.writer import ExportRefusedError
+from auditlens.mirror import query
 from auditlens.mirror.query import EventFilter, MirrorReader
 from auditlens.mirror.store import open_readonly
 
-_PAGE = 20_000
+_FETCH = 20_000
 
 
 def filter_description(f: EventFilter) -> dict[str, object]:
@@ -110,22 +121,43 @@ class MirrorSnapshot:
         if selection is None:
             selection = EventFilter()
         if isinstance(selection, EventFilter):
-            found: array[int] = array("q")
-            reader = MirrorReader(self.path)
-            try:
-                after = None
-                while True:
-                    rows = reader.page(selection, "idx", False, after, _PAGE)
-                    found.extend(r.idx for r in rows if r.idx < n)
-                    if len(rows) < _PAGE:
-                        break
-                    after = reader.key_of(rows[-1], "idx")
-            finally:
-                reader.close()
+            found = self._matching(selection, n)
         else:
             found = array("q", (i for i in selection if 0 <= i < n))
         if any(found[i] >= found[i + 1] for i in range(len(found) - 1)):
             found = array("q", sorted(set(found)))  # never trust an order we did not make
+        return found
+
+    def _matching(self, f: EventFilter, n: int) -> array[int]:
+        """The indexes below ``n`` matching ``f``: ``idx`` only, read off the filter's index.
+
+        The query layer resolves the filter (user email -> ids, categories, the driving
+        equality and its index), so the rows are exactly the table's; each driver value is one
+        ``SELECT e.idx`` in that index's ``(ts, idx)`` order (for the time, type, category,
+        user, agent and outcome indexes alone a covering read: no entry row is touched), and
+        several are merged. As
+        ``ts`` never decreases with the index, that order is index order (checked again by the
+        caller). ``+e.idx`` keeps the bound off the rowid so it cannot take over the plan.
+        """
+        found: array[int] = array("q")
+        reader = MirrorReader(self.path)
+        try:
+            resolved = reader._resolve(f)
+        finally:
+            reader.close()
+        if resolved.impossible:
+            return found
+        streams, _ = query._time_streams(resolved)
+        cursors = [
+            self._conn.execute(
+                f"SELECT e.idx FROM entries AS e WHERE {s.where} AND +e.idx < ? "
+                "ORDER BY e.ts, e.idx",
+                (*s.params, n),
+            )
+            for s in streams
+        ]
+        rows = _stream(cursors[0]) if len(cursors) == 1 else heapq.merge(*map(_stream, cursors))
+        found.extend(map(itemgetter(0), rows))
         return found
 
     # -- LogSnapshot -------------------------------------------------------------------------
@@ -177,6 +209,25 @@ class MirrorSnapshot:
                     yield first, run
             pos = end
 
+    def tile_hashes(self, first: int, stop: int) -> Mapping[int, bytes]:
+        """The stored roots of complete tiles ``[first, stop)`` (none in a mirror without them).
+
+        Returned as stored, even malformed: the writer refuses a root that is not a hash rather
+        than silently re-hashing around an edited table.
+        """
+        try:
+            rows = self._conn.execute(
+                "SELECT n, hash FROM tile_hashes WHERE n >= ? AND n < ?", (first, stop)
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            return {}  # a file from before the table existed: every tile is re-hashed
+        return {
+            int(n): bytes(h) if isinstance(h, bytes | memoryview) else str(h).encode()
+            for n, h in rows
+        }
+
     def users(self) -> Mapping[str, str]:
         return {
             str(uid): str(email)
@@ -192,3 +243,12 @@ class MirrorSnapshot:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _stream(cursor: sqlite3.Cursor) -> Iterator[tuple[int]]:
+    """The rows of ``cursor`` in batches (one ``fetchmany`` call per batch, not per row)."""
+    while True:
+        rows = cursor.fetchmany(_FETCH)
+        if not rows:
+            return
+        yield from rows

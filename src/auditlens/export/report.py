@@ -3,7 +3,8 @@
 A report is written only from events that were just re-verified against the mirror's latest
 trusted checkpoint, and it reuses the export writer for that (no second verification path):
 :func:`prepare_report` runs a JSON export of ``task_id=<id>`` (:func:`auditlens.export.writer.
-export` re-hashes every entry of the log up to the checkpoint and builds the evidence) into a
+export` re-hashes the tiles holding the task's events, checks the root against the checkpoint
+and builds the evidence) into a
 temporary directory, then reads the events and the evidence back from that export. If the
 export is refused (:class:`~auditlens.export.writer.ExportRefusedError`) no report is written.
 

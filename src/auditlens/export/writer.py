@@ -1,11 +1,40 @@
 """Verified exports: stream a verified log copy into JSON, NDJSON or CSV with evidence.
 
-An export is written only if the log copy it comes from still verifies, and it carries the
-evidence (:mod:`auditlens.core.evidence`) for every event in it. One pass over the log does
-both: every entry ``[0, N)`` of the latest trusted checkpoint (size ``N``) is read in index
-order and re-hashed, the hashes feed the signed-root check and the multi-proof at once, and the
-selected events are written as they pass. Memory stays flat (chunks of entries; 32 bytes per
-exported event for the evidence), whatever the size of the export.
+An export is written only if the part of the log copy it comes from still verifies against the
+latest trusted checkpoint (size ``N``, root ``R``), and it carries the evidence
+(:mod:`auditlens.core.evidence`) for every event in it. One pass does both: the entries that are
+re-verified are read in index order and re-hashed, the hashes feed the signed-root check and the
+multi-proof at once, and the selected events are written as they pass. Memory stays flat
+(chunks of entries; 32 bytes per exported event for the evidence), whatever the size of the
+export.
+
+What is re-hashed (verification proportional to the export)
+-----------------------------------------------------------
+The tree's level-8 nodes are the roots of the 256-entry tiles, and the mirror stores the root of
+every complete tile (``tile_hashes``, written by the sync from the entries it verified). The
+default mode (``verify="tiles"``) re-hashes, from the stored bytes, every entry of each tile that
+holds an exported event and of the last, incomplete tile; every other complete tile contributes
+its stored root instead of its 256 entries. These pieces tile ``[0, N)``, so they fold into a
+root (the same stack as the multi-proof), which must equal ``R``. Exporting 10 events of a
+5-million-entry log then hashes a few thousand entries and ~20,000 stored tile hashes, not five
+million entries.
+
+Why this is as strong as re-hashing everything, for what is exported: the root is computed from
+the exported events' own bytes, so if it equals the signed ``R``, every piece that went into it
+(each exported leaf, each stored tile root, each re-hashed neighbour) is the node the signed tree
+has at that position; otherwise SHA-256 would have a collision. A stored tile hash is therefore
+never *trusted*: a wrong one (edited, damaged) can only change the computed root, so it can only
+make the export FAIL (refused, INCLUSION_FAILED), never let an edited exported event pass. The
+same pieces are the evidence's proof nodes (the gaps between exported events are made of stored
+tile roots and re-hashed leaves), so the evidence is correct by the same check.
+
+What it deliberately does not do: an entry edited (or lost) in a tile holding no exported event
+is not read, so it no longer blocks the export. That is correct for the export (that entry is not
+exported and its signed hash is what the proofs use); the mirror as a whole is still checked by
+the start-up re-check (:mod:`auditlens.mirror.recheck`) and by ``verify="full"``, which ignores
+the stored tile hashes and re-hashes every entry of ``[0, N)`` as before (and refuses such a
+mirror). A tile without a stored hash (a mirror written before ``tile_hashes`` existed, or an
+incomplete table) is re-hashed from its entries: no stored hashes at all is the full re-hash.
 
 Decisions:
 
@@ -14,13 +43,14 @@ Decisions:
   the signed checkpoint, an entry is missing, the count changed, the user cancels or anything
   raises, the temporary file is deleted and no export exists: nothing unverified is ever
   published. (The check ends the same pass that writes, so a refused export costs no second
-  read of a million entries.) For CSV and NDJSON the data file is renamed first, then the
+  read of the log.) For CSV and NDJSON the data file is renamed first, then the
   sidecar; a crash between leaves a data file whose sidecar is missing or stale, which the
   verifier reports as FILE_MODIFIED, never as a pass.
 - Refusals are :class:`ExportRefusedError` carrying a DESIGN.md §4 finding: checkpoint problems keep
-  their code (UNTRUSTED_KEY, CHECKPOINT_BAD_SIGNATURE, ORIGIN_MISMATCH), a hole in the stored
-  entries is EVENT_MISSING with the range, entries that do not hash to the signed root are
-  INCLUSION_FAILED (re-sync the mirror), a changing count is EVENT_INSERTED/EVENT_MISSING.
+  their code (UNTRUSTED_KEY, CHECKPOINT_BAD_SIGNATURE, ORIGIN_MISMATCH), a hole in the re-hashed
+  entries is EVENT_MISSING with the range, entries (and stored tile hashes) that do not hash to
+  the signed root are INCLUSION_FAILED (re-sync the mirror), a changing count is
+  EVENT_INSERTED/EVENT_MISSING.
 - The written count is checked against the count the snapshot announced before writing, and
   stated in :class:`ExportResult`; never a silent truncation.
 - CSV: pandas builds each chunk's frame (from column lists), pyarrow's CSV writer writes it
@@ -40,7 +70,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Literal, Protocol, runtime_checkable
 
 import orjson
 
@@ -48,7 +78,9 @@ from auditlens import __version__
 from auditlens.core.errors import Code, Finding, VerificationError
 from auditlens.core.events import format_timestamp
 from auditlens.core.evidence import DataFile, Evidence, EvidenceBuilder
+from auditlens.core.merkle import HASH_SIZE
 from auditlens.core.note import verify_checkpoint
+from auditlens.core.tiles import TILE_HEIGHT, TILE_WIDTH
 from auditlens.export.columns import CSV_COLUMNS, check_columns, flat_values
 from auditlens.export.layout import (
     BOM,
@@ -63,6 +95,9 @@ from auditlens.export.layout import (
 
 Progress = Callable[[int, int], None]
 """``(events written, events to write)``, called after every chunk (from the export thread)."""
+
+VerifyMode = Literal["tiles", "full"]
+"""``tiles``: re-hash the exported tiles, stored roots for the others; ``full``: every entry."""
 
 
 class LogSnapshot(Protocol):
@@ -92,7 +127,11 @@ class LogSnapshot(Protocol):
         ...
 
     def selected(self) -> Iterator[int]:
-        """The exported indexes, ascending, all below the checkpoint's size."""
+        """The exported indexes, ascending, all below the checkpoint's size.
+
+        Each call returns a new iterator over the same indexes (the writer walks them twice:
+        once to find the exported tiles, once while writing).
+        """
         ...
 
     def entries(self, start: int, stop: int) -> Iterator[tuple[int, list[bytes]]]:
@@ -104,6 +143,19 @@ class LogSnapshot(Protocol):
 
     def users(self) -> Mapping[str, str]:
         """The organization's directory, ``user_id -> email`` (for the CSV ``user_email``)."""
+        ...
+
+
+@runtime_checkable
+class TileHashSource(Protocol):
+    """A snapshot that also has the stored roots of complete 256-entry tiles (the mirror)."""
+
+    def tile_hashes(self, first: int, stop: int) -> Mapping[int, bytes]:
+        """Return ``{tile number: stored root}`` for the complete tiles numbered [first, stop).
+
+        Tiles without a stored root are absent (the writer re-hashes their entries). The roots
+        need not be trustworthy: see the module docstring.
+        """
         ...
 
 
@@ -136,6 +188,7 @@ class ExportOptions:
     bom: bool = False
     columns: Sequence[str] = CSV_COLUMNS
     chunk_size: int = 8192
+    verify: VerifyMode = "tiles"
 
 
 @dataclass(frozen=True)
@@ -153,6 +206,10 @@ class ExportResult:
     filter: Mapping[str, object]
     seconds: float
     evidence_sha256: str | None = None
+    rehashed: int = 0
+    """Entries re-hashed from the stored bytes to re-verify the export."""
+    stored_tiles: int = 0
+    """Complete 256-entry tiles whose stored root stood in for their entries."""
 
     def summary(self) -> str:
         where = f" (evidence: {self.evidence_path})" if self.evidence_path else ""
@@ -321,6 +378,128 @@ def _refuse(code: Code, message: str, ranges: Iterable[tuple[int, int]] = ()) ->
     return ExportRefusedError(Finding.over(code, message, ranges))
 
 
+Segment = tuple[int, int, bytes | None]
+"""``(start, stop, node)``: re-hash the entries ``[start, stop)`` (``node`` None), or take
+``node`` as the stored root of the complete tile ``[start, stop)``."""
+
+
+def verification_plan(
+    prefix_size: int,
+    tree_size: int,
+    exported_tiles: Iterable[int],
+    stored: Mapping[int, bytes],
+) -> Iterator[Segment]:
+    """Split ``[prefix_size, tree_size)`` into what is re-hashed and what stored roots cover.
+
+    A complete tile (256 entries, wholly above the prefix) with no exported event and a stored
+    root is covered by that root; everything else (tiles with exported events, tiles without a
+    stored root, the last incomplete tile, a tile cut by the prefix) is re-hashed, consecutive
+    ones merged into one range so the entries are read in long runs.
+    """
+    exported = set(exported_tiles)
+    run_start: int | None = None
+    pos = prefix_size
+    while pos < tree_size:
+        tile = pos // TILE_WIDTH
+        end = min(tree_size, (tile + 1) * TILE_WIDTH)
+        whole = pos == tile * TILE_WIDTH and end - pos == TILE_WIDTH
+        node = stored.get(tile) if whole and tile not in exported else None
+        if node is None:
+            if run_start is None:
+                run_start = pos
+        else:
+            if run_start is not None:
+                yield run_start, pos, None
+                run_start = None
+            yield pos, end, node
+        pos = end
+    if run_start is not None:
+        yield run_start, tree_size, None
+
+
+def _stored_roots(
+    snapshot: LogSnapshot, mode: VerifyMode, prefix_size: int, tree_size: int
+) -> Mapping[int, bytes]:
+    """The stored tile roots the plan may use: none in ``full`` mode or without a source."""
+    if mode == "full" or not isinstance(snapshot, TileHashSource):
+        return {}
+    first = -(-prefix_size // TILE_WIDTH)  # the first tile wholly above the prefix
+    return snapshot.tile_hashes(first, tree_size // TILE_WIDTH)
+
+
+def _cancelled(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise ExportCancelledError("export cancelled; nothing was written")
+
+
+def _verify_and_write(
+    snapshot: LogSnapshot,
+    mode: VerifyMode,
+    span: tuple[int, int],
+    builder: EvidenceBuilder,
+    sink: _Sink,
+    *,
+    total: int,
+    progress: Progress | None,
+    cancel: threading.Event | None,
+) -> tuple[int, int]:
+    """Feed ``builder`` every piece of ``span`` (``[prefix, N)``), ``sink`` the selected events.
+
+    Pieces are stored tile roots and the leaf hashes of the re-hashed ranges
+    (:func:`verification_plan`); the caller compares the builder's root with the signed one.
+    Returns ``(entries re-hashed, stored tile roots used)``.
+    """
+    prefix_size, size = span
+    stored = _stored_roots(snapshot, mode, prefix_size, size)
+    exported_tiles = {i // TILE_WIDTH for i in snapshot.selected()} if stored else ()
+    selected = iter(snapshot.selected())
+    pending: list[int] = []
+    rehashed = stored_tiles = 0
+    for first, last, node in verification_plan(prefix_size, size, exported_tiles, stored):
+        _cancelled(cancel)
+        if node is not None:
+            if len(node) != HASH_SIZE:
+                raise _refuse(
+                    Code.INCLUSION_FAILED,
+                    f"the local copy's stored hash of tile {first // TILE_WIDTH} (entries "
+                    f"{first}-{last - 1}) is {len(node)} bytes, not {HASH_SIZE}: the local copy "
+                    "was altered or damaged",
+                    [(first, last - 1)],
+                )
+            builder.add_subtree(TILE_HEIGHT, node)
+            stored_tiles += 1
+            continue
+        expected = first
+        for start, raws in snapshot.entries(first, last):
+            _cancelled(cancel)
+            if start != expected:
+                raise _refuse(
+                    Code.EVENT_MISSING,
+                    f"the local copy lacks entries {expected}-{start - 1} of the signed log",
+                    [(expected, start - 1)],
+                )
+            stop = start + len(raws)
+            if stop > last:
+                raise ValueError(f"the snapshot returned entries beyond {last}")
+            leaves = [hashlib.sha256(b"\x00" + r).digest() for r in raws]
+            chosen = _take(selected, pending, stop)
+            builder.add(start, leaves, chosen)
+            sink.write(chosen, [raws[i - start] for i in chosen])
+            expected = stop
+            if progress is not None:
+                progress(sink.count, total)
+        if expected != last:
+            raise _refuse(
+                Code.EVENT_MISSING,
+                f"the local copy lacks entries {expected}-{last - 1} of the signed log",
+                [(expected, last - 1)],
+            )
+        rehashed += last - first
+    if pending or next(selected, None) is not None:
+        raise ValueError("the snapshot selected indexes outside the checkpoint")
+    return rehashed, stored_tiles
+
+
 def export(
     snapshot: LogSnapshot,
     options: ExportOptions,
@@ -339,6 +518,8 @@ def export(
         raise ValueError(f"unknown export format {options.format!r}; use json, ndjson or csv")
     if options.format == "csv":
         check_columns(options.columns)
+    if options.verify not in ("tiles", "full"):
+        raise ValueError(f"unknown verify mode {options.verify!r}; use tiles or full")
     if path.is_dir():
         raise ValueError(f"{path} is a directory; give a file name")
     try:
@@ -364,45 +545,34 @@ def export(
                     out, options.columns, snapshot.users(), options.bom, options.chunk_size
                 )
             sink.begin()
-            selected = iter(snapshot.selected())
-            pending: list[int] = []
-            expected = prefix_size
-            for start, raws in snapshot.entries(prefix_size, cp.size):
-                if cancel is not None and cancel.is_set():
-                    raise ExportCancelledError("export cancelled; nothing was written")
-                if start != expected:
-                    raise _refuse(
-                        Code.EVENT_MISSING,
-                        f"the local copy lacks entries {expected}-{start - 1} of the signed log",
-                        [(expected, start - 1)],
-                    )
-                stop = start + len(raws)
-                if stop > cp.size:
-                    raise ValueError(f"the snapshot returned entries beyond {cp.size}")
-                leaves = [hashlib.sha256(b"\x00" + r).digest() for r in raws]
-                chosen = _take(selected, pending, stop)
-                builder.add(start, leaves, chosen)
-                sink.write(chosen, [raws[i - start] for i in chosen])
-                expected = stop
-                if progress is not None:
-                    progress(sink.count, total)
-            if expected != cp.size:
-                raise _refuse(
-                    Code.EVENT_MISSING,
-                    f"the local copy lacks entries {expected}-{cp.size - 1} of the signed log",
-                    [(expected, cp.size - 1)],
-                )
-            if pending or next(selected, None) is not None:
-                raise ValueError("the snapshot selected indexes outside the checkpoint")
+            rehashed, stored_tiles = _verify_and_write(
+                snapshot,
+                options.verify,
+                (prefix_size, cp.size),
+                builder,
+                sink,
+                total=total,
+                progress=progress,
+                cancel=cancel,
+            )
             proof = builder.finish()
             del builder  # its copy of the leaf hashes: keep the peak memory down
             if proof.root != cp.root:
-                raise _refuse(
-                    Code.INCLUSION_FAILED,
-                    f"the {cp.size:,} entries of the local copy do not hash to the root signed "
-                    f"in checkpoint {cp.size} of {cp.origin}: the local copy was altered or "
-                    "damaged",
-                )
+                if stored_tiles:
+                    what = (
+                        f"the {rehashed:,} re-hashed entries of the local copy, with its stored "
+                        f"hashes of {stored_tiles:,} other tile(s), do not hash to the root "
+                        f"signed in checkpoint {cp.size} of {cp.origin}: the local copy (an "
+                        "entry of the exported tiles, or a stored tile hash) was altered or "
+                        "damaged"
+                    )
+                else:
+                    what = (
+                        f"the {rehashed:,} entries of the local copy do not hash to the root "
+                        f"signed in checkpoint {cp.size} of {cp.origin}: the local copy was "
+                        "altered or damaged"
+                    )
+                raise _refuse(Code.INCLUSION_FAILED, what)
             if sink.count != total:
                 code = Code.EVENT_INSERTED if sink.count > total else Code.EVENT_MISSING
                 raise _refuse(code, f"expected {total:,} events but {sink.count:,} matched")
@@ -471,4 +641,6 @@ def export(
         filter=dict(options.filter),
         seconds=time.perf_counter() - started,
         evidence_sha256=evidence_digest,
+        rehashed=rehashed,
+        stored_tiles=stored_tiles,
     )

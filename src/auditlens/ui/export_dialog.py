@@ -1,8 +1,9 @@
 """File -> Export...: a verified export of the current filter (or the selected rows).
 
 The dialog says what it will write before it starts (how many events, roughly how large), runs
-the export (:func:`auditlens.export.writer.export`, which re-verifies the whole mirror range
-against the latest trusted checkpoint while it writes) on its own thread with progress and
+the export (:func:`auditlens.export.writer.export`, which re-hashes every 256-entry tile that
+holds an exported event and requires those, with the stored hashes of the other tiles, to give
+the latest trusted checkpoint's root while it writes) on its own thread with progress and
 Cancel, then reports what was written: the count, the file(s), the SHA-256 and whether the
 server recorded the export as ``audit.exported``.
 

@@ -640,7 +640,7 @@ class TaskTrailWindow(QWidget):
         pdf = path.suffix.lower() == ".pdf"
         self.saving = True
         self.save_button.setEnabled(False)
-        self.status.setText("Re-verifying the log and writing the report…")
+        self.status.setText("Re-verifying the task's events and writing the report…")
 
         def work() -> str:
             report = prepare_report(reader.path, task_id)
