@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import orjson
@@ -238,7 +238,12 @@ def _fast_path_safe(obj: dict[Any, Any]) -> bool:
         return False
     if not names.isascii() and max(names) >= _FIRST_NON_BMP:
         return False
-    for value in obj.values():
+    return _values_safe(obj.values())
+
+
+def _values_safe(values: Iterable[Any]) -> bool:
+    """:func:`_fast_path_safe` for the members of an object or the items of an array."""
+    for value in values:
         kind = type(value)
         if kind is str or kind is int or kind is bool or value is None:
             continue
@@ -246,23 +251,7 @@ def _fast_path_safe(obj: dict[Any, Any]) -> bool:
             if not _fast_path_safe(value):
                 return False
         elif kind is list:
-            if not _list_safe(value):
-                return False
-        else:
-            return False
-    return True
-
-
-def _list_safe(items: list[Any]) -> bool:
-    for value in items:
-        kind = type(value)
-        if kind is str or kind is int or kind is bool or value is None:
-            continue
-        if kind is dict:
-            if not _fast_path_safe(value):
-                return False
-        elif kind is list:
-            if not _list_safe(value):
+            if not _values_safe(value):
                 return False
         else:
             return False

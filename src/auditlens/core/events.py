@@ -42,7 +42,7 @@ import json
 import re
 import secrets
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from random import Random
 from typing import Any, Final
@@ -414,35 +414,18 @@ def _plain_dict(obj: dict[Any, Any], depth: int) -> bool:
     """
     if depth >= MAX_DEPTH:
         return False
-    for key, value in obj.items():
+    for key in obj:
         if type(key) is not str:
             return False
-        kind = type(value)
-        if kind is str:
-            if not value.isascii() and _SURROGATE.search(value):
-                return False
-        elif kind is int:
-            if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-                return False
-        elif value is None or kind is bool:
-            pass
-        elif kind is dict:
-            if not _plain_dict(value, depth + 1):
-                return False
-        elif kind is list:
-            if not _plain_list(value, depth + 1):
-                return False
-        else:
-            return False
+    if not _plain_values(obj.values(), depth):
+        return False
     names = "".join(obj)
     return names.isascii() or not _SURROGATE.search(names)
 
 
-def _plain_list(items: list[Any], depth: int) -> bool:
-    """:func:`_plain_dict` for an array."""
-    if depth >= MAX_DEPTH:
-        return False
-    for value in items:
+def _plain_values(values: Iterable[Any], depth: int) -> bool:
+    """:func:`_plain_dict` for the members of an object or the items of an array."""
+    for value in values:
         kind = type(value)
         if kind is str:
             if not value.isascii() and _SURROGATE.search(value):
@@ -456,7 +439,7 @@ def _plain_list(items: list[Any], depth: int) -> bool:
             if not _plain_dict(value, depth + 1):
                 return False
         elif kind is list:
-            if not _plain_list(value, depth + 1):
+            if depth + 1 >= MAX_DEPTH or not _plain_values(value, depth + 1):
                 return False
         else:
             return False
