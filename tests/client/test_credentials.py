@@ -17,7 +17,7 @@ from auditlens.client.credentials import (
     StoredCredential,
     api_key_account,
 )
-from tests.client.conftest import MemoryKeyring
+from tests.helpers.isolation import MemoryKeyring
 
 URL = "http://127.0.0.1:8765"
 

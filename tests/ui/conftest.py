@@ -10,10 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import keyring
-import keyring.backend
 import pytest
-from keyring.errors import PasswordDeleteError
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -25,37 +22,13 @@ from auditlens.server.settings import ServerSettings
 from auditlens.ui.app import Viewer
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.resources import stylesheet
+from tests.helpers.isolation import MemoryKeyring, isolated_home, memory_keyring
 from tests.ui.mirror_factory import NOW_MS, BuiltMirror, build_demo_mirror
+
+__all__ = ["isolated_home", "memory_keyring"]  # fixtures for this package
 
 MIRROR_EVENTS = 5_000
 SERVER_EVENTS = 400
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """A working keyring backend that keeps passwords in a dict."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.items: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.items.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.items[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if self.items.pop((service, username), None) is None:
-            raise PasswordDeleteError("not found")
-
-
-@pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("AUDITLENS_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("AUDITLENS_DATA_DIR", str(tmp_path / "data"))
-    return tmp_path
 
 
 @pytest.fixture(scope="session", autouse=True)
