@@ -12,10 +12,16 @@ that measures:
 
 Aims (issue 4): first page <= 1.5 s after launch, <= 100 ms after a filter or sort, RSS <= 400 MB.
 
+``--matrix`` times the query layer alone (no Qt) on the same mirror: the first page of every
+single filter (each type category, exact types, users, a task, agents, each outcome, time ranges)
+and every 2-filter combination, x every sort column x both directions, each in a fresh reader
+(empty SQLite cache, as after launch): median, p95, worst, and the slowest cases.
+
 ``--screens`` saves the PNGs of the sign-in dialog, the trust dialog, the main window with a
 filter applied and a row selected, the changed-key error and the tamper banner to bench/out/.
 
-Run: ``QT_QPA_PLATFORM=offscreen .venv/bin/python bench/viewer.py [--events N] [--screens]``
+Run: ``QT_QPA_PLATFORM=offscreen .venv/bin/python bench/viewer.py [--events N]``
+(add ``--matrix`` or ``--screens`` for those modes)
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
+
+if TYPE_CHECKING:
+    from auditlens.mirror.query import EventFilter
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -207,6 +217,132 @@ def measure(path: Path) -> None:
     window.close()
 
 
+def matrix_filters(path: Path) -> dict[str, EventFilter]:
+    """Every single filter kind (several values each) and the 2-filter combinations of them."""
+    import sqlite3
+
+    from tests.ui.mirror_factory import NOW_MS
+
+    from auditlens.mirror.query import EventFilter
+
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+    def one(sql: str) -> str:
+        return str(conn.execute(sql).fetchone()[0])
+
+    users = (
+        "SELECT u.email FROM entries e JOIN users u ON u.id = e.user_id "
+        "GROUP BY e.user_id ORDER BY COUNT(*) {} LIMIT 1"
+    )
+    agents = (
+        "SELECT agent_id FROM entries WHERE agent_id IS NOT NULL "
+        "GROUP BY agent_id ORDER BY COUNT(*) {} LIMIT 1"
+    )
+    big_user, small_user = one(users.format("DESC")), one(users.format("ASC"))
+    first_user = one("SELECT min(email) FROM users")
+    big_agent, small_agent = one(agents.format("DESC")), one(agents.format("ASC"))
+    task = one("SELECT task_id FROM entries WHERE task_id IS NOT NULL LIMIT 1 OFFSET 500000")
+    conn.close()
+    day = 86_400_000
+    single: dict[str, dict[str, Any]] = {
+        "no filter": {},
+        "type=agent (category)": {"types": {"agent"}},
+        "type=task (category)": {"types": {"task"}},
+        "type=approval (category)": {"types": {"approval"}},
+        "type=auth (category)": {"types": {"auth"}},
+        "type=team (category)": {"types": {"team"}},
+        "type=agent.action": {"types": {"agent.action"}},
+        "type=task.failed": {"types": {"task.failed"}},
+        "type=task.started": {"types": {"task.started"}},
+        "type=auth.login": {"types": {"auth.login"}},
+        "type=approval.denied,task.failed": {"types": {"approval.denied", "task.failed"}},
+        "user (most events)": {"user_email": big_user},
+        "user (fewest events)": {"user_email": small_user},
+        "user (first email)": {"user_email": first_user},
+        "task_id": {"task_id": task},
+        "agent (most events)": {"agent_id": big_agent},
+        "agent (fewest events)": {"agent_id": small_agent},
+        "outcome=failure": {"outcome": "failure"},
+        "outcome=success": {"outcome": "success"},
+        "last hour": {"since_ms": NOW_MS - day // 24},
+        "last 24 hours": {"since_ms": NOW_MS - day},
+        "last 7 days": {"since_ms": NOW_MS - 7 * day},
+        "last 30 days": {"since_ms": NOW_MS - 30 * day},
+        "last 90 days": {"since_ms": NOW_MS - 90 * day},
+        "40-30 days ago": {"since_ms": NOW_MS - 40 * day, "until_ms": NOW_MS - 30 * day},
+        "89-88 days ago": {"since_ms": NOW_MS - 89 * day, "until_ms": NOW_MS - 88 * day},
+    }
+    combinable = [
+        "type=agent (category)",
+        "type=approval (category)",
+        "type=auth (category)",
+        "type=task.failed",
+        "user (most events)",
+        "user (fewest events)",
+        "task_id",
+        "agent (most events)",
+        "agent (fewest events)",
+        "outcome=failure",
+        "outcome=success",
+        "last 24 hours",
+        "last 7 days",
+        "40-30 days ago",
+    ]
+    out = {name: EventFilter(**kw) for name, kw in single.items()}
+    for i, a in enumerate(combinable):
+        for b in combinable[i + 1 :]:
+            if set(single[a]) & set(single[b]):  # same field twice: not a combination
+                continue
+            out[f"{a} + {b}"] = EventFilter(**single[a], **single[b])
+    return out
+
+
+def matrix(path: Path) -> None:
+    """First page of every filter x sort x direction, each in a fresh reader (cold SQLite cache)."""
+    from auditlens.mirror.query import SORT_COLUMNS, MirrorReader
+
+    filters = matrix_filters(path)
+    print(
+        f"query layer: {len(filters)} filters x {len(SORT_COLUMNS)} sorts x 2 directions, "
+        f"first page of 200 rows, fresh reader each; load {os.getloadavg()[0]:.2f}"
+    )
+    results: list[tuple[float, float, str, str, bool]] = []
+    started = time.perf_counter()
+    for name, f in filters.items():
+        for sort in SORT_COLUMNS:
+            for desc in (False, True):
+                reader = MirrorReader(path)
+                t = time.perf_counter()
+                reader.page(f, sort, desc, None, 200)
+                first = (time.perf_counter() - t) * 1000
+                t = time.perf_counter()
+                reader.page(f, sort, desc, None, 200)
+                again = (time.perf_counter() - t) * 1000
+                reader.close()
+                results.append((first, again, name, sort, desc))
+    firsts = sorted(r[0] for r in results)
+    single = [r[0] for r in results if " + " not in r[2]]
+    pairs = [r[0] for r in results if " + " in r[2]]
+    print(
+        f"  all {len(firsts)} first pages ({time.perf_counter() - started:.0f} s): median "
+        f"{statistics.median(firsts):.1f} ms, p95 {firsts[int(len(firsts) * 0.95)]:.1f} ms, "
+        f"worst {firsts[-1]:.1f} ms; load {os.getloadavg()[0]:.2f}"
+    )
+    for label, part in (("single filters", single), ("2-filter combos", pairs)):
+        print(f"  {label}: median {statistics.median(part):.1f} ms, worst {max(part):.1f} ms")
+    print("  per sort (median / worst ms):")
+    for sort in SORT_COLUMNS:
+        for desc in (False, True):
+            part = [r[0] for r in results if r[3] == sort and r[4] == desc]
+            print(
+                f"    {sort:8s} {'desc' if desc else 'asc ':4s} "
+                f"{statistics.median(part):6.1f} / {max(part):6.1f}"
+            )
+    print("  slowest 15 (first ms / repeat ms):")
+    for first, again, name, sort, desc in sorted(results, reverse=True)[:15]:
+        print(f"    {first:7.1f} {again:7.1f}  {name:48s} {sort:8s} {'desc' if desc else 'asc'}")
+
+
 def screens(path: Path) -> None:
     """Save the PNGs of the main screens (look at them!)."""
     from PySide6.QtCore import QEventLoop, QTimer
@@ -296,6 +432,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--screens", action="store_true", help="save PNGs of the screens")
+    parser.add_argument(
+        "--matrix", action="store_true", help="time every filter x sort in the query layer"
+    )
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -310,6 +449,9 @@ def main() -> int:
     path = OUT / f"viewer-{args.events}.sqlite"
     print(f"workload: {args.events:,} demo events (seed 1), 2-core machine, offscreen Qt")
     build(path, args.events)
+    if args.matrix:
+        matrix(path)
+        return 0
     return subprocess.call([sys.executable, __file__, "--measure", str(path)])
 
 
