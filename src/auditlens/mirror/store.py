@@ -96,7 +96,11 @@ def open_readonly(path: Path) -> sqlite3.Connection:
     if not path.exists():
         raise FileNotFoundError(f"There is no mirror at {path}: sync first")
     uri = "file:" + quote(str(path.resolve())) + "?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    # Readers lend one connection to one thread at a time, but a cursor left in a reference
+    # cycle can be collected later on ANY thread; with the statement cache its statement may be
+    # the one another thread is stepping on the same connection. Without the cache each cursor
+    # owns its statement (defensive: preparing costs microseconds against queries of ms).
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False, cached_statements=0)
     try:
         _check_version(conn, path)
     except BaseException:

@@ -10,12 +10,29 @@ row loader does.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 log = logging.getLogger(__name__)
+
+# Every runner alive, so a caller can wait until no worker runs Python code (tests do so before
+# collecting garbage: Python's cyclic collector deleting Qt objects while a worker thread runs
+# was seen to crash PySide6 6.12).
+_RUNNERS: weakref.WeakSet[TaskRunner] = weakref.WeakSet()
+
+
+def wait_for_all_runners(msecs: int = 30_000) -> bool:
+    """Block until the workers of every live runner are idle; False on timeout."""
+    idle = True
+    for runner in list(_RUNNERS):
+        try:
+            idle = runner.wait(msecs) and idle
+        except RuntimeError:  # its C++ side was deleted with its parent window: nothing runs
+            continue
+    return idle
 
 
 class _Signals(QObject):
@@ -47,6 +64,7 @@ class TaskRunner(QObject):
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(max_threads)
         self._active: set[_Job] = set()
+        _RUNNERS.add(self)
 
     def submit(
         self,
