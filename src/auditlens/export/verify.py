@@ -109,6 +109,25 @@ class _Events:
     def count(self) -> int:
         return len(self.leaves) // 32
 
+    def verify(
+        self,
+        evidence: Evidence,
+        vkeys: Sequence[str] | None,
+        origin: str | None,
+        label: Callable[[int], str],
+        report: Report,
+    ) -> None:
+        """Check these events against ``evidence`` (the same checks for every file format)."""
+        verify_evidence(
+            evidence,
+            bytes(self.leaves),
+            vkeys,
+            origin=origin,
+            unreadable=self.unreadable,
+            label=label,
+            report=report,
+        )
+
 
 def event_leaf(body: bytes) -> tuple[bytes, str | None, dict[str, object] | None]:
     """Return ``(leaf hash, why unreadable or None, parsed event)`` of one event's JSON text."""
@@ -261,15 +280,7 @@ def _verify_json(path: Path, vkeys: Sequence[str] | None, origin: str | None) ->
     evidence = parse_evidence(evidence_obj, report)
     if evidence is None:
         return freport
-    verify_evidence(
-        evidence,
-        bytes(events.leaves),
-        vkeys,
-        origin=origin,
-        unreadable=events.unreadable,
-        label=lambda p: f"event #{p + 1} (line {p + 2})",
-        report=report,
-    )
+    events.verify(evidence, vkeys, origin, lambda p: f"event #{p + 1} (line {p + 2})", report)
     return freport
 
 
@@ -617,15 +628,7 @@ def _verify_sidecar(
         events, digest, size, cells = got
         label = lambda p: f"row {p + 2}"  # noqa: E731
     _check_data_hash(report, evidence, data_path.name, digest, size)
-    verify_evidence(
-        evidence,
-        bytes(events.leaves),
-        vkeys,
-        origin=origin,
-        unreadable=events.unreadable,
-        label=label,
-        report=report,
-    )
+    events.verify(evidence, vkeys, origin, label, report)
     if cells is not None:
         _report_cells(report, evidence, events, cells, evidence.auditlens_version)
     return freport
@@ -718,15 +721,7 @@ def _verify_html(path: Path, vkeys: Sequence[str] | None, origin: str | None) ->
     evidence = parse_evidence(parts.evidence, report)
     if evidence is None:
         return freport
-    verify_evidence(
-        evidence,
-        bytes(events.leaves),
-        vkeys,
-        origin=origin,
-        unreadable=events.unreadable,
-        label=lambda p: f"step #{p + 1}",
-        report=report,
-    )
+    events.verify(evidence, vkeys, origin, lambda p: f"step #{p + 1}", report)
     if foreign:
         report.add(
             Finding.at(
