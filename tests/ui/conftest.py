@@ -6,7 +6,6 @@ test's temp directory, the keyring is an in-memory backend and QSettings an INI 
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,24 +32,11 @@ MIRROR_EVENTS = 5_000
 SERVER_EVENTS = 400
 
 
-@pytest.fixture(scope="session", autouse=True)
-def collect_garbage_only_when_workers_are_idle() -> Iterator[None]:
-    """No cyclic garbage collection while a worker thread runs.
-
-    The collector runs at arbitrary allocations on the UI thread; when it deleted Qt objects
-    while a worker ran Python code, PySide6 6.12 crashed the test process (about one full run
-    in ten). The tests collect at each test's end instead, after every worker is idle.
-    """
-    gc.disable()
-    yield
-    gc.enable()
-
-
 @pytest.fixture(autouse=True)
-def idle_workers_then_collect(collect_garbage_only_when_workers_are_idle: None) -> Iterator[None]:
+def idle_workers() -> Iterator[None]:
+    """Each test ends with no worker running, so no job outlives the widgets it reports to."""
     yield
     wait_for_all_runners()
-    gc.collect()
 
 
 @pytest.fixture(scope="session", autouse=True)
