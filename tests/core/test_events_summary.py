@@ -100,3 +100,25 @@ def test_outcome_of() -> None:
     assert outcome_of(ev("auth.logout", outcome="failure")) == "failure"
     assert outcome_of({"event": {}}) == ""
     assert outcome_of({}) == ""
+
+
+def test_verdict_tells_refusals_from_failures_and_successes() -> None:
+    from auditlens.core.events import verdict_of
+
+    def ev(kind: str, **body: object) -> dict[str, object]:
+        return {"type": kind, "event": body}
+
+    assert verdict_of(ev("approval.denied", outcome="success", reason="too risky")) == "denied"
+    assert verdict_of(ev("approval.approved", outcome="success")) == "success"
+    assert (
+        verdict_of(ev("auth.login", outcome="failure", failure_reason="rate_limited")) == "denied"
+    )
+    assert verdict_of(ev("auth.login", outcome="failure", failure_reason="invalid_password")) == (
+        "failure"
+    )
+    assert verdict_of(ev("agent.action", outcome="failure", error={"code": "forbidden"})) == (
+        "denied"
+    )
+    assert verdict_of(ev("agent.action", outcome="failure", error="timeout")) == "failure"
+    assert verdict_of(ev("agent.action", outcome="success", reason="forbidden")) == "success"
+    assert verdict_of({"type": "task.created"}) == ""

@@ -70,6 +70,7 @@ __all__ = [
     "summarize",
     "validate_event",
     "validate_submission",
+    "verdict_of",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -594,6 +595,53 @@ def outcome_of(event: Mapping[str, object]) -> str:
         if isinstance(outcome, str):
             return outcome
     return ""
+
+
+# What a reader must not mistake for "it went through". The signed ``outcome`` says whether the
+# action *itself* was recorded as succeeding; a denied approval is a decision recorded
+# successfully, so its outcome is "success", yet a manager reading "success" next to it would
+# conclude the gated call ran. The verdict is a display and filter classification derived from
+# the signed body, never stored in it.
+VERDICTS: Final = ("success", "failure", "denied")
+REFUSAL_TYPES: Final = frozenset({"approval.denied"})
+# Failure reasons meaning "refused by policy or permission", not "tried and broke".
+REFUSAL_REASONS: Final = frozenset(
+    {
+        "access_denied",
+        "account_locked",
+        "forbidden",
+        "mfa_rejected",
+        "permission_denied",
+        "policy_denied",
+        "policy_violation",
+        "rate_limited",
+    }
+)
+
+
+def verdict_of(event: Mapping[str, object]) -> str:
+    """Return ``"success"``, ``"failure"`` or ``"denied"`` for display and filtering.
+
+    ``"denied"``: the type is a refusal (``approval.denied``), or the outcome is ``"failure"``
+    and ``failure_reason``, ``reason`` or ``error.code`` is a refusal reason
+    (:data:`REFUSAL_REASONS`). Otherwise the signed outcome, or ``""`` when it is missing.
+    """
+    if event.get("type") in REFUSAL_TYPES:
+        return "denied"
+    outcome = outcome_of(event)
+    if outcome != "failure":
+        return outcome
+    body = event.get("event")
+    if isinstance(body, Mapping):
+        error = body.get("error")
+        codes = (
+            body.get("failure_reason"),
+            body.get("reason"),
+            error.get("code") if isinstance(error, Mapping) else None,
+        )
+        if any(isinstance(c, str) and c in REFUSAL_REASONS for c in codes):
+            return "denied"
+    return outcome
 
 
 def _clean(value: object) -> str:
