@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine (see README.md):
 #   make run   - create .venv, install auditlens, start the viewer on the embedded demo
 #   make test  - create/update .venv, run every check: ruff, mypy, pytest (Qt offscreen)
+#   make check - the quick loop: ruff, mypy, the tests not marked slow; make fmt - fix formatting
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 QT_APT := libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libfreetype6 libdbus-1-3 libglib2.0-0 fonts-dejavu-core
 GUI_APT := libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-xkb1
 
-.PHONY: run test lint typecheck pytest bench clean check-qt package
+.PHONY: run test check fmt lint typecheck pytest bench clean check-qt package
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
@@ -43,6 +44,14 @@ pytest: check-qt
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The quick loop while working: lint, types and every test not marked slow (under a minute).
+check: lint typecheck check-qt
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
 
 # Desktop bundle for this machine (packaging/, README "Desktop builds"), then a headless smoke
 # test of the built bundle: a broken bundle fails here, not on an auditor's workstation.
