@@ -113,7 +113,8 @@ def _pick_server(given: str | None) -> str:
 def run_login(args: argparse.Namespace) -> int:
     from auditlens.client.errors import ApiError
     from auditlens.client.session import sign_in
-    from auditlens.core.errors import VerificationError
+    from auditlens.client.trust import normalize_vkey
+    from auditlens.core.errors import Code, VerificationError
 
     try:
         if args.api_key:
@@ -153,7 +154,25 @@ def run_login(args: argparse.Namespace) -> int:
                 return _fail(f"{exc.code}: {exc.message}", EXIT_VERIFICATION)
             except ValueError as exc:
                 return _fail(str(exc))
+        elif attempt.decision.known_log:
+            print(
+                f"You already trust the log {attempt.origin} (verifier key {attempt.vkey}); "
+                f"{attempt.client.base_url} serves it as organization {identity.organization.id}."
+            )
         session = attempt.session
+        try:
+            given = normalize_vkey(args.vkey) if args.vkey else session.pin.vkey
+        except ValueError as exc:
+            attempt.credentials.delete(session.server_url)
+            return _fail(str(exc))
+        if given != session.pin.vkey:
+            attempt.credentials.delete(session.server_url)
+            return _fail(
+                f"{Code.UNTRUSTED_KEY}: the key you gave ({args.vkey.strip()}) is not the key "
+                f"pinned for the log {session.pin.origin} ({session.pin.vkey}). Nothing was "
+                "stored.",
+                EXIT_VERIFICATION,
+            )
         print(
             f"Signed in to {session.server_url} as {identity.user.email} "
             f"({identity.user.role}) in {identity.organization.name or identity.organization.id}."

@@ -12,6 +12,9 @@
 
 A credential is stored in the keyring only once the server's identity is trusted (already
 pinned, or confirmed by the person), so an unconfirmed server never gets a remembered token.
+A log already trusted (same origin and key) met at another URL or under another organization
+id is trusted without asking (:attr:`TrustDecision.known_log`): the place is recorded in the
+pins and the session syncs into that log's one mirror, where another history is LOG_FORKED.
 Pin contradictions raise VerificationError (UNTRUSTED_KEY / ORIGIN_MISMATCH) before anything
 is stored.
 """
@@ -26,11 +29,41 @@ from auditlens.client.api import AuditApiClient, Identity, normalize_server_url
 from auditlens.client.credentials import CredentialStore, StoredCredential, api_key_account
 from auditlens.client.sync import SyncEngine
 from auditlens.client.trust import Pin, TrustDecision, TrustStore
-from auditlens.mirror.store import mirror_path
+from auditlens.mirror.store import find_log_mirror
 
 
 class NotSignedInError(Exception):
     """No stored credential (or pin) for the server: sign in first."""
+
+
+def log_mirror_for(pin: Pin, trust: TrustStore, base_dir: Path | None = None) -> Path:
+    """The mirror file of ``pin``'s log (a file of the earlier layout if that holds it)."""
+    return find_log_mirror(pin.origin, pin.vkey, trust.locations(pin.origin), base_dir)
+
+
+def signed_in_mirror(server_url: str, base_dir: Path | None = None) -> Path:
+    """The mirror of the log read through ``server_url`` (for headless ``export --server``).
+
+    The organization is the one of the stored credential when it names one, else the only
+    organization pinned on that server. ValueError says what is missing.
+    """
+    from auditlens.client.credentials import CredentialStore
+
+    url = normalize_server_url(server_url)
+    trust = TrustStore()
+    pins = trust.pins_at(url)
+    credential = CredentialStore().load(url)
+    wanted = credential.organization_id if credential is not None else None
+    if wanted is not None:
+        pins = [p for p in pins if p.organization_id == wanted]
+    if len(pins) != 1:
+        raise ValueError(
+            f"no trusted log for {url}: run `auditlens login --server {url}` and "
+            "`auditlens sync` first, or pass --mirror PATH"
+            if not pins
+            else f"several logs are pinned for {url}; pass --mirror PATH"
+        )
+    return log_mirror_for(pins[0], trust, base_dir)
 
 
 @dataclass
@@ -40,13 +73,15 @@ class ActiveSession:
     client: AuditApiClient
     identity: Identity
     pin: Pin
+    trust: TrustStore | None = field(default=None, repr=False)
 
     @property
     def server_url(self) -> str:
         return self.client.base_url
 
     def mirror_path(self, base_dir: Path | None = None) -> Path:
-        return mirror_path(self.server_url, self.identity.organization.id, base_dir)
+        """The mirror of this session's LOG (origin + key), whatever URL or organization id."""
+        return log_mirror_for(self.pin, self.trust or TrustStore(), base_dir)
 
     def sync_engine(self, mirror_dir: Path | None = None) -> SyncEngine:
         return SyncEngine(
@@ -90,7 +125,7 @@ class SignInAttempt:
         if self._session is None:
             pin = self.trust.confirm(self.decision.pin, pasted_vkey=pasted_vkey)
             self.credentials.save(self.credential)
-            self._session = ActiveSession(self.client, self.identity, pin)
+            self._session = ActiveSession(self.client, self.identity, pin, self.trust)
         return self._session
 
     @property
@@ -145,8 +180,9 @@ def sign_in(
         raise
     attempt = SignInAttempt(client, identity, decision, credential, trust, credentials)
     if not decision.needs_confirmation:
+        pin = trust.confirm(decision.pin) if decision.known_log else decision.pin
         credentials.save(credential)
-        attempt._session = ActiveSession(client, Identity(identity.user, org), decision.pin)
+        attempt._session = ActiveSession(client, Identity(identity.user, org), pin, trust)
     return attempt
 
 
@@ -179,10 +215,11 @@ def resume(
                 f"The log of {org.name or org.id} on {url} is not trusted yet: sign in again "
                 "and confirm its origin and key."
             )
+        pin = trust.confirm(decision.pin) if decision.known_log else decision.pin
     except BaseException:  # NotAuthenticated, VerificationError, ...: close, then tell
         client.close()
         raise
-    return ActiveSession(client, Identity(identity.user, org), decision.pin)
+    return ActiveSession(client, Identity(identity.user, org), pin, trust)
 
 
 def sign_out(
@@ -211,4 +248,5 @@ __all__ = [
     "resume",
     "sign_in",
     "sign_out",
+    "signed_in_mirror",
 ]

@@ -125,8 +125,8 @@ def run_verify(args: argparse.Namespace) -> int:
 def _mirror_for(args: argparse.Namespace) -> tuple[Path, str | None]:
     """The mirror file to read and the server URL to record the export on (if any)."""
     from auditlens.client.api import normalize_server_url
-    from auditlens.client.credentials import CredentialStore
-    from auditlens.mirror.store import data_dir, mirror_path
+    from auditlens.client.session import signed_in_mirror
+    from auditlens.mirror.store import data_dir
 
     if args.mirror is not None:
         return Path(args.mirror), None
@@ -139,13 +139,7 @@ def _mirror_for(args: argparse.Namespace) -> tuple[Path, str | None]:
             f"{len(mirrors)} mirror files in {data_dir() / 'mirrors'})"
         )
     server = normalize_server_url(args.server)
-    cred = CredentialStore().load(server)
-    if cred is None or cred.organization_id is None:
-        raise ValueError(
-            f"no signed-in organization for {server}; sign in with the viewer first, or pass "
-            "--mirror PATH"
-        )
-    return mirror_path(server, cred.organization_id), server
+    return signed_in_mirror(server), server
 
 
 def _filter(args: argparse.Namespace) -> Any:
