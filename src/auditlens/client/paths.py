@@ -51,10 +51,15 @@ PRIVATE_FILE_MODE = 0o600
 def make_private_dir(path: Path) -> None:
     """Create ``path`` (and missing parents) with mode 0700; an existing directory is left as
     it is (it may be shared on purpose, e.g. a mirror directory given on the command line)."""
-    if path.is_dir():
-        return
-    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
-    os.chmod(path, PRIVATE_DIR_MODE)  # mkdir's mode is masked by the umask
+    missing: list[Path] = []
+    while not path.is_dir():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    for directory in reversed(missing):  # parents first; mkdir(parents=True) ignores the mode
+        directory.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+        os.chmod(directory, PRIVATE_DIR_MODE)  # mkdir's mode is masked by the umask
 
 
 def write_private_file(path: Path, data: bytes) -> None:

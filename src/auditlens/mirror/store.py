@@ -12,12 +12,15 @@ Earlier versions named a mirror by server URL and organization id
 process may have it open): :func:`find_log_mirror` keeps using it for its log as long as no
 file of the new layout exists, after checking that it holds that log (its ``meta``).
 
+Mirror files are created mode 0600, in directories created mode 0700 (:func:`open_writable`).
+
 Only :mod:`auditlens.mirror.writer` opens a mirror for writing (:func:`open_writable`);
 everything else uses :func:`open_readonly` (``mode=ro``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -28,6 +31,7 @@ from urllib.parse import quote
 
 import platformdirs
 
+from auditlens.client.paths import PRIVATE_FILE_MODE, make_private_dir
 from auditlens.mirror.schema import SCHEMA_VERSION, table_ddl
 
 APP_NAME = "auditlens"
@@ -112,6 +116,27 @@ def _check_version(conn: sqlite3.Connection, path: Path) -> int:
     return version
 
 
+def _make_private(path: Path) -> None:
+    """Create the mirror file mode 0600 (in a 0700 directory when this creates it) before
+    SQLite opens it, and take group and other access away from a file an earlier version made.
+
+    SQLite gives the ``-wal`` and ``-shm`` files the mode of the database file, so they follow.
+    A mirror holds every event of a log: only its owner may read it.
+    """
+    make_private_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, PRIVATE_FILE_MODE)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        with contextlib.suppress(FileNotFoundError):
+            if side.stat().st_mode & 0o077:
+                os.chmod(side, PRIVATE_FILE_MODE)
+
+
 def open_writable(path: Path) -> sqlite3.Connection:
     """Open (creating if needed) a mirror for the single writer: WAL, tables, user_version.
 
@@ -119,7 +144,7 @@ def open_writable(path: Path) -> sqlite3.Connection:
     transactions with explicit BEGIN/COMMIT; it may be used from the sync engine's writer thread.
     Secondary indexes are not created here: the writer does that (bulk loads defer them).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_private(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
     try:
         version = _check_version(conn, path)
