@@ -105,6 +105,7 @@ class SignInAttempt:
     credential: StoredCredential
     trust: TrustStore
     credentials: CredentialStore
+    store: bool = True
     _session: ActiveSession | None = field(default=None, repr=False)
 
     @property
@@ -124,9 +125,16 @@ class SignInAttempt:
         the credential, and return the session."""
         if self._session is None:
             pin = self.trust.confirm(self.decision.pin, pasted_vkey=pasted_vkey)
-            self.credentials.save(self.credential)
+            if self.store:
+                self.credentials.save(self.credential)
             self._session = ActiveSession(self.client, self.identity, pin, self.trust)
         return self._session
+
+    def keep(self, *, to_file: bool = False) -> bool:
+        """Store the credential (for a sign-in made with ``store=False``); True when it will
+        outlive this process (keyring or credentials file), False when it is only in memory."""
+        self.credentials.save(self.credential, to_file=to_file)
+        return to_file or not self.credentials.in_memory
 
     @property
     def session(self) -> ActiveSession:
@@ -141,23 +149,29 @@ def sign_in(
     email: str | None = None,
     password: str | None = None,
     api_key: str | None = None,
+    token: str | None = None,
     verify_tls: bool | ssl.SSLContext = True,
     trust: TrustStore | None = None,
     credentials: CredentialStore | None = None,
+    store: bool = True,
 ) -> SignInAttempt:
-    """Authenticate (email + password, or an API key) and check the server against the pins."""
+    """Authenticate (email + password, an API key or a session token) and check the server
+    against the pins. With ``store=False`` nothing is stored: call
+    :meth:`SignInAttempt.keep` once the caller decided the credential is to be kept."""
     trust = trust or TrustStore()
     credentials = credentials or CredentialStore()
     client = AuditApiClient(server_url, verify_tls=verify_tls)
     try:
-        if api_key is not None:
-            client.token = api_key
+        if api_key is not None or token is not None:
+            secret = api_key if api_key is not None else token
+            assert secret is not None
+            client.token = secret
             identity = client.me()
             credential = StoredCredential(
                 client.base_url,
-                api_key_account(api_key),
-                "api_key",
-                api_key,
+                api_key_account(secret) if api_key is not None else identity.user.email,
+                "api_key" if api_key is not None else "session",
+                secret,
                 organization_id=identity.organization.id,
             )
         else:
@@ -178,10 +192,11 @@ def sign_in(
     except BaseException:
         client.close()
         raise
-    attempt = SignInAttempt(client, identity, decision, credential, trust, credentials)
+    attempt = SignInAttempt(client, identity, decision, credential, trust, credentials, store)
     if not decision.needs_confirmation:
         pin = trust.confirm(decision.pin) if decision.known_log else decision.pin
-        credentials.save(credential)
+        if store:
+            credentials.save(credential)
         attempt._session = ActiveSession(client, Identity(identity.user, org), pin, trust)
     return attempt
 
@@ -192,8 +207,10 @@ def resume(
     verify_tls: bool | ssl.SSLContext = True,
     trust: TrustStore | None = None,
     credentials: CredentialStore | None = None,
+    credential: StoredCredential | None = None,
 ) -> ActiveSession:
-    """The session of the stored credential for ``server_url`` (for start-up and ``sync``).
+    """The session of the stored credential for ``server_url`` (for start-up and ``sync``), or
+    of ``credential`` when given (a key read from ``--api-key-file``).
 
     Raises NotSignedInError without a credential or pin, NotAuthenticated when the server no
     longer accepts it, VerificationError (UNTRUSTED_KEY / ORIGIN_MISMATCH) when the server
@@ -202,9 +219,12 @@ def resume(
     trust = trust or TrustStore()
     credentials = credentials or CredentialStore()
     url = normalize_server_url(server_url)
-    credential = credentials.load(url)
+    credential = credential or credentials.load(url)
     if credential is None:
-        raise NotSignedInError(f"You are not signed in to {url}: run `auditlens login` first.")
+        raise NotSignedInError(
+            f"You are not signed in to {url}: run `auditlens login` first (or set "
+            "AUDITLENS_API_KEY / AUDITLENS_TOKEN, or pass --api-key-file)."
+        )
     client = AuditApiClient(url, credential.secret, verify_tls=verify_tls)
     try:
         identity = client.me()

@@ -249,6 +249,10 @@ class TrustStore:
         found = (self.pin_for(server, org) for org in self._load().organizations(server))
         return [pin for pin in found if pin is not None]
 
+    def servers(self) -> list[str]:
+        """The server URLs where a log was pinned, in the order they were first pinned."""
+        return list(self._load().servers)
+
     def pinned_vkey(self, server_url: str) -> str | None:
         return self._load().server_vkey(normalize_server_url(server_url))
 
