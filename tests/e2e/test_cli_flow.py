@@ -295,3 +295,26 @@ def test_an_already_mirrored_entry_edited_in_the_partial_last_tile_stops_the_nex
     assert done.stderr.startswith("EVENT_MODIFIED"), done.stderr
     assert str(target) in done.stderr
     assert _mirror_state(synced.mirror()) == before
+
+
+def test_verify_expects_the_origin_pinned_for_the_key(
+    exports: dict[str, Path], synced: Stack, tmp_path: Path
+) -> None:
+    # The flow's own pins hold this key for auditlens.local/acme: that is the log expected.
+    done = synced.run("verify", str(exports["json"]), "--vkey", synced.vkey)
+    assert "auditlens.local/acme, pinned" in done.stderr
+    # An investigator who trusts this server's key only for another organization's log must
+    # not see this export verify as if it were that log's.
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "pins.json").write_text(
+        json.dumps(
+            {"version": 2, "logs": {"auditlens.local/globex": {"vkey": synced.vkey}}, "servers": {}}
+        ),
+        encoding="utf-8",
+    )
+    env = {**synced.env, "AUDITLENS_CONFIG_DIR": str(config)}
+    args = ("verify", str(exports["json"]), "--vkey", synced.vkey, "--json")
+    refused = run_cli(env, *args, check=1)
+    assert _codes(json.loads(refused.stdout)) == {"ORIGIN_MISMATCH"}
+    run_cli(env, *args, "--origin", "auditlens.local/acme", check=0)  # the documented override

@@ -42,8 +42,12 @@ import keyring.backend
 import keyring.errors
 import orjson
 
-from auditlens.client.api import normalize_server_url
-from auditlens.client.paths import config_dir, read_json_file, write_json_file
+from auditlens.client.paths import (
+    config_dir,
+    normalize_server_url,
+    read_json_file,
+    write_json_file,
+)
 
 ENV_API_KEY = "AUDITLENS_API_KEY"
 ENV_TOKEN = "AUDITLENS_TOKEN"

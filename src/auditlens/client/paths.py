@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 import platformdirs
@@ -82,3 +83,26 @@ def write_private_file(path: Path, data: bytes) -> None:
 def write_json_file(path: Path, obj: object) -> None:
     """Write ``obj`` as JSON atomically and privately, so a crash never leaves half."""
     write_private_file(path, orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+
+
+def normalize_server_url(url: str) -> str:
+    """Return ``url`` as the canonical key for a server: scheme + host[:port] + path, no slash.
+
+    Pins, keyring entries and mirror files are keyed by this, so ``HTTP://Host:8765/`` and
+    ``http://host:8765`` must be the same server. Raises ValueError naming what is wrong.
+    """
+    text = url.strip()
+    if "://" not in text:
+        raise ValueError(f"Server URL {url!r} has no scheme: write it as http://host:port")
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError(f"Server URL {url!r} must start with http:// or https://")
+    if not parts.hostname:
+        raise ValueError(f"Server URL {url!r} has no host name")
+    if parts.query or parts.fragment:
+        raise ValueError(f"Server URL {url!r} must not contain '?' or '#'")
+    host = parts.hostname.lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port is not None else ""
+    return f"{parts.scheme.lower()}://{host}{port}{parts.path.rstrip('/')}"

@@ -36,8 +36,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from auditlens.client.api import normalize_server_url
-from auditlens.client.paths import config_dir, read_json_file, write_json_file
+from auditlens.client.paths import (
+    config_dir,
+    normalize_server_url,
+    read_json_file,
+    write_json_file,
+)
 from auditlens.core import note
 from auditlens.core.errors import Code, FormatError, VerificationError
 
@@ -356,3 +360,19 @@ class TrustStore:
         pins.logs = {o: k for o, k in pins.logs.items() if o in still_used}
         write_json_file(self.path, pins.dump())
         return True
+
+
+def pinned_origin_for_key(vkey: str, path: Path | None = None) -> str | None:
+    """The origin to expect in an export verified with ``vkey``, from the viewer's pins.
+
+    For ``auditlens verify`` without ``--origin``: when exactly one log is pinned with this key,
+    an export from another log under the same server key (another organization) must not
+    verify as if it were that one. None when no log or several logs are pinned with the key, or
+    when the pins cannot be read (verification then names the origin it found, as before).
+    Imports nothing that talks to a network, so ``verify`` stays offline and light.
+    """
+    try:
+        origins = TrustStore(path).pinned_origins(vkey)
+    except (OSError, ValueError):
+        return None
+    return origins[0] if len(origins) == 1 else None

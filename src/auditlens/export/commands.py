@@ -48,7 +48,9 @@ def register(subparsers: Any) -> None:
     keys.add_argument("--vkey", help="the log server's verifier key (signed-note vkey text)")
     keys.add_argument("--vkey-file", type=Path, help="a file holding the verifier key")
     verify.add_argument(
-        "--origin", help="the log the export must come from (default: the origin it names)"
+        "--origin",
+        help="the log the export must come from (default: the one log pinned for the key in "
+        "this machine's pins, else the origin the export names)",
     )
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(handler=run_verify)
@@ -110,7 +112,14 @@ def run_verify(args: argparse.Namespace) -> int:
 
     try:
         vkey = _read_vkey(args)
-        freport = verify_file(args.file, [vkey] if vkey else None, origin=args.origin)
+        origin = args.origin
+        if origin is None and vkey:  # the viewer's pins name the log this key signs
+            from auditlens.client.trust import pinned_origin_for_key
+
+            origin = pinned_origin_for_key(vkey)
+            if origin is not None:
+                print(f"Expecting the log {origin}, pinned for this key.", file=sys.stderr)
+        freport = verify_file(args.file, [vkey] if vkey else None, origin=origin)
     except (OSError, FormatError) as exc:
         print(f"auditlens verify: {exc}", file=sys.stderr)
         return EXIT_USAGE
