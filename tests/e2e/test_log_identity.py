@@ -91,10 +91,19 @@ def test_a_second_history_under_a_pinned_origin_and_key_is_log_forked(tmp_path: 
     assert pins["logs"][ORIGIN]["vkey"] == first.vkey
 
     # Asking again gives the same answer and keeps one evidence file per distinct fork.
+    # ... and another mirror directory does not make the other history new.
+    elsewhere = tmp_path / "elsewhere"
     again = DemoProcess.start(second_dir, env, port=port)
     try:
         run_cli(env, "sync", "--server", again.url, "--quiet", check=1)
+        moved = run_cli(
+            env, "sync", "--server", again.url, "--quiet", "--mirror-dir", str(elsewhere), check=1
+        )
     finally:
         again.stop()
+    assert moved.stderr.startswith("LOG_FORKED"), moved.stderr
+    assert not list(elsewhere.glob("*.sqlite")) or all(
+        _mirror_state(p)[0] is None for p in elsewhere.glob("*.sqlite")
+    )
     assert len(list(mirror.parent.glob(mirror.stem + ".fork-*.json"))) == 1
     assert _mirror_state(mirror) == before

@@ -148,8 +148,8 @@ class CredentialStore:
     ) -> None:
         self._backend: keyring.backend.KeyringBackend | None = backend or keyring.get_keyring()
         self._index_path = index_path or (config_dir() / "accounts.json")
-        #: the opt-in credentials file (``auditlens login --credentials-file``)
-        self.file_path = file_path or (config_dir() / CREDENTIALS_FILE_NAME)
+        #: the opt-in credentials file (``auditlens login --credentials-file``), beside the index
+        self.file_path = file_path or (self._index_path.parent / CREDENTIALS_FILE_NAME)
         self.backend_warning: str | None = None
         if not _is_working(self._backend):
             self._use_memory()

@@ -29,6 +29,7 @@ from auditlens.client.api import AuditApiClient, Identity, normalize_server_url
 from auditlens.client.credentials import CredentialStore, StoredCredential, api_key_account
 from auditlens.client.sync import SyncEngine
 from auditlens.client.trust import Pin, TrustDecision, TrustStore
+from auditlens.client.verified import VerifiedCheckpoints
 from auditlens.mirror.store import find_log_mirror
 
 
@@ -84,11 +85,13 @@ class ActiveSession:
         return log_mirror_for(self.pin, self.trust or TrustStore(), base_dir)
 
     def sync_engine(self, mirror_dir: Path | None = None) -> SyncEngine:
+        trust = self.trust or TrustStore()
         return SyncEngine(
             self.client,
             self.mirror_path(mirror_dir),
             self.pin,
             organization_name=self.identity.organization.name,
+            verified=VerifiedCheckpoints(trust.path.parent / "checkpoints"),  # beside the pins
         )
 
     def close(self) -> None:

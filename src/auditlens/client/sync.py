@@ -48,6 +48,7 @@ from auditlens.client.errors import ProtocolError
 from auditlens.client.paths import write_private_file
 from auditlens.client.tilefetch import EntryTileFetcher, HashTiles
 from auditlens.client.trust import Pin, key_changed_error, origin_changed_error
+from auditlens.client.verified import VerifiedCheckpoints
 from auditlens.core import merkle, note, tiles
 from auditlens.core.checkpoint import Checkpoint
 from auditlens.core.errors import (
@@ -156,6 +157,8 @@ class SyncEngine:
     """Syncs one organization's log from ``client`` into the mirror at ``mirror_path``.
 
     ``pin`` is the trusted (origin, vkey) of the organization (see :mod:`auditlens.client.trust`).
+    ``verified``, when given, holds the largest checkpoint this client verified for the log in
+    any mirror: a new checkpoint must extend it too, and a successful run records its own.
     Run it on a worker thread; ``run`` blocks and is not re-entrant for one mirror.
     """
 
@@ -169,8 +172,10 @@ class SyncEngine:
         fetch_workers: int = 2,
         fetch_window: int = 12,
         writer_thread: bool = False,
+        verified: VerifiedCheckpoints | None = None,
     ) -> None:
         self.client = client
+        self.verified = verified
         self.mirror_path = mirror_path
         self.pin = pin
         self.organization_name = organization_name
@@ -204,6 +209,7 @@ class SyncEngine:
             if state.checkpoint_note is not None and cp.size == state.size:
                 writer.write_meta(meta)
                 self._write_users(writer, state, cp, cp_note, users)
+                self._remember(cp, cp_note)
                 return SyncResult(
                     SyncStatus.UP_TO_DATE,
                     cp,
@@ -225,6 +231,7 @@ class SyncEngine:
                 )
             except _CancelledError:
                 return self._cancelled(state, started)
+            self._remember(cp, cp_note)
             return SyncResult(
                 SyncStatus.SYNCED,
                 cp,
@@ -261,15 +268,54 @@ class SyncEngine:
         cp_note: str,
         rate: _Rate,
     ) -> None:
-        if state.checkpoint_note is None or state.checkpoint_root is None:
+        """``cp`` must extend what this mirror verified, and what this client verified for the
+        log in any mirror (:class:`VerifiedCheckpoints`)."""
+        if state.checkpoint_note is not None and state.checkpoint_root is not None:
+            self._check_extends(
+                state.checkpoint_note,
+                state.size,
+                state.checkpoint_root,
+                cp,
+                cp_note,
+                rate,
+                "this mirror verified",
+            )
+        known_note = self.verified.latest(self.pin.origin, self.pin.vkey) if self.verified else None
+        if known_note is None or known_note in (state.checkpoint_note, cp_note):
             return
-        trusted_size, trusted_root = state.size, state.checkpoint_root
+        try:
+            known = note.verify_checkpoint(known_note, self.pin.vkey, self.pin.origin)
+        except VerificationError:
+            return  # not signed by the pinned key: a damaged file proves nothing either way
+        if state.checkpoint_note is None or known.size > state.size:
+            self._check_extends(
+                known_note,
+                known.size,
+                known.root,
+                cp,
+                cp_note,
+                rate,
+                "this client verified earlier (in any mirror)",
+            )
+
+    def _check_extends(  # noqa: PLR0917 (one check, told what it compares)
+        self,
+        trusted_note: str,
+        trusted_size: int,
+        trusted_root: bytes,
+        cp: Checkpoint,
+        cp_note: str,
+        rate: _Rate,
+        verifier: str,
+    ) -> None:
+        """LOG_TRUNCATED / LOG_FORKED (with evidence kept) unless ``cp`` extends the tree of
+        ``trusted_note``; ``verifier`` says who verified that one ("this mirror verified")."""
         if cp.size < trusted_size:
             detail = (
                 f"The server's signed checkpoint has {cp.size} entries, fewer than the "
-                f"{trusted_size} this mirror verified before: the log was truncated or rolled back."
+                f"{trusted_size} {verifier}: the log was truncated or rolled back."
             )
-            kept = self._keep_evidence(Code.LOG_TRUNCATED, detail, state.checkpoint_note, cp_note)
+            kept = self._keep_evidence(Code.LOG_TRUNCATED, detail, trusted_note, cp_note)
             raise VerificationError(
                 Code.LOG_TRUNCATED, detail + kept, ranges=[(cp.size, trusted_size - 1)]
             )
@@ -277,10 +323,10 @@ class SyncEngine:
             if cp.root != trusted_root:
                 detail = (
                     f"The log {cp.origin} has two different signed trees of size {cp.size}: "
-                    "the one this mirror verified and the one the server presents now. The log "
+                    f"the one {verifier} and the one the server presents now. The log "
                     "forked."
                 )
-                kept = self._keep_evidence(Code.LOG_FORKED, detail, state.checkpoint_note, cp_note)
+                kept = self._keep_evidence(Code.LOG_FORKED, detail, trusted_note, cp_note)
                 raise VerificationError(Code.LOG_FORKED, detail + kept)
             return
         if trusted_size == 0:
@@ -296,12 +342,15 @@ class SyncEngine:
                 raise
             detail = (
                 f"The server's checkpoint of size {cp.size} does not extend the checkpoint of "
-                f"size {trusted_size} this mirror trusted ({exc.message}): the log forked."
+                f"size {trusted_size} {verifier} ({exc.message}): the log forked."
             )
-            kept = self._keep_evidence(
-                Code.LOG_FORKED, detail, state.checkpoint_note, cp_note, proof
-            )
+            kept = self._keep_evidence(Code.LOG_FORKED, detail, trusted_note, cp_note, proof)
             raise VerificationError(Code.LOG_FORKED, detail + kept) from None
+
+    def _remember(self, cp: Checkpoint, cp_note: str) -> None:
+        """Record ``cp`` as verified for the log, for every later sync in any mirror."""
+        if self.verified is not None:
+            self.verified.record(self.pin.origin, self.pin.vkey, cp.size, cp_note)
 
     def _keep_evidence(
         self,
