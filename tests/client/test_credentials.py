@@ -165,3 +165,17 @@ def test_saving_to_the_keyring_removes_a_copy_left_in_the_file() -> None:
     assert "old" not in store.file_path.read_text()
     loaded = store.load(URL)
     assert loaded is not None and (loaded.secret, loaded.source) == ("new", "keyring")
+
+
+def test_signing_out_never_ends_a_token_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from auditlens.client import session as session_module
+
+    monkeypatch.setenv("AUDITLENS_TOKEN", "tok-env")
+    called: list[str] = []
+    monkeypatch.setattr(
+        session_module.AuditApiClient, "logout", lambda self: called.append(self.base_url)
+    )
+    session_module.sign_out(URL)
+    assert called == []

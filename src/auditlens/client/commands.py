@@ -198,6 +198,7 @@ def run_login(args: argparse.Namespace) -> int:
                 api_key=from_env.secret if is_key else None,
                 token=None if is_key else from_env.secret,
                 verify_tls=_verify(args),
+                credentials=store,
                 store=False,
             )
         elif args.api_key or args.api_key_file:
@@ -206,7 +207,9 @@ def run_login(args: argparse.Namespace) -> int:
                 if args.api_key_file
                 else _read_secret("API key: ", sys.stdin)
             )
-            attempt = sign_in(args.server, api_key=key, verify_tls=_verify(args), store=False)
+            attempt = sign_in(
+                args.server, api_key=key, verify_tls=_verify(args), credentials=store, store=False
+            )
         else:
             password = _read_secret(f"Password for {args.email}: ", sys.stdin)
             attempt = sign_in(
@@ -214,6 +217,7 @@ def run_login(args: argparse.Namespace) -> int:
                 email=args.email,
                 password=password,
                 verify_tls=_verify(args),
+                credentials=store,
                 store=False,
             )
     except VerificationError as exc:
@@ -306,9 +310,10 @@ def _finish_login(args: argparse.Namespace, attempt: Any, keeps: bool) -> int:
         return _fail(_cannot_keep(config_dir()))
     who = f"as {identity.user.email} ({identity.user.role}) in {org_name}"
     print(f"Signed in to {session.server_url} {who}.")
-    if not keeps:
-        source = "--api-key-file" if args.api_key_file else "the environment"
-        print(f"Nothing was stored: sync and export read the credential from {source} each time.")
+    if args.api_key_file:
+        print("Nothing was stored: pass the same --api-key-file to each `auditlens sync`.")
+    elif not keeps:
+        print("Nothing was stored: each command reads the credential from the environment.")
     elif args.credentials_file:
         print(f"The session is kept in {attempt.credentials.file_path} (mode 0600).")
     return EXIT_OK

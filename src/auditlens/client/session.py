@@ -255,7 +255,12 @@ def sign_out(
     credentials = credentials or CredentialStore()
     url = normalize_server_url(server_url)
     credential = credentials.load(url)
-    if credential is not None and credential.kind == "session":
+    # A token from the environment belongs to whoever set it: never end it from here.
+    if (
+        credential is not None
+        and credential.kind == "session"
+        and credential.source != "environment"
+    ):
         try:
             with AuditApiClient(url, credential.secret, verify_tls=verify_tls) as client:
                 client.logout()
