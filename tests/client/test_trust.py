@@ -233,3 +233,13 @@ def test_a_mirror_of_the_first_layout_keeps_serving_its_log(
     assert log_mirror_for(Pin(URL, "org_1", ORIGIN, keys[1]), trust, tmp_path) == (
         log_mirror_path(ORIGIN, keys[1], tmp_path)
     )
+
+
+def test_a_pins_file_of_a_newer_version_is_refused_not_rewritten(keys: tuple[str, str]) -> None:
+    trust = TrustStore()
+    trust.path.parent.mkdir(parents=True)
+    newer = orjson.dumps({"version": 3, "logs": {}, "servers": {}, "more": 1})
+    trust.path.write_bytes(newer)
+    with pytest.raises(ValueError, match="newer"):
+        trust.confirm(Pin(URL, "org_1", ORIGIN, keys[0]))
+    assert trust.path.read_bytes() == newer

@@ -196,6 +196,12 @@ class _Pins:
                         if isinstance(origin, str):
                             logs.setdefault(origin, vkey)
             return cls(logs, servers)
+        version = raw["version"]
+        if not isinstance(version, int) or version > PINS_VERSION:
+            raise ValueError(
+                f"The pins file is of version {version!r}, newer than this auditlens reads "
+                f"({PINS_VERSION}); update auditlens rather than lose pins it cannot read."
+            )
         raw_logs, raw_servers = raw.get("logs"), raw.get("servers")
         logs = {}
         if isinstance(raw_logs, dict):
