@@ -117,3 +117,65 @@ def test_servers_lists_where_someone_is_signed_in() -> None:
     store.save(session())
     store.save(StoredCredential("https://audit.example.com", "bo@example.com", "session", "t"))
     assert store.servers() == [URL, "https://audit.example.com"]
+
+
+# -- headless alternatives: the environment and the opt-in credentials file --------------------
+
+
+def test_an_api_key_in_the_environment_is_used_for_any_server_and_stored_nowhere(
+    monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring
+) -> None:
+    monkeypatch.setenv("AUDITLENS_API_KEY", "alk_env_key")
+    loaded = CredentialStore().load(URL)
+    assert loaded is not None
+    assert (loaded.kind, loaded.secret, loaded.source) == ("api_key", "alk_env_key", "environment")
+    assert memory_keyring.items == {}
+
+
+def test_a_token_in_the_environment_wins_over_the_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = CredentialStore()
+    store.save(session("stored"))
+    monkeypatch.setenv("AUDITLENS_TOKEN", "tok-env")
+    loaded = store.load(URL)
+    assert loaded is not None and (loaded.kind, loaded.secret) == ("session", "tok-env")
+
+
+def test_both_variables_set_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUDITLENS_API_KEY", "alk_x")
+    monkeypatch.setenv("AUDITLENS_TOKEN", "tok")
+    with pytest.raises(ValueError, match="unset one"):
+        CredentialStore().load(URL)
+
+
+def test_the_opt_in_file_keeps_a_session_without_a_keyring(isolated_home: Path) -> None:
+    store = CredentialStore(backend=fail.Keyring())
+    store.save(session("tok-file"), to_file=True)
+    creds_module._memory.clear()  # a new process: nothing in memory
+    loaded = CredentialStore(backend=fail.Keyring()).load(URL)
+    assert loaded is not None and (loaded.secret, loaded.source) == ("tok-file", "file")
+    assert CredentialStore(backend=fail.Keyring()).delete(URL)
+    assert CredentialStore(backend=fail.Keyring()).load(URL) is None
+    assert "tok-file" not in (isolated_home / "config" / "credentials.json").read_text()
+
+
+def test_saving_to_the_keyring_removes_a_copy_left_in_the_file() -> None:
+    CredentialStore().save(session("old"), to_file=True)
+    store = CredentialStore()
+    store.save(session("new"))
+    assert "old" not in store.file_path.read_text()
+    loaded = store.load(URL)
+    assert loaded is not None and (loaded.secret, loaded.source) == ("new", "keyring")
+
+
+def test_signing_out_never_ends_a_token_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from auditlens.client import session as session_module
+
+    monkeypatch.setenv("AUDITLENS_TOKEN", "tok-env")
+    called: list[str] = []
+    monkeypatch.setattr(
+        session_module.AuditApiClient, "logout", lambda self: called.append(self.base_url)
+    )
+    session_module.sign_out(URL)
+    assert called == []

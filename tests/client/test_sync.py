@@ -6,7 +6,9 @@ read with plain sqlite3 (the mirror is the product, not an implementation detail
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import stat
 import threading
 from pathlib import Path
 
@@ -223,9 +225,34 @@ def test_a_forked_log_keeps_both_signed_notes_as_evidence(mirror: Path) -> None:
         engine.run()
     assert caught.value.code is Code.LOG_FORKED
     assert snapshot(mirror) == before
-    with sqlite3.connect(mirror) as conn:
-        forks = conn.execute("SELECT trusted_note, conflicting_note FROM forks").fetchall()
-    assert forks == [(trusted, log.checkpoint())]
+    with sqlite3.connect(mirror) as conn:  # the mirror itself is not written to
+        assert conn.execute("SELECT count(*) FROM forks").fetchone() == (0,)
+    (evidence,) = mirror.parent.glob(mirror.stem + ".fork-*.json")
+    assert str(evidence) in caught.value.message
+    record = json.loads(evidence.read_text(encoding="utf-8"))
+    assert (record["trusted_checkpoint"], record["conflicting_checkpoint"]) == (
+        trusted,
+        log.checkpoint(),
+    )
+    assert record["code"] == "LOG_FORKED" and record["origin"] == log.origin
+    assert record["consistency_proof"]  # what the server offered, kept too
+    assert stat.S_IMODE(evidence.stat().st_mode) == 0o600
+    with pytest.raises(VerificationError):
+        engine.run()  # the same conflict again: the same one file
+    assert len(list(mirror.parent.glob(mirror.stem + ".fork-*.json"))) == 1
+
+
+def test_a_truncated_log_keeps_both_signed_notes_as_evidence(mirror: Path) -> None:
+    log = FakeLog()
+    log.append(50)
+    engine = engine_for(log, mirror)
+    engine.run()
+    log.checkpoint_override = log.checkpoint(size=40)
+    with pytest.raises(VerificationError) as caught:
+        engine.run()
+    assert caught.value.code is Code.LOG_TRUNCATED
+    (evidence,) = mirror.parent.glob(mirror.stem + ".fork-*.json")
+    assert json.loads(evidence.read_text(encoding="utf-8"))["code"] == "LOG_TRUNCATED"
 
 
 def test_the_same_size_with_another_root_is_a_fork(mirror: Path) -> None:

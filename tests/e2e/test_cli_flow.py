@@ -12,16 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import queue
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,24 +23,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-HERE = Path(__file__).resolve().parent
+from tests.e2e.cli import DemoProcess, client_env, run_cli
+
 DEMO_EVENTS = 3000
-STARTUP_SECONDS = 60.0
-
-
-def _auditlens() -> list[str]:
-    script = Path(sys.executable).with_name("auditlens")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("auditlens")
-    return [found] if found else [sys.executable, "-m", "auditlens.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -66,18 +45,7 @@ class Stack:
     def run(
         self, *args: str, stdin: str = "", check: int | None = 0
     ) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [*_auditlens(), *args],
-            input=stdin,
-            capture_output=True,
-            check=False,
-            text=True,
-            env=self.env,
-            timeout=60,
-        )
-        if check is not None:
-            assert done.returncode == check, (args, done.returncode, done.stdout, done.stderr)
-        return done
+        return run_cli(self.env, *args, stdin=stdin, check=check)
 
     def ingest(self, events: list[dict[str, object]]) -> dict[str, object]:
         answer = httpx.post(
@@ -95,103 +63,25 @@ class Stack:
         return path
 
 
-def _read_banner(proc: subprocess.Popen[str]) -> dict[str, str]:
-    """Read the demo credentials `serve --demo` prints on stdout (until the vkey line)."""
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    found: dict[str, str] = {}
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while "vkey" not in found:
-        try:
-            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-        except queue.Empty:
-            raise AssertionError("`auditlens serve --demo` printed no credentials") from None
-        if line is None:
-            raise AssertionError(f"`auditlens serve` exited with {proc.wait()}")
-        words = line.split()
-        if words[:1] == ["admin"]:
-            found["admin_email"], found["admin_password"] = words[1], words[3]
-        elif words[:2] == ["ingest", "key:"]:
-            found["ingest_key"] = words[2]
-        elif words[:1] == ["vkey:"]:
-            found["vkey"] = words[1]
-    return found
-
-
-def _wait_until_listening(url: str, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the server exited during start-up"
-        try:
-            if httpx.get(f"{url}/v1/log/checkpoint", timeout=2).status_code == 401:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"the server did not answer on {url}")
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("e2e")
-    env = dict(os.environ)
-    env.update(
-        AUDITLENS_CONFIG_DIR=str(home / "config"),
-        AUDITLENS_DATA_DIR=str(home / "data"),
-        AUDITLENS_E2E_KEYRING_FILE=str(home / "keyring.json"),
-        PYTHON_KEYRING_BACKEND="e2e_keyring.FileKeyring",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")])),
-    )
-    port = _free_port()
+    env = client_env(home)
     server_dir = home / "server"
-    proc = subprocess.Popen(
-        [
-            *_auditlens(),
-            "serve",
-            "--demo",
-            "--events",
-            str(DEMO_EVENTS),
-            "--port",
-            str(port),
-            "--data-dir",
-            str(server_dir),
-            "--retention-interval",
-            "0",
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
+    server = DemoProcess.start(server_dir, env, events=DEMO_EVENTS)
     try:
-        banner = _read_banner(proc)
-        url = f"http://127.0.0.1:{port}"
-        _wait_until_listening(url, proc)
         yield Stack(
-            url=url,
+            url=server.url,
             env=env,
             home=home,
             server_dir=server_dir,
-            vkey=banner["vkey"],
-            admin_email=banner["admin_email"],
-            admin_password=banner["admin_password"],
-            ingest_key=banner["ingest_key"],
+            vkey=server.vkey,
+            admin_email=server.admin_email,
+            admin_password=server.admin_password,
+            ingest_key=server.ingest_key,
         )
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        server.stop()
 
 
 def _events(n: int, tag: str) -> list[dict[str, object]]:
@@ -405,3 +295,26 @@ def test_an_already_mirrored_entry_edited_in_the_partial_last_tile_stops_the_nex
     assert done.stderr.startswith("EVENT_MODIFIED"), done.stderr
     assert str(target) in done.stderr
     assert _mirror_state(synced.mirror()) == before
+
+
+def test_verify_expects_the_origin_pinned_for_the_key(
+    exports: dict[str, Path], synced: Stack, tmp_path: Path
+) -> None:
+    # The flow's own pins hold this key for auditlens.local/acme: that is the log expected.
+    done = synced.run("verify", str(exports["json"]), "--vkey", synced.vkey)
+    assert "auditlens.local/acme, pinned" in done.stderr
+    # An investigator who trusts this server's key only for another organization's log must
+    # not see this export verify as if it were that log's.
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "pins.json").write_text(
+        json.dumps(
+            {"version": 2, "logs": {"auditlens.local/globex": {"vkey": synced.vkey}}, "servers": {}}
+        ),
+        encoding="utf-8",
+    )
+    env = {**synced.env, "AUDITLENS_CONFIG_DIR": str(config)}
+    args = ("verify", str(exports["json"]), "--vkey", synced.vkey, "--json")
+    refused = run_cli(env, *args, check=1)
+    assert _codes(json.loads(refused.stdout)) == {"ORIGIN_MISMATCH"}
+    run_cli(env, *args, "--origin", "auditlens.local/acme", check=0)  # the documented override

@@ -40,6 +40,9 @@ from auditlens.client.errors import (
     TlsError,
     WrongCredentials,
 )
+from auditlens.client.paths import (  # re-exported: it was defined here
+    normalize_server_url as normalize_server_url,  # noqa: PLC0414
+)
 from auditlens.core import tiles
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -108,29 +111,6 @@ class ApiKey:
 
     def __repr__(self) -> str:
         return f"ApiKey(id={self.id!r}, name={self.name!r}, scope={self.scope!r})"
-
-
-def normalize_server_url(url: str) -> str:
-    """Return ``url`` as the canonical key for a server: scheme + host[:port] + path, no slash.
-
-    Pins, keyring entries and mirror files are keyed by this, so ``HTTP://Host:8765/`` and
-    ``http://host:8765`` must be the same server. Raises ValueError naming what is wrong.
-    """
-    text = url.strip()
-    if "://" not in text:
-        raise ValueError(f"Server URL {url!r} has no scheme: write it as http://host:port")
-    parts = urlsplit(text)
-    if parts.scheme.lower() not in ("http", "https"):
-        raise ValueError(f"Server URL {url!r} must start with http:// or https://")
-    if not parts.hostname:
-        raise ValueError(f"Server URL {url!r} has no host name")
-    if parts.query or parts.fragment:
-        raise ValueError(f"Server URL {url!r} must not contain '?' or '#'")
-    host = parts.hostname.lower()
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port is not None else ""
-    return f"{parts.scheme.lower()}://{host}{port}{parts.path.rstrip('/')}"
 
 
 class AuditApiClient:

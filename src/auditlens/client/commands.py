@@ -2,7 +2,10 @@
 
 They exist so scheduled, headless syncs work: ``login`` once (interactively, or with the
 password / API key on stdin and the vkey given out of band with ``--vkey``), then ``sync`` from
-cron with the credential in the keyring.
+cron with the credential in the keyring. Without a keyring, ``login`` refuses to claim a session
+it cannot keep and names the alternatives: ``--credentials-file`` (an opt-in 0600 file in the
+config directory), ``AUDITLENS_API_KEY`` / ``AUDITLENS_TOKEN`` in the environment, or
+``--api-key-file FILE`` (see :mod:`auditlens.client.credentials`).
 
 Exit codes: 0 success; 1 verification failed (the DESIGN.md §4 code is printed first on stderr,
 e.g. ``EVENT_MODIFIED: ...``; EVENT_MISSING of a pruned range also exits 1); 2 anything else
@@ -13,6 +16,7 @@ that stopped the command (not signed in, wrong password, network, refused trust)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import ssl
 import sys
@@ -20,6 +24,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
+
+from auditlens.core.errors import Code, VerificationError
 
 EXIT_OK = 0
 EXIT_VERIFICATION = 1
@@ -35,13 +41,24 @@ def register(subparsers: Any) -> None:
         description=(
             "Sign in and remember the session in the OS keyring, for `auditlens sync`. "
             "The password (or, with --api-key, the key) is read from the terminal, or from "
-            "the first line of stdin when stdin is not a terminal."
+            "the first line of stdin when stdin is not a terminal. With AUDITLENS_API_KEY or "
+            "AUDITLENS_TOKEN set, or --api-key-file, the log is pinned and nothing is stored: "
+            "later commands read the same variable or file."
         ),
+        epilog=HEADLESS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     login.add_argument("--server", required=True, help="server URL, e.g. http://127.0.0.1:8765")
-    who = login.add_mutually_exclusive_group(required=True)
+    who = login.add_mutually_exclusive_group()
     who.add_argument("--email", help="sign in with this email and a password")
     who.add_argument("--api-key", action="store_true", help="sign in with a read API key")
+    _api_key_file_option(who)
+    login.add_argument(
+        "--credentials-file",
+        action="store_true",
+        help="keep the session in credentials.json in the config directory (mode 0600) "
+        "instead of the OS keyring; for machines without one",
+    )
     login.add_argument("--vkey", help="the server's verifier key, as given to you out of band")
     login.add_argument(
         "--yes", action="store_true", help="trust the origin and key shown on first contact"
@@ -67,8 +84,37 @@ def register(subparsers: Any) -> None:
     sync.add_argument("--server", help="server URL (default: the only one signed in)")
     sync.add_argument("--mirror-dir", type=Path, help="directory of the mirror files")
     sync.add_argument("--quiet", action="store_true", help="print only the result")
+    _api_key_file_option(sync)
     _tls_options(sync)
     sync.set_defaults(handler=run_sync)
+
+
+HEADLESS_HELP = """\
+without an OS keyring (servers, schedulers), choose one:
+  --credentials-file      keep the session in <config dir>/credentials.json (mode 0600)
+  AUDITLENS_API_KEY=KEY   a read API key in the environment of every command (or
+  AUDITLENS_TOKEN=TOKEN   a session token); login then only pins the log
+  --api-key-file FILE     read the API key from FILE (login and sync); nothing is stored
+"""
+
+
+def _api_key_file_option(parser: Any) -> None:
+    parser.add_argument(
+        "--api-key-file",
+        type=Path,
+        help="read a read API key from this file (first line) instead of the keyring",
+    )
+
+
+def _read_key_file(path: Path) -> str:
+    """The first line of ``path``; ValueError naming the file when it is unreadable or empty."""
+    try:
+        key = path.read_text(encoding="utf-8").strip().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"Cannot read the API key file {path}: {exc}") from None
+    if not key or not key[0].strip():
+        raise ValueError(f"The API key file {path} is empty")
+    return key[0].strip()
 
 
 def _tls_options(parser: argparse.ArgumentParser) -> None:
@@ -97,10 +143,11 @@ def _read_secret(prompt: str, stdin: TextIO) -> str:
 
 def _pick_server(given: str | None) -> str:
     from auditlens.client.credentials import CredentialStore
+    from auditlens.client.trust import TrustStore
 
     if given:
         return given
-    servers = CredentialStore().servers()
+    servers = CredentialStore().servers() or TrustStore().servers()
     if len(servers) == 1:
         return servers[0]
     if not servers:
@@ -110,59 +157,166 @@ def _pick_server(given: str | None) -> str:
     )
 
 
-def run_login(args: argparse.Namespace) -> int:
-    from auditlens.client.errors import ApiError
-    from auditlens.client.session import sign_in
-    from auditlens.core.errors import VerificationError
+def _cannot_keep(config: Path) -> str:
+    return (
+        "No system keyring is available, so a session signed in now would be lost when this "
+        "command ends, and `auditlens sync` could not use it. Nothing was signed in.\n"
+        + HEADLESS_HELP.replace("<config dir>", str(config))
+    )
 
+
+def run_login(args: argparse.Namespace) -> int:
+    from auditlens.client.credentials import (
+        ENV_API_KEY,
+        ENV_TOKEN,
+        CredentialStore,
+        environment_credential,
+    )
+    from auditlens.client.errors import ApiError
+    from auditlens.client.paths import config_dir
+    from auditlens.client.session import sign_in
+
+    store = CredentialStore()
     try:
-        if args.api_key:
-            key = _read_secret("API key: ", sys.stdin)
-            attempt = sign_in(args.server, api_key=key, verify_tls=_verify(args))
+        from_env = environment_credential(args.server)
+    except ValueError as exc:
+        return _fail(str(exc))
+    asked = args.email or args.api_key or args.api_key_file
+    if from_env is not None and asked:
+        name = ENV_API_KEY if from_env.kind == "api_key" else ENV_TOKEN
+        return _fail(f"{name} is set: unset it, or run `login` without --email / --api-key.")
+    if from_env is None and not asked:
+        return _fail("Say how to sign in: --email, --api-key or --api-key-file.\n" + HEADLESS_HELP)
+    keeps = from_env is None and not args.api_key_file  # a secret only this login holds
+    if keeps and not args.credentials_file and store.in_memory:
+        return _fail(_cannot_keep(config_dir()))
+    try:
+        if from_env is not None:
+            is_key = from_env.kind == "api_key"
+            attempt = sign_in(
+                args.server,
+                api_key=from_env.secret if is_key else None,
+                token=None if is_key else from_env.secret,
+                verify_tls=_verify(args),
+                credentials=store,
+                store=False,
+            )
+        elif args.api_key or args.api_key_file:
+            key = (
+                _read_key_file(args.api_key_file)
+                if args.api_key_file
+                else _read_secret("API key: ", sys.stdin)
+            )
+            attempt = sign_in(
+                args.server, api_key=key, verify_tls=_verify(args), credentials=store, store=False
+            )
         else:
             password = _read_secret(f"Password for {args.email}: ", sys.stdin)
             attempt = sign_in(
-                args.server, email=args.email, password=password, verify_tls=_verify(args)
+                args.server,
+                email=args.email,
+                password=password,
+                verify_tls=_verify(args),
+                credentials=store,
+                store=False,
             )
     except VerificationError as exc:
         return _fail(f"{exc.code}: {exc.message}", EXIT_VERIFICATION)
     except (ApiError, ValueError) as exc:
         return _fail(str(exc))
     try:
-        identity = attempt.identity
-        if attempt.needs_confirmation:
-            print(f"First contact with {attempt.client.base_url}.")
-            print(f"  log origin:   {attempt.origin}")
-            print(f"  verifier key: {attempt.vkey}")
-            if args.vkey:
-                pass  # compared in confirm()
-            elif args.yes:
-                print("Trusting them (--yes).")
-            elif sys.stdin.isatty():
-                answer = input("Do these match what you were given out of band? [y/N] ")
-                if answer.strip().lower() not in ("y", "yes"):
-                    return _fail("Not trusted: nothing was stored.")
-            else:
-                return _fail(
-                    "Not trusted: confirm the origin and key with --vkey KEY (the key you were "
-                    "given) or --yes."
-                )
-            try:
-                attempt.confirm(pasted_vkey=args.vkey)
-            except VerificationError as exc:
-                return _fail(f"{exc.code}: {exc.message}", EXIT_VERIFICATION)
-            except ValueError as exc:
-                return _fail(str(exc))
-        session = attempt.session
-        print(
-            f"Signed in to {session.server_url} as {identity.user.email} "
-            f"({identity.user.role}) in {identity.organization.name or identity.organization.id}."
-        )
-        if attempt.credentials.backend_warning:
-            print(attempt.credentials.backend_warning, file=sys.stderr)
-        return EXIT_OK
+        return _finish_login(args, attempt, keeps)
     finally:
         attempt.client.close()
+
+
+def _end_unkept(attempt: Any, keeps: bool) -> None:
+    """Sign a session that will not be kept out on the server (best effort)."""
+    if keeps and attempt.credential.kind == "session":
+        # It expires on its own; what matters is that nothing claims it is kept.
+        with contextlib.suppress(Exception):
+            attempt.client.logout()
+
+
+def _finish_login(args: argparse.Namespace, attempt: Any, keeps: bool) -> int:
+    """Check the account may read the log, trust the log, keep the credential; say so."""
+    from auditlens.client.errors import ApiError, Forbidden
+    from auditlens.client.paths import config_dir
+    from auditlens.client.trust import normalize_vkey
+
+    identity = attempt.identity
+    org_name = identity.organization.name or identity.organization.id
+    try:
+        attempt.client.checkpoint()  # the log itself: what sync will read
+    except Forbidden:
+        _end_unkept(attempt, keeps)
+        return _fail(
+            f"The account {identity.user.email} ({identity.user.role}) cannot read the audit "
+            f"log of {org_name}: only Owners and Admins can. Nothing was stored; sign in with "
+            "an Owner or Admin account, or a read API key."
+        )
+    except ApiError as exc:
+        _end_unkept(attempt, keeps)
+        return _fail(str(exc))
+    if attempt.needs_confirmation:
+        print(f"First contact with {attempt.client.base_url}.")
+        print(f"  log origin:   {attempt.origin}")
+        print(f"  verifier key: {attempt.vkey}")
+        if args.vkey:
+            pass  # compared in confirm()
+        elif args.yes:
+            print("Trusting them (--yes).")
+        elif sys.stdin.isatty():
+            answer = input("Do these match what you were given out of band? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                _end_unkept(attempt, keeps)
+                return _fail("Not trusted: nothing was stored.")
+        else:
+            _end_unkept(attempt, keeps)
+            return _fail(
+                "Not trusted: confirm the origin and key with --vkey KEY (the key you were "
+                "given) or --yes."
+            )
+        try:
+            attempt.confirm(pasted_vkey=args.vkey)
+        except VerificationError as exc:
+            _end_unkept(attempt, keeps)
+            return _fail(f"{exc.code}: {exc.message}", EXIT_VERIFICATION)
+        except ValueError as exc:
+            _end_unkept(attempt, keeps)
+            return _fail(str(exc))
+    elif attempt.decision.known_log:
+        print(
+            f"You already trust the log {attempt.origin} (verifier key {attempt.vkey}); "
+            f"{attempt.client.base_url} serves it as organization {identity.organization.id}."
+        )
+    session = attempt.session
+    try:
+        given = normalize_vkey(args.vkey) if args.vkey else session.pin.vkey
+    except ValueError as exc:
+        _end_unkept(attempt, keeps)
+        return _fail(str(exc))
+    if given != session.pin.vkey:
+        _end_unkept(attempt, keeps)
+        return _fail(
+            f"{Code.UNTRUSTED_KEY}: the key you gave ({args.vkey.strip()}) is not the key "
+            f"pinned for the log {session.pin.origin} ({session.pin.vkey}). Nothing was "
+            "stored.",
+            EXIT_VERIFICATION,
+        )
+    if keeps and not attempt.keep(to_file=args.credentials_file):
+        attempt.credentials.delete(session.server_url)
+        _end_unkept(attempt, keeps)
+        return _fail(_cannot_keep(config_dir()))
+    who = f"as {identity.user.email} ({identity.user.role}) in {org_name}"
+    print(f"Signed in to {session.server_url} {who}.")
+    if args.api_key_file:
+        print("Nothing was stored: pass the same --api-key-file to each `auditlens sync`.")
+    elif not keeps:
+        print("Nothing was stored: each command reads the credential from the environment.")
+    elif args.credentials_file:
+        print(f"The session is kept in {attempt.credentials.file_path} (mode 0600).")
+    return EXIT_OK
 
 
 def run_logout(args: argparse.Namespace) -> int:
@@ -208,15 +362,19 @@ class _Printer:
 
 
 def run_sync(args: argparse.Namespace) -> int:
+    from auditlens.client.credentials import StoredCredential, api_key_account
     from auditlens.client.errors import ApiError
     from auditlens.client.session import NotSignedInError, resume
     from auditlens.client.sync import SyncStatus
-    from auditlens.core.errors import VerificationError
     from auditlens.mirror.store import MirrorVersionError
 
     try:
         server = _pick_server(args.server)
-        session = resume(server, verify_tls=_verify(args))
+        credential = None
+        if args.api_key_file is not None:
+            key = _read_key_file(args.api_key_file)
+            credential = StoredCredential(server, api_key_account(key), "api_key", key)
+        session = resume(server, verify_tls=_verify(args), credential=credential)
     except VerificationError as exc:
         return _fail(f"{exc.code}: {exc.message}", EXIT_VERIFICATION)
     except (LookupError, NotSignedInError, ApiError, ValueError) as exc:

@@ -1,4 +1,5 @@
-"""Session tokens and API keys in the OS keyring, never in a settings file or a log.
+"""Session tokens and API keys: in the OS keyring, never in a settings file or a log, unless
+the person explicitly chooses otherwise.
 
 One keyring item per server + account: service ``auditlens``, username ``<server URL>|<account>``
 (the account is the email for a password sign-in, ``key:<prefix>`` for an API key), password =
@@ -6,14 +7,31 @@ a small JSON object holding the secret and its kind. Which account was last used
 kept, without any secret, in ``accounts.json`` in the config directory so a scheduled
 ``auditlens sync --server URL`` finds its credential.
 
+Where there is no keyring (a server, a scheduler, a container), three explicit alternatives,
+looked up in this order by :meth:`CredentialStore.load`:
+
+1. ``AUDITLENS_API_KEY`` (a read API key) or ``AUDITLENS_TOKEN`` (a session token) in the
+   environment: used for whatever server the command talks to, stored nowhere. Setting both is
+   an error, not a guess.
+2. the keyring (or, in the viewer only, this process's memory: see below);
+3. ``credentials.json`` in the config directory, written only when the person opts in
+   (``auditlens login --credentials-file``), mode 0600 in a 0700 directory. It holds bearer
+   secrets in plain text: anyone who can read it as that user can read the audit log.
+
+(``--api-key-file FILE`` on ``login`` and ``sync`` is the fourth: the command reads the key from
+the file each time; nothing here is involved.)
+
 When no keyring backend works (the ``fail``/``null`` backends, or a backend that raises, as on a
 headless Linux box without a Secret Service), the store keeps credentials in this process's
-memory and says so in :attr:`CredentialStore.backend_warning`; the UI shows that sentence. The
-fallback is shared by every store in the process so a sign-in survives until quit.
+memory and says so in :attr:`CredentialStore.backend_warning`; the viewer shows that sentence
+and keeps its session until it quits. ``auditlens login``, whose process ends at once, refuses
+instead (see :attr:`CredentialStore.in_memory`). The fallback is shared by every store in the
+process so a sign-in survives until quit.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +42,16 @@ import keyring.backend
 import keyring.errors
 import orjson
 
-from auditlens.client.api import normalize_server_url
-from auditlens.client.paths import config_dir, read_json_file, write_json_file
+from auditlens.client.paths import (
+    config_dir,
+    normalize_server_url,
+    read_json_file,
+    write_json_file,
+)
+
+ENV_API_KEY = "AUDITLENS_API_KEY"
+ENV_TOKEN = "AUDITLENS_TOKEN"
+CREDENTIALS_FILE_NAME = "credentials.json"
 
 SERVICE = "auditlens"
 NO_KEYRING_WARNING = (
@@ -33,6 +59,8 @@ NO_KEYRING_WARNING = (
 )
 
 CredentialKind = Literal["session", "api_key"]
+#: where a loaded credential came from, for messages ("environment" is never stored)
+CredentialSource = Literal["keyring", "memory", "file", "environment"]
 
 _memory: dict[str, str] = {}
 _memory_lock = threading.Lock()
@@ -48,6 +76,7 @@ class StoredCredential:
     secret: str
     expires_at: str | None = None
     organization_id: str | None = None
+    source: CredentialSource = "keyring"
 
     def __repr__(self) -> str:  # keep the secret out of logs and tracebacks
         return (
@@ -59,6 +88,45 @@ class StoredCredential:
 def api_key_account(key: str) -> str:
     """The account name under which an API key is stored: ``key:`` + its non-secret prefix."""
     return "key:" + key[:12]
+
+
+def environment_credential(server_url: str) -> StoredCredential | None:
+    """The credential ``AUDITLENS_API_KEY`` or ``AUDITLENS_TOKEN`` gives, if one is set.
+
+    ValueError when both are set: which one was meant is not ours to guess.
+    """
+    key = os.environ.get(ENV_API_KEY, "").strip()
+    token = os.environ.get(ENV_TOKEN, "").strip()
+    if key and token:
+        raise ValueError(f"Both {ENV_API_KEY} and {ENV_TOKEN} are set: unset one of them.")
+    server = normalize_server_url(server_url)
+    if key:
+        return StoredCredential(server, f"env:{ENV_API_KEY}", "api_key", key, source="environment")
+    if token:
+        return StoredCredential(server, f"env:{ENV_TOKEN}", "session", token, source="environment")
+    return None
+
+
+def _decode(
+    server: str, account: str, raw: str, source: CredentialSource
+) -> StoredCredential | None:
+    try:
+        obj = orjson.loads(raw) if isinstance(raw, str) else raw
+        kind = obj["kind"]
+        secret = obj["secret"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None  # not ours or damaged: treat as signed out, never echo it
+    if kind not in ("session", "api_key") or not isinstance(secret, str):
+        return None
+    return StoredCredential(
+        server_url=server,
+        account=account,
+        kind=kind,
+        secret=secret,
+        expires_at=obj.get("expires_at"),
+        organization_id=obj.get("organization_id"),
+        source=source,
+    )
 
 
 def _is_working(backend: keyring.backend.KeyringBackend) -> bool:
@@ -76,9 +144,12 @@ class CredentialStore:
         self,
         backend: keyring.backend.KeyringBackend | None = None,
         index_path: Path | None = None,
+        file_path: Path | None = None,
     ) -> None:
         self._backend: keyring.backend.KeyringBackend | None = backend or keyring.get_keyring()
         self._index_path = index_path or (config_dir() / "accounts.json")
+        #: the opt-in credentials file (``auditlens login --credentials-file``), beside the index
+        self.file_path = file_path or (self._index_path.parent / CREDENTIALS_FILE_NAME)
         self.backend_warning: str | None = None
         if not _is_working(self._backend):
             self._use_memory()
@@ -126,18 +197,26 @@ class CredentialStore:
 
     # -- public API ------------------------------------------------------------------------------
 
-    def save(self, credential: StoredCredential) -> None:
-        """Store ``credential`` and remember its account as the one to use for its server."""
+    def save(self, credential: StoredCredential, *, to_file: bool = False) -> None:
+        """Store ``credential`` (in the keyring, or in the credentials file when ``to_file``)
+        and remember its account as the one to use for its server.
+
+        After a keyring save, check :attr:`in_memory`: a backend can fail on first use.
+        """
         server = normalize_server_url(credential.server_url)
-        value = orjson.dumps(
-            {
-                "kind": credential.kind,
-                "secret": credential.secret,
-                "expires_at": credential.expires_at,
-                "organization_id": credential.organization_id,
-            }
-        ).decode()
-        self._set(f"{server}|{credential.account}", value)
+        username = f"{server}|{credential.account}"
+        value: dict[str, object] = {
+            "kind": credential.kind,
+            "secret": credential.secret,
+            "expires_at": credential.expires_at,
+            "organization_id": credential.organization_id,
+        }
+        if to_file:
+            self._write_file_entry(username, value)
+        else:
+            self._set(username, orjson.dumps(value).decode())
+            if not self.in_memory:
+                self._write_file_entry(username, None)  # no stale copy left on disk
         index = read_json_file(self._index_path)
         index[server] = {
             "account": credential.account,
@@ -145,6 +224,20 @@ class CredentialStore:
             "organization_id": credential.organization_id,
         }
         write_json_file(self._index_path, index)
+
+    def _file_entries(self) -> dict[str, object]:
+        entries = read_json_file(self.file_path).get("credentials")
+        return entries if isinstance(entries, dict) else {}
+
+    def _write_file_entry(self, username: str, value: dict[str, object] | None) -> None:
+        entries = self._file_entries()
+        if value is None:
+            if username not in entries:
+                return
+            del entries[username]
+        else:
+            entries[username] = value
+        write_json_file(self.file_path, {"version": 1, "credentials": entries})
 
     def current_account(self, server_url: str) -> str | None:
         """The account last saved for ``server_url`` (no secret involved), if any."""
@@ -158,30 +251,25 @@ class CredentialStore:
         return list(read_json_file(self._index_path))
 
     def load(self, server_url: str, account: str | None = None) -> StoredCredential | None:
-        """The stored credential for ``server_url`` (its current account by default), or None."""
+        """The credential for ``server_url``: the environment's, else the stored one of its
+        current account (or ``account``) from the keyring or the credentials file; or None.
+        ValueError when the environment sets both variables."""
         server = normalize_server_url(server_url)
+        if account is None:
+            from_env = environment_credential(server)
+            if from_env is not None:
+                return from_env
         account = account or self.current_account(server)
         if account is None:
             return None
-        raw = self._get(f"{server}|{account}")
-        if raw is None:
-            return None
-        try:
-            obj = orjson.loads(raw)
-            kind = obj["kind"]
-            secret = obj["secret"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            return None  # not ours or damaged: treat as signed out, never echo it
-        if kind not in ("session", "api_key") or not isinstance(secret, str):
-            return None
-        return StoredCredential(
-            server_url=server,
-            account=account,
-            kind=kind,
-            secret=secret,
-            expires_at=obj.get("expires_at"),
-            organization_id=obj.get("organization_id"),
-        )
+        username = f"{server}|{account}"
+        raw = self._get(username)
+        if raw is not None:
+            return _decode(server, account, raw, "memory" if self.in_memory else "keyring")
+        in_file = self._file_entries().get(username)
+        if isinstance(in_file, dict):
+            return _decode(server, account, orjson.dumps(in_file).decode(), "file")
+        return None
 
     def delete(self, server_url: str, account: str | None = None) -> bool:
         """Remove the credential (sign out); True when something was stored."""
@@ -190,8 +278,9 @@ class CredentialStore:
         if account is None:
             return False
         username = f"{server}|{account}"
-        existed = self._get(username) is not None
+        existed = self._get(username) is not None or username in self._file_entries()
         self._delete(username)
+        self._write_file_entry(username, None)
         index = read_json_file(self._index_path)
         entry = index.get(server)
         if isinstance(entry, dict) and entry.get("account") == account:

@@ -6,8 +6,8 @@ One :meth:`SyncEngine.run`:
    against what the server announces);
 2. compare with the largest checkpoint the mirror trusts: smaller -> LOG_TRUNCATED; same size,
    other root -> LOG_FORKED; larger -> a consistency proof must verify, else LOG_FORKED. In
-   both failure cases the conflicting signed note is kept in the mirror's ``forks`` table as
-   evidence and nothing else is written;
+   every failure case both signed notes are kept as evidence in a file beside the mirror
+   (:func:`fork_evidence_path`) and nothing is written to the mirror;
 3. fetch the new entry bundles (prefetched on threads), re-hash every entry, extend the stored
    compact range and parse each event into its row, streaming the rows into ONE open mirror
    transaction. A partial bundle at the old end is fetched whole again: only its new entries are
@@ -33,8 +33,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from base64 import b64encode
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from hashlib import sha256
 from pathlib import Path
@@ -43,8 +45,10 @@ import orjson
 
 from auditlens.client.api import AuditApiClient, UserInfo
 from auditlens.client.errors import ProtocolError
+from auditlens.client.paths import write_private_file
 from auditlens.client.tilefetch import EntryTileFetcher, HashTiles
 from auditlens.client.trust import Pin, key_changed_error, origin_changed_error
+from auditlens.client.verified import VerifiedCheckpoints
 from auditlens.core import merkle, note, tiles
 from auditlens.core.checkpoint import Checkpoint
 from auditlens.core.errors import (
@@ -153,6 +157,8 @@ class SyncEngine:
     """Syncs one organization's log from ``client`` into the mirror at ``mirror_path``.
 
     ``pin`` is the trusted (origin, vkey) of the organization (see :mod:`auditlens.client.trust`).
+    ``verified``, when given, holds the largest checkpoint this client verified for the log in
+    any mirror: a new checkpoint must extend it too, and a successful run records its own.
     Run it on a worker thread; ``run`` blocks and is not re-entrant for one mirror.
     """
 
@@ -166,8 +172,10 @@ class SyncEngine:
         fetch_workers: int = 2,
         fetch_window: int = 12,
         writer_thread: bool = False,
+        verified: VerifiedCheckpoints | None = None,
     ) -> None:
         self.client = client
+        self.verified = verified
         self.mirror_path = mirror_path
         self.pin = pin
         self.organization_name = organization_name
@@ -193,7 +201,7 @@ class SyncEngine:
             rate.report(SyncPhase.CHECKPOINT, 0, "Fetching the signed checkpoint", force=True)
             cp_note = self.client.checkpoint()
             cp = note.verify_checkpoint(cp_note, self.pin.vkey, self.pin.origin)
-            self._check_against_trusted(writer, state, cp, cp_note, rate)
+            self._check_against_trusted(state, cp, cp_note, rate)
             if cancel.is_set():
                 return self._cancelled(state, started)
             users = self._fetch_users()
@@ -201,6 +209,7 @@ class SyncEngine:
             if state.checkpoint_note is not None and cp.size == state.size:
                 writer.write_meta(meta)
                 self._write_users(writer, state, cp, cp_note, users)
+                self._remember(cp, cp_note)
                 return SyncResult(
                     SyncStatus.UP_TO_DATE,
                     cp,
@@ -222,6 +231,7 @@ class SyncEngine:
                 )
             except _CancelledError:
                 return self._cancelled(state, started)
+            self._remember(cp, cp_note)
             return SyncResult(
                 SyncStatus.SYNCED,
                 cp,
@@ -253,32 +263,71 @@ class SyncEngine:
 
     def _check_against_trusted(
         self,
-        writer: MirrorWriter,
         state: MirrorState,
         cp: Checkpoint,
         cp_note: str,
         rate: _Rate,
     ) -> None:
-        if state.checkpoint_note is None or state.checkpoint_root is None:
+        """``cp`` must extend what this mirror verified, and what this client verified for the
+        log in any mirror (:class:`VerifiedCheckpoints`)."""
+        if state.checkpoint_note is not None and state.checkpoint_root is not None:
+            self._check_extends(
+                state.checkpoint_note,
+                state.size,
+                state.checkpoint_root,
+                cp,
+                cp_note,
+                rate,
+                "this mirror verified",
+            )
+        known_note = self.verified.latest(self.pin.origin, self.pin.vkey) if self.verified else None
+        if known_note is None or known_note in (state.checkpoint_note, cp_note):
             return
-        trusted_size, trusted_root = state.size, state.checkpoint_root
+        try:
+            known = note.verify_checkpoint(known_note, self.pin.vkey, self.pin.origin)
+        except VerificationError:
+            return  # not signed by the pinned key: a damaged file proves nothing either way
+        if state.checkpoint_note is None or known.size > state.size:
+            self._check_extends(
+                known_note,
+                known.size,
+                known.root,
+                cp,
+                cp_note,
+                rate,
+                "this client verified earlier (in any mirror)",
+            )
+
+    def _check_extends(  # noqa: PLR0917 (one check, told what it compares)
+        self,
+        trusted_note: str,
+        trusted_size: int,
+        trusted_root: bytes,
+        cp: Checkpoint,
+        cp_note: str,
+        rate: _Rate,
+        verifier: str,
+    ) -> None:
+        """LOG_TRUNCATED / LOG_FORKED (with evidence kept) unless ``cp`` extends the tree of
+        ``trusted_note``; ``verifier`` says who verified that one ("this mirror verified")."""
         if cp.size < trusted_size:
             detail = (
                 f"The server's signed checkpoint has {cp.size} entries, fewer than the "
-                f"{trusted_size} this mirror verified before: the log was truncated or rolled back."
+                f"{trusted_size} {verifier}: the log was truncated or rolled back."
             )
-            writer.record_fork(state.checkpoint_note, cp_note, f"{Code.LOG_TRUNCATED}: {detail}")
+            kept = self._keep_evidence(Code.LOG_TRUNCATED, detail, trusted_note, cp_note)
             raise VerificationError(
-                Code.LOG_TRUNCATED, detail, ranges=[(cp.size, trusted_size - 1)]
+                Code.LOG_TRUNCATED, detail + kept, ranges=[(cp.size, trusted_size - 1)]
             )
         if cp.size == trusted_size:
             if cp.root != trusted_root:
                 detail = (
-                    f"The server signed two different trees of size {cp.size}: the log forked. "
-                    "Both signed checkpoints are kept in the mirror as evidence."
+                    f"The log {cp.origin} has two different signed trees of size {cp.size}: "
+                    f"the one {verifier} and the one the server presents now. The log "
+                    "forked."
                 )
-                writer.record_fork(state.checkpoint_note, cp_note, f"{Code.LOG_FORKED}: {detail}")
-                raise VerificationError(Code.LOG_FORKED, detail)
+                kept = self._keep_evidence(Code.LOG_FORKED, detail, trusted_note, cp_note)
+                raise VerificationError(Code.LOG_FORKED, detail + kept)
             return
         if trusted_size == 0:
             return  # the empty tree is a prefix of every tree
@@ -293,11 +342,35 @@ class SyncEngine:
                 raise
             detail = (
                 f"The server's checkpoint of size {cp.size} does not extend the checkpoint of "
-                f"size {trusted_size} this mirror trusted ({exc.message}): the log forked. "
-                "Both signed checkpoints are kept in the mirror as evidence."
+                f"size {trusted_size} {verifier} ({exc.message}): the log forked."
             )
-            writer.record_fork(state.checkpoint_note, cp_note, f"{Code.LOG_FORKED}: {detail}")
-            raise VerificationError(Code.LOG_FORKED, detail) from None
+            kept = self._keep_evidence(Code.LOG_FORKED, detail, trusted_note, cp_note, proof)
+            raise VerificationError(Code.LOG_FORKED, detail + kept) from None
+
+    def _remember(self, cp: Checkpoint, cp_note: str) -> None:
+        """Record ``cp`` as verified for the log, for every later sync in any mirror."""
+        if self.verified is not None:
+            self.verified.record(self.pin.origin, self.pin.vkey, cp.size, cp_note)
+
+    def _keep_evidence(
+        self,
+        code: Code,
+        detail: str,
+        trusted_note: str,
+        conflicting_note: str,
+        proof: Sequence[bytes] | None = None,
+    ) -> str:
+        """Write both signed notes beside the mirror; return a sentence saying where."""
+        path = keep_fork_evidence(
+            self.mirror_path,
+            code=code,
+            detail=detail,
+            pin=self.pin,
+            trusted_note=trusted_note,
+            conflicting_note=conflicting_note,
+            consistency_proof=proof,
+        )
+        return f" Both signed checkpoints are kept as evidence in {path}; the mirror is unchanged."
 
     def _fetch_users(self) -> list[UserInfo]:
         return self.client.users()
@@ -595,6 +668,61 @@ def _hash_and_parse(  # noqa: PLR0917 (the hot loop: positional on purpose)
                 prune_events.append(covered - 1)  # the last pruned index
         rows.append(row)
     return rows, tile_nodes
+
+
+# -- evidence of a fork ---------------------------------------------------------------------------
+
+FORK_EVIDENCE_FORMAT = "auditlens-fork-evidence/1"
+
+
+def fork_evidence_path(mirror_path: Path, trusted_note: str, conflicting_note: str) -> Path:
+    """``<mirror stem>.fork-<hash12>.json`` beside the mirror; the hash is over both notes, so
+    seeing the same conflict again names the same file."""
+    digest = sha256(f"{trusted_note}\n\n{conflicting_note}".encode()).hexdigest()[:12]
+    return mirror_path.with_name(f"{mirror_path.stem}.fork-{digest}.json")
+
+
+def keep_fork_evidence(
+    mirror_path: Path,
+    *,
+    code: Code,
+    detail: str,
+    pin: Pin,
+    trusted_note: str,
+    conflicting_note: str,
+    consistency_proof: Sequence[bytes] | None = None,
+) -> Path:
+    """Write the evidence of LOG_FORKED / LOG_TRUNCATED as one self-contained JSON file.
+
+    Two checkpoints signed by the same key for the same origin that cannot both be true are
+    proof, for anyone holding the key, that the log's operator presented two histories: the
+    file holds both signed notes verbatim, the origin and key, where and when it was seen, and
+    the consistency proof the server offered (if any). It is written once (mode 0600, atomic)
+    and never into the mirror, which stays exactly as it was.
+    """
+    path = fork_evidence_path(mirror_path, trusted_note, conflicting_note)
+    if path.exists():
+        return path
+    record = {
+        "format": FORK_EVIDENCE_FORMAT,
+        "code": str(code),
+        "detail": detail,
+        "detected_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "origin": pin.origin,
+        "vkey": pin.vkey,
+        "server_url": pin.server_url,
+        "organization_id": pin.organization_id,
+        "mirror": mirror_path.name,
+        "trusted_checkpoint": trusted_note,
+        "conflicting_checkpoint": conflicting_note,
+        "consistency_proof": (
+            None
+            if consistency_proof is None
+            else [b64encode(h).decode() for h in consistency_proof]
+        ),
+    }
+    write_private_file(path, orjson.dumps(record, option=orjson.OPT_INDENT_2) + b"\n")
+    return path
 
 
 # -- gaps (pruned ranges never held by this mirror) ------------------------------------------------

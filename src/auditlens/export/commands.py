@@ -48,7 +48,9 @@ def register(subparsers: Any) -> None:
     keys.add_argument("--vkey", help="the log server's verifier key (signed-note vkey text)")
     keys.add_argument("--vkey-file", type=Path, help="a file holding the verifier key")
     verify.add_argument(
-        "--origin", help="the log the export must come from (default: the origin it names)"
+        "--origin",
+        help="the log the export must come from (default: the one log pinned for the key in "
+        "this machine's pins, else the origin the export names)",
     )
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(handler=run_verify)
@@ -110,7 +112,14 @@ def run_verify(args: argparse.Namespace) -> int:
 
     try:
         vkey = _read_vkey(args)
-        freport = verify_file(args.file, [vkey] if vkey else None, origin=args.origin)
+        origin = args.origin
+        if origin is None and vkey:  # the viewer's pins name the log this key signs
+            from auditlens.client.trust import pinned_origin_for_key
+
+            origin = pinned_origin_for_key(vkey)
+            if origin is not None:
+                print(f"Expecting the log {origin}, pinned for this key.", file=sys.stderr)
+        freport = verify_file(args.file, [vkey] if vkey else None, origin=origin)
     except (OSError, FormatError) as exc:
         print(f"auditlens verify: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -125,8 +134,8 @@ def run_verify(args: argparse.Namespace) -> int:
 def _mirror_for(args: argparse.Namespace) -> tuple[Path, str | None]:
     """The mirror file to read and the server URL to record the export on (if any)."""
     from auditlens.client.api import normalize_server_url
-    from auditlens.client.credentials import CredentialStore
-    from auditlens.mirror.store import data_dir, mirror_path
+    from auditlens.client.session import signed_in_mirror
+    from auditlens.mirror.store import data_dir
 
     if args.mirror is not None:
         return Path(args.mirror), None
@@ -139,13 +148,7 @@ def _mirror_for(args: argparse.Namespace) -> tuple[Path, str | None]:
             f"{len(mirrors)} mirror files in {data_dir() / 'mirrors'})"
         )
     server = normalize_server_url(args.server)
-    cred = CredentialStore().load(server)
-    if cred is None or cred.organization_id is None:
-        raise ValueError(
-            f"no signed-in organization for {server}; sign in with the viewer first, or pass "
-            "--mirror PATH"
-        )
-    return mirror_path(server, cred.organization_id), server
+    return signed_in_mirror(server), server
 
 
 def _filter(args: argparse.Namespace) -> Any:

@@ -1,26 +1,37 @@
 """Where mirror files live and how they are opened (paths, pragmas, schema version).
 
-One SQLite file per server + organization under the platform's user data directory
-(``<data>/mirrors/<host_port>-<org>-<hash8>.sqlite``). ``AUDITLENS_DATA_DIR`` or an explicit
-``base_dir`` overrides the directory, for tests and the demo. The file name carries a hash of the
-server URL so two servers with the same host name never share a mirror, and readable parts so a
-person can tell files apart.
+One SQLite file per LOG, named by its identity, the signed origin and its verifier key, under
+the platform's user data directory (``<data>/mirrors/<origin>-<hash8>.sqlite``, the hash over
+origin and key). The same log reached through another URL or under another organization id
+therefore syncs into the same file, whose history every new checkpoint must extend.
+``AUDITLENS_DATA_DIR`` or an explicit ``base_dir`` overrides the directory, for tests and the
+demo.
+
+Earlier versions named a mirror by server URL and organization id
+(``<host_port>-<org>-<hash8>.sqlite``, :func:`mirror_path`). Such a file is not moved (another
+process may have it open): :func:`find_log_mirror` keeps using it for its log as long as no
+file of the new layout exists, after checking that it holds that log (its ``meta``).
+
+Mirror files are created mode 0600, in directories created mode 0700 (:func:`open_writable`).
 
 Only :mod:`auditlens.mirror.writer` opens a mirror for writing (:func:`open_writable`);
-everything else uses :func:`open_readonly` (``mode=ro``), as DESIGN.md §5 asks.
+everything else uses :func:`open_readonly` (``mode=ro``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import quote
 
 import platformdirs
 
+from auditlens.client.paths import PRIVATE_FILE_MODE, make_private_dir
 from auditlens.mirror.schema import SCHEMA_VERSION, table_ddl
 
 APP_NAME = "auditlens"
@@ -38,14 +49,61 @@ def data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
+def _mirrors_dir(base_dir: Path | None) -> Path:
+    return base_dir if base_dir is not None else data_dir() / "mirrors"
+
+
+def log_mirror_path(origin: str, vkey: str, base_dir: Path | None = None) -> Path:
+    """The mirror file of the log with this origin and key (the file of the current layout)."""
+    digest = hashlib.sha256(f"{origin}\n{vkey}".encode()).hexdigest()[:8]
+    readable = re.sub(r"[^A-Za-z0-9.]+", "_", origin).strip("_")[:80] or "log"
+    return _mirrors_dir(base_dir) / f"{readable}-{digest}.sqlite"
+
+
+def find_log_mirror(
+    origin: str,
+    vkey: str,
+    legacy_locations: Iterable[tuple[str, str]] = (),
+    base_dir: Path | None = None,
+) -> Path:
+    """The mirror of a log: its file if one exists, else a file of the earlier layout made for
+    one of ``legacy_locations`` (server URL, organization id) that holds this very log, else
+    the path where its file will be created."""
+    current = log_mirror_path(origin, vkey, base_dir)
+    if current.exists():
+        return current
+    for server_url, organization_id in legacy_locations:
+        legacy = mirror_path(server_url, organization_id, base_dir)
+        if legacy.exists() and _identity(legacy) == (origin, vkey):
+            return legacy
+    return current
+
+
+def _identity(path: Path) -> tuple[str | None, str | None]:
+    """The (origin, vkey) a mirror file was synced under, from its meta; Nones if unknown."""
+    try:
+        conn = open_readonly(path)
+    except (OSError, sqlite3.Error, MirrorVersionError):
+        return None, None
+    try:
+        rows = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('origin', 'vkey')"))
+    except sqlite3.Error:
+        return None, None
+    finally:
+        conn.close()
+    return rows.get("origin"), rows.get("vkey")
+
+
 def mirror_path(server_url: str, organization_id: str, base_dir: Path | None = None) -> Path:
-    """The mirror file of one organization on one server (the URL should be normalized)."""
+    """The mirror file of the EARLIER layout: one organization on one server (normalized URL).
+
+    Kept to find mirrors made by earlier versions; new mirrors use :func:`log_mirror_path`.
+    """
     digest = hashlib.sha256(f"{server_url}\n{organization_id}".encode()).hexdigest()[:8]
     host = re.sub(r"^[a-z]+://", "", server_url)
     readable = re.sub(r"[^A-Za-z0-9.]+", "_", host).strip("_")[:60] or "server"
     org = re.sub(r"[^A-Za-z0-9]+", "_", organization_id).strip("_")[:40] or "org"
-    directory = base_dir if base_dir is not None else data_dir() / "mirrors"
-    return directory / f"{readable}-{org}-{digest}.sqlite"
+    return _mirrors_dir(base_dir) / f"{readable}-{org}-{digest}.sqlite"
 
 
 def _check_version(conn: sqlite3.Connection, path: Path) -> int:
@@ -58,6 +116,27 @@ def _check_version(conn: sqlite3.Connection, path: Path) -> int:
     return version
 
 
+def _make_private(path: Path) -> None:
+    """Create the mirror file mode 0600 (in a 0700 directory when this creates it) before
+    SQLite opens it, and take group and other access away from a file an earlier version made.
+
+    SQLite gives the ``-wal`` and ``-shm`` files the mode of the database file, so they follow.
+    A mirror holds every event of a log: only its owner may read it.
+    """
+    make_private_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, PRIVATE_FILE_MODE)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        with contextlib.suppress(FileNotFoundError):
+            if side.stat().st_mode & 0o077:
+                os.chmod(side, PRIVATE_FILE_MODE)
+
+
 def open_writable(path: Path) -> sqlite3.Connection:
     """Open (creating if needed) a mirror for the single writer: WAL, tables, user_version.
 
@@ -65,7 +144,7 @@ def open_writable(path: Path) -> sqlite3.Connection:
     transactions with explicit BEGIN/COMMIT; it may be used from the sync engine's writer thread.
     Secondary indexes are not created here: the writer does that (bulk loads defer them).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_private(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
     try:
         version = _check_version(conn, path)
