@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditlens.server.db import Database
+from auditlens.server.queries import derive_cursor_key
 from auditlens.server.ratelimit import LoginLimiter
 from auditlens.server.sequencer import Sequencer
 from auditlens.server.settings import ServerSettings
@@ -23,6 +24,8 @@ class ServerState:
     signer: LogSigner
     sequencer: Sequencer
     limiter: LoginLimiter
+    cursor_key: bytes
+    """HMAC key of audit-log cursors, derived from the log key (see :mod:`.queries`)."""
 
     @property
     def vkey(self) -> str:
@@ -49,4 +52,5 @@ def open_server(settings: ServerSettings) -> ServerState:
         signer=signer,
         sequencer=Sequencer(db, signer),
         limiter=LoginLimiter(settings.login_max_failures, settings.login_window_seconds),
+        cursor_key=derive_cursor_key(signer.signer.sign),
     )
