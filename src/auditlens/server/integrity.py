@@ -12,6 +12,10 @@ intact, and where it is not. For each organization it streams the entries in ind
   changed behind the server's back would silently hide or misfile an event;
   pruned bodies below ``min_index`` are fine;
 * timestamps never decrease (``EVENT_REORDERED``);
+* bodies are missing only below ``min_index``, and ``min_index`` is exactly what the newest
+  ``audit.retention_pruned`` event in the (signed) log says it is: a body erased above it, or a
+  ``min_index`` raised without such an event, is ``EVENT_MISSING`` over the erased range
+  (pruning is legitimate only when the log itself records and signs it);
 * every stored tree node at a tile level equals the one recomputed from the leaves, and every
   stored checkpoint is validly signed for the organization's origin and has the root
   recomputed at its size (``LOG_FORKED`` otherwise: it would not be consistent with the log);
@@ -34,7 +38,13 @@ from auditlens.core.events import category_of, parse_timestamp
 from auditlens.core.merkle import CompactRange, leaf_hash
 from auditlens.core.tiles import TILE_HEIGHT
 from auditlens.server.accounts import Organization
-from auditlens.server.schema import checkpoints, entries, organizations, tree_nodes
+from auditlens.server.schema import (
+    RETENTION_EVENT,
+    checkpoints,
+    entries,
+    organizations,
+    tree_nodes,
+)
 from auditlens.server.state import ServerState
 
 CHUNK = 10_000
@@ -116,6 +126,15 @@ def _body_problem(row: _EntryRow) -> str | None:
     return None
 
 
+def _recorded_min_index(body: bytes, current: int) -> int:
+    """The ``min_index`` a retention event records (``current`` if it records none)."""
+    try:
+        recorded = orjson.loads(body)["event"]["min_index"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return current
+    return recorded if type(recorded) is int and recorded > current else current
+
+
 def check_log(state: ServerState, org: Organization) -> LogReport:
     """Check one organization's stored log; see the module docstring for what is checked."""
     report = LogReport(org)
@@ -144,6 +163,9 @@ def check_log(state: ServerState, org: Organization) -> LogReport:
         cr = CompactRange()
         last_ts = -1
         modified: list[int] = []
+        min_index = int(org_row.min_index)
+        erased: list[int] = []
+        signed_min = 0  # min_index recorded by the newest retention event seen so far
         for row in _entries(conn, org.id):
             idx = row[0]
             if idx != cr.size:
@@ -154,6 +176,11 @@ def check_log(state: ServerState, org: Organization) -> LogReport:
             problem = _body_problem(row)
             if problem is not None:
                 modified.append(idx)
+            elif row[2] is None:
+                if idx >= min_index:
+                    erased.append(idx)
+            elif row[3][2] == RETENTION_EVENT:
+                signed_min = _recorded_min_index(row[2], signed_min)
             ts = int(row[3][1])  # type: ignore[call-overload]
             if ts < last_ts:
                 report.findings.append(
@@ -180,6 +207,24 @@ def check_log(state: ServerState, org: Organization) -> LogReport:
                     Code.EVENT_MODIFIED, "entries were changed after they were logged", modified
                 ),
             )
+    if erased:
+        report.findings.append(
+            Finding.at(
+                Code.EVENT_MISSING,
+                "entry bodies were erased above min_index (retention never removes those)",
+                erased,
+            )
+        )
+    if min_index > signed_min:
+        report.findings.append(
+            Finding.over(
+                Code.EVENT_MISSING,
+                f"min_index was raised to {min_index}, but the newest signed {RETENTION_EVENT} "
+                f"event records {signed_min}: entries below it may have been erased without "
+                "a signed record",
+                [(signed_min, min_index - 1)],
+            )
+        )
     if 0 in notes:
         _check_checkpoint(state, org, CompactRange(), notes[0], report)
     report.size = cr.size
