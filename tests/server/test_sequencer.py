@@ -251,3 +251,38 @@ def test_a_raised_tree_size_refuses_appends_with_a_clear_problem(live: Api) -> N
     assert r.status_code == 503, r.text
     assert "signed checkpoint" in r.json()["detail"]
     assert api.size() == size
+
+
+def test_the_frontier_read_from_stored_nodes_equals_the_one_built_from_the_leaves(
+    state: ServerState,
+) -> None:
+    from auditlens.server.tree import stored_frontier
+
+    org = _org(state)
+    cr = merkle.CompactRange()
+    for batch in (1, 254, 1, 300, 144, 65_536 - 700):  # across tile and tile-level boundaries
+        for leaf in _leaves(state, org.id, batch, cr.size):
+            cr.append(leaf)
+        with state.db.read() as conn:
+            assert stored_frontier(conn, org.id, cr.size) == cr.hashes, cr.size
+            for size in {0, 1, 255, 256, 257, 65_535, cr.size - 1} & set(range(cr.size)):
+                smaller = merkle.CompactRange()
+                leaves = [
+                    bytes(h)
+                    for (h,) in conn.execute(
+                        sa.text("SELECT leaf_hash FROM entries WHERE idx < :n ORDER BY idx"),
+                        {"n": size},
+                    )
+                ]
+                for leaf in leaves:
+                    smaller.append(leaf)
+                assert stored_frontier(conn, org.id, size) == smaller.hashes
+
+
+def _leaves(state: ServerState, org_id: str, count: int, first: int) -> list[bytes]:
+    state.sequencer.append(org_id, [sample_event(i) for i in range(count)], validate=False)
+    with state.db.read() as conn:
+        rows = conn.execute(
+            sa.text("SELECT leaf_hash FROM entries WHERE idx >= :f ORDER BY idx"), {"f": first}
+        )
+        return [bytes(h) for (h,) in rows]

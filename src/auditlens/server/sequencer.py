@@ -60,7 +60,7 @@ from auditlens.server.db import Database
 from auditlens.server.problems import ProblemError
 from auditlens.server.schema import checkpoints, entries, organizations, tree_nodes
 from auditlens.server.signing import LogSigner
-from auditlens.server.tree import TreeReader
+from auditlens.server.tree import stored_frontier
 
 log = logging.getLogger("auditlens.server")
 
@@ -146,50 +146,46 @@ def derive_state(conn: Connection, org_id: str) -> SequencerState:
     """Recompute the sequencer state of ``org_id`` from the stored log, on ``conn``.
 
     The size is that of the newest checkpoint; the frontier is read from the stored nodes and
-    must give that checkpoint's root; the time is that of the last entry. Raises
-    :class:`LogStateError` when the stored log does not support that (nodes that disagree with
-    the signed root, entries beyond it, missing nodes).
+    must give that checkpoint's root; the time is that of the last entry. Two queries in all.
+    Raises :class:`LogStateError` when the stored log does not support that (nodes that
+    disagree with the signed root, entries beyond it, missing nodes).
     """
-    newest = conn.execute(
-        sa.select(checkpoints.c.size, checkpoints.c.root)
-        .where(checkpoints.c.org_id == org_id)
-        .order_by(checkpoints.c.size.desc())
+    newest = checkpoints.alias("newest")
+    last_entry = (
+        sa.select(entries.c.ts)
+        .where(entries.c.org_id == org_id, entries.c.idx == newest.c.size - 1)
+        .scalar_subquery()
+    )
+    beyond = (
+        sa.select(entries.c.idx)
+        .where(entries.c.org_id == org_id, entries.c.idx >= newest.c.size)
+        .limit(1)
+        .scalar_subquery()
+    )
+    row = conn.execute(
+        sa.select(newest.c.size, newest.c.root, last_entry, beyond)
+        .where(newest.c.org_id == org_id)
+        .order_by(newest.c.size.desc())
         .limit(1)
     ).first()
-    if newest is None:
+    if row is None:
         raise LogStateError(org_id, "it has no signed checkpoint")
-    size = int(newest.size)
-    beyond = conn.execute(
-        sa.select(entries.c.idx).where(entries.c.org_id == org_id, entries.c.idx >= size).limit(1)
-    ).scalar()
-    if beyond is not None:
+    size, root, last_ts, extra = int(row[0]), bytes(row[1]), row[2], row[3]
+    if extra is not None:
         raise LogStateError(
-            org_id, f"entry {beyond} lies beyond its newest signed checkpoint (size {size})"
+            org_id, f"entry {extra} lies beyond its newest signed checkpoint (size {size})"
         )
-    reader = TreeReader(conn, org_id, size)
-    frontier: list[bytes] = []
-    start = 0
-    try:
-        for height in reversed(range(size.bit_length())):
-            if size >> height & 1:
-                frontier.append(reader.node(height, start >> height))
-                start += 1 << height
-    except ValueError:
-        raise LogStateError(org_id, f"stored tree nodes below size {size} are missing") from None
-    if CompactRange.from_state(size, frontier).root() != bytes(newest.root):
+    if size and last_ts is None:
+        raise LogStateError(org_id, f"entry {size - 1} is missing")
+    frontier = stored_frontier(conn, org_id, size)
+    if frontier is None:
+        raise LogStateError(org_id, f"stored tree hashes below size {size} are missing")
+    if CompactRange.from_state(size, frontier).root() != root:
         raise LogStateError(
             org_id,
             f"its stored tree nodes do not give the root of its signed checkpoint of size {size}",
         )
-    last_ts = 0
-    if size:
-        found = conn.execute(
-            sa.select(entries.c.ts).where(entries.c.org_id == org_id, entries.c.idx == size - 1)
-        ).scalar()
-        if found is None:
-            raise LogStateError(org_id, f"entry {size - 1} is missing")
-        last_ts = int(found)
-    return SequencerState(size, frontier, last_ts)
+    return SequencerState(size, frontier, int(last_ts) if size else 0)
 
 
 def _stored_state(row: Any) -> tuple[object, bytes, object]:

@@ -12,6 +12,7 @@ never serves a hash or entry the checkpoint it answers for does not cover.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -97,3 +98,56 @@ class TreeReader:
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         return merkle.consistency_proof_from(self.node, size1, size2)
+
+
+def stored_frontier(conn: Connection, org_id: str, size: int) -> list[bytes] | None:
+    """The compact range of the stored tree of ``size`` (largest subtree first), or None.
+
+    One perfect subtree per set bit of ``size``; a subtree of height ``8*L + r`` is folded from
+    ``2**r`` stored hashes of tile level ``L``, exactly as :meth:`TreeReader.node` does, but all
+    of them are read in one query: the sequencer runs this before every append, and on
+    PostgreSQL each round trip costs more than the reading. None when a hash is missing.
+    """
+    spans: list[tuple[int, int, int]] = []  # (tile level, first position, count)
+    start = 0
+    for height in reversed(range(size.bit_length())):
+        if size >> height & 1:
+            tile_level, r = divmod(height, TILE_HEIGHT)
+            spans.append((tile_level, (start >> height) << r, 1 << r))
+            start += 1 << height
+    if not spans:
+        return []
+    leaves = [(first, count) for level, first, count in spans if level == 0]
+    nodes = [(level, first, count) for level, first, count in spans if level > 0]
+    parts: list[sa.Select[Any]] = []
+    if leaves:
+        parts.append(
+            sa.select(sa.literal(0).label("level"), entries.c.idx, entries.c.leaf_hash).where(
+                entries.c.org_id == org_id,
+                sa.or_(*(entries.c.idx.between(f, f + n - 1) for f, n in leaves)),
+            )
+        )
+    if nodes:
+        parts.append(
+            sa.select(tree_nodes.c.level, tree_nodes.c.idx, tree_nodes.c.hash).where(
+                tree_nodes.c.org_id == org_id,
+                sa.or_(
+                    *(
+                        sa.and_(
+                            tree_nodes.c.level == TILE_HEIGHT * level,
+                            tree_nodes.c.idx.between(f, f + n - 1),
+                        )
+                        for level, f, n in nodes
+                    )
+                ),
+            )
+        )
+    query = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+    found = {(int(row[0]), int(row[1])): bytes(row[2]) for row in conn.execute(query)}
+    frontier = []
+    for tile_level, first, count in spans:
+        hashes = [found.get((TILE_HEIGHT * tile_level, p)) for p in range(first, first + count)]
+        if any(h is None for h in hashes):
+            return None
+        frontier.append(merkle.root(hashes))  # type: ignore[arg-type]
+    return frontier
