@@ -169,8 +169,12 @@ def _drop(api: Api, trigger: str, table: str) -> None:
         )
 
 
-def test_bodies_erased_by_raising_min_index_by_hand_are_found(private_api: Api) -> None:
+def test_bodies_erased_by_raising_min_index_by_hand_are_found(
+    private_api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The attack: raise min_index, then NULL the bodies below it (triggers out of the way)."""
+    from tests.server.test_commands import run
+
     api = private_api
     assert api.ingest([sample_event(i) for i in range(600)]).status_code == 201
     assert _check(api) == []
@@ -187,6 +191,11 @@ def test_bodies_erased_by_raising_min_index_by_hand_are_found(private_api: Api) 
     assert [f.code for f in findings] == [Code.EVENT_MISSING], findings
     assert findings[0].ranges == ((0, 511),)
     assert "retention_pruned" in findings[0].message
+    settings = api.state.settings
+    argv = ["--data-dir", str(settings.data_dir), "--db", str(settings.database_url)]
+    code, out, _ = run(capsys, "server", "verify", *argv)
+    assert code == 1
+    assert "auditlens.local/acme: FAILED" in out and "EVENT_MISSING" in out
 
 
 def test_a_body_erased_above_min_index_is_found(private_api: Api) -> None:

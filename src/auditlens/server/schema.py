@@ -10,7 +10,7 @@ Decisions:
   timestamps never decrease with the index, *index order is time order*: every filter index is
   ``(org_id, <column>, idx)`` and a time window is turned into an index window first, so any
   filter's page is one index range scan. The category has its own column and index (a
-  ``type LIKE 'agent.%'`` range cannot be read in index order; LIMITS.md measured 2 s).
+  ``type LIKE 'agent.%'`` range cannot be read in index order: measured, 2 s on a large log).
 * ``leaf_hash`` is stored with the entry (level 0 of the tree). ``tree_nodes`` keeps the full
   nodes at heights 8, 16, 24, ... (the tlog-tiles levels 1, 2, 3, ...); the nodes in between
   are computed from at most 128 stored hashes when a proof needs them.
