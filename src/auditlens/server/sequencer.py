@@ -146,37 +146,40 @@ def derive_state(conn: Connection, org_id: str) -> SequencerState:
     """Recompute the sequencer state of ``org_id`` from the stored log, on ``conn``.
 
     The size is that of the newest checkpoint; the frontier is read from the stored nodes and
-    must give that checkpoint's root; the time is that of the last entry. Two queries in all.
-    Raises :class:`LogStateError` when the stored log does not support that (nodes that
-    disagree with the signed root, entries beyond it, missing nodes).
+    must give that checkpoint's root; the time is that of the last entry, which must be the
+    entry just below that size. Two queries in all, each served by a primary key in index
+    order. Raises :class:`LogStateError` when the stored log does not support that (nodes that
+    disagree with the signed root, entries beyond it, missing nodes or entries).
     """
-    newest = checkpoints.alias("newest")
-    last_entry = (
-        sa.select(entries.c.ts)
-        .where(entries.c.org_id == org_id, entries.c.idx == newest.c.size - 1)
-        .scalar_subquery()
-    )
-    beyond = (
-        sa.select(entries.c.idx)
-        .where(entries.c.org_id == org_id, entries.c.idx >= newest.c.size)
+    newest = (
+        sa.select(checkpoints.c.size, checkpoints.c.root)
+        .where(checkpoints.c.org_id == org_id)
+        .order_by(checkpoints.c.size.desc())
         .limit(1)
-        .scalar_subquery()
+        .subquery()
+    )
+    last = (
+        sa.select(entries.c.idx, entries.c.ts)
+        .where(entries.c.org_id == org_id)
+        .order_by(entries.c.idx.desc())
+        .limit(1)
+        .subquery()
     )
     row = conn.execute(
-        sa.select(newest.c.size, newest.c.root, last_entry, beyond)
-        .where(newest.c.org_id == org_id)
-        .order_by(newest.c.size.desc())
-        .limit(1)
+        sa.select(newest.c.size, newest.c.root, last.c.idx, last.c.ts).select_from(
+            newest.outerjoin(last, sa.true())
+        )
     ).first()
     if row is None:
         raise LogStateError(org_id, "it has no signed checkpoint")
-    size, root, last_ts, extra = int(row[0]), bytes(row[1]), row[2], row[3]
-    if extra is not None:
+    size, root = int(row[0]), bytes(row[1])
+    last_index = -1 if row[2] is None else int(row[2])
+    if last_index >= size:
         raise LogStateError(
-            org_id, f"entry {extra} lies beyond its newest signed checkpoint (size {size})"
+            org_id, f"entry {last_index} lies beyond its newest signed checkpoint (size {size})"
         )
-    if size and last_ts is None:
-        raise LogStateError(org_id, f"entry {size - 1} is missing")
+    if last_index != size - 1:
+        raise LogStateError(org_id, f"entries {last_index + 1}-{size - 1} are missing")
     frontier = stored_frontier(conn, org_id, size)
     if frontier is None:
         raise LogStateError(org_id, f"stored tree hashes below size {size} are missing")
@@ -185,7 +188,7 @@ def derive_state(conn: Connection, org_id: str) -> SequencerState:
             org_id,
             f"its stored tree nodes do not give the root of its signed checkpoint of size {size}",
         )
-    return SequencerState(size, frontier, int(last_ts) if size else 0)
+    return SequencerState(size, frontier, int(row[3]) if size else 0)
 
 
 def _stored_state(row: Any) -> tuple[object, bytes, object]:
