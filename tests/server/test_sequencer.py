@@ -286,3 +286,16 @@ def _leaves(state: ServerState, org_id: str, count: int, first: int) -> list[byt
             sa.text("SELECT leaf_hash FROM entries WHERE idx >= :f ORDER BY idx"), {"f": first}
         )
         return [bytes(h) for (h,) in rows]
+
+
+def test_start_up_with_a_log_that_cannot_be_extended_logs_it_and_keeps_serving_reads(
+    live: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    api = live
+    _corrupt(api, "tree_size = tree_size + 7")
+    with caplog.at_level("ERROR", logger="auditlens.server"):
+        again = open_server(api.state.settings)
+    again.close()
+    assert "auditlens.local/acme" in caplog.text and "refuses appends" in caplog.text
+    assert api.http.get("/v1/log/checkpoint", headers=api.auth("admin")).status_code == 200
+    assert api.ingest([sample_event(1)], org="globex").status_code == 201  # others unaffected
