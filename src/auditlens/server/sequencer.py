@@ -20,9 +20,9 @@ sign a root no earlier checkpoint agrees with: a fork of the log, for good. Reco
 two indexed reads (the newest checkpoint with the last entry, then the stored hashes under the
 frontier: at most 255 leaf hashes and 255 per tile level) and a few hundred hashes, about 2% of
 a 1,000-event append (measured on SQLite and PostgreSQL); the compact range then provably
-extends the newest signed checkpoint, so every root signed here follows from the stored nodes. A cache
-that differs is logged and overwritten; :func:`repair_state` does the same at start-up. A log
-whose stored nodes disagree with its own newest checkpoint, or whose state claims more entries
+extends the newest signed checkpoint, so every root signed here follows from the stored nodes.
+A cache that differs is logged and overwritten; :func:`repair_state` does the same at start-up.
+A log whose stored nodes disagree with its own newest checkpoint, or whose state claims more entries
 than that checkpoint, is refused (:class:`LogStateError`, a 503) until an operator has looked.
 
 Nothing is visible until the transaction commits, so a kill at any instant leaves either the
