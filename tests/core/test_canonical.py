@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from auditlens.core.canonical import canonicalize, format_number, loads, loads_canonical
+from auditlens.core.canonical import (
+    MAX_DEPTH,
+    NestingError,
+    canonicalize,
+    canonicalize_event,
+    format_number,
+    loads,
+    loads_canonical,
+)
 from auditlens.core.errors import FormatError
 
 JCS = Path(__file__).resolve().parents[1] / "data" / "jcs"
@@ -206,3 +214,37 @@ def test_loads_canonical_accepts_canonical_bytes() -> None:
 def test_loads_canonical_rejects_other_spellings(data: bytes) -> None:
     with pytest.raises(FormatError, match="not in RFC 8785 canonical form"):
         loads_canonical(data)
+
+
+def _nested(depth: int) -> bytes:
+    """A JSON array nested ``depth`` levels deep: ``[[[...]]]``."""
+    return b"[" * depth + b"]" * depth
+
+
+def test_loads_accepts_the_depth_limit_exactly() -> None:
+    assert loads(_nested(MAX_DEPTH)) == loads(_nested(MAX_DEPTH))
+    assert loads(b'{"a":' * (MAX_DEPTH - 1) + b"[]" + b"}" * (MAX_DEPTH - 1))
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 300, 990, 1023])
+def test_loads_refuses_nesting_beyond_the_limit_with_a_clear_error(depth: int) -> None:
+    # 990-1023 levels get past orjson's parser (1,024) but used to hit RecursionError in the
+    # fast path's structural check.
+    with pytest.raises(NestingError, match=f"nested {depth} levels deep; the limit is 64"):
+        loads(_nested(depth))
+    with pytest.raises(NestingError):
+        loads(b'{"a":' * depth + b"1" + b"}" * depth)
+    with pytest.raises(NestingError):
+        loads_canonical(_nested(depth))
+
+
+def test_canonicalize_event_of_a_deep_python_value_is_a_format_error() -> None:
+    deep: object = []
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(FormatError, match="nested too deeply"):
+        canonicalize_event({"a": deep})
+
+
+def test_nesting_error_is_a_format_error() -> None:
+    assert issubclass(NestingError, FormatError)

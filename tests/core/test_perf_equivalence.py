@@ -487,8 +487,8 @@ def test_loads_rejects_a_duplicate_in_any_compact_document(
         b'{"a":"\\ud800"}',
         b'{"a":"\\u0041"}',
         b'{"a":18446744073709551616}',
-        b"[" * 300 + b"]" * 300,
-        b'{"a":' * 300 + b"1" + b"}" * 300,
+        b"[" * canonical.MAX_DEPTH + b"]" * canonical.MAX_DEPTH,
+        b'{"a":' * canonical.MAX_DEPTH + b"1" + b"}" * canonical.MAX_DEPTH,
         b"",
         b"{}",
         b"[]",
@@ -497,6 +497,15 @@ def test_loads_rejects_a_duplicate_in_any_compact_document(
 )
 def test_loads_equals_the_original_on_known_cases(data: bytes) -> None:
     assert _loads_outcome(data) == _reference_outcome(data)
+
+
+@pytest.mark.parametrize("depth", [canonical.MAX_DEPTH + 1, 300])
+def test_loads_refuses_what_the_original_accepted_only_beyond_the_depth_limit(depth: int) -> None:
+    # The one intended difference: a depth limit, checked before any recursive walk.
+    for data in (b"[" * depth + b"]" * depth, b'{"a":' * depth + b"1" + b"}" * depth):
+        assert _reference_outcome(data)[0] == "value"
+        with pytest.raises(canonical.NestingError):
+            canonical.loads(data)
 
 
 def test_loads_of_a_compact_batch_equals_the_original() -> None:

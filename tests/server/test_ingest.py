@@ -234,3 +234,29 @@ def test_a_malformed_idempotency_key_is_422(api: Api) -> None:
     before = api.size()
     r = _post_with_key(api, [sample_event(1)], "x" * 129)
     assert _refused(api, r, 422, before)["invalid_params"][0]["name"] == "Idempotency-Key"
+
+
+@pytest.mark.parametrize("depth", [65, 990, 1023])
+def test_json_nested_beyond_the_depth_limit_is_422_on_ingest(api: Api, depth: int) -> None:
+    # ``depth`` counts the whole document: 990-1,023 levels got past orjson (which stops at
+    # 1,024) and ended in a RecursionError, a 500.
+    before = api.size()
+    deep = b'{"a":' * (depth - 3) + b"1" + b"}" * (depth - 3)
+    data = b'{"events": [{"type": "agent.action", "event": ' + deep + b"}]}"
+    problem = _refused(api, _post_raw(api, data), 422, before)
+    assert "the limit is 64" in problem["detail"]
+    assert problem["invalid_params"][0]["name"] == "body"
+
+
+@pytest.mark.parametrize("depth", [65, 990, 1023])
+def test_json_nested_beyond_the_depth_limit_is_422_on_export_records(api: Api, depth: int) -> None:
+    before = api.size()
+    deep = b"[" * (depth - 1) + b"]" * (depth - 1)
+    data = b'{"format": "json", "count": 0, "sha256": "' + b"0" * 64 + b'", "filter": ' + deep
+    r = api.http.post(
+        "/v1/audit-logs/exports",
+        content=data + b"}",
+        headers={**api.auth("admin"), "Content-Type": "application/json"},
+    )
+    problem = _refused(api, r, 422, before)
+    assert "the limit is 64" in problem["detail"]

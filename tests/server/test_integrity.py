@@ -124,3 +124,46 @@ def test_operator_check_passes_on_an_intact_log_and_finds_a_forged_entry(
     code, out, _ = run(capsys, *argv)
     assert code == 1
     assert "auditlens.local/acme: FAILED" in out and "auditlens.local/globex: OK" in out
+
+
+def _drop_entry_trigger(api: Api) -> None:
+    with api.state.db.write() as conn:
+        conn.exec_driver_sql(
+            "DROP TRIGGER entries_prune_only ON entries"
+            if api.backend == "postgresql"
+            else "DROP TRIGGER entries_prune_only"
+        )
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "outcome = CASE WHEN outcome = 'success' THEN 'failure' ELSE 'success' END",
+        "user_id = 'someone-else'",
+        "task_id = 'task-x'",
+        "agent_id = NULL",
+        "category = 'billing'",
+        "type = 'agent.tool_call'",
+        "ts = ts + 1",
+        "id = 'log_01JD0000000000000000000000'",
+    ],
+)
+def test_operator_check_compares_every_indexed_column_with_the_body(
+    private_api: Api, assignment: str
+) -> None:
+    """A filter column changed behind the server's back (body untouched) is a finding."""
+    from auditlens.server.integrity import check_log
+
+    api = private_api
+    assert api.ingest([sample_event(i) for i in range(12)]).status_code == 201
+    org = api.orgs["acme"].org
+    _drop_entry_trigger(api)
+    with api.state.db.write() as conn:
+        conn.execute(
+            sa.text(f"UPDATE entries SET {assignment} WHERE org_id = :o AND idx = 5"),
+            {"o": org.id},
+        )
+    report = check_log(api.state, org)
+    assert report.findings and report.findings[0].code is Code.EVENT_MODIFIED, report.findings
+    assert report.findings[0].indexes == [5]
+    assert {f.code for f in report.findings} <= {Code.EVENT_MODIFIED, Code.EVENT_REORDERED}

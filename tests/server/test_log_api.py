@@ -111,3 +111,21 @@ def test_info_matches_the_checkpoint(grown: Api) -> None:
     info = grown.http.get("/v1/log/info", headers=grown.auth("admin")).json()
     cp = fetch_checkpoint(grown.http, grown.auth("admin"), ORIGIN, grown.state.vkey)
     assert info == {"origin": ORIGIN, "vkey": grown.state.vkey, "size": cp.size, "min_index": 0}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/log/tile/0/x999/999/999/999/999/999/999",
+        "/v1/log/tile/entries/x999/999/999/999/999/999/999",
+        "/v1/log/tile/3/x999/999/999/999/999/999/999.p/7",
+        f"/v1/log/proof/inclusion?index={2**70}",
+        f"/v1/log/proof/inclusion?index=0&size={2**64}",
+        f"/v1/log/proof/consistency?from={2**63}",
+        f"/v1/log/proof/consistency?from=1&to={2**63}",
+    ],
+)
+def test_huge_numbers_in_log_requests_are_refused_not_a_500(grown: Api, path: str) -> None:
+    r = grown.http.get(path, headers=grown.auth("admin"))
+    assert r.status_code in (400, 404, 422), r.text
+    assert r.headers["content-type"] == "application/problem+json"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
+import orjson
 import pytest
 
 from auditlens.core.events import format_timestamp, parse_timestamp
+from auditlens.server.queries import AuditFilter
 from tests.server.conftest import Api, sample_event
 
 N = 240
@@ -179,3 +183,78 @@ def test_unknown_event_id_is_404(logged: tuple[Api, list[Any]]) -> None:
     r = api.http.get("/v1/audit-logs/log_00000000000000000000000000", headers=api.auth("admin"))
     assert r.status_code == 404
     assert r.headers["content-type"] == "application/problem+json"
+
+
+def _unsigned_cursor(k: int, order: str = "desc", **filters: Any) -> str:
+    """A cursor in the old unsigned format, built from the predictable fingerprint."""
+    fingerprint = AuditFilter(**filters).fingerprint(order)  # type: ignore[arg-type]
+    raw = json.dumps({"v": 1, "k": k, "o": order, "f": fingerprint}).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _page(api: Api, who: str = "admin", org: str = "acme", **params: Any) -> Any:
+    return api.http.get("/v1/audit-logs", params=params, headers=api.auth(who, org))
+
+
+@pytest.mark.parametrize("k", [2**63, 2**64 + 5, 2**53, -1, 10**30])
+def test_forged_cursors_with_huge_or_negative_indexes_are_422(
+    logged: tuple[Api, list[Any]], k: int
+) -> None:
+    # 2^63 and above used to overflow SQLite's integer binding: a 500.
+    api, _ = logged
+    r = _page(api, limit=5, cursor=_unsigned_cursor(k))
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["invalid_params"][0]["name"] == "cursor"
+
+
+def _tampered(cursor: str, **changes: Any) -> str:
+    payload, _, tag = cursor.partition(".")
+    data = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    data.update(changes)
+    raw = base64.urlsafe_b64encode(orjson.dumps(data)).rstrip(b"=").decode("ascii")
+    return f"{raw}.{tag}"
+
+
+def test_a_cursor_is_signed_so_its_index_cannot_be_edited(logged: tuple[Api, list[Any]]) -> None:
+    api, _ = logged
+    first = _page(api, limit=5).json()
+    assert _page(api, limit=5, cursor=first["next_cursor"]).status_code == 200
+    for changes in ({"k": 1}, {"k": 2**63}, {"o": "asc"}, {"extra": 1}):
+        r = _page(api, limit=5, cursor=_tampered(first["next_cursor"], **changes))
+        assert r.status_code == 422, (changes, r.text)
+        assert "not a cursor this server issued" in r.json()["detail"]
+
+
+def test_a_cursor_is_bound_to_its_organization(logged: tuple[Api, list[Any]]) -> None:
+    api, _ = logged
+    first = _page(api, limit=5).json()
+    r = _page(api, "admin", "globex", limit=5, cursor=first["next_cursor"])
+    assert r.status_code == 422, r.text
+    assert r.json()["invalid_params"][0]["name"] == "cursor"
+
+
+@pytest.mark.parametrize(
+    "cursor", ["", ".", "a.b.c", "!!!.???", "e30.AAAA", "bm90LWEtY3Vyc29y", "x" * 512]
+)
+def test_malformed_cursors_are_422(logged: tuple[Api, list[Any]], cursor: str) -> None:
+    api, _ = logged
+    r = _page(api, limit=5, cursor=cursor)
+    assert r.status_code in (200, 422), r.text  # "" means no cursor
+    if cursor:
+        assert r.status_code == 422
+        assert r.json()["invalid_params"][0]["name"] == "cursor"
+
+
+def test_cursors_survive_a_restart_of_the_server(tmp_path: Any) -> None:
+    from auditlens.server.settings import ServerSettings
+    from auditlens.server.state import open_server
+
+    settings = ServerSettings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'x.db'}")
+    first = open_server(settings)
+    second = open_server(settings)
+    try:
+        assert first.cursor_key == second.cursor_key and len(first.cursor_key) == 32
+    finally:
+        first.close()
+        second.close()

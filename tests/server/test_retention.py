@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from auditlens.core.errors import Code
 from auditlens.server import retention
 from auditlens.server.retention import DAY_MS
-from tests.server.conftest import Api, running_api, sample_event
+from tests.server.conftest import BACKENDS, Api, running_api, sample_event
 from tests.server.thirdparty import verify_log
 
 ORIGIN = "auditlens.local/acme"
@@ -122,3 +126,104 @@ def test_the_running_server_prunes_on_its_own(tmp_path: Path) -> None:
                     return
             time.sleep(0.05)
         pytest.fail("the retention loop did not prune")
+
+
+def _check(api: Api, org: str = "acme") -> list[Any]:
+    from auditlens.server.integrity import check_log
+
+    return check_log(api.state, api.orgs[org].org).findings
+
+
+def test_a_legitimate_prune_passes_the_operator_check(
+    pruned: tuple[Api, retention.PruneResult, list[str]],
+) -> None:
+    api, _, _ = pruned
+    assert _check(api) == []
+
+
+@pytest.mark.parametrize("org", ["acme", "globex"])
+def test_raising_min_index_without_a_signed_prune_event_is_refused(
+    pruned: tuple[Api, retention.PruneResult, list[str]], org: str
+) -> None:
+    api, _, _ = pruned
+    for statement in (
+        "UPDATE organizations SET min_index = min_index + 256",
+        "UPDATE organizations SET min_index = min_index + 512",
+    ):
+        with pytest.raises(sa.exc.DBAPIError, match="retention_pruned"), api.state.db.write() as c:
+            c.execute(sa.text(f"{statement} WHERE id = :o"), {"o": api.orgs[org].org.id})
+
+
+@pytest.fixture(params=BACKENDS)
+def private_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
+    with running_api(request.param, tmp_path) as api:
+        yield api
+
+
+def _drop(api: Api, trigger: str, table: str) -> None:
+    with api.state.db.write() as conn:
+        conn.exec_driver_sql(
+            f"DROP TRIGGER {trigger} ON {table}"
+            if api.backend == "postgresql"
+            else f"DROP TRIGGER {trigger}"
+        )
+
+
+def test_bodies_erased_by_raising_min_index_by_hand_are_found(
+    private_api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The attack: raise min_index, then NULL the bodies below it (triggers out of the way)."""
+    from tests.server.test_commands import run
+
+    api = private_api
+    assert api.ingest([sample_event(i) for i in range(600)]).status_code == 201
+    assert _check(api) == []
+    _drop(api, "organizations_prune_signed", "organizations")
+    org_id = api.orgs["acme"].org.id
+    with api.state.db.write() as conn:
+        conn.execute(
+            sa.text("UPDATE organizations SET min_index = 512 WHERE id = :o"), {"o": org_id}
+        )
+        conn.execute(
+            sa.text("UPDATE entries SET body = NULL WHERE org_id = :o AND idx < 512"), {"o": org_id}
+        )
+    findings = _check(api)
+    assert [f.code for f in findings] == [Code.EVENT_MISSING], findings
+    assert findings[0].ranges == ((0, 511),)
+    assert "retention_pruned" in findings[0].message
+    settings = api.state.settings
+    argv = ["--data-dir", str(settings.data_dir), "--db", str(settings.database_url)]
+    code, out, _ = run(capsys, "server", "verify", *argv)
+    assert code == 1
+    assert "auditlens.local/acme: FAILED" in out and "EVENT_MISSING" in out
+
+
+def test_a_body_erased_above_min_index_is_found(private_api: Api) -> None:
+    api = private_api
+    assert api.ingest([sample_event(i) for i in range(20)]).status_code == 201
+    _drop(api, "entries_prune_only", "entries")
+    with api.state.db.write() as conn:
+        conn.execute(
+            sa.text("UPDATE entries SET body = NULL WHERE org_id = :o AND idx = 7"),
+            {"o": api.orgs["acme"].org.id},
+        )
+    findings = _check(api)
+    assert [f.code for f in findings] == [Code.EVENT_MISSING], findings
+    assert findings[0].ranges == ((7, 7),)
+
+
+def test_a_prune_after_a_prune_still_passes_the_operator_check(private_api: Api) -> None:
+    api = private_api
+    org_id = api.orgs["acme"].org.id
+    assert api.ingest([sample_event(i) for i in range(300)]).status_code == 201
+    first = retention.prune(
+        api.state.sequencer, org_id, now_ms=api.state.sequencer.clock() + 91 * DAY_MS
+    )
+    assert first is not None and first.min_index == 256
+    assert api.ingest([sample_event(i) for i in range(600)]).status_code == 201
+    second = retention.prune(
+        api.state.sequencer, org_id, now_ms=api.state.sequencer.clock() + 91 * DAY_MS
+    )
+    assert second is not None and second.previous_min_index == 256 and second.min_index > 512
+    assert _check(api) == []
+    verify_log(api.http, api.auth("admin"), ORIGIN, api.state.vkey, min_index=second.min_index)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,8 @@ from auditlens.server.sequencer import Sequencer
 from auditlens.server.settings import ServerSettings
 from auditlens.server.state import ServerState, open_server
 from auditlens.server.tree import TreeReader
-from tests.server.conftest import sample_event
+from tests.server.conftest import BACKENDS, Api, running_api, sample_event
+from tests.server.thirdparty import verify_log
 
 
 @pytest.fixture
@@ -140,3 +141,161 @@ def test_stored_tree_answers_the_same_proofs_as_the_reference(state: ServerState
                 )
         assert reader.hash_tile(1, 0, 2) == merkle.root(leaves[:256]) + merkle.root(leaves[256:512])
         assert reader.hash_tile(1, 0, 3) is None
+
+
+# --- sequencer state that no trigger guards (frontier, last_ts) --------------------------------
+
+
+@pytest.fixture(params=BACKENDS)
+def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
+    with running_api(request.param, tmp_path) as api:
+        assert api.ingest([sample_event(i) for i in range(300)]).status_code == 201
+        yield api
+
+
+def _corrupt(api: Api, assignment: str, **params: object) -> None:
+    with api.state.db.write() as conn:
+        conn.execute(
+            sa.text(f"UPDATE organizations SET {assignment} WHERE id = :o"),
+            {"o": api.orgs["acme"].org.id, **params},
+        )
+
+
+def _checkpoints_stay_consistent(api: Api) -> None:
+    """Every checkpoint the server signed follows from the stored log (no fork)."""
+    from auditlens.server.integrity import check_log
+
+    report = check_log(api.state, api.orgs["acme"].org)
+    assert report.ok, report.findings
+    verify_log(api.http, api.auth("admin"), "auditlens.local/acme", api.state.vkey)
+
+
+@pytest.mark.parametrize(
+    ("assignment", "value"),
+    [
+        ("frontier", lambda size: b"\x00" * 32 * size.bit_count()),  # right length: a wrong root
+        ("frontier", lambda size: b"\x01" * 31),  # wrong length: every append was a 500
+        ("frontier", lambda size: b""),
+        ("last_ts", lambda size: 2**53),  # far future: would freeze every later timestamp
+        ("last_ts", lambda size: -5),
+    ],
+    ids=["frontier-right-length", "frontier-wrong-length", "frontier-empty", "future", "negative"],
+)
+def test_a_corrupted_sequencer_state_neither_breaks_appends_nor_forks_the_log(
+    live: Api, assignment: str, value: Callable[[int], object]
+) -> None:
+    api = live
+    size = api.size()
+    _corrupt(api, f"{assignment} = :v", v=value(size))
+    before = api.state.sequencer.clock()
+    r = api.ingest([sample_event(i) for i in range(5)])
+    assert r.status_code == 201, r.text
+    assert r.json()["first_index"] == size
+    last = api.http.get("/v1/audit-logs", params={"limit": 1}, headers=api.auth("admin"))
+    stamp = parse_timestamp(last.json()["items"][0]["event"]["timestamp"])
+    assert before <= stamp <= api.state.sequencer.clock()
+    _checkpoints_stay_consistent(api)
+
+
+def test_start_up_recomputes_the_state_from_the_tree(
+    live: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    api = live
+    org_id = api.orgs["acme"].org.id
+    with api.state.db.read() as conn:
+        good = conn.execute(
+            sa.text("SELECT tree_size, frontier, last_ts FROM organizations WHERE id = :o"),
+            {"o": org_id},
+        ).one()
+    _corrupt(api, "frontier = :f, last_ts = :t", f=b"\x07" * len(good.frontier), t=1)
+    with caplog.at_level("WARNING", logger="auditlens.server"):
+        again = open_server(api.state.settings)
+    try:
+        with again.db.read() as conn:
+            repaired = conn.execute(
+                sa.text("SELECT tree_size, frontier, last_ts FROM organizations WHERE id = :o"),
+                {"o": org_id},
+            ).one()
+    finally:
+        again.close()
+    assert tuple(repaired) == tuple(good)
+    assert "recomputed" in caplog.text and "auditlens.local/acme" in caplog.text
+
+
+def test_a_log_whose_stored_nodes_disagree_with_its_signed_root_refuses_to_sign(
+    live: Api,
+) -> None:
+    """Appending on top of a tampered tree would sign a root no earlier checkpoint agrees with."""
+    api = live
+    size = api.size()
+    org_id = api.orgs["acme"].org.id
+    drop = "DROP TRIGGER tree_nodes_no_update"
+    with api.state.db.write() as conn:
+        conn.exec_driver_sql(drop + (" ON tree_nodes" if api.backend == "postgresql" else ""))
+        conn.execute(
+            sa.text("UPDATE tree_nodes SET hash = :h WHERE org_id = :o AND level = 8 AND idx = 0"),
+            {"h": b"\x66" * 32, "o": org_id},
+        )
+    r = api.ingest([sample_event(1)])
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "server verify" in r.json()["detail"]
+    assert api.size() == size
+
+
+def test_a_raised_tree_size_refuses_appends_with_a_clear_problem(live: Api) -> None:
+    api = live
+    size = api.size()
+    _corrupt(api, "tree_size = tree_size + 1000")
+    r = api.ingest([sample_event(1)])
+    assert r.status_code == 503, r.text
+    assert "signed checkpoint" in r.json()["detail"]
+    assert api.size() == size
+
+
+def test_the_frontier_read_from_stored_nodes_equals_the_one_built_from_the_leaves(
+    state: ServerState,
+) -> None:
+    from auditlens.server.tree import stored_frontier
+
+    org = _org(state)
+    cr = merkle.CompactRange()
+    for batch in (1, 254, 1, 300, 144, 65_536 - 700):  # across tile and tile-level boundaries
+        for leaf in _leaves(state, org.id, batch, cr.size):
+            cr.append(leaf)
+        with state.db.read() as conn:
+            assert stored_frontier(conn, org.id, cr.size) == cr.hashes, cr.size
+            for size in {0, 1, 255, 256, 257, 65_535, cr.size - 1} & set(range(cr.size)):
+                smaller = merkle.CompactRange()
+                leaves = [
+                    bytes(h)
+                    for (h,) in conn.execute(
+                        sa.text("SELECT leaf_hash FROM entries WHERE idx < :n ORDER BY idx"),
+                        {"n": size},
+                    )
+                ]
+                for leaf in leaves:
+                    smaller.append(leaf)
+                assert stored_frontier(conn, org.id, size) == smaller.hashes
+
+
+def _leaves(state: ServerState, org_id: str, count: int, first: int) -> list[bytes]:
+    state.sequencer.append(org_id, [sample_event(i) for i in range(count)], validate=False)
+    with state.db.read() as conn:
+        rows = conn.execute(
+            sa.text("SELECT leaf_hash FROM entries WHERE idx >= :f ORDER BY idx"), {"f": first}
+        )
+        return [bytes(h) for (h,) in rows]
+
+
+def test_start_up_with_a_log_that_cannot_be_extended_logs_it_and_keeps_serving_reads(
+    live: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    api = live
+    _corrupt(api, "tree_size = tree_size + 7")
+    with caplog.at_level("ERROR", logger="auditlens.server"):
+        again = open_server(api.state.settings)
+    again.close()
+    assert "auditlens.local/acme" in caplog.text and "refuses appends" in caplog.text
+    assert api.http.get("/v1/log/checkpoint", headers=api.auth("admin")).status_code == 200
+    assert api.ingest([sample_event(1)], org="globex").status_code == 201  # others unaffected

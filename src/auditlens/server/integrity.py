@@ -6,9 +6,16 @@ intact, and where it is not. For each organization it streams the entries in ind
 (constant memory, ~1 s per 100,000 entries) and checks:
 
 * indexes are consecutive from 0 (``EVENT_MISSING`` for each gap);
-* every stored body hashes to its stored leaf hash, and its ``id``/``timestamp``/``type``
-  match the indexed columns (``EVENT_MODIFIED``); pruned bodies below ``min_index`` are fine;
+* every stored body hashes to its stored leaf hash, and *every* indexed column (``id``, ``ts``,
+  ``type``, ``category``, ``user_id``, ``task_id``, ``agent_id``, ``outcome``) equals what the
+  body says (``EVENT_MODIFIED``): the API answers filters from those columns, so a column
+  changed behind the server's back would silently hide or misfile an event;
+  pruned bodies below ``min_index`` are fine;
 * timestamps never decrease (``EVENT_REORDERED``);
+* bodies are missing only below ``min_index``, and ``min_index`` is exactly what the newest
+  ``audit.retention_pruned`` event in the (signed) log says it is: a body erased above it, or a
+  ``min_index`` raised without such an event, is ``EVENT_MISSING`` over the erased range
+  (pruning is legitimate only when the log itself records and signs it);
 * every stored tree node at a tile level equals the one recomputed from the leaves, and every
   stored checkpoint is validly signed for the organization's origin and has the root
   recomputed at its size (``LOG_FORKED`` otherwise: it would not be consistent with the log);
@@ -19,24 +26,42 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from auditlens.core import note
-from auditlens.core.errors import Code, Finding, VerificationError
-from auditlens.core.events import parse_timestamp
+from auditlens.core.errors import Code, Finding, FormatError, VerificationError
+from auditlens.core.events import category_of, parse_timestamp
 from auditlens.core.merkle import CompactRange, leaf_hash
 from auditlens.core.tiles import TILE_HEIGHT
 from auditlens.server.accounts import Organization
-from auditlens.server.schema import checkpoints, entries, organizations, tree_nodes
+from auditlens.server.schema import (
+    RETENTION_EVENT,
+    checkpoints,
+    entries,
+    organizations,
+    tree_nodes,
+)
 from auditlens.server.state import ServerState
 
 CHUNK = 10_000
 
-_EntryRow = tuple[int, str, int, str, bytes, bytes | None]
-"""``(idx, id, ts, type, leaf_hash, body)``."""
+_EntryRow = tuple[int, bytes, bytes | None, tuple[object, ...]]
+"""``(idx, leaf_hash, body, indexed columns)``; the columns in :data:`_INDEXED` order."""
+
+_INDEXED = (
+    entries.c.id,
+    entries.c.ts,
+    entries.c.type,
+    entries.c.category,
+    entries.c.user_id,
+    entries.c.task_id,
+    entries.c.agent_id,
+    entries.c.outcome,
+)
 
 
 @dataclass
@@ -57,14 +82,7 @@ def _entries(conn: Connection, org_id: str) -> Iterator[_EntryRow]:
     last = -1
     while True:
         rows = conn.execute(
-            sa.select(
-                entries.c.idx,
-                entries.c.id,
-                entries.c.ts,
-                entries.c.type,
-                entries.c.leaf_hash,
-                entries.c.body,
-            )
+            sa.select(entries.c.idx, entries.c.leaf_hash, entries.c.body, *_INDEXED)
             .where(entries.c.org_id == org_id, entries.c.idx > last)
             .order_by(entries.c.idx)
             .limit(CHUNK)
@@ -72,27 +90,49 @@ def _entries(conn: Connection, org_id: str) -> Iterator[_EntryRow]:
         if not rows:
             return
         for r in rows:
-            body = None if r[5] is None else bytes(r[5])
-            yield int(r[0]), str(r[1]), int(r[2]), str(r[3]), bytes(r[4]), body
+            body = None if r[2] is None else bytes(r[2])
+            yield int(r[0]), bytes(r[1]), body, tuple(r[3:])
         last = int(rows[-1][0])
 
 
+def _columns_of(event: dict[str, Any]) -> tuple[object, ...]:
+    """The indexed columns the sequencer derives from ``event``, in :data:`_INDEXED` order."""
+    kind = event["type"]
+    return (
+        event["id"],
+        parse_timestamp(event["timestamp"]),
+        kind,
+        category_of(kind),
+        event["user_id"],
+        event["task_id"],
+        event["agent_id"],
+        event["event"]["outcome"],
+    )
+
+
 def _body_problem(row: _EntryRow) -> str | None:
-    idx, event_id, ts, kind, stored_hash, body = row
+    idx, stored_hash, body, columns = row
     if body is None:
         return None
     if leaf_hash(body) != stored_hash:
         return f"entry {idx}: its bytes do not match its leaf hash"
     try:
-        event = orjson.loads(body)
-        same = (
-            event["id"] == event_id
-            and event["type"] == kind
-            and parse_timestamp(event["timestamp"]) == ts
-        )
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        expected = _columns_of(orjson.loads(body))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, FormatError):
         return f"entry {idx}: its bytes are not an event"
-    return None if same else f"entry {idx}: its indexed columns differ from its bytes"
+    if expected != columns:
+        names = [c.name for c, a, b in zip(_INDEXED, expected, columns, strict=True) if a != b]
+        return f"entry {idx}: its indexed columns ({', '.join(names)}) differ from its bytes"
+    return None
+
+
+def _recorded_min_index(body: bytes, current: int) -> int:
+    """The ``min_index`` a retention event records (``current`` if it records none)."""
+    try:
+        recorded = orjson.loads(body)["event"]["min_index"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return current
+    return recorded if type(recorded) is int and recorded > current else current
 
 
 def check_log(state: ServerState, org: Organization) -> LogReport:
@@ -123,6 +163,9 @@ def check_log(state: ServerState, org: Organization) -> LogReport:
         cr = CompactRange()
         last_ts = -1
         modified: list[int] = []
+        min_index = int(org_row.min_index)
+        erased: list[int] = []
+        signed_min = 0  # min_index recorded by the newest retention event seen so far
         for row in _entries(conn, org.id):
             idx = row[0]
             if idx != cr.size:
@@ -133,14 +176,20 @@ def check_log(state: ServerState, org: Organization) -> LogReport:
             problem = _body_problem(row)
             if problem is not None:
                 modified.append(idx)
-            if row[2] < last_ts:
+            elif row[2] is None:
+                if idx >= min_index:
+                    erased.append(idx)
+            elif row[3][2] == RETENTION_EVENT:
+                signed_min = _recorded_min_index(row[2], signed_min)
+            ts = int(row[3][1])  # type: ignore[call-overload]
+            if ts < last_ts:
                 report.findings.append(
                     Finding.at(
                         Code.EVENT_REORDERED, f"entry {idx} is older than the one before", [idx]
                     )
                 )
-            last_ts = row[2]
-            for level, n, h in cr.append(row[4]):
+            last_ts = ts
+            for level, n, h in cr.append(row[1]):
                 if level and not level % TILE_HEIGHT and stored_nodes.get((level, n)) != h:
                     report.findings.append(
                         Finding.at(
@@ -158,6 +207,24 @@ def check_log(state: ServerState, org: Organization) -> LogReport:
                     Code.EVENT_MODIFIED, "entries were changed after they were logged", modified
                 ),
             )
+    if erased:
+        report.findings.append(
+            Finding.at(
+                Code.EVENT_MISSING,
+                "entry bodies were erased above min_index (retention never removes those)",
+                erased,
+            )
+        )
+    if min_index > signed_min:
+        report.findings.append(
+            Finding.over(
+                Code.EVENT_MISSING,
+                f"min_index was raised to {min_index}, but the newest signed {RETENTION_EVENT} "
+                f"event records {signed_min}: entries below it may have been erased without "
+                "a signed record",
+                [(signed_min, min_index - 1)],
+            )
+        )
     if 0 in notes:
         _check_checkpoint(state, org, CompactRange(), notes[0], report)
     report.size = cr.size

@@ -10,10 +10,16 @@ Decisions:
   column, see :mod:`.schema`).
 * ``since`` is inclusive, ``until`` exclusive: ``[since, until)``, so consecutive windows
   never overlap or leave a gap.
-* The cursor is opaque to clients: base64url of ``{"v", "k": last index, "o": order, "f":
-  fingerprint of the filters}``; a cursor replayed with different filters or order is refused
-  (422) rather than silently paging a different query. New entries appended while a client
-  pages never shift its pages (keyset, not offset).
+* The cursor is opaque to clients and signed: ``base64url(payload) "." base64url(tag)``, the
+  payload ``{"v": 2, "k": last index, "o": order, "f": fingerprint of the filters}`` and the
+  tag the first 16 bytes of HMAC-SHA256 over the organization id and the payload, keyed by
+  :func:`derive_cursor_key` (derived from the log key, so cursors survive a restart and work
+  on every server process sharing the key, and die with a key change). A cursor that was
+  edited, forged or issued for another organization is refused (422) before anything reads
+  it; a genuine one replayed with different filters or order is refused too, rather than
+  silently paging a different query. Every field is checked (``k`` a non-negative integer
+  within ±(2^53−1), so no value can overflow a database integer). New entries appended while
+  a client pages never shift its pages (keyset, not offset).
 * Entries below ``min_index`` (pruned) are not listed; an unknown ``user_email`` gives an empty
   page, not an error (it names no one in this organization's directory).
 * Filter values are bound parameters, never SQL text: ``type=' OR 1=1 --`` is simply an
@@ -23,8 +29,10 @@ Decisions:
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
+import hmac
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -32,6 +40,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from auditlens.core.canonical import MAX_SAFE_INTEGER
 from auditlens.core.events import CATEGORIES, EVENT_TYPES, OUTCOMES
 from auditlens.server.schema import entries, users
 
@@ -76,27 +85,79 @@ class AuditFilter:
         return hashlib.sha256(data).hexdigest()[:16]
 
 
-def encode_cursor(last_index: int, order: Order, fingerprint: str) -> str:
-    raw = orjson.dumps({"v": 1, "k": last_index, "o": order, "f": fingerprint})
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+CURSOR_VERSION = 2
+_CURSOR_TAG_BYTES = 16
+_CURSOR_FIELDS = frozenset({"v", "k", "o", "f"})
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+_CURSOR_KEY_MESSAGE = b"auditlens\x00cursor-hmac-key\x00v1"
 
 
-def decode_cursor(cursor: str, order: Order, fingerprint: str) -> int:
-    """The last index of the previous page; QueryError when the cursor is not ours."""
+def derive_cursor_key(sign: Callable[[bytes], bytes]) -> bytes:
+    """The 32-byte HMAC key of cursors, derived from the log key by signing a fixed message.
+
+    Ed25519 signatures are deterministic (RFC 8032), so the same log key always gives the same
+    cursor key without reading the private key's bytes; the message holds NUL bytes, which no
+    signed note (text) ever does, so no checkpoint signature can reveal the cursor key.
+    """
+    return hashlib.sha256(sign(_CURSOR_KEY_MESSAGE)).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes | None:
+    if not _BASE64URL.fullmatch(text):
+        return None
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = orjson.loads(raw)
-        key = data["k"]
-        ok = data.get("v") == 1 and type(key) is int and key >= 0
-    except (binascii.Error, ValueError, TypeError, KeyError, orjson.JSONDecodeError):
-        ok = False
-    if not ok:
-        raise QueryError("cursor", "is not a cursor this server issued")
-    if data.get("o") != order or data.get("f") != fingerprint:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except ValueError:
+        return None
+
+
+def _cursor_tag(key: bytes, org_id: str, payload: bytes) -> bytes:
+    mac = hmac.new(key, org_id.encode("utf-8") + b"\x00" + payload, hashlib.sha256)
+    return mac.digest()[:_CURSOR_TAG_BYTES]
+
+
+def encode_cursor(key: bytes, org_id: str, last_index: int, order: Order, fingerprint: str) -> str:
+    """A signed cursor resuming after ``last_index`` for this organization and query."""
+    payload = orjson.dumps({"v": CURSOR_VERSION, "k": last_index, "o": order, "f": fingerprint})
+    return f"{_b64(payload)}.{_b64(_cursor_tag(key, org_id, payload))}"
+
+
+def decode_cursor(key: bytes, org_id: str, cursor: str, order: Order, fingerprint: str) -> int:
+    """The last index of the previous page; QueryError when the cursor is not ours."""
+    payload_text, dot, tag_text = cursor.partition(".")
+    payload = _unb64(payload_text) if dot else None
+    tag = _unb64(tag_text) if dot else None
+    if (
+        payload is None
+        or tag is None
+        or not hmac.compare_digest(tag, _cursor_tag(key, org_id, payload))
+    ):
+        raise QueryError(
+            "cursor", "is not a cursor this server issued for this organization; start over"
+        )
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        data = None
+    last = data.get("k") if isinstance(data, dict) else None
+    if (
+        not isinstance(data, dict)
+        or set(data) != _CURSOR_FIELDS
+        or data["v"] != CURSOR_VERSION
+        or type(last) is not int
+        or not 0 <= last <= MAX_SAFE_INTEGER
+    ):
+        # Only reachable with the key: checked anyway, so no value can reach the database.
+        raise QueryError("cursor", "is not a cursor this server issued (malformed)")
+    if data["o"] != order or data["f"] != fingerprint:
         raise QueryError(
             "cursor", "belongs to a different query (filters or order changed); start over"
         )
-    return int(key)
+    return last
 
 
 def first_index_at(conn: Connection, org_id: str, ts: int) -> int | None:

@@ -6,9 +6,11 @@ Decisions:
   older than that; pruning works in whole entry bundles (tlog-tiles pruning), so the new
   ``min_index`` is the first expired-or-not index rounded *down* to a multiple of 256: a bundle
   holding any entry still under retention is kept whole (we keep slightly more, never less).
-* One transaction: raise ``organizations.min_index``, set ``body`` to NULL below it (the only
-  UPDATE the entries trigger allows), and append an ``audit.retention_pruned`` event with
-  ``min_index``, ``policy_days``, the previous ``min_index`` and the cutoff time. Leaf hashes and
+* One transaction: append an ``audit.retention_pruned`` event with ``min_index``,
+  ``policy_days``, the previous ``min_index`` and the cutoff time (signed by the checkpoint the
+  append makes), then raise ``organizations.min_index`` (the database refuses a raise no such
+  event records, see :mod:`.schema`) and set ``body`` to NULL below it (the only UPDATE the
+  entries trigger allows). Leaf hashes and
   tree nodes stay, so inclusion and consistency proofs of everything still work, and a
   verifier can tell pruning (``PRUNED_BY_POLICY``, covered by a signed event) from loss.
 * Pruning is idempotent: nothing to prune means no event.
@@ -24,7 +26,7 @@ from auditlens.core.events import format_timestamp, validate_submission
 from auditlens.core.tiles import TILE_WIDTH
 from auditlens.server.accounts import PLANS
 from auditlens.server.queries import first_index_at
-from auditlens.server.schema import entries, organizations
+from auditlens.server.schema import RETENTION_EVENT, entries, organizations
 from auditlens.server.sequencer import Sequencer
 
 DAY_MS = 86_400_000
@@ -56,16 +58,8 @@ def prune(sequencer: Sequencer, org_id: str, now_ms: int | None = None) -> Prune
         old_min = int(org.min_index)
         if new_min <= old_min:
             return None
-        conn.execute(
-            sa.update(organizations).where(organizations.c.id == org_id).values(min_index=new_min)
-        )
-        conn.execute(
-            sa.update(entries)
-            .where(entries.c.org_id == org_id, entries.c.idx >= old_min, entries.c.idx < new_min)
-            .values(body=None)
-        )
         event = {
-            "type": "audit.retention_pruned",
+            "type": RETENTION_EVENT,
             "user_id": None,
             "task_id": None,
             "agent_id": None,
@@ -79,4 +73,12 @@ def prune(sequencer: Sequencer, org_id: str, now_ms: int | None = None) -> Prune
         }
         validate_submission(event)
         appended = sequencer.append_in(conn, org_id, [event])
+        conn.execute(
+            sa.update(organizations).where(organizations.c.id == org_id).values(min_index=new_min)
+        )
+        conn.execute(
+            sa.update(entries)
+            .where(entries.c.org_id == org_id, entries.c.idx >= old_min, entries.c.idx < new_min)
+            .values(body=None)
+        )
     return PruneResult(org_id, old_min, new_min, days, appended.first_index)

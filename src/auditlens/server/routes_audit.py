@@ -79,7 +79,11 @@ def audit_logs(
     )
     fingerprint = flt.fingerprint(order)
     try:
-        after = queries.decode_cursor(cursor, order, fingerprint) if cursor else None
+        after = (
+            queries.decode_cursor(state.cursor_key, principal.org.id, cursor, order, fingerprint)
+            if cursor
+            else None
+        )
         with state.db.read() as conn:
             org = accounts.get_organization(conn, principal.org.id)
             items, more = queries.page(
@@ -94,7 +98,9 @@ def audit_logs(
     except QueryError as exc:
         raise invalid(exc.name, exc.reason) from None
     next_cursor = (
-        queries.encode_cursor(items[-1][0], order, fingerprint) if more and items else None
+        queries.encode_cursor(state.cursor_key, org.id, items[-1][0], order, fingerprint)
+        if more and items
+        else None
     )
     headers = {}
     if next_cursor:

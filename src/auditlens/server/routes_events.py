@@ -7,7 +7,8 @@ Decisions:
   UTF-8 are refused) and the catalogue validator once, which is what keeps ingest fast. The
   OpenAPI document still describes the body.
 * Malformed JSON is 400; a well-formed body that breaks the rules is 422 naming the first
-  offending field (``events[3].event.outcome``); a body over ``max_request_bytes`` is 413; a
+  offending field (``events[3].event.outcome``), or ``body`` when it nests deeper than
+  ``core.canonical.MAX_DEPTH`` (64) levels; a body over ``max_request_bytes`` is 413; a
   ``Content-Type`` other than JSON is 415. The batch is all or nothing: on any error nothing of
   it is stored.
 * The answer carries the signed checkpoint that covers the batch, so a service can keep proof
@@ -23,7 +24,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from auditlens.core.canonical import loads
+from auditlens.core.canonical import NestingError, loads
 from auditlens.core.errors import FormatError
 from auditlens.core.events import EventError
 from auditlens.server import idempotency
@@ -100,14 +101,25 @@ def _check_content_type(request: Request) -> None:
         raise ProblemError(415, f"send the events as application/json, not {ctype}")
 
 
-def _parse_batch(raw: bytes) -> list[Any]:
-    """The ``events`` of an ingest body; ProblemError (400 / 422) when it is not one."""
+def parse_json_body(raw: bytes) -> Any:
+    """The strictly parsed JSON of a request body.
+
+    Malformed JSON is a 400; JSON nested deeper than the one depth limit is a 422 on ``body``
+    (it is well-formed, it breaks a rule), refused before anything walks it recursively.
+    """
     try:
-        data = loads(raw)
+        return loads(raw)
+    except NestingError as exc:
+        raise invalid("body", str(exc)) from None
     except FormatError as exc:
         raise ProblemError(
             400, f"the body is not valid JSON: {exc}", slug="malformed-json"
         ) from None
+
+
+def _parse_batch(raw: bytes) -> list[Any]:
+    """The ``events`` of an ingest body; ProblemError (400 / 422) when it is not one."""
+    data = parse_json_body(raw)
     if not isinstance(data, dict) or set(data) != {"events"}:
         raise invalid("body", 'must be an object with exactly one member, "events"')
     events = data["events"]

@@ -35,15 +35,18 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from auditlens.core.canonical import MAX_SAFE_INTEGER, loads
-from auditlens.core.errors import FormatError
+from auditlens.core.canonical import MAX_SAFE_INTEGER
 from auditlens.core.events import EventError
 from auditlens.server.accounts import Principal
 from auditlens.server.deps import ReaderDep, StateDep, request_info
 from auditlens.server.models import problems
-from auditlens.server.problems import ProblemError, invalid
+from auditlens.server.problems import invalid
 from auditlens.server.responses import JSONBytes
-from auditlens.server.routes_events import _check_content_type, read_limited_body
+from auditlens.server.routes_events import (
+    _check_content_type,
+    parse_json_body,
+    read_limited_body,
+)
 from auditlens.server.schema import organizations
 from auditlens.server.sequencer import validate_batch
 from auditlens.server.state import ServerState
@@ -100,12 +103,7 @@ def _digest(body: dict[str, Any], name: str) -> None:
 
 def parse_export_record(raw: bytes) -> dict[str, Any]:
     """The validated export fields of a request body; ProblemError (400 / 422) otherwise."""
-    try:
-        body = loads(raw)
-    except FormatError as exc:
-        raise ProblemError(
-            400, f"the body is not valid JSON: {exc}", slug="malformed-json"
-        ) from None
+    body = parse_json_body(raw)
     if not isinstance(body, dict):
         raise invalid("body", "must be a JSON object with format, count, filter and sha256")
     unknown = sorted(set(body) - set(REQUIRED) - set(OPTIONAL))

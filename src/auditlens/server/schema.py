@@ -10,7 +10,7 @@ Decisions:
   timestamps never decrease with the index, *index order is time order*: every filter index is
   ``(org_id, <column>, idx)`` and a time window is turned into an index window first, so any
   filter's page is one index range scan. The category has its own column and index (a
-  ``type LIKE 'agent.%'`` range cannot be read in index order; LIMITS.md measured 2 s).
+  ``type LIKE 'agent.%'`` range cannot be read in index order: measured, 2 s on a large log).
 * ``leaf_hash`` is stored with the entry (level 0 of the tree). ``tree_nodes`` keeps the full
   nodes at heights 8, 16, 24, ... (the tlog-tiles levels 1, 2, 3, ...); the nodes in between
   are computed from at most 128 stored hashes when a proof needs them.
@@ -21,8 +21,13 @@ Decisions:
   update an entry accepts is setting ``body`` to NULL (pruning) when its index is below its
   organization's ``min_index`` with every other column unchanged. ``tree_size`` and
   ``min_index`` never decrease and an origin never changes; PostgreSQL also refuses TRUNCATE.
-  So pruning is: raise ``min_index`` (a multiple of 256), then NULL the bodies below it, in
-  the same transaction that appends the ``audit.retention_pruned`` event.
+* ``min_index`` rises only under a signed record of it: the raise is refused unless the log
+  already holds (inside its signed size) an ``audit.retention_pruned`` event whose
+  ``event.min_index`` is the new value and ``event.previous_min_index`` the old one. So
+  pruning is, in one transaction: append that event (the sequencer signs a checkpoint
+  covering it), raise ``min_index`` (a multiple of 256), then NULL the bodies below it. Erasing
+  bodies by hand needs a trigger dropped first, and ``auditlens server verify`` then reports
+  it (:mod:`.integrity`).
 """
 
 from __future__ import annotations
@@ -157,6 +162,13 @@ ingest_receipts = sa.Table(
 
 APPEND_ONLY_MESSAGE = "auditlens: the audit log is append-only"
 
+RETENTION_EVENT = "audit.retention_pruned"
+
+_PRUNE_UNSIGNED = (
+    f"{APPEND_ONLY_MESSAGE}: min_index rises only with a signed {RETENTION_EVENT} event "
+    "recording the new value"
+)
+
 _PRUNE_ONLY = (
     f"{APPEND_ONLY_MESSAGE}: an entry can only lose its body, by retention pruning below min_index"
 )
@@ -194,6 +206,16 @@ _SQLITE_TRIGGERS = [
       OR NEW.origin IS NOT OLD.origin OR NEW.id IS NOT OLD.id
     BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}: a log never shrinks or changes origin');
     END""",
+    f"""CREATE TRIGGER IF NOT EXISTS organizations_prune_signed
+    BEFORE UPDATE OF min_index ON organizations
+    WHEN NEW.min_index > OLD.min_index AND NOT EXISTS (
+      SELECT 1 FROM entries e
+      WHERE e.org_id = NEW.id AND e.type = '{RETENTION_EVENT}'
+        AND e.idx >= NEW.min_index AND e.idx < NEW.tree_size AND e.body IS NOT NULL
+        AND json_extract(CAST(e.body AS TEXT), '$.event.min_index') = NEW.min_index
+        AND json_extract(CAST(e.body AS TEXT), '$.event.previous_min_index') = OLD.min_index
+        AND EXISTS (SELECT 1 FROM checkpoints c WHERE c.org_id = NEW.id AND c.size > e.idx))
+    BEGIN SELECT RAISE(ABORT, '{_PRUNE_UNSIGNED}'); END""",
     f"""CREATE TRIGGER IF NOT EXISTS organizations_no_delete BEFORE DELETE ON organizations
     BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}: organizations cannot be deleted'); END""",
 ]
@@ -221,6 +243,27 @@ _PG_TRIGGERS = [
       RETURN NEW;
     END;
     $$ LANGUAGE plpgsql""",
+    f"""CREATE OR REPLACE FUNCTION auditlens_org_prune_signed() RETURNS trigger AS $$
+    BEGIN
+      IF NOT EXISTS (
+        SELECT 1 FROM entries e
+        WHERE e.org_id = NEW.id AND e.type = '{RETENTION_EVENT}'
+          AND e.idx >= NEW.min_index AND e.idx < NEW.tree_size AND e.body IS NOT NULL
+          AND convert_from(e.body, 'UTF8')::jsonb #> '{{event,min_index}}'
+              = to_jsonb(NEW.min_index)
+          AND convert_from(e.body, 'UTF8')::jsonb #> '{{event,previous_min_index}}'
+              = to_jsonb(OLD.min_index)
+          AND EXISTS (SELECT 1 FROM checkpoints c WHERE c.org_id = NEW.id AND c.size > e.idx))
+      THEN
+        RAISE EXCEPTION '{_PRUNE_UNSIGNED}';
+      END IF;
+      RETURN NEW;
+    END;
+    $$ LANGUAGE plpgsql""",
+    """CREATE OR REPLACE TRIGGER organizations_prune_signed
+    BEFORE UPDATE OF min_index ON organizations
+    FOR EACH ROW WHEN (NEW.min_index > OLD.min_index)
+    EXECUTE FUNCTION auditlens_org_prune_signed()""",
     """CREATE OR REPLACE TRIGGER entries_prune_only BEFORE UPDATE ON entries
     FOR EACH ROW EXECUTE FUNCTION auditlens_entries_prune_only()""",
     """CREATE OR REPLACE TRIGGER organizations_log_forward BEFORE UPDATE ON organizations

@@ -1,17 +1,25 @@
 """The server's long-lived parts, opened once per process (by the app, the CLI or a test).
 
 :func:`open_server` creates the data directory, the database schema and the log key on first
-use, so ``auditlens serve`` on an empty directory and the admin commands behave the same.
+use, so ``auditlens serve`` on an empty directory and the admin commands behave the same. It
+also recomputes every organization's sequencer state from the stored tree
+(:func:`.sequencer.repair_state`): a corrupted cache is logged and rewritten; a log that cannot
+be extended safely is logged as an error, keeps serving reads and refuses appends (503).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from auditlens.server.db import Database
+from auditlens.server.queries import derive_cursor_key
 from auditlens.server.ratelimit import LoginLimiter
-from auditlens.server.sequencer import Sequencer
+from auditlens.server.schema import organizations
+from auditlens.server.sequencer import LogStateError, Sequencer, repair_state
 from auditlens.server.settings import ServerSettings
 from auditlens.server.signing import LogSigner, load_or_create_signer
 
@@ -23,6 +31,8 @@ class ServerState:
     signer: LogSigner
     sequencer: Sequencer
     limiter: LoginLimiter
+    cursor_key: bytes
+    """HMAC key of audit-log cursors, derived from the log key (see :mod:`.queries`)."""
 
     @property
     def vkey(self) -> str:
@@ -40,6 +50,7 @@ def open_server(settings: ServerSettings) -> ServerState:
     db = Database(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
     try:
         db.create_schema()
+        _recompute_sequencer_states(db)
     except Exception:
         db.dispose()
         raise
@@ -49,4 +60,16 @@ def open_server(settings: ServerSettings) -> ServerState:
         signer=signer,
         sequencer=Sequencer(db, signer),
         limiter=LoginLimiter(settings.login_max_failures, settings.login_window_seconds),
+        cursor_key=derive_cursor_key(signer.signer.sign),
     )
+
+
+def _recompute_sequencer_states(db: Database) -> None:
+    log = logging.getLogger("auditlens.server")
+    with db.read() as conn:
+        orgs = conn.execute(sa.select(organizations.c.id, organizations.c.origin)).all()
+    for org_id, origin in orgs:
+        try:
+            repair_state(db, org_id)
+        except LogStateError as exc:
+            log.error("%s: %s; it refuses appends until repaired", origin, exc.reason)

@@ -12,6 +12,7 @@ never serves a hash or entry the checkpoint it answers for does not cover.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -49,6 +50,7 @@ class TreeReader:
                 .where(entries.c.org_id == self.org_id)
                 .where(entries.c.idx >= first, entries.c.idx < first + count)
                 .order_by(entries.c.idx)
+                .limit(count)  # keeps PostgreSQL on the primary key without statistics
             )
         else:
             query = (
@@ -80,6 +82,7 @@ class TreeReader:
             .where(entries.c.org_id == self.org_id)
             .where(entries.c.idx >= first, entries.c.idx < first + width)
             .order_by(entries.c.idx)
+            .limit(width)
         ).all()
         if len(rows) < width:
             return None
@@ -97,3 +100,69 @@ class TreeReader:
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         return merkle.consistency_proof_from(self.node, size1, size2)
+
+
+def stored_frontier(conn: Connection, org_id: str, size: int) -> list[bytes] | None:
+    """The compact range of the stored tree of ``size`` (largest subtree first), or None.
+
+    One perfect subtree per set bit of ``size``; a subtree of height ``8*L + r`` is folded from
+    ``2**r`` stored hashes of tile level ``L``, exactly as :meth:`TreeReader.node` does. The
+    subtrees of one tile level sit side by side, so each level is one contiguous range, and all
+    of them come back in one query: the sequencer runs this before every append, and on
+    PostgreSQL a round trip costs more than the reading. The leaf range is read in index order
+    with a LIMIT, which keeps PostgreSQL on the primary key even when its statistics do not know
+    the organization yet (a new one: without them it scanned a filter index, 10-100 ms). None
+    when a hash is missing.
+    """
+    spans: list[tuple[int, int, int]] = []  # (tile level, first position, count), left to right
+    start = 0
+    for height in reversed(range(size.bit_length())):
+        if size >> height & 1:
+            tile_level, r = divmod(height, TILE_HEIGHT)
+            spans.append((tile_level, (start >> height) << r, 1 << r))
+            start += 1 << height
+    if not spans:
+        return []
+    ranges: dict[int, tuple[int, int]] = {}  # tile level -> (first, end) of its contiguous range
+    for tile_level, first, count in spans:
+        lo, hi = ranges.get(tile_level, (first, first))
+        ranges[tile_level] = (min(lo, first), max(hi, first + count))
+    parts: list[sa.Select[Any]] = []
+    if 0 in ranges:
+        lo, hi = ranges[0]
+        leaves = (
+            sa.select(
+                sa.literal(0).label("level"), entries.c.idx, entries.c.leaf_hash.label("hash")
+            )
+            .where(entries.c.org_id == org_id, entries.c.idx >= lo, entries.c.idx < hi)
+            .order_by(entries.c.idx)
+            .limit(hi - lo)
+            .subquery()
+        )
+        parts.append(sa.select(leaves.c.level, leaves.c.idx, leaves.c.hash))
+    upper = [(level, lo, hi) for level, (lo, hi) in ranges.items() if level]
+    if upper:
+        parts.append(
+            sa.select(tree_nodes.c.level, tree_nodes.c.idx, tree_nodes.c.hash).where(
+                tree_nodes.c.org_id == org_id,
+                sa.or_(
+                    *(
+                        sa.and_(
+                            tree_nodes.c.level == TILE_HEIGHT * level,
+                            tree_nodes.c.idx >= lo,
+                            tree_nodes.c.idx < hi,
+                        )
+                        for level, lo, hi in upper
+                    )
+                ),
+            )
+        )
+    query = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+    found = {(int(row[0]), int(row[1])): bytes(row[2]) for row in conn.execute(query)}
+    frontier = []
+    for tile_level, first, count in spans:
+        hashes = [found.get((TILE_HEIGHT * tile_level, p)) for p in range(first, first + count)]
+        if any(h is None for h in hashes):
+            return None
+        frontier.append(merkle.root(hashes))  # type: ignore[arg-type]
+    return frontier
