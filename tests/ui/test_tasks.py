@@ -1,0 +1,123 @@
+"""The task runner: results come back on the UI thread, and nothing per job outlives its result."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from auditlens.ui import tasks
+from auditlens.ui.tasks import Job, TaskRunner
+
+JOBS = 50
+
+
+@pytest.fixture
+def runner(qtbot: QtBot) -> Iterator[TaskRunner]:
+    r = TaskRunner()
+    yield r
+    r.wait()
+
+
+def live_task_objects() -> list[object]:
+    """Objects of this module's own classes (a job and whatever it made), except runners."""
+    gc.collect()
+    return [
+        o
+        for o in gc.get_objects()
+        if type(o).__module__ == tasks.__name__ and not isinstance(o, TaskRunner)
+    ]
+
+
+def test_every_job_is_released_once_its_result_is_delivered(
+    qtbot: QtBot, runner: TaskRunner
+) -> None:
+    before = len(live_task_objects())
+    results: list[int] = []
+    for i in range(JOBS):
+        runner.submit(lambda i=i: i * i, results.append)
+    qtbot.waitUntil(lambda: len(results) == JOBS)
+    assert sorted(results) == [i * i for i in range(JOBS)]
+    assert not runner.busy
+    assert len(live_task_objects()) == before, "jobs (or objects made per job) stayed alive"
+
+
+def test_a_failed_job_is_released_too_and_its_error_arrives(
+    qtbot: QtBot, runner: TaskRunner
+) -> None:
+    # Only the messages are kept: a kept exception keeps its traceback's frames, and so the job
+    # (emptied of everything it held) alive.
+    errors: list[str] = []
+
+    def boom() -> None:
+        raise ValueError("no such page")
+
+    for _ in range(JOBS):
+        runner.submit(boom, lambda _: None, lambda exc: errors.append(repr(exc)))
+    qtbot.waitUntil(lambda: len(errors) == JOBS)
+    assert errors == ["ValueError('no such page')"] * JOBS
+    assert not live_task_objects()
+
+
+def test_callbacks_run_on_the_ui_thread(qtbot: QtBot, runner: TaskRunner) -> None:
+    ui = threading.get_ident()
+    seen: list[tuple[int, int]] = []
+    runner.submit(threading.get_ident, lambda worker: seen.append((worker, threading.get_ident())))
+    qtbot.waitUntil(lambda: bool(seen))
+    worker, callback = seen[0]
+    assert worker != ui
+    assert callback == ui
+
+
+def test_no_qt_object_is_made_per_job(qtbot: QtBot, runner: TaskRunner) -> None:
+    children = len(runner.findChildren(object))
+    done: list[object] = []
+    for _ in range(JOBS):
+        runner.submit(lambda: None, done.append)
+    qtbot.waitUntil(lambda: len(done) == JOBS)
+    assert len(runner.findChildren(object)) == children
+
+
+def test_a_long_job_reports_progress_and_stops_when_cancelled(
+    qtbot: QtBot, runner: TaskRunner
+) -> None:
+    started = threading.Event()
+    progress: list[object] = []
+    outcome: list[object] = []
+
+    def long(report: tasks.Progress, cancel: threading.Event) -> str:
+        for step in range(1_000):
+            report(step)
+            started.set()
+            if cancel.wait(0.01):
+                return f"cancelled at {step}"
+        return "ran to the end"
+
+    job = runner.start(long, outcome.append, outcome.append, progress.append)
+    assert isinstance(job, Job)
+    assert started.wait(5)
+    qtbot.waitUntil(lambda: bool(progress))
+    job.cancel()
+    qtbot.waitUntil(lambda: bool(outcome))
+    assert str(outcome[0]).startswith("cancelled at")
+    assert progress == sorted(progress), "progress arrives in order"
+    assert not runner.busy
+    del job
+    assert not live_task_objects()
+
+
+def test_a_long_job_does_not_hold_up_short_ones(qtbot: QtBot, runner: TaskRunner) -> None:
+    release = threading.Event()
+    outcome: list[object] = []
+    for _ in range(tasks.LONG_THREADS):
+        runner.start(lambda _report, _cancel: release.wait(10), outcome.append)
+    pages: list[int] = []
+    for i in range(10):
+        runner.submit(lambda i=i: i, pages.append)
+    qtbot.waitUntil(lambda: len(pages) == 10)
+    assert not outcome, "the long jobs were still running"
+    release.set()
+    qtbot.waitUntil(lambda: len(outcome) == tasks.LONG_THREADS)
