@@ -7,10 +7,15 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from PySide6.QtCore import QThread
 from pytestqt.qtbot import QtBot
 
+from auditlens.client.sync import SyncResult, SyncStatus
+from auditlens.server.embedded import DemoServer
 from auditlens.ui import tasks
+from auditlens.ui.app import Viewer
 from auditlens.ui.tasks import Job, TaskRunner
+from tests.ui.test_signin_sync import sign_in_and_sync
 
 JOBS = 50
 
@@ -121,3 +126,28 @@ def test_a_long_job_does_not_hold_up_short_ones(qtbot: QtBot, runner: TaskRunner
     assert not outcome, "the long jobs were still running"
     release.set()
     qtbot.waitUntil(lambda: len(outcome) == tasks.LONG_THREADS)
+
+
+SYNCS = 20
+
+
+def live_workers() -> list[object]:
+    """Jobs and threads alive (a sync used to run on a QThread of its own)."""
+    gc.collect()
+    return [o for o in gc.get_objects() if isinstance(o, Job | QThread)]
+
+
+def test_sync_workers_are_released_once_the_sync_is_done(
+    viewer: Viewer, qtbot: QtBot, server: DemoServer
+) -> None:
+    sign_in_and_sync(qtbot, viewer, server)
+    qtbot.waitUntil(lambda: not viewer.window.runner.busy)
+    before = len(live_workers())
+    for _ in range(SYNCS):
+        with qtbot.waitSignal(viewer.sync_done, timeout=20_000) as blocker:
+            viewer.sync()
+        assert isinstance(blocker.args[0], SyncResult)
+        assert blocker.args[0].status is SyncStatus.UP_TO_DATE
+    qtbot.waitUntil(lambda: not viewer.window.runner.busy)
+    assert viewer.sync_worker is None
+    assert len(live_workers()) == before, f"{SYNCS} syncs left workers behind"

@@ -81,6 +81,7 @@ class Job:
         "_on_progress",
         "_runner",
         "cancel_event",
+        "stopped",
     )
 
     def __init__(
@@ -103,6 +104,8 @@ class Job:
         self._latest: object = _NO_PROGRESS
         self._lock = threading.Lock()
         self.cancel_event = threading.Event()
+        #: Set when the callable has returned or raised (its result may still be on its way).
+        self.stopped = threading.Event()
 
     # -- worker thread --------------------------------------------------------------------------
 
@@ -111,8 +114,10 @@ class Job:
             result = self._fn(self.report, self.cancel_event) if self._long else self._fn()
         except BaseException as exc:  # handed to the UI thread, which decides what to show
             self._runner.post(self._failed, exc)
-            return
-        self._runner.post(self._done, result)
+        else:
+            self._runner.post(self._done, result)
+        finally:
+            self.stopped.set()
 
     def report(self, value: object) -> None:
         """Progress from the job (worker thread); the UI thread gets the latest value."""
@@ -131,6 +136,10 @@ class Job:
     def cancel(self) -> None:
         """Ask a long job to stop (it sees ``cancel_event`` at its next check)."""
         self.cancel_event.set()
+
+    def wait(self, msecs: int = 30_000) -> bool:
+        """Block until the callable has stopped running (shutdown and tests); False on timeout."""
+        return self.stopped.wait(msecs / 1000)
 
     def observe(self, fn: Progress) -> None:
         """Also call ``fn(value)`` on the worker thread at each progress report.
