@@ -564,15 +564,21 @@ class QueryScope:
         """Lend ``conn`` to the scope; the returned open statement keeps interrupts in force."""
         with self._lock:
             self._connections.add(conn)
-        keep_running = conn.execute("SELECT 1")  # one row, not fetched: the statement stays open
-        self.check()  # cancelled before that statement ran: its interrupt may have been lost
-        return keep_running
+        return conn.execute("SELECT 1")  # one row, not fetched: the statement stays open
 
-    def _detach(self, conn: sqlite3.Connection, keep_running: sqlite3.Cursor | None) -> None:
+    def _detach(self, conn: sqlite3.Connection, keep_running: sqlite3.Cursor | None) -> bool:
+        """Take ``conn`` back; False if an interrupt may still hang over it (do not reuse it)."""
         with self._lock:
             self._connections.discard(conn)
         if keep_running is not None:
             keep_running.close()
+        if not self._cancelled:
+            return True
+        try:  # with no statement left open, this first step clears a pending interrupt
+            conn.execute("SELECT 1").fetchall()
+        except sqlite3.OperationalError:
+            return False  # a statement is still open somewhere: the interrupt would hit a stranger
+        return True
 
 
 def _pooled(
@@ -637,18 +643,18 @@ class MirrorReader:
         try:
             if scope is not None:
                 keep_running = scope._attach(conn)
+                scope.check()  # cancelled before that statement ran: its interrupt may be lost
             yield conn
         except sqlite3.OperationalError as exc:
             if scope is not None and scope.cancelled:  # interrupted by QueryScope.cancel()
                 raise QueryCancelledError("the query was replaced") from exc
             raise
         finally:
-            if scope is not None:
-                scope._detach(conn, keep_running)
+            reusable = scope._detach(conn, keep_running) if scope is not None else True
             self._local.conn = None
             with self._lock:
                 self._busy.discard(conn)
-                keep = not self._closed and len(self._idle) < MAX_IDLE_CONNECTIONS
+                keep = reusable and not self._closed and len(self._idle) < MAX_IDLE_CONNECTIONS
                 if keep:
                     self._idle.append(conn)
             if not keep:
