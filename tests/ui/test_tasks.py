@@ -14,6 +14,7 @@ from auditlens.client.sync import SyncResult, SyncStatus
 from auditlens.server.embedded import DemoServer
 from auditlens.ui import tasks
 from auditlens.ui.app import Viewer
+from auditlens.ui.main_window import MainWindow
 from auditlens.ui.tasks import Job, TaskRunner
 from tests.ui.test_signin_sync import sign_in_and_sync
 
@@ -24,7 +25,7 @@ JOBS = 50
 def runner(qtbot: QtBot) -> Iterator[TaskRunner]:
     r = TaskRunner()
     yield r
-    r.wait()
+    r.wait(include_long=True)
 
 
 def live_task_objects() -> list[object]:
@@ -151,3 +152,15 @@ def test_sync_workers_are_released_once_the_sync_is_done(
     qtbot.waitUntil(lambda: not viewer.window.runner.busy)
     assert viewer.sync_worker is None
     assert len(live_workers()) == before, f"{SYNCS} syncs left workers behind"
+
+
+def test_closing_the_window_does_not_wait_for_a_long_job(qtbot: QtBot) -> None:
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    release = threading.Event()
+    job = window.runner.start(lambda _report, cancel: release.wait(30), lambda _: None)
+    window.close()  # waits for the short jobs only; a running sync is its owner's to cancel
+    assert not job.stopped.is_set()
+    release.set()
+    assert job.wait(10_000)
