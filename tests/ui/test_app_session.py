@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 from keyring.backends import fail
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
@@ -96,9 +95,7 @@ def test_cancel_mid_sync_leaves_the_mirror_unchanged_and_says_so(
         viewer.sync()
         assert viewer.sync_worker is not None
         assert viewer.window.cancel_action.isEnabled()
-        viewer.sync_worker.progressed.connect(
-            press_cancel_after_the_first_tile, Qt.ConnectionType.DirectConnection
-        )
+        viewer.sync_worker.observe(press_cancel_after_the_first_tile)
     result = blocker.args[0]
     assert seen, "the sync never reported a tile: nothing was cancelled mid-run"
     assert isinstance(result, SyncResult) and result.status is SyncStatus.CANCELLED

@@ -182,7 +182,7 @@ def test_a_large_export_shows_progress_and_cancel_leaves_no_file(
     worker = dialog.worker
     assert worker is not None
     # Cancel from inside the export thread at its first progress report: deterministic.
-    worker.progressed.connect(worker.cancel, Qt.ConnectionType.DirectConnection)
+    worker.observe(lambda _: worker.cancel())
     assert dialog.progress.isVisible() and dialog.cancel_button.isVisible()
     assert f"of {LARGE:,} events" in dialog.progress_label.text()
     assert not dialog.close_button.isEnabled()

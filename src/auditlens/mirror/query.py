@@ -51,6 +51,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
+from types import TracebackType
 from typing import Concatenate, Literal, NamedTuple, ParamSpec, TypeVar
 from urllib.parse import quote
 
@@ -68,6 +69,8 @@ __all__ = [
     "Key",
     "MirrorReader",
     "MirrorStatus",
+    "QueryCancelledError",
+    "QueryScope",
     "Row",
     "SortColumn",
     "User",
@@ -477,6 +480,107 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
+class QueryCancelledError(Exception):
+    """A reader call stopped because its :class:`QueryScope` was cancelled: nobody wants it."""
+
+
+class QueryScope:
+    """The reads of one query (one filter and sort on screen); ``cancel()`` stops all of them.
+
+    When the person replaces a filter, the count and pages of the old one are of no use, and a
+    broad count or a deep jump can take a while at millions of rows: they would hold a worker
+    thread and a core from the query the person is waiting for. A worker makes its reader calls
+    inside ``with scope:``; ``cancel()``, from any thread, interrupts the statement running on
+    each connection lent to the scope (``sqlite3.Connection.interrupt``, meant to be called from
+    another thread, which stops the statement at its next step) and makes every later statement
+    of the scope raise :class:`QueryCancelledError`.
+
+    SQLite drops an interrupt that arrives while no statement of the connection is running, so
+    one arriving between two statements would be lost. While a connection is lent to a scope it
+    therefore holds one trivial statement open (stepped once, never finished): the connection
+    is never idle, and an interrupt stays in force until the call returns. No progress handler
+    is used: it would take the GIL every few thousand steps of every query, cancelled or not.
+    """
+
+    _current = threading.local()
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._connections: set[sqlite3.Connection] = set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def cancel(self) -> None:
+        """Interrupt the scope's running statements and refuse its next ones (any thread)."""
+        with self._lock:  # held, so a connection already handed back is never interrupted
+            self._cancelled = True
+            for conn in self._connections:
+                conn.interrupt()
+
+    def wrap(self, fn: Callable[[], _T]) -> Callable[[], _T]:
+        """``fn`` made to run inside this scope (for handing to a worker)."""
+
+        def scoped() -> _T:
+            with self:
+                return fn()
+
+        return scoped
+
+    def check(self) -> None:
+        """Raise :class:`QueryCancelledError` if the scope was cancelled."""
+        if self._cancelled:
+            raise QueryCancelledError("the query was replaced")
+
+    @classmethod
+    def _stack(cls) -> list[QueryScope]:
+        stack: list[QueryScope] | None = getattr(cls._current, "stack", None)
+        if stack is None:
+            stack = cls._current.stack = []
+        return stack
+
+    @classmethod
+    def current(cls) -> QueryScope | None:
+        """The scope the calling thread is in, if any."""
+        stack = cls._stack()
+        return stack[-1] if stack else None
+
+    def __enter__(self) -> QueryScope:
+        self.check()
+        QueryScope._stack().append(self)  # per thread: a scope's count and pages run in parallel
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        QueryScope._stack().pop()
+
+    def _attach(self, conn: sqlite3.Connection) -> sqlite3.Cursor:
+        """Lend ``conn`` to the scope; the returned open statement keeps interrupts in force."""
+        with self._lock:
+            self._connections.add(conn)
+        return conn.execute("SELECT 1")  # one row, not fetched: the statement stays open
+
+    def _detach(self, conn: sqlite3.Connection, keep_running: sqlite3.Cursor | None) -> bool:
+        """Take ``conn`` back; False if an interrupt may still hang over it (do not reuse it)."""
+        with self._lock:
+            self._connections.discard(conn)
+        if keep_running is not None:
+            keep_running.close()
+        if not self._cancelled:
+            return True
+        try:  # with no statement left open, this first step clears a pending interrupt
+            conn.execute("SELECT 1").fetchall()
+        except sqlite3.OperationalError:
+            return False  # a statement is still open somewhere: the interrupt would hit a stranger
+        return True
+
+
 def _pooled(
     method: Callable[Concatenate[MirrorReader, _P], _T],
 ) -> Callable[Concatenate[MirrorReader, _P], _T]:
@@ -534,13 +638,23 @@ class MirrorReader:
         with self._lock:
             self._busy.add(conn)
         self._local.conn = conn
+        scope = QueryScope.current()
+        keep_running: sqlite3.Cursor | None = None
         try:
+            if scope is not None:
+                keep_running = scope._attach(conn)
+                scope.check()  # cancelled before that statement ran: its interrupt may be lost
             yield conn
+        except sqlite3.OperationalError as exc:
+            if scope is not None and scope.cancelled:  # interrupted by QueryScope.cancel()
+                raise QueryCancelledError("the query was replaced") from exc
+            raise
         finally:
+            reusable = scope._detach(conn, keep_running) if scope is not None else True
             self._local.conn = None
             with self._lock:
                 self._busy.discard(conn)
-                keep = not self._closed and len(self._idle) < MAX_IDLE_CONNECTIONS
+                keep = reusable and not self._closed and len(self._idle) < MAX_IDLE_CONNECTIONS
                 if keep:
                     self._idle.append(conn)
             if not keep:
@@ -558,6 +672,9 @@ class MirrorReader:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             raise RuntimeError("internal: a query ran outside _connection()")
+        scope = QueryScope.current()
+        if scope is not None:
+            scope.check()  # between statements: an interrupt then would be lost
         return conn
 
     def close(self) -> None:
@@ -567,12 +684,6 @@ class MirrorReader:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
-
-    def interrupt(self) -> None:
-        """Abort the queries running right now in any thread (a stale count, a long jump)."""
-        with self._lock:
-            for conn in self._busy:
-                conn.interrupt()
 
     def refresh(self) -> None:
         """Forget cached plans, counts and the directory: call after a sync wrote new entries."""

@@ -2,7 +2,7 @@
 
 :class:`Viewer` drives the window and the dialogs and runs every blocking step off the UI
 thread: sign-in, pinning and sign-out on the task runner (short), the sync engine and the mirror
-re-check on their own ``QThread`` (long, with progress and cancel). All network, SQL and hashing
+re-check as its long jobs (with progress and cancel). All network, SQL and hashing
 happen in :mod:`auditlens.client` and :mod:`auditlens.mirror`; this module only decides what to
 show. Each failure is shown as what it is: a verification failure (a DESIGN.md §4 code) in the
 red banner, a changed key as a blocking red dialog, an API failure with the client's own
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QSettings, QThread, QTimer, Signal
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel
 
@@ -43,33 +43,10 @@ from auditlens.ui.preferences import (
     read_sync_interval,
     write_sync_interval,
 )
+from auditlens.ui.tasks import Job, Progress
 
 RECENT_KEY = "recent_servers"
 MAX_RECENT = 8
-
-
-class Worker(QThread):
-    """Runs one long job (sync, re-check) on its own thread, reporting back by signals."""
-
-    progressed = Signal(object)
-    succeeded = Signal(object)
-    failed = Signal(object)
-
-    def __init__(self, job: Callable[[Callable[[object], None], threading.Event], object]) -> None:
-        super().__init__()
-        self.job = job
-        self.cancel_event = threading.Event()
-
-    def run(self) -> None:
-        try:
-            result = self.job(self.progressed.emit, self.cancel_event)
-        except BaseException as exc:  # shown by the UI thread
-            self.failed.emit(exc)
-            return
-        self.succeeded.emit(result)
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
 
 
 def _credentials_default() -> Any:
@@ -107,9 +84,8 @@ class Viewer(QObject):
         self.sign_in_dialog: SignInDialog | None = None
         self.trust_dialog: TrustDialog | None = None
         self.key_dialog: KeyChangedDialog | None = None
-        self.sync_worker: Worker | None = None
-        self.recheck_worker: Worker | None = None
-        self._retired: list[Worker] = []
+        self.sync_worker: Job | None = None
+        self.recheck_worker: Job | None = None
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.sync)
         window.sync_requested.connect(self.sync)
@@ -284,17 +260,12 @@ class Viewer(QObject):
         path = session.mirror_path(self.mirror_dir)
         pin = session.pin
 
-        def job(progress: Callable[[object], None], cancel: threading.Event) -> RecheckResult:
+        def job(progress: Progress, cancel: threading.Event) -> RecheckResult:
             return recheck_mirror(path, pin.vkey, pin.origin, cancel=cancel)
 
-        worker = Worker(job)
-        worker.succeeded.connect(self._recheck_done)
-        worker.failed.connect(self._recheck_done)
-        self.recheck_worker = worker
-        worker.start()
+        self.recheck_worker = self.window.runner.start(job, self._recheck_done, self._recheck_done)
 
     def _recheck_done(self, result: object) -> None:
-        self._retire(self.recheck_worker)
         self.recheck_worker = None
         if isinstance(result, RecheckResult):
             failed = [f for f in result.findings if not f.code.informational]
@@ -317,16 +288,13 @@ class Viewer(QObject):
             return
         engine: SyncEngine = session.sync_engine(self.mirror_dir)
 
-        def job(progress: Callable[[object], None], cancel: threading.Event) -> SyncResult:
+        def job(progress: Progress, cancel: threading.Event) -> SyncResult:
             return engine.run(progress, cancel)
 
-        worker = Worker(job)
-        worker.progressed.connect(self._sync_progress)
-        worker.succeeded.connect(self._sync_done)
-        worker.failed.connect(self._sync_failed)
-        self.sync_worker = worker
         self.window.sync_started()
-        worker.start()
+        self.sync_worker = self.window.runner.start(
+            job, self._sync_done, self._sync_failed, self._sync_progress
+        )
 
     def cancel_sync(self) -> None:
         if self.sync_worker is not None:
@@ -339,7 +307,6 @@ class Viewer(QObject):
             )
 
     def _end_sync(self) -> None:
-        self._retire(self.sync_worker)
         self.sync_worker = None
 
     def _sync_done(self, result: SyncResult) -> None:
@@ -386,15 +353,6 @@ class Viewer(QObject):
         else:
             self.window.banner.show_notice("Sync failed", f"{type(exc).__name__}: {exc}")
         self.sync_done.emit(exc)
-
-    def _retire(self, worker: Worker | None) -> None:
-        """Keep a finished QThread referenced until it has fully stopped."""
-        if worker is None:
-            return
-        self._retired.append(worker)
-        worker.finished.connect(
-            lambda: self._retired.remove(worker) if worker in self._retired else None
-        )
 
     # -- menus, preferences, about --------------------------------------------------------------
 
@@ -501,10 +459,12 @@ class Viewer(QObject):
         self.window.runner.submit(job, done, done)
 
     def shutdown_workers(self, msecs: int = 30_000) -> None:
-        """Cancel and wait for the sync and re-check threads (on quit and in tests)."""
-        for worker in (self.sync_worker, self.recheck_worker, *self._retired):
+        """Cancel the sync and the re-check and wait for them to stop (on quit and in tests)."""
+        for worker in (self.sync_worker, self.recheck_worker):
             if worker is not None:
                 worker.cancel()
+        for worker in (self.sync_worker, self.recheck_worker):
+            if worker is not None:
                 worker.wait(msecs)
 
     def close(self) -> None:

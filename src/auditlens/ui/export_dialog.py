@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -69,7 +69,7 @@ from auditlens.export.writer import (
 )
 from auditlens.mirror.query import EventFilter
 from auditlens.ui.resources import icon
-from auditlens.ui.tasks import TaskRunner
+from auditlens.ui.tasks import Job, Progress, TaskRunner
 
 SAMPLE = 200
 """Events read to estimate the size of an export."""
@@ -195,28 +195,6 @@ def human_size(n: int) -> str:
     return f"{n:,} bytes"  # pragma: no cover
 
 
-class ExportThread(QThread):
-    """Runs one export on its own thread; progress and the outcome come back as signals."""
-
-    progressed = Signal(int, int)
-    finished_with = Signal(object)  # ExportResult or the exception
-
-    def __init__(self, job: Callable[[Callable[[int, int], None], threading.Event], object]):
-        super().__init__()
-        self.job = job
-        self.cancel_event = threading.Event()
-
-    def run(self) -> None:
-        try:
-            outcome: object = self.job(self.progressed.emit, self.cancel_event)
-        except BaseException as exc:  # shown by the dialog on the UI thread
-            outcome = exc
-        self.finished_with.emit(outcome)
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-
 class ExportDialog(QDialog):
     """Choose format, file and CSV columns; export with progress and Cancel; see the result."""
 
@@ -237,7 +215,7 @@ class ExportDialog(QDialog):
         self.runner = runner
         self.recorder = recorder
         self.prepared: Prepared | None = None
-        self.worker: ExportThread | None = None
+        self.worker: Job | None = None  # the running export (a long job of the runner)
         self.export_result: ExportResult | None = None
         self.record_outcome: RecordOutcome | None = None
         self.state = "preparing"
@@ -496,7 +474,10 @@ class ExportDialog(QDialog):
         )
         snapshot = prepared.snapshot
 
-        def job(progress: Callable[[int, int], None], cancel: threading.Event) -> ExportResult:
+        def job(report: Progress, cancel: threading.Event) -> ExportResult:
+            def progress(done: int, total: int) -> None:
+                report((done, total))
+
             return export(snapshot, options, progress=progress, cancel=cancel)
 
         self.state = "running"
@@ -516,11 +497,9 @@ class ExportDialog(QDialog):
             f"Verifying the local copy and writing 0 of {total:,} events to {options.path.name}…"
         )
         self.progress_label.setVisible(True)
-        thread = ExportThread(job)
-        thread.progressed.connect(self._progress)
-        thread.finished_with.connect(self._export_finished)
-        self.worker = thread
-        thread.start()
+        self.worker = self.runner.start(
+            job, self._export_finished, self._export_finished, self._progress
+        )
 
     def cancel_export(self) -> None:
         if self.worker is not None:
@@ -528,9 +507,12 @@ class ExportDialog(QDialog):
             self.cancel_button.setEnabled(False)
             self.progress_label.setText("Cancelling…")
 
-    def _progress(self, done: int, total: int) -> None:
+    def _progress(self, value: object) -> None:
         if self.worker is None or self.worker.cancel_event.is_set():
             return
+        if not isinstance(value, tuple):
+            return
+        done, total = value  # what ``start_export``'s job reports
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(min(done, total))
         self.progress_label.setText(
@@ -539,9 +521,7 @@ class ExportDialog(QDialog):
         )
 
     def _export_finished(self, outcome: object) -> None:
-        thread, self.worker = self.worker, None
-        if thread is not None:
-            thread.wait()
+        self.worker = None
         self.progress.setVisible(False)
         self.progress_label.setVisible(False)
         self.cancel_button.setVisible(False)
@@ -662,5 +642,5 @@ class ExportDialog(QDialog):
             self.runner.submit(lambda: None, lambda _: snapshot.close())
 
     def wait(self, msecs: int = 30_000) -> bool:
-        """Block until a running export thread ends (tests and shutdown)."""
+        """Block until a running export stops (tests and shutdown)."""
         return self.worker.wait(msecs) if self.worker is not None else True

@@ -29,7 +29,14 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon
 
 from auditlens.core.events import format_timestamp
-from auditlens.mirror.query import EventFilter, MirrorReader, Row, SortColumn
+from auditlens.mirror.query import (
+    EventFilter,
+    MirrorReader,
+    QueryCancelledError,
+    QueryScope,
+    Row,
+    SortColumn,
+)
 from auditlens.ui.resources import icon
 from auditlens.ui.tasks import TaskRunner
 
@@ -81,6 +88,7 @@ class EventTableModel(QAbstractTableModel):
         self._sort_section = TIME
         self._descending = True
         self._generation = 0
+        self._scope = QueryScope()  # the current query's reads, interrupted when it is replaced
         self._rows = 0
         self._count: int | None = None
         self._pages: OrderedDict[int, list[Row]] = OrderedDict()
@@ -263,6 +271,8 @@ class EventTableModel(QAbstractTableModel):
     def _restart(self) -> None:
         """Drop every row and read the count and the first page of the current query."""
         self._generation += 1
+        self._scope.cancel()  # the replaced query's count and pages stop now, not at their end
+        self._scope = QueryScope()
         self.beginResetModel()
         self._rows = 0
         self._count = None
@@ -287,7 +297,7 @@ class EventTableModel(QAbstractTableModel):
         self._count_started = True
         generation, f = self._generation, self._filter
         self._runner.submit(
-            lambda: reader.count(f),
+            self._scope.wrap(lambda: reader.count(f)),
             lambda n: self._count_arrived(generation, n),
             self._failed,
         )
@@ -325,7 +335,9 @@ class EventTableModel(QAbstractTableModel):
                 f, sort, desc, page * PAGE_SIZE, PAGE_SIZE, total=total
             )
         self._runner.submit(
-            job, lambda rows: self._page_arrived(generation, page, rows), self._failed
+            self._scope.wrap(job),
+            lambda rows: self._page_arrived(generation, page, rows),
+            self._failed,
         )
 
     def _set_emails(self, reader: MirrorReader, emails: dict[str, str]) -> None:
@@ -371,6 +383,8 @@ class EventTableModel(QAbstractTableModel):
             self.endRemoveRows()
 
     def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, QueryCancelledError):
+            return  # a read of a replaced query: its generation is gone
         self._pending.clear()
         self._start_count()
         self.load_failed.emit(f"Reading the mirror failed: {exc}")
