@@ -260,6 +260,14 @@ def _describe(
     return f"{type_}: {summarize(event)}".rstrip(": "), details
 
 
+def _parse(raw: bytes) -> Mapping[str, object]:
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        obj = None
+    return obj if isinstance(obj, dict) else {"type": "unreadable"}
+
+
 def build_story(
     task_id: str, events: Sequence[SourceEvent], emails: Mapping[str, str] | None = None
 ) -> TaskStory:
@@ -269,14 +277,7 @@ def build_story(
     not a JSON object are shown as such (the verifier, not this model, judges bytes).
     """
     emails = emails or {}
-    parsed: list[tuple[SourceEvent, Mapping[str, object]]] = []
-    for source in sorted(events, key=lambda e: e.idx):
-        try:
-            obj = orjson.loads(source.raw)
-        except orjson.JSONDecodeError:
-            obj = None
-        parsed.append((source, obj if isinstance(obj, dict) else {"type": "unreadable"}))
-
+    ordered = sorted(events, key=lambda e: e.idx)
     first_ms: int | None = None
     prev_ms: int | None = None
     drafts: list[dict[str, object]] = []
@@ -285,12 +286,14 @@ def build_story(
     agent_names: dict[str, str] = {}
     people: list[str] = []
     approvers: list[str] = []
-    outcome: Outcome = "running" if parsed else "empty"
+    outcome: Outcome = "running" if ordered else "empty"
     started_by: str | None = None
     source_of_task: str | None = None
     title = ""
     end_error: str | None = None
-    for position, (source, event) in enumerate(parsed):
+    for position, source in enumerate(ordered):
+        # Parsed one at a time and dropped: only the story is kept (see _parse).
+        event = _parse(source.raw)
         body_obj = event.get("event")
         body: Mapping[str, object] = body_obj if isinstance(body_obj, Mapping) else {}
         type_ = _text(event.get("type"))
