@@ -124,8 +124,10 @@ td.num { text-align: right; white-space: nowrap; }
 tr.group td { background: #f0f4f9; color: #1f3a5f; font-weight: bold; }
 tr.fail td { background: #fdecea; }
 tr.fail td.what { color: #8e1b1b; }
-tr.deny td { background: #fbe3e1; }
-tr.deny td.what { color: #8e1b1b; font-weight: bold; }
+tr.deny td { background: DENIED_BG; }
+tr.deny td.what { color: DENIED; font-weight: bold; }
+td.denied { color: DENIED; font-weight: bold; }
+td.failure { color: FAILURE; font-weight: bold; }
 tr.card td { background: #f3f0fa; }
 tr.task td { background: #f7f9fb; }
 td.what .details { color: #51606f; font-size: 9pt; }
@@ -133,7 +135,8 @@ td.what .details { color: #51606f; font-size: 9pt; }
 pre { background: #f5f7fa; border: 1px solid #dde3ea; padding: 6px; white-space: pre-wrap;
   word-break: break-all; font-size: 8.5pt; }
 .verified { color: #1e5a37; font-weight: bold; }
-"""
+""".replace("DENIED_BG", PALETTE["denied"][1]).replace("DENIED", PALETTE["denied"][0])
+_CSS = _CSS.replace("FAILURE", PALETTE["failure"][0])
 
 
 def person(user_id: str | None, users: Mapping[str, str]) -> str:
@@ -172,9 +175,8 @@ def summary_rows(story: TaskStory, users: Mapping[str, str]) -> list[tuple[str, 
         (
             "Steps",
             f"{len(story.steps)} events: {story.tool_calls} tool calls, "
-            f"{story.failures} failed, {len(story.approvals)} "
-            f"approval{'' if len(story.approvals) == 1 else 's'} "
-            f"({story.denials} denied)",
+            f"{story.failures} failed, {story.denials} denied, {len(story.approvals)} "
+            f"approval{'' if len(story.approvals) == 1 else 's'}",
         ),
     ]
     if story.end_error and outcome in ("failed", "cancelled"):
@@ -227,6 +229,7 @@ def _timeline_row(row: Row, story: TaskStory, users: Mapping[str, str]) -> str:
     if step is None:
         name = story.agent_names.get(row.agent_id or "", row.agent_id or "no agent")
         failed = f", {row.failures} failed" if row.failures else ""
+        failed += f", {row.denials} denied" if row.denials else ""
         return (
             f'<tr class="group"><td colspan="7">Agent {_e(name)} — {row.calls} tool '
             f"call{'s' if row.calls != 1 else ''}{failed}</td></tr>"
@@ -241,7 +244,7 @@ def _timeline_row(row: Row, story: TaskStory, users: Mapping[str, str]) -> str:
         f'<td class="mono">{_e(format_timestamp(step.ts))}</td>'
         f'<td class="num">{_e(delta)}</td>'
         f'<td class="what">{indent}{mark}<b>{_e(step.type)}</b> {_e(step.headline)}{details}</td>'
-        f"<td>{_e(who)}</td><td>{_e(step.outcome)}</td>"
+        f'<td>{_e(who)}</td><td class="{_e(step.verdict)}">{_e(step.verdict)}</td>'
         f'<td class="num">{step.idx}</td></tr>'
     )
 

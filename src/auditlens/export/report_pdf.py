@@ -431,10 +431,6 @@ _ROW_TINT = {
 _VERDICT_STYLE = {"denied": "denied", "failure": "failed"}
 
 
-def _verdict(step: Step) -> str:
-    return "denied" if step.denied else "failure" if step.failed else step.outcome
-
-
 def _step_tint(step: Step) -> str | None:
     if step.denied:
         return _ROW_TINT["denied"]
@@ -448,9 +444,10 @@ def _timeline_row(row: Row, story: TaskStory, inp: ReportInput) -> TableRow:
     if step is None:
         name = story.agent_names.get(row.agent_id or "", row.agent_id or "no agent")
         failed = f", {row.failures} failed" if row.failures else ""
+        failed += f", {row.denials} denied" if row.denials else ""
         calls = f"{row.calls} tool call{'s' if row.calls != 1 else ''}"
         return TableRow((((f"Agent {name} — {calls}{failed}", "group"),),), "#e8eef5")
-    verdict = _verdict(step)
+    verdict = step.verdict
     flag = _VERDICT_STYLE.get(verdict)
     what: list[Span] = []
     if row.indent:
