@@ -142,6 +142,20 @@ def test_an_unknown_task_says_there_are_no_events(qtbot: QtBot, trail: TaskTrail
     assert not trail.save_button.isEnabled()
 
 
+@pytest.mark.parametrize("keys", ["Esc", "Ctrl+W"])
+def test_esc_and_ctrl_w_close_the_window(qtbot: QtBot, trail: TaskTrailWindow, keys: str) -> None:
+    open_task(qtbot, trail, TASK)
+    trail.activateWindow()
+    qtbot.waitUntil(trail.isActiveWindow, timeout=2_000)
+    trail.view.setFocus()
+    key = Qt.Key.Key_Escape if keys == "Esc" else Qt.Key.Key_W
+    modifier = (
+        Qt.KeyboardModifier.NoModifier if keys == "Esc" else Qt.KeyboardModifier.ControlModifier
+    )
+    qtbot.keyClick(trail.view, key, modifier)
+    qtbot.waitUntil(lambda: not trail.isVisible(), timeout=2_000)
+
+
 def test_typing_a_task_id_opens_it(qtbot: QtBot, trail: TaskTrailWindow) -> None:
     with qtbot.waitSignal(trail.loaded, timeout=5_000):
         qtbot.keyClicks(trail.task_field, RUNNING)

@@ -495,6 +495,10 @@ class TaskTrailWindow(QWidget):
         layout.addWidget(self.splitter, 1)
         layout.addWidget(self.status)
         QShortcut(QKeySequence("Ctrl+L"), self, self.focus_task_field)
+        # Esc and Ctrl+W close the window, as they do a dialog or a browser tab (it is a side
+        # window: closing it hides it, and the main window reopens it on the next task).
+        for keys in (QKeySequence(Qt.Key.Key_Escape), QKeySequence("Ctrl+W")):
+            QShortcut(keys, self, self.close)
 
     # -- loading --------------------------------------------------------------------------------
 
