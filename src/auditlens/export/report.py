@@ -35,7 +35,11 @@ from auditlens.export.report_html import ReportInput, render_report
 from auditlens.export.writer import ExportOptions, Progress, export
 from auditlens.mirror.query import EventFilter
 
-__all__ = ["ReportWritten", "prepare_report", "save_html"]
+__all__ = ["NothingToReportError", "ReportWritten", "prepare_report", "save_html"]
+
+
+class NothingToReportError(ValueError):
+    """The task has no event in the verified part of the mirror."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,8 @@ def prepare_report(
 ) -> ReportInput:
     """Re-verify the events of ``task_id`` in the mirror and return what the report shows.
 
-    Raises ExportRefusedError (the mirror does not verify; nothing to report), ValueError when
-    the task has no event in the verified part of the mirror.
+    Raises ExportRefusedError (the mirror does not verify; nothing to report),
+    NothingToReportError when the task has no event in the verified part of the mirror.
     """
     task_id = task_id.strip()
     if not task_id:
@@ -92,7 +96,7 @@ def prepare_report(
         with out.open("rb") as f:
             events = [line.rstrip(b"\n") for line in f]
     if result.count == 0:
-        raise ValueError(
+        raise NothingToReportError(
             f"task {task_id} has no event in the verified part of the mirror (sync, or check "
             "the id)"
         )
