@@ -6,7 +6,7 @@ What the printout looks like, and why:
   would get a third of the line and most steps would wrap to three lines.
 - Column widths are measured, not guessed: a column that does not wrap is as wide as its widest
   cell (so an email or a log index stays on one line); the wrapping column (What in the
-  timeline, Reason, Role) takes the rest, and at least 30% of the page. Only when the other
+  timeline, Reason, Role) takes the rest, and at least 40% of the page. Only when the other
   columns alone would take more do the widest of them give way (their longest cells wrap).
 - A step is one row: its type, headline and details in one paragraph, so a common step takes
   one line and a page holds about 38 of them.
@@ -69,7 +69,7 @@ _MARGIN_MM = 10.0
 _PAD_X = 3.0  # cell padding, points
 _PAD_Y = 1.2
 _FOOTER = 16.0  # points reserved at the bottom of each page
-_WRAP_SHARE = 0.3  # the page width the wrapping columns keep at least
+_WRAP_SHARE = 0.4  # the page width the wrapping columns keep at least
 
 Style = Literal[
     "body", "bold", "muted", "mono", "head", "group", "h2", "title", "failed", "denied", "footer"
@@ -208,6 +208,8 @@ class _Flow:
 
     #: Keep on the page of the block that follows (headings).
     keep_with_next = False
+    #: Start on a new page unless the whole block fits (short tables that read as one).
+    keep_whole = False
     head_height = 0.0
 
     def units(self) -> int:
@@ -374,7 +376,8 @@ _Page = list[tuple[float, _Flow, int, int]]
 def _first_height(flows: Sequence[_Flow], n: int) -> float:
     """What must fit on a page for block ``n`` to start there (with the blocks it keeps)."""
     flow = flows[n]
-    need = flow.head_height + (flow.unit_height(0) if flow.units() else 0.0)
+    units = range(flow.units() if flow.keep_whole else min(flow.units(), 1))
+    need = flow.head_height + sum(flow.unit_height(u) for u in units)
     if flow.keep_with_next and n + 1 < len(flows):
         need += _first_height(flows, n + 1)
     return need
@@ -623,6 +626,7 @@ def _content(ts: _Typesetter, inp: ReportInput, width: float) -> list[_Flow]:
                 ),
                 ("Verified.", "bold"),
             ),
+            keep=True,  # the verification section is read as one: it moves to a page whole
             below=3,
         )
     )
@@ -638,19 +642,20 @@ def _content(ts: _Typesetter, inp: ReportInput, width: float) -> list[_Flow]:
                     "body",
                 ),
             ),
+            keep=True,
             below=3,
         )
     )
-    items.append(
-        key_values(
-            [
-                ("Origin", ((ev.origin, "mono"),)),
-                ("Verifier key (hint)", ((ev.vkey, "mono"),)),
-                ("Tree size", ((f"{ev.tree_size:,}", "body"),)),
-                ("Signed checkpoint", ((ev.checkpoint.rstrip("\n"), "mono"),)),
-            ]
-        )
+    proof = key_values(
+        [
+            ("Origin", ((ev.origin, "mono"),)),
+            ("Verifier key (hint)", ((ev.vkey, "mono"),)),
+            ("Tree size", ((f"{ev.tree_size:,}", "body"),)),
+            ("Signed checkpoint", ((ev.checkpoint.rstrip("\n"), "mono"),)),
+        ]
     )
+    proof.keep_whole = True
+    items.append(proof)
     return items
 
 
