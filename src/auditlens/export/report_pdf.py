@@ -128,6 +128,17 @@ class _Typesetter:
             fmt.setFont(font)
             fmt.setForeground(self.colors[name])
             self.formats[name] = fmt
+        # Widths of the texts measured so far, keyed "style\0text": a cell is measured to size
+        # its column, its row and to draw it, and many texts repeat (outcomes, people, types).
+        # Plain strings and floats, which the garbage collector does not track.
+        self._widths: dict[str, float] = {}
+
+    def advance(self, text: str, style: str) -> float:
+        key = f"{style}\0{text}"
+        width = self._widths.get(key)
+        if width is None:
+            width = self._widths[key] = self.metrics[style].horizontalAdvance(text)
+        return width
 
     def natural_width(self, cell: Cell) -> float:
         """The width of ``cell`` on one line (its widest line), device units."""
@@ -137,7 +148,7 @@ class _Typesetter:
             for n, part in enumerate(parts):
                 if n:
                     widest, line = max(widest, line), 0.0
-                line += self.metrics[style].horizontalAdvance(part)
+                line += self.advance(part, style)
         return max(widest, line)
 
     def _one_line(self, cell: Cell, width: float) -> bool:
@@ -158,7 +169,7 @@ class _Typesetter:
                 painter.setFont(self.fonts[style])
                 painter.setPen(self.colors[style])
                 painter.drawText(QPointF(left, y + ascent), text)
-                left += self.metrics[style].horizontalAdvance(text)
+                left += self.advance(text, style)
             return left - x
         layout, _height, widest = self._layout(cell, width)
         layout.draw(painter, QPointF(x, y))
