@@ -71,9 +71,6 @@ _PAD_Y = 1.2
 _FOOTER = 16.0  # points reserved at the bottom of each page
 _WRAP_SHARE = 0.4  # the page width the wrapping columns keep at least
 
-Style = Literal[
-    "body", "bold", "muted", "mono", "head", "group", "h2", "title", "failed", "denied", "footer"
-]
 _STYLES: dict[str, tuple[str, float, bool, str]] = {
     # style: (family, size in points, bold, colour)
     "body": ("sans", 8.0, False, "#1d2733"),
