@@ -226,7 +226,7 @@ def test_a_5000_step_pdf_is_made_on_a_worker_without_freezing_the_window(
     qtbot.addWidget(w)
     w.show()
     open_task(qtbot, w, "tsk_big")
-    w.repaint()  # the first paint of the loaded trail belongs to opening it, not to saving
+    qtbot.wait(100)  # the first layout and paint of the trail belong to opening it, not saving
     runs: list[tuple[float, float]] = []  # (longest stall, total), seconds
     for attempt in range(3):
         path = tmp_path / f"big{attempt}.pdf"

@@ -36,6 +36,7 @@ from PySide6.QtCore import (
     QRect,
     QSize,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeySequence, QPainter, QPen, QShortcut
@@ -705,4 +706,6 @@ class TaskTrailWindow(QWidget):
             self.status.setText(message)
             self.report_failed.emit(message)
 
-        self.runner.submit(work, done, failed)
+        # Started once the window has repainted to say so: the worker and the UI thread share
+        # the interpreter lock, and the repaint of a busy window waits on it for tens of ms.
+        QTimer.singleShot(0, self, lambda: self.runner.submit(work, done, failed))
