@@ -112,6 +112,20 @@ def test_a_5000_step_task_takes_at_most_a_page_per_25_events(
     assert numbers == list(range(1, 5_001))  # every step once, in order, none split
 
 
+def test_paper_follows_the_locale(qapp: QApplication, report: ReportInput, tmp_path: Path) -> None:
+    from PySide6.QtCore import QLocale
+
+    before = QLocale()
+    try:
+        for locale, paper in (("en_US", "letter"), ("de_DE", "A4"), ("en_GB", "A4")):
+            QLocale.setDefault(QLocale(locale))
+            path = tmp_path / f"{locale}.pdf"
+            write_pdf(report, path)
+            assert f"({paper})" in page_info(path)["Page size"], locale
+    finally:
+        QLocale.setDefault(before)
+
+
 def test_a_pdf_that_cannot_be_written_leaves_nothing(
     qapp: QApplication, report: ReportInput, tmp_path: Path
 ) -> None:

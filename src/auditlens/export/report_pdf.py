@@ -2,11 +2,12 @@
 
 What the printout looks like, and why:
 
-- A4 landscape, 10 mm margins. The timeline has seven columns; in portrait its What column
-  would get a third of the line and most steps would wrap to three lines.
+- Landscape, 10 mm margins, on A4, or on US Letter where the locale measures in US units
+  (``QLocale``). The timeline has seven columns; in portrait its What column would get a third
+  of the line and most steps would wrap to three lines.
 - Column widths are measured, not guessed: a column that does not wrap is as wide as its widest
   cell (so an email or a log index stays on one line); the wrapping column (What in the
-  timeline, Reason, Role) takes the rest, and at least 40% of the page. Only when the other
+  timeline, Reason, Role) takes the rest, and at least 35% of the page. Only when the other
   columns alone would take more do the widest of them give way (their longest cells wrap).
 - A step is one row: its type, headline and details in one paragraph, so a common step takes
   one line and a page holds about 38 of them.
@@ -40,7 +41,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QMarginsF, QPointF, Qt
+from PySide6.QtCore import QLocale, QMarginsF, QPointF, Qt
 from PySide6.QtGui import (
     QColor,
     QGuiApplication,
@@ -337,8 +338,15 @@ def _footer(inp: ReportInput) -> Callable[[int, int], tuple[str, str]]:
     return lambda page, pages: (left, f"Page {page} of {pages}")
 
 
+def _paper() -> QPageSize.PageSizeId:
+    """US Letter where the locale measures in US units, else A4 (the rest of the world)."""
+    if QLocale().measurementSystem() == QLocale.MeasurementSystem.ImperialUSSystem:
+        return QPageSize.PageSizeId.Letter
+    return QPageSize.PageSizeId.A4
+
+
 def write_pdf(report: ReportInput, path: Path | str) -> int:
-    """Write the report as an A4 landscape PDF at ``path`` (atomically); return its size."""
+    """Write the report as a landscape PDF at ``path`` (atomically); return its size."""
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
@@ -363,7 +371,7 @@ def _render(report: ReportInput, file_name: str) -> int:
     writer.setResolution(DPI)
     writer.setPageLayout(
         QPageLayout(
-            QPageSize(QPageSize.PageSizeId.A4),
+            QPageSize(_paper()),
             QPageLayout.Orientation.Landscape,
             QMarginsF(_MARGIN_MM, _MARGIN_MM, _MARGIN_MM, _MARGIN_MM),
             QPageLayout.Unit.Millimeter,

@@ -51,7 +51,7 @@ DPI = 288  # device units per inch; geometry is in points times PT
 PT = DPI / 72
 _PAD_X = 3.0  # cell padding, points
 _PAD_Y = 1.2
-_WRAP_SHARE = 0.4  # the page width the wrapping columns keep at least
+_WRAP_SHARE = 0.35  # the page width the wrapping columns keep at least
 
 _STYLES: dict[str, tuple[str, float, bool, str]] = {
     # style: (family, size in points, bold, colour)
