@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "auditlens.ui.commands",  # gui (the default), demo
     "auditlens.client.commands",  # login, logout, sync
     "auditlens.export.commands",  # export, verify
+    "auditlens.export.report_command",  # report
     "auditlens.server.commands",  # serve, server ...
 )
 

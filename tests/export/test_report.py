@@ -173,3 +173,16 @@ def test_event_text_cannot_close_the_data_block(report: ReportInput) -> None:
     denied = parts.events[-2]
     assert isinstance(denied, dict)
     assert denied["event"]["reason"].startswith("</script><b>x</b>&")
+
+
+def test_refusals_read_as_denied_in_their_own_colour(report: ReportInput) -> None:
+    from auditlens.export.report_html import PALETTE
+
+    text = render_report(report).decode()
+    row = next(line for line in text.splitlines() if "DENIED by carol@acme.test" in line)
+    assert '<td class="denied">denied</td>' in text[text.index(row) :].split("</tr>")[0]
+    assert row.startswith('<tr class="deny">')
+    denied, failure = PALETTE["denied"][0], PALETTE["failure"][0]
+    assert denied != failure
+    assert f"td.denied {{ color: {denied};" in text and f"td.failure {{ color: {failure};" in text
+    assert "3 failed, 1 denied, 2 approvals" in text

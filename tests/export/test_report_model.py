@@ -89,3 +89,38 @@ def test_format_duration() -> None:
     assert format_duration(12_400) == "12.4 s"
     assert format_duration(185_000) == "3 min 05 s"
     assert format_duration(7_440_000) == "2 h 04 min"
+
+
+def refused_task() -> TaskStory:
+    """A task whose agent is refused by policy once, fails once, and succeeds otherwise."""
+    from tests.ui.mirror_factory import event_dict
+
+    def ev(n: int, type_: str, **kw: object) -> bytes:
+        kw.setdefault("user_id", "usr_alice")
+        event = event_dict(1_000_000 + n * 1000, type_, id_=f"log_{n}", task_id="t",
+                           agent_id=AGENT_A, **kw)  # type: ignore[arg-type]  # fmt: skip
+        return canonicalize_event(event)
+
+    raws = [
+        ev(0, "task.created", title="Refused"),
+        ev(1, "agent.action", tool="db.write", outcome="failure", error={"code": "forbidden"}),
+        ev(2, "agent.action", tool="shell.run", outcome="failure", error="exit 1"),
+        ev(3, "agent.action", tool="file.read", path="a"),
+        ev(4, "task.completed"),
+    ]
+    return build_story("t", [SourceEvent(i, raw, 10) for i, raw in enumerate(raws)], EMAILS)
+
+
+def test_refusals_are_denied_not_failed_nor_successful() -> None:
+    story = refused_task()
+    verdicts = [s.verdict for s in story.steps]
+    assert verdicts == ["success", "denied", "failure", "success", "success"]
+    refused = story.steps[1]
+    assert refused.denied and not refused.failed and refused.flagged
+    assert refused.outcome == "failure"  # the signed outcome is kept as it is
+    assert (story.failures, story.denials) == (1, 1)
+    header = next(r for r in story.rows if r.step is None)
+    assert (header.calls, header.failures, header.denials) == (3, 1, 1)
+    # The denied approval of the seeded task: its signed outcome is success, its verdict denied.
+    denial = next(s for s in story_of(TASK).steps if s.type == "approval.denied")
+    assert (denial.outcome, denial.verdict) == ("success", "denied")

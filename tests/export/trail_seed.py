@@ -82,3 +82,32 @@ def seeded_events(calls: int = 30, start_ms: int = NOW_MS - 3_600_000) -> list[d
 def seeded_mirror(path: Path, calls: int = 30) -> BuiltMirror:
     """A real mirror (signed checkpoint over every entry) holding :func:`seeded_events`."""
     return write_mirror(path, seeded_events(calls), USERS)
+
+
+def big_task(path: Path, steps: int) -> BuiltMirror:
+    """A mirror holding one task ``tsk_big`` of ``steps`` events: calls, failures, denials."""
+    ids = EventIdGenerator(random.Random(5))
+    t = start = NOW_MS - 10 * 86_400_000
+    events: list[dict[str, object]] = []
+
+    def add(type_: str, **kw: object) -> None:
+        nonlocal t
+        t += 1500
+        kw.setdefault("user_id", "usr_alice")
+        events.append(
+            event_dict(t, type_, id_=ids.new(t), task_id="tsk_big", agent_id=AGENT_A, **kw)
+        )  # type: ignore[arg-type]
+
+    add("task.created", title="A long migration")
+    add("task.started")
+    for n in range(steps - 3):
+        if n % 500 == 250:
+            add("approval.requested", approval_id=f"apr_{n}", tool="db.write")
+        elif n % 500 == 251:
+            add("approval.denied", approval_id=f"apr_{n - 1}", approver_id="usr_bob", reason="no")
+        elif n % 97 == 0:
+            add("agent.action", tool="shell.run", params={"n": n}, outcome="failure", error="x")
+        else:
+            add("agent.action", tool="file.read", params={"path": f"f{n}"}, path=f"f{n}")
+    add("task.completed", duration_ms=t - start)
+    return write_mirror(path, events)

@@ -2,19 +2,20 @@
 
 A report is written only from events that were just re-verified against the mirror's latest
 trusted checkpoint, and it reuses the export writer for that (no second verification path):
-:func:`prepare_report` runs a JSON export of ``task_id=<id>`` (:func:`auditlens.export.writer.
-export` re-hashes the tiles holding the task's events, checks the root against the checkpoint
-and builds the evidence) into a
-temporary directory, then reads the events and the evidence back from that export. If the
+:func:`prepare_report` runs an NDJSON export of ``task_id=<id>`` (:func:`auditlens.export.
+writer.export` re-hashes the tiles holding the task's events, checks the root against the
+checkpoint and builds the evidence) into a temporary directory, then reads the events and the
+evidence back from that export. If the
 export is refused (:class:`~auditlens.export.writer.ExportRefusedError`) no report is written.
 
 :func:`save_html` writes atomically (temporary file in the destination directory, fsync,
-rename), as the exports do. The PDF is a Qt job (:mod:`auditlens.ui.task_trail_report`).
+rename), as the exports do. The PDF is a Qt job (:mod:`auditlens.export.report_pdf`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import tempfile
 import threading
@@ -23,15 +24,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
 from auditlens import __version__
 from auditlens.core import canonical
 from auditlens.core.evidence import Evidence
+from auditlens.export.layout import sidecar_path
 from auditlens.export.mirror_source import MirrorSnapshot
 from auditlens.export.report_html import ReportInput, render_report
 from auditlens.export.writer import ExportOptions, Progress, export
 from auditlens.mirror.query import EventFilter
 
-__all__ = ["ReportWritten", "prepare_report", "save_html"]
+__all__ = ["NothingToReportError", "ReportWritten", "prepare_report", "save_html"]
+
+
+class NothingToReportError(ValueError):
+    """The task has no event in the verified part of the mirror."""
 
 
 @dataclass(frozen=True)
@@ -61,38 +69,42 @@ def prepare_report(
 ) -> ReportInput:
     """Re-verify the events of ``task_id`` in the mirror and return what the report shows.
 
-    Raises ExportRefusedError (the mirror does not verify; nothing to report), ValueError when
-    the task has no event in the verified part of the mirror.
+    Raises ExportRefusedError (the mirror does not verify; nothing to report),
+    NothingToReportError when the task has no event in the verified part of the mirror.
     """
     task_id = task_id.strip()
     if not task_id:
         raise ValueError("a task id is required")
     with tempfile.TemporaryDirectory(prefix="auditlens-report-") as tmp:
-        out = Path(tmp) / "task.json"
+        # NDJSON: each line is an event's exact log bytes, so nothing needs parsing back but the
+        # fields that name people (a whole parsed document would be ~4 objects per event kept
+        # alive at once, and a worker allocating that much triggers full garbage collections,
+        # which freeze the UI thread).
+        out = Path(tmp) / "task.ndjson"
         with MirrorSnapshot(mirror_path, EventFilter(task_id=task_id)) as snapshot:
             result = export(
                 snapshot,
-                ExportOptions(format="json", path=out, filter={"task_id": task_id}),
+                ExportOptions(format="ndjson", path=out, filter={"task_id": task_id}),
                 progress,
                 cancel,
                 now,
             )
             directory = snapshot.users()
-        doc = canonical.loads(out.read_bytes())
-    if not isinstance(doc, dict):  # we just wrote it: anything else is a bug
-        raise RuntimeError("the task export is not a JSON object")
-    evidence = Evidence.from_obj(doc["evidence"])
-    items = doc["events"]
-    assert isinstance(items, list)
+        sidecar = Evidence.from_obj(canonical.loads(sidecar_path(out).read_bytes()))
+        # The report embeds the events itself: the temporary file's digest means nothing there.
+        evidence = dataclasses.replace(sidecar, data_file=None)
+        with out.open("rb") as f:
+            events = [line.rstrip(b"\n") for line in f]
     if result.count == 0:
-        raise ValueError(
+        raise NothingToReportError(
             f"task {task_id} has no event in the verified part of the mirror (sync, or check "
             "the id)"
         )
-    events = [canonical.canonicalize_event(e) for e in items]
     people: set[str] = set()
-    for e in items:
-        body = e["event"]
+    for raw in events:
+        e = orjson.loads(raw)
+        body = e.get("event")
+        body = body if isinstance(body, dict) else {}
         for uid in (e.get("user_id"), body.get("approver_id"), body.get("cancelled_by")):
             if isinstance(uid, str):
                 people.add(uid)

@@ -51,6 +51,10 @@ from auditlens.export.trail_model import (
 __all__ = ["REPORT_FORMAT", "ExtractedReport", "ReportInput", "extract_report", "render_report"]
 
 REPORT_FORMAT = "auditlens-task-report/1"
+#: (text colour, row background) of what a reader must not miss, shared with the PDF and the
+#: trail window. A refusal has its own colour: it is not a failure (nothing broke) and must not
+#: read as a success.
+PALETTE = {"failure": ("#8e1b1b", "#fdecea"), "denied": ("#a64b00", "#fff1e0")}
 _BLOCK = re.compile(
     rb'<script type="application/json" id="auditlens-(report|events|evidence)">(.*?)</script>',
     re.DOTALL,
@@ -120,8 +124,10 @@ td.num { text-align: right; white-space: nowrap; }
 tr.group td { background: #f0f4f9; color: #1f3a5f; font-weight: bold; }
 tr.fail td { background: #fdecea; }
 tr.fail td.what { color: #8e1b1b; }
-tr.deny td { background: #fbe3e1; }
-tr.deny td.what { color: #8e1b1b; font-weight: bold; }
+tr.deny td { background: DENIED_BG; }
+tr.deny td.what { color: DENIED; font-weight: bold; }
+td.denied { color: DENIED; font-weight: bold; }
+td.failure { color: FAILURE; font-weight: bold; }
 tr.card td { background: #f3f0fa; }
 tr.task td { background: #f7f9fb; }
 td.what .details { color: #51606f; font-size: 9pt; }
@@ -129,17 +135,18 @@ td.what .details { color: #51606f; font-size: 9pt; }
 pre { background: #f5f7fa; border: 1px solid #dde3ea; padding: 6px; white-space: pre-wrap;
   word-break: break-all; font-size: 8.5pt; }
 .verified { color: #1e5a37; font-weight: bold; }
-"""
+""".replace("DENIED_BG", PALETTE["denied"][1]).replace("DENIED", PALETTE["denied"][0])
+_CSS = _CSS.replace("FAILURE", PALETTE["failure"][0])
 
 
-def _who(user_id: str | None, users: Mapping[str, str]) -> str:
+def person(user_id: str | None, users: Mapping[str, str]) -> str:
     if user_id is None:
         return "system"
     return users.get(user_id, user_id)
 
 
-def _summary(story: TaskStory, inp: ReportInput) -> list[str]:
-    users = inp.users
+def summary_rows(story: TaskStory, users: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The summary as ``(label, plain text)`` rows, shared by the HTML report and the PDF."""
     outcome = story.outcome
     label = {"running": "RUNNING (no end event yet)", "empty": "NO EVENTS"}.get(
         outcome, outcome.upper()
@@ -149,7 +156,7 @@ def _summary(story: TaskStory, inp: ReportInput) -> list[str]:
     started_by = (
         "a schedule"
         if story.source == "schedule"
-        else _who(story.started_by, users)
+        else person(story.started_by, users)
         if story.started_by
         else "unknown"
     )
@@ -159,26 +166,33 @@ def _summary(story: TaskStory, inp: ReportInput) -> list[str]:
     )
     duration = format_duration(story.duration_ms) + (" so far" if story.running else "")
     rows = [
-        ("Outcome", f'<span class="badge {_e(outcome)}">{_e(label)}</span>'),
-        ("Total duration", _e(duration)),
-        ("Started", f"{_e(first)} by {_e(started_by)}"),
-        ("Last event", _e(last)),
-        ("Agents", _e(agents or "none")),
-        ("Approvers", _e(", ".join(_who(u, users) for u in story.approvers) or "none")),
+        ("Outcome", label),
+        ("Total duration", duration),
+        ("Started", f"{first} by {started_by}"),
+        ("Last event", last),
+        ("Agents", agents or "none"),
+        ("Approvers", ", ".join(person(u, users) for u in story.approvers) or "none"),
         (
             "Steps",
-            _e(
-                f"{len(story.steps)} events: {story.tool_calls} tool calls, "
-                f"{story.failures} failed, {len(story.approvals)} "
-                f"approval{'' if len(story.approvals) == 1 else 's'} "
-                f"({story.denials} denied)"
-            ),
+            f"{len(story.steps)} events: {story.tool_calls} tool calls, "
+            f"{story.failures} failed, {story.denials} denied, {len(story.approvals)} "
+            f"approval{'' if len(story.approvals) == 1 else 's'}",
         ),
     ]
     if story.end_error and outcome in ("failed", "cancelled"):
-        rows.insert(1, ("Why", _e(story.end_error)))
+        rows.insert(1, ("Why", story.end_error))
+    return rows
+
+
+def _summary(story: TaskStory, inp: ReportInput) -> list[str]:
     out = ['<table class="summary">']
-    out.extend(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
+    for key, text in summary_rows(story, inp.users):
+        value = (
+            f'<span class="badge {_e(story.outcome)}">{_e(text)}</span>'
+            if key == "Outcome"
+            else _e(text)
+        )
+        out.append(f"<tr><td><b>{key}</b></td><td>{value}</td></tr>")
     out.append("</table>")
     return out
 
@@ -200,23 +214,14 @@ _TIMELINE_HEAD = (
     '<th width="44%">What</th><th width="14%">Who</th><th width="8%">Outcome</th>'
     '<th width="7%">Index</th></tr>'
 )
-#: Rows per table in the print variant: Qt's rich-text engine lays a table out in time that grows
-#: faster than its row count (a 5,000-row table took ~40 s), so the printout splits long tables.
-PRINT_TABLE_ROWS = 250
 
 
-def _chunked(head: str, rows: Sequence[str], for_print: bool) -> list[str]:
-    """``rows`` as one table, or (print variant) as tables of :data:`PRINT_TABLE_ROWS` rows."""
-    size = PRINT_TABLE_ROWS if for_print else max(len(rows), 1)
-    out: list[str] = []
-    for start in range(0, max(len(rows), 1), size):
-        out.extend(["<table>", head, *rows[start : start + size], "</table>"])
-    return out
+def _table(head: str, rows: Sequence[str]) -> list[str]:
+    return ["<table>", head, *rows, "</table>"]
 
 
-def _timeline(story: TaskStory, users: Mapping[str, str], for_print: bool) -> list[str]:
-    rows = [_timeline_row(row, story, users) for row in story.rows]
-    return _chunked(_TIMELINE_HEAD, rows, for_print)
+def _timeline(story: TaskStory, users: Mapping[str, str]) -> list[str]:
+    return _table(_TIMELINE_HEAD, [_timeline_row(row, story, users) for row in story.rows])
 
 
 def _timeline_row(row: Row, story: TaskStory, users: Mapping[str, str]) -> str:
@@ -224,6 +229,7 @@ def _timeline_row(row: Row, story: TaskStory, users: Mapping[str, str]) -> str:
     if step is None:
         name = story.agent_names.get(row.agent_id or "", row.agent_id or "no agent")
         failed = f", {row.failures} failed" if row.failures else ""
+        failed += f", {row.denials} denied" if row.denials else ""
         return (
             f'<tr class="group"><td colspan="7">Agent {_e(name)} — {row.calls} tool '
             f"call{'s' if row.calls != 1 else ''}{failed}</td></tr>"
@@ -232,13 +238,13 @@ def _timeline_row(row: Row, story: TaskStory, users: Mapping[str, str]) -> str:
     details = "".join(f'<br><span class="details">{_e(d)}</span>' for d in step.details)
     mark = "✖ " if step.flagged else ""
     delta = "" if step.since_previous_ms is None else "+" + format_duration(step.since_previous_ms)
-    who = _who(step.user_id, users)
+    who = person(step.user_id, users)
     return (
         f'<tr class="{_step_class(step)}"><td class="num">{step.position + 1}</td>'
         f'<td class="mono">{_e(format_timestamp(step.ts))}</td>'
         f'<td class="num">{_e(delta)}</td>'
         f'<td class="what">{indent}{mark}<b>{_e(step.type)}</b> {_e(step.headline)}{details}</td>'
-        f"<td>{_e(who)}</td><td>{_e(step.outcome)}</td>"
+        f'<td>{_e(who)}</td><td class="{_e(step.verdict)}">{_e(step.verdict)}</td>'
         f'<td class="num">{step.idx}</td></tr>'
     )
 
@@ -253,7 +259,7 @@ def _approvals(story: TaskStory, users: Mapping[str, str]) -> list[str]:
     ]
     for a in story.approvals:
         cls = "deny" if a.state == "denied" else "card"
-        by = _who(a.approver_id, users) if a.approver_id else "-"
+        by = person(a.approver_id, users) if a.approver_id else "-"
 
         def at(pos: int | None) -> str:
             return f"#{pos + 1}" if pos is not None else "-"
@@ -281,7 +287,7 @@ def _people(story: TaskStory, users: Mapping[str, str]) -> list[str]:
     for uid in story.people:
         roles.setdefault(uid, ["acted in the task"])
         out.append(
-            f"<tr><td>{_e(_who(uid, users))}</td><td class='mono'>{_e(uid)}</td>"
+            f"<tr><td>{_e(person(uid, users))}</td><td class='mono'>{_e(uid)}</td>"
             f"<td>{_e('; '.join(roles[uid]))}</td></tr>"
         )
     for agent in story.agents:
@@ -295,14 +301,11 @@ def _people(story: TaskStory, users: Mapping[str, str]) -> list[str]:
     return out
 
 
-def _verification(story: TaskStory, inp: ReportInput, for_print: bool) -> list[str]:
+def _verification(story: TaskStory, inp: ReportInput) -> list[str]:
     ev = inp.evidence
     leaves = ev.leaf_hashes
     how = (
-        "This PDF is a printout for reading. The verifiable copy is the HTML report saved from "
-        "the same task: it embeds every event and its evidence."
-        if for_print
-        else "This file embeds every event above (exact log bytes) and its evidence in the "
+        "This file embeds every event above (exact log bytes) and its evidence in the "
         "<code>auditlens-evidence/1</code> format. To check it offline, with nothing but the "
         "log server's public key obtained out of band (not the copy printed here):"
     )
@@ -312,14 +315,13 @@ def _verification(story: TaskStory, inp: ReportInput, for_print: bool) -> list[s
         f'checkpoint size <b>{ev.tree_size:,}</b>. <span class="verified">Verified</span>.</p>',
         f"<p>{how}</p>",
     ]
-    if not for_print:
-        out.append(
-            f'<pre>auditlens verify THIS-REPORT.html --vkey "{_e(ev.vkey)}"</pre>'
-            "<p>It checks the checkpoint signature and origin, each event against its "
-            "inclusion proof (the embedded multi-proof from which any standard RFC 9162 proof "
-            "derives), log order, and that this visible report is exactly what the verified "
-            "data renders to: an edited report fails.</p>"
-        )
+    out.append(
+        f'<pre>auditlens verify THIS-REPORT.html --vkey "{_e(ev.vkey)}"</pre>'
+        "<p>It checks the checkpoint signature and origin, each event against its "
+        "inclusion proof (the embedded multi-proof from which any standard RFC 9162 proof "
+        "derives), log order, and that this visible report is exactly what the verified "
+        "data renders to: an edited report fails.</p>"
+    )
     out.append(
         '<table class="summary">'
         f"<tr><td><b>Origin</b></td><td class='mono'>{_e(ev.origin)}</td></tr>"
@@ -336,12 +338,12 @@ def _verification(story: TaskStory, inp: ReportInput, for_print: bool) -> list[s
         for n, step in enumerate(story.steps)
     ]
     head = "<tr><th>#</th><th>Index</th><th>Event id</th><th>Leaf hash</th></tr>"
-    out.extend(_chunked(head, rows, for_print))
+    out.extend(_table(head, rows))
     return out
 
 
-def render_report(inp: ReportInput, *, for_print: bool = False) -> bytes:
-    """The report's HTML bytes (deterministic). ``for_print`` leaves out the data blocks."""
+def render_report(inp: ReportInput) -> bytes:
+    """The report's HTML bytes (deterministic)."""
     story = inp.story()
     title = story.title or inp.task_id
     parts = [
@@ -356,38 +358,37 @@ def render_report(inp: ReportInput, *, for_print: bool = False) -> bytes:
         "<h2>Summary</h2>",
         *_summary(story, inp),
         "<h2>Timeline</h2>",
-        *_timeline(story, inp.users, for_print),
+        *_timeline(story, inp.users),
         "<h2>Approvals</h2>",
         *_approvals(story, inp.users),
         "<h2>People and agents</h2>",
         *_people(story, inp.users),
         "<h2>Verification</h2>",
-        *_verification(story, inp, for_print),
+        *_verification(story, inp),
     ]
-    if not for_print:
-        meta = {
-            "format": REPORT_FORMAT,
-            "task_id": inp.task_id,
-            "generated_at": inp.generated_at,
-            "auditlens_version": inp.auditlens_version,
-            "filter": {"task_id": inp.task_id},
-            "users": dict(sorted(inp.users.items())),
-        }
-        events = b"[\n" + b",\n".join(inp.events) + b"\n]"
-        evidence = b"".join(inp.evidence.json_chunks())
-        parts.extend(
-            [
-                '<script type="application/json" id="auditlens-report">'
-                + _script_json(orjson.dumps(meta))
-                + "</script>",
-                '<script type="application/json" id="auditlens-events">'
-                + _script_json(events)
-                + "</script>",
-                '<script type="application/json" id="auditlens-evidence">'
-                + _script_json(evidence)
-                + "</script>",
-            ]
-        )
+    meta = {
+        "format": REPORT_FORMAT,
+        "task_id": inp.task_id,
+        "generated_at": inp.generated_at,
+        "auditlens_version": inp.auditlens_version,
+        "filter": {"task_id": inp.task_id},
+        "users": dict(sorted(inp.users.items())),
+    }
+    events = b"[\n" + b",\n".join(inp.events) + b"\n]"
+    evidence = b"".join(inp.evidence.json_chunks())
+    parts.extend(
+        [
+            '<script type="application/json" id="auditlens-report">'
+            + _script_json(orjson.dumps(meta))
+            + "</script>",
+            '<script type="application/json" id="auditlens-events">'
+            + _script_json(events)
+            + "</script>",
+            '<script type="application/json" id="auditlens-evidence">'
+            + _script_json(evidence)
+            + "</script>",
+        ]
+    )
     parts.append("</body></html>")
     return ("\n".join(parts) + "\n").encode("utf-8")
 

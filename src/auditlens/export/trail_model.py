@@ -15,8 +15,11 @@ What it decides (DESIGN.md §3 field names):
 - Approvals are cards linked by ``approval_id``: the request, its decision (approver and, on a
   denial, the reason) and the agent call it gated (an ``agent.action`` carrying the same
   ``approval_id``). Each card and the gated call point at each other (``link``).
-- ``failed`` is ``event.outcome == "failure"``; ``denied`` is ``approval.denied`` (a recorded
-  decision, so its outcome is success, yet it must stand out).
+- Each step's ``verdict`` is :func:`auditlens.core.events.verdict_of`: ``denied`` for a refusal
+  (an ``approval.denied``, whose signed outcome is success since the decision was recorded, or
+  an action or login refused by policy or permission), ``failure`` for anything else that
+  failed, else the signed outcome. ``failed`` and ``denied`` follow it, so a refusal is counted
+  and shown as denied, never as a failure and never as a success.
 - The outcome is the last ``task.completed`` / ``task.failed`` / ``task.cancelled``; without
   one the task is *running* (the mirror may simply not have its end yet).
 - Total duration: first event to the end event, or to the latest event while running.
@@ -30,7 +33,7 @@ from typing import Literal
 
 import orjson
 
-from auditlens.core.events import parse_timestamp, summarize
+from auditlens.core.events import parse_timestamp, summarize, verdict_of
 
 __all__ = [
     "Approval",
@@ -70,7 +73,9 @@ class Step:
     kind: StepKind
     user_id: str | None
     agent_id: str | None
-    outcome: str
+    outcome: str  # the signed event.outcome
+    #: What to show: "success", "failure" or "denied" (see the module docstring); "" if unknown.
+    verdict: str
     headline: str
     details: tuple[str, ...]
     since_previous_ms: int | None
@@ -103,6 +108,7 @@ class Row:
     agent_id: str | None = None
     calls: int = 0
     failures: int = 0
+    denials: int = 0
     indent: int = 0
 
 
@@ -260,6 +266,14 @@ def _describe(
     return f"{type_}: {summarize(event)}".rstrip(": "), details
 
 
+def _parse(raw: bytes) -> Mapping[str, object]:
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        obj = None
+    return obj if isinstance(obj, dict) else {"type": "unreadable"}
+
+
 def build_story(
     task_id: str, events: Sequence[SourceEvent], emails: Mapping[str, str] | None = None
 ) -> TaskStory:
@@ -269,14 +283,7 @@ def build_story(
     not a JSON object are shown as such (the verifier, not this model, judges bytes).
     """
     emails = emails or {}
-    parsed: list[tuple[SourceEvent, Mapping[str, object]]] = []
-    for source in sorted(events, key=lambda e: e.idx):
-        try:
-            obj = orjson.loads(source.raw)
-        except orjson.JSONDecodeError:
-            obj = None
-        parsed.append((source, obj if isinstance(obj, dict) else {"type": "unreadable"}))
-
+    ordered = sorted(events, key=lambda e: e.idx)
     first_ms: int | None = None
     prev_ms: int | None = None
     drafts: list[dict[str, object]] = []
@@ -285,12 +292,14 @@ def build_story(
     agent_names: dict[str, str] = {}
     people: list[str] = []
     approvers: list[str] = []
-    outcome: Outcome = "running" if parsed else "empty"
+    outcome: Outcome = "running" if ordered else "empty"
     started_by: str | None = None
     source_of_task: str | None = None
     title = ""
     end_error: str | None = None
-    for position, (source, event) in enumerate(parsed):
+    for position, source in enumerate(ordered):
+        # Parsed one at a time and dropped: only the story is kept (see _parse).
+        event = _parse(source.raw)
         body_obj = event.get("event")
         body: Mapping[str, object] = body_obj if isinstance(body_obj, Mapping) else {}
         type_ = _text(event.get("type"))
@@ -330,6 +339,7 @@ def build_story(
             end_error = _text(body.get("error")) or _text(body.get("reason")) or None
         approval_id = body.get("approval_id") if isinstance(body.get("approval_id"), str) else None
         headline, details = _describe(type_, body, event, emails)
+        verdict = verdict_of(event)
         if approval_id is not None:
             card = approvals.setdefault(
                 str(approval_id),
@@ -361,12 +371,13 @@ def build_story(
                 "user_id": user_id,
                 "agent_id": agent_id,
                 "outcome": _text(body.get("outcome")),
+                "verdict": verdict,
                 "headline": _short(headline, 160),
                 "details": details,
                 "since_previous_ms": None if prev_ms is None else ts - prev_ms,
                 "since_start_ms": ts - first_ms,
-                "failed": body.get("outcome") == "failure",
-                "denied": type_ == "approval.denied",
+                "failed": verdict == "failure",
+                "denied": verdict == "denied",
                 "approval_id": approval_id,
                 "link": None,
                 "checkpoint_size": source.checkpoint_size,
@@ -445,6 +456,7 @@ def _rows(steps: Sequence[Step]) -> tuple[Row, ...]:
                 agent_id=step.agent_id,
                 calls=len(group),
                 failures=sum(1 for s in group if s.failed),
+                denials=sum(1 for s in group if s.denied),
             )
         )
         rows.extend(Row(s, indent=1) for s in group)

@@ -7,18 +7,22 @@ step. The mirror is read on a worker (:func:`auditlens.mirror.trail.read_task_tr
 story built there too; the UI thread only swaps the model's rows in.
 
 Reading it: a time gutter (time of day, time since the previous step), a vertical line with a
-dot per step (red for a failure, dark red for a denial, violet for an approval, navy for the
+dot per step (red for a failure, amber for a refusal, violet for an approval, navy for the
 task's own events, green for a successful call), tool calls indented under a header naming the
-agent, approvals as violet cards linked to the call they gated, failures and denials on a red
-ground. Each step shows its log index and a shield when a trusted checkpoint covers it.
-Selecting a step shows the whole event and its verified status in the detail pane below.
+agent, approvals as violet cards linked to the call they gated, failures on a red ground and
+refusals (denied approvals, actions or logins refused by policy or permission) on an amber one,
+each labelled FAILED or DENIED. Each step shows its log index and a shield when a trusted
+checkpoint covers it. Selecting a step shows the whole event and its verified status in the
+detail pane below.
 
-"Save report..." writes the verified HTML report (:mod:`auditlens.export.report`) or a PDF of
-it (:mod:`auditlens.ui.task_trail_report`), off the UI thread for the re-verification.
+"Save report..." writes the verified HTML report (:mod:`auditlens.export.report`) or a printable
+PDF of it (:mod:`auditlens.export.report_pdf`), off the UI thread: both re-verify the events
+first, and the PDF is laid out there too.
 """
 
 from __future__ import annotations
 
+import gc
 import html
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +36,7 @@ from PySide6.QtCore import (
     QRect,
     QSize,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QKeySequence, QPainter, QPen, QShortcut
@@ -54,6 +59,9 @@ from PySide6.QtWidgets import (
 )
 
 from auditlens.core.events import category_of, format_timestamp
+from auditlens.export.report import prepare_report, save_html
+from auditlens.export.report_html import PALETTE
+from auditlens.export.report_pdf import write_pdf
 from auditlens.export.trail_model import Row, SourceEvent, Step, TaskStory, build_story
 from auditlens.export.trail_model import format_duration as duration
 from auditlens.mirror.query import EventRecord, MirrorReader
@@ -81,6 +89,9 @@ _RED = QColor("#c62828")
 _DARK_RED = QColor("#8e1b1b")
 _VIOLET = QColor("#6a4fb3")
 _GREEN = QColor("#2e7d4f")
+_DENIED = QColor(PALETTE["denied"][0])
+_DENIED_BG = QColor(PALETTE["denied"][1])
+_FAILED_BG = QColor(PALETTE["failure"][1])
 _LINE = QColor("#cfd8e2")
 
 
@@ -138,7 +149,8 @@ class TrailListModel(QAbstractListModel):
                 return f"{self._agent_name(row.agent_id)}: {row.calls} tool calls"
             return f"{step.type} {step.headline}"
         if role == Qt.ItemDataRole.ToolTipRole and step is not None:
-            lines = [step.headline, *step.details, f"log index {step.idx}"]
+            lines = [step.headline, *step.details, f"outcome: {step.verdict or '-'}"]
+            lines.append(f"log index {step.idx}")
             return "\n".join(lines)
         return None
 
@@ -156,7 +168,7 @@ class TrailListModel(QAbstractListModel):
 
 def _dot_color(step: Step) -> QColor:
     if step.denied:
-        return _DARK_RED
+        return _DENIED
     if step.failed:
         return _RED
     if step.kind == "approval":
@@ -211,9 +223,10 @@ class TrailDelegate(QStyledItemDelegate):
         painter.drawLine(line_x, rect.top(), line_x, rect.bottom())
         name = self._model._agent_name(row.agent_id)
         failed = f"  ·  {row.failures} failed" if row.failures else ""
+        failed += f"  ·  {row.denials} denied" if row.denials else ""
         text = f"Agent {name} — {row.calls} tool call{'s' if row.calls != 1 else ''}{failed}"
         painter.setFont(self._bold)
-        painter.setPen(_DARK_RED if row.failures else _NAVY)
+        painter.setPen(_DARK_RED if row.failures else _DENIED if row.denials else _NAVY)
         painter.drawText(
             rect.adjusted(GUTTER + 26, 0, -12, 0),
             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
@@ -227,9 +240,9 @@ class TrailDelegate(QStyledItemDelegate):
         if selected:
             painter.fillRect(rect, QColor("#d6e4f5"))
         elif step.denied:
-            painter.fillRect(rect, QColor("#fbe3e1"))
+            painter.fillRect(rect, _DENIED_BG)
         elif step.failed:
-            painter.fillRect(rect, QColor("#fdecea"))
+            painter.fillRect(rect, _FAILED_BG)
         else:
             painter.fillRect(rect, QColor("#ffffff"))
         painter.setPen(QPen(QColor("#edf1f5"), 1))
@@ -257,7 +270,7 @@ class TrailDelegate(QStyledItemDelegate):
         left = rect.left() + GUTTER + 26 + INDENT * row.indent
         right = rect.right() - 150
         if card:  # approvals, failures and denials are cards that stand out
-            border = _DARK_RED if step.flagged else _VIOLET
+            border = _DENIED if step.denied else _DARK_RED if step.failed else _VIOLET
             fill = QColor("#f3f0fa") if not step.flagged else QColor("#fff7f6")
             box = QRect(left - 8, rect.top() + 4, right - left + 16, rect.height() - 8)
             painter.setPen(QPen(border, 1.5 if step.denied else 1))
@@ -275,7 +288,7 @@ class TrailDelegate(QStyledItemDelegate):
         painter.drawText(QRect(left, y0, tag_width, 18), Qt.AlignmentFlag.AlignLeft, tag)
         font = self._bold if (card or step.kind == "task") else option_font(painter)
         painter.setFont(font)
-        painter.setPen(_DARK_RED if step.flagged else _TEXT)
+        painter.setPen(color if step.flagged else _TEXT)
         metrics = QFontMetrics(font)
         head_rect = QRect(left + tag_width, y0 - 2, max(right - left - tag_width, 10), 20)
         painter.drawText(
@@ -285,7 +298,7 @@ class TrailDelegate(QStyledItemDelegate):
         )
         if step.details:
             painter.setFont(self._small)
-            painter.setPen(_DARK_RED if step.denied else _MUTED)
+            painter.setPen(_DENIED if step.denied else _MUTED)
             detail = "  ·  ".join(step.details)
             detail_rect = QRect(left, y0 + 18, right - left, 18)
             painter.drawText(
@@ -301,6 +314,14 @@ class TrailDelegate(QStyledItemDelegate):
             Qt.AlignmentFlag.AlignRight,
             f"#{step.idx:,}",
         )
+        if step.flagged:  # the verdict in words, in its colour: a refusal is not a failure
+            painter.setFont(self._bold)
+            painter.setPen(color)
+            painter.drawText(
+                QRect(rect.right() - 140, rect.top() + 26, 108, 18),
+                Qt.AlignmentFlag.AlignRight,
+                "DENIED" if step.denied else "FAILED",
+            )
         mark = self._verified if step.verified else self._warning
         mark.paint(painter, QRect(rect.right() - 26, rect.top() + 7, 16, 16))
 
@@ -346,8 +367,9 @@ def summary_html(story: TaskStory, emails: dict[str, str]) -> str:
     flagged = ""
     if story.failures or story.denials:
         flagged = (
-            f' &nbsp;<span style="color:#c62828; font-weight:600">{story.failures} failed'
-            f" · {story.denials} denied</span>"
+            f' &nbsp;<span style="color:#c62828; font-weight:600">{story.failures} failed</span>'
+            f' · <span style="color:{PALETTE["denied"][0]}; font-weight:600">'
+            f"{story.denials} denied</span>"
         )
     return (
         f'<span style="font-size:13pt; font-weight:600; color:#1f3a5f">'
@@ -360,6 +382,20 @@ def summary_html(story: TaskStory, emails: dict[str, str]) -> str:
         f"{len(story.approvals)} approval{'' if len(story.approvals) == 1 else 's'}{flagged}"
         f" &nbsp;·&nbsp; {story.verified_count:,}/{len(story.steps):,} verified"
     )
+
+
+def _spare_from_full_collections() -> None:
+    """Keep the objects alive now out of the full garbage collections a report job triggers.
+
+    A report job builds the story of every step, enough to trigger CPython's full collection,
+    which walks every tracked object of the process while holding the interpreter lock: ~1 µs
+    per object, so ~200 ms for the viewer's ~160,000 (modules, widgets, the loaded trail), and
+    the window cannot repaint meanwhile. Everything alive when a report starts outlives the
+    job, so it is moved out of the collector's reach (``gc.freeze``, which costs nothing);
+    the job's own collections then walk only what it allocated. Reference counting still frees
+    frozen objects; only a reference cycle that was already alive then is never collected.
+    """
+    gc.freeze()
 
 
 class TaskTrailWindow(QWidget):
@@ -460,6 +496,10 @@ class TaskTrailWindow(QWidget):
         layout.addWidget(self.splitter, 1)
         layout.addWidget(self.status)
         QShortcut(QKeySequence("Ctrl+L"), self, self.focus_task_field)
+        # Esc and Ctrl+W close the window, as they do a dialog or a browser tab (it is a side
+        # window: closing it hides it, and the main window reopens it on the next task).
+        for keys in (QKeySequence(Qt.Key.Key_Escape), QKeySequence("Ctrl+W")):
+            QShortcut(keys, self, self.close)
 
     # -- loading --------------------------------------------------------------------------------
 
@@ -635,9 +675,8 @@ class TaskTrailWindow(QWidget):
         if reader is None or task_id is None:
             self.report_failed.emit("No task shown.")
             return
-        from auditlens.export.report import prepare_report, save_html
-
         pdf = path.suffix.lower() == ".pdf"
+        _spare_from_full_collections()
         self.saving = True
         self.save_button.setEnabled(False)
         self.status.setText("Re-verifying the task's events and writing the report…")
@@ -646,10 +685,8 @@ class TaskTrailWindow(QWidget):
             report = prepare_report(reader.path, task_id)
             if not pdf:
                 return save_html(report, path).summary()
-            from auditlens.ui.task_trail_report import write_pdf
-
-            # On the worker too: Qt lays out ~1.5 ms per step (minutes for huge tasks), and
-            # QTextDocument + QPdfWriter are reentrant (no widget, no GUI-thread object).
+            # On the worker too: laying out a 5,000-step task takes about a second, and the PDF
+            # writer touches no widget and no GUI-thread object.
             size = write_pdf(report, path)
             return (
                 f"Saved the PDF of {len(report.events):,} verified event(s) to {path} "
@@ -669,4 +706,6 @@ class TaskTrailWindow(QWidget):
             self.status.setText(message)
             self.report_failed.emit(message)
 
-        self.runner.submit(work, done, failed)
+        # Started once the window has repainted to say so: the worker and the UI thread share
+        # the interpreter lock, and the repaint of a busy window waits on it for tens of ms.
+        QTimer.singleShot(0, self, lambda: self.runner.submit(work, done, failed))
