@@ -35,7 +35,13 @@ from auditlens.export.record import RecordOutcome, record_export
 from auditlens.export.writer import ExportResult
 from auditlens.mirror.recheck import RecheckResult, recheck_mirror
 from auditlens.ui.about_dialog import AboutDialog, TrustedIdentity
-from auditlens.ui.dialogs import KeyChangedDialog, SignInDialog, SignInRequest, TrustDialog
+from auditlens.ui.dialogs import (
+    DemoAccount,
+    KeyChangedDialog,
+    SignInDialog,
+    SignInRequest,
+    TrustDialog,
+)
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.preferences import (
     SyncIntervalMenu,
@@ -46,6 +52,7 @@ from auditlens.ui.preferences import (
 
 RECENT_KEY = "recent_servers"
 MAX_RECENT = 8
+SIGNED_OUT = "Not signed in"
 
 
 class Worker(QThread):
@@ -103,6 +110,10 @@ class Viewer(QObject):
         self.mirror_dir = mirror_dir
         self.settings = settings or QSettings("auditlens", "auditlens")
         self.demo = demo
+        # The server ``auditlens demo`` started in this process (its key is trusted by
+        # construction); any other server, even in the demo, is an ordinary pinned server.
+        self.demo_url: str | None = None
+        self.demo_accounts: tuple[DemoAccount, ...] = ()
         self.session: ActiveSession | None = None
         self.sign_in_dialog: SignInDialog | None = None
         self.trust_dialog: TrustDialog | None = None
@@ -160,11 +171,24 @@ class Viewer(QObject):
         if isinstance(exc, ApiError):
             dialog.show_error(str(exc))
 
+    def attach_demo(self, url: str, accounts: tuple[DemoAccount, ...]) -> None:
+        """Name the demo server this process started, and its people (for signing in again)."""
+        self.demo_url = url
+        self.demo_accounts = accounts
+        if self.sign_in_dialog is not None:
+            self.sign_in_dialog.offer_demo(url, accounts)
+
+    def is_demo_session(self, session: ActiveSession) -> bool:
+        """True for a session on the demo's own server (not on a server signed in to later)."""
+        return self.demo_url is not None and session.server_url == self.demo_url
+
     def show_sign_in(self) -> SignInDialog:
         """Show the sign-in dialog (non-modal: the window stays usable offline)."""
         if self.sign_in_dialog is None:
             dialog = SignInDialog(self.recent_servers(), self.window)
             dialog.submitted.connect(self._sign_in_submitted)
+            if self.demo_url is not None:
+                dialog.offer_demo(self.demo_url, self.demo_accounts)
             self.sign_in_dialog = dialog
         self.sign_in_dialog.show_note(self._keyring_text())
         if self.sign_in_dialog.isVisible():
@@ -251,6 +275,7 @@ class Viewer(QObject):
     def open_session(self, session: ActiveSession) -> None:
         if self.sign_in_dialog is not None:
             self.sign_in_dialog.set_busy(False)
+            self.sign_in_dialog.forget_secrets()
             self.sign_in_dialog.hide()
         if self.session is not None and self.session is not session:
             self.session.close()
@@ -258,10 +283,13 @@ class Viewer(QObject):
         if not self.demo:  # the demo's throw-away server is not a server to come back to
             self._remember_server(session.server_url)
         self._show_keyring_warning()  # a backend can fail on first use, not only at start
+        # Whatever the banner said was about the previous session (or none): not about this one.
+        self.window.banner.clear()
         identity = session.identity
         org = identity.organization
         who = f"{identity.user.email} ({identity.user.role}) · {org.name or org.id}"
-        self.window.set_identity(who, session.pin.origin, demo=self.demo)
+        self.window.set_identity(who, session.pin.origin, demo=self.is_demo_session(session))
+        self.window.sign_out_action.setText("Sign out")
         self.window.pinned_vkey = session.pin.vkey
         self.window.export_recorder = self.recorder_for(session)
         path = session.mirror_path(self.mirror_dir)
@@ -366,6 +394,10 @@ class Viewer(QObject):
         failed = result.failed_findings
         if failed:
             self.window.banner.show_finding(failed[0], "found by the last sync")
+        elif result.status is not SyncStatus.CANCELLED and self.window.banner.kind == "notice":
+            # A refused or failed sync is over once one succeeds; a verification failure (red)
+            # stays until the person dismisses it.
+            self.window.banner.clear()
         self.sync_done.emit(result)
 
     def _sync_failed(self, exc: BaseException) -> None:
@@ -447,7 +479,11 @@ class Viewer(QObject):
                 session.server_url,
                 session.pin.origin,
                 session.pin.vkey,
-                "This demo server's key was pinned by construction." if self.demo else "",
+                (
+                    "This demo server's key was pinned by construction."
+                    if self.is_demo_session(session)
+                    else ""
+                ),
             )
             if session is not None
             else TrustedIdentity()
@@ -486,8 +522,14 @@ class Viewer(QObject):
         self.shutdown_workers()
         self.session = None
         self.window.export_recorder = None
+        self.window.pinned_vkey = None
         url, credentials = session.server_url, self.credentials
         self.window.close_mirror()
+        self.window.banner.clear()
+        self.window.set_identity(SIGNED_OUT, None)
+        self.window.sign_out_action.setText("Sign in…")
+        if self.sign_in_dialog is not None:
+            self.sign_in_dialog.forget_secrets()
 
         def job() -> bool:
             try:

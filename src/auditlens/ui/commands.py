@@ -17,7 +17,14 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from auditlens.client.credentials import CredentialStore
+    from auditlens.client.session import ActiveSession
+    from auditlens.client.trust import TrustStore
+    from auditlens.server.embedded import DemoServer
+    from auditlens.ui.dialogs import DemoAccount
 
 
 def register(subparsers: Any) -> None:
@@ -101,9 +108,8 @@ def run_demo(args: argparse.Namespace) -> int:
     from keyring.backends import null
 
     from auditlens.client.credentials import CredentialStore
-    from auditlens.client.session import sign_in
     from auditlens.client.trust import TrustStore
-    from auditlens.server.embedded import DemoServer, start_demo_server
+    from auditlens.server.embedded import start_demo_server
     from auditlens.ui.app import Viewer
     from auditlens.ui.main_window import MainWindow
 
@@ -125,23 +131,20 @@ def run_demo(args: argparse.Namespace) -> int:
     window.show()
     servers: list[DemoServer] = []
 
-    def start() -> Any:
+    def start() -> tuple[DemoServer, ActiveSession]:
         server = start_demo_server(home / "server", events=args.events, seed=args.seed)
         servers.append(server)
-        attempt = sign_in(
-            server.url,
-            email=server.admin_email,
-            password=server.admin_password,
-            trust=viewer.trust,
-            credentials=viewer.credentials,
-        )
-        # Trusted by construction: this process started the server and knows its key.
-        return attempt.confirm(pasted_vkey=server.vkey)
+        return server, sign_in_to_demo(server, viewer.trust, viewer.credentials)
+
+    def started(result: tuple[DemoServer, ActiveSession]) -> None:
+        server, session = result
+        viewer.attach_demo(server.url, demo_accounts(server))
+        viewer.open_session(session)
 
     def failed(exc: BaseException) -> None:
         window.banner.show_notice("The demo server did not start", f"{type(exc).__name__}: {exc}")
 
-    window.runner.submit(start, viewer.open_session, failed)
+    window.runner.submit(start, started, failed)
     try:
         code = int(app.exec())
     finally:
@@ -151,6 +154,36 @@ def run_demo(args: argparse.Namespace) -> int:
             server.stop()
         shutil.rmtree(home, ignore_errors=True)
     return code
+
+
+def demo_accounts(server: DemoServer) -> tuple[DemoAccount, ...]:
+    """The demo people the sign-in dialog offers (admin first: the one the demo starts with)."""
+    from auditlens.ui.dialogs import DemoAccount
+
+    return (
+        DemoAccount("admin", server.admin_email, server.admin_password),
+        DemoAccount("owner", server.owner_email, server.owner_password),
+        DemoAccount("member", server.member_email, server.member_password),
+    )
+
+
+def sign_in_to_demo(
+    server: DemoServer, trust: TrustStore, credentials: CredentialStore
+) -> ActiveSession:
+    """Sign in as the demo admin and pin the key without asking (runs in a worker).
+
+    Trusted by construction: this process started the server and read its key from memory.
+    """
+    from auditlens.client.session import sign_in
+
+    attempt = sign_in(
+        server.url,
+        email=server.admin_email,
+        password=server.admin_password,
+        trust=trust,
+        credentials=credentials,
+    )
+    return attempt.confirm(pasted_vkey=server.vkey)
 
 
 def run_selfcheck(args: argparse.Namespace) -> int:
