@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings, QStandardPaths, QTimer
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from auditlens.ui import commands
 from auditlens.ui.app import RECENT_KEY
 from auditlens.ui.main_window import MainWindow
+from tests.conftest import redirect_qt_user_settings
 
 DEMO_EVENTS = 2_000
 TIMEOUT_S = 14.0
@@ -80,13 +81,11 @@ def watch_demo_window(app: QApplication, before: set[int], seen: Seen) -> QTimer
 
 
 @pytest.fixture
-def user_settings(tmp_path: Path) -> Iterator[Path]:
-    """Point the person's default QSettings at a temp directory for the test (then back)."""
-    native, user = QSettings.Format.NativeFormat, QSettings.Scope.UserScope
-    QSettings.setPath(native, user, str(tmp_path / "user-settings"))
+def user_settings(tmp_path: Path, qt_user_settings: Path) -> Iterator[Path]:
+    """Point the person's default QSettings at a directory of this test (then back)."""
+    redirect_qt_user_settings(tmp_path / "user-settings")
     yield tmp_path / "user-settings"
-    default = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericConfigLocation)
-    QSettings.setPath(native, user, default)
+    redirect_qt_user_settings(qt_user_settings)
 
 
 def test_the_demo_shows_synced_events_and_says_its_key_is_trusted_by_construction(
