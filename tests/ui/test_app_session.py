@@ -16,7 +16,7 @@ from pytestqt.qtbot import QtBot
 from auditlens.client.credentials import NO_KEYRING_WARNING, CredentialStore
 from auditlens.client.sync import SyncPhase, SyncProgress, SyncResult, SyncStatus
 from auditlens.server.embedded import DemoServer
-from auditlens.ui.app import Viewer
+from auditlens.ui.app import KEYRING_WARNING_SHORT, Viewer
 from auditlens.ui.commands import demo_accounts, sign_in_to_demo
 from auditlens.ui.dialogs import SignInDialog
 from auditlens.ui.main_window import MainWindow
@@ -145,7 +145,8 @@ def test_without_a_working_keyring_the_window_says_so_plainly(
 ) -> None:
     label = keyless_viewer.keyring_warning
     assert label.isVisible()
-    assert NO_KEYRING_WARNING in label.text()
+    assert label.text() == KEYRING_WARNING_SHORT
+    assert NO_KEYRING_WARNING in label.toolTip()  # the whole sentence, and the remedy
     in_status_bar = keyless_viewer.window.statusBar().findChild(QLabel, "KeyringWarning")
     assert in_status_bar is label  # permanent: not a message the next one replaces
     dialog = keyless_viewer.show_sign_in()
@@ -160,6 +161,23 @@ def test_without_a_keyring_the_session_still_works_until_quit(
     assert keyless_viewer.credentials.in_memory
     assert keyless_viewer.credentials.load(server.url) is not None  # held in memory
     assert keyless_viewer.keyring_warning.isVisible()  # and still said
+
+
+def test_the_keyring_warning_leaves_room_for_the_verification_status_at_1280_px(
+    keyless_viewer: Viewer, qtbot: QtBot, server: DemoServer
+) -> None:
+    window = keyless_viewer.window
+    window.resize(1280, 800)
+    sign_in_and_sync(qtbot, keyless_viewer, server)
+    label = window.status_label
+    qtbot.waitUntil(lambda: label.text().startswith("Verified"))
+    window.statusBar().clearMessage()  # the passing "Verified and stored …" message
+    qtbot.waitUntil(label.isVisible)
+    qtbot.wait(50)  # the status bar lays out its widgets
+    window.grab().save("/tmp/h3-keyless-1280.png")
+    assert keyless_viewer.keyring_warning.isVisible()
+    needed = label.fontMetrics().horizontalAdvance(label.text())
+    assert needed <= label.width(), (needed, label.width(), label.text())
 
 
 def test_with_a_working_keyring_there_is_no_warning(viewer: Viewer) -> None:

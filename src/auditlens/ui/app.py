@@ -53,6 +53,7 @@ from auditlens.ui.preferences import (
 RECENT_KEY = "recent_servers"
 MAX_RECENT = 8
 SIGNED_OUT = "Not signed in"
+KEYRING_WARNING_SHORT = "⚠ No keyring: signed out at quit"
 
 
 class Worker(QThread):
@@ -128,7 +129,7 @@ class Viewer(QObject):
         window.sign_out_requested.connect(self.sign_out)
         self.keyring_warning = QLabel()
         self.keyring_warning.setObjectName("KeyringWarning")
-        self.keyring_warning.setStyleSheet("color: #7a4b00; font-weight: 600; padding: 0 6px;")
+        self.keyring_warning.setStyleSheet("color: #7a4b00; padding: 0 6px;")
         self.keyring_warning.setVisible(False)
         window.statusBar().addPermanentWidget(self.keyring_warning)
         self.about_dialog: AboutDialog | None = None
@@ -495,15 +496,23 @@ class Viewer(QObject):
         return self.about_dialog
 
     def _keyring_text(self) -> str:
+        """Why the session is not kept after quit ("" when it is, and in the demo, which keeps
+        nothing by design)."""
+        if self.demo:
+            return ""
         return str(getattr(self.credentials, "backend_warning", None) or "")
 
     def _show_keyring_warning(self) -> None:
-        """No working keyring: say so where it stays visible, not in a passing message."""
+        """No working keyring: say so where it stays visible, not in a passing message.
+
+        Short, so the status bar keeps room for the verification status at 1280 px; the whole
+        sentence and the remedy are in the tooltip and in the sign-in dialog.
+        """
         text = self._keyring_text()
-        self.keyring_warning.setText(f"⚠ {text}" if text else "")
+        self.keyring_warning.setText(KEYRING_WARNING_SHORT if text else "")
         hint = (
-            "Install or unlock a system keyring (Secret Service, macOS Keychain, Windows "
-            "Credential Manager) to stay signed in between runs."
+            f"{text} Install or unlock a system keyring (Secret Service, macOS Keychain, "
+            "Windows Credential Manager) to stay signed in between runs."
         )
         self.keyring_warning.setToolTip(hint if text else "")
         self.keyring_warning.setVisible(bool(text))
