@@ -217,14 +217,73 @@ def test_people_sign_in_from_a_few_places_and_some_fail(stream: Stream) -> None:
     assert all(1 <= len(ips) <= 3 for ips in per_user.values())
 
 
-def test_requests_appear_only_where_a_person_acted(stream: Stream) -> None:
+AGENT_DRIVEN = (
+    "task.started",
+    "agent.action",
+    "approval.requested",
+    "task.completed",
+    "task.failed",
+)
+PERSON_DRIVEN = ("approval.approved", "approval.denied", "task.cancelled", "auth.api_key.created")
+
+
+def is_system_event(sub: Submission) -> bool:
+    """What the platform did by itself, with no request behind it."""
+    ev = body(sub)
+    kind = sub["type"]
+    return (
+        kind in ("billing.usage_alert", "integration.credential_refreshed")
+        or (kind == "task.created" and ev.get("source") == "schedule")
+        or (kind == "integration.disconnected" and sub["user_id"] is None)
+    )
+
+
+def test_every_event_from_a_request_says_from_where(stream: Stream) -> None:
+    """The detail pane is where an investigator looks for "from where": only what the platform
+    did by itself (schedules, credential refreshes, usage alerts) has no request."""
+    missing = Counter(sub["type"] for _, sub in stream if "request" not in body(sub))
+    system = sum(is_system_event(sub) for _, sub in stream)
+    assert sum(missing.values()) == system, missing
+    assert system < 0.05 * len(stream)
     for _, sub in stream:
-        if sub["type"] in ("agent.action", "task.started", "approval.requested"):
-            assert "request" not in body(sub)
-        if sub["type"] in ("approval.approved", "approval.denied", "task.cancelled"):
+        if is_system_event(sub):
+            assert "request" not in body(sub), sub
+            continue
+        request = body(sub)["request"]
+        assert isinstance(request, dict), sub
+        assert set(request) == {"ip", "user_agent"}, sub
+        assert all(isinstance(v, str) and v for v in request.values()), sub
+
+
+def test_agent_events_carry_the_agent_runtimes_address(stream: Stream) -> None:
+    addresses: dict[object, set[object]] = defaultdict(set)
+    for _, sub in stream:
+        if sub["type"] in AGENT_DRIVEN:
             request = body(sub)["request"]
             assert isinstance(request, dict)
-            assert set(request) == {"ip", "user_agent"}
+            assert str(request["user_agent"]).startswith("agentd/")
+            assert str(request["ip"]).startswith("10.")
+            addresses[sub["task_id"]].add(request["ip"])
+    assert addresses and all(len(ips) == 1 for ips in addresses.values())  # one runtime a task
+    assert len(set().union(*addresses.values())) > 1  # and more than one runtime in all
+
+
+def test_people_act_from_their_own_browsers(stream: Stream) -> None:
+    for _, sub in stream:
+        ev = body(sub)
+        if sub["type"] in PERSON_DRIVEN or (
+            sub["type"] == "task.created" and ev.get("source") == "web"
+        ):
+            request = ev["request"]
+            assert isinstance(request, dict)
+            assert not str(request["user_agent"]).startswith("agentd/"), sub
+
+
+def test_the_requests_are_the_same_for_the_same_seed() -> None:
+    first = generate(seed=11, events=3_000, now_ms=NOW)
+    second = generate(seed=11, events=3_000, now_ms=NOW)
+    requests = [body(sub).get("request") for _, sub in first.events()]
+    assert requests == [body(sub).get("request") for _, sub in second.events()]
 
 
 def test_activity_follows_office_hours_and_weekdays(stream: Stream) -> None:
