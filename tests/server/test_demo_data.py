@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import time
 import tracemalloc
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 
+import orjson
 import pytest
 
 from auditlens.core.canonical import canonicalize_event
 from auditlens.core.events import CATEGORIES, summarize, validate_submission
-from auditlens.server.demo_data import DAY_MS, DemoDataset, Submission, generate
+from auditlens.server.demo_data import DATA_VERSION, DAY_MS, DemoDataset, Submission, generate
 
 NOW = 1_750_000_000_000  # 2025-06-15T15:06:40Z, a Sunday afternoon
 COUNT = 20_000
@@ -431,3 +433,18 @@ def test_no_float_hides_anywhere(stream: Stream) -> None:
         walk(sub)
     alerts = [body(sub) for _, sub in stream if sub["type"] == "billing.usage_alert"]
     assert alerts and all(isinstance(a["value"], str) and "." in a["value"] for a in alerts)
+
+
+# The stream of (seed 1, 2,000 events, NOW) for each DATA_VERSION. A change to the generator that
+# changes this digest must bump DATA_VERSION (and add its digest here), so the demo never serves
+# a cached server made by an older generator.
+STREAM_DIGESTS = {2: "25c99c3be00c6d299c7bef18e9d8e03ce7e024a9d005a33dc71b69a089eabf72"}
+
+
+def test_a_changed_stream_comes_with_a_new_data_version() -> None:
+    digest = hashlib.sha256()
+    for ts, sub in generate(seed=1, events=2_000, now_ms=NOW).events():
+        digest.update(orjson.dumps([ts, sub], option=orjson.OPT_SORT_KEYS))
+    assert STREAM_DIGESTS.get(DATA_VERSION) == digest.hexdigest(), (
+        "the demo stream changed: bump DATA_VERSION in auditlens.server.demo_data"
+    )

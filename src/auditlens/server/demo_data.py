@@ -61,7 +61,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-__all__ = ["DemoDataset", "Person", "generate"]
+__all__ = ["DATA_VERSION", "DemoDataset", "Person", "generate"]
+
+DATA_VERSION = 2
+"""Bumped whenever the same arguments would give other events: cached demos are keyed by it
+(``auditlens.ui.demo_cache``), so a new generator never shows an old cache's data."""
 
 Submission = dict[str, object]
 """An event without ``id`` and ``timestamp`` (the server assigns both)."""

@@ -2,8 +2,9 @@
 
 Seeding 100,000 demo events and syncing them into a mirror takes seconds to tens of seconds, the
 same for the same seed every time. So ``auditlens demo`` makes them once, in the user cache
-directory (``~/.cache/auditlens/demo/<version>-seed<seed>-<events>/``; ``AUDITLENS_CACHE_DIR``
-overrides the root), and each later start copies them into its temporary directory:
+directory (``~/.cache/auditlens/demo/<version>-data<generator version>-seed<seed>-<events>/``;
+``AUDITLENS_CACHE_DIR`` overrides the root), and each later start copies them into its temporary
+directory:
 
 - ``server/``: the demo server's data directory (database, log key, people) right after
   seeding and one sign-in of the demo admin;
@@ -18,9 +19,10 @@ Decisions:
   hashes what it writes and refuses a file that differs (then the demo seeds afresh). The mirror
   is then re-checked by the viewer at open and extended by an ordinary verified sync, which
   proves with a consistency proof that the running server's log extends the cached one.
-- **Same seed, same data; fresh enough.** The key names the package version, the seed and the
-  event count. Demo events end at the moment they were made, so a cache older than
-  :data:`MAX_AGE_DAYS` is made again (a demo whose events stopped a month ago looks broken).
+- **Same seed, same data; fresh enough.** The key names the package version, the generator's
+  :data:`~auditlens.server.demo_data.DATA_VERSION`, the seed and the event count. Demo events
+  end at the moment they were made, so a cache older than :data:`MAX_AGE_DAYS` is made again
+  (a demo whose events stopped a month ago looks broken).
 - **Made atomically.** Everything is built in a staging directory beside the cache and renamed
   into place last; a crash leaves a staging directory that the next build removes, never a
   half cache. When two demos build at once, the first rename wins and the second uses its own
@@ -45,6 +47,7 @@ from typing import Any
 import platformdirs
 
 from auditlens import __version__
+from auditlens.server.demo_data import DATA_VERSION
 
 MANIFEST = "manifest.json"
 SERVER_DIR = "server"
@@ -75,7 +78,7 @@ def cache_root() -> Path:
 
 def cache_dir(seed: int, events: int, root: Path | None = None) -> Path:
     """Where the demo of ``seed`` with ``events`` events is cached for this package version."""
-    return (root or cache_root()) / f"{__version__}-seed{seed}-{events}"
+    return (root or cache_root()) / f"{__version__}-data{DATA_VERSION}-seed{seed}-{events}"
 
 
 def _files(folder: Path) -> Iterator[Path]:
@@ -100,6 +103,7 @@ def write_manifest(folder: Path, seed: int, events: int) -> None:
     }
     manifest = {
         "version": __version__,
+        "data_version": DATA_VERSION,
         "seed": seed,
         "events": events,
         "created_at": int(time.time()),
@@ -116,7 +120,12 @@ def read_manifest(folder: Path, seed: int, events: int, now: float | None = None
         raise DemoCacheError(f"no cached demo in {folder}") from None
     except (OSError, ValueError) as exc:
         raise DemoCacheError(f"unreadable manifest in {folder}: {exc}") from None
-    expected = {"version": __version__, "seed": seed, "events": events}
+    expected = {
+        "version": __version__,
+        "data_version": DATA_VERSION,
+        "seed": seed,
+        "events": events,
+    }
     found = {key: manifest.get(key) for key in expected}
     if found != expected:
         raise DemoCacheError(f"the cached demo in {folder} is for {found}, not {expected}")
