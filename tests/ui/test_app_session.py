@@ -301,3 +301,22 @@ def test_after_sign_out_the_demo_offers_its_people_to_sign_in_again(
     assert demo_viewer.session is not None
     assert demo_server.admin_email in demo_viewer.window.identity_label.text()
     assert "demo server (key trusted by construction)" in demo_viewer.window.windowTitle()
+
+
+def test_a_member_after_an_admin_does_not_see_the_admins_copy_of_the_log(
+    viewer: Viewer, qtbot: QtBot, server: DemoServer
+) -> None:
+    sign_in_and_sync(qtbot, viewer, server)
+    window = viewer.window
+    wait_loaded(qtbot, window)
+    assert window.model.rowCount() > 0
+    sign_out(qtbot, viewer)
+    opened: list[object] = []
+    window.model.count_changed.connect(lambda n: opened.append(n) if n > 0 else None)
+    member = {"email": server.member_email, "password": server.member_password}
+    with qtbot.waitSignal(viewer.sync_done, timeout=20_000):
+        submit(qtbot, viewer, server.url, **member)
+    assert window.banner.isVisible() and "Not allowed" in window.banner.code.text()
+    assert window.reader is None and window.model.rowCount() == 0
+    assert opened == []  # not even for a moment
+    assert window.status_label.text() == "No mirror open"

@@ -54,6 +54,8 @@ RECENT_KEY = "recent_servers"
 MAX_RECENT = 8
 SIGNED_OUT = "Not signed in"
 KEYRING_WARNING_SHORT = "⚠ No keyring: signed out at quit"
+READER_ROLES = ("owner", "admin")
+"""Who may read an organization's audit log (the server refuses the others with 403)."""
 
 
 class Worker(QThread):
@@ -294,7 +296,12 @@ class Viewer(QObject):
         self.window.pinned_vkey = session.pin.vkey
         self.window.export_recorder = self.recorder_for(session)
         path = session.mirror_path(self.mirror_dir)
-        if path.exists():
+        # The mirror is per server and organization, not per person: a Member signing in after
+        # an Admin on this computer must not be shown the Admin's copy. Shown at once to those
+        # who may read it; for anyone else only after the server let them sync.
+        if identity.user.role not in READER_ROLES:
+            self.window.close_mirror()
+        elif path.exists():
             self.window.open_mirror(path)
             self.recheck()
         self.session_started.emit()
@@ -410,6 +417,7 @@ class Viewer(QObject):
             else:
                 self.window.banner.show_error(exc, "found by the last sync; nothing was stored")
         elif isinstance(exc, Forbidden):
+            self.window.close_mirror()  # a copy synced by someone else is not for this account
             self.window.banner.show_notice("Not allowed to read this audit log", str(exc))
         elif isinstance(exc, NotAuthenticated):
             self.window.banner.show_notice("Signed out by the server", str(exc))
