@@ -40,6 +40,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ MANIFEST = "manifest.json"
 SERVER_DIR = "server"
 MIRROR_FILE = "mirror.sqlite"
 MAX_AGE_DAYS = 7
-CHUNK = 1 << 20
+CHUNK = 4 << 20
 
 
 class DemoCacheError(Exception):
@@ -138,24 +139,37 @@ def read_manifest(folder: Path, seed: int, events: int, now: float | None = None
 
 
 def copy_verified(cache: Path, target: Path, seed: int, events: int) -> None:
-    """Copy every file the manifest lists into ``target``, checking size and SHA-256."""
+    """Copy every file the manifest lists into ``target``, checking size and SHA-256.
+
+    The files are copied in parallel (the server database and the mirror are each about half
+    of the bytes; hashing and file I/O release the GIL), which halves the wait on two cores.
+    """
     manifest = read_manifest(cache, seed, events)
-    for name, expected in manifest["files"].items():
-        source, dest = cache / name, target / name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            with source.open("rb") as src, dest.open("wb") as out:
-                while chunk := src.read(CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-        except OSError as exc:
-            raise DemoCacheError(f"cannot copy {source}: {exc}") from None
-        if size != expected.get("size") or digest.hexdigest() != expected.get("sha256"):
-            raise DemoCacheError(f"{source} does not match the cache's manifest")
+    files = sorted(manifest["files"].items(), key=lambda item: -int(item[1].get("size", 0)))
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        copies = [
+            pool.submit(_copy_file, cache / name, target / name, expected)
+            for name, expected in files
+        ]
+        for copy in copies:
+            copy.result()
+
+
+def _copy_file(source: Path, dest: Path, expected: dict[str, Any]) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with source.open("rb") as src, dest.open("wb") as out:
+            while chunk := src.read(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
         shutil.copymode(source, dest)
+    except OSError as exc:
+        raise DemoCacheError(f"cannot copy {source}: {exc}") from None
+    if size != expected.get("size") or digest.hexdigest() != expected.get("sha256"):
+        raise DemoCacheError(f"{source} does not match the cache's manifest")
 
 
 Builder = Callable[[Path, Path], None]
