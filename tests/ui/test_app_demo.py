@@ -40,6 +40,7 @@ class Seen:
     first_rows: float | None = None  # seconds from the start to the first rows shown
     timed_out: bool = False
     polls: list[float] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)  # each status sentence, in order
 
 
 def watch_demo_window(app: QApplication, before: set[int], seen: Seen) -> QTimer:
@@ -63,6 +64,8 @@ def watch_demo_window(app: QApplication, before: set[int], seen: Seen) -> QTimer
                 app.quit()
             return
         model = window.model
+        if not seen.statuses or seen.statuses[-1] != window.status_label.text():
+            seen.statuses.append(window.status_label.text())
         if seen.first_rows is None and model.rowCount() > 0:
             seen.first_rows = time.monotonic() - started
         complete = (
@@ -145,6 +148,7 @@ def test_a_second_start_copies_the_cached_demo_instead_of_seeding_again(
 ) -> None:
     code, first = run_demo_once(qapp)
     assert code == 0 and not first.timed_out, first
+    assert any(s.startswith("Seeding demo events: ") for s in first.statuses), first.statuses
     (cache,) = demo_cache_root.iterdir()
     manifest = json.loads((cache / demo_cache.MANIFEST).read_text())
     assert manifest["seed"] == 1 and manifest["events"] == DEMO_EVENTS
@@ -152,6 +156,8 @@ def test_a_second_start_copies_the_cached_demo_instead_of_seeding_again(
     code, second = run_demo_once(qapp)
     assert code == 0 and not second.timed_out, second
     assert json.loads((cache / demo_cache.MANIFEST).read_text()) == manifest  # reused as is
+    assert second.statuses[0] == "Starting the demo from its cached copy…"
+    assert not any(s.startswith("Seeding") for s in second.statuses), second.statuses
     # Same seed, same data: the second window shows the same log, verified again.
     assert second.count is not None and first.count is not None
     assert second.count >= DEMO_EVENTS and second.status.startswith("Verified")

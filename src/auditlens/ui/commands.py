@@ -19,6 +19,7 @@ import argparse
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,6 +125,7 @@ def run_demo(args: argparse.Namespace) -> int:
     keep_qt_settings_in(home / "settings")  # before any widget or QSettings exists
     app = _application()
     from keyring.backends import null
+    from PySide6.QtCore import QObject, Signal
 
     from auditlens.client.credentials import CredentialStore
     from auditlens.client.trust import TrustStore
@@ -131,6 +133,11 @@ def run_demo(args: argparse.Namespace) -> int:
     from auditlens.ui import demo_cache
     from auditlens.ui.app import Viewer
     from auditlens.ui.main_window import MainWindow
+
+    class DemoNews(QObject):
+        """Carries start-up progress from the worker thread to the status bar (queued)."""
+
+        said = Signal(str)
 
     window = MainWindow()
     viewer = Viewer(
@@ -156,13 +163,17 @@ def run_demo(args: argparse.Namespace) -> int:
         )
     window.show()
     servers: list[DemoServer] = []
+    news = DemoNews(window)  # progress sentences from the start-up worker, shown in order
+    news.said.connect(window.status_label.setText)
 
     def start() -> tuple[DemoServer, ActiveSession]:
         restored = demo_cache.restore(
             home / "demo",
             args.seed,
             args.events,
-            lambda server_dir, mirror: build_demo(server_dir, mirror, args.seed, args.events),
+            lambda server_dir, mirror: build_demo(
+                server_dir, mirror, args.seed, args.events, news.said.emit
+            ),
         )
         server = start_demo_server(restored.server_dir, events=args.events, seed=args.seed)
         servers.append(server)
@@ -205,22 +216,36 @@ def demo_accounts(server: DemoServer) -> tuple[DemoAccount, ...]:
     )
 
 
-def build_demo(server_dir: Path, mirror: Path, seed: int, events: int) -> None:
+def build_demo(
+    server_dir: Path,
+    mirror: Path,
+    seed: int,
+    events: int,
+    say: Callable[[str], None] = lambda _: None,
+) -> None:
     """Seed a demo server in ``server_dir`` and sync its admin's mirror into ``mirror``.
 
     What :mod:`auditlens.ui.demo_cache` keeps: the server is stopped (its database closed) and
-    the mirror verified against the server's signed checkpoint before this returns.
+    the mirror verified against the server's signed checkpoint before this returns. ``say``
+    gets a sentence on how far it is (from this worker thread).
     """
     import threading
 
     from keyring.backends import null
 
     from auditlens.client.credentials import CredentialStore
-    from auditlens.client.sync import SyncStatus
+    from auditlens.client.sync import SyncProgress, SyncStatus
     from auditlens.client.trust import TrustStore
     from auditlens.server.embedded import start_demo_server
 
-    server = start_demo_server(server_dir, events=events, seed=seed)
+    def seeded(done: int, total: int) -> None:
+        say(f"Seeding demo events: {done:,} of {total:,} (first start only)…")
+
+    def synced(p: object) -> None:
+        if isinstance(p, SyncProgress) and p.total:
+            say(f"Verifying the new demo log: {p.done:,} of {p.total:,} events…")
+
+    server = start_demo_server(server_dir, events=events, seed=seed, progress=seeded)
     try:
         with tempfile.TemporaryDirectory(prefix="auditlens-demo-build-") as scratch:
             folder = Path(scratch)
@@ -230,7 +255,7 @@ def build_demo(server_dir: Path, mirror: Path, seed: int, events: int) -> None:
             )
             session = sign_in_to_demo(server, TrustStore(folder / "pins.json"), credentials)
             try:
-                result = session.sync_engine(folder).run(lambda _: None, threading.Event())
+                result = session.sync_engine(folder).run(synced, threading.Event())
                 if result.status is not SyncStatus.SYNCED or result.failed_findings:
                     raise RuntimeError(f"the new demo's mirror did not verify: {result}")
                 mirror.parent.mkdir(parents=True, exist_ok=True)
