@@ -131,7 +131,9 @@ class SignInDialog(QDialog):
         demo_layout = QHBoxLayout(self.demo_row)
         demo_layout.setContentsMargins(0, 0, 0, 0)
         demo_layout.addWidget(QLabel("Sign in to the demo as its"))
-        self.demo_layout = demo_layout
+        self.demo_layout = QHBoxLayout()  # the buttons, replaced by each offer_demo()
+        demo_layout.addLayout(self.demo_layout)
+        demo_layout.addStretch(1)
         self.demo_buttons: dict[str, QPushButton] = {}
         self.demo_row.setVisible(False)
         layout.addWidget(self.demo_row)
@@ -172,7 +174,6 @@ class SignInDialog(QDialog):
             button.clicked.connect(lambda _=False, a=account: self.fill(server_url, a))
             self.demo_buttons[account.role] = button
             self.demo_layout.addWidget(button)
-        self.demo_layout.addStretch(1)
         self.demo_row.setVisible(bool(accounts))
         if accounts and not self.server.currentText().strip():
             self.server.setCurrentText(server_url)
