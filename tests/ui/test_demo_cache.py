@@ -98,3 +98,21 @@ def test_a_failed_build_leaves_no_cache(tmp_path: Path, root: Path) -> None:
         restore(tmp_path / "run", 1, 500, broken, root=root)
     assert list(root.iterdir()) == []
     assert not (tmp_path / "run" / SERVER_DIR).exists()
+
+
+def test_a_cache_another_demo_made_meanwhile_is_kept(tmp_path: Path, root: Path) -> None:
+    cache = demo_cache.cache_dir(1, 500, root)
+    other = Builder()
+
+    def racing(server_dir: Path, mirror: Path) -> None:
+        # While this build runs, another demo finishes its own and puts it in place.
+        other(cache / SERVER_DIR, cache / MIRROR_FILE)
+        demo_cache.write_manifest(cache, 1, 500)
+        server_dir.mkdir(parents=True)
+        (server_dir / "auditlens.db").write_bytes(b"ours")
+        mirror.write_bytes(b"our mirror")
+
+    run = restore(tmp_path / "run", 1, 500, racing, root=root)
+    assert run.mirror.read_bytes() == b"our mirror"  # this run uses what it built
+    assert (cache / MIRROR_FILE).read_bytes() == b"mirror 1"  # the other demo's cache stays
+    assert [p.name for p in root.iterdir()] == [cache.name]  # no staging left behind

@@ -198,6 +198,7 @@ def restore(
     except DemoCacheError:
         shutil.rmtree(target / SERVER_DIR, ignore_errors=True)
         (target / MIRROR_FILE).unlink(missing_ok=True)
+        _discard(cache)
     restored = Restored(restored.server_dir, restored.mirror, reused=False)
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -208,24 +209,26 @@ def restore(
     try:
         build(staging / SERVER_DIR, staging / MIRROR_FILE)
         write_manifest(staging, seed, events)
-        _replace(staging, cache)
-        source = cache if cache.exists() else staging
-        copy_verified(source, target, seed, events)
+        # Atomic: a directory renames onto a missing (or empty) one only. When another demo
+        # put its cache there meanwhile, ours stays in staging and serves this run.
+        with contextlib.suppress(OSError):
+            os.replace(staging, cache)
+        copy_verified(staging if staging.exists() else cache, target, seed, events)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         _remove_stale_staging(cache)
     return restored
 
 
-def _replace(staging: Path, cache: Path) -> None:
-    """Put the new cache in place of a stale or damaged one (the caller just failed to use it).
-
-    When another demo's build puts its cache there first, the rename fails and this run keeps
-    using its own staging copy.
-    """
-    shutil.rmtree(cache, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        os.replace(staging, cache)
+def _discard(cache: Path) -> None:
+    """Move a stale or damaged cache aside, then delete it (a demo still copying from it keeps
+    its open files; the name is free at once for the new cache)."""
+    aside = cache.with_name(f".{cache.name}.discarded-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        os.replace(cache, aside)
+    except OSError:
+        return  # missing (the usual case), or not ours to move
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _remove_stale_staging(cache: Path, older_than_s: float = 3_600) -> None:
