@@ -8,7 +8,7 @@ pins, credential, mirror and every Qt setting (the viewer's and Qt's own: the fi
 its state in ``QtProject.conf``) live in the temporary directory, so the demo never touches the
 person's keyring, settings or real mirrors; everything is deleted on quit. The seeded server
 and its synced mirror are made once and copied from the user cache directory at later starts
-(:mod:`auditlens.ui.demo_cache`), so the second start shows data in a second or two.
+(:mod:`auditlens.ui.demo_cache`), so the second start shows data in a few seconds.
 
 Qt and the server are imported inside the handlers, so ``auditlens --help`` stays fast.
 """
