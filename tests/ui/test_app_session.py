@@ -232,7 +232,9 @@ def test_after_sign_out_the_toolbar_and_title_name_nobody(
     sign_in_and_sync(qtbot, viewer, server)
     window = viewer.window
     assert server.admin_email in window.identity_label.text()
+    qtbot.waitUntil(lambda: server.admin_email in window.filters._emails.stringList())
     sign_out(qtbot, viewer)
+    assert window.filters._emails.stringList() == []  # no completion of the last org's people
     assert server.admin_email not in window.identity_label.text()
     assert window.identity_label.text().strip() == "Not signed in"
     assert window.windowTitle() == "auditlens"

@@ -542,6 +542,7 @@ class Viewer(QObject):
         self.window.pinned_vkey = None
         url, credentials = session.server_url, self.credentials
         self.window.close_mirror()
+        self.window.filters.set_user_emails([])  # the last organization's people, offered no more
         self.window.banner.clear()
         self.window.set_identity(SIGNED_OUT, None)
         self.window.sign_out_action.setText("Sign in…")
