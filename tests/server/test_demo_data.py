@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import time
 import tracemalloc
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 
+import orjson
 import pytest
 
 from auditlens.core.canonical import canonicalize_event
 from auditlens.core.events import CATEGORIES, summarize, validate_submission
-from auditlens.server.demo_data import DAY_MS, DemoDataset, Submission, generate
+from auditlens.server.demo_data import DATA_VERSION, DAY_MS, DemoDataset, Submission, generate
 
 NOW = 1_750_000_000_000  # 2025-06-15T15:06:40Z, a Sunday afternoon
 COUNT = 20_000
@@ -217,14 +219,73 @@ def test_people_sign_in_from_a_few_places_and_some_fail(stream: Stream) -> None:
     assert all(1 <= len(ips) <= 3 for ips in per_user.values())
 
 
-def test_requests_appear_only_where_a_person_acted(stream: Stream) -> None:
+AGENT_DRIVEN = (
+    "task.started",
+    "agent.action",
+    "approval.requested",
+    "task.completed",
+    "task.failed",
+)
+PERSON_DRIVEN = ("approval.approved", "approval.denied", "task.cancelled", "auth.api_key.created")
+
+
+def is_system_event(sub: Submission) -> bool:
+    """What the platform did by itself, with no request behind it."""
+    ev = body(sub)
+    kind = sub["type"]
+    return (
+        kind in ("billing.usage_alert", "integration.credential_refreshed")
+        or (kind == "task.created" and ev.get("source") == "schedule")
+        or (kind == "integration.disconnected" and sub["user_id"] is None)
+    )
+
+
+def test_every_event_from_a_request_says_from_where(stream: Stream) -> None:
+    """The detail pane is where an investigator looks for "from where": only what the platform
+    did by itself (schedules, credential refreshes, usage alerts) has no request."""
+    missing = Counter(sub["type"] for _, sub in stream if "request" not in body(sub))
+    system = sum(is_system_event(sub) for _, sub in stream)
+    assert sum(missing.values()) == system, missing
+    assert system < 0.05 * len(stream)
     for _, sub in stream:
-        if sub["type"] in ("agent.action", "task.started", "approval.requested"):
-            assert "request" not in body(sub)
-        if sub["type"] in ("approval.approved", "approval.denied", "task.cancelled"):
+        if is_system_event(sub):
+            assert "request" not in body(sub), sub
+            continue
+        request = body(sub)["request"]
+        assert isinstance(request, dict), sub
+        assert set(request) == {"ip", "user_agent"}, sub
+        assert all(isinstance(v, str) and v for v in request.values()), sub
+
+
+def test_agent_events_carry_the_agent_runtimes_address(stream: Stream) -> None:
+    addresses: dict[object, set[object]] = defaultdict(set)
+    for _, sub in stream:
+        if sub["type"] in AGENT_DRIVEN:
             request = body(sub)["request"]
             assert isinstance(request, dict)
-            assert set(request) == {"ip", "user_agent"}
+            assert str(request["user_agent"]).startswith("agentd/")
+            assert str(request["ip"]).startswith("10.")
+            addresses[sub["task_id"]].add(request["ip"])
+    assert addresses and all(len(ips) == 1 for ips in addresses.values())  # one runtime a task
+    assert len(set().union(*addresses.values())) > 1  # and more than one runtime in all
+
+
+def test_people_act_from_their_own_browsers(stream: Stream) -> None:
+    for _, sub in stream:
+        ev = body(sub)
+        if sub["type"] in PERSON_DRIVEN or (
+            sub["type"] == "task.created" and ev.get("source") == "web"
+        ):
+            request = ev["request"]
+            assert isinstance(request, dict)
+            assert not str(request["user_agent"]).startswith("agentd/"), sub
+
+
+def test_the_requests_are_the_same_for_the_same_seed() -> None:
+    first = generate(seed=11, events=3_000, now_ms=NOW)
+    second = generate(seed=11, events=3_000, now_ms=NOW)
+    requests = [body(sub).get("request") for _, sub in first.events()]
+    assert requests == [body(sub).get("request") for _, sub in second.events()]
 
 
 def test_activity_follows_office_hours_and_weekdays(stream: Stream) -> None:
@@ -372,3 +433,18 @@ def test_no_float_hides_anywhere(stream: Stream) -> None:
         walk(sub)
     alerts = [body(sub) for _, sub in stream if sub["type"] == "billing.usage_alert"]
     assert alerts and all(isinstance(a["value"], str) and "." in a["value"] for a in alerts)
+
+
+# The stream of (seed 1, 2,000 events, NOW) for each DATA_VERSION. A change to the generator that
+# changes this digest must bump DATA_VERSION (and add its digest here), so the demo never serves
+# a cached server made by an older generator.
+STREAM_DIGESTS = {2: "25c99c3be00c6d299c7bef18e9d8e03ce7e024a9d005a33dc71b69a089eabf72"}
+
+
+def test_a_changed_stream_comes_with_a_new_data_version() -> None:
+    digest = hashlib.sha256()
+    for ts, sub in generate(seed=1, events=2_000, now_ms=NOW).events():
+        digest.update(orjson.dumps([ts, sub], option=orjson.OPT_SORT_KEYS))
+    assert STREAM_DIGESTS.get(DATA_VERSION) == digest.hexdigest(), (
+        "the demo stream changed: bump DATA_VERSION in auditlens.server.demo_data"
+    )

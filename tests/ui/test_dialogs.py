@@ -8,7 +8,7 @@ from pytestqt.qtbot import QtBot
 from auditlens.client.trust import Pin, PinMismatchError, TrustStore
 from auditlens.core import note
 from auditlens.core.errors import Code, VerificationError
-from auditlens.ui.dialogs import KeyChangedDialog, SignInDialog
+from auditlens.ui.dialogs import DemoAccount, KeyChangedDialog, SignInDialog
 
 URL = "http://127.0.0.1:8765"
 ORIGIN = "auditlens.local/acme"
@@ -97,3 +97,39 @@ def test_the_sign_in_note_shows_and_hides(qtbot: QtBot) -> None:
     assert dialog.note.isVisible() and "keyring" in dialog.note.text()
     dialog.show_note("")
     assert not dialog.note.isVisible()
+
+
+DEMO_PEOPLE = (
+    DemoAccount("admin", "ada@acme.example", "pw-admin"),
+    DemoAccount("owner", "olu@acme.example", "pw-owner"),
+    DemoAccount("member", "mo@acme.example", "pw-member"),
+)
+
+
+def test_the_sign_in_dialog_offers_demo_people_only_when_told(qtbot: QtBot) -> None:
+    dialog = SignInDialog([URL])
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert not dialog.demo_row.isVisible()
+    dialog.offer_demo("http://127.0.0.1:5001", DEMO_PEOPLE)
+    dialog.offer_demo("http://127.0.0.1:5002", DEMO_PEOPLE)  # a restarted demo: same buttons
+    assert dialog.demo_row.isVisible()
+    assert list(dialog.demo_buttons) == ["admin", "owner", "member"]
+    assert dialog.demo_layout.count() == 3
+    dialog.demo_buttons["owner"].click()
+    assert dialog.server.currentText() == "http://127.0.0.1:5002"
+    assert (dialog.email.text(), dialog.password.text()) == ("olu@acme.example", "pw-owner")
+    request = dialog.request()
+    assert request is not None and request.email == "olu@acme.example"
+    assert "pw-owner" not in repr(request)
+
+
+def test_forget_secrets_empties_password_and_key_but_keeps_the_address(qtbot: QtBot) -> None:
+    dialog = SignInDialog([URL])
+    qtbot.addWidget(dialog)
+    dialog.email.setText("ada@acme.example")
+    dialog.password.setText("secret")
+    dialog.api_key.setText("alk_secret")
+    dialog.forget_secrets()
+    assert (dialog.password.text(), dialog.api_key.text()) == ("", "")
+    assert dialog.email.text() == "ada@acme.example"

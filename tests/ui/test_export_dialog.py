@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtCore import QItemSelectionModel, QSettings, Qt
 from pytestqt.qtbot import QtBot
 
 from auditlens.export.layout import ExportFormat, sidecar_path
@@ -315,3 +315,78 @@ def test_selected_rows_that_are_not_loaded_are_never_widened_to_the_filter(
         )
     assert window.show_export_dialog() is None
     assert "not loaded yet" in window.statusBar().currentMessage()
+
+
+# -- typing a path, switching formats, the remembered folder ----------------------------------
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> QSettings:
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.mark.parametrize("typed", ["/", "/tmp/", "~/"])
+def test_typing_a_folder_instead_of_a_file_says_to_name_the_file(
+    qtbot: QtBot, demo_mirror: BuiltMirror, runner: TaskRunner, typed: str
+) -> None:
+    dialog = open_dialog(qtbot, ExportSource(demo_mirror.path, AGENT, "agents"), runner)
+    dialog.path_edit.clear()
+    qtbot.keyClicks(dialog.path_edit, typed)  # each character: "/" first, as a person types
+    assert dialog.path_note.isVisible()
+    assert "Add a file name" in dialog.path_note.text()
+    assert not dialog.export_button.isEnabled()
+    dialog.reject()
+
+
+def test_switching_to_json_leaves_no_empty_gaps(
+    qtbot: QtBot, demo_mirror: BuiltMirror, runner: TaskRunner
+) -> None:
+    dialog = open_dialog(qtbot, ExportSource(demo_mirror.path, AGENT, "agents"), runner)
+    csv_height = dialog.height()
+    dialog.set_format("json")
+    qtbot.waitUntil(lambda: dialog.height() <= dialog.sizeHint().height() + 2)
+    assert dialog.height() < csv_height - 100  # the CSV columns went, and their room with them
+    gap = dialog.export_button.geometry().top() - dialog.form.geometry().bottom()
+    assert gap < 60, gap
+    dialog.grab().save("/tmp/h3-export-json.png")
+    dialog.set_format("csv")
+    qtbot.waitUntil(dialog.csv_box.isVisible)
+    layout = dialog.layout()
+    assert layout is not None
+    needed = layout.totalHeightForWidth(dialog.width())
+    assert dialog.height() >= needed  # and back: nothing squeezed
+    dialog.grab().save("/tmp/h3-export-csv.png")
+    dialog.reject()
+
+
+def test_the_dialog_starts_in_the_folder_of_the_last_export(
+    qtbot: QtBot,
+    demo_mirror: BuiltMirror,
+    runner: TaskRunner,
+    tmp_path: Path,
+    settings: QSettings,
+) -> None:
+    source = ExportSource(demo_mirror.path, AGENT, "agents")
+    first = ExportDialog(source, runner, settings=settings)
+    qtbot.addWidget(first)
+    assert first.path.parent == Path.home()  # nothing remembered yet
+    first.show()
+    qtbot.waitUntil(lambda: first.state == "ready", timeout=10_000)
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    first.path_edit.setText(str(folder / "case-17.csv"))
+    run_export(qtbot, first)
+    assert first.state == "done"
+    first.reject()
+
+    second = ExportDialog(source, runner, settings=settings)
+    qtbot.addWidget(second)
+    assert second.path.parent == folder
+    second.reject()
+    for child in folder.iterdir():
+        child.unlink()
+    folder.rmdir()
+    third = ExportDialog(source, runner, settings=settings)  # a folder since deleted: home
+    qtbot.addWidget(third)
+    assert third.path.parent == Path.home()
+    third.reject()

@@ -35,7 +35,13 @@ Conventions a reader of the log should know (the viewer's summary relies on none
 - ``user_id`` is the person who acted (the approver on ``approval.approved/denied``, the canceller
   on ``task.cancelled``) or the task's owner on agent-driven task events; null for system actions
   (scheduled tasks, credential refreshes, usage alerts) and failed logins for unknown emails.
-- ``event.request`` is present exactly when a person's HTTP request caused the event.
+- ``event.request`` (``ip``, ``user_agent``) is the HTTP request that caused the event, because the
+  detail pane is where an investigator looks for "from where": the person's browser or CLI for
+  sign-ins, settings, API keys, approvals, cancellations and tasks created in the web app;
+  Slack's webhook for tasks created from Slack; the agent runtime (``agentd``, one internal
+  address per task) for what an agent reports (``task.started``, ``agent.action``,
+  ``approval.requested``, ``task.completed``/``failed``). Only what the platform does by itself
+  has none: scheduled tasks, credential refreshes, usage alerts, revocation disconnects.
 - ``outcome`` says whether the recorded operation itself succeeded: a failed login, a failed tool
   call, a failed task or credential refresh are ``failure``; a *denied* approval is a decision
   that was recorded successfully, so it is ``success`` (its ``reason`` says why).
@@ -55,7 +61,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-__all__ = ["DemoDataset", "Person", "generate"]
+__all__ = ["DATA_VERSION", "DemoDataset", "Person", "generate"]
+
+DATA_VERSION = 2
+"""Bumped whenever the same arguments would give other events: cached demos are keyed by it
+(``auditlens.ui.demo_cache``), so a new generator never shows an old cache's data."""
 
 Submission = dict[str, object]
 """An event without ``id`` and ``timestamp`` (the server assigns both)."""
@@ -369,6 +379,12 @@ _MOBILE_AGENT = (
     "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
 )
 _CLI_AGENT = "acme-agents-cli/2.4.1 python-httpx/0.27.0"
+_RUNTIME_AGENT = "agentd/3.8.2"
+_RUNTIME_NODES = tuple(f"10.42.8.{21 + n}" for n in range(12))  # the agent runtime's hosts
+_SLACK_WEBHOOK = {
+    "ip": "203.0.113.61",
+    "user_agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+}
 _ATTACK_AGENT = "python-requests/2.31.0"
 
 
@@ -459,6 +475,12 @@ def _submission(
         "agent_id": agent_id,
         "event": event,
     }
+
+
+def _runtime_request(task_id: str) -> dict[str, object]:
+    """The agent runtime host that runs ``task_id`` (from the id, so no random draw moves)."""
+    node = _RUNTIME_NODES[_CROCKFORD.index(task_id[-1]) % len(_RUNTIME_NODES)]
+    return {"ip": node, "user_agent": _RUNTIME_AGENT}
 
 
 def _pick(rng: random.Random, items: tuple[str, ...]) -> str:
@@ -1457,6 +1479,8 @@ class _TaskMaker:
             created = {"title": ctx.title, "source": source}
             if source == "web":
                 created["request"] = owner.request(rng)
+            else:
+                created["request"] = dict(_SLACK_WEBHOOK)
         ctx.branch = "agent/" + _SLUG.sub("-", ctx.title.lower()).strip("-")[:40]
         priority = _pick(rng, ("normal", "normal", "normal", "high", "low"))
         created |= {"priority": priority, "agent_name": d.agent_names[agent_index]}
@@ -1467,8 +1491,10 @@ class _TaskMaker:
         started_at = t
         model = _MODELS[agent_index % len(_MODELS)]
         ev: dict[str, object] = {"agent_name": d.agent_names[agent_index], "model": model}
-        ev |= {"runtime": "agentd/3.8.2", "title": ctx.title}
+        ev |= {"runtime": _RUNTIME_AGENT, "title": ctx.title}
         ev["outcome"] = "success"
+        runtime = _runtime_request(task_id)
+        ev["request"] = dict(runtime)
         out.append((t, _submission("task.started", uid, ev, task_id, agent)))
 
         steps = 0
@@ -1496,6 +1522,7 @@ class _TaskMaker:
                 ev |= {"error": error, "outcome": "failure"}
             else:
                 ev |= {"result": call.result, "outcome": "success"}
+            ev["request"] = dict(runtime)
             out.append((t, _submission("agent.action", uid, ev, task_id, agent)))
             return error
 
@@ -1531,6 +1558,7 @@ class _TaskMaker:
             }
             ev |= call.extra  # the url or path the call would touch, for the reviewer
             ev |= {"policy": gate.policy, "risk": gate.risk, "outcome": "success"}
+            ev["request"] = dict(runtime)
             out.append((t, _submission("approval.requested", uid, ev, task_id, agent)))
             t += _between(rng, 40_000, 50 * MINUTE_MS)
             approver = self.approver(t, owner)
@@ -1573,10 +1601,12 @@ class _TaskMaker:
             )
         elif failed_error or rng.randrange(1000) < 20:
             end |= {"error": failed_error or _pick(rng, _TASK_ERRORS), "outcome": "failure"}
+            end["request"] = dict(runtime)
             out.append((t, _submission("task.failed", uid, end, task_id, agent)))
         else:
             cents = tokens * rng.randrange(2, 12) // 10_000
             end |= {"tokens_used": tokens, "cost_usd": _decimal(cents, 2), "outcome": "success"}
+            end["request"] = dict(runtime)
             out.append((t, _submission("task.completed", uid, end, task_id, agent)))
         return out
 

@@ -18,6 +18,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -112,11 +113,15 @@ class DemoServer:
 
 
 def ensure_demo(
-    state: ServerState, events: int, seed: int
+    state: ServerState,
+    events: int,
+    seed: int,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[accounts.Organization, dict[str, tuple[str, str]]]:
     """Seed the demo organization unless the data directory has it.
 
     Returns the organization and, per role, the first demo person's ``(email, password)``.
+    ``progress(done, total)`` follows the seeding, batch by batch.
     """
     record = Path(state.settings.data_dir) / DEMO_FILE
     with state.db.read() as conn:
@@ -129,7 +134,7 @@ def ensure_demo(
             f"{state.settings.data_dir} holds an organization {ORG_SLUG!r} that is not a "
             "recorded demo; use another data directory"
         )
-    result = seed_demo(state, seed=seed, events=events)
+    result = seed_demo(state, seed=seed, events=events, progress=progress)
     creds = {
         role: (result.person(role).email, result.person(role).password) for role in accounts.ROLES
     }
@@ -155,16 +160,18 @@ def start_demo_server(
     host: str = "127.0.0.1",
     port: int = 0,
     settings: ServerSettings | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> DemoServer:
     """Start a seeded demo audit server on a free loopback port; return how to use it.
 
     The first call on ``data_dir`` seeds ``events`` demo events (a few seconds per 100,000);
-    later calls reuse them. Call :meth:`DemoServer.stop` (or use it as a context manager).
+    later calls reuse them; ``progress(done, total)`` follows the seeding. Call
+    :meth:`DemoServer.stop` (or use it as a context manager).
     """
     settings = settings or ServerSettings(data_dir=Path(data_dir))
     state = open_server(settings)
     try:
-        org, creds = ensure_demo(state, events, seed)
+        org, creds = ensure_demo(state, events, seed, progress)
         ingest_key = demo_ingest_key(state, org)
         from auditlens.server.app import create_app
 

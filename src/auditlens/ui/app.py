@@ -35,7 +35,13 @@ from auditlens.export.record import RecordOutcome, record_export
 from auditlens.export.writer import ExportResult
 from auditlens.mirror.recheck import RecheckResult, recheck_mirror
 from auditlens.ui.about_dialog import AboutDialog, TrustedIdentity
-from auditlens.ui.dialogs import KeyChangedDialog, SignInDialog, SignInRequest, TrustDialog
+from auditlens.ui.dialogs import (
+    DemoAccount,
+    KeyChangedDialog,
+    SignInDialog,
+    SignInRequest,
+    TrustDialog,
+)
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.preferences import (
     SyncIntervalMenu,
@@ -47,6 +53,10 @@ from auditlens.ui.tasks import Job, Progress
 
 RECENT_KEY = "recent_servers"
 MAX_RECENT = 8
+SIGNED_OUT = "Not signed in"
+KEYRING_WARNING_SHORT = "⚠ No keyring: signed out at quit"
+READER_ROLES = ("owner", "admin")
+"""Who may read an organization's audit log (the server refuses the others with 403)."""
 
 
 def _credentials_default() -> Any:
@@ -80,6 +90,10 @@ class Viewer(QObject):
         self.mirror_dir = mirror_dir
         self.settings = settings or QSettings("auditlens", "auditlens")
         self.demo = demo
+        # The server ``auditlens demo`` started in this process (its key is trusted by
+        # construction); any other server, even in the demo, is an ordinary pinned server.
+        self.demo_url: str | None = None
+        self.demo_accounts: tuple[DemoAccount, ...] = ()
         self.session: ActiveSession | None = None
         self.sign_in_dialog: SignInDialog | None = None
         self.trust_dialog: TrustDialog | None = None
@@ -93,7 +107,7 @@ class Viewer(QObject):
         window.sign_out_requested.connect(self.sign_out)
         self.keyring_warning = QLabel()
         self.keyring_warning.setObjectName("KeyringWarning")
-        self.keyring_warning.setStyleSheet("color: #7a4b00; font-weight: 600; padding: 0 6px;")
+        self.keyring_warning.setStyleSheet("color: #7a4b00; padding: 0 6px;")
         self.keyring_warning.setVisible(False)
         window.statusBar().addPermanentWidget(self.keyring_warning)
         self.about_dialog: AboutDialog | None = None
@@ -136,11 +150,24 @@ class Viewer(QObject):
         if isinstance(exc, ApiError):
             dialog.show_error(str(exc))
 
+    def attach_demo(self, url: str, accounts: tuple[DemoAccount, ...]) -> None:
+        """Name the demo server this process started, and its people (for signing in again)."""
+        self.demo_url = url
+        self.demo_accounts = accounts
+        if self.sign_in_dialog is not None:
+            self.sign_in_dialog.offer_demo(url, accounts)
+
+    def is_demo_session(self, session: ActiveSession) -> bool:
+        """True for a session on the demo's own server (not on a server signed in to later)."""
+        return self.demo_url is not None and session.server_url == self.demo_url
+
     def show_sign_in(self) -> SignInDialog:
         """Show the sign-in dialog (non-modal: the window stays usable offline)."""
         if self.sign_in_dialog is None:
             dialog = SignInDialog(self.recent_servers(), self.window)
             dialog.submitted.connect(self._sign_in_submitted)
+            if self.demo_url is not None:
+                dialog.offer_demo(self.demo_url, self.demo_accounts)
             self.sign_in_dialog = dialog
         self.sign_in_dialog.show_note(self._keyring_text())
         if self.sign_in_dialog.isVisible():
@@ -227,6 +254,7 @@ class Viewer(QObject):
     def open_session(self, session: ActiveSession) -> None:
         if self.sign_in_dialog is not None:
             self.sign_in_dialog.set_busy(False)
+            self.sign_in_dialog.forget_secrets()
             self.sign_in_dialog.hide()
         if self.session is not None and self.session is not session:
             self.session.close()
@@ -234,14 +262,22 @@ class Viewer(QObject):
         if not self.demo:  # the demo's throw-away server is not a server to come back to
             self._remember_server(session.server_url)
         self._show_keyring_warning()  # a backend can fail on first use, not only at start
+        # Whatever the banner said was about the previous session (or none): not about this one.
+        self.window.banner.clear()
         identity = session.identity
         org = identity.organization
         who = f"{identity.user.email} ({identity.user.role}) · {org.name or org.id}"
-        self.window.set_identity(who, session.pin.origin, demo=self.demo)
+        self.window.set_identity(who, session.pin.origin, demo=self.is_demo_session(session))
+        self.window.sign_out_action.setText("Sign out")
         self.window.pinned_vkey = session.pin.vkey
         self.window.export_recorder = self.recorder_for(session)
         path = session.mirror_path(self.mirror_dir)
-        if path.exists():
+        # The mirror is per server and organization, not per person: a Member signing in after
+        # an Admin on this computer must not be shown the Admin's copy. Shown at once to those
+        # who may read it; for anyone else only after the server let them sync.
+        if identity.user.role not in READER_ROLES:
+            self.window.close_mirror()
+        elif path.exists():
             self.window.open_mirror(path)
             self.recheck()
         self.session_started.emit()
@@ -333,6 +369,10 @@ class Viewer(QObject):
         failed = result.failed_findings
         if failed:
             self.window.banner.show_finding(failed[0], "found by the last sync")
+        elif result.status is not SyncStatus.CANCELLED and self.window.banner.kind == "notice":
+            # A refused or failed sync is over once one succeeds; a verification failure (red)
+            # stays until the person dismisses it.
+            self.window.banner.clear()
         self.sync_done.emit(result)
 
     def _sync_failed(self, exc: BaseException) -> None:
@@ -344,6 +384,7 @@ class Viewer(QObject):
             else:
                 self.window.banner.show_error(exc, "found by the last sync; nothing was stored")
         elif isinstance(exc, Forbidden):
+            self.window.close_mirror()  # a copy synced by someone else is not for this account
             self.window.banner.show_notice("Not allowed to read this audit log", str(exc))
         elif isinstance(exc, NotAuthenticated):
             self.window.banner.show_notice("Signed out by the server", str(exc))
@@ -405,7 +446,11 @@ class Viewer(QObject):
                 session.server_url,
                 session.pin.origin,
                 session.pin.vkey,
-                "This demo server's key was pinned by construction." if self.demo else "",
+                (
+                    "This demo server's key was pinned by construction."
+                    if self.is_demo_session(session)
+                    else ""
+                ),
             )
             if session is not None
             else TrustedIdentity()
@@ -417,15 +462,23 @@ class Viewer(QObject):
         return self.about_dialog
 
     def _keyring_text(self) -> str:
+        """Why the session is not kept after quit ("" when it is, and in the demo, which keeps
+        nothing by design)."""
+        if self.demo:
+            return ""
         return str(getattr(self.credentials, "backend_warning", None) or "")
 
     def _show_keyring_warning(self) -> None:
-        """No working keyring: say so where it stays visible, not in a passing message."""
+        """No working keyring: say so where it stays visible, not in a passing message.
+
+        Short, so the status bar keeps room for the verification status at 1280 px; the whole
+        sentence and the remedy are in the tooltip and in the sign-in dialog.
+        """
         text = self._keyring_text()
-        self.keyring_warning.setText(f"⚠ {text}" if text else "")
+        self.keyring_warning.setText(KEYRING_WARNING_SHORT if text else "")
         hint = (
-            "Install or unlock a system keyring (Secret Service, macOS Keychain, Windows "
-            "Credential Manager) to stay signed in between runs."
+            f"{text} Install or unlock a system keyring (Secret Service, macOS Keychain, "
+            "Windows Credential Manager) to stay signed in between runs."
         )
         self.keyring_warning.setToolTip(hint if text else "")
         self.keyring_warning.setVisible(bool(text))
@@ -444,8 +497,15 @@ class Viewer(QObject):
         self.shutdown_workers()
         self.session = None
         self.window.export_recorder = None
+        self.window.pinned_vkey = None
         url, credentials = session.server_url, self.credentials
         self.window.close_mirror()
+        self.window.filters.set_user_emails([])  # the last organization's people, offered no more
+        self.window.banner.clear()
+        self.window.set_identity(SIGNED_OUT, None)
+        self.window.sign_out_action.setText("Sign in…")
+        if self.sign_in_dialog is not None:
+            self.sign_in_dialog.forget_secrets()
 
         def job() -> bool:
             try:

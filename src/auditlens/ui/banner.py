@@ -85,6 +85,14 @@ class VerificationBanner(QFrame):
         """Show a :class:`VerificationError` raised by the sync or the re-check."""
         self.show_finding(error.finding, context)
 
+    def clear(self) -> None:
+        """Hide the banner because what it said no longer applies (a new session, a good sync).
+
+        Unlike Dismiss, this is not the person's choice, so :attr:`dismissed` is not emitted.
+        """
+        self.setVisible(False)
+        self._set_kind("")
+
     def _dismiss(self) -> None:
         self.setVisible(False)
         self.dismissed.emit()

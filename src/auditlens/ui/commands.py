@@ -4,8 +4,11 @@
 on a free loopback port with a temporary data directory, seeds demo events, signs in as the demo
 admin and pins the server's key *without asking*, because the viewer started that server itself
 and read its key from memory: it is trusted by construction, and the window title says so. The
-pins, credential and mirror live in the temporary directory, so the demo never touches the
-person's keyring, settings or real mirrors; everything is deleted on quit.
+pins, credential, mirror and every Qt setting (the viewer's and Qt's own: the file dialog keeps
+its state in ``QtProject.conf``) live in the temporary directory, so the demo never touches the
+person's keyring, settings or real mirrors; everything is deleted on quit. The seeded server
+and its synced mirror are made once and copied from the user cache directory at later starts
+(:mod:`auditlens.ui.demo_cache`), so the second start shows data in a few seconds.
 
 Qt and the server are imported inside the handlers, so ``auditlens --help`` stays fast.
 """
@@ -16,8 +19,16 @@ import argparse
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from auditlens.client.credentials import CredentialStore
+    from auditlens.client.session import ActiveSession
+    from auditlens.client.trust import TrustStore
+    from auditlens.server.embedded import DemoServer
+    from auditlens.ui.dialogs import DemoAccount
 
 
 def register(subparsers: Any) -> None:
@@ -92,22 +103,42 @@ def run_gui(args: argparse.Namespace) -> int:
     return code
 
 
+def keep_qt_settings_in(folder: Path) -> None:
+    """Send every user-scope QSettings of this process to ``folder``.
+
+    The viewer's own settings and Qt's: without a native file dialog (most Linux desktops
+    without a GTK/KDE platform theme), Qt's widget file dialog stores its history and
+    last-visited folder in ``QtProject.conf`` in the person's config folder.
+    """
+    from PySide6.QtCore import QSettings
+
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(folder))
+
+
 def run_demo(args: argparse.Namespace) -> int:
     """Start the embedded demo server, sign in, pin, sync and show the window."""
     if args.events < 1:
         print("auditlens demo: --events must be at least 1", file=sys.stderr)
         return 2
+    home = Path(tempfile.mkdtemp(prefix="auditlens-demo-"))
+    keep_qt_settings_in(home / "settings")  # before any widget or QSettings exists
     app = _application()
     from keyring.backends import null
+    from PySide6.QtCore import QObject, Signal
 
     from auditlens.client.credentials import CredentialStore
-    from auditlens.client.session import sign_in
     from auditlens.client.trust import TrustStore
-    from auditlens.server.embedded import DemoServer, start_demo_server
+    from auditlens.server.embedded import start_demo_server
+    from auditlens.ui import demo_cache
     from auditlens.ui.app import Viewer
     from auditlens.ui.main_window import MainWindow
 
-    home = Path(tempfile.mkdtemp(prefix="auditlens-demo-"))
+    class DemoNews(QObject):
+        """Carries start-up progress from the worker thread to the status bar (queued)."""
+
+        said = Signal(str)
+
     window = MainWindow()
     viewer = Viewer(
         window,
@@ -121,27 +152,48 @@ def run_demo(args: argparse.Namespace) -> int:
         demo=True,
     )
     window.set_identity("Starting the demo server…", None, demo=True)
-    window.status_label.setText(f"Seeding {args.events:,} demo events (a few seconds per 100,000)…")
+    try:
+        cache = demo_cache.cache_dir(args.seed, args.events)
+        demo_cache.read_manifest(cache, args.seed, args.events)
+        window.status_label.setText("Starting the demo from its cached copy…")
+    except demo_cache.DemoCacheError:
+        window.status_label.setText(
+            f"Seeding {args.events:,} demo events (a few seconds per 100,000; "
+            "later starts reuse them)…"
+        )
     window.show()
     servers: list[DemoServer] = []
+    news = DemoNews(window)  # progress sentences from the start-up worker, shown in order
+    news.said.connect(window.status_label.setText)
 
-    def start() -> Any:
-        server = start_demo_server(home / "server", events=args.events, seed=args.seed)
-        servers.append(server)
-        attempt = sign_in(
-            server.url,
-            email=server.admin_email,
-            password=server.admin_password,
-            trust=viewer.trust,
-            credentials=viewer.credentials,
+    def start() -> tuple[DemoServer, ActiveSession]:
+        restored = demo_cache.restore(
+            home / "demo",
+            args.seed,
+            args.events,
+            lambda server_dir, mirror: build_demo(
+                server_dir, mirror, args.seed, args.events, news.said.emit
+            ),
         )
-        # Trusted by construction: this process started the server and knows its key.
-        return attempt.confirm(pasted_vkey=server.vkey)
+        server = start_demo_server(restored.server_dir, events=args.events, seed=args.seed)
+        servers.append(server)
+        session = sign_in_to_demo(server, viewer.trust, viewer.credentials)
+        # The cached mirror is this server's log up to the cache's checkpoint: the viewer opens
+        # it at once (re-checking it) and its sync verifies that the log still extends it.
+        mirror = session.mirror_path(viewer.mirror_dir)
+        mirror.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(restored.mirror, mirror)
+        return server, session
+
+    def started(result: tuple[DemoServer, ActiveSession]) -> None:
+        server, session = result
+        viewer.attach_demo(server.url, demo_accounts(server))
+        viewer.open_session(session)
 
     def failed(exc: BaseException) -> None:
         window.banner.show_notice("The demo server did not start", f"{type(exc).__name__}: {exc}")
 
-    window.runner.submit(start, viewer.open_session, failed)
+    window.runner.submit(start, started, failed)
     try:
         code = int(app.exec())
     finally:
@@ -151,6 +203,86 @@ def run_demo(args: argparse.Namespace) -> int:
             server.stop()
         shutil.rmtree(home, ignore_errors=True)
     return code
+
+
+def demo_accounts(server: DemoServer) -> tuple[DemoAccount, ...]:
+    """The demo people the sign-in dialog offers (admin first: the one the demo starts with)."""
+    from auditlens.ui.dialogs import DemoAccount
+
+    return (
+        DemoAccount("admin", server.admin_email, server.admin_password),
+        DemoAccount("owner", server.owner_email, server.owner_password),
+        DemoAccount("member", server.member_email, server.member_password),
+    )
+
+
+def build_demo(
+    server_dir: Path,
+    mirror: Path,
+    seed: int,
+    events: int,
+    say: Callable[[str], None] = lambda _: None,
+) -> None:
+    """Seed a demo server in ``server_dir`` and sync its admin's mirror into ``mirror``.
+
+    What :mod:`auditlens.ui.demo_cache` keeps: the server is stopped (its database closed) and
+    the mirror verified against the server's signed checkpoint before this returns. ``say``
+    gets a sentence on how far it is (from this worker thread).
+    """
+    import threading
+
+    from keyring.backends import null
+
+    from auditlens.client.credentials import CredentialStore
+    from auditlens.client.sync import SyncProgress, SyncStatus
+    from auditlens.client.trust import TrustStore
+    from auditlens.server.embedded import start_demo_server
+
+    def seeded(done: int, total: int) -> None:
+        say(f"Seeding demo events: {done:,} of {total:,} (first start only)…")
+
+    def synced(p: object) -> None:
+        if isinstance(p, SyncProgress) and p.total:
+            say(f"Verifying the new demo log: {p.done:,} of {p.total:,} events…")
+
+    server = start_demo_server(server_dir, events=events, seed=seed, progress=seeded)
+    try:
+        with tempfile.TemporaryDirectory(prefix="auditlens-demo-build-") as scratch:
+            folder = Path(scratch)
+            credentials = CredentialStore(
+                null.Keyring(),  # type: ignore[no-untyped-call]
+                folder / "accounts.json",
+            )
+            session = sign_in_to_demo(server, TrustStore(folder / "pins.json"), credentials)
+            try:
+                result = session.sync_engine(folder).run(synced, threading.Event())
+                if result.status is not SyncStatus.SYNCED or result.failed_findings:
+                    raise RuntimeError(f"the new demo's mirror did not verify: {result}")
+                mirror.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(session.mirror_path(folder), mirror)
+            finally:
+                session.close()
+    finally:
+        server.stop()
+
+
+def sign_in_to_demo(
+    server: DemoServer, trust: TrustStore, credentials: CredentialStore
+) -> ActiveSession:
+    """Sign in as the demo admin and pin the key without asking (runs in a worker).
+
+    Trusted by construction: this process started the server and read its key from memory.
+    """
+    from auditlens.client.session import sign_in
+
+    attempt = sign_in(
+        server.url,
+        email=server.admin_email,
+        password=server.admin_password,
+        trust=trust,
+        credentials=credentials,
+    )
+    return attempt.confirm(pasted_vkey=server.vkey)
 
 
 def run_selfcheck(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ DESIGN.md §4, never a silent re-pin.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -31,6 +33,15 @@ from PySide6.QtWidgets import (
 from auditlens.client.trust import Pin, PinMismatchError
 from auditlens.core.errors import Code, VerificationError
 from auditlens.ui.resources import icon
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    """One person of the embedded demo server (demo passwords derive from the seed: no secret)."""
+
+    role: str
+    email: str
+    password: str
 
 
 @dataclass(frozen=True)
@@ -114,6 +125,19 @@ class SignInDialog(QDialog):
         self.tabs.addTab(key_page, "API key")
         layout.addWidget(self.tabs)
 
+        # The demo's own server: one click fills in a demo person (after Sign out, the demo's
+        # generated passwords are known to nobody else, so this is the way back in).
+        self.demo_row = QWidget()
+        demo_layout = QHBoxLayout(self.demo_row)
+        demo_layout.setContentsMargins(0, 0, 0, 0)
+        demo_layout.addWidget(QLabel("Sign in to the demo as its"))
+        self.demo_layout = QHBoxLayout()  # the buttons, replaced by each offer_demo()
+        demo_layout.addLayout(self.demo_layout)
+        demo_layout.addStretch(1)
+        self.demo_buttons: dict[str, QPushButton] = {}
+        self.demo_row.setVisible(False)
+        layout.addWidget(self.demo_row)
+
         # Where the session will be kept, when that is not the OS keyring (said before typing).
         self.note = QLabel()
         self.note.setObjectName("SignInNote")
@@ -136,6 +160,37 @@ class SignInDialog(QDialog):
         buttons.rejected.connect(self.reject)
         self.sign_in_button.clicked.connect(self._submit)
         layout.addWidget(buttons)
+
+    def offer_demo(self, server_url: str, accounts: Sequence[DemoAccount]) -> None:
+        """Show one button per demo person (Admin, Owner, Member); each fills in the form."""
+        for button in self.demo_buttons.values():
+            self.demo_layout.removeWidget(button)
+            button.deleteLater()
+        self.demo_buttons = {}
+        for account in accounts:
+            button = QPushButton(account.role.capitalize())
+            button.setAutoDefault(False)
+            button.setToolTip(account.email)
+            button.clicked.connect(lambda _=False, a=account: self.fill(server_url, a))
+            self.demo_buttons[account.role] = button
+            self.demo_layout.addWidget(button)
+        self.demo_row.setVisible(bool(accounts))
+        if accounts and not self.server.currentText().strip():
+            self.server.setCurrentText(server_url)
+
+    def fill(self, server_url: str, account: DemoAccount) -> None:
+        """Fill in ``account`` on ``server_url`` and put the focus on Sign in."""
+        self.server.setCurrentText(server_url)
+        self.tabs.setCurrentIndex(0)
+        self.email.setText(account.email)
+        self.password.setText(account.password)
+        self.error.setVisible(False)
+        self.sign_in_button.setFocus()
+
+    def forget_secrets(self) -> None:
+        """Empty the password and API key (after a sign-in or a sign-out: never kept around)."""
+        self.password.clear()
+        self.api_key.clear()
 
     def request(self) -> SignInRequest | None:
         """The typed request, or None after showing what is missing."""

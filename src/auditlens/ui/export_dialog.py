@@ -23,6 +23,10 @@ Decisions:
 - Recording on the server goes through the ``recorder`` the app gives (it holds the session's
   API client); this package does no HTTP. Without a session the dialog says the export was not
   recorded, and why.
+- The path field is checked as the person types: a folder (``/``, ``~/``, an existing
+  directory) asks for a file name instead of failing, a missing folder is named.
+- The dialog starts in the folder of the last successful export (kept in the application's
+  settings under :data:`LAST_FOLDER_KEY`; the home folder when none is kept or it is gone).
 - No SQL, no hashing here: the snapshot, the writer and the size sampling live in
   :mod:`auditlens.export`; this module only decides what to show.
 """
@@ -30,13 +34,14 @@ Decisions:
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -70,6 +75,10 @@ from auditlens.export.writer import (
 from auditlens.mirror.query import EventFilter
 from auditlens.ui.resources import icon
 from auditlens.ui.tasks import Job, Progress, TaskRunner
+
+LAST_FOLDER_KEY = "export/last_folder"
+"""Where the folder of the last successful export is kept (the application's QSettings)."""
+DEFAULT_NAME = "auditlens-export.csv"
 
 SAMPLE = 200
 """Events read to estimate the size of an export."""
@@ -209,8 +218,11 @@ class ExportDialog(QDialog):
         recorder: Recorder | None = None,
         default_dir: Path | None = None,
         parent: QWidget | None = None,
+        *,
+        settings: QSettings | None = None,
     ) -> None:
         super().__init__(parent)
+        self.settings = settings if settings is not None else QSettings()
         self.source = source
         self.runner = runner
         self.recorder = recorder
@@ -256,7 +268,7 @@ class ExportDialog(QDialog):
 
         path_row = QHBoxLayout()
         path_row.addWidget(QLabel("Save to"))
-        self.path_edit = QLineEdit(str((default_dir or Path.home()) / "auditlens-export.csv"))
+        self.path_edit = QLineEdit(str((default_dir or self.last_folder()) / DEFAULT_NAME))
         self.browse_button = QPushButton("Browse…")
         self.browse_button.clicked.connect(self._browse)
         path_row.addWidget(self.path_edit, 1)
@@ -284,6 +296,7 @@ class ExportDialog(QDialog):
         grid.addWidget(self.bom_box, (len(CSV_COLUMNS) + 3) // 4, 0, 1, 4)
         form.addWidget(self.csv_box)
         layout.addWidget(self.form)
+        self.main_layout = layout
 
         self.progress = QProgressBar()
         self.progress.setVisible(False)
@@ -312,6 +325,7 @@ class ExportDialog(QDialog):
             result_layout.addWidget(widget)
         self.result_frame.setVisible(False)
         layout.addWidget(self.result_frame)
+        layout.addStretch(1)  # room the person adds by resizing goes here, not between rows
 
         buttons = QHBoxLayout()
         buttons.addStretch(1)
@@ -371,19 +385,65 @@ class ExportDialog(QDialog):
                 self.path_edit.setText(str(current.with_suffix(f".{fmt}")))
         self._path_changed()
         self._update_estimate()
-        self.adjustSize()
+        self._shrink_to_content()
+
+    def _shrink_to_content(self) -> None:
+        """Take the height the visible rows need (the CSV columns come and go with the format).
+
+        A layout learns that a child was hidden only when its posted layout request runs, and
+        the outer layout caches the form's size until then: activate both first, otherwise
+        the dialog keeps the old height and spreads it as gaps between the rows.
+        """
+        form_layout = self.form.layout()
+        if form_layout is not None:
+            form_layout.activate()
+        self.form.updateGeometry()
+        self.main_layout.invalidate()
+        self.main_layout.activate()
+        layout, width = self.main_layout, self.width()
+        # Wrapped labels need the height at this width, not at the preferred (narrower) one.
+        height = (
+            layout.totalHeightForWidth(width)
+            if layout.hasHeightForWidth()
+            else layout.totalSizeHint().height()
+        )
+        self.resize(width, max(height, self.minimumHeight()))
+
+    def last_folder(self) -> Path:
+        """The folder of the last successful export, or home when none is kept or it is gone."""
+        value = self.settings.value(LAST_FOLDER_KEY, "")
+        folder = Path(str(value)) if value else None
+        return folder if folder is not None and folder.is_dir() else Path.home()
+
+    def _remember_folder(self, folder: Path) -> None:
+        self.settings.setValue(LAST_FOLDER_KEY, str(folder))
+        self.settings.sync()
+
+    def path_problem(self) -> str | None:
+        """Why the typed path cannot be written to, or None when it can."""
+        text = self.path_edit.text().strip()
+        if not text:
+            return "Enter where to save the export."
+        path = self.path
+        if text.endswith(("/", os.sep)) or not path.name or path.is_dir():
+            example = path / Path(DEFAULT_NAME).with_suffix(f".{self.format}")
+            return f"{path} is a folder. Add a file name, e.g. {example}."
+        if not path.parent.is_dir():
+            return f"The folder {path.parent} does not exist."
+        return None
 
     def _path_changed(self, *_: object) -> None:
-        text = self.path_edit.text().strip()
+        problem = self.path_problem()
         notes = []
-        if text:
+        if problem is not None:
+            if self.path_edit.text().strip():
+                notes.append(problem)
+        else:
             path = self.path
             if self.format != "json":
                 notes.append(f"Evidence goes to {sidecar_path(path).name} beside it.")
             if path.exists():
                 notes.append("The file exists and will be replaced.")
-            if not path.parent.is_dir():
-                notes.append(f"The folder {path.parent} does not exist.")
         self.path_note.setText(" ".join(notes))
         self.path_note.setVisible(bool(notes))
         self._update_buttons()
@@ -400,9 +460,8 @@ class ExportDialog(QDialog):
             self.path_edit.setText(chosen)
 
     def _update_buttons(self) -> None:
-        text = self.path_edit.text().strip()
         ready = self.state in ("ready", "done", "cancelled", "failed") and self.prepared is not None
-        self.export_button.setEnabled(ready and bool(text) and self.path.parent.is_dir())
+        self.export_button.setEnabled(ready and self.path_problem() is None)
 
     # -- preparing ------------------------------------------------------------------------------
 
@@ -530,6 +589,7 @@ class ExportDialog(QDialog):
         if isinstance(outcome, ExportResult):
             self.state = "done"
             self.export_result = outcome
+            self._remember_folder(outcome.path.parent)
             self.export_button.setVisible(False)
             self.close_button.setDefault(True)
             self._show_done(outcome)

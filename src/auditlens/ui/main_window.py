@@ -317,6 +317,7 @@ class MainWindow(QMainWindow):
         self.origin = origin
         self.identity_label.setText(text + "  ")
         title = f"auditlens — {origin}" if origin else "auditlens"
+        self.trust_note = ""
         if demo:
             title += " — demo server (key trusted by construction)"
             self.trust_note = " · demo: key pinned by construction"
