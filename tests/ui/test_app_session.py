@@ -15,7 +15,8 @@ from pytestqt.qtbot import QtBot
 
 from auditlens.client.credentials import NO_KEYRING_WARNING, CredentialStore
 from auditlens.client.sync import SyncPhase, SyncProgress, SyncResult, SyncStatus
-from auditlens.server.embedded import DemoServer
+from auditlens.server.embedded import DemoServer, start_demo_server
+from auditlens.server.settings import ServerSettings
 from auditlens.ui.app import KEYRING_WARNING_SHORT, Viewer
 from auditlens.ui.commands import demo_accounts, sign_in_to_demo
 from auditlens.ui.dialogs import SignInDialog
@@ -188,8 +189,16 @@ def test_with_a_working_keyring_there_is_no_warning(viewer: Viewer) -> None:
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    """The server a demo viewer started itself (a second server next to the ``server`` one)."""
-    s = start_server(tmp_path_factory.mktemp("demo-server"), events=60)
+    """The server a demo viewer started itself (a second server next to the ``server`` one).
+
+    It has its own name, hence its own origin: a log is its signed origin and key, so another
+    server offering the same origin under another key would be refused (UNTRUSTED_KEY).
+    """
+    data_dir = tmp_path_factory.mktemp("demo-server")
+    settings = ServerSettings(
+        data_dir=data_dir, login_failure_delay_seconds=0.0, server_name="demo.auditlens.local"
+    )
+    s = start_demo_server(data_dir, events=60, seed=3, settings=settings)
     yield s
     s.stop()
 

@@ -22,6 +22,7 @@ import sys
 import PySide6
 
 CALLS = 1_000
+NOISE = CALLS // 10
 
 PROBE = r"""
 import json, sys
@@ -86,7 +87,9 @@ def test_binding_keeps_references_to_none_and_true() -> None:
         f"it drops references to None/True.\n{child.stderr[-2000:]}"
     )
     deltas = json.loads(child.stdout)
-    leaks = {op: d for op, d in deltas.items() if d[0] < 0 or d[1] < 0}
+    # A broken binding loses one reference per call (-1,000 here). A sound one may still show a
+    # stray -1 when something unrelated is freed meanwhile (seen under load), so allow that noise.
+    leaks = {op: d for op, d in deltas.items() if min(d) <= -NOISE}
     assert not leaks, (
         f"{version} lowers the reference count of None/True over {CALLS} calls "
         f"(op: [None, True]): {leaks}"
