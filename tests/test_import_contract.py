@@ -6,8 +6,8 @@ checked here rather than in review:
 
 - `core` imports nothing of the project and nothing that does I/O on its own (sockets, HTTP,
   databases, Qt);
-- `ui` imports neither `sqlite3`, `httpx` nor `auditlens.server`; the embedded demo is started
-  through one entry point (`auditlens.server.embedded`, from `ui/commands.py` only);
+- `ui` imports neither `sqlite3`, `httpx` nor `auditlens.server`, except the embedded demo's one
+  entry point, `auditlens.server.embedded`;
 - `export` imports neither `sqlite3` nor `httpx` (the mirror owns SQL, the client owns HTTP);
 - nothing imports `ui` except the command line (`auditlens.cli`) and `ui` itself.
 
@@ -29,7 +29,6 @@ IO_MODULES = {"sqlite3", "httpx", "socket", "sqlalchemy", "PySide6", "keyring", 
 # Known departures, each a module path and the import it may make, with why it is still there.
 # The test also fails when one of these is gone, so the list can only shrink.
 KNOWN: dict[tuple[str, str], str] = {
-    ("ui/commands.py", "auditlens.server.embedded"): "the embedded demo's one entry point",
     ("export/mirror_source.py", "sqlite3"): "the export snapshot still reads the mirror directly",
     ("export/record.py", "httpx"): "the export record is still posted with its own client",
 }
@@ -75,7 +74,7 @@ def _rule_broken(layer: str, name: str, imported: str, top: str) -> str:
     if layer == "ui":
         if top in {"sqlite3", "httpx"}:
             return "ui holds no SQL and no HTTP"
-        if imported.startswith("auditlens.server"):
+        if imported.startswith("auditlens.server") and imported != "auditlens.server.embedded":
             return "ui does not import the server"
     if layer == "export" and top in {"sqlite3", "httpx"}:
         return "export holds no SQL and no HTTP"
@@ -104,6 +103,7 @@ def test_known_departures_are_still_needed() -> None:
         ("core", "core/x.py", "auditlens.core.merkle", False),
         ("ui", "ui/x.py", "httpx", True),
         ("ui", "ui/x.py", "auditlens.server.app", True),
+        ("ui", "ui/x.py", "auditlens.server.embedded", False),
         ("export", "export/x.py", "sqlite3", True),
         ("mirror", "mirror/x.py", "auditlens.ui.tasks", True),
         ("", "cli.py", "auditlens.ui.app", False),

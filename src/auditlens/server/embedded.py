@@ -27,10 +27,14 @@ import uvicorn
 from fastapi import FastAPI
 
 from auditlens.server import accounts
-from auditlens.server.demo_data import ORG_SLUG
+from auditlens.server.demo_data import DATA_VERSION, ORG_SLUG
 from auditlens.server.seed import seed_demo
 from auditlens.server.settings import ServerSettings
 from auditlens.server.state import ServerState, open_server
+
+# DATA_VERSION is re-exported: this module is the viewer's one entry point into the server (the
+# demo cache keys its copies by it).
+__all__ = ["DATA_VERSION", "DemoServer", "ThreadedServer", "start_demo_server"]
 
 DEMO_FILE = "demo.json"
 
@@ -42,7 +46,13 @@ class ThreadedServer:
         self.app = app
         self.host, self.port = host, port
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            proxy_headers=False,  # nothing proxies it: never believe X-Forwarded-For
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True, name="uvicorn")

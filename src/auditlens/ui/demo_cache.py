@@ -20,7 +20,7 @@ Decisions:
   is then re-checked by the viewer at open and extended by an ordinary verified sync, which
   proves with a consistency proof that the running server's log extends the cached one.
 - **Same seed, same data; fresh enough.** The key names the package version, the generator's
-  :data:`~auditlens.server.demo_data.DATA_VERSION`, the seed and the event count. Demo events
+  :data:`~auditlens.server.embedded.DATA_VERSION`, the seed and the event count. Demo events
   end at the moment they were made, so a cache older than :data:`MAX_AGE_DAYS` is made again
   (a demo whose events stopped a month ago looks broken).
 - **Made atomically.** Everything is built in a staging directory beside the cache and renamed
@@ -48,7 +48,7 @@ from typing import Any
 import platformdirs
 
 from auditlens import __version__
-from auditlens.server.demo_data import DATA_VERSION
+from auditlens.server.embedded import DATA_VERSION
 
 MANIFEST = "manifest.json"
 SERVER_DIR = "server"
