@@ -18,7 +18,7 @@ How a page is found (no OFFSET over large ranges, no sort of a whole range):
 - Every sort key ends in ``(ts, idx)``: the Time and Index sorts are one order, because the
   server never lets a timestamp decrease with the index (DESIGN.md §3), and every filter index is
   ``(column, ts, idx)``. A page is "the next ``limit`` rows after this key".
-- A filter's most selective equality (task, user, agent, event types, outcome, in that order)
+- A filter's most selective equality (task, user, agent, IP, event types, outcome, in that order)
   *drives* the query through its own ``(column, ts, idx)`` index; each other condition is an
   ``EXISTS`` probe: one seek in that condition's own index by the ``(value, ts, idx)`` the
   driving index already holds (:func:`_probe`). So a row the filter rejects is never read from
@@ -59,7 +59,9 @@ from auditlens.core.merkle import leaf_hash
 from auditlens.mirror.store import open_readonly
 
 __all__ = [
+    "MAX_PREFIX_VALUES",
     "OUTCOMES",
+    "PREFIX",
     "SMALL_RESULT",
     "SORT_COLUMNS",
     "CheckpointInfo",
@@ -68,6 +70,7 @@ __all__ = [
     "Key",
     "MirrorReader",
     "MirrorStatus",
+    "PrefixTooBroadError",
     "Row",
     "SortColumn",
     "User",
@@ -75,7 +78,16 @@ __all__ = [
 
 SortColumn = Literal["ts", "type", "user", "task", "agent", "outcome", "idx"]
 SORT_COLUMNS: tuple[SortColumn, ...] = ("ts", "type", "user", "task", "agent", "outcome", "idx")
-OUTCOMES = ("success", "failure")
+#: What the Outcome filter and sort use: the verdict (:func:`auditlens.core.events.verdict_of`),
+#: so a refusal is "denied", never "success" or "failure"; the signed outcome is unchanged.
+OUTCOMES = ("success", "failure", "denied")
+
+#: A text filter ending in ``*`` is a prefix (``elena*``, ``task_9f*``, ``10.0.*``). It is
+#: resolved to the distinct values that start with it (one index seek each), and those values
+#: then filter like a set of exact values, so it stays an index seek per value. A prefix
+#: matching more values than this is refused with a message asking for more of the value.
+PREFIX = "*"
+MAX_PREFIX_VALUES = 500
 
 #: A filter matching at most this many rows is sorted by SQLite after its driver index found
 #: them (a temp B-tree of this size takes a few ms); a broader one walks the sort index.
@@ -90,13 +102,13 @@ Key = tuple[object, int, int]
 
 _COLUMN_OF_SORT: dict[str, str] = {
     "type": "type",
-    "outcome": "outcome",
+    "outcome": "verdict",
     "agent": "agent_id",
     "task": "task_id",
 }
 _SELECT = (
     "SELECT e.idx, e.id, e.ts, e.type, e.category, e.user_id, e.task_id, e.agent_id, "
-    "e.outcome, e.summary FROM entries AS e"
+    "e.outcome, e.summary, e.verdict, e.ip, e.user_agent FROM entries AS e"
 )
 _USER_JOIN = " LEFT JOIN users AS u ON u.id = e.user_id"
 
@@ -112,8 +124,11 @@ class Row(NamedTuple):
     user_id: str | None
     task_id: str | None
     agent_id: str | None
-    outcome: str | None
+    outcome: str | None  # the signed outcome
     summary: str | None
+    verdict: str | None = None  # success | failure | denied: what the viewer shows
+    ip: str | None = None  # event.request.ip
+    user_agent: str | None = None  # event.request.user_agent
 
 
 @dataclass(frozen=True)
@@ -166,7 +181,13 @@ class EventFilter:
 
     ``types`` holds exact event types (``agent.action``) and/or whole categories (``agent``): a
     name with a dot is a type. ``until_ms`` is exclusive. ``user_email`` matches the directory
-    case-insensitively; an email nobody has matches nothing.
+    case-insensitively; an email nobody has matches nothing. ``outcome`` is a verdict
+    (:data:`OUTCOMES`): ``"denied"`` is a refusal, and ``"success"``/``"failure"`` leave refusals
+    out. ``ip`` is the event's ``request.ip``.
+
+    ``user_email``, ``user_id``, ``task_id``, ``agent_id`` and ``ip`` ending in ``*`` are
+    prefixes (:data:`PREFIX`); a ``user_email`` prefix also matches user ids that start with it,
+    so typing a name finds the person whichever the log holds.
     """
 
     since_ms: int | None = None
@@ -177,19 +198,21 @@ class EventFilter:
     task_id: str | None = None
     agent_id: str | None = None
     outcome: str | None = None
+    ip: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.types, frozenset):
             object.__setattr__(self, "types", frozenset(self.types))
-        for name in ("user_email", "user_id", "task_id", "agent_id", "outcome"):
+        for name in ("user_email", "user_id", "task_id", "agent_id", "outcome", "ip"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"EventFilter.{name} must be a string or None, got {value!r}")
-            if value is not None and not value.strip():
-                object.__setattr__(self, name, None)
+            if value is not None and not value.strip(PREFIX + " \t\n"):
+                object.__setattr__(self, name, None)  # "" or a bare "*": no condition
         if self.outcome is not None and self.outcome not in OUTCOMES:
             raise ValueError(
-                f"EventFilter.outcome must be 'success' or 'failure', got {self.outcome!r}"
+                "EventFilter.outcome must be 'success', 'failure' or 'denied', "
+                f"got {self.outcome!r}"
             )
         if (
             self.since_ms is not None
@@ -244,9 +267,11 @@ class EventFilter:
             parts.append(("agent_id", self.agent_id))
         if self.outcome is not None:
             parts.append(("outcome", self.outcome))
+        if self.ip is not None:
+            parts.append(("ip", self.ip))
         if not parts:
             return ""
-        return "?" + "&".join(f"{k}={quote(v, safe='@:,.-_')}" for k, v in parts)
+        return "?" + "&".join(f"{k}={quote(v, safe='@:,.-_*')}" for k, v in parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,14 +315,60 @@ class _Resolved:
     user_ids: frozenset[str] | None
     categories: frozenset[str]
     types: frozenset[str]
-    task_id: str | None
-    agent_id: str | None
-    outcome: str | None
+    task_ids: frozenset[str] | None  # None: no condition; a set: any of these (a prefix's)
+    agent_ids: frozenset[str] | None
+    outcome: str | None  # a verdict
+    ips: frozenset[str] | None = None
     prefer: str | None = None  # the driver to use when several equalities could drive
 
     @property
     def impossible(self) -> bool:
-        return self.user_ids is not None and not self.user_ids
+        sets = (self.user_ids, self.task_ids, self.agent_ids, self.ips)
+        return any(s is not None and not s for s in sets)
+
+
+#: More driver values than this (a broad prefix) are not merged stream by stream.
+MAX_MERGED_STREAMS = 8
+
+_PLURAL = {"user_id": "user ids", "task_id": "task ids", "agent_id": "agent ids", "ip": "IPs"}
+
+#: (first, next) seeks listing the distinct values of a column in a ``[low, high)`` range: each
+#: is one seek in the column's own index (an EXPLAIN QUERY PLAN test checks it).
+_PREFIX_SEEKS: dict[str, tuple[str, str]] = {
+    column: (
+        f"SELECT {column} FROM entries WHERE {column} >= ? AND {column} < ? "
+        f"ORDER BY {column} LIMIT 1",
+        f"SELECT {column} FROM entries WHERE {column} > ? AND {column} < ? "
+        f"ORDER BY {column} LIMIT 1",
+    )
+    for column in ("user_id", "task_id", "agent_id", "ip")
+}
+
+
+class PrefixTooBroadError(ValueError):
+    """A prefix filter stands for more values than a page can be found for quickly."""
+
+
+def prefix_bounds(prefix: str) -> tuple[str, str]:
+    """``[low, high)``: exactly the strings starting with ``prefix``, in SQLite's text order.
+
+    SQLite compares text bytewise (UTF-8), which is code point order, so the strings starting
+    with ``prefix`` lie between it and ``prefix`` with its last character incremented.
+    """
+    if not prefix:
+        raise ValueError("an empty prefix matches everything: leave the filter empty instead")
+    head, last = prefix[:-1], ord(prefix[-1])
+    if last >= 0x10FFFF:
+        return prefix, head + chr(0x10FFFF) + chr(0x10FFFF)
+    following = 0xE000 if 0xD800 <= last + 1 <= 0xDFFF else last + 1  # skip surrogates
+    return prefix, head + chr(following)
+
+
+def _check_breadth(found: frozenset[str], typed: str, plural: str) -> None:
+    if len(found) > MAX_PREFIX_VALUES:
+        raise PrefixTooBroadError(
+            f"{typed!r} starts more than {MAX_PREFIX_VALUES} {plural}: type more of it"
+        )
 
 
 def _placeholders(n: int) -> str:
@@ -312,7 +383,8 @@ PROBE_INDEXES: dict[str, str] = {
     "agent_id": "ix_entries_agent_ts",
     "type": "ix_entries_type_ts",
     "category": "ix_entries_category_ts",
-    "outcome": "ix_entries_outcome_ts",
+    "verdict": "ix_entries_verdict_ts",
+    "ip": "ix_entries_ip_ts",
 }
 
 
@@ -362,12 +434,14 @@ def _conditions(
             sql.append(f"+e.{column} IN ({_placeholders(len(values))})")
         params.extend(values)
 
-    if driver != "task" and r.task_id is not None:
-        equal("task_id", [r.task_id])
+    if driver != "task" and r.task_ids is not None:
+        equal("task_id", sorted(r.task_ids))
     if driver != "user" and r.user_ids is not None:
         equal("user_id", sorted(r.user_ids))
-    if driver != "agent" and r.agent_id is not None:
-        equal("agent_id", [r.agent_id])
+    if driver != "agent" and r.agent_ids is not None:
+        equal("agent_id", sorted(r.agent_ids))
+    if driver != "ip" and r.ips is not None:
+        equal("ip", sorted(r.ips))
     if driver != "types" and (r.categories or r.types):
         start = len(sql)
         if r.categories:
@@ -376,21 +450,23 @@ def _conditions(
             equal("type", sorted(r.types))
         sql[start:] = ["(" + " OR ".join(sql[start:]) + ")"]
     if driver != "outcome" and r.outcome is not None:
-        equal("outcome", [r.outcome])
+        equal("verdict", [r.outcome])
     return sql, params
 
 
-_DRIVERS = ("task", "user", "agent", "types", "outcome")  # priority when sizes tie
+_DRIVERS = ("task", "user", "agent", "ip", "types", "outcome")  # priority when sizes tie
 
 
 def _driver_values(r: _Resolved, name: str) -> list[tuple[str, tuple[object, ...]]] | None:
     """The (condition, params) per value of equality ``name`` in ``r``, or None if absent."""
-    if name == "task" and r.task_id is not None:
-        return [("e.task_id = ?", (r.task_id,))]
+    if name == "task" and r.task_ids is not None:
+        return [("e.task_id = ?", (t,)) for t in sorted(r.task_ids)]
     if name == "user" and r.user_ids is not None:
         return [("e.user_id = ?", (u,)) for u in sorted(r.user_ids)]
-    if name == "agent" and r.agent_id is not None:
-        return [("e.agent_id = ?", (r.agent_id,))]
+    if name == "agent" and r.agent_ids is not None:
+        return [("e.agent_id = ?", (a,)) for a in sorted(r.agent_ids)]
+    if name == "ip" and r.ips is not None:
+        return [("e.ip = ?", (ip,)) for ip in sorted(r.ips)]
     if name == "types" and (r.categories or r.types):
         values: list[tuple[str, tuple[object, ...]]] = [
             ("e.category = ?", (c,)) for c in sorted(r.categories)
@@ -398,7 +474,7 @@ def _driver_values(r: _Resolved, name: str) -> list[tuple[str, tuple[object, ...
         values.extend(("e.type = ?", (t,)) for t in sorted(r.types))
         return values
     if name == "outcome" and r.outcome is not None:
-        return [("e.outcome = ?", (r.outcome,))]
+        return [("e.verdict = ?", (r.outcome,))]
     return None
 
 
@@ -506,6 +582,7 @@ class MirrorReader:
         self._prefer: dict[_Resolved, str | None] = {}
         self._type_categories: list[tuple[str, str | None]] | None = None
         self._user_ids: list[str | None] | None = None
+        self._prefixes: dict[tuple[str, str], frozenset[str]] = {}
         with self._connection():  # fail now (FileNotFoundError, MirrorVersionError), not later
             pass
 
@@ -582,6 +659,7 @@ class MirrorReader:
         self._prefer = {}
         self._type_categories = None
         self._user_ids = None
+        self._prefixes = {}
 
     # -- directory ------------------------------------------------------------------------------
 
@@ -622,22 +700,72 @@ class MirrorReader:
         ids: frozenset[str] | None = None
         if f.user_email is not None:
             wanted = f.user_email.strip().lower()
-            ids = frozenset(
-                u.id for u in self._directory().values() if (u.email or "").lower() == wanted
-            )
+            if wanted.endswith(PREFIX):
+                start = wanted.rstrip(PREFIX)
+                ids = frozenset(
+                    u.id
+                    for u in self._directory().values()
+                    if (u.email or "").lower().startswith(start)
+                ) | self._prefix_values("user_id", f.user_email.strip().rstrip(PREFIX))
+                _check_breadth(ids, f.user_email, "people")
+            else:
+                ids = frozenset(
+                    u.id for u in self._directory().values() if (u.email or "").lower() == wanted
+                )
         if f.user_id is not None:
-            ids = frozenset({f.user_id}) if ids is None else ids & {f.user_id}
+            by_id = self._values("user_id", f.user_id) or frozenset()
+            ids = by_id if ids is None else ids & by_id
         r = _Resolved(
             since_ms=f.since_ms,
             until_ms=f.until_ms,
             user_ids=ids,
             categories=f.categories,
             types=f.exact_types,
-            task_id=f.task_id,
-            agent_id=f.agent_id,
+            task_ids=self._values("task_id", f.task_id),
+            agent_ids=self._values("agent_id", f.agent_id),
+            ips=self._values("ip", f.ip),
             outcome=f.outcome,
         )
         return replace(r, prefer=self._smallest_driver(r))
+
+    def _values(self, column: str, value: str | None) -> frozenset[str] | None:
+        """The exact values a filter field stands for: itself, or those its prefix starts."""
+        if value is None:
+            return None
+        value = value.strip()
+        if not value.endswith(PREFIX):
+            return frozenset({value})
+        found = self._prefix_values(column, value.rstrip(PREFIX))
+        _check_breadth(found, value, _PLURAL[column])
+        return found
+
+    @_pooled
+    def _prefix_values(self, column: str, prefix: str) -> frozenset[str]:
+        """Distinct values of ``column`` starting with ``prefix``: one index seek each.
+
+        Stops after :data:`MAX_PREFIX_VALUES` + 1 (the caller refuses so broad a prefix).
+        """
+        if column not in _PREFIX_SEEKS:
+            raise ValueError(f"internal: no prefix search on {column!r}")
+        cached = self._prefixes.get((column, prefix))
+        if cached is not None:
+            return cached
+        low, high = prefix_bounds(prefix)
+        conn = self._conn()
+        found: list[str] = []
+        first_sql, next_sql = _PREFIX_SEEKS[column]
+        row = conn.execute(first_sql, (low, high)).fetchone()
+        while row is not None and len(found) <= MAX_PREFIX_VALUES:
+            found.append(row[0])
+            row = conn.execute(next_sql, (row[0], high)).fetchone()
+        result = frozenset(found)
+        self._prefixes[(column, prefix)] = result
+        return result
+
+    def values_starting(self, column: str, prefix: str, limit: int = 50) -> list[str]:
+        """Up to ``limit`` distinct ``task_id``/``agent_id``/``ip`` values starting with
+        ``prefix``, sorted (completion for the filter fields; index seeks, no scan)."""
+        return sorted(self._prefix_values(column, prefix))[:limit]
 
     def _smallest_driver(self, r: _Resolved) -> str | None:
         """Of several equalities, the one matching fewest rows (capped counts on its index).
@@ -663,8 +791,9 @@ class MirrorReader:
                         user_ids=None,
                         categories=frozenset(),
                         types=frozenset(),
-                        task_id=None,
-                        agent_id=None,
+                        task_ids=None,
+                        agent_ids=None,
+                        ips=None,
                         outcome=None,
                     ),
                     driver=None,
@@ -795,6 +924,14 @@ class MirrorReader:
             return _Plan((), empty=True)
         if sort in ("ts", "idx"):
             streams, offset = _time_streams(r)
+            if len(streams) > MAX_MERGED_STREAMS:
+                # A prefix stands for many values: merging one stream per value would read a
+                # page per value. Few rows: SQLite reads them by the IN list and sorts them;
+                # many: walk the time index, probing the condition (dense, so soon found).
+                if self._capped_count(r, SMALL_RESULT) > SMALL_RESULT:
+                    where, params = _conditions(r, driver=None, plus_ts=False)
+                    offset = _Stream(_join(where), tuple(params), ("e.ts", "e.idx"), (1, 2))
+                return _Plan((_Segment(_ALL, (offset,), offset),))
             return _Plan((_Segment(_ALL, tuple(streams), offset),))
         pinned = self._pinned_segments(r, sort)
         if pinned is not None:
@@ -832,10 +969,16 @@ class MirrorReader:
             ]
         if sort == "outcome" and r.outcome is not None:
             return [self._value_segment(r.outcome, [r])]
-        if sort == "agent" and r.agent_id is not None:
-            return [self._value_segment(r.agent_id, [r])]
-        if sort == "task" and r.task_id is not None:
-            return [self._value_segment(r.task_id, [r])]
+        if sort == "agent" and r.agent_ids is not None:
+            return [
+                self._value_segment(a, [replace(r, agent_ids=frozenset({a}))])
+                for a in sorted(r.agent_ids)
+            ]
+        if sort == "task" and r.task_ids is not None:
+            return [
+                self._value_segment(t, [replace(r, task_ids=frozenset({t}))])
+                for t in sorted(r.task_ids)
+            ]
         if sort == "user" and r.user_ids is not None:
             return self._user_segments(r, [u for u in self._user_ids_present() if u in r.user_ids])
         return None
