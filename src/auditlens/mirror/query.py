@@ -762,6 +762,30 @@ class MirrorReader:
         self._prefixes[(column, prefix)] = result
         return result
 
+    @_pooled
+    def known_values(self, column: str, limit: int = 5_000) -> list[str]:
+        """Up to ``limit`` distinct ``user_id``/``task_id``/``agent_id``/``ip`` values, sorted
+        (the filter fields' completion): a skip-scan of the column's index, one seek each."""
+        if column not in _PREFIX_SEEKS:
+            raise ValueError(f"internal: no value listing of {column!r}")
+        conn = self._conn()
+        next_sql = _PREFIX_SEEKS[column][1]
+        found: list[str] = []
+        row = conn.execute(next_sql, ("", "\U0010ffff\U0010ffff")).fetchone()
+        while row is not None and len(found) < limit:
+            found.append(row[0])
+            row = conn.execute(next_sql, (row[0], "\U0010ffff\U0010ffff")).fetchone()
+        return found
+
+    @_pooled
+    def span(self, f: EventFilter) -> tuple[int, int] | None:
+        """The time of the first and the last event matching ``f`` (None: nothing matches)."""
+        first = self.page(f, "ts", False, None, 1)
+        last = self.page(f, "ts", True, None, 1)
+        if not first or not last:
+            return None
+        return first[0].ts, last[0].ts
+
     def values_starting(self, column: str, prefix: str, limit: int = 50) -> list[str]:
         """Up to ``limit`` distinct ``task_id``/``agent_id``/``ip`` values starting with
         ``prefix``, sorted (completion for the filter fields; index seeks, no scan)."""

@@ -3,6 +3,12 @@
 The window only arranges widgets and forwards intentions (sync, cancel, sign out) as signals;
 :mod:`auditlens.ui.app` decides what they do. Everything read from the mirror arrives through
 the table model or :class:`~auditlens.ui.tasks.TaskRunner` jobs, never on the UI thread.
+
+The table: right-click a header for the column chooser (IP address and user agent are there,
+hidden at first); drag a divider to resize; hover a cell for its full value. Right-click a row
+to copy the cell, the row (tab-separated, as shown) or the event's JSON, or to filter by exactly
+its user, task, agent, type or IP. Ctrl+Home / Ctrl+End select the first / last row. When no
+event matches, the table says so and offers to clear the filters.
 """
 
 from __future__ import annotations
@@ -12,7 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+    QResizeEvent,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -22,6 +36,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QProgressBar,
+    QPushButton,
     QSizePolicy,
     QSplitter,
     QTableView,
@@ -36,10 +51,23 @@ from auditlens.mirror.query import EventFilter, EventRecord, MirrorReader, Mirro
 from auditlens.ui.banner import VerificationBanner
 from auditlens.ui.detail_pane import DetailPane
 from auditlens.ui.export_dialog import ExportDialog, ExportSource, Recorder
+from auditlens.ui.filter_chips import FilterChips
 from auditlens.ui.filter_panel import FilterPanel, _wall_clock_ms
+from auditlens.ui.json_view import pretty_json
 from auditlens.ui.resources import icon
 from auditlens.ui.sort_header import SortHeader
-from auditlens.ui.table_model import COLUMNS, SUMMARY, TIME, EventTableModel
+from auditlens.ui.table_model import (
+    AGENT,
+    COLUMNS,
+    HIDDEN_BY_DEFAULT,
+    IP,
+    SUMMARY,
+    TASK,
+    TIME,
+    TYPE,
+    USER,
+    EventTableModel,
+)
 from auditlens.ui.tasks import TaskRunner
 
 if TYPE_CHECKING:
@@ -47,6 +75,8 @@ if TYPE_CHECKING:
 from auditlens.ui.verify_dialog import VerifyDialog
 
 ROW_HEIGHT = 26
+#: Completion lists of the filter fields: (field, mirror column).
+COMPLETED_FIELDS = (("task", "task_id"), ("agent", "agent_id"), ("ip", "ip"))
 
 
 def status_text(status: MirrorStatus) -> str:
@@ -91,6 +121,55 @@ class EventTable(QTableView):
         self.setSortingEnabled(True)
         header.setSortIndicator(TIME, Qt.SortOrder.DescendingOrder)
         header.sortIndicatorChanged.connect(self._sort_indicator_changed)
+        for hidden in HIDDEN_BY_DEFAULT:
+            header.setSectionHidden(hidden, True)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self.column_menu)
+        self.empty_state = EmptyState(self.viewport())
+
+    def column_menu(self, pos: QPoint | None = None) -> QMenu:
+        """The header's right-click menu: tick the columns to show (at least one stays)."""
+        header = self.horizontalHeader()
+        menu = QMenu(self)
+        menu.setObjectName("ColumnChooser")
+        shown = [i for i in range(len(COLUMNS)) if not header.isSectionHidden(i)]
+        for i, column in enumerate(COLUMNS):
+            action = menu.addAction(column.title)
+            action.setCheckable(True)
+            action.setChecked(not header.isSectionHidden(i))
+            action.setEnabled(not (len(shown) == 1 and i in shown))  # never an empty table
+            action.toggled.connect(lambda on, i=i: self.set_column_visible(i, on))
+        if pos is not None:
+            menu.popup(header.mapToGlobal(pos))
+        return menu
+
+    def set_column_visible(self, column: int, visible: bool) -> None:
+        header = self.horizontalHeader()
+        header.setSectionHidden(column, not visible)
+        if visible and header.sectionSize(column) < COLUMNS[column].width // 2:
+            header.resizeSection(column, COLUMNS[column].width)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
+        """Ctrl+Home / Ctrl+End select the first / last row (Qt's default only moves the
+        cursor there without selecting: the detail pane changed but no row looked chosen)."""
+        ctrl = event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        rows = self.model().rowCount()
+        if ctrl and rows and event.key() in (Qt.Key.Key_Home, Qt.Key.Key_End):
+            row = 0 if event.key() == Qt.Key.Key_Home else rows - 1
+            index = self.model().index(row, max(self.currentIndex().column(), 0))
+            self.selectionModel().setCurrentIndex(
+                index,
+                QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows,
+            )
+            self.scrollTo(index)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self.empty_state.place()
 
     def _sort_indicator_changed(self, section: int, order: Qt.SortOrder) -> None:
         """A click on a column that cannot sort (Summary) puts the indicator back."""
@@ -104,6 +183,49 @@ class EventTable(QTableView):
             )
             header.setSortIndicator(self._model.sort_section, current)
             header.blockSignals(False)
+
+
+class EmptyState(QFrame):
+    """Shown over the table when nothing matches: why, and a way back to every event."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setObjectName("EmptyState")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(24, 18, 24, 18)
+        layout.setSpacing(10)
+        self.title = QLabel("No events match these filters")
+        self.title.setObjectName("EmptyTitle")
+        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.detail = QLabel("Remove a filter above, or clear them all.")
+        self.detail.setObjectName("EmptyDetail")
+        self.detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.detail.setWordWrap(True)
+        self.clear_button = QPushButton("Clear filters")
+        self.clear_button.setObjectName("EmptyClear")
+        layout.addWidget(self.title)
+        layout.addWidget(self.detail)
+        layout.addWidget(self.clear_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        self.setVisible(False)
+
+    def show_message(self, title: str, detail: str, *, can_clear: bool) -> None:
+        self.title.setText(title)
+        self.detail.setText(detail)
+        self.clear_button.setVisible(can_clear)
+        self.adjustSize()
+        self.place()
+        self.setVisible(True)
+        self.raise_()
+
+    def place(self) -> None:
+        """Centred in the table's viewport, a little above the middle."""
+        parent = self.parentWidget()
+        if parent is None:
+            return
+        width = min(max(self.sizeHint().width(), 360), max(parent.width() - 40, 200))
+        self.resize(width, self.sizeHint().height())
+        self.move((parent.width() - width) // 2, max((parent.height() - self.height()) // 3, 8))
 
 
 class MainWindow(QMainWindow):
@@ -147,13 +269,15 @@ class MainWindow(QMainWindow):
         summary.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         bar = QHBoxLayout(summary)
         bar.setContentsMargins(12, 6, 12, 6)
-        self.query_label = QLabel()
-        self.query_label.setObjectName("FilterQuery")
-        self.query_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.chips = FilterChips()
+        self.chips.remove_requested.connect(self.filters.clear_part)
+        self.chips.clear_requested.connect(self.filters.reset)
         self.count_label = QLabel()
         self.count_label.setObjectName("MatchCount")
-        bar.addWidget(self.query_label, 1)
+        bar.addWidget(self.chips, 1)
         bar.addWidget(self.count_label)
+        self.table.empty_state.clear_button.clicked.connect(self.filters.reset)
+        self._refusal: str | None = None
 
         centre = QWidget()
         centre_layout = QVBoxLayout(centre)
@@ -193,6 +317,7 @@ class MainWindow(QMainWindow):
         self.model.count_changed.connect(self._count_changed)
         self.model.page_loaded.connect(self._page_loaded)
         self.model.load_failed.connect(lambda message: self.statusBar().showMessage(message, 8000))
+        self.model.filter_refused.connect(self._filter_refused)
         self.model.modelReset.connect(self.detail.clear)
         self.table.selectionModel().currentRowChanged.connect(self._current_row_changed)
         QShortcut(QKeySequence.StandardKey.Find, self, self.filters.focus_filter)
@@ -271,6 +396,7 @@ class MainWindow(QMainWindow):
         if self.trail_window is not None:
             self.trail_window.set_reader(reader, self.origin)
         self.runner.submit(reader.user_emails, self.filters.set_user_emails)
+        self._load_completions(reader)
         self.refresh_status()
         if old is not None:
             self.runner.submit(lambda: None, lambda _: old.close())
@@ -295,9 +421,23 @@ class MainWindow(QMainWindow):
             return
         self.model.refresh()
         self.runner.submit(self.reader.user_emails, self.filters.set_user_emails)
+        self._load_completions(self.reader)
         self.refresh_status()
         if self.trail_window is not None:
             self.trail_window.reload()  # a running task may have new steps
+
+    def _load_completions(self, reader: MirrorReader) -> None:
+        """Task ids, agent ids and IPs the mirror holds, for the filter fields' completion."""
+
+        def known() -> dict[str, list[str]]:
+            return {field: reader.known_values(column) for field, column in COMPLETED_FIELDS}
+
+        def show(values: dict[str, list[str]]) -> None:
+            if reader is self.reader:
+                for field, items in values.items():
+                    self.filters.set_known_values(field, items)
+
+        self.runner.submit(known, show)
 
     def refresh_status(self) -> None:
         """Re-read the status bar sentence (entries, checkpoint, origin, last sync)."""
@@ -330,12 +470,57 @@ class MainWindow(QMainWindow):
         self.model.set_filter(f)
 
     def _show_query(self, f: EventFilter) -> None:
+        self.chips.show_filter(f)
         query = f.to_query()
-        self.query_label.setText(query or "All events")
-        self.query_label.setToolTip("The active filter, as audit API query parameters")
+        self.chips.setToolTip(f"As audit API query parameters: {query}" if query else "")
 
     def _count_changed(self, n: int) -> None:
         self.count_label.setText("Counting…" if n < 0 else f"{n:,} matching events")
+        if n < 0:
+            self._refusal = None
+            self.table.empty_state.setVisible(False)
+            return
+        if n == 0:
+            self._show_empty()
+        reader, f = self.reader, self.model.event_filter
+        if n > 0 and reader is not None:
+            self.runner.submit(
+                lambda: reader.span(f),
+                lambda span: self._span_arrived(reader, f, span),
+            )
+
+    def _span_arrived(
+        self, reader: MirrorReader, f: EventFilter, span: tuple[int, int] | None
+    ) -> None:
+        if reader is self.reader and f == self.model.event_filter and span is not None:
+            self.filters.set_data_span(*span)
+
+    def _filter_refused(self, message: str) -> None:
+        self._refusal = message
+        self._show_empty()
+
+    def _show_empty(self) -> None:
+        """Nothing to show: say why, and offer the way back (unless the mirror is empty)."""
+        empty_state = self.table.empty_state
+        if self.reader is None:
+            empty_state.show_message(
+                "No mirror open", "Sign in and sync to see the audit log.", can_clear=False
+            )
+        elif self._refusal is not None:
+            message = self._refusal[0].upper() + self._refusal[1:]
+            empty_state.show_message("Too many matches to list", message + ".", can_clear=True)
+        elif self.model.event_filter.is_empty():
+            empty_state.show_message(
+                "No events yet",
+                "This mirror holds no events: sync to fetch the log.",
+                can_clear=False,
+            )
+        else:
+            empty_state.show_message(
+                "No events match these filters",
+                "Remove a filter above (✕), or clear them all.",
+                can_clear=True,
+            )
 
     def _page_loaded(self, first: int) -> None:
         current = self.table.currentIndex()
@@ -477,15 +662,76 @@ class MainWindow(QMainWindow):
         return window
 
     def _table_context_menu(self, pos: QPoint) -> QMenu:
-        row = self.model.row_at(self.table.indexAt(pos).row())
+        """Show the task trail; copy cell / row / JSON; filter by this row's values."""
+        index = self.table.indexAt(pos)
+        row = self.model.row_at(index.row()) if index.isValid() else None
         menu = QMenu(self)
+        menu.setObjectName("RowMenu")
         show = menu.addAction("Show task trail")
         show.setEnabled(row is not None and row.task_id is not None)
         if row is not None and row.task_id is not None:
             task_id = row.task_id
             show.triggered.connect(lambda: self.open_task_trail(task_id))
+        menu.addSeparator()
+        copy_cell = menu.addAction(icon("copy"), "Copy cell")
+        copy_row = menu.addAction("Copy row")
+        copy_json = menu.addAction("Copy event as JSON")
+        for action in (copy_cell, copy_row, copy_json):
+            action.setEnabled(row is not None)
+        if row is not None:
+            text = self.model.data(index) or ""
+            copy_cell.triggered.connect(lambda: self._copy(str(text)))
+            copy_row.triggered.connect(lambda: self._copy(self.row_text(index.row())))
+            copy_json.triggered.connect(lambda: self.copy_event_json(row))
+        menu.addSeparator()
+        for kind, column, value in self._filter_values(row):
+            shown = value if len(value) <= 40 else value[:20] + "…" + value[-12:]
+            label = f"Filter by this {COLUMNS[column].title.lower()}: {shown}"
+            action = menu.addAction(label)
+            action.setObjectName(f"filter-{kind}")
+            action.triggered.connect(lambda _=False, k=kind, v=value: self.filters.set_field(k, v))
         menu.popup(self.table.viewport().mapToGlobal(pos))
         return menu
+
+    def _filter_values(self, row: Row | None) -> list[tuple[str, int, str]]:
+        """``(filter field, column, value)`` the row offers to filter by (present ones only)."""
+        if row is None:
+            return []
+        user = self.model.email_of(row.user_id) or row.user_id
+        candidates = (
+            ("user", USER, user),
+            ("task", TASK, row.task_id),
+            ("agent", AGENT, row.agent_id),
+            ("type", TYPE, row.type),
+            ("ip", IP, row.ip),
+        )
+        return [(kind, column, value) for kind, column, value in candidates if value]
+
+    def row_text(self, row: int) -> str:
+        """The row as shown: visible columns in view order, tab-separated."""
+        header = self.table.horizontalHeader()
+        columns = [
+            header.logicalIndex(v)
+            for v in range(header.count())
+            if not header.isSectionHidden(header.logicalIndex(v))
+        ]
+        return "\t".join(str(self.model.data(self.model.index(row, c)) or "") for c in columns)
+
+    def copy_event_json(self, row: Row) -> None:
+        """Put the event's exact JSON (pretty) on the clipboard (read off the UI thread)."""
+        reader = self.reader
+        if reader is None:
+            return
+
+        def copy(record: EventRecord | None) -> None:
+            if record is not None:
+                self._copy(pretty_json(record.raw))
+
+        self.runner.submit(lambda: reader.event(row.idx), copy)
+
+    def _copy(self, text: str) -> None:
+        QGuiApplication.clipboard().setText(text)
+        self.statusBar().showMessage("Copied", 2000)
 
     # -- sync progress (driven by the app) ------------------------------------------------------
 
