@@ -374,15 +374,16 @@ class FilterPanel(QWidget):
     def _uncheck_all(self) -> None:
         """Every type box and category box empty, and drawn so.
 
-        Unchecking only the categories relied on the tree's automatic tristate to pass the
-        state down and back up; the category box could then still be drawn half-checked. Each
-        child is set, then each category, and the tree repaints.
+        A category's box shows a state computed from its types, and the tree announces a
+        data change only for the types (the category's own stored state may not change), so
+        the view is not told to redraw the category and a half-checked box could stay drawn.
+        Each type and each category is set explicitly and each category row is repainted.
         """
         for parent_item in self._categories():
             for child in self._children(parent_item):
                 child.setCheckState(0, Qt.CheckState.Unchecked)
             parent_item.setCheckState(0, Qt.CheckState.Unchecked)
-        self.types.viewport().update()
+            self.types.update(self.types.indexFromItem(parent_item))
 
     def current_filter(self) -> EventFilter:
         """The filter the controls describe now."""

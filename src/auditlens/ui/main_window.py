@@ -274,6 +274,9 @@ class MainWindow(QMainWindow):
         self.chips.clear_requested.connect(self.filters.reset)
         self.count_label = QLabel()
         self.count_label.setObjectName("MatchCount")
+        # The count always shows whole; many chips give way (each keeps its full text as tooltip).
+        self.chips.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.count_label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
         bar.addWidget(self.chips, 1)
         bar.addWidget(self.count_label)
         self.table.empty_state.clear_button.clicked.connect(self.filters.reset)
