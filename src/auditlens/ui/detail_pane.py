@@ -29,6 +29,9 @@ from auditlens.mirror.query import EventRecord, Row
 from auditlens.ui.json_view import JsonHighlighter, pretty_json
 from auditlens.ui.resources import icon
 
+#: Characters of the user agent shown beside the IP (a long one would crowd the proof box).
+USER_AGENT_SHOWN = 56
+
 
 def _link(kind: str, value: str | None, text: str | None = None) -> str:
     if value is None:
@@ -68,7 +71,10 @@ def _request(row: Row) -> str:
     if row.ip is not None:
         parts.append(_link("ip", row.ip))
     if row.user_agent is not None:
-        parts.append(f'<span style="color:#51606f">{html.escape(row.user_agent)}</span>')
+        agent = row.user_agent
+        if len(agent) > USER_AGENT_SHOWN:  # in full in the JSON beside it
+            agent = agent[: USER_AGENT_SHOWN - 1].rstrip() + "…"
+        parts.append(f'<span style="color:#51606f">{html.escape(agent)}</span>')
     return " &nbsp;·&nbsp; ".join(parts)
 
 

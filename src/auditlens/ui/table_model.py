@@ -296,12 +296,12 @@ class EventTableModel(QAbstractTableModel):
             verdict = verdict_of_row(row)
             if verdict == "denied":
                 return (
-                    "Refused by policy or permission: it did not go through "
+                    "denied: refused by policy or permission, it did not go through "
                     f"(signed outcome: {row.outcome or 'none'})"
                 )
             if verdict == "failure":
-                return "This operation failed"
-            return "This operation succeeded" if verdict == "success" else None
+                return "failure: this operation failed"
+            return "success: this operation succeeded" if verdict == "success" else None
         if column == TIME:
             return f"{format_timestamp(row.ts)} (UTC)"
         text = self._display(row, column)
