@@ -551,3 +551,10 @@ def test_a_narrow_filter_sorted_by_another_column_probes_before_it_reads_the_tab
     ), plan
     assert len(probe_lines(plan)) == 1, plan
     assert plan[-1] == "USE TEMP B-TREE FOR ORDER BY", plan
+
+
+def test_an_export_records_the_ip_and_prefix_filters_it_selected_by() -> None:
+    from auditlens.export.mirror_source import filter_description
+
+    f = EventFilter(ip="10.0.*", task_id="tsk_01*", outcome="denied")
+    assert filter_description(f) == {"ip": "10.0.*", "task_id": "tsk_01*", "outcome": "denied"}
