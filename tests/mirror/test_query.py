@@ -558,3 +558,28 @@ def test_an_export_records_the_ip_and_prefix_filters_it_selected_by() -> None:
 
     f = EventFilter(ip="10.0.*", task_id="tsk_01*", outcome="denied")
     assert filter_description(f) == {"ip": "10.0.*", "task_id": "tsk_01*", "outcome": "denied"}
+
+
+def test_a_prefix_inside_a_broad_filter_reads_only_the_prefix_values_ranges(
+    demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A few IPs inside the agent category: the IP index finds the rows (one IN), the category
+    is probed; the plan must not walk the whole category (or time) index."""
+    monkeypatch.setattr(query, "MAX_MERGED_STREAMS", 1)
+    reader = MirrorReader(demo)
+    try:
+        ips = reader.known_values("ip")
+        prefix = ips[0][:4]
+        assert len([ip for ip in ips if ip.startswith(prefix)]) > 1
+        for types in (frozenset({"agent"}), frozenset({"auth"})):
+            f = EventFilter(ip=prefix + "*", types=types)
+            assert reader._resolve(f).prefer == "ip"
+            for sort in ("ts", "type", "user"):
+                plan = reader.explain(f, sort, True)
+                driving = [line for line in plan if line.startswith(("SEARCH e", "SCAN e"))]
+                assert driving, (sort, plan)
+                assert set(driving) == {"SEARCH e USING INDEX ix_entries_ip_ts (ip=?)"}, plan
+            rows = all_rows(demo)
+            assert walk(reader, f, "ts", True, 50) == reference(reader, rows, f, "ts", True)
+    finally:
+        reader.close()

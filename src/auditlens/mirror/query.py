@@ -507,11 +507,32 @@ def _time_streams(r: _Resolved) -> tuple[list[_Stream], _Stream]:
     if len(streams) == 1:
         return streams, streams[0]
     # Several driver values: one query with every value (SQLite reads each value's index range
-    # and sorts the union; only jumps use it).
-    everything, all_params = _conditions(r, driver=None, plus_ts=False, probe=False)
-    # Un-plus the driver so its index is still used.
-    unplussed = [c.replace("+e.", "e.") for c in everything]
-    return streams, _Stream(_join(unplussed), tuple(all_params), order, (1, 2))
+    # and sorts the union; jumps and a prefix of many values use it).
+    where, params = _driver_union(r)
+    return streams, _Stream(where, params, order, (1, 2))
+
+
+def _driver_union(r: _Resolved) -> tuple[str, tuple[object, ...]]:
+    """WHERE of every row of ``r``, found through the driver's index, one range per value.
+
+    The driver's values are one ``OR`` (SQLite reads each value's range of that index); every
+    other condition stays a probe, so it cannot pull the plan onto a bigger index (a prefix of a
+    few IPs inside the agent category must not walk the whole category).
+    """
+    driver, values = _driver_of(r)
+    rest, rest_params = _conditions(r, driver=driver, plus_ts=driver == "task")
+    if len(values) == 1:
+        cond, params = values[0]
+        return _join([cond, *rest]), (*params, *rest_params)
+    by_column: dict[str, list[object]] = {}  # "e.ip = ?" -> its values: one IN per column
+    for cond, params in values:
+        by_column.setdefault(cond, []).extend(params)
+    terms = [
+        f"{cond[: -len(' = ?')]} IN ({_placeholders(len(vs))})" for cond, vs in by_column.items()
+    ]
+    union = terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"
+    params_all = tuple(v for vs in by_column.values() for v in vs)
+    return _join([union, *rest]), (*params_all, *rest_params)
 
 
 def _select(stream: _Stream, where: str, descending: bool) -> str:
@@ -1045,15 +1066,7 @@ class MirrorReader:
 
     def _small_segment(self, r: _Resolved, sort: str) -> _Segment:
         """A narrow filter: the driver index finds the rows, SQLite sorts just those."""
-        driver, values = _driver_of(r)
-        rest, rest_params = _conditions(r, driver=driver, plus_ts=driver == "task")
-        if len(values) == 1:
-            cond, params = values[0]
-            where, all_params = _join([cond, *rest]), (*params, *rest_params)
-        else:
-            everything, params_all = _conditions(r, driver=None, plus_ts=False, probe=False)
-            where = _join(c.replace("+e.", "e.") for c in everything)
-            all_params = tuple(params_all)
+        where, all_params = _driver_union(r)
         if sort == "user":
             lead = "coalesce(u.email, e.user_id, '')"
             stream = _Stream(where, all_params, (lead, "e.ts", "e.idx"), (0, 1, 2), True, "")
