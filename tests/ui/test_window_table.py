@@ -4,6 +4,7 @@ refusals shown as denied."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QBrush, QGuiApplication
@@ -23,6 +24,7 @@ from auditlens.ui.table_model import (
     USER_AGENT,
 )
 from tests.ui.conftest import MIRROR_EVENTS, wait_loaded
+from tests.ui.mirror_factory import NOW_MS
 
 
 def settle(qtbot: QtBot, window: MainWindow, f: EventFilter) -> None:
@@ -210,3 +212,20 @@ def test_the_detail_pane_shows_where_the_request_came_from(
     assert loaded.ip in window.detail.ids.text()
     window.detail.ids.linkActivated.emit(f"ip:{loaded.ip}")
     settle(qtbot, window, EventFilter(ip=loaded.ip))
+
+
+def test_an_older_mirror_is_upgraded_on_a_worker_then_shown(qtbot: QtBot, tmp_path: Path) -> None:
+    from tests.mirror.test_migrate import schema_1_mirror
+
+    path = tmp_path / "old.sqlite"
+    schema_1_mirror(path)
+    window = MainWindow(clock=lambda: NOW_MS)
+    qtbot.addWidget(window)
+    window.open_mirror(path)
+    assert window.reader is None  # not opened (nor upgraded) on the UI thread
+    assert window.status_label.text().startswith("Upgrading the mirror")
+    qtbot.waitUntil(lambda: window.reader is not None and window.model.count == 4)
+    window.filters.outcome.setCurrentIndex(3)
+    settle(qtbot, window, EventFilter(outcome="denied"))
+    assert window.model.rowCount() == 2
+    window.runner.wait()

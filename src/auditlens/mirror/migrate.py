@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
 import orjson
 
@@ -47,8 +48,11 @@ def upgrade(
 ) -> None:
     """Bring ``conn``'s mirror from ``from_version`` to :data:`schema.SCHEMA_VERSION`.
 
-    Runs inside the caller's transaction (``open_writable`` holds ``BEGIN IMMEDIATE``).
+    Runs inside the caller's transaction (``open_writable`` holds ``BEGIN IMMEDIATE``). The
+    version is read again under that lock: another process may have upgraded the file while
+    this one waited for it.
     """
+    from_version = max(from_version, int(conn.execute("PRAGMA user_version").fetchone()[0]))
     if from_version < 2:
         present = {row[1] for row in conn.execute("PRAGMA table_info(entries)")}
         for name, kind in _ADDED_COLUMNS:
@@ -75,3 +79,26 @@ def upgrade(
             conn.execute(f"DROP INDEX IF EXISTS {name}")
         for ddl in schema.index_ddl():
             conn.execute(ddl)
+
+
+def needs_upgrade(path: Path) -> bool:
+    """True when the mirror at ``path`` was written by an older auditlens (cheap: one pragma).
+
+    The viewer asks first so that it can upgrade on a worker thread, not while opening the
+    mirror on the UI thread.
+    """
+    if not path.exists():
+        return False
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
+    return 0 < version < schema.SCHEMA_VERSION
+
+
+def upgrade_file(path: Path) -> None:
+    """Upgrade the mirror at ``path`` in place (what opening it would do, done explicitly)."""
+    from auditlens.mirror.store import open_writable  # the store imports this module lazily
+
+    open_writable(path).close()

@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 
 from auditlens.core.events import format_timestamp
 from auditlens.export.record import RecordOutcome
+from auditlens.mirror.migrate import needs_upgrade, upgrade_file
 from auditlens.mirror.query import EventFilter, EventRecord, MirrorReader, MirrorStatus, Row
 from auditlens.ui.banner import VerificationBanner
 from auditlens.ui.detail_pane import DetailPane
@@ -392,7 +393,22 @@ class MainWindow(QMainWindow):
     # -- mirror ---------------------------------------------------------------------------------
 
     def open_mirror(self, path: Path | str) -> None:
-        """Show the mirror at ``path`` (read-only); the current filter and sort are kept."""
+        """Show the mirror at ``path`` (read-only); the current filter and sort are kept.
+
+        A mirror written by an older auditlens is first upgraded in place on a worker (seconds
+        per million events, once), so the window stays responsive meanwhile.
+        """
+        if needs_upgrade(Path(path)):
+            self.status_label.setText("Upgrading the mirror to this version of auditlens…")
+            self.runner.submit(
+                lambda: upgrade_file(Path(path)),
+                lambda _: self._open_reader(path),
+                lambda exc: self.status_label.setText(f"Upgrading the mirror failed: {exc}"),
+            )
+            return
+        self._open_reader(path)
+
+    def _open_reader(self, path: Path | str) -> None:
         reader = MirrorReader(path)
         old, self.reader = self.reader, reader
         self.model.set_reader(reader)
