@@ -175,3 +175,16 @@ def test_a_prefix_of_too_many_values_asks_for_more_of_it(
     assert empty.title.text() == "Too many matches to list"
     assert "starts more than 2 task ids: type more of it" in empty.detail.text()
     assert window.count_label.text() == "0 matching events"
+
+
+def test_typing_a_task_id_offers_the_ids_that_start_so(window: MainWindow, qtbot: QtBot) -> None:
+    row = next(r for r in (window.model.row_at(i) for i in range(100)) if r and r.task_id)
+    assert row is not None and row.task_id is not None
+    qtbot.keyClicks(window.filters.task, row.task_id[:8])
+    completer = window.filters.task_completer
+    model = completer.model()
+    # The last key's list wins (an earlier, shorter prefix's list may arrive after it).
+    qtbot.waitUntil(lambda: completer.completionCount() > 0)
+    offered = [model.index(i, 0).data() for i in range(model.rowCount())]
+    assert row.task_id in offered or len(offered) == 50
+    assert all(value.startswith(row.task_id[:8]) for value in offered)

@@ -60,6 +60,8 @@ OUTCOME_CHOICES = (
     ("Denied", "denied"),
 )
 DEBOUNCE_MS = 250
+#: Characters of a task id typed before its completions are looked up.
+TASK_COMPLETION_MIN = 4
 MINUTE_MS = 60_000
 
 #: The parts of a filter a chip can remove, in the order chips are shown.
@@ -124,6 +126,9 @@ class FilterPanel(QWidget):
     """Date range, user, event types, task, agent, outcome and Reset."""
 
     filter_changed = Signal(object)  # EventFilter
+    #: (field, typed text): the task field wants completions starting with the text (a mirror
+    #: holds too many task ids to list them all up front).
+    completion_wanted = Signal(str, str)
 
     def __init__(
         self, clock: Callable[[], int] = _wall_clock_ms, parent: QWidget | None = None
@@ -241,6 +246,7 @@ class FilterPanel(QWidget):
             if completer is not None:
                 completer.activated.connect(lambda value, name=name: self._pick(name, value))
         self._span: tuple[int, int] | None = None
+        self.task.textEdited.connect(self._task_typed)
         self.types.itemChanged.connect(self._changed_soon)
         self.outcome.currentIndexChanged.connect(self._changed_now)
         self.reset_button.clicked.connect(self.reset)
@@ -254,6 +260,7 @@ class FilterPanel(QWidget):
         completer = QCompleter(model, self)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         completer.setFilterMode(mode)
+        completer.popup().setMinimumWidth(300)  # whole ids, wider than the sidebar's field
         edit.setCompleter(completer)
         return completer
 
@@ -282,7 +289,18 @@ class FilterPanel(QWidget):
     def set_known_values(self, kind: str, values: list[str]) -> None:
         """Task ids, agent ids or IPs of the mirror, offered as completions of that field."""
         models = {"task": self._task_ids, "agent": self._agent_ids, "ip": self._ips}
+        if models[kind].stringList() == values:
+            return
         models[kind].setStringList(values)
+        edit = self._edits()[kind]
+        completer = edit.completer()
+        if kind == "task" and edit.hasFocus() and completer is not None and edit.text():
+            completer.complete()  # the list arrived after the key that asked for it
+
+    def _task_typed(self, text: str) -> None:
+        typed = text.strip().rstrip(PREFIX)
+        if len(typed) >= TASK_COMPLETION_MIN:
+            self.completion_wanted.emit("task", typed)
 
     def set_data_span(self, first_ms: int | None, last_ms: int | None) -> None:
         """The time of the first and last event in view: where "Custom (UTC)…" opens."""

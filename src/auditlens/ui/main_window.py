@@ -77,7 +77,9 @@ from auditlens.ui.verify_dialog import VerifyDialog
 
 ROW_HEIGHT = 26
 #: Completion lists of the filter fields: (field, mirror column).
-COMPLETED_FIELDS = (("task", "task_id"), ("agent", "agent_id"), ("ip", "ip"))
+COMPLETED_FIELDS = (("agent", "agent_id"), ("ip", "ip"))
+#: Task ids offered per typed prefix (there can be hundreds of thousands).
+TASK_COMPLETIONS = 50
 
 
 def status_text(status: MirrorStatus) -> str:
@@ -317,6 +319,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
 
         self.filters.filter_changed.connect(self.apply_filter)
+        self.filters.completion_wanted.connect(self._complete_field)
         self.detail.filter_requested.connect(self.filters.set_field)
         self.model.count_changed.connect(self._count_changed)
         self.model.page_loaded.connect(self._page_loaded)
@@ -457,6 +460,23 @@ class MainWindow(QMainWindow):
                     self.filters.set_known_values(field, items)
 
         self.runner.submit(known, show)
+
+    def _complete_field(self, kind: str, typed: str) -> None:
+        """Task ids starting with what was typed (index seeks on a worker)."""
+        reader = self.reader
+        if reader is None or kind != "task":
+            return
+
+        def show(values: list[str]) -> None:
+            current = self.filters.task.text().strip().rstrip("*")
+            if reader is self.reader and current == typed:  # not a stale, shorter prefix's
+                self.filters.set_known_values("task", values)
+
+        self.runner.submit(
+            lambda: reader.values_starting("task_id", typed, TASK_COMPLETIONS),
+            show,
+            lambda _exc: None,  # a prefix too broad to list: no completions, no error
+        )
 
     def refresh_status(self) -> None:
         """Re-read the status bar sentence (entries, checkpoint, origin, last sync)."""
