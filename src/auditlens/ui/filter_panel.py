@@ -260,7 +260,9 @@ class FilterPanel(QWidget):
         completer = QCompleter(model, self)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         completer.setFilterMode(mode)
-        completer.popup().setMinimumWidth(300)  # whole ids, wider than the sidebar's field
+        popup = completer.popup()
+        if popup is not None:
+            popup.setMinimumWidth(300)  # whole ids, wider than the sidebar's field
         edit.setCompleter(completer)
         return completer
 
