@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QBrush, QGuiApplication
-from PySide6.QtWidgets import QHeaderView, QMenu
+from PySide6.QtWidgets import QHeaderView, QMenu, QStyleOptionViewItem
 from pytestqt.qtbot import QtBot
 
 from auditlens.mirror.query import EventFilter, Row
@@ -92,6 +92,10 @@ def test_columns_resize_and_a_cell_shows_its_full_value_on_hover(window: MainWin
         if shown and shown != "—":
             assert tip is not None and shown in tip, (column, shown, tip)
     assert model.data(model.index(row, TASK), Qt.ItemDataRole.ToolTipRole) == loaded.task_id
+    # Ids are cut in the middle: the end, which tells two ids apart, stays visible.
+    option = QStyleOptionViewItem()
+    window.table.itemDelegateForColumn(TASK).initStyleOption(option, model.index(row, TASK))
+    assert option.textElideMode == Qt.TextElideMode.ElideMiddle
 
 
 def open_row_menu(window: MainWindow, row: int, column: int) -> QMenu:

@@ -17,7 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, Signal
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -39,6 +46,8 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSplitter,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
     QToolBar,
     QVBoxLayout,
@@ -95,6 +104,17 @@ def status_text(status: MirrorStatus) -> str:
     )
 
 
+class MiddleElideDelegate(QStyledItemDelegate):
+    """Cuts a long id in the middle (``tsk_01KH…NW699SRYFZ5``): ids share their start (prefix
+    and time part), so the end is what tells two apart at a glance."""
+
+    def initStyleOption(  # noqa: N802 (Qt override)
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideMiddle
+
+
 class EventTable(QTableView):
     """The table: fixed row height, whole-row selection, SQL sorting from the header."""
 
@@ -124,6 +144,9 @@ class EventTable(QTableView):
         self.setSortingEnabled(True)
         header.setSortIndicator(TIME, Qt.SortOrder.DescendingOrder)
         header.sortIndicatorChanged.connect(self._sort_indicator_changed)
+        self.id_delegate = MiddleElideDelegate(self)
+        for id_column in (TASK, AGENT):
+            self.setItemDelegateForColumn(id_column, self.id_delegate)
         for hidden in HIDDEN_BY_DEFAULT:
             header.setSectionHidden(hidden, True)
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
