@@ -105,3 +105,26 @@ def test_the_writer_upgrades_an_older_mirror_too_and_the_upgrade_runs_once(
     assert first[0][2] == "denied"
     MirrorWriter(path).close()  # already current: nothing to do
     assert columns(path) == first
+
+
+def test_two_threads_opening_an_older_mirror_upgrade_it_once(tmp_path: Path) -> None:
+    """The viewer's worker and the start-up re-check may open it at the same moment."""
+    import threading
+
+    path = tmp_path / "old.sqlite"
+    schema_1_mirror(path)
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            MirrorReader(path).close()
+        except BaseException as exc:  # pragma: no cover - the failure being tested for
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert columns(path)[0][2] == "denied"

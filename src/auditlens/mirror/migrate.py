@@ -9,13 +9,14 @@ fresh; a crash mid-upgrade rolls back to the old file (one transaction), and the
 again.
 
 Schema 1 -> 2 adds ``verdict``, ``ip`` and ``user_agent`` to ``entries`` (one parse of each
-entry: about 10 s per million entries, once), their indexes, and drops the signed-outcome index
-that no query uses any more.
+entry: about 30 s per million entries on a busy 2-core machine, once), their indexes, and drops
+the signed-outcome index that no query uses any more.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -97,8 +98,15 @@ def needs_upgrade(path: Path) -> bool:
     return 0 < version < schema.SCHEMA_VERSION
 
 
+#: One upgrade at a time in this process: the viewer's worker and the start-up re-check may
+#: both open an old mirror at once; the second waits here (an upgrade of millions of entries
+#: can outlast SQLite's busy timeout) and then finds it current.
+_UPGRADING = threading.Lock()
+
+
 def upgrade_file(path: Path) -> None:
     """Upgrade the mirror at ``path`` in place (what opening it would do, done explicitly)."""
     from auditlens.mirror.store import open_writable  # the store imports this module lazily
 
-    open_writable(path).close()
+    with _UPGRADING:
+        open_writable(path).close()

@@ -111,7 +111,9 @@ def open_readonly(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     if 0 < version < SCHEMA_VERSION:  # written by an older auditlens: upgrade it once, reopen
+        from auditlens.mirror.migrate import upgrade_file
+
         conn.close()
-        open_writable(path).close()
+        upgrade_file(path)
         conn = sqlite3.connect(uri, uri=True, check_same_thread=False, cached_statements=0)
     return conn
