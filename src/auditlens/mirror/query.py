@@ -366,8 +366,9 @@ def prefix_bounds(prefix: str) -> tuple[str, str]:
 
 def _check_breadth(found: frozenset[str], typed: str, plural: str) -> None:
     if len(found) > MAX_PREFIX_VALUES:
+        start = typed.strip().rstrip(PREFIX)
         raise PrefixTooBroadError(
-            f"{typed!r} starts more than {MAX_PREFIX_VALUES} {plural}: type more of it"
+            f"more than {MAX_PREFIX_VALUES} {plural} start with “{start}”: type more of it"
         )
 
 

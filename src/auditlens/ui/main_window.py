@@ -559,6 +559,7 @@ class MainWindow(QMainWindow):
 
     def _filter_refused(self, message: str) -> None:
         self._refusal = message
+        self.count_label.setText("Too many to list")  # not "0": the matches were not counted
         self._show_empty()
 
     def _show_empty(self) -> None:
