@@ -244,10 +244,12 @@ class EventFilter:
         return self == EventFilter()
 
     def to_query(self) -> str:
-        """The URL-like summary shown above the table (``?type=agent&outcome=failure``).
+        """The filter as one URL-like line (``?type=agent&outcome=failure``), for the chips'
+        tooltip and an export's description.
 
-        The names are the audit API's query parameters, so a person can read it as the request
-        they would make; an empty filter is ``""``.
+        The names are the audit API's query parameters where it has one; ``ip``, an
+        ``outcome`` of ``denied`` and a trailing ``*`` (prefix) are this viewer's own. An empty
+        filter is ``""``.
         """
         parts: list[tuple[str, str]] = []
         if self.since_ms is not None:

@@ -534,7 +534,7 @@ class MainWindow(QMainWindow):
     def _show_query(self, f: EventFilter) -> None:
         self.chips.show_filter(f)
         query = f.to_query()
-        self.chips.setToolTip(f"As audit API query parameters: {query}" if query else "")
+        self.chips.setToolTip(f"As query parameters: {query}" if query else "")
 
     def _count_changed(self, n: int) -> None:
         self.count_label.setText("Counting…" if n < 0 else f"{n:,} matching events")
