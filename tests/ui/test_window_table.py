@@ -233,3 +233,20 @@ def test_an_older_mirror_is_upgraded_on_a_worker_then_shown(qtbot: QtBot, tmp_pa
     settle(qtbot, window, EventFilter(outcome="denied"))
     assert window.model.rowCount() == 2
     window.runner.wait()
+
+
+def test_ctrl_c_and_the_menu_copy_every_selected_row(window: MainWindow, qtbot: QtBot) -> None:
+    table = window.table
+    window.select_row(1)
+    table.setFocus()
+    qtbot.keyClick(table, Qt.Key.Key_Down, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(table, Qt.Key.Key_Down, Qt.KeyboardModifier.ShiftModifier)
+    assert [i.row() for i in table.selectionModel().selectedRows()] == [1, 2, 3]
+    QGuiApplication.clipboard().clear()
+    qtbot.keyClick(table, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    lines = QGuiApplication.clipboard().text().split("\n")
+    assert lines == [window.row_text(r) for r in (1, 2, 3)]
+    menu = open_row_menu(window, 2, TASK)
+    action(menu, "Copy 3 rows").trigger()
+    assert QGuiApplication.clipboard().text().split("\n") == lines
+    menu.close()

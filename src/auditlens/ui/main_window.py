@@ -539,6 +539,8 @@ class MainWindow(QMainWindow):
         self.addAction(self.trail_action)
         self.detail.trail_requested.connect(self.open_task_trail)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        copy = QShortcut(QKeySequence.StandardKey.Copy, self.table, self.copy_selected_rows)
+        copy.setContext(Qt.ShortcutContext.WidgetShortcut)
         self.table.customContextMenuRequested.connect(self._table_context_menu)
 
     def open_task_trail(self, task_id: str | None) -> TaskTrailWindow:
@@ -574,14 +576,17 @@ class MainWindow(QMainWindow):
             show.triggered.connect(lambda: self.open_task_trail(task_id))
         menu.addSeparator()
         copy_cell = menu.addAction(icon("copy"), "Copy cell")
-        copy_row = menu.addAction("Copy row")
+        selected = self._selected_rows()
+        several = len(selected) > 1 and index.row() in selected
+        copy_row = menu.addAction(f"Copy {len(selected):,} rows" if several else "Copy row")
         copy_json = menu.addAction("Copy event as JSON")
         for action in (copy_cell, copy_row, copy_json):
             action.setEnabled(row is not None)
         if row is not None:
             text = self.model.data(index) or ""
             copy_cell.triggered.connect(lambda: self._copy(str(text)))
-            copy_row.triggered.connect(lambda: self._copy(self.row_text(index.row())))
+            rows = selected if several else [index.row()]
+            copy_row.triggered.connect(lambda: self._copy(self.rows_text(rows)))
             copy_json.triggered.connect(lambda: self.copy_event_json(row))
         menu.addSeparator()
         for kind, column, value in self._filter_values(row):
@@ -606,6 +611,19 @@ class MainWindow(QMainWindow):
             ("ip", IP, row.ip),
         )
         return [(kind, column, value) for kind, column, value in candidates if value]
+
+    def _selected_rows(self) -> list[int]:
+        return sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+
+    def copy_selected_rows(self) -> None:
+        """Ctrl+C in the table: the selected rows as shown, one line each, tab-separated."""
+        rows = self._selected_rows()
+        if rows:
+            self._copy(self.rows_text(rows))
+
+    def rows_text(self, rows: list[int]) -> str:
+        """Loaded rows as shown, one line each (rows still being read are left out)."""
+        return "\n".join(self.row_text(r) for r in rows if self.model.row_at(r) is not None)
 
     def row_text(self, row: int) -> str:
         """The row as shown: visible columns in view order, tab-separated."""
