@@ -250,3 +250,23 @@ def test_ctrl_c_and_the_menu_copy_every_selected_row(window: MainWindow, qtbot: 
     action(menu, "Copy 3 rows").trigger()
     assert QGuiApplication.clipboard().text().split("\n") == lines
     menu.close()
+
+
+def test_a_narrow_window_keeps_summary_readable_until_the_person_resizes(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    from auditlens.ui.event_table import SUMMARY_MIN
+    from auditlens.ui.table_model import TIME
+
+    header = window.table.horizontalHeader()
+    window.resize(1280, 720)
+    qtbot.waitUntil(lambda: header.sectionSize(SUMMARY) >= SUMMARY_MIN - 2)
+    assert header.sectionSize(TIME) == COLUMNS[TIME].width  # the time is never cut
+    window.table.set_column_visible(IP, True)
+    assert header.sectionSize(SUMMARY) >= SUMMARY_MIN - 2
+    assert not window.table.user_sized
+    header.resizeSection(TASK, 300)  # a dragged divider: the person's widths from now on
+    assert window.table.user_sized
+    window.resize(1300, 720)
+    qtbot.wait(50)
+    assert header.sectionSize(TASK) == 300

@@ -29,6 +29,8 @@ from auditlens.ui.table_model import (
     AGENT,
     COLUMNS,
     HIDDEN_BY_DEFAULT,
+    INDEX,
+    OUTCOME,
     SUMMARY,
     TASK,
     TIME,
@@ -36,6 +38,11 @@ from auditlens.ui.table_model import (
 )
 
 ROW_HEIGHT = 26
+#: Narrowest a column is made to fit the table, and what Summary keeps when it is fitted.
+COLUMN_MIN = 60
+SUMMARY_MIN = 240
+#: Always whole: the time, the outcome and the index are what a row is read by.
+NEVER_NARROWED = frozenset({TIME, OUTCOME, INDEX})
 
 
 class MiddleElideDelegate(QStyledItemDelegate):
@@ -68,6 +75,9 @@ class EventTable(QTableView):
             header.resizeSection(i, column.width)
         header.setSectionResizeMode(SUMMARY, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(60)
+        self._fitting = False
+        self.user_sized = False  # once a divider is dragged, the widths are the person's
+        header.sectionResized.connect(self._section_resized)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         # Several rows may be selected: File -> Export... then exports just those.
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -105,9 +115,15 @@ class EventTable(QTableView):
 
     def set_column_visible(self, column: int, visible: bool) -> None:
         header = self.horizontalHeader()
-        header.setSectionHidden(column, not visible)
-        if visible and header.sectionSize(column) < COLUMNS[column].width // 2:
-            header.resizeSection(column, COLUMNS[column].width)
+        self._fitting = True  # showing a section resizes it: not the person's doing
+        try:
+            header.setSectionHidden(column, not visible)
+            if visible and header.sectionSize(column) < COLUMNS[column].width // 2:
+                header.resizeSection(column, COLUMNS[column].width)
+        finally:
+            self._fitting = False
+        if not self.user_sized:
+            self.fit_columns()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
         """Ctrl+Home / Ctrl+End select the first / last row (Qt's default only moves the
@@ -129,7 +145,34 @@ class EventTable(QTableView):
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
         super().resizeEvent(event)
+        if not self.user_sized:
+            self.fit_columns()
         self.empty_state.place()
+
+    def fit_columns(self) -> None:
+        """Default widths; when the table is too narrow for them, the id and name columns are
+        narrowed in proportion so Summary keeps :data:`SUMMARY_MIN` pixels (at 1280 px it was
+        squeezed to nothing). Time, Outcome and Index stay whole."""
+        header = self.horizontalHeader()
+        shown = [i for i in range(len(COLUMNS)) if i != SUMMARY and not header.isSectionHidden(i)]
+        kept = [i for i in shown if i in NEVER_NARROWED]
+        narrowed = [i for i in shown if i not in NEVER_NARROWED]
+        room = self.viewport().width() - (0 if header.isSectionHidden(SUMMARY) else SUMMARY_MIN)
+        room -= sum(COLUMNS[i].width for i in kept)
+        wanted = sum(COLUMNS[i].width for i in narrowed)
+        scale = min(1.0, max(room, 1) / max(wanted, 1))
+        self._fitting = True
+        try:
+            for i in kept:
+                header.resizeSection(i, COLUMNS[i].width)
+            for i in narrowed:
+                header.resizeSection(i, max(int(COLUMNS[i].width * scale), COLUMN_MIN))
+        finally:
+            self._fitting = False
+
+    def _section_resized(self, index: int, _old: int, _new: int) -> None:
+        if not self._fitting and index != SUMMARY and self.isVisible():
+            self.user_sized = True
 
     def _sort_indicator_changed(self, section: int, order: Qt.SortOrder) -> None:
         """A click on a column that cannot sort (Summary) puts the indicator back."""
