@@ -34,6 +34,7 @@ class FilterChip(QFrame):
         self.close_button.setObjectName("ChipClose")
         self.close_button.setText("✕")
         self.close_button.setToolTip("Remove this filter")
+        self.close_button.setAccessibleName(f"Remove filter: {text}")
         self.close_button.setAutoRaise(True)
         self.close_button.setCursor(Qt.CursorShape.PointingHandCursor)
         layout.addWidget(self.close_button)
