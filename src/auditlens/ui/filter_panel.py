@@ -66,7 +66,6 @@ MINUTE_MS = 60_000
 
 #: The parts of a filter a chip can remove, in the order chips are shown.
 PARTS = ("time", "user", "types", "task", "agent", "ip", "outcome")
-TEXT_FIELDS = ("user", "task", "agent", "ip")
 
 
 def _shown(value: str) -> tuple[str, str]:
@@ -226,6 +225,11 @@ class FilterPanel(QWidget):
         self.outcome = QComboBox()
         for label, _ in OUTCOME_CHOICES:
             self.outcome.addItem(label)
+        self.outcome.setItemData(
+            OUTCOME_CHOICES.index(("Denied", "denied")),
+            "Refused by policy or permission (a denied approval, a login refused by policy…)",
+            Qt.ItemDataRole.ToolTipRole,
+        )
         layout.addWidget(self.outcome)
 
         layout.addSpacing(8)
