@@ -42,8 +42,8 @@ def all_rows(path: Path) -> list[Row]:
     rows = [
         Row._make(r)
         for r in conn.execute(
-            "SELECT idx, id, ts, type, category, user_id, task_id, agent_id, outcome, summary "
-            "FROM entries"
+            "SELECT idx, id, ts, type, category, user_id, task_id, agent_id, outcome, summary, "
+            "verdict, ip, user_agent FROM entries"
         )
     ]
     conn.close()
@@ -56,24 +56,38 @@ def reference(
     """Indexes of the rows matching ``f`` in ``sort`` order, computed the obvious way."""
     emails = {u.id: (u.email or "") for u in reader.users()}
 
+    def like(value: str | None, wanted: str | None) -> bool:
+        """``wanted`` is absent, equal to ``value``, or a ``*`` prefix of it."""
+        if wanted is None:
+            return True
+        if value is None:
+            return False
+        if wanted.endswith("*"):
+            return value.startswith(wanted[:-1])
+        return value == wanted
+
     def keep(r: Row) -> bool:
         if f.since_ms is not None and r.ts < f.since_ms:
             return False
         if f.until_ms is not None and r.ts >= f.until_ms:
             return False
-        if f.user_email is not None and emails.get(r.user_id or "", "").lower() != (
-            f.user_email.lower()
-        ):
-            return False
-        if f.user_id is not None and r.user_id != f.user_id:
+        if f.user_email is not None:
+            email = emails.get(r.user_id or "", "").lower()
+            wanted = f.user_email.lower()
+            if wanted.endswith("*"):
+                if not email.startswith(wanted[:-1]) and not like(r.user_id, f.user_email):
+                    return False
+            elif email != wanted:
+                return False
+        if not like(r.user_id, f.user_id):
             return False
         if f.types and r.category not in f.types and r.type not in f.types:
             return False
-        if f.task_id is not None and r.task_id != f.task_id:
+        if not like(r.task_id, f.task_id) or not like(r.agent_id, f.agent_id):
             return False
-        if f.agent_id is not None and r.agent_id != f.agent_id:
+        if not like(r.ip, f.ip):
             return False
-        return f.outcome is None or r.outcome == f.outcome
+        return f.outcome is None or r.verdict == f.outcome
 
     def lead(r: Row) -> tuple[int, str]:
         value: str | None
@@ -82,7 +96,8 @@ def reference(
         elif sort in ("ts", "idx"):
             value = None
         else:
-            value = getattr(r, {"task": "task_id", "agent": "agent_id"}.get(sort, sort))
+            column = {"task": "task_id", "agent": "agent_id", "outcome": "verdict"}.get(sort, sort)
+            value = getattr(r, column)
         return (0, "") if value is None else (1, value)
 
     matched = sorted((r for r in rows if keep(r)), key=lambda r: (lead(r), r.ts, r.idx))
@@ -112,6 +127,7 @@ def some_values(path: Path) -> dict[str, str]:
         "email": pick(
             "SELECT u.email FROM entries e JOIN users u ON u.id = e.user_id LIMIT 1 OFFSET 99"
         ),
+        "ip": pick("SELECT ip FROM entries WHERE ip IS NOT NULL LIMIT 1 OFFSET 40"),
     }
     conn.close()
     return values
@@ -134,6 +150,16 @@ def filters(path: Path) -> list[EventFilter]:
         EventFilter(since_ms=NOW_MS + HOUR),  # after the last event: nothing
         EventFilter(until_ms=NOW_MS - 200 * DAY),  # before the first event: nothing
         EventFilter(since_ms=NOW_MS - 91 * DAY, until_ms=NOW_MS - 89 * DAY, outcome="success"),
+        EventFilter(outcome="denied"),
+        EventFilter(outcome="denied", types=frozenset({"approval"})),
+        EventFilter(ip=v["ip"]),
+        EventFilter(ip=v["ip"][:4] + "*", outcome="failure"),
+        EventFilter(user_email=v["email"][:3].upper() + "*"),
+        EventFilter(user_id=v["user_id"][:6] + "*", types=frozenset({"auth"})),
+        EventFilter(task_id=v["task"][:-2] + "*"),
+        EventFilter(task_id="tsk_*", since_ms=NOW_MS - 20 * DAY),  # broad: walks time
+        EventFilter(agent_id=v["agent"][:5] + "*"),
+        EventFilter(task_id="no-such-task*"),
     ]
 
 
@@ -218,11 +244,93 @@ def test_the_first_page_of_every_filter_and_sort_uses_an_index(
         reader.close()
 
 
+def is_broad_prefix(reader: MirrorReader, f: EventFilter) -> bool:
+    """A prefix standing for many values: its few rows are sorted (checked separately)."""
+    r = reader._resolve(f)
+    return len(query._time_streams(r)[0]) > query.MAX_MERGED_STREAMS
+
+
 def test_a_time_sorted_first_page_never_sorts(reader: MirrorReader, demo: Path) -> None:
     for f in filters(demo):
-        if f.task_id is None:  # a task's few rows are sorted by time (its index is (task, idx))
+        # A task's few rows are sorted by time (its index is (task, idx)).
+        if f.task_id is None and not is_broad_prefix(reader, f):
             plan = reader.explain(f, "ts", True)
             assert not any("TEMP B-TREE" in line for line in plan), (f, plan)
+
+
+def test_a_prefix_of_many_values_sorts_only_a_bounded_result_else_walks_time(
+    demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``agt_0*`` stands for many agents: at most SMALL_RESULT rows are found by the IN list
+    on the agent index, their ``(ts, idx)`` sorted off that covering index and only the page's
+    rows read; above that the time index is walked, probing the agents."""
+    f = EventFilter(agent_id="agt_0*")
+    reader = MirrorReader(demo)
+    try:
+        assert is_broad_prefix(reader, f)
+        plan = reader.explain(f, "ts", True)
+        assert "SEARCH e USING COVERING INDEX ix_entries_agent_ts (agent_id=?)" in plan, plan
+        assert reader.count(f) <= query.SMALL_RESULT
+    finally:
+        reader.close()
+    monkeypatch.setattr(query, "SMALL_RESULT", 10)
+    reader = MirrorReader(demo)
+    try:
+        plan = reader.explain(f, "ts", True)
+        assert plan[0].startswith("SCAN e USING INDEX ix_entries_ts"), plan
+        assert "TEMP B-TREE" not in " ".join(plan)
+        assert all("COVERING INDEX ix_entries_agent_ts" in line for line in probe_lines(plan))
+    finally:
+        reader.close()
+
+
+@pytest.mark.parametrize("column", ["user_id", "task_id", "agent_id", "ip"])
+def test_a_prefix_is_listed_by_seeks_in_the_columns_index(demo: Path, column: str) -> None:
+    conn = sqlite3.connect(demo)
+    try:
+        for sql in query._PREFIX_SEEKS[column]:
+            plan = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, ("a", "b"))]
+            assert len(plan) == 1 and plan[0].startswith("SEARCH entries USING COVERING INDEX")
+            assert f"({column}>? AND {column}<?)" in plan[0], plan
+    finally:
+        conn.close()
+
+
+def test_prefix_bounds_hold_exactly_the_strings_that_start_with_it() -> None:
+    low, high = query.prefix_bounds("task_9")
+    assert (low, high) == ("task_9", "task_:")
+    for text in ("task_9", "task_9zzz", "task_9\U0010ffff"):
+        assert low <= text < high
+    for text in ("task_8z", "task_:", "task_a"):
+        assert not low <= text < high
+    assert query.prefix_bounds("a\ud7ff")[1] == "a\ue000"  # surrogates are no text
+
+
+def test_a_prefix_that_stands_for_too_many_values_is_refused_clearly(
+    demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(query, "MAX_PREFIX_VALUES", 3)
+    reader = MirrorReader(demo)
+    try:
+        with pytest.raises(
+            query.PrefixTooBroadError, match="more than 3 task ids start with “tsk_”"
+        ):
+            reader.page(EventFilter(task_id="tsk_*"))
+        assert (
+            reader.values_starting("agent_id", "agt_", limit=2)
+            == sorted(reader._prefix_values("agent_id", "agt_"))[:2]
+        )
+    finally:
+        reader.close()
+
+
+def test_typing_part_of_a_name_finds_the_person(reader: MirrorReader, demo: Path) -> None:
+    email = some_values(demo)["email"]
+    name = email.split("@")[0][:4]
+    rows = reader.page(EventFilter(user_email=name.capitalize() + "*"), limit=500)
+    assert rows
+    emails = {reader.email_of(r.user_id) or "" for r in rows}
+    assert all(e.lower().startswith(name.lower()) for e in emails), emails
 
 
 def test_the_reader_opens_the_file_read_only(reader: MirrorReader) -> None:
@@ -365,7 +473,7 @@ def test_a_walk_checks_the_filter_in_its_index_not_in_the_table(
     assert probe_lines(plan)
     for line in probe_lines(plan):
         assert line.startswith(
-            "SEARCH c USING COVERING INDEX ix_entries_outcome_ts (outcome=? AND ts=? AND idx=?"
+            "SEARCH c USING COVERING INDEX ix_entries_verdict_ts (verdict=? AND ts=? AND idx=?"
         ), plan
 
 
@@ -399,7 +507,7 @@ def test_a_combined_filter_probes_each_condition_it_does_not_drive(reader: Mirro
     probed = {line.split(" ")[5] for line in probe_lines(reader.explain(f, "ts", True))}
     driver = reader.explain(f, "ts", True)[0]
     assert driver.startswith("SEARCH e USING INDEX ix_entries_task"), driver
-    assert probed == {"ix_entries_category_ts", "ix_entries_agent_ts", "ix_entries_outcome_ts"}
+    assert probed == {"ix_entries_category_ts", "ix_entries_agent_ts", "ix_entries_verdict_ts"}
 
 
 def test_the_probe_indexes_are_the_schemas() -> None:
@@ -441,8 +549,84 @@ def test_a_narrow_filter_sorted_by_another_column_probes_before_it_reads_the_tab
     in its index, and only the rows that pass are read and sorted."""
     f = EventFilter(user_email=some_values(demo)["email"], outcome="failure")
     plan = reader.explain(f, "type", True)
-    assert plan[0].startswith("SEARCH e USING INDEX ix_entries_outcome_ts") or plan[0].startswith(
+    assert plan[0].startswith("SEARCH e USING INDEX ix_entries_verdict_ts") or plan[0].startswith(
         "SEARCH e USING INDEX ix_entries_user_ts"
     ), plan
     assert len(probe_lines(plan)) == 1, plan
     assert plan[-1] == "USE TEMP B-TREE FOR ORDER BY", plan
+
+
+def test_an_export_records_the_ip_and_prefix_filters_it_selected_by() -> None:
+    from auditlens.export.mirror_source import filter_description
+
+    f = EventFilter(ip="10.0.*", task_id="tsk_01*", outcome="denied")
+    assert filter_description(f) == {"ip": "10.0.*", "task_id": "tsk_01*", "outcome": "denied"}
+
+
+def test_a_prefix_inside_a_broad_filter_reads_only_the_prefix_values_ranges(
+    demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A few IPs inside the agent category: the IP index finds the rows (one IN), the category
+    is probed; the plan must not walk the whole category (or time) index."""
+    monkeypatch.setattr(query, "MAX_MERGED_STREAMS", 1)
+    reader = MirrorReader(demo)
+    try:
+        ips = reader.known_values("ip")
+        prefix = ips[0][:4]
+        assert len([ip for ip in ips if ip.startswith(prefix)]) > 1
+        for types in (frozenset({"agent"}), frozenset({"auth"})):
+            f = EventFilter(ip=prefix + "*", types=types)
+            assert reader._resolve(f).prefer == "ip"
+            for sort in ("ts", "type", "user"):
+                plan = reader.explain(f, sort, True)
+                driving = {
+                    line.replace("COVERING INDEX", "INDEX")
+                    for line in plan
+                    if line.startswith(("SEARCH e", "SCAN e"))
+                }
+                driving.discard("SEARCH e USING INTEGER PRIMARY KEY (rowid=?)")  # late rows
+                assert driving == {"SEARCH e USING INDEX ix_entries_ip_ts (ip=?)"}, (sort, plan)
+            rows = all_rows(demo)
+            assert walk(reader, f, "ts", True, 50) == reference(reader, rows, f, "ts", True)
+    finally:
+        reader.close()
+
+
+@pytest.mark.parametrize("small_result", [10**9, 0], ids=["late-rows", "time-walk"])
+def test_a_union_of_many_values_pages_like_the_reference(
+    demo: Path, monkeypatch: pytest.MonkeyPatch, small_result: int
+) -> None:
+    """Every filter with more than one driver value taken as "many": sorted by idx alone off
+    the covering index then read (late rows), or found by walking time; keyset pages and jumps
+    both agree with the reference."""
+    monkeypatch.setattr(query, "MAX_MERGED_STREAMS", 1)
+    monkeypatch.setattr(query, "SMALL_RESULT", small_result)
+    rows = all_rows(demo)
+    reader = MirrorReader(demo)
+    try:
+        for f in filters(demo):
+            for desc in (False, True):
+                expected = reference(reader, rows, f, "ts", desc)
+                assert walk(reader, f, "ts", desc, limit=61) == expected, (f, desc)
+                total = len(expected)
+                for at in (0, total // 3, max(total - 5, 0)):
+                    got = [r.idx for r in reader.page_at(f, "ts", desc, at, 10, total=total)]
+                    assert got == expected[at : at + 10], (f, desc, at)
+    finally:
+        reader.close()
+
+
+def test_late_rows_sort_only_index_entries_and_read_just_the_page(
+    demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(query, "MAX_MERGED_STREAMS", 1)
+    reader = MirrorReader(demo)
+    try:
+        prefix = reader.known_values("ip")[0][:4]
+        plan = reader.explain(EventFilter(ip=prefix + "*"), "ts", True)
+    finally:
+        reader.close()
+    assert any(
+        line.startswith("SEARCH e USING COVERING INDEX ix_entries_ip_ts (ip=?)") for line in plan
+    ), plan
+    assert any(line.startswith("SEARCH e USING INTEGER PRIMARY KEY") for line in plan), plan

@@ -93,3 +93,16 @@ def test_a_pruned_gap_recorded_by_the_sync_is_not_missing(tmp_path: Path) -> Non
     SyncEngine(client, mirror, Pin(client.base_url, "org_1", log.origin, log.vkey)).run()
     result = recheck_mirror(mirror, log.vkey, log.origin)
     assert result.ok and result.checked == 344
+
+
+@pytest.mark.parametrize(
+    ("column", "value"), [("verdict", "success"), ("ip", "10.9.9.9"), ("user_agent", "x")]
+)
+def test_an_edited_derived_column_is_found_too(
+    synced: tuple[Path, FakeLog], column: str, value: str
+) -> None:
+    """A refusal re-labelled "success" in the mirror must not pass for what the log says."""
+    mirror, log = synced
+    edit(mirror, f"UPDATE entries SET {column} = ? WHERE idx = 7", value)
+    result = recheck_mirror(mirror, log.vkey, log.origin)
+    assert [(f.code, f.ranges) for f in result.findings] == [(Code.EVENT_MODIFIED, ((7, 7),))]

@@ -28,6 +28,9 @@ CONTRACT_COLUMNS = {
         "outcome",
         "summary",
         "raw",
+        "verdict",  # derived from raw (schema 2)
+        "ip",
+        "user_agent",
     ],
     "users": ["id", "email", "name", "role"],
     "checkpoints": ["size", "note", "root", "verified_at"],
@@ -70,7 +73,8 @@ def test_every_filter_and_sort_column_has_an_index_ending_in_idx() -> None:
         ("user_id", "ts", "idx"),
         ("task_id", "idx"),
         ("agent_id", "ts", "idx"),
-        ("outcome", "ts", "idx"),
+        ("verdict", "ts", "idx"),
+        ("ip", "ts", "idx"),
     }
 
 

@@ -164,3 +164,27 @@ def test_the_fast_timestamp_path_agrees_with_core(text: str) -> None:
 def test_a_bad_timestamp_is_a_format_error() -> None:
     with pytest.raises(FormatError):
         timestamp_ms("2026-13-01T00:00:03.000Z")
+
+
+def test_a_row_carries_the_verdict_and_the_request_metadata() -> None:
+    """A refusal is "denied" beside its signed outcome; request ip/user agent get columns."""
+    event = {
+        "id": "e1",
+        "timestamp": "2026-03-01T12:00:00.000Z",
+        "type": "approval.denied",
+        "user_id": "usr_1",
+        "task_id": None,
+        "agent_id": None,
+        "event": {
+            "outcome": "success",
+            "reason": "no",
+            "request": {"ip": "203.0.113.9", "user_agent": "Firefox/140"},
+        },
+    }
+    row = extract_row(7, orjson.dumps(event), event)
+    assert row[8] == "success"  # the signed outcome, unchanged
+    assert row[11:] == ("denied", "203.0.113.9", "Firefox/140")
+    event["event"] = {"outcome": "failure", "request": {"ip": 5}}
+    assert extract_row(7, orjson.dumps(event), event)[11:] == ("denied", None, None)
+    event["type"] = "auth.login"
+    assert extract_row(7, orjson.dumps(event), event)[11:] == ("failure", None, None)

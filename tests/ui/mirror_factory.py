@@ -18,8 +18,15 @@ from pathlib import Path
 from auditlens.core import merkle, note
 from auditlens.core.canonical import canonicalize_event
 from auditlens.core.checkpoint import Checkpoint
-from auditlens.core.events import EventIdGenerator, category_of, format_timestamp, summarize
+from auditlens.core.events import (
+    EventIdGenerator,
+    category_of,
+    format_timestamp,
+    summarize,
+    verdict_of,
+)
 from auditlens.mirror.schema import SCHEMA_VERSION, index_ddl, table_ddl
+from auditlens.mirror.writer import request_of
 from auditlens.server import demo_data
 
 ORIGIN = "auditlens.local/acme"
@@ -106,11 +113,13 @@ def write_mirror(
                 body.get("outcome"),
                 summarize(event),
                 raw,
+                verdict_of(event),
+                *request_of(event),
             )
 
     conn.executemany(
         "INSERT INTO entries(idx, id, ts, type, category, user_id, task_id, agent_id, outcome,"
-        " summary, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " summary, raw, verdict, ip, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows(),
     )
     conn.executemany("INSERT INTO users(id, email, name, role) VALUES (?, ?, ?, ?)", users)

@@ -52,7 +52,7 @@ def filter_description(f: EventFilter) -> dict[str, object]:
         out["since"] = format_timestamp(f.since_ms)
     if f.until_ms is not None:
         out["until"] = format_timestamp(f.until_ms)
-    for name in ("user_email", "user_id", "task_id", "agent_id", "outcome"):
+    for name in ("user_email", "user_id", "task_id", "agent_id", "outcome", "ip"):
         value = getattr(f, name)
         if value is not None:
             out[name] = value

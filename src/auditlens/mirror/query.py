@@ -18,7 +18,7 @@ How a page is found (no OFFSET over large ranges, no sort of a whole range):
 - Every sort key ends in ``(ts, idx)``: the Time and Index sorts are one order, because the
   server never lets a timestamp decrease with the index (DESIGN.md §3), and every filter index is
   ``(column, ts, idx)``. A page is "the next ``limit`` rows after this key".
-- A filter's most selective equality (task, user, agent, event types, outcome, in that order)
+- A filter's most selective equality (task, user, agent, IP, event types, outcome, in that order)
   *drives* the query through its own ``(column, ts, idx)`` index; each other condition is an
   ``EXISTS`` probe: one seek in that condition's own index by the ``(value, ts, idx)`` the
   driving index already holds (:func:`_probe`). So a row the filter rejects is never read from
@@ -60,7 +60,9 @@ from auditlens.core.merkle import leaf_hash
 from auditlens.mirror.store import open_readonly
 
 __all__ = [
+    "MAX_PREFIX_VALUES",
     "OUTCOMES",
+    "PREFIX",
     "SMALL_RESULT",
     "SORT_COLUMNS",
     "CheckpointInfo",
@@ -69,6 +71,7 @@ __all__ = [
     "Key",
     "MirrorReader",
     "MirrorStatus",
+    "PrefixTooBroadError",
     "QueryCancelledError",
     "QueryScope",
     "Row",
@@ -78,7 +81,16 @@ __all__ = [
 
 SortColumn = Literal["ts", "type", "user", "task", "agent", "outcome", "idx"]
 SORT_COLUMNS: tuple[SortColumn, ...] = ("ts", "type", "user", "task", "agent", "outcome", "idx")
-OUTCOMES = ("success", "failure")
+#: What the Outcome filter and sort use: the verdict (:func:`auditlens.core.events.verdict_of`),
+#: so a refusal is "denied", never "success" or "failure"; the signed outcome is unchanged.
+OUTCOMES = ("success", "failure", "denied")
+
+#: A text filter ending in ``*`` is a prefix (``elena*``, ``task_9f*``, ``10.0.*``). It is
+#: resolved to the distinct values that start with it (one index seek each), and those values
+#: then filter like a set of exact values, so it stays an index seek per value. A prefix
+#: matching more values than this is refused with a message asking for more of the value.
+PREFIX = "*"
+MAX_PREFIX_VALUES = 500
 
 #: A filter matching at most this many rows is sorted by SQLite after its driver index found
 #: them (a temp B-tree of this size takes a few ms); a broader one walks the sort index.
@@ -93,13 +105,13 @@ Key = tuple[object, int, int]
 
 _COLUMN_OF_SORT: dict[str, str] = {
     "type": "type",
-    "outcome": "outcome",
+    "outcome": "verdict",
     "agent": "agent_id",
     "task": "task_id",
 }
 _SELECT = (
     "SELECT e.idx, e.id, e.ts, e.type, e.category, e.user_id, e.task_id, e.agent_id, "
-    "e.outcome, e.summary FROM entries AS e"
+    "e.outcome, e.summary, e.verdict, e.ip, e.user_agent FROM entries AS e"
 )
 _USER_JOIN = " LEFT JOIN users AS u ON u.id = e.user_id"
 
@@ -115,8 +127,11 @@ class Row(NamedTuple):
     user_id: str | None
     task_id: str | None
     agent_id: str | None
-    outcome: str | None
+    outcome: str | None  # the signed outcome
     summary: str | None
+    verdict: str | None = None  # success | failure | denied: what the viewer shows
+    ip: str | None = None  # event.request.ip
+    user_agent: str | None = None  # event.request.user_agent
 
 
 @dataclass(frozen=True)
@@ -169,7 +184,13 @@ class EventFilter:
 
     ``types`` holds exact event types (``agent.action``) and/or whole categories (``agent``): a
     name with a dot is a type. ``until_ms`` is exclusive. ``user_email`` matches the directory
-    case-insensitively; an email nobody has matches nothing.
+    case-insensitively; an email nobody has matches nothing. ``outcome`` is a verdict
+    (:data:`OUTCOMES`): ``"denied"`` is a refusal, and ``"success"``/``"failure"`` leave refusals
+    out. ``ip`` is the event's ``request.ip``.
+
+    ``user_email``, ``user_id``, ``task_id``, ``agent_id`` and ``ip`` ending in ``*`` are
+    prefixes (:data:`PREFIX`); a ``user_email`` prefix also matches user ids that start with it,
+    so typing a name finds the person whichever the log holds.
     """
 
     since_ms: int | None = None
@@ -180,19 +201,21 @@ class EventFilter:
     task_id: str | None = None
     agent_id: str | None = None
     outcome: str | None = None
+    ip: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.types, frozenset):
             object.__setattr__(self, "types", frozenset(self.types))
-        for name in ("user_email", "user_id", "task_id", "agent_id", "outcome"):
+        for name in ("user_email", "user_id", "task_id", "agent_id", "outcome", "ip"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"EventFilter.{name} must be a string or None, got {value!r}")
-            if value is not None and not value.strip():
-                object.__setattr__(self, name, None)
+            if value is not None and not value.strip(PREFIX + " \t\n"):
+                object.__setattr__(self, name, None)  # "" or a bare "*": no condition
         if self.outcome is not None and self.outcome not in OUTCOMES:
             raise ValueError(
-                f"EventFilter.outcome must be 'success' or 'failure', got {self.outcome!r}"
+                "EventFilter.outcome must be 'success', 'failure' or 'denied', "
+                f"got {self.outcome!r}"
             )
         if (
             self.since_ms is not None
@@ -224,10 +247,12 @@ class EventFilter:
         return self == EventFilter()
 
     def to_query(self) -> str:
-        """The URL-like summary shown above the table (``?type=agent&outcome=failure``).
+        """The filter as one URL-like line (``?type=agent&outcome=failure``), for the chips'
+        tooltip and an export's description.
 
-        The names are the audit API's query parameters, so a person can read it as the request
-        they would make; an empty filter is ``""``.
+        The names are the audit API's query parameters where it has one; ``ip``, an
+        ``outcome`` of ``denied`` and a trailing ``*`` (prefix) are this viewer's own. An empty
+        filter is ``""``.
         """
         parts: list[tuple[str, str]] = []
         if self.since_ms is not None:
@@ -247,9 +272,11 @@ class EventFilter:
             parts.append(("agent_id", self.agent_id))
         if self.outcome is not None:
             parts.append(("outcome", self.outcome))
+        if self.ip is not None:
+            parts.append(("ip", self.ip))
         if not parts:
             return ""
-        return "?" + "&".join(f"{k}={quote(v, safe='@:,.-_')}" for k, v in parts)
+        return "?" + "&".join(f"{k}={quote(v, safe='@:,.-_*')}" for k, v in parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,6 +292,9 @@ class _Stream(NamedTuple):
     key_pos: tuple[int, ...]  # which parts of a Key the order expressions are
     join_users: bool = False
     none_as: object = None  # the value a None sort value takes in ``order[0]`` (coalesce)
+    #: Sort only the ``idx`` (read off the driver's covering index), then read the page's rows:
+    #: for a time-ordered union of many index ranges, 200 table reads instead of one per match.
+    late_rows: bool = False
 
 
 _ALL = object()  # a segment that holds every row of the plan (one stream, any sort value)
@@ -293,14 +323,61 @@ class _Resolved:
     user_ids: frozenset[str] | None
     categories: frozenset[str]
     types: frozenset[str]
-    task_id: str | None
-    agent_id: str | None
-    outcome: str | None
+    task_ids: frozenset[str] | None  # None: no condition; a set: any of these (a prefix's)
+    agent_ids: frozenset[str] | None
+    outcome: str | None  # a verdict
+    ips: frozenset[str] | None = None
     prefer: str | None = None  # the driver to use when several equalities could drive
 
     @property
     def impossible(self) -> bool:
-        return self.user_ids is not None and not self.user_ids
+        sets = (self.user_ids, self.task_ids, self.agent_ids, self.ips)
+        return any(s is not None and not s for s in sets)
+
+
+#: More driver values than this (a broad prefix) are not merged stream by stream.
+MAX_MERGED_STREAMS = 8
+
+_PLURAL = {"user_id": "user ids", "task_id": "task ids", "agent_id": "agent ids", "ip": "IPs"}
+
+#: (first, next) seeks listing the distinct values of a column in a ``[low, high)`` range: each
+#: is one seek in the column's own index (an EXPLAIN QUERY PLAN test checks it).
+_PREFIX_SEEKS: dict[str, tuple[str, str]] = {
+    column: (
+        f"SELECT {column} FROM entries WHERE {column} >= ? AND {column} < ? "
+        f"ORDER BY {column} LIMIT 1",
+        f"SELECT {column} FROM entries WHERE {column} > ? AND {column} < ? "
+        f"ORDER BY {column} LIMIT 1",
+    )
+    for column in ("user_id", "task_id", "agent_id", "ip")
+}
+
+
+class PrefixTooBroadError(ValueError):
+    """A prefix filter stands for more values than a page can be found for quickly."""
+
+
+def prefix_bounds(prefix: str) -> tuple[str, str]:
+    """``[low, high)``: exactly the strings starting with ``prefix``, in SQLite's text order.
+
+    SQLite compares text bytewise (UTF-8), which is code point order, so the strings starting
+    with ``prefix`` lie between it and ``prefix`` with its last character incremented.
+    """
+    if not prefix:
+        raise ValueError("an empty prefix matches everything: leave the filter empty instead")
+    head, last = prefix[:-1], ord(prefix[-1])
+    if last >= 0x10FFFF:
+        return prefix, head + chr(0x10FFFF) + chr(0x10FFFF)
+    following = 0xE000 if 0xD800 <= last + 1 <= 0xDFFF else last + 1  # skip surrogates
+    return prefix, head + chr(following)
+
+
+def _check_breadth(found: frozenset[str], typed: str, plural: str) -> None:
+    if len(found) > MAX_PREFIX_VALUES:
+        start = typed.strip().rstrip(PREFIX)
+        raise PrefixTooBroadError(
+            f"more than {MAX_PREFIX_VALUES} {plural} start with “{start}”: type more of it"
+        )
 
 
 def _placeholders(n: int) -> str:
@@ -315,7 +392,8 @@ PROBE_INDEXES: dict[str, str] = {
     "agent_id": "ix_entries_agent_ts",
     "type": "ix_entries_type_ts",
     "category": "ix_entries_category_ts",
-    "outcome": "ix_entries_outcome_ts",
+    "verdict": "ix_entries_verdict_ts",
+    "ip": "ix_entries_ip_ts",
 }
 
 
@@ -365,12 +443,14 @@ def _conditions(
             sql.append(f"+e.{column} IN ({_placeholders(len(values))})")
         params.extend(values)
 
-    if driver != "task" and r.task_id is not None:
-        equal("task_id", [r.task_id])
+    if driver != "task" and r.task_ids is not None:
+        equal("task_id", sorted(r.task_ids))
     if driver != "user" and r.user_ids is not None:
         equal("user_id", sorted(r.user_ids))
-    if driver != "agent" and r.agent_id is not None:
-        equal("agent_id", [r.agent_id])
+    if driver != "agent" and r.agent_ids is not None:
+        equal("agent_id", sorted(r.agent_ids))
+    if driver != "ip" and r.ips is not None:
+        equal("ip", sorted(r.ips))
     if driver != "types" and (r.categories or r.types):
         start = len(sql)
         if r.categories:
@@ -379,21 +459,23 @@ def _conditions(
             equal("type", sorted(r.types))
         sql[start:] = ["(" + " OR ".join(sql[start:]) + ")"]
     if driver != "outcome" and r.outcome is not None:
-        equal("outcome", [r.outcome])
+        equal("verdict", [r.outcome])
     return sql, params
 
 
-_DRIVERS = ("task", "user", "agent", "types", "outcome")  # priority when sizes tie
+_DRIVERS = ("task", "user", "agent", "ip", "types", "outcome")  # priority when sizes tie
 
 
 def _driver_values(r: _Resolved, name: str) -> list[tuple[str, tuple[object, ...]]] | None:
     """The (condition, params) per value of equality ``name`` in ``r``, or None if absent."""
-    if name == "task" and r.task_id is not None:
-        return [("e.task_id = ?", (r.task_id,))]
+    if name == "task" and r.task_ids is not None:
+        return [("e.task_id = ?", (t,)) for t in sorted(r.task_ids)]
     if name == "user" and r.user_ids is not None:
         return [("e.user_id = ?", (u,)) for u in sorted(r.user_ids)]
-    if name == "agent" and r.agent_id is not None:
-        return [("e.agent_id = ?", (r.agent_id,))]
+    if name == "agent" and r.agent_ids is not None:
+        return [("e.agent_id = ?", (a,)) for a in sorted(r.agent_ids)]
+    if name == "ip" and r.ips is not None:
+        return [("e.ip = ?", (ip,)) for ip in sorted(r.ips)]
     if name == "types" and (r.categories or r.types):
         values: list[tuple[str, tuple[object, ...]]] = [
             ("e.category = ?", (c,)) for c in sorted(r.categories)
@@ -401,7 +483,7 @@ def _driver_values(r: _Resolved, name: str) -> list[tuple[str, tuple[object, ...
         values.extend(("e.type = ?", (t,)) for t in sorted(r.types))
         return values
     if name == "outcome" and r.outcome is not None:
-        return [("e.outcome = ?", (r.outcome,))]
+        return [("e.verdict = ?", (r.outcome,))]
     return None
 
 
@@ -434,19 +516,45 @@ def _time_streams(r: _Resolved) -> tuple[list[_Stream], _Stream]:
     if len(streams) == 1:
         return streams, streams[0]
     # Several driver values: one query with every value (SQLite reads each value's index range
-    # and sorts the union; only jumps use it).
-    everything, all_params = _conditions(r, driver=None, plus_ts=False, probe=False)
-    # Un-plus the driver so its index is still used.
-    unplussed = [c.replace("+e.", "e.") for c in everything]
-    return streams, _Stream(_join(unplussed), tuple(all_params), order, (1, 2))
+    # and sorts the union; jumps and a prefix of many values use it).
+    where, params = _driver_union(r)
+    return streams, _Stream(where, params, order, (1, 2))
 
 
-def _select(stream: _Stream, where: str, descending: bool) -> str:
-    """The SELECT of ``stream`` with ``where``, ordered, with a ``LIMIT ?`` placeholder."""
+def _driver_union(r: _Resolved) -> tuple[str, tuple[object, ...]]:
+    """WHERE of every row of ``r``, found through the driver's index, one range per value.
+
+    The driver's values are one ``OR`` (SQLite reads each value's range of that index); every
+    other condition stays a probe, so it cannot pull the plan onto a bigger index (a prefix of a
+    few IPs inside the agent category must not walk the whole category).
+    """
+    driver, values = _driver_of(r)
+    rest, rest_params = _conditions(r, driver=driver, plus_ts=driver == "task")
+    if len(values) == 1:
+        cond, params = values[0]
+        return _join([cond, *rest]), (*params, *rest_params)
+    by_column: dict[str, list[object]] = {}  # "e.ip = ?" -> its values: one IN per column
+    for cond, params in values:
+        by_column.setdefault(cond, []).extend(params)
+    terms = [
+        f"{cond[: -len(' = ?')]} IN ({_placeholders(len(vs))})" for cond, vs in by_column.items()
+    ]
+    union = terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"
+    params_all = tuple(v for vs in by_column.values() for v in vs)
+    return _join([union, *rest]), (*params_all, *rest_params)
+
+
+def _select(stream: _Stream, where: str, descending: bool, offset: bool = False) -> str:
+    """The SELECT of ``stream`` with ``where``, ordered, ending in ``LIMIT ?`` (and
+    ``OFFSET ?`` with ``offset``): those two are always the last parameters."""
     direction = " DESC" if descending else ""
     order_by = ", ".join(f"{expr}{direction}" for expr in stream.order)
     join = _USER_JOIN if stream.join_users else ""
-    return f"{_SELECT}{join} WHERE {where} ORDER BY {order_by} LIMIT ?"
+    window = " LIMIT ? OFFSET ?" if offset else " LIMIT ?"
+    if stream.late_rows:
+        page = f"SELECT e.idx FROM entries AS e WHERE {where} ORDER BY {order_by}{window}"
+        return f"{_SELECT}{join} WHERE e.idx IN ({page}) ORDER BY {order_by}"
+    return f"{_SELECT}{join} WHERE {where} ORDER BY {order_by}{window}"
 
 
 def _cmp(a: object, b: object) -> int:
@@ -610,6 +718,7 @@ class MirrorReader:
         self._prefer: dict[_Resolved, str | None] = {}
         self._type_categories: list[tuple[str, str | None]] | None = None
         self._user_ids: list[str | None] | None = None
+        self._prefixes: dict[tuple[str, str], frozenset[str]] = {}
         with self._connection():  # fail now (FileNotFoundError, MirrorVersionError), not later
             pass
 
@@ -693,6 +802,7 @@ class MirrorReader:
         self._prefer = {}
         self._type_categories = None
         self._user_ids = None
+        self._prefixes = {}
 
     # -- directory ------------------------------------------------------------------------------
 
@@ -733,22 +843,96 @@ class MirrorReader:
         ids: frozenset[str] | None = None
         if f.user_email is not None:
             wanted = f.user_email.strip().lower()
-            ids = frozenset(
-                u.id for u in self._directory().values() if (u.email or "").lower() == wanted
-            )
+            if wanted.endswith(PREFIX):
+                start = wanted.rstrip(PREFIX)
+                ids = frozenset(
+                    u.id
+                    for u in self._directory().values()
+                    if (u.email or "").lower().startswith(start)
+                ) | self._prefix_values("user_id", f.user_email.strip().rstrip(PREFIX))
+                _check_breadth(ids, f.user_email, "people")
+            else:
+                ids = frozenset(
+                    u.id for u in self._directory().values() if (u.email or "").lower() == wanted
+                )
         if f.user_id is not None:
-            ids = frozenset({f.user_id}) if ids is None else ids & {f.user_id}
+            by_id = self._values("user_id", f.user_id) or frozenset()
+            ids = by_id if ids is None else ids & by_id
         r = _Resolved(
             since_ms=f.since_ms,
             until_ms=f.until_ms,
             user_ids=ids,
             categories=f.categories,
             types=f.exact_types,
-            task_id=f.task_id,
-            agent_id=f.agent_id,
+            task_ids=self._values("task_id", f.task_id),
+            agent_ids=self._values("agent_id", f.agent_id),
+            ips=self._values("ip", f.ip),
             outcome=f.outcome,
         )
         return replace(r, prefer=self._smallest_driver(r))
+
+    def _values(self, column: str, value: str | None) -> frozenset[str] | None:
+        """The exact values a filter field stands for: itself, or those its prefix starts."""
+        if value is None:
+            return None
+        value = value.strip()
+        if not value.endswith(PREFIX):
+            return frozenset({value})
+        found = self._prefix_values(column, value.rstrip(PREFIX))
+        _check_breadth(found, value, _PLURAL[column])
+        return found
+
+    @_pooled
+    def _prefix_values(self, column: str, prefix: str) -> frozenset[str]:
+        """Distinct values of ``column`` starting with ``prefix``: one index seek each.
+
+        Stops after :data:`MAX_PREFIX_VALUES` + 1 (the caller refuses so broad a prefix).
+        """
+        if column not in _PREFIX_SEEKS:
+            raise ValueError(f"internal: no prefix search on {column!r}")
+        cached = self._prefixes.get((column, prefix))
+        if cached is not None:
+            return cached
+        low, high = prefix_bounds(prefix)
+        conn = self._conn()
+        found: list[str] = []
+        first_sql, next_sql = _PREFIX_SEEKS[column]
+        row = conn.execute(first_sql, (low, high)).fetchone()
+        while row is not None and len(found) <= MAX_PREFIX_VALUES:
+            found.append(row[0])
+            row = conn.execute(next_sql, (row[0], high)).fetchone()
+        result = frozenset(found)
+        self._prefixes[(column, prefix)] = result
+        return result
+
+    @_pooled
+    def known_values(self, column: str, limit: int = 5_000) -> list[str]:
+        """Up to ``limit`` distinct ``user_id``/``task_id``/``agent_id``/``ip`` values, sorted
+        (the filter fields' completion): a skip-scan of the column's index, one seek each."""
+        if column not in _PREFIX_SEEKS:
+            raise ValueError(f"internal: no value listing of {column!r}")
+        conn = self._conn()
+        next_sql = _PREFIX_SEEKS[column][1]
+        found: list[str] = []
+        row = conn.execute(next_sql, ("", "\U0010ffff\U0010ffff")).fetchone()
+        while row is not None and len(found) < limit:
+            found.append(row[0])
+            row = conn.execute(next_sql, (row[0], "\U0010ffff\U0010ffff")).fetchone()
+        return found
+
+    @_pooled
+    def span(self, f: EventFilter) -> tuple[int, int] | None:
+        """The time of the first and the last event matching ``f`` (None: nothing matches)."""
+        first = self.page(f, "ts", False, None, 1)
+        last = self.page(f, "ts", True, None, 1)
+        if not first or not last:
+            return None
+        return first[0].ts, last[0].ts
+
+    def values_starting(self, column: str, prefix: str, limit: int = 50) -> list[str]:
+        """Up to ``limit`` distinct ``task_id``/``agent_id``/``ip`` values starting with
+        ``prefix``, sorted (completion for the filter fields; index seeks, no scan)."""
+        return sorted(self._prefix_values(column, prefix))[:limit]
 
     def _smallest_driver(self, r: _Resolved) -> str | None:
         """Of several equalities, the one matching fewest rows (capped counts on its index).
@@ -774,8 +958,9 @@ class MirrorReader:
                         user_ids=None,
                         categories=frozenset(),
                         types=frozenset(),
-                        task_id=None,
-                        agent_id=None,
+                        task_ids=None,
+                        agent_ids=None,
+                        ips=None,
                         outcome=None,
                     ),
                     driver=None,
@@ -906,6 +1091,16 @@ class MirrorReader:
             return _Plan((), empty=True)
         if sort in ("ts", "idx"):
             streams, offset = _time_streams(r)
+            if len(streams) > MAX_MERGED_STREAMS:
+                # A prefix stands for many values: merging one stream per value would read a
+                # page per value. Few rows: SQLite reads them by the IN list and sorts them;
+                # many: walk the time index, probing the condition (dense, so soon found).
+                if self._capped_count(r, SMALL_RESULT) > SMALL_RESULT:
+                    where, params = _conditions(r, driver=None, plus_ts=False)
+                    offset = _Stream(_join(where), tuple(params), ("e.ts", "e.idx"), (1, 2))
+                else:
+                    offset = offset._replace(late_rows=True)
+                return _Plan((_Segment(_ALL, (offset,), offset),))
             return _Plan((_Segment(_ALL, tuple(streams), offset),))
         pinned = self._pinned_segments(r, sort)
         if pinned is not None:
@@ -943,10 +1138,16 @@ class MirrorReader:
             ]
         if sort == "outcome" and r.outcome is not None:
             return [self._value_segment(r.outcome, [r])]
-        if sort == "agent" and r.agent_id is not None:
-            return [self._value_segment(r.agent_id, [r])]
-        if sort == "task" and r.task_id is not None:
-            return [self._value_segment(r.task_id, [r])]
+        if sort == "agent" and r.agent_ids is not None:
+            return [
+                self._value_segment(a, [replace(r, agent_ids=frozenset({a}))])
+                for a in sorted(r.agent_ids)
+            ]
+        if sort == "task" and r.task_ids is not None:
+            return [
+                self._value_segment(t, [replace(r, task_ids=frozenset({t}))])
+                for t in sorted(r.task_ids)
+            ]
         if sort == "user" and r.user_ids is not None:
             return self._user_segments(r, [u for u in self._user_ids_present() if u in r.user_ids])
         return None
@@ -989,15 +1190,7 @@ class MirrorReader:
 
     def _small_segment(self, r: _Resolved, sort: str) -> _Segment:
         """A narrow filter: the driver index finds the rows, SQLite sorts just those."""
-        driver, values = _driver_of(r)
-        rest, rest_params = _conditions(r, driver=driver, plus_ts=driver == "task")
-        if len(values) == 1:
-            cond, params = values[0]
-            where, all_params = _join([cond, *rest]), (*params, *rest_params)
-        else:
-            everything, params_all = _conditions(r, driver=None, plus_ts=False, probe=False)
-            where = _join(c.replace("+e.", "e.") for c in everything)
-            all_params = tuple(params_all)
+        where, all_params = _driver_union(r)
         if sort == "user":
             lead = "coalesce(u.email, e.user_id, '')"
             stream = _Stream(where, all_params, (lead, "e.ts", "e.idx"), (0, 1, 2), True, "")
@@ -1064,10 +1257,9 @@ class MirrorReader:
                     f"{where} AND ({', '.join(stream.order)}) {op} ({_placeholders(len(values))})"
                 )
             params.extend(values)
-        sql = _select(stream, where, descending)
+        sql = _select(stream, where, descending, offset=bool(offset))
         params.append(limit)
         if offset:
-            sql += " OFFSET ?"
             params.append(offset)
         return list(map(Row._make, self._conn().execute(sql, params)))
 

@@ -31,7 +31,10 @@ from auditlens.mirror.store import open_readonly
 from auditlens.mirror.writer import MalformedEntryError, extract_row, unpack_frontier
 
 _TILE = tiles.TILE_WIDTH
-_COLUMNS = "idx, id, ts, type, category, user_id, task_id, agent_id, outcome, summary, raw"
+_COLUMNS = (
+    "idx, id, ts, type, category, user_id, task_id, agent_id, outcome, summary, raw, "
+    "verdict, ip, user_agent"
+)
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ def recheck_mirror(
                 except (orjson.JSONDecodeError, MalformedEntryError, FormatError):
                     column_edits.append(idx)
                     continue
-                if derived[:10] != tuple(row[:10]):
+                if derived[:10] != tuple(row[:10]) or derived[11:] != tuple(row[11:]):
                     column_edits.append(idx)
             else:
                 if progress is not None:

@@ -2,19 +2,30 @@
 
 This module is the single source of the schema: the writer creates tables and indexes from the
 DDL compiled here, and the read-only query layer selects from these ``Table`` objects. The
-columns of ``entries``, ``users``, ``checkpoints``, ``tree_state`` and ``meta`` are exactly the
-contract's. Two tables are additions the query layer never needs:
+columns of ``entries``, ``users``, ``checkpoints``, ``tree_state`` and ``meta`` are the
+contract's, plus three derived columns of ``entries`` after ``raw`` (schema 2):
+
+- ``verdict``: :func:`auditlens.core.events.verdict_of` (``success``/``failure``/``denied``), so
+  the Outcome filter and sort answer "denied" from an index. ``outcome`` keeps the signed value.
+- ``ip`` and ``user_agent``: the event's ``request`` metadata, so the table can show where an
+  event came from and "filter by this IP" is an index seek.
+
+All three are derived from ``raw`` exactly like the other columns (the writer's ``extract_row``),
+so they add no trust: the start-up re-check can derive them again. Two tables are additions the
+query layer never needs:
 
 - ``tile_hashes(n, hash)``: the root of every complete 256-entry tile (the level-8 tree node the
   sync computes anyway). The start-up re-check (:mod:`auditlens.mirror.recheck`) detects an
   edited mirror by the signed root alone; these 32 bytes per 256 entries let it also say *which*
   tile was edited without storing a leaf hash per entry (1/256 of the space).
 - ``forks(...)``: evidence of a LOG_FORKED finding: the trusted note and the conflicting signed
-  note, kept as DESIGN.md §4 asks ("keep both as evidence"); nothing else is written then.
+  note, both kept as evidence; nothing else is written then.
 
 ``PRAGMA user_version`` holds :data:`SCHEMA_VERSION`; a newer file is refused rather than
-misread. Secondary indexes are listed in :data:`ENTRY_INDEXES` so the bulk path of the writer can
-drop and rebuild them around a large load (LIMITS.md: ~40k rows/s bulk vs ~6k/s maintained).
+misread, an older one is upgraded in place by :mod:`auditlens.mirror.migrate` (nothing is
+re-fetched, so entries the server has since pruned are kept). Secondary indexes are listed in
+:data:`ENTRY_INDEXES` so the bulk path of the writer can drop and rebuild them around a large
+load (~40k rows/s bulk vs ~6k/s with the indexes maintained).
 """
 
 from __future__ import annotations
@@ -31,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -49,6 +60,10 @@ entries = Table(
     Column("outcome", Text),
     Column("summary", Text),
     Column("raw", BLOB, nullable=False),  # the exact bytes received and hashed
+    # Schema 2: derived from raw at sync time (appended, so ALTER TABLE can add them).
+    Column("verdict", Text),  # success | failure | denied (display and filter, not signed)
+    Column("ip", Text),  # event.request.ip
+    Column("user_agent", Text),  # event.request.user_agent
 )
 
 users = Table(
@@ -111,8 +126,12 @@ ENTRY_INDEXES: tuple[Index, ...] = (
     Index("ix_entries_user_ts", entries.c.user_id, entries.c.ts, entries.c.idx),
     Index("ix_entries_task", entries.c.task_id, entries.c.idx),
     Index("ix_entries_agent_ts", entries.c.agent_id, entries.c.ts, entries.c.idx),
-    Index("ix_entries_outcome_ts", entries.c.outcome, entries.c.ts, entries.c.idx),
+    Index("ix_entries_verdict_ts", entries.c.verdict, entries.c.ts, entries.c.idx),
+    Index("ix_entries_ip_ts", entries.c.ip, entries.c.ts, entries.c.idx),
 )
+
+#: Indexes of earlier schemas that no query uses any more (dropped by the upgrade).
+RETIRED_INDEXES: tuple[str, ...] = ("ix_entries_outcome_ts",)
 
 #: Keys of ``meta`` written by the sync writer.
 META_KEYS = (

@@ -158,6 +158,10 @@ def open_writable(path: Path) -> sqlite3.Connection:
             conn.execute("BEGIN IMMEDIATE")
             for ddl in table_ddl():
                 conn.execute(ddl)
+            if version > 0:  # an older mirror: upgraded in place (auditlens.mirror.migrate)
+                from auditlens.mirror.migrate import upgrade
+
+                upgrade(conn, version)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             conn.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?)",
@@ -181,8 +185,14 @@ def open_readonly(path: Path) -> sqlite3.Connection:
     # owns its statement (defensive: preparing costs microseconds against queries of ms).
     conn = sqlite3.connect(uri, uri=True, check_same_thread=False, cached_statements=0)
     try:
-        _check_version(conn, path)
+        version = _check_version(conn, path)
     except BaseException:
         conn.close()
         raise
+    if 0 < version < SCHEMA_VERSION:  # written by an older auditlens: upgrade it once, reopen
+        from auditlens.mirror.migrate import upgrade_file
+
+        conn.close()
+        upgrade_file(path)
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, cached_statements=0)
     return conn

@@ -37,10 +37,26 @@ from auditlens.mirror.store import open_writable
 
 HASH_SIZE = 32
 
-#: (idx, id, ts, type, category, user_id, task_id, agent_id, outcome, summary, raw)
-EntryRow = tuple[int, str, int, str, str, str | None, str | None, str | None, str, str, bytes]
+#: (idx, id, ts, type, category, user_id, task_id, agent_id, outcome, summary, raw,
+#:  verdict, ip, user_agent): the columns of ``entries`` in table order.
+EntryRow = tuple[
+    int,
+    str,
+    int,
+    str,
+    str,
+    str | None,
+    str | None,
+    str | None,
+    str,
+    str,
+    bytes,
+    str,
+    str | None,
+    str | None,
+]
 
-_INSERT_ENTRY = "INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+_INSERT_ENTRY = "INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 _INSERT_TILE = "INSERT OR REPLACE INTO tile_hashes(n, hash) VALUES (?, ?)"
 
 #: Bulk path thresholds: a rebuild of every index costs ~8 s per 1M stored rows, maintaining
@@ -118,6 +134,22 @@ def _opt_str(value: object, name: str, index: int) -> str | None:
     raise MalformedEntryError(index, f"{name} must be a string or null, got {type(value).__name__}")
 
 
+def request_of(event: Mapping[str, object]) -> tuple[str | None, str | None]:
+    """``(ip, user_agent)`` of the event's ``request`` object (None where absent or not text).
+
+    Display and filter columns only: a malformed ``request`` must not stop a verified entry
+    from being stored, so anything but a string reads as absent.
+    """
+    body = event.get("event")
+    request = body.get("request") if isinstance(body, Mapping) else None
+    if not isinstance(request, Mapping):
+        return None, None
+    ip, agent = request.get("ip"), request.get("user_agent")
+    return (ip if isinstance(ip, str) and ip else None), (
+        agent if isinstance(agent, str) and agent else None
+    )
+
+
 def extract_row(index: int, raw: bytes, event: object) -> EntryRow:
     """The ``entries`` row for the event parsed from ``raw`` (stored as received)."""
     if not isinstance(event, dict):
@@ -149,6 +181,8 @@ def extract_row(index: int, raw: bytes, event: object) -> EntryRow:
         core_events.outcome_of(event),
         summary,
         raw,
+        core_events.verdict_of(event),
+        *request_of(event),
     )
 
 

@@ -2,8 +2,11 @@
 
 It shows what the mirror holds for the selected row: the exact entry bytes as pretty JSON, the
 leaf hash and the trusted checkpoint that covers the entry (computed by the query layer; this
-widget only displays them). The user, task and agent ids are links: clicking one asks the window
-to filter by it (``filter_requested``).
+widget only displays them). The user, task and agent ids and the request's IP address are
+links: clicking one asks the window to filter by exactly that value (``filter_requested``).
+The request's user agent is shown beside the IP: the pane is where an investigator looks for
+"from where". The outcome is the verdict: a refusal reads **denied** in amber, with the signed
+outcome beside it, so it can be told from both a success and a failure.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from auditlens.mirror.query import EventRecord, Row
 from auditlens.ui.json_view import JsonHighlighter, pretty_json
 from auditlens.ui.resources import icon
 
+#: Characters of the user agent shown beside the IP (a long one would crowd the proof box).
+USER_AGENT_SHOWN = 56
+
 
 def _link(kind: str, value: str | None, text: str | None = None) -> str:
     if value is None:
@@ -44,16 +50,38 @@ def _trail(task_id: str | None) -> str:
     )
 
 
-def _outcome(outcome: str | None) -> str:
-    if outcome == "failure":
+def _outcome(row: Row) -> str:
+    verdict = row.verdict or row.outcome
+    if verdict == "failure":
         return '<span style="color:#c62828; font-weight:600">failure</span>'
-    return html.escape(outcome or "")
+    if verdict == "denied":
+        return (
+            '<span style="color:#8a4500; background:#fff1dc; font-weight:600">&nbsp;denied&nbsp;'
+            '</span> <span style="color:#51606f">refused by policy or permission '
+            f"(signed outcome: {html.escape(row.outcome or 'none')})</span>"
+        )
+    return html.escape(verdict or "")
+
+
+def _request(row: Row) -> str:
+    """The IP (a filter link) and user agent of the request behind the event, if any."""
+    if row.ip is None and row.user_agent is None:
+        return '<span style="color:#8a96a3">none recorded</span>'
+    parts = []
+    if row.ip is not None:
+        parts.append(_link("ip", row.ip))
+    if row.user_agent is not None:
+        agent = row.user_agent
+        if len(agent) > USER_AGENT_SHOWN:  # in full in the JSON beside it
+            agent = agent[: USER_AGENT_SHOWN - 1].rstrip() + "…"
+        parts.append(f'<span style="color:#51606f">{html.escape(agent)}</span>')
+    return " &nbsp;·&nbsp; ".join(parts)
 
 
 class DetailPane(QWidget):
     """The selected event: title, clickable ids, proof status, JSON, Copy."""
 
-    #: (kind, value): kind is ``user`` (an email or id), ``task`` or ``agent``.
+    #: (kind, value): kind is ``user`` (an email or id), ``task``, ``agent`` or ``ip``.
     filter_requested = Signal(str, str)
     #: A task id whose whole trail the person wants to see ("Show task trail" link).
     trail_requested = Signal(str)
@@ -148,7 +176,8 @@ class DetailPane(QWidget):
             f"<tr><td><b>Task</b>&nbsp;</td><td>{_link('task', row.task_id)}{_trail(row.task_id)}"
             "</td></tr>"
             f"<tr><td><b>Agent</b>&nbsp;</td><td>{_link('agent', row.agent_id)}</td></tr>"
-            f"<tr><td><b>Outcome</b>&nbsp;</td><td>{_outcome(row.outcome)}</td></tr>"
+            f"<tr><td><b>Outcome</b>&nbsp;</td><td>{_outcome(row)}</td></tr>"
+            f"<tr><td><b>From</b>&nbsp;</td><td>{_request(row)}</td></tr>"
             "</table>"
         )
         leaf = record.leaf_hash.hex()
@@ -186,5 +215,5 @@ class DetailPane(QWidget):
         if kind == "trail" and value:
             self.trail_requested.emit(value)
             return
-        if kind in ("user", "task", "agent") and value:
+        if kind in ("user", "task", "agent", "ip") and value:
             self.filter_requested.emit(kind, value)

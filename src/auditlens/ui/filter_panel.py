@@ -4,6 +4,16 @@ Every control edits one field; the panel emits ``filter_changed`` with the whole
 is debounced (a query per pause, not per key); choices (range, outcome, a type box) apply at
 once. Relative ranges ("last 24 hours") are computed from the clock when the filter is built, in
 UTC like every time the viewer shows. No checked event type means every type.
+
+Typed text in the user, task, agent and IP fields is a *prefix*: ``elena`` finds
+``elena.ruiz@acme.example`` (and user ids starting with it), ``tsk_01K`` every task id starting
+so, ``10.0.`` a subnet. A value put in a field from elsewhere (a click on an id in the detail
+pane, "Filter by this value" in the table) is matched *exactly* until the person edits it, so
+"this task" never quietly includes another task whose id happens to extend it. The fields offer
+completion from the values the mirror holds.
+
+"Custom (UTC)…" opens on the span of the events in view (first to last, to the minute), not on
+an empty "now to now" range; :meth:`FilterPanel.set_data_span` keeps that span current.
 """
 
 from __future__ import annotations
@@ -26,8 +36,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from auditlens.core.events import CATEGORIES
-from auditlens.mirror.query import EventFilter
+from auditlens.core.events import CATEGORIES, format_timestamp
+from auditlens.mirror.query import PREFIX, EventFilter
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -43,8 +53,62 @@ RANGES: tuple[tuple[str, int | None], ...] = (
     ("Custom (UTC)…", -1),
 )
 CUSTOM = len(RANGES) - 1
-OUTCOME_CHOICES = (("Any outcome", None), ("Success", "success"), ("Failure", "failure"))
+OUTCOME_CHOICES = (
+    ("Any outcome", None),
+    ("Success", "success"),
+    ("Failure", "failure"),
+    ("Denied", "denied"),
+)
 DEBOUNCE_MS = 250
+#: Characters of a task id typed before its completions are looked up.
+TASK_COMPLETION_MIN = 4
+MINUTE_MS = 60_000
+
+#: The parts of a filter a chip can remove, in the order chips are shown.
+PARTS = ("time", "user", "types", "task", "agent", "ip", "outcome")
+
+
+def _shown(value: str) -> tuple[str, str]:
+    """``("starts with", "elena")`` for a prefix, ``("", value)`` for an exact value."""
+    if value.endswith(PREFIX):
+        return "starts with ", value.rstrip(PREFIX)
+    return "", value
+
+
+def filter_chips(f: EventFilter) -> list[tuple[str, str]]:
+    """``(part, text)`` per condition of ``f``, as the removable chips above the table say it.
+
+    Plain words, not query parameters: "User starts with elena", "Outcome: denied".
+    """
+    chips: list[tuple[str, str]] = []
+
+    def minute(ms: int) -> str:
+        return format_timestamp(ms)[:16].replace("T", " ")
+
+    if f.since_ms is not None and f.until_ms is not None:
+        chips.append(("time", f"{minute(f.since_ms)} – {minute(f.until_ms)} UTC"))
+    elif f.since_ms is not None:
+        chips.append(("time", f"Since {minute(f.since_ms)} UTC"))
+    elif f.until_ms is not None:
+        chips.append(("time", f"Before {minute(f.until_ms)} UTC"))
+    user = f.user_email if f.user_email is not None else f.user_id
+    if user is not None:
+        how, value = _shown(user)
+        chips.append(("user", f"User {how}{value}"))
+    if f.types:
+        names = sorted(f.categories) + sorted(f.exact_types)
+        chips.append(("types", "Type: " + ", ".join(names)))
+    for part, label, given in (
+        ("task", "Task", f.task_id),
+        ("agent", "Agent", f.agent_id),
+        ("ip", "IP", f.ip),
+    ):
+        if given is not None:
+            how, shown = _shown(given)
+            chips.append((part, f"{label} {how}{shown}"))
+    if f.outcome is not None:
+        chips.append(("outcome", f"Outcome: {f.outcome}"))
+    return chips
 
 
 def _wall_clock_ms() -> int:
@@ -61,6 +125,9 @@ class FilterPanel(QWidget):
     """Date range, user, event types, task, agent, outcome and Reset."""
 
     filter_changed = Signal(object)  # EventFilter
+    #: (field, typed text): the task field wants completions starting with the text (a mirror
+    #: holds too many task ids to list them all up front).
+    completion_wanted = Signal(str, str)
 
     def __init__(
         self, clock: Callable[[], int] = _wall_clock_ms, parent: QWidget | None = None
@@ -104,11 +171,7 @@ class FilterPanel(QWidget):
         self.user.setPlaceholderText("Email (or user id)")
         self.user.setClearButtonEnabled(True)
         self._emails = QStringListModel(self)
-        completer = QCompleter(self._emails, self)
-        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        self.user.setCompleter(completer)
-        self.completer = completer
+        self.completer = self._complete(self.user, self._emails, Qt.MatchFlag.MatchContains)
         layout.addWidget(self.user)
 
         layout.addWidget(_section("Event type"))
@@ -135,20 +198,38 @@ class FilterPanel(QWidget):
 
         layout.addWidget(_section("Task ID"))
         self.task = QLineEdit()
-        self.task.setPlaceholderText("task_…")
+        self.task.setPlaceholderText("tsk_… (start of the id)")
         self.task.setClearButtonEnabled(True)
+        self._task_ids = QStringListModel(self)
+        self.task_completer = self._complete(self.task, self._task_ids)
         layout.addWidget(self.task)
 
         layout.addWidget(_section("Agent ID"))
         self.agent = QLineEdit()
-        self.agent.setPlaceholderText("agt_…")
+        self.agent.setPlaceholderText("agt_… (start of the id)")
         self.agent.setClearButtonEnabled(True)
+        self._agent_ids = QStringListModel(self)
+        self.agent_completer = self._complete(self.agent, self._agent_ids)
         layout.addWidget(self.agent)
+
+        layout.addWidget(_section("IP address"))
+        self.ip = QLineEdit()
+        self.ip.setPlaceholderText("203.0.113.7 or 10.0. (start)")
+        self.ip.setClearButtonEnabled(True)
+        self.ip.setToolTip("The address of the request that caused the event")
+        self._ips = QStringListModel(self)
+        self.ip_completer = self._complete(self.ip, self._ips)
+        layout.addWidget(self.ip)
 
         layout.addWidget(_section("Outcome"))
         self.outcome = QComboBox()
         for label, _ in OUTCOME_CHOICES:
             self.outcome.addItem(label)
+        self.outcome.setItemData(
+            OUTCOME_CHOICES.index(("Denied", "denied")),
+            "Refused by policy or permission (a denied approval, a login refused by policy…)",
+            Qt.ItemDataRole.ToolTipRole,
+        )
         layout.addWidget(self.outcome)
 
         layout.addSpacing(8)
@@ -159,15 +240,43 @@ class FilterPanel(QWidget):
         self.range.currentIndexChanged.connect(self._range_changed)
         self.since_edit.dateTimeChanged.connect(self._changed_later)
         self.until_edit.dateTimeChanged.connect(self._changed_later)
-        self.user.textChanged.connect(self._changed_later)
-        self.completer.activated.connect(self._changed_now)
-        self.task.textChanged.connect(self._changed_later)
-        self.agent.textChanged.connect(self._changed_later)
-        for edit in (self.user, self.task, self.agent):
+        #: Values set from elsewhere (a click) match exactly until the person edits them.
+        self._exact: dict[str, str] = {}
+        for name, edit in self._edits().items():
+            edit.textChanged.connect(self._changed_later)
+            edit.textEdited.connect(lambda _text, name=name: self._exact.pop(name, None))
             edit.returnPressed.connect(self._changed_now)
+            completer = edit.completer()
+            if completer is not None:
+                completer.activated.connect(lambda value, name=name: self._pick(name, value))
+        self._span: tuple[int, int] | None = None
+        self.task.textEdited.connect(self._task_typed)
         self.types.itemChanged.connect(self._changed_soon)
         self.outcome.currentIndexChanged.connect(self._changed_now)
         self.reset_button.clicked.connect(self.reset)
+
+    def _complete(
+        self,
+        edit: QLineEdit,
+        model: QStringListModel,
+        mode: Qt.MatchFlag = Qt.MatchFlag.MatchStartsWith,
+    ) -> QCompleter:
+        completer = QCompleter(model, self)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(mode)
+        popup = completer.popup()
+        if popup is not None:
+            popup.setMinimumWidth(300)  # whole ids, wider than the sidebar's field
+        edit.setCompleter(completer)
+        return completer
+
+    def _edits(self) -> dict[str, QLineEdit]:
+        return {"user": self.user, "task": self.task, "agent": self.agent, "ip": self.ip}
+
+    def _pick(self, name: str, value: str) -> None:
+        """A completion was chosen: that exact value, at once."""
+        self._exact[name] = value
+        self._changed_now()
 
     def _datetime_edit(self) -> QDateTimeEdit:
         edit = QDateTimeEdit()
@@ -183,29 +292,80 @@ class FilterPanel(QWidget):
         """The directory's emails, offered as completions of the user field."""
         self._emails.setStringList(emails)
 
+    def set_known_values(self, kind: str, values: list[str]) -> None:
+        """Task ids, agent ids or IPs of the mirror, offered as completions of that field."""
+        models = {"task": self._task_ids, "agent": self._agent_ids, "ip": self._ips}
+        if models[kind].stringList() == values:
+            return
+        models[kind].setStringList(values)
+        edit = self._edits()[kind]
+        completer = edit.completer()
+        if kind == "task" and edit.hasFocus() and completer is not None and edit.text():
+            completer.complete()  # the list arrived after the key that asked for it
+
+    def _task_typed(self, text: str) -> None:
+        typed = text.strip().rstrip(PREFIX)
+        if len(typed) >= TASK_COMPLETION_MIN:
+            self.completion_wanted.emit("task", typed)
+
+    def set_data_span(self, first_ms: int | None, last_ms: int | None) -> None:
+        """The time of the first and last event in view: where "Custom (UTC)…" opens."""
+        self._span = None if first_ms is None or last_ms is None else (first_ms, last_ms)
+
     def focus_filter(self) -> None:
         """Put the keyboard in the first text filter (Ctrl+F)."""
         self.user.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.user.selectAll()
 
     def set_field(self, kind: str, value: str) -> None:
-        """Filter by one value clicked elsewhere (``user`` email, ``task`` or ``agent`` id)."""
-        edit = {"user": self.user, "task": self.task, "agent": self.agent}.get(kind)
+        """Filter by exactly one value clicked elsewhere: ``user`` (email or id), ``task``,
+        ``agent``, ``ip`` or ``type`` (an event type or category)."""
+        if kind == "type":
+            self.set_types({value})
+            return
+        edit = self._edits().get(kind)
         if edit is None:
             raise ValueError(f"cannot filter by {kind!r}")
-        edit.setText(value)
+        self._exact[kind] = value
+        self._building = True
+        try:
+            edit.setText(value)
+        finally:
+            self._building = False
+        self._changed_now()
+
+    def clear_part(self, part: str) -> None:
+        """Remove one condition (a chip's ✕): ``time``, ``user``, ``types``, ``task``,
+        ``agent``, ``ip`` or ``outcome``."""
+        if part not in PARTS:
+            raise ValueError(f"no filter part {part!r}; expected one of {', '.join(PARTS)}")
+        self._building = True
+        try:
+            if part == "time":
+                self.range.setCurrentIndex(0)
+                self.custom.setVisible(False)
+            elif part == "types":
+                self._uncheck_all()
+            elif part == "outcome":
+                self.outcome.setCurrentIndex(0)
+            else:
+                self._edits()[part].clear()
+                self._exact.pop(part, None)
+        finally:
+            self._building = False
         self._changed_now()
 
     def set_custom_range(self, since_ms: int, until_ms: int) -> None:
         """Show events from ``since_ms`` (inclusive) to ``until_ms`` (exclusive), UTC."""
         self._building = True
-        self.since_edit.setDateTime(QDateTime.fromMSecsSinceEpoch(since_ms, QTimeZone.utc()))
-        self.until_edit.setDateTime(QDateTime.fromMSecsSinceEpoch(until_ms, QTimeZone.utc()))
-        self._building = False
-        if self.range.currentIndex() != CUSTOM:
+        try:
             self.range.setCurrentIndex(CUSTOM)
-        else:
-            self._changed_now()
+            self.custom.setVisible(True)
+            self.since_edit.setDateTime(QDateTime.fromMSecsSinceEpoch(since_ms, QTimeZone.utc()))
+            self.until_edit.setDateTime(QDateTime.fromMSecsSinceEpoch(until_ms, QTimeZone.utc()))
+        finally:
+            self._building = False
+        self._changed_now()
 
     def set_types(self, names: set[str]) -> None:
         """Check these categories and/or exact types (and nothing else)."""
@@ -226,14 +386,28 @@ class FilterPanel(QWidget):
         try:
             self.range.setCurrentIndex(0)
             self.custom.setVisible(False)
-            for edit in (self.user, self.task, self.agent):
+            for edit in self._edits().values():
                 edit.clear()
+            self._exact.clear()
             self.outcome.setCurrentIndex(0)
-            for parent_item in self._categories():
-                parent_item.setCheckState(0, Qt.CheckState.Unchecked)
+            self._uncheck_all()
         finally:
             self._building = False
         self._changed_now()
+
+    def _uncheck_all(self) -> None:
+        """Every type box and category box empty, and drawn so.
+
+        A category's box shows a state computed from its types, and the tree announces a
+        data change only for the types (the category's own stored state may not change), so
+        the view is not told to redraw the category and a half-checked box could stay drawn.
+        Each type and each category is set explicitly and each category row is repainted.
+        """
+        for parent_item in self._categories():
+            for child in self._children(parent_item):
+                child.setCheckState(0, Qt.CheckState.Unchecked)
+            parent_item.setCheckState(0, Qt.CheckState.Unchecked)
+            self.types.update(self.types.indexFromItem(parent_item))
 
     def current_filter(self) -> EventFilter:
         """The filter the controls describe now."""
@@ -246,18 +420,28 @@ class FilterPanel(QWidget):
                 until = None  # a reversed range would match nothing; show from ``since``
         elif length is not None:
             since = self._clock() - length
-        user = self.user.text().strip() or None
-        by_id = user is not None and "@" not in user  # a raw user id (not in the directory)
+        user = self._value("user")
+        by_id = user is not None and not user.endswith(PREFIX) and "@" not in user
         return EventFilter(
             since_ms=since,
             until_ms=until,
             user_email=None if by_id else user,
             user_id=user if by_id else None,
             types=frozenset(self._checked_types()),
-            task_id=self.task.text().strip() or None,
-            agent_id=self.agent.text().strip() or None,
+            task_id=self._value("task"),
+            agent_id=self._value("agent"),
+            ip=self._value("ip"),
             outcome=OUTCOME_CHOICES[self.outcome.currentIndex()][1],
         )
+
+    def _value(self, name: str) -> str | None:
+        """The field's text as a filter value: exact when set from elsewhere, else a prefix."""
+        text = self._edits()[name].text().strip()
+        if not text:
+            return None
+        if self._exact.get(name) == text or text.endswith(PREFIX):
+            return text
+        return text + PREFIX
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -284,8 +468,24 @@ class FilterPanel(QWidget):
         return names
 
     def _range_changed(self, index: int) -> None:
+        if index == CUSTOM and not self._building:
+            self._open_custom_on_span()
         self.custom.setVisible(index == CUSTOM)
         self._changed_now()
+
+    def _open_custom_on_span(self) -> None:
+        """From/To around the events in view (whole minutes), so the range starts non-empty."""
+        if self._span is None:
+            return
+        first, last = self._span
+        since = first - first % MINUTE_MS
+        until = last - last % MINUTE_MS + MINUTE_MS  # exclusive: the last event stays inside
+        self._building = True
+        try:
+            self.since_edit.setDateTime(QDateTime.fromMSecsSinceEpoch(since, QTimeZone.utc()))
+            self.until_edit.setDateTime(QDateTime.fromMSecsSinceEpoch(until, QTimeZone.utc()))
+        finally:
+            self._building = False
 
     def _changed_later(self) -> None:
         if not self._building:

@@ -3,6 +3,12 @@
 The window only arranges widgets and forwards intentions (sync, cancel, sign out) as signals;
 :mod:`auditlens.ui.app` decides what they do. Everything read from the mirror arrives through
 the table model or :class:`~auditlens.ui.tasks.TaskRunner` jobs, never on the UI thread.
+
+Above the table, the filter as removable chips (:mod:`auditlens.ui.filter_chips`) and the
+match count; the table itself is :class:`~auditlens.ui.event_table.EventTable`. Right-click a
+row to copy the cell, the row (tab-separated, as shown) or the event's JSON, or to filter by
+exactly its user, task, agent, type or IP. When no event matches, the table says why and offers
+to clear the filters.
 """
 
 from __future__ import annotations
@@ -11,20 +17,29 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QModelIndex,
+    QPoint,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QGuiApplication,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMainWindow,
     QMenu,
     QProgressBar,
     QSizePolicy,
     QSplitter,
-    QTableView,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -32,21 +47,35 @@ from PySide6.QtWidgets import (
 
 from auditlens.core.events import format_timestamp
 from auditlens.export.record import RecordOutcome
+from auditlens.mirror.migrate import needs_upgrade, upgrade_file
 from auditlens.mirror.query import EventFilter, EventRecord, MirrorReader, MirrorStatus, Row
 from auditlens.ui.banner import VerificationBanner
 from auditlens.ui.detail_pane import DetailPane
+from auditlens.ui.event_table import EventTable
 from auditlens.ui.export_dialog import ExportDialog, ExportSource, Recorder
+from auditlens.ui.filter_chips import FilterChips
 from auditlens.ui.filter_panel import FilterPanel, _wall_clock_ms
+from auditlens.ui.json_view import pretty_json
 from auditlens.ui.resources import icon
-from auditlens.ui.sort_header import SortHeader
-from auditlens.ui.table_model import COLUMNS, SUMMARY, TIME, EventTableModel
+from auditlens.ui.table_model import (
+    AGENT,
+    COLUMNS,
+    IP,
+    TASK,
+    TYPE,
+    USER,
+    EventTableModel,
+)
 from auditlens.ui.tasks import TaskRunner
 
 if TYPE_CHECKING:
     from auditlens.ui.task_trail import TaskTrailWindow
 from auditlens.ui.verify_dialog import VerifyDialog
 
-ROW_HEIGHT = 26
+#: Completion lists of the filter fields: (field, mirror column).
+COMPLETED_FIELDS = (("agent", "agent_id"), ("ip", "ip"))
+#: Task ids offered per typed prefix (there can be hundreds of thousands).
+TASK_COMPLETIONS = 50
 
 
 def status_text(status: MirrorStatus) -> str:
@@ -60,50 +89,6 @@ def status_text(status: MirrorStatus) -> str:
         f"Verified {status.entries:,} events up to checkpoint size {status.checkpoint.size:,}, "
         f"signed by {origin}{synced}"
     )
-
-
-class EventTable(QTableView):
-    """The table: fixed row height, whole-row selection, SQL sorting from the header."""
-
-    def __init__(self, model: EventTableModel, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setHorizontalHeader(SortHeader(self))  # ▲ ascending, ▼ descending, in every style
-        self.setModel(model)
-        self._model = model
-        vertical = self.verticalHeader()
-        vertical.setVisible(False)
-        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # never ResizeToContents
-        vertical.setDefaultSectionSize(ROW_HEIGHT)
-        header = self.horizontalHeader()
-        header.setHighlightSections(False)
-        header.setSectionsMovable(True)
-        for i, column in enumerate(COLUMNS):
-            header.resizeSection(i, column.width)
-        header.setSectionResizeMode(SUMMARY, QHeaderView.ResizeMode.Stretch)
-        header.setMinimumSectionSize(60)
-        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        # Several rows may be selected: File -> Export... then exports just those.
-        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.setAlternatingRowColors(True)
-        self.setWordWrap(False)
-        self.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.setShowGrid(False)
-        self.setSortingEnabled(True)
-        header.setSortIndicator(TIME, Qt.SortOrder.DescendingOrder)
-        header.sortIndicatorChanged.connect(self._sort_indicator_changed)
-
-    def _sort_indicator_changed(self, section: int, order: Qt.SortOrder) -> None:
-        """A click on a column that cannot sort (Summary) puts the indicator back."""
-        if COLUMNS[section].sort is None:
-            header = self.horizontalHeader()
-            header.blockSignals(True)
-            current = (
-                Qt.SortOrder.DescendingOrder
-                if self._model.descending
-                else Qt.SortOrder.AscendingOrder
-            )
-            header.setSortIndicator(self._model.sort_section, current)
-            header.blockSignals(False)
 
 
 class MainWindow(QMainWindow):
@@ -147,13 +132,18 @@ class MainWindow(QMainWindow):
         summary.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         bar = QHBoxLayout(summary)
         bar.setContentsMargins(12, 6, 12, 6)
-        self.query_label = QLabel()
-        self.query_label.setObjectName("FilterQuery")
-        self.query_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.chips = FilterChips()
+        self.chips.remove_requested.connect(self.filters.clear_part)
+        self.chips.clear_requested.connect(self.filters.reset)
         self.count_label = QLabel()
         self.count_label.setObjectName("MatchCount")
-        bar.addWidget(self.query_label, 1)
+        # The count always shows whole; many chips give way (each keeps its full text as tooltip).
+        self.chips.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.count_label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
+        bar.addWidget(self.chips, 1)
         bar.addWidget(self.count_label)
+        self.table.empty_state.clear_button.clicked.connect(self.filters.reset)
+        self._refusal: str | None = None
 
         centre = QWidget()
         centre_layout = QVBoxLayout(centre)
@@ -189,10 +179,12 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
 
         self.filters.filter_changed.connect(self.apply_filter)
+        self.filters.completion_wanted.connect(self._complete_field)
         self.detail.filter_requested.connect(self.filters.set_field)
         self.model.count_changed.connect(self._count_changed)
         self.model.page_loaded.connect(self._page_loaded)
         self.model.load_failed.connect(lambda message: self.statusBar().showMessage(message, 8000))
+        self.model.filter_refused.connect(self._filter_refused)
         self.model.modelReset.connect(self.detail.clear)
         self.table.selectionModel().currentRowChanged.connect(self._current_row_changed)
         QShortcut(QKeySequence.StandardKey.Find, self, self.filters.focus_filter)
@@ -264,13 +256,29 @@ class MainWindow(QMainWindow):
     # -- mirror ---------------------------------------------------------------------------------
 
     def open_mirror(self, path: Path | str) -> None:
-        """Show the mirror at ``path`` (read-only); the current filter and sort are kept."""
+        """Show the mirror at ``path`` (read-only); the current filter and sort are kept.
+
+        A mirror written by an older auditlens is first upgraded in place on a worker (seconds
+        per million events, once), so the window stays responsive meanwhile.
+        """
+        if needs_upgrade(Path(path)):
+            self.status_label.setText("Upgrading the mirror to this version of auditlens…")
+            self.runner.submit(
+                lambda: upgrade_file(Path(path)),
+                lambda _: self._open_reader(path),
+                lambda exc: self.status_label.setText(f"Upgrading the mirror failed: {exc}"),
+            )
+            return
+        self._open_reader(path)
+
+    def _open_reader(self, path: Path | str) -> None:
         reader = MirrorReader(path)
         old, self.reader = self.reader, reader
         self.model.set_reader(reader)
         if self.trail_window is not None:
             self.trail_window.set_reader(reader, self.origin)
         self.runner.submit(reader.user_emails, self.filters.set_user_emails)
+        self._load_completions(reader)
         self.refresh_status()
         if old is not None:
             self.runner.submit(lambda: None, lambda _: old.close())
@@ -295,9 +303,40 @@ class MainWindow(QMainWindow):
             return
         self.model.refresh()
         self.runner.submit(self.reader.user_emails, self.filters.set_user_emails)
+        self._load_completions(self.reader)
         self.refresh_status()
         if self.trail_window is not None:
             self.trail_window.reload()  # a running task may have new steps
+
+    def _load_completions(self, reader: MirrorReader) -> None:
+        """Task ids, agent ids and IPs the mirror holds, for the filter fields' completion."""
+
+        def known() -> dict[str, list[str]]:
+            return {field: reader.known_values(column) for field, column in COMPLETED_FIELDS}
+
+        def show(values: dict[str, list[str]]) -> None:
+            if reader is self.reader:
+                for field, items in values.items():
+                    self.filters.set_known_values(field, items)
+
+        self.runner.submit(known, show)
+
+    def _complete_field(self, kind: str, typed: str) -> None:
+        """Task ids starting with what was typed (index seeks on a worker)."""
+        reader = self.reader
+        if reader is None or kind != "task":
+            return
+
+        def show(values: list[str]) -> None:
+            current = self.filters.task.text().strip().rstrip("*")
+            if reader is self.reader and current == typed:  # not a stale, shorter prefix's
+                self.filters.set_known_values("task", values)
+
+        self.runner.submit(
+            lambda: reader.values_starting("task_id", typed, TASK_COMPLETIONS),
+            show,
+            lambda _exc: None,  # a prefix too broad to list: no completions, no error
+        )
 
     def refresh_status(self) -> None:
         """Re-read the status bar sentence (entries, checkpoint, origin, last sync)."""
@@ -331,12 +370,58 @@ class MainWindow(QMainWindow):
         self.model.set_filter(f)
 
     def _show_query(self, f: EventFilter) -> None:
+        self.chips.show_filter(f)
         query = f.to_query()
-        self.query_label.setText(query or "All events")
-        self.query_label.setToolTip("The active filter, as audit API query parameters")
+        self.chips.setToolTip(f"As query parameters: {query}" if query else "")
 
     def _count_changed(self, n: int) -> None:
         self.count_label.setText("Counting…" if n < 0 else f"{n:,} matching events")
+        if n < 0:
+            self._refusal = None
+            self.table.empty_state.setVisible(False)
+            return
+        if n == 0:
+            self._show_empty()
+        reader, f = self.reader, self.model.event_filter
+        if n > 0 and reader is not None:
+            self.runner.submit(
+                lambda: reader.span(f),
+                lambda span: self._span_arrived(reader, f, span),
+            )
+
+    def _span_arrived(
+        self, reader: MirrorReader, f: EventFilter, span: tuple[int, int] | None
+    ) -> None:
+        if reader is self.reader and f == self.model.event_filter and span is not None:
+            self.filters.set_data_span(*span)
+
+    def _filter_refused(self, message: str) -> None:
+        self._refusal = message
+        self.count_label.setText("Too many to list")  # not "0": the matches were not counted
+        self._show_empty()
+
+    def _show_empty(self) -> None:
+        """Nothing to show: say why, and offer the way back (unless the mirror is empty)."""
+        empty_state = self.table.empty_state
+        if self.reader is None:
+            empty_state.show_message(
+                "No mirror open", "Sign in and sync to see the audit log.", can_clear=False
+            )
+        elif self._refusal is not None:
+            message = self._refusal[0].upper() + self._refusal[1:]
+            empty_state.show_message("Too many matches to list", message + ".", can_clear=True)
+        elif self.model.event_filter.is_empty():
+            empty_state.show_message(
+                "No events yet",
+                "This mirror holds no events: sync to fetch the log.",
+                can_clear=False,
+            )
+        else:
+            empty_state.show_message(
+                "No events match these filters",
+                "Remove a filter above (✕), or clear them all.",
+                can_clear=True,
+            )
 
     def _page_loaded(self, first: int) -> None:
         current = self.table.currentIndex()
@@ -455,6 +540,8 @@ class MainWindow(QMainWindow):
         self.addAction(self.trail_action)
         self.detail.trail_requested.connect(self.open_task_trail)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        copy = QShortcut(QKeySequence.StandardKey.Copy, self.table, self.copy_selected_rows)
+        copy.setContext(Qt.ShortcutContext.WidgetShortcut)
         self.table.customContextMenuRequested.connect(self._table_context_menu)
 
     def open_task_trail(self, task_id: str | None) -> TaskTrailWindow:
@@ -478,15 +565,92 @@ class MainWindow(QMainWindow):
         return window
 
     def _table_context_menu(self, pos: QPoint) -> QMenu:
-        row = self.model.row_at(self.table.indexAt(pos).row())
+        """Show the task trail; copy cell / row / JSON; filter by this row's values."""
+        index = self.table.indexAt(pos)
+        row = self.model.row_at(index.row()) if index.isValid() else None
         menu = QMenu(self)
+        menu.setObjectName("RowMenu")
         show = menu.addAction("Show task trail")
         show.setEnabled(row is not None and row.task_id is not None)
         if row is not None and row.task_id is not None:
             task_id = row.task_id
             show.triggered.connect(lambda: self.open_task_trail(task_id))
+        menu.addSeparator()
+        copy_cell = menu.addAction(icon("copy"), "Copy cell")
+        selected = self._selected_rows()
+        several = len(selected) > 1 and index.row() in selected
+        copy_row = menu.addAction(f"Copy {len(selected):,} rows" if several else "Copy row")
+        copy_json = menu.addAction("Copy event as JSON")
+        for action in (copy_cell, copy_row, copy_json):
+            action.setEnabled(row is not None)
+        if row is not None:
+            text = self.model.data(index) or ""
+            copy_cell.triggered.connect(lambda: self._copy(str(text)))
+            rows = selected if several else [index.row()]
+            copy_row.triggered.connect(lambda: self._copy(self.rows_text(rows)))
+            copy_json.triggered.connect(lambda: self.copy_event_json(row))
+        menu.addSeparator()
+        for kind, column, value in self._filter_values(row):
+            shown = value if len(value) <= 40 else value[:20] + "…" + value[-12:]
+            label = f"Filter by this {COLUMNS[column].title.lower()}: {shown}"
+            action = menu.addAction(label)
+            action.setObjectName(f"filter-{kind}")
+            action.triggered.connect(lambda _=False, k=kind, v=value: self.filters.set_field(k, v))
         menu.popup(self.table.viewport().mapToGlobal(pos))
         return menu
+
+    def _filter_values(self, row: Row | None) -> list[tuple[str, int, str]]:
+        """``(filter field, column, value)`` the row offers to filter by (present ones only)."""
+        if row is None:
+            return []
+        user = self.model.email_of(row.user_id) or row.user_id
+        candidates = (
+            ("user", USER, user),
+            ("task", TASK, row.task_id),
+            ("agent", AGENT, row.agent_id),
+            ("type", TYPE, row.type),
+            ("ip", IP, row.ip),
+        )
+        return [(kind, column, value) for kind, column, value in candidates if value]
+
+    def _selected_rows(self) -> list[int]:
+        return sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+
+    def copy_selected_rows(self) -> None:
+        """Ctrl+C in the table: the selected rows as shown, one line each, tab-separated."""
+        rows = self._selected_rows()
+        if rows:
+            self._copy(self.rows_text(rows))
+
+    def rows_text(self, rows: list[int]) -> str:
+        """Loaded rows as shown, one line each (rows still being read are left out)."""
+        return "\n".join(self.row_text(r) for r in rows if self.model.row_at(r) is not None)
+
+    def row_text(self, row: int) -> str:
+        """The row as shown: visible columns in view order, tab-separated."""
+        header = self.table.horizontalHeader()
+        columns = [
+            header.logicalIndex(v)
+            for v in range(header.count())
+            if not header.isSectionHidden(header.logicalIndex(v))
+        ]
+        return "\t".join(str(self.model.data(self.model.index(row, c)) or "") for c in columns)
+
+    def copy_event_json(self, row: Row) -> None:
+        """Put the event's exact JSON (pretty) on the clipboard (read off the UI thread)."""
+        reader = self.reader
+        if reader is None:
+            return
+
+        def copy(record: EventRecord | None) -> None:
+            if record is not None:
+                self._copy(pretty_json(record.raw))
+
+        self.runner.submit(lambda: reader.event(row.idx), copy)
+
+    def _copy(self, text: str) -> None:
+        QGuiApplication.clipboard().setText(text)
+        self.statusBar().showMessage("Copied", 2000)
 
     # -- sync progress (driven by the app) ------------------------------------------------------
 

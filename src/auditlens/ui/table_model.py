@@ -11,6 +11,12 @@ query layer (``sort()`` starts a new query); there is no proxy model over the ro
 The first page usually arrives before the count: the model then shows that page's rows at once
 and grows to the full count when it is known, so the table fills in milliseconds even when a
 broad count takes longer.
+
+The Outcome column shows the *verdict* (:func:`auditlens.core.events.verdict_of`): a refusal (a
+denied approval, a login refused by policy) reads "denied" in amber, never a green "success" a
+manager would take for "it went through". Every cell's tooltip holds its full value, so a cut
+off id can always be read. IP address and user agent (the event's ``request``) are columns too,
+hidden until chosen from the header's menu.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from auditlens.core.events import format_timestamp
 from auditlens.mirror.query import (
     EventFilter,
     MirrorReader,
+    PrefixTooBroadError,
     QueryCancelledError,
     QueryScope,
     Row,
@@ -59,15 +66,27 @@ COLUMNS: tuple[Column, ...] = (
     Column("Outcome", "outcome", 100),
     Column("Summary", None, 380),
     Column("Index", "idx", 72),
+    Column("IP address", None, 130),
+    Column("User agent", None, 240),
 )
-TIME, TYPE, USER, TASK, AGENT, OUTCOME, SUMMARY, INDEX = range(len(COLUMNS))
+TIME, TYPE, USER, TASK, AGENT, OUTCOME, SUMMARY, INDEX, IP, USER_AGENT = range(len(COLUMNS))
+#: Shown until the person chooses otherwise (the header's right-click menu).
+HIDDEN_BY_DEFAULT = frozenset({IP, USER_AGENT})
 
 FAILURE_TEXT = QColor("#b71c1c")
 FAILURE_BACKGROUND = QColor("#fdecea")
+#: Refused by policy or permission: amber, apart from both success and failure.
+DENIED_TEXT = QColor("#8a4500")
+DENIED_BACKGROUND = QColor("#fff1dc")
 MUTED = QColor("#8a96a3")
 PLACEHOLDER = "…"
 
 _Index = QModelIndex | QPersistentModelIndex
+
+
+def verdict_of_row(row: Row) -> str:
+    """What the Outcome column says: the stored verdict, else the signed outcome."""
+    return row.verdict or row.outcome or ""
 
 
 class EventTableModel(QAbstractTableModel):
@@ -79,6 +98,8 @@ class EventTableModel(QAbstractTableModel):
     page_loaded = Signal(int)
     #: A background read failed (message for the status bar).
     load_failed = Signal(str)
+    #: The filter cannot be answered as typed (a prefix of too many values): what to do.
+    filter_refused = Signal(str)
 
     def __init__(self, runner: TaskRunner, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -97,6 +118,7 @@ class EventTableModel(QAbstractTableModel):
         self._count_started = False
         self._failure_icon: QIcon = icon("failure")
         self._success_icon: QIcon = icon("success")
+        self._denied_icon: QIcon = icon("denied")
         self._mono = QFont("DejaVu Sans Mono")
         self._mono.setStyleHint(QFont.StyleHint.Monospace)
 
@@ -212,19 +234,28 @@ class EventTableModel(QAbstractTableModel):
             return self._display(row, column)
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(row, column)
-        failed = row.outcome == "failure"
+        verdict = verdict_of_row(row)
+        marked = verdict in ("failure", "denied")
         if role == Qt.ItemDataRole.ForegroundRole:
-            if column == OUTCOME and failed:
-                return QBrush(FAILURE_TEXT)
-            missing = {USER: row.user_id, TASK: row.task_id, AGENT: row.agent_id}
+            if column == OUTCOME and marked:
+                return QBrush(FAILURE_TEXT if verdict == "failure" else DENIED_TEXT)
+            missing = {
+                USER: row.user_id,
+                TASK: row.task_id,
+                AGENT: row.agent_id,
+                IP: row.ip,
+                USER_AGENT: row.user_agent,
+            }
             if column in missing and missing[column] is None:
                 return QBrush(MUTED)
             return None
-        if role == Qt.ItemDataRole.BackgroundRole and column == OUTCOME and failed:
-            return QBrush(FAILURE_BACKGROUND)
+        if role == Qt.ItemDataRole.BackgroundRole and column == OUTCOME and marked:
+            return QBrush(FAILURE_BACKGROUND if verdict == "failure" else DENIED_BACKGROUND)
         if role == Qt.ItemDataRole.DecorationRole and column == OUTCOME:
-            return self._failure_icon if failed else self._success_icon
-        if role == Qt.ItemDataRole.FontRole and column == OUTCOME and failed:
+            if verdict == "denied":
+                return self._denied_icon
+            return self._failure_icon if verdict == "failure" else self._success_icon
+        if role == Qt.ItemDataRole.FontRole and column == OUTCOME and marked:
             font = QFont()
             font.setBold(True)
             return font
@@ -248,23 +279,36 @@ class EventTableModel(QAbstractTableModel):
         if column == AGENT:
             return row.agent_id or "—"
         if column == OUTCOME:
-            return row.outcome or ""
+            return verdict_of_row(row)
         if column == SUMMARY:
             return row.summary or ""
+        if column == IP:
+            return row.ip or "—"
+        if column == USER_AGENT:
+            return row.user_agent or "—"
         return str(row.idx)
 
     def _tooltip(self, row: Row, column: int) -> str | None:
-        if column == SUMMARY and row.summary:
-            return row.summary
-        if column == USER and row.user_id is not None:
-            return f"user id {row.user_id}"
-        if column == TASK and row.task_id is not None:
-            return row.task_id
-        if column == AGENT and row.agent_id is not None:
-            return row.agent_id
-        if column == OUTCOME and row.outcome == "failure":
-            return "This operation failed"
-        return None
+        """The cell's full value (a narrow column cuts it off), with what it means."""
+        if column == USER:
+            if row.user_id is None:
+                return "No user: the event was not caused by a person"
+            email = self._emails.get(row.user_id)
+            return f"{email}\nuser id {row.user_id}" if email else f"user id {row.user_id}"
+        if column == OUTCOME:
+            verdict = verdict_of_row(row)
+            if verdict == "denied":
+                return (
+                    "denied: refused by policy or permission, it did not go through "
+                    f"(signed outcome: {row.outcome or 'none'})"
+                )
+            if verdict == "failure":
+                return "failure: this operation failed"
+            return "success: this operation succeeded" if verdict == "success" else None
+        if column == TIME:
+            return f"{format_timestamp(row.ts)} (UTC)"
+        text = self._display(row, column)
+        return text if text and text != "—" else None
 
     # -- background reads -----------------------------------------------------------------------
 
@@ -386,5 +430,11 @@ class EventTableModel(QAbstractTableModel):
         if isinstance(exc, QueryCancelledError):
             return  # a read of a replaced query: its generation is gone
         self._pending.clear()
+        if isinstance(exc, PrefixTooBroadError):  # the filter's fault, not the mirror's
+            self._count = 0
+            self._count_started = True
+            self.count_changed.emit(0)
+            self.filter_refused.emit(str(exc))
+            return
         self._start_count()
         self.load_failed.emit(f"Reading the mirror failed: {exc}")
