@@ -11,6 +11,7 @@ from PySide6.QtGui import QBrush, QGuiApplication
 from PySide6.QtWidgets import QHeaderView, QMenu, QStyleOptionViewItem
 from pytestqt.qtbot import QtBot
 
+from auditlens.core.events import CATEGORIES, category_of
 from auditlens.mirror.query import EventFilter, Row
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.table_model import (
@@ -127,6 +128,12 @@ def test_the_row_menu_copies_the_cell_the_row_and_the_json(
     menu.close()
 
 
+def the_panels_name_for(event_type: str) -> str:
+    """A type alone in its category (``agent.action``) is the whole category to the panel."""
+    category = category_of(event_type)
+    return category if CATEGORIES[category] == (event_type,) else event_type
+
+
 def test_the_row_menu_filters_by_exactly_each_value(window: MainWindow, qtbot: QtBot) -> None:
     row = first_row(window, lambda r: r.task_id and r.agent_id and r.user_id and r.ip)
     loaded = window.model.row_at(row)
@@ -136,7 +143,7 @@ def test_the_row_menu_filters_by_exactly_each_value(window: MainWindow, qtbot: Q
         "user": EventFilter(user_email=email),
         "task": EventFilter(task_id=loaded.task_id),
         "agent": EventFilter(agent_id=loaded.agent_id),
-        "type": EventFilter(types=frozenset({loaded.type or ""})),
+        "type": EventFilter(types=frozenset({the_panels_name_for(loaded.type or "")})),
         "ip": EventFilter(ip=loaded.ip),
     }
     for kind, f in expected.items():
