@@ -571,7 +571,9 @@ def test_a_prefix_inside_a_broad_filter_reads_only_the_prefix_values_ranges(
     monkeypatch.setattr(query, "MAX_MERGED_STREAMS", 1)
     reader = MirrorReader(demo)
     try:
-        ips = reader.known_values("ip")
+        # People's addresses, not the agent runtimes' few busy ones (10.42.8.x, one per task):
+        # a prefix of those matches most agent actions and is rightly not preferred.
+        ips = [ip for ip in reader.known_values("ip") if not ip.startswith("10.42.")]
         prefix = ips[0][:4]
         assert len([ip for ip in ips if ip.startswith(prefix)]) > 1
         for types in (frozenset({"agent"}), frozenset({"auth"})):
