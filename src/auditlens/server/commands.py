@@ -7,7 +7,7 @@ Shape (every command takes ``--data-dir``, ``--db`` and ``--server-name``)::
     auditlens server org list
     auditlens server user create --org ORG --email EMAIL --role owner|admin|member
                                  [--name NAME] [--password-stdin]
-    auditlens server key create --org ORG --name NAME [--scope ingest|read]
+    auditlens server key create --org ORG --name NAME [--scope ingest|read] [--user EMAIL]
     auditlens server seed [--seed N] [--events N]
     auditlens server verify [--org ORG]
     auditlens server prune [--org ORG]
@@ -139,6 +139,12 @@ def register(subparsers: Any) -> None:
     key_create.add_argument("--org", required=True, help="organization id, slug or name")
     key_create.add_argument("--name", required=True, help="what the key is for")
     key_create.add_argument("--scope", default="ingest", choices=["ingest", "read"])
+    key_create.add_argument(
+        "--user",
+        metavar="EMAIL",
+        help="the key's owner (required for --scope read: a read key acts as its owner, an "
+        "owner or admin of the organization)",
+    )
     key_create.set_defaults(handler=run_key_create)
 
     seed = groups.add_parser("seed", help="create the demo organization with demo events")
@@ -307,6 +313,29 @@ def run_user_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key_owner(conn: Any, org: Any, email: str | None, scope: str) -> Any:
+    """The user a new key belongs to; a read key needs one who may read (else it is useless)."""
+    from auditlens.server import accounts
+
+    if email is None:
+        if scope == "read":
+            raise accounts.AccountError(
+                "user",
+                "a read key acts as its owner: name an owner or admin with --user EMAIL",
+            )
+        return None
+    user = accounts.find_user(conn, org.id, email)
+    if user is None:
+        raise accounts.AccountError("user", f"there is no user {email!r} in {org.name}")
+    if scope == "read" and user.role not in accounts.READER_ROLES:
+        raise accounts.AccountError(
+            "user",
+            f"{user.email} is a {user.role}; a read key acts as its owner, so it needs an "
+            "owner or admin",
+        )
+    return user
+
+
 def run_key_create(args: argparse.Namespace) -> int:
     from auditlens.server import accounts
 
@@ -314,7 +343,10 @@ def run_key_create(args: argparse.Namespace) -> int:
     try:
         org = _find_org(state, args.org)
         with state.db.write() as conn:
-            key, secret = accounts.create_api_key(conn, org.id, args.name, args.scope, None)
+            owner = _key_owner(conn, org, args.user, args.scope)
+            key, secret = accounts.create_api_key(
+                conn, org.id, args.name, args.scope, owner.id if owner else None
+            )
             state.sequencer.append_in(
                 conn,
                 org.id,
@@ -330,6 +362,7 @@ def run_key_create(args: argparse.Namespace) -> int:
                             "key_prefix": key.prefix,
                             "key_name": key.name,
                             "scope": key.scope,
+                            "created_by": key.created_by,
                             "via": "cli",
                         },
                     }

@@ -15,7 +15,7 @@ Decisions:
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -46,7 +46,9 @@ class LoginRequest(BaseModel):
 
 class ApiKeyRequest(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    scope: str = Field(description="read | ingest")
+    scope: Literal["read", "ingest"] = Field(
+        description="read: acts as its creator (owner or admin); ingest: may only append events"
+    )
 
 
 def auth_event(

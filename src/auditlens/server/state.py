@@ -7,9 +7,9 @@ use, so ``auditlens serve`` on an empty directory and the admin commands behave 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from auditlens.server.db import Database
+from auditlens.server.files import prepare_data_dir
 from auditlens.server.ratelimit import LoginLimiter
 from auditlens.server.sequencer import Sequencer
 from auditlens.server.settings import ServerSettings
@@ -34,8 +34,7 @@ class ServerState:
 
 def open_server(settings: ServerSettings) -> ServerState:
     """Open (creating on first use) the data directory, database, schema and log key."""
-    data_dir = Path(settings.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings)
     signer = load_or_create_signer(settings.key_path, settings.vkey_path, settings.server_name)
     db = Database(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
     try:
