@@ -3,7 +3,8 @@
 The app opens its :class:`~auditlens.server.state.ServerState` at creation (so a bad database
 URL or key file fails at start, not on the first request) and closes it on shutdown. If
 ``retention_interval_seconds`` is set, a daemon thread prunes every organization by its plan
-at that interval.
+at that interval, and deletes expired idempotency receipts. Logins run on the app's password
+gate (:mod:`.password_gate`), which the app closes on shutdown.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 
 from auditlens import __version__
-from auditlens.server import accounts, retention
+from auditlens.server import accounts, idempotency, retention
+from auditlens.server.password_gate import PasswordGate
 from auditlens.server.problems import install_problem_handlers
 from auditlens.server.responses import JSONBytes
 from auditlens.server.routes_audit import router as audit_router
@@ -58,6 +60,7 @@ def _retention_loop(state: ServerState, stop: threading.Event) -> None:
         delay = interval
         try:
             prune_all(state)
+            idempotency.purge_expired(state.db, state.settings.idempotency_ttl_seconds)
         except Exception:  # keep serving; the next round tries again
             log.exception("retention pruning failed")
 
@@ -77,6 +80,7 @@ def create_app(settings: ServerSettings, state: ServerState | None = None) -> Fa
     """Build the audit API for ``settings`` (or around an already opened ``state``)."""
     state = state or open_server(settings)
     stop = threading.Event()
+    gate = PasswordGate(settings.password_check_workers, settings.password_check_queue)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -90,6 +94,7 @@ def create_app(settings: ServerSettings, state: ServerState | None = None) -> Fa
             yield
         finally:
             stop.set()
+            gate.close()
             if worker is not None:
                 worker.join(timeout=5)
             state.close()
@@ -105,6 +110,7 @@ def create_app(settings: ServerSettings, state: ServerState | None = None) -> Fa
         default_response_class=JSONBytes,
     )
     app.state.auditlens = state
+    app.state.password_gate = gate
     install_problem_handlers(app)
     app.include_router(auth_router)
     app.include_router(events_router)

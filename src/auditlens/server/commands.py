@@ -420,7 +420,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_prune(args: argparse.Namespace) -> int:
-    from auditlens.server import retention
+    from auditlens.server import idempotency, retention
     from auditlens.server.app import prune_all
 
     state = _open(args)
@@ -431,8 +431,11 @@ def run_prune(args: argparse.Namespace) -> int:
             results = [result] if result else []
         else:
             results = prune_all(state)
+        receipts = idempotency.purge_expired(state.db, state.settings.idempotency_ttl_seconds)
     finally:
         state.close()
+    if receipts:
+        _err(f"auditlens: deleted {receipts:,} expired idempotency receipts")
     if not results:
         _err("auditlens: nothing to prune")
     for r in results:

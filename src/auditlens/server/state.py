@@ -47,5 +47,5 @@ def open_server(settings: ServerSettings) -> ServerState:
         db=db,
         signer=signer,
         sequencer=Sequencer(db, signer),
-        limiter=LoginLimiter(settings.login_max_failures, settings.login_window_seconds),
+        limiter=LoginLimiter(db, settings.login_budgets),
     )
