@@ -3,6 +3,8 @@
 Shape (every command takes ``--data-dir``, ``--db`` and ``--server-name``)::
 
     auditlens serve [--host 127.0.0.1] [--port 8765] [--demo [--seed N] [--events N]]
+                    [--forwarded-allow-ips IPS] [--header-timeout S] [--body-timeout S]
+                    [--keep-alive-timeout S] [--max-connections N] [--password-check-workers N]
     auditlens server org create NAME --plan business|enterprise [--slug SLUG]
     auditlens server org list
     auditlens server user create --org ORG --email EMAIL --role owner|admin|member
@@ -21,7 +23,8 @@ Decisions:
   capture it; everything else goes to stderr.
 * Heavy imports happen inside the handlers, so ``auditlens --help`` stays fast.
 * ``serve`` warns when it listens beyond loopback: the reference server speaks plain HTTP and
-  needs a TLS-terminating proxy in front of it for that.
+  needs a TLS-terminating proxy in front of it for that. Its connection limits and proxy trust
+  are described in :mod:`.serving`.
 """
 
 from __future__ import annotations
@@ -97,6 +100,48 @@ def register(subparsers: Any) -> None:
         default="FULL",
         help="SQLite durability: FULL (default) keeps acknowledged batches through a power cut; "
         "NORMAL only through a crash or kill, with one fsync fewer per batch",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        metavar="IPS",
+        help="trust X-Forwarded-For/-Proto only from these proxy addresses (comma-separated, "
+        "'*' for any; default: from none, the client address is the TCP peer's)",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="close a connection whose request head takes longer (default: 10)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="close a connection whose request body takes longer (default: 60)",
+    )
+    serve.add_argument(
+        "--keep-alive-timeout",
+        type=int,
+        default=5,
+        metavar="SECONDS",
+        help="close an idle keep-alive connection after this (default: 5)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=256,
+        metavar="N",
+        help="answer 503 to requests beyond N open connections or requests (default: 256)",
+    )
+    serve.add_argument(
+        "--password-check-workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="threads that check passwords, ~64 MiB each (default: one per core)",
     )
     serve.add_argument("--log-level", default="info", help="uvicorn log level")
     serve.set_defaults(handler=run_serve)
@@ -214,11 +259,20 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from auditlens.server.app import create_app
+    from auditlens.server.serving import ServeLimits, uvicorn_config
 
+    limits = ServeLimits(
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        keep_alive_timeout=args.keep_alive_timeout,
+        max_connections=args.max_connections,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+    )
     state = _open(
         args,
         retention_interval_seconds=args.retention_interval,
         sqlite_synchronous=args.sqlite_synchronous,
+        password_check_workers=args.password_check_workers,
     )
     settings = state.settings
     _err(f"auditlens: data directory {Path(settings.data_dir).resolve()}")
@@ -246,9 +300,10 @@ def run_serve(args: argparse.Namespace) -> int:
             "front of it before anyone else connects"
         )
     _err(f"auditlens: serving on http://{args.host}:{args.port}")
-    uvicorn.run(
-        create_app(settings, state), host=args.host, port=args.port, log_level=args.log_level
+    config = uvicorn_config(
+        create_app(settings, state), args.host, args.port, limits, log_level=args.log_level
     )
+    uvicorn.Server(config).run()
     return 0
 
 
