@@ -118,6 +118,7 @@ def test_a_read_key_needs_an_owner_in_the_accounts_layer(tmp_path: Path) -> None
         ("DELETE", "/v1/health", {"GET"}),
         ("GET", "/v1/auth/login", {"POST"}),
         ("PATCH", "/v1/api-keys/key_x", {"DELETE"}),
+        ("OPTIONS", "/v1/audit-logs/exports", {"POST"}),
     ],
 )
 def test_405_names_every_allowed_method(
@@ -133,3 +134,21 @@ def test_openapi_states_the_api_key_scopes(api: Api) -> None:
     schema = api.http.get("/openapi.json").json()
     request = schema["components"]["schemas"]["ApiKeyRequest"]["properties"]["scope"]
     assert request.get("enum") == ["read", "ingest"]
+
+
+def test_openapi_documents_400_for_every_json_body(api: Api) -> None:
+    schema = api.http.get("/openapi.json").json()
+    with_body = [
+        (path, method, operation)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if "requestBody" in operation
+    ]
+    assert len(with_body) >= 4
+    for path, method, operation in with_body:
+        assert {"400", "422"} <= set(operation["responses"]), (method, path)
+        assert set(operation["responses"]["400"]["content"]) == {"application/problem+json"}
+    r = api.http.post(
+        "/v1/auth/login", content=b"\xff{", headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 400

@@ -66,14 +66,30 @@ def _retention_loop(state: ServerState, stop: threading.Event) -> None:
 
 
 def _problem_media_types(schema: dict[str, Any]) -> dict[str, Any]:
-    """Document error answers under ``application/problem+json``, the type they are sent with."""
+    """Document error answers under ``application/problem+json``, the type they are sent with.
+
+    Every operation that takes a JSON body may also answer 400 (a body that is not JSON) and
+    422 (JSON that does not fit), whether or not its route lists them.
+    """
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
+            if "requestBody" in operation:
+                responses = operation.setdefault("responses", {})
+                for status in ("400", "422"):
+                    responses.setdefault(status, _problem_response(schema))
             for status, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
                 if status[:1] in "45" and "application/json" in content:
                     content["application/problem+json"] = content.pop("application/json")
     return schema
+
+
+def _problem_response(schema: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAPI response object for a problem answer (the ``Problem`` model, if documented)."""
+    content: dict[str, Any] = {}
+    if "Problem" in schema.get("components", {}).get("schemas", {}):
+        content = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    return {"description": "problem details", "content": {"application/json": content}}
 
 
 def create_app(settings: ServerSettings, state: ServerState | None = None) -> FastAPI:

@@ -124,17 +124,24 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def allowed_methods(request: Request) -> str:
-    """Every method some route accepts at the request's path (RFC 9110 §15.5.6 ``Allow``).
+    """Every method the request's path accepts, for the ``Allow`` of a 405 (RFC 9110 §15.5.6).
 
     Starlette's 405 names only the methods of the first route whose path matched, but one path
-    may be served by several routes (``GET`` and ``POST /v1/api-keys``).
+    may be served by several routes (``GET`` and ``POST /v1/api-keys``). A path the OpenAPI
+    document names literally answers with its documented methods (a literal path wins over a
+    template: ``/v1/audit-logs/exports`` is the export route, not an event id); any other path
+    with the methods of every route that matches it.
     """
-    methods = set()
-    for method in _METHODS:
-        scope = {**request.scope, "method": method}
-        for route in request.app.router.routes:
-            if isinstance(route, BaseRoute) and route.matches(scope)[0] == Match.FULL:
-                methods.add(method)
+    documented = request.app.openapi().get("paths", {}).get(request.url.path)
+    if documented:
+        methods = {method.upper() for method in documented}
+    else:
+        methods = set()
+        for method in _METHODS:
+            scope = {**request.scope, "method": method}
+            for route in request.app.router.routes:
+                if isinstance(route, BaseRoute) and route.matches(scope)[0] == Match.FULL:
+                    methods.add(method)
     return ", ".join(sorted(methods))
 
 
