@@ -152,3 +152,26 @@ def test_openapi_documents_400_for_every_json_body(api: Api) -> None:
         "/v1/auth/login", content=b"\xff{", headers={"Content-Type": "application/json"}
     )
     assert r.status_code == 400
+
+
+def test_openapi_states_what_the_server_checks_about_parameters(api: Api) -> None:
+    import re
+
+    from auditlens.core.tiles import parse_tile_path
+
+    paths = api.http.get("/openapi.json").json()["paths"]
+
+    def parameter(path: str, name: str) -> dict[str, object]:
+        found = [p for p in paths[path]["get"]["parameters"] if p["name"] == name]
+        assert found, (path, name)
+        return found[0]
+
+    assert "below size" in str(parameter("/v1/log/proof/inclusion", "index")["description"])
+    assert "not exceed to" in str(parameter("/v1/log/proof/consistency", "from")["description"])
+    pattern = parameter("/v1/log/tile/{path}", "path")["schema"]["pattern"]
+    for good in ("0/000", "entries/x001/234.p/7", "63/x999/x999/000.p/255"):
+        assert re.fullmatch(pattern, good)
+        parse_tile_path("tile/" + good)
+    for bad in ("64/000", "0/12", "0/000.p/256", "0/000.p/0", "entries", "x/000"):
+        assert not re.fullmatch(pattern, bad), bad
+    assert api.http.get("/v1/log/tile/0/12", headers=api.auth("admin")).status_code == 400

@@ -84,6 +84,48 @@ def _problem_media_types(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+TILE_PATH_PATTERN = (
+    r"^(?:entries|[0-9]|[1-5][0-9]|6[0-3])/(?:x[0-9]{3}/){0,6}[0-9]{3}"
+    r"(?:\.p/(?:[1-9][0-9]?|1[0-9]{2}|2[0-4][0-9]|25[0-5]))?$"
+)
+"""A tlog-tiles path after ``tile/``: level 0-63 or ``entries``, index groups, partial width."""
+
+_PARAMETER_RULES: dict[tuple[str, str], dict[str, Any]] = {
+    ("/v1/log/tile/{path}", "path"): {
+        "schema": {"pattern": TILE_PATH_PATTERN},
+        "description": "<L>/<N>[.p/<W>] or entries/<N>[.p/<W>] (C2SP tlog-tiles), e.g. "
+        "0/x001/234.p/7; N has no leading x000 group",
+    },
+    ("/v1/log/proof/inclusion", "index"): {
+        "description": "the entry's index; must be below size (else 422)"
+    },
+    ("/v1/log/proof/inclusion", "size"): {
+        "description": "tree size to prove inclusion in; at most the log's size (else 422), "
+        "which is the default"
+    },
+    ("/v1/log/proof/consistency", "from"): {
+        "description": "the older tree size; must not exceed to (else 422)"
+    },
+    ("/v1/log/proof/consistency", "to"): {
+        "description": "the newer tree size; at most the log's size (else 422), which is the "
+        "default"
+    },
+}
+"""What the server checks about a parameter beyond its type: said in the OpenAPI document too,
+so generated clients and fuzzers agree with the server. Constraints between two parameters
+cannot be written in JSON Schema; their descriptions state them and the 422 they answer."""
+
+
+def _parameter_rules(schema: dict[str, Any]) -> None:
+    for (path, name), rule in _PARAMETER_RULES.items():
+        for operation in schema.get("paths", {}).get(path, {}).values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") == name:
+                    parameter.setdefault("schema", {}).update(rule.get("schema", {}))
+                    if "description" in rule:
+                        parameter["description"] = rule["description"]
+
+
 def _problem_response(schema: dict[str, Any]) -> dict[str, Any]:
     """An OpenAPI response object for a problem answer (the ``Problem`` model, if documented)."""
     content: dict[str, Any] = {}
@@ -137,6 +179,7 @@ def create_app(settings: ServerSettings, state: ServerState | None = None) -> Fa
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = _problem_media_types(get_openapi_schema())
+            _parameter_rules(app.openapi_schema)
         return app.openapi_schema
 
     get_openapi_schema = app.openapi
