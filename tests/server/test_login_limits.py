@@ -244,3 +244,13 @@ def test_a_full_gate_answers_503_with_retry_after_and_health_still_answers(
             release.set()
             for t in waiting:
                 t.join()
+
+
+def test_an_anonymous_caller_cannot_grow_the_log_at_will(tmp_path: Path) -> None:
+    with running_api("sqlite", tmp_path) as api:
+        before = api.size()
+        emails = ["owner@acme.test", "admin@acme.test", "member@acme.test"]
+        with _client_from(api.url, "127.0.0.31") as http:
+            codes = [_login(http, emails[n % 3]).status_code for n in range(40)]
+        assert codes.count(401) == 15 and codes.count(429) == 25
+        assert api.size() - before == 6  # first failure and lock-out, per account
