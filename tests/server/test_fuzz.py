@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.server.conftest import Api
+from tests.server.conftest import Api, running_api
 
 pytest.importorskip("schemathesis")
 
@@ -56,13 +57,18 @@ def _schemathesis(api: Api, who: str, *extra: str) -> subprocess.CompletedProces
     )
 
 
+@pytest.fixture(scope="module")
+def sqlite_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One server for both runs; SQLite only (the routes do not differ by backend)."""
+    with running_api("sqlite", tmp_path_factory.mktemp("fuzz")) as api:
+        yield api
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("who", "extra"),
     [("admin", ("--exclude-path", "/v1/auth/logout")), ("ingest", ())],
 )
-def test_fuzzing_the_api_finds_nothing(api: Api, who: str, extra: tuple[str, ...]) -> None:
-    if api.backend != "sqlite":
-        pytest.skip("one backend is enough for the fuzz run")
-    result = _schemathesis(api, who, *extra)
+def test_fuzzing_the_api_finds_nothing(sqlite_api: Api, who: str, extra: tuple[str, ...]) -> None:
+    result = _schemathesis(sqlite_api, who, *extra)
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]

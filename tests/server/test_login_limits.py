@@ -254,3 +254,41 @@ def test_an_anonymous_caller_cannot_grow_the_log_at_will(tmp_path: Path) -> None
             codes = [_login(http, emails[n % 3]).status_code for n in range(40)]
         assert codes.count(401) == 15 and codes.count(429) == 25
         assert api.size() - before == 6  # first failure and lock-out, per account
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_same_retry_at_two_api_processes_at_once_is_stored_once(
+    backend: str, tmp_path: Path
+) -> None:
+    with running_api(backend, tmp_path) as api, _second_server(api) as other:
+        before = api.size()
+        for attempt in range(5):
+            body = orjson.dumps({"events": [sample_event(i) for i in range(50)]})
+            headers = {
+                **api.auth("ingest"),
+                "Content-Type": "application/json",
+                "Idempotency-Key": f"race-{attempt}",
+            }
+            answers = _at_once([api.http, other], body, headers)
+            assert [r.status_code for r in answers] == [201, 201], [r.text for r in answers]
+            assert answers[0].json() == answers[1].json()
+        assert api.size() == before + 5 * 50
+
+
+def _at_once(
+    clients: list[httpx.Client], body: bytes, headers: dict[str, str]
+) -> list[httpx.Response]:
+    """POST the same batch through every client at the same moment."""
+    answers: list[httpx.Response] = []
+    start = threading.Barrier(len(clients))
+
+    def send(http: httpx.Client) -> None:
+        start.wait()
+        answers.append(http.post("/v1/events", content=body, headers=headers))
+
+    senders = [threading.Thread(target=send, args=(http,)) for http in clients]
+    for t in senders:
+        t.start()
+    for t in senders:
+        t.join()
+    return answers
