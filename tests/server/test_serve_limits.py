@@ -72,7 +72,10 @@ def test_connections_beyond_the_cap_get_503_until_stalled_ones_expire(tmp_path: 
         idle = [_open_stalled(server.port, b"") for _ in range(8)]
         try:
             time.sleep(0.2)
-            assert httpx.get(f"{server.url}/v1/health").status_code == 503
+            r = httpx.get(f"{server.url}/v1/health")
+            assert r.status_code == 503
+            assert r.headers["content-type"] == "application/problem+json"
+            assert r.headers["retry-after"] == "1"
             time.sleep(2.5)
             assert httpx.get(f"{server.url}/v1/health").status_code == 200
         finally:

@@ -14,8 +14,9 @@ Decisions (each is a ``serve`` option; see README "Running the server"):
   within it (16 MiB, the largest body accepted, at 2 Mbit/s). The server's own processing time
   does not count.
 * **Idle keep-alive** (``--keep-alive-timeout``, 5 s): uvicorn's ``timeout_keep_alive``.
-* **Connection cap** (``--max-connections``, 256): uvicorn's ``limit_concurrency``; a request
-  that arrives while that many connections or requests are open is answered 503 at once. The
+* **Connection cap** (``--max-connections``, 256): a request that arrives while more
+  connections or requests are open is answered at once with a 503 problem and
+  ``Retry-After: 1`` (like uvicorn's ``limit_concurrency``, whose answer is plain text). The
   header deadline bounds how long stalled sockets can hold the cap.
 * **Request head size**: at most 16 KiB (``h11_max_incomplete_event_size``), else 400.
 * **Proxy headers** (``--forwarded-allow-ips``): trusted only from the addresses it lists
@@ -34,7 +35,10 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from auditlens.server.problems import ProblemError, problem_response
+
 MAX_HEADER_BYTES = 16 * 1024
+CAP_RETRY_AFTER_SECONDS = 1
 
 
 @dataclass(frozen=True)
@@ -48,10 +52,34 @@ class ServeLimits:
 
 
 class DeadlineH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline for the request head and one for the body."""
+    """uvicorn's h11 protocol with read deadlines and a connection cap that answers problem+json.
+
+    uvicorn's own ``limit_concurrency`` answers a plain-text 503; this one answers like every
+    other error of the API, with ``Retry-After``.
+    """
 
     header_timeout = ServeLimits.header_timeout
     body_timeout = ServeLimits.body_timeout
+    max_connections = ServeLimits.max_connections
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._api = self.app
+        self.app = self._capped
+
+    async def _capped(self, scope: Any, receive: Any, send: Any) -> None:
+        """The API, unless more than ``max_connections`` connections or requests are open."""
+        if scope["type"] == "http" and (
+            len(self.connections) > self.max_connections or len(self.tasks) > self.max_connections
+        ):
+            problem = ProblemError(
+                503,
+                f"the server has {self.max_connections} connections open; retry shortly",
+                headers={"Retry-After": str(CAP_RETRY_AFTER_SECONDS)},
+            )
+            await problem_response(problem, scope.get("path"))(scope, receive, send)
+            return
+        await self._api(scope, receive, send)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._deadline: asyncio.TimerHandle | None = None
@@ -100,8 +128,12 @@ class DeadlineH11Protocol(H11Protocol):
 
 
 def protocol_class(limits: ServeLimits) -> type[H11Protocol]:
-    """The h11 protocol class with ``limits``' deadlines."""
-    attributes = {"header_timeout": limits.header_timeout, "body_timeout": limits.body_timeout}
+    """The h11 protocol class with ``limits``' deadlines and connection cap."""
+    attributes = {
+        "header_timeout": limits.header_timeout,
+        "body_timeout": limits.body_timeout,
+        "max_connections": limits.max_connections,
+    }
     return type("AuditlensH11Protocol", (DeadlineH11Protocol,), attributes)
 
 
@@ -116,7 +148,6 @@ def uvicorn_config(
         port=port,
         http=protocol_class(limits),
         timeout_keep_alive=limits.keep_alive_timeout,
-        limit_concurrency=limits.max_connections,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted or "",
