@@ -12,8 +12,8 @@ Decisions:
 * An email is unique across the server (lower-cased), so a login needs no organization name.
 * Roles: ``owner`` and ``admin`` may read the audit log and manage API keys; ``member`` may log
   in and see who they are, nothing more. A ``read`` key acts as its creator, with the creator's
-  *current* role (a demoted admin's keys lose access at once); an ``ingest`` key may only
-  append events.
+  *current* role (a demoted admin's keys lose access at once), so it cannot be created without
+  an owner; an ``ingest`` key may only append events.
 * Deleting an API key revokes it (``revoked_at``); the row stays so the audit events that name
   the key keep meaning something.
 * An organization's origin is ``<server-name>/<slug>`` and never changes (a trigger keeps it).
@@ -256,6 +256,14 @@ def create_user(
     return user
 
 
+def find_user(conn: Connection, org_id: str, email: str) -> User | None:
+    """The user of ``org_id`` with ``email`` (any case), or None."""
+    row = conn.execute(
+        sa.select(users).where(users.c.org_id == org_id, users.c.email == email.strip().lower())
+    ).first()
+    return _user(row) if row else None
+
+
 def user_for_login(conn: Connection, email: str) -> tuple[User, str] | None:
     """The user with ``email`` and their password hash, or None."""
     row = conn.execute(sa.select(users).where(users.c.email == email.strip().lower())).first()
@@ -332,6 +340,10 @@ def create_api_key(
     """Create an API key; return it and its secret (shown once, stored only as a hash)."""
     if scope not in SCOPES:
         raise AccountError("scope", f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
+    if scope == "read" and created_by is None:
+        raise AccountError(
+            "user", "a read key acts as its owner, with the owner's role: name an owner or admin"
+        )
     name = name.strip()
     if not name or len(name) > 200:
         raise AccountError("name", "the key needs a name of 1 to 200 characters")

@@ -3,11 +3,13 @@
 Shape (every command takes ``--data-dir``, ``--db`` and ``--server-name``)::
 
     auditlens serve [--host 127.0.0.1] [--port 8765] [--demo [--seed N] [--events N]]
+                    [--forwarded-allow-ips IPS] [--header-timeout S] [--body-timeout S]
+                    [--keep-alive-timeout S] [--max-connections N] [--password-check-workers N]
     auditlens server org create NAME --plan business|enterprise [--slug SLUG]
     auditlens server org list
     auditlens server user create --org ORG --email EMAIL --role owner|admin|member
                                  [--name NAME] [--password-stdin]
-    auditlens server key create --org ORG --name NAME [--scope ingest|read]
+    auditlens server key create --org ORG --name NAME [--scope ingest|read] [--user EMAIL]
     auditlens server seed [--seed N] [--events N]
     auditlens server verify [--org ORG]
     auditlens server prune [--org ORG]
@@ -21,7 +23,8 @@ Decisions:
   capture it; everything else goes to stderr.
 * Heavy imports happen inside the handlers, so ``auditlens --help`` stays fast.
 * ``serve`` warns when it listens beyond loopback: the reference server speaks plain HTTP and
-  needs a TLS-terminating proxy in front of it for that.
+  needs a TLS-terminating proxy in front of it for that. Its connection limits and proxy trust
+  are described in :mod:`.serving`.
 """
 
 from __future__ import annotations
@@ -98,6 +101,48 @@ def register(subparsers: Any) -> None:
         help="SQLite durability: FULL (default) keeps acknowledged batches through a power cut; "
         "NORMAL only through a crash or kill, with one fsync fewer per batch",
     )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        metavar="IPS",
+        help="trust X-Forwarded-For/-Proto only from these proxy addresses (comma-separated, "
+        "'*' for any; default: from none, the client address is the TCP peer's)",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="close a connection whose request head takes longer (default: 10)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="close a connection whose request body takes longer (default: 60)",
+    )
+    serve.add_argument(
+        "--keep-alive-timeout",
+        type=int,
+        default=5,
+        metavar="SECONDS",
+        help="close an idle keep-alive connection after this (default: 5)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=256,
+        metavar="N",
+        help="answer 503 to requests beyond N open connections or requests (default: 256)",
+    )
+    serve.add_argument(
+        "--password-check-workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="threads that check passwords, ~64 MiB each (default: one per core)",
+    )
     serve.add_argument("--log-level", default="info", help="uvicorn log level")
     serve.set_defaults(handler=run_serve)
 
@@ -139,6 +184,12 @@ def register(subparsers: Any) -> None:
     key_create.add_argument("--org", required=True, help="organization id, slug or name")
     key_create.add_argument("--name", required=True, help="what the key is for")
     key_create.add_argument("--scope", default="ingest", choices=["ingest", "read"])
+    key_create.add_argument(
+        "--user",
+        metavar="EMAIL",
+        help="the key's owner (required for --scope read: a read key acts as its owner, an "
+        "owner or admin of the organization)",
+    )
     key_create.set_defaults(handler=run_key_create)
 
     seed = groups.add_parser("seed", help="create the demo organization with demo events")
@@ -208,11 +259,20 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from auditlens.server.app import create_app
+    from auditlens.server.serving import ServeLimits, uvicorn_config
 
+    limits = ServeLimits(
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        keep_alive_timeout=args.keep_alive_timeout,
+        max_connections=args.max_connections,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+    )
     state = _open(
         args,
         retention_interval_seconds=args.retention_interval,
         sqlite_synchronous=args.sqlite_synchronous,
+        password_check_workers=args.password_check_workers,
     )
     settings = state.settings
     _err(f"auditlens: data directory {Path(settings.data_dir).resolve()}")
@@ -240,9 +300,10 @@ def run_serve(args: argparse.Namespace) -> int:
             "front of it before anyone else connects"
         )
     _err(f"auditlens: serving on http://{args.host}:{args.port}")
-    uvicorn.run(
-        create_app(settings, state), host=args.host, port=args.port, log_level=args.log_level
+    config = uvicorn_config(
+        create_app(settings, state), args.host, args.port, limits, log_level=args.log_level
     )
+    uvicorn.Server(config).run()
     return 0
 
 
@@ -307,6 +368,29 @@ def run_user_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key_owner(conn: Any, org: Any, email: str | None, scope: str) -> Any:
+    """The user a new key belongs to; a read key needs one who may read (else it is useless)."""
+    from auditlens.server import accounts
+
+    if email is None:
+        if scope == "read":
+            raise accounts.AccountError(
+                "user",
+                "a read key acts as its owner: name an owner or admin with --user EMAIL",
+            )
+        return None
+    user = accounts.find_user(conn, org.id, email)
+    if user is None:
+        raise accounts.AccountError("user", f"there is no user {email!r} in {org.name}")
+    if scope == "read" and user.role not in accounts.READER_ROLES:
+        raise accounts.AccountError(
+            "user",
+            f"{user.email} is a {user.role}; a read key acts as its owner, so it needs an "
+            "owner or admin",
+        )
+    return user
+
+
 def run_key_create(args: argparse.Namespace) -> int:
     from auditlens.server import accounts
 
@@ -314,7 +398,10 @@ def run_key_create(args: argparse.Namespace) -> int:
     try:
         org = _find_org(state, args.org)
         with state.db.write() as conn:
-            key, secret = accounts.create_api_key(conn, org.id, args.name, args.scope, None)
+            owner = _key_owner(conn, org, args.user, args.scope)
+            key, secret = accounts.create_api_key(
+                conn, org.id, args.name, args.scope, owner.id if owner else None
+            )
             state.sequencer.append_in(
                 conn,
                 org.id,
@@ -330,6 +417,7 @@ def run_key_create(args: argparse.Namespace) -> int:
                             "key_prefix": key.prefix,
                             "key_name": key.name,
                             "scope": key.scope,
+                            "created_by": key.created_by,
                             "via": "cli",
                         },
                     }
@@ -387,7 +475,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_prune(args: argparse.Namespace) -> int:
-    from auditlens.server import retention
+    from auditlens.server import idempotency, retention
     from auditlens.server.app import prune_all
 
     state = _open(args)
@@ -398,8 +486,11 @@ def run_prune(args: argparse.Namespace) -> int:
             results = [result] if result else []
         else:
             results = prune_all(state)
+        receipts = idempotency.purge_expired(state.db, state.settings.idempotency_ttl_seconds)
     finally:
         state.close()
+    if receipts:
+        _err(f"auditlens: deleted {receipts:,} expired idempotency receipts")
     if not results:
         _err("auditlens: nothing to prune")
     for r in results:

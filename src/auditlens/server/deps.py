@@ -101,8 +101,17 @@ ManagerDep = Annotated[Principal, Depends(require_manager)]
 IngestDep = Annotated[Principal, Depends(require_ingest)]
 
 
+def client_ip(request: Request) -> str:
+    """The client's address: the peer's, or a trusted proxy's ``X-Forwarded-For`` entry.
+
+    ``auditlens serve`` rewrites the peer address from proxy headers only for the proxies that
+    ``--forwarded-allow-ips`` names (none by default), so a client cannot choose its address.
+    """
+    return request.client.host if request.client else "unknown"
+
+
 def request_info(request: Request) -> dict[str, str]:
     """The ``event.request`` of an audit event caused by ``request``."""
-    ip = request.client.host if request.client else "unknown"
+    ip = client_ip(request)
     agent = request.headers.get("user-agent", "")[:512]
     return {"ip": ip, "user_agent": agent}

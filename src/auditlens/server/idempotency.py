@@ -10,8 +10,13 @@ Decisions:
 * The receipt (key, SHA-256 of the body, index range) is written in the same transaction as the
   batch, so it exists exactly when the batch does, whatever the moment of a crash.
 * The same key with a different body is a client bug: 409, nothing stored.
-* Keys are scoped to the organization, 1 to 128 visible ASCII characters, and kept forever
-  (about 100 bytes each).
+* Keys are scoped to the organization and are 1 to 128 visible ASCII characters.
+* A receipt replays for ``idempotency_ttl_seconds`` (24 hours by default: far longer than any
+  client retries, as with Stripe's keys). After that the key is forgotten: the same request is
+  a new batch. The retention loop (and ``auditlens server prune``) deletes expired receipts.
+* Receipts are rows of the server database, so every API process on it shares them. On
+  PostgreSQL the lookup locks the organization's row first, so two processes that receive the
+  same retry at once append it only once (SQLite's ``BEGIN IMMEDIATE`` already serializes).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from auditlens.server.schema import checkpoints, entries, ingest_receipts
+from auditlens.server.db import Database
+from auditlens.server.schema import checkpoints, entries, ingest_receipts, organizations
 from auditlens.server.sequencer import Appended, now_ms
 
 _KEY = re.compile(r"[\x21-\x7e]{1,128}")
@@ -48,13 +54,22 @@ def body_digest(raw: bytes) -> bytes:
     return hashlib.sha256(raw).digest()
 
 
-def find(conn: Connection, org_id: str, key: str) -> Receipt | None:
+def find(conn: Connection, org_id: str, key: str, ttl_seconds: float) -> Receipt | None:
+    """The live receipt of ``key`` (younger than ``ttl_seconds``), or None."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.select(organizations.c.id).where(organizations.c.id == org_id).with_for_update()
+        )
     row = conn.execute(
         sa.select(
             ingest_receipts.c.body_sha256,
             ingest_receipts.c.first_index,
             ingest_receipts.c.last_index,
-        ).where(ingest_receipts.c.org_id == org_id, ingest_receipts.c.key == key)
+        ).where(
+            ingest_receipts.c.org_id == org_id,
+            ingest_receipts.c.key == key,
+            ingest_receipts.c.created_at > now_ms() - int(ttl_seconds * 1000),
+        )
     ).first()
     return Receipt(bytes(row[0]), int(row[1]), int(row[2])) if row else None
 
@@ -81,6 +96,12 @@ def replay(conn: Connection, org_id: str, receipt: Receipt, raw: bytes) -> Appen
 
 
 def record(conn: Connection, org_id: str, key: str, raw: bytes, appended: Appended) -> None:
+    """Store the receipt of a new batch (replacing an expired receipt of the same key)."""
+    conn.execute(
+        sa.delete(ingest_receipts).where(
+            ingest_receipts.c.org_id == org_id, ingest_receipts.c.key == key
+        )
+    )
     conn.execute(
         sa.insert(ingest_receipts).values(
             org_id=org_id,
@@ -91,3 +112,14 @@ def record(conn: Connection, org_id: str, key: str, raw: bytes, appended: Append
             created_at=now_ms(),
         )
     )
+
+
+def purge_expired(db: Database, ttl_seconds: float) -> int:
+    """Delete the receipts older than ``ttl_seconds``; return how many."""
+    with db.write() as conn:
+        result = conn.execute(
+            sa.delete(ingest_receipts).where(
+                ingest_receipts.c.created_at <= now_ms() - int(ttl_seconds * 1000)
+            )
+        )
+    return int(result.rowcount or 0)

@@ -7,7 +7,8 @@ Decisions:
   constant human name, ``detail`` the specific sentence, ``instance`` the request path.
 * Validation problems carry ``invalid_params: [{name, reason}]`` (RFC 9457 §3's example
   extension), with names like ``events[3].event.outcome`` or ``limit``.
-* FastAPI's own errors (unknown route 404, 405, request validation 422) are converted too, and
+* FastAPI's own errors (unknown route 404, 405, request validation 422) are converted too (a 405
+  names in ``Allow`` every method the path accepts), and
   an unexpected exception becomes a 500 problem that says nothing about internals (the
   traceback goes to the server log, never to the client).
 """
@@ -23,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -118,6 +120,31 @@ def _loc_name(loc: Sequence[Any]) -> str:
     return name or "request"
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the request's path accepts, for the ``Allow`` of a 405 (RFC 9110 §15.5.6).
+
+    Starlette's 405 names only the methods of the first route whose path matched, but one path
+    may be served by several routes (``GET`` and ``POST /v1/api-keys``). A path the OpenAPI
+    document names literally answers with its documented methods (a literal path wins over a
+    template: ``/v1/audit-logs/exports`` is the export route, not an event id); any other path
+    with the methods of every route that matches it.
+    """
+    documented = request.app.openapi().get("paths", {}).get(request.url.path)
+    if documented:
+        methods = {method.upper() for method in documented}
+    else:
+        methods = set()
+        for method in _METHODS:
+            scope = {**request.scope, "method": method}
+            for route in request.app.router.routes:
+                if isinstance(route, BaseRoute) and route.matches(scope)[0] == Match.FULL:
+                    methods.add(method)
+    return ", ".join(sorted(methods))
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error response of ``app`` a problem document."""
 
@@ -130,9 +157,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"there is no resource at {request.url.path}"
-        elif exc.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path}"
         headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = allowed_methods(request)
+            detail = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+            headers["Allow"] = allowed
         return problem_response(
             ProblemError(exc.status_code, detail, headers=headers), request.url.path
         )

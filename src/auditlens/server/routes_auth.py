@@ -2,20 +2,28 @@
 
 Decisions:
 
-* A successful login, a logout, an API key's creation and deletion, and a failed login for an
-  existing account are appended to the organization's log (``auth.login`` with outcome
-  ``failure`` and ``failure_reason``), with ``event.request = {ip, user_agent}``, in the same
-  transaction as the change they record. A failed login for an unknown email belongs to no
-  organization, so it is only counted by the limiter. Attempts refused with 429 are neither
-  checked nor logged (the limiter already bounds them).
+* A successful login, a logout, an API key's creation and deletion are appended to the
+  organization's log with ``event.request = {ip, user_agent}``, in the same transaction as the
+  change they record.
+* Failed logins for an existing account are logged in aggregate, so an anonymous caller cannot
+  grow the log at will: per (email, source) and window, the first failure is an ``auth.login``
+  event with outcome ``failure`` (``failure_reason``, ``failed_attempts: 1``), and so is the
+  failure that spends the pair's budget (``failed_attempts: 5, locked_out: true``); the
+  failures in between are only counted, and the next successful login reports the count
+  (``failed_attempts``). A failed login for an unknown email belongs to no organization, so it
+  is only counted. Attempts refused with 429 or 503 are neither checked nor logged.
+* Every login runs on the password gate (:mod:`.password_gate`): a few threads of its own
+  with a short queue, 503 with ``Retry-After`` beyond it. The failed-login budgets
+  (:mod:`.ratelimit`) are checked there before any password is, and answer 429 with
+  ``Retry-After``.
 * A failed login answers 401 after a delay that grows with the recent failures of that
-  (email, IP) pair; after ``login_max_failures`` it answers 429 with ``Retry-After``.
+  (email, source) pair (capped at 2 s), spent on the event loop, not on a gate thread.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -30,9 +38,11 @@ from auditlens.server.deps import (
     ReaderDep,
     SessionDep,
     StateDep,
+    client_ip,
     request_info,
 )
 from auditlens.server.models import problems
+from auditlens.server.password_gate import RETRY_AFTER_SECONDS, GateFullError, PasswordGate
 from auditlens.server.problems import ProblemError, invalid, unauthorized
 from auditlens.server.responses import JSONBytes
 
@@ -46,7 +56,9 @@ class LoginRequest(BaseModel):
 
 class ApiKeyRequest(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    scope: str = Field(description="read | ingest")
+    scope: Literal["read", "ingest"] = Field(
+        description="read: acts as its creator (owner or admin); ingest: may only append events"
+    )
 
 
 def auth_event(
@@ -71,50 +83,74 @@ def _whoami(state: Any, principal: Principal) -> dict[str, Any]:
     }
 
 
+def _gate(request: Request) -> PasswordGate:
+    gate: PasswordGate = request.app.state.password_gate
+    return gate
+
+
 @router.post(
     "/auth/login",
     summary="Log in with email and password; returns a bearer token",
     response_model=models.LoginOut,
-    responses=problems(401, 422, 429),
+    responses=problems(401, 422, 429, 503),
 )
 async def login(body: LoginRequest, request: Request, state: StateDep) -> Response:
     email = body.email.strip().lower()
-    ip = request.client.host if request.client else "unknown"
-    wait = state.limiter.retry_after(email, ip)
-    if wait is not None:
-        raise ProblemError(
-            429,
-            f"too many failed logins for this email from this address; retry in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
+    ip = client_ip(request)
 
-    def check() -> tuple[accounts.User | None, bool]:
+    def attempt() -> tuple[accounts.User | None, int] | int:
+        """``(user, failures)`` after checking the password, or the seconds to wait first."""
+        wait = state.limiter.retry_after(email, ip)
+        if wait is not None:
+            return wait
         with state.db.read() as conn:
             found = accounts.user_for_login(conn, email)
         user, pw_hash = found if found else (None, None)
-        return user, accounts.verify_password(pw_hash, body.password)
-
-    user, ok = await run_in_threadpool(check)
-    if not ok or user is None:
+        if accounts.verify_password(pw_hash, body.password) and user is not None:
+            return user, state.limiter.clear(email, ip)
         failures = state.limiter.record_failure(email, ip)
-        if user is not None:
+        if user is not None and failures in (1, state.settings.login_max_failures):
             event = auth_event(
                 "auth.login", user.id, "failure", request,
-                method="password", failure_reason="invalid_password",
+                method="password", failure_reason="invalid_password", failed_attempts=failures,
+                locked_out=failures >= state.settings.login_max_failures,
             )  # fmt: skip
-            await run_in_threadpool(state.sequencer.append, user.org_id, [event])
+            state.sequencer.append(user.org_id, [event])
+        return None, failures
+
+    try:
+        outcome = await _gate(request).run(attempt)
+    except GateFullError:
+        raise ProblemError(
+            503,
+            "the server is checking too many passwords right now; retry shortly",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from None
+    if isinstance(outcome, int):
+        raise ProblemError(
+            429,
+            f"too many failed logins from this address; retry in {outcome} s",
+            headers={"Retry-After": str(outcome)},
+        )
+    user, failures = outcome
+    if user is None:
         delay = min(2.0, state.settings.login_failure_delay_seconds * failures)
         if delay > 0:
             await asyncio.sleep(delay)
         raise unauthorized("wrong email or password")
-    state.limiter.clear(email, ip)
+    found_user = user
 
     def start() -> tuple[str, int, accounts.Organization]:
-        event = auth_event("auth.login", user.id, "success", request, method="password")
+        extra = {"failed_attempts": failures} if failures else {}
+        event = auth_event(
+            "auth.login", found_user.id, "success", request, method="password", **extra
+        )
         with state.db.write() as conn:
-            token, expires = accounts.create_session(conn, user, state.settings.session_ttl_seconds)
-            state.sequencer.append_in(conn, user.org_id, [event])
-            org = accounts.get_organization(conn, user.org_id)
+            token, expires = accounts.create_session(
+                conn, found_user, state.settings.session_ttl_seconds
+            )
+            state.sequencer.append_in(conn, found_user.org_id, [event])
+            org = accounts.get_organization(conn, found_user.org_id)
         return token, expires, org
 
     token, expires, org = await run_in_threadpool(start)
@@ -123,7 +159,7 @@ async def login(body: LoginRequest, request: Request, state: StateDep) -> Respon
             "token": token,
             "token_type": "bearer",
             "expires_at": format_timestamp(expires),
-            "user": user.to_dict(),
+            "user": found_user.to_dict(),
             "organization": org.to_dict(state.vkey),
         }
     )

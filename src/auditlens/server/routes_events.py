@@ -147,7 +147,11 @@ def _parse_and_append(
         except EventError as exc:
             raise invalid(exc.field, exc.reason) from None
         with state.db.write() as conn:
-            receipt = idempotency.find(conn, org_id, key) if key else None
+            receipt = (
+                idempotency.find(conn, org_id, key, state.settings.idempotency_ttl_seconds)
+                if key
+                else None
+            )
             if key and receipt is not None:
                 try:
                     return idempotency.replay(conn, org_id, receipt, raw), True

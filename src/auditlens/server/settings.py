@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditlens.server.ratelimit import LoginBudgets
+
 DEFAULT_SERVER_NAME = "auditlens.local"
 DATABASE_FILE = "auditlens.db"
 KEY_FILE = "log.key"
@@ -33,8 +35,18 @@ class ServerSettings:
     session_ttl_seconds: int = 12 * 3600
     """Lifetime of a login token; the token stops working after it (no sliding renewal)."""
     login_max_failures: int = 5
-    """Failed logins per email and client IP within ``login_window_seconds`` before 429."""
+    """Failed logins per email and source within ``login_window_seconds`` before 429."""
+    login_source_max_failures: int = 20
+    """Failed logins per source (any email) within the window before 429."""
+    login_total_max_failures: int = 1000
+    """Failed logins of all sources within the window before sources that failed get 429."""
     login_window_seconds: int = 15 * 60
+    password_check_workers: int = 0
+    """Threads that check passwords (argon2id, ~64 MiB each); 0: one per core."""
+    password_check_queue: int = 0
+    """Logins that may wait for a password thread before 503; 0: four per worker."""
+    idempotency_ttl_seconds: int = 24 * 3600
+    """How long an ``Idempotency-Key`` receipt replays its batch; later it is forgotten."""
     login_failure_delay_seconds: float = 0.25
     """Extra delay per recent failure before answering a failed login (capped at 2 s)."""
     max_request_bytes: int = 16 * 1024 * 1024
@@ -50,6 +62,15 @@ class ServerSettings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(Path(self.data_dir) / DATABASE_FILE).resolve()}"
+
+    @property
+    def login_budgets(self) -> LoginBudgets:
+        return LoginBudgets(
+            per_pair=self.login_max_failures,
+            per_source=self.login_source_max_failures,
+            total=self.login_total_max_failures,
+            window_seconds=self.login_window_seconds,
+        )
 
     @property
     def key_path(self) -> Path:

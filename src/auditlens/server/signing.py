@@ -4,7 +4,8 @@ Decisions:
 
 * The signer key lives in ``<data-dir>/log.key``, created with mode 0600 by an exclusive
   create (never overwritten, never world-readable even for an instant); ``log.vkey`` beside it
-  holds the public verifier key so an admin can hand it to auditors out of band.
+  holds the public verifier key so an admin can hand it to auditors out of band (also 0600,
+  like everything in the private data directory; ``serve`` prints it).
 * The key name is the server name. A key file whose name differs from the configured server
   name is refused: silently signing under another name would break every client's pin.
 * A key file readable by group or others is refused on POSIX systems, like ssh does.
@@ -21,6 +22,7 @@ from pathlib import Path
 from auditlens.core import note
 from auditlens.core.checkpoint import Checkpoint
 from auditlens.core.errors import FormatError
+from auditlens.server.files import private_dir, tighten, write_private
 
 
 @dataclass(frozen=True)
@@ -41,17 +43,15 @@ class LogSigner:
 
 def load_or_create_signer(key_path: Path, vkey_path: Path, server_name: str) -> LogSigner:
     """Load the signer key at ``key_path``, generating it (mode 0600) on first start."""
-    key_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(key_path.parent)
     if not key_path.exists():
         skey, vkey = note.generate_keys(server_name)
         try:
-            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            write_private(key_path, skey + "\n", exclusive=True)
         except FileExistsError:
             pass  # another process won the race; read its key below
         else:
-            with os.fdopen(fd, "w", encoding="ascii") as fh:
-                fh.write(skey + "\n")
-            vkey_path.write_text(vkey + "\n", encoding="ascii")
+            write_private(vkey_path, vkey + "\n")
     if os.name == "posix":
         mode = stat.S_IMODE(key_path.stat().st_mode)
         if mode & 0o077:
@@ -70,5 +70,6 @@ def load_or_create_signer(key_path: Path, vkey_path: Path, server_name: str) -> 
         )
     vkey = signer.verifier.vkey
     if not vkey_path.exists() or vkey_path.read_text(encoding="ascii").strip() != vkey:
-        vkey_path.write_text(vkey + "\n", encoding="ascii")
+        write_private(vkey_path, vkey + "\n")
+    tighten(vkey_path)
     return LogSigner(signer, vkey)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import sqlalchemy as sa
 
 from auditlens.server.db import Database
+from auditlens.server.files import prepare_data_dir
 from auditlens.server.queries import derive_cursor_key
 from auditlens.server.ratelimit import LoginLimiter
 from auditlens.server.schema import organizations
@@ -44,8 +44,7 @@ class ServerState:
 
 def open_server(settings: ServerSettings) -> ServerState:
     """Open (creating on first use) the data directory, database, schema and log key."""
-    data_dir = Path(settings.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings)
     signer = load_or_create_signer(settings.key_path, settings.vkey_path, settings.server_name)
     db = Database(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
     try:
@@ -59,7 +58,7 @@ def open_server(settings: ServerSettings) -> ServerState:
         db=db,
         signer=signer,
         sequencer=Sequencer(db, signer),
-        limiter=LoginLimiter(settings.login_max_failures, settings.login_window_seconds),
+        limiter=LoginLimiter(db, settings.login_budgets),
         cursor_key=derive_cursor_key(signer.signer.sign),
     )
 
