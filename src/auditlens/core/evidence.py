@@ -84,6 +84,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -94,6 +95,14 @@ from typing import Literal
 import orjson
 
 from auditlens.core.checkpoint import Checkpoint
+from auditlens.core.completeness import (
+    Attestation,
+    Completeness,
+    CompletenessResult,
+    EventFacts,
+    check_completeness,
+    check_filter,
+)
 from auditlens.core.errors import (
     Code,
     Finding,
@@ -122,8 +131,11 @@ __all__ = [
     "verify_evidence",
 ]
 
-FORMAT = "auditlens-evidence/1"
-"""The ``format`` value of this version of the evidence object."""
+FORMAT = "auditlens-evidence/2"
+"""The ``format`` value of the evidence this auditlens writes."""
+FORMAT_V1 = "auditlens-evidence/1"
+"""The first version (no ``completeness``); still read and verified."""
+_VERSIONS = {FORMAT_V1: 1, FORMAT: 2}
 
 _NODE_PREFIX = b"\x01"
 _MAX_BLOCK_LEVEL = 16
@@ -376,6 +388,9 @@ class Evidence:
     nodes: bytes
     data_file: DataFile | None = None
     users: Mapping[str, str] | None = None
+    completeness: Completeness | None = None
+    """Version 2: the log's ``audit.exported`` record and its proof; None = not attested."""
+    version: int = 2
 
     @property
     def count(self) -> int:
@@ -388,7 +403,7 @@ class Evidence:
 
     def _small_obj(self) -> dict[str, object]:
         obj: dict[str, object] = {
-            "format": FORMAT,
+            "format": FORMAT if self.version == 2 else FORMAT_V1,
             "auditlens_version": self.auditlens_version,
             "exported_at": self.exported_at,
             "filter": dict(self.filter),
@@ -402,6 +417,8 @@ class Evidence:
             obj["data_file"] = self.data_file.to_obj()
         if self.users is not None:
             obj["users"] = dict(self.users)
+        if self.version == 2:
+            obj["completeness"] = self.completeness.to_obj() if self.completeness else None
         obj["indexes"] = [[a, b] for a, b in self.indexes]
         return obj
 
@@ -435,8 +452,16 @@ class Evidence:
         if not isinstance(obj, dict):
             raise FormatError(f"evidence must be a JSON object, got {_kind(obj)}")
         fmt = obj.get("format")
-        if fmt != FORMAT:
-            raise FormatError(f"evidence format is {fmt!r}; this auditlens reads {FORMAT!r}")
+        version = _VERSIONS.get(fmt) if isinstance(fmt, str) else None
+        if version is None:
+            raise FormatError(
+                f"evidence format is {fmt!r:.60}; this auditlens reads {FORMAT!r} and {FORMAT_V1!r}"
+            )
+        if version == 2 and "completeness" not in obj:
+            raise FormatError("evidence.completeness is required in version 2 (null if none)")
+        if version == 1 and "completeness" in obj:
+            raise FormatError("evidence.completeness does not exist in version 1")
+        completeness = Completeness.from_obj(obj.get("completeness"))
         tree_size = _int(obj, "tree_size")
         runs = _runs(obj.get("indexes"), tree_size)
         count = _int(obj, "count")
@@ -474,6 +499,8 @@ class Evidence:
             nodes=nodes,
             data_file=_data_file(obj.get("data_file")),
             users=users,
+            completeness=completeness,
+            version=version,
         )
 
 
@@ -725,6 +752,10 @@ class Report:
     checkpoint: Checkpoint | None = None
     evidence: Evidence | None = None
     events: int = 0
+    key_name: str | None = None
+    """The signed-note name of the key the checkpoint verified with (or was meant to)."""
+    completeness: CompletenessResult | None = None
+    """None: the export carries no attestation (offline, ``--no-record`` or version 1)."""
 
     def step(self, name: str, status: StepStatus, detail: str) -> None:
         self.steps.append(Step(name, status, detail))
@@ -754,6 +785,11 @@ class Report:
             return "failed"
         return "verified" if self.key_trusted else "unverified"
 
+    @property
+    def completeness_status(self) -> str:
+        """``complete``, ``failed`` or ``not attested`` (the export carries no record)."""
+        return self.completeness.status if self.completeness else "not attested"
+
     def to_dict(self) -> dict[str, object]:
         ev = self.evidence
         cp = self.checkpoint
@@ -764,7 +800,11 @@ class Report:
             "origin": cp.origin if cp else (ev.origin if ev else None),
             "tree_size": cp.size if cp else (ev.tree_size if ev else None),
             "root": cp.root.hex() if cp else None,
+            "key_name": self.key_name,
             "events": self.events,
+            "format": (FORMAT if ev.version == 2 else FORMAT_V1) if ev else None,
+            "completeness": self.completeness_status,
+            "completeness_detail": self.completeness.detail if self.completeness else None,
             "exported_at": ev.exported_at if ev else None,
             "filter": dict(ev.filter) if ev else None,
             "indexes": [list(r) for r in ev.indexes] if ev else [],
@@ -910,12 +950,14 @@ def verify_evidence(
     unreadable: Mapping[int, str] | None = None,
     label: Callable[[int], str] = _position_label,
     report: Report | None = None,
+    facts: EventFacts | None = None,
 ) -> Report:
     """Verify ``evidence`` and the events of its file (``leaves``: their leaf hashes, in order).
 
     ``vkeys`` are the keys the user trusts; ``None`` falls back to the file's own key hint and
     the report is then at best ``unverified``. ``origin`` pins the log; by default it is the
-    evidence's own ``origin`` field. Findings are added to ``report`` (a new one by default).
+    evidence's own ``origin`` field. ``facts`` (what a filter looks at, per event) enables the
+    filter check. Findings are added to ``report`` (a new one by default).
     """
     report = report if report is not None else Report()
     report.evidence = evidence
@@ -928,6 +970,7 @@ def verify_evidence(
     else:
         keys = [evidence.vkey]
         key_note = "ONLY the key hint inside the file (not trusted: pass --vkey)"
+    report.key_name = _key_name(keys[0])
     cp: Checkpoint | None = None
     try:
         cp = verify_checkpoint(evidence.checkpoint, keys, expected_origin)
@@ -1009,7 +1052,82 @@ def verify_evidence(
             f"{n} event(s), each byte-identical to its recorded leaf, in log order, "
             "none missing, none extra",
         )
+    _check_claims(evidence, leaves, unreadable or {}, facts, keys, expected_origin, report)
     return report
+
+
+def _key_name(vkey: str) -> str | None:
+    name = vkey.split("+", 1)[0] if isinstance(vkey, str) else ""
+    return name or None
+
+
+def _positions_to_indexes(
+    evidence: Evidence, leaves: bytes, unreadable: Mapping[int, str]
+) -> list[int | None]:
+    """The log index of each event of the file when it is authentic, else None."""
+    indexes = evidence.index_array()
+    n = len(leaves) // HASH_SIZE
+    if leaves == evidence.leaf_hashes and not unreadable:
+        return list(indexes)
+    by_hash = {
+        evidence.leaf_hashes[q * HASH_SIZE : (q + 1) * HASH_SIZE]: indexes[q]
+        for q in range(evidence.count)
+    }
+    return [
+        None if p in unreadable else by_hash.get(leaves[p * HASH_SIZE : (p + 1) * HASH_SIZE])
+        for p in range(n)
+    ]
+
+
+def _check_claims(  # noqa: PLR0917 (private; one call site)
+    evidence: Evidence,
+    leaves: bytes,
+    unreadable: Mapping[int, str],
+    facts: EventFacts | None,
+    keys: Sequence[str],
+    origin: str,
+    report: Report,
+) -> None:
+    """The filter check and, for attested exports, the completeness check."""
+    stated: Mapping[str, object] = evidence.filter
+    if evidence.completeness is not None:
+        with contextlib.suppress(FormatError):  # a bad record is reported below
+            stated = Attestation.parse(evidence.completeness.record).filter
+    outside: list[int] = []
+    if facts is None or len(facts.kinds) != len(leaves) // HASH_SIZE:
+        report.step("filter", "skipped", "the events' fields were not read")
+    else:
+        index_of = _positions_to_indexes(evidence, leaves, unreadable)
+        found, outside, detail = check_filter(stated, facts, index_of)
+        for f in found:
+            report.add(f)
+        status: StepStatus = "failed" if found else "passed"
+        report.step("filter", "skipped" if detail.startswith("not checked") else status, detail)
+    if evidence.completeness is None:
+        why = "a version 1 file" if evidence.version == 1 else "made offline or with --no-record"
+        report.step(
+            "completeness",
+            "skipped",
+            f"NOT ATTESTED ({why}): the log has not vouched for this export's filter and count, "
+            "so it proves each event is in the log, not that none was left out",
+        )
+        return
+    result = check_completeness(
+        evidence.completeness,
+        evidence_filter=evidence.filter,
+        tree_size=evidence.tree_size,
+        indexes=evidence.index_array(),
+        leaf_hashes=evidence.leaf_hashes,
+        outside_filter=outside,
+        keys=keys,
+        origin=origin,
+    )
+    report.completeness = result
+    for f in result.findings:
+        report.add(f)
+    report.step(
+        "completeness", "passed" if result.status == "complete" else "failed", result.detail
+    )
 
 
 def parse_evidence(obj: object, report: Report) -> Evidence | None:

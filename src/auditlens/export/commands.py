@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,8 @@ def register(subparsers: Any) -> None:
     export.add_argument(
         "--no-record",
         action="store_true",
-        help="do not record the export on the server as an audit.exported event",
+        help="do not record the export on the server as an audit.exported event (its "
+        "evidence then says that completeness is not attested)",
     )
     export.add_argument(
         "--verify",
@@ -193,8 +195,9 @@ def run_export(args: argparse.Namespace) -> int:
             verify=args.verify,
         )
         cancel = threading.Event()
+        attest = _attester(server) if server is not None and not args.no_record else None
         with MirrorSnapshot(path, event_filter) as snapshot:
-            result = export(snapshot, options, cancel=cancel)
+            result = export(snapshot, options, cancel=cancel, attest=attest)
     except ExportRefusedError as exc:
         print(f"auditlens export: {exc}", file=sys.stderr)
         return 1
@@ -205,18 +208,22 @@ def run_export(args: argparse.Namespace) -> int:
         print(f"auditlens export: {exc}", file=sys.stderr)
         return 2
     print(result.summary())
-    if server is not None and not args.no_record:
-        print(_record(server, result))
+    if attest is None:
+        why = "--no-record was given" if args.no_record else "no server (use --server URL)"
+        print(f"(Not recorded on the server: {why}.)")
     return 0
 
 
-def _record(server: str, result: Any) -> str:
-    from auditlens.client.api import AuditApiClient
+@dataclass(frozen=True)
+class _Credential:
+    base_url: str
+    token: str | None
+
+
+def _attester(server: str) -> Any:
+    """Record the export on ``server`` and carry its completeness record in the evidence."""
     from auditlens.client.credentials import CredentialStore
-    from auditlens.export.record import record_export
+    from auditlens.export.record import attester
 
     cred = CredentialStore().load(server)
-    if cred is None:
-        return "The export was not recorded on the server: not signed in."
-    with AuditApiClient(server, token=cred.secret) as client:
-        return record_export(client, result).message
+    return attester(_Credential(server, cred.secret if cred is not None else None))

@@ -41,6 +41,7 @@ import orjson
 
 from auditlens import __version__
 from auditlens.core import canonical
+from auditlens.core.completeness import EventFacts
 from auditlens.core.errors import Code, Finding, FormatError, compress_ranges, format_ranges
 from auditlens.core.evidence import Evidence, Report, parse_evidence, verify_evidence
 from auditlens.export.columns import CSV_COLUMNS, flat_values, neutralize
@@ -78,12 +79,15 @@ class FileReport:
     data_path: Path
     evidence_path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    pinned_origin: str | None = None
+    """The origin the caller required (``--origin``); None: the file's own was taken."""
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
             "file": str(self.data_path),
             "kind": self.kind,
             "evidence_file": str(self.evidence_path) if self.evidence_path else None,
+            "origin_pinned": self.pinned_origin is not None,
         }
         out.update(self.report.to_dict())
         out["notes"] = list(self.notes)
@@ -96,6 +100,7 @@ class _Events:
 
     leaves: bytearray = field(default_factory=bytearray)
     unreadable: dict[int, str] = field(default_factory=dict)
+    facts: EventFacts = field(default_factory=EventFacts)
 
     def add(self, body: bytes) -> dict[str, object] | None:
         position = len(self.leaves) // 32
@@ -103,7 +108,31 @@ class _Events:
         self.leaves += leaf
         if why is not None:
             self.unreadable[position] = why
+        self.facts.add(obj)
         return obj
+
+    def add_item(self, item: object) -> bytes | None:
+        """Add an event already parsed from a whole document; return its canonical bytes."""
+        why = float_problem(item)
+        if why is None:
+            try:
+                body = (
+                    canonical.canonicalize_event(item)
+                    if isinstance(item, dict)
+                    else orjson.dumps(item, default=str)
+                )
+            except (FormatError, TypeError, ValueError) as exc:
+                why = str(exc)
+            else:
+                self.add(body)
+                return body
+        self.add_unreadable(why)
+        return None
+
+    def add_unreadable(self, why: str) -> None:
+        self.unreadable[self.count] = why
+        self.leaves += _NO_HASH
+        self.facts.add(None)
 
     @property
     def count(self) -> int:
@@ -126,6 +155,7 @@ class _Events:
             unreadable=self.unreadable,
             label=label,
             report=report,
+            facts=self.facts,
         )
 
 
@@ -249,17 +279,7 @@ def _read_json_document(path: Path, report: Report) -> tuple[_Events, object] | 
         return None
     events = _Events()
     for item in items:
-        why = float_problem(item)
-        if why is not None:
-            events.unreadable[events.count] = why
-            events.leaves += _NO_HASH
-            continue
-        body = (
-            canonical.canonicalize_event(item)
-            if isinstance(item, dict)
-            else orjson.dumps(item, default=str)
-        )
-        events.add(body)
+        events.add_item(item)
     report.step(
         "file format", "passed", "JSON document (not in the streaming layout; parsed whole)"
     )
@@ -333,8 +353,7 @@ def _read_ndjson(path: Path, report: Report) -> tuple[_Events, str, int]:
             if body.endswith(b"\r"):
                 body = body[:-1]
             if not body.strip():
-                events.leaves += _NO_HASH
-                events.unreadable[events.count - 1] = "empty line"
+                events.add_unreadable("empty line")
                 continue
             events.add(body)
     report.step("file format", "passed", "NDJSON, one event per line")
@@ -438,8 +457,7 @@ def _read_csv(
             for row in reader:
                 position = events.count
                 if len(row) != width:
-                    events.leaves += _NO_HASH
-                    events.unreadable[position] = f"row has {len(row)} cells, header has {width}"
+                    events.add_unreadable(f"row has {len(row)} cells, header has {width}")
                     cells.claimed_index.append(-1)
                     continue
                 obj = events.add(row[cj].encode("utf-8"))
@@ -649,6 +667,12 @@ def verify_file(
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p} does not exist")
+    freport = _verify_path(p, vkeys, origin)
+    freport.pinned_origin = origin
+    return freport
+
+
+def _verify_path(p: Path, vkeys: Sequence[str] | None, origin: str | None) -> FileReport:
     if p.name.endswith(SIDECAR_SUFFIX) and p.name != SIDECAR_SUFFIX:
         return _verify_sidecar(p.with_name(p.name[: -len(SIDECAR_SUFFIX)]), p, vkeys, origin)
     side = sidecar_path(p)
@@ -697,25 +721,10 @@ def _verify_html(path: Path, vkeys: Sequence[str] | None, origin: str | None) ->
     task_id = str(parts.meta["task_id"])
     foreign: list[int] = []
     for position, item in enumerate(parts.events):
-        why = float_problem(item)
-        if why is not None:
-            events.leaves += _NO_HASH
-            events.unreadable[position] = why
-            raws.append(b"")
+        body = events.add_item(item)
+        raws.append(body or b"")
+        if body is None:
             continue
-        try:
-            body = (
-                canonical.canonicalize_event(item)
-                if isinstance(item, dict)
-                else orjson.dumps(item, default=str)
-            )
-        except FormatError as exc:
-            events.leaves += _NO_HASH
-            events.unreadable[position] = str(exc)
-            raws.append(b"")
-            continue
-        events.add(body)
-        raws.append(body)
         if not isinstance(item, dict) or item.get("task_id") != task_id:
             foreign.append(position)
     evidence = parse_evidence(parts.evidence, report)
@@ -793,18 +802,56 @@ def _verify_html(path: Path, vkeys: Sequence[str] | None, origin: str | None) ->
 _MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
 
 
+def _who(freport: FileReport) -> list[str]:
+    """The first lines: which log and which key the verdict is about, before anything else.
+
+    A genuine export of *another* organization verifies against that organization's key, so a
+    reader must see whose log this is, and whether the origin and key were pinned by them or
+    merely taken from the file.
+    """
+    r = freport.report
+    ev, cp = r.evidence, r.checkpoint
+    origin = cp.origin if cp else (ev.origin if ev else None)
+    if origin is None:
+        return []
+    if freport.pinned_origin is not None:
+        pinned = "pinned: the origin you required"
+    else:
+        pinned = "NOT pinned: the origin the file names; pass --origin to require yours"
+    key = r.key_name or "?"
+    trust = "trusted: the key you gave" if r.key_trusted else "NOT trusted: the file's own hint"
+    return [f"  LOG: {origin}   ({pinned})", f"  KEY: {key}   ({trust})"]
+
+
+def _completeness_line(r: Report) -> str:
+    if r.completeness is None:
+        return (
+            "COMPLETENESS NOT ATTESTED: the log has not vouched for this export's filter and "
+            "count (made offline, with --no-record, or a version 1 file). It proves each "
+            "event is in the log, not that none matching the filter was left out."
+        )
+    if r.completeness.status == "complete":
+        att = r.completeness.attestation
+        count = f"{att.count:,} " if att else ""
+        return (
+            f"COMPLETE: the log's own record attests that exactly these {count}event(s) match "
+            "the filter at this tree size."
+        )
+    return "COMPLETENESS FAILED: the export is not the answer the log recorded (see findings)."
+
+
 def render(freport: FileReport) -> str:
-    """Return the human report: what was checked, what passed, each failure with its code."""
+    """Return the human report: whose log, what was checked, each failure with its code."""
     r = freport.report
     ev = r.evidence
     cp = r.checkpoint
-    lines = [f"auditlens verify: {freport.data_path}"]
+    lines = [f"auditlens verify: {freport.data_path}", *_who(freport)]
     if freport.evidence_path is not None:
         lines.append(f"  evidence: {freport.evidence_path}")
     if ev is not None:
         root = f", root {cp.root.hex()[:16]}…" if cp else ""
         size = cp.size if cp else ev.tree_size
-        lines.append(f"  log: {cp.origin if cp else ev.origin} (checkpoint size {size:,}{root})")
+        lines.append(f"  checkpoint size {size:,}{root}")
         lines.append(
             f"  exported {ev.exported_at} by auditlens {ev.auditlens_version}; "
             f"filter {orjson.dumps(dict(ev.filter)).decode()}"
@@ -836,10 +883,8 @@ def render(freport: FileReport) -> str:
     else:
         codes = sorted({str(f.code) for f in r.failures})
         lines.append(f"FAILED: {len(r.failures)} problem(s) ({', '.join(codes)}).")
-    lines.append(
-        "Note: the evidence proves each listed event is in the signed log; it cannot prove the "
-        "export holds every event matching its filter."
-    )
+    if ev is not None:
+        lines.append(_completeness_line(r))
     return "\n".join(lines) + "\n"
 
 

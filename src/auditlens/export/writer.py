@@ -75,7 +75,8 @@ from typing import IO, Literal, Protocol, runtime_checkable
 import orjson
 
 from auditlens import __version__
-from auditlens.core.errors import Code, Finding, VerificationError
+from auditlens.core.completeness import Attestation, Completeness, check_completeness
+from auditlens.core.errors import Code, Finding, FormatError, VerificationError
 from auditlens.core.events import format_timestamp
 from auditlens.core.evidence import DataFile, Evidence, EvidenceBuilder
 from auditlens.core.merkle import HASH_SIZE
@@ -178,6 +179,31 @@ class ExportCancelledError(Exception):
     """The user cancelled; the partial file was removed."""
 
 
+class AttestationUnavailableError(Exception):
+    """The server could not attest the export (offline, refused, old server): say why.
+
+    The export is still written, its evidence saying plainly that completeness is not attested.
+    """
+
+
+@dataclass(frozen=True)
+class AttestRequest:
+    """What the exporter asks the server to attest (``POST /v1/audit-logs/exports``)."""
+
+    format: ExportFormat
+    filter: Mapping[str, object]
+    tree_size: int
+    count: int
+    file_name: str
+    sha256: str | None = None
+    bytes: int | None = None
+
+
+Attester = Callable[[AttestRequest], Completeness]
+"""Records the export on the server and returns the record with its proof; raises
+:class:`AttestationUnavailableError` when it cannot."""
+
+
 @dataclass(frozen=True)
 class ExportOptions:
     """What to write: format, destination, the filter as the user gave it, CSV choices."""
@@ -210,13 +236,17 @@ class ExportResult:
     """Entries re-hashed from the stored bytes to re-verify the export."""
     stored_tiles: int = 0
     """Complete 256-entry tiles whose stored root stood in for their entries."""
+    record_index: int | None = None
+    """Where the server recorded (and attested) the export; None when it was not attested."""
+    completeness_note: str = "Completeness is not attested: the export was not recorded."
 
     def summary(self) -> str:
         where = f" (evidence: {self.evidence_path})" if self.evidence_path else ""
         return (
             f"Exported {self.count:,} verified event(s) of {self.origin} (checkpoint size "
             f"{self.tree_size:,}) as {self.format} to {self.path}{where}; "
-            f"{self.bytes:,} bytes, SHA-256 {self.sha256}, in {self.seconds:.1f} s."
+            f"{self.bytes:,} bytes, SHA-256 {self.sha256}, in {self.seconds:.1f} s.\n"
+            f"{self.completeness_note}"
         )
 
 
@@ -500,14 +530,21 @@ def _verify_and_write(
     return rehashed, stored_tiles
 
 
-def export(
+def export(  # noqa: PLR0917 (``now`` is passed by position by existing callers)
     snapshot: LogSnapshot,
     options: ExportOptions,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
     now: Callable[[], float] = time.time,
+    attest: Attester | None = None,
 ) -> ExportResult:
     """Write a verified export of ``snapshot``'s selected events; see the module docstring.
+
+    ``attest`` (the server's recording, :func:`auditlens.export.record.attester`) is asked,
+    once the events are written and verified, for the log's completeness record; the record is
+    checked (signature, inclusion, and that the server's count and digest equal the export's)
+    and carried in the evidence. Without it, or when it is unavailable, the evidence says the
+    completeness is not attested.
 
     Raises ExportRefusedError or ExportCancelledError (nothing written), ValueError for bad
     options, OSError when the destination cannot be written.
@@ -589,13 +626,22 @@ def export(
                 leaf_hashes=proof.leaf_hashes,
                 nodes=proof.nodes,
             )
-            sink.end(evidence)
+            request = AttestRequest(
+                options.format, dict(options.filter), cp.size, sink.count, path.name
+            )
+            if options.format == "json":  # the record goes inside the file: ask first
+                evidence, note, record_index = _attested(evidence, attest, request, snapshot)
+                sink.end(evidence)
+            else:
+                sink.end(evidence)
             f.flush()
             os.fsync(f.fileno())
         digest, size = out.sha.hexdigest(), out.size
         evidence_path: Path | None = None
         evidence_digest: str | None = None
         if options.format != "json":
+            request = dataclasses.replace(request, sha256=digest, bytes=size)
+            evidence, note, record_index = _attested(evidence, attest, request, snapshot)
             evidence = dataclasses.replace(
                 evidence,
                 data_file=DataFile(
@@ -643,4 +689,59 @@ def export(
         evidence_sha256=evidence_digest,
         rehashed=rehashed,
         stored_tiles=stored_tiles,
+        record_index=record_index,
+        completeness_note=note,
+    )
+
+
+def _attested(
+    evidence: Evidence, attest: Attester | None, request: AttestRequest, snapshot: LogSnapshot
+) -> tuple[Evidence, str, int | None]:
+    """``evidence`` with the server's completeness record, a sentence, and the record's index.
+
+    The record is checked before it goes into the file: its checkpoint against the pinned key,
+    its inclusion proof, and that it attests exactly the exported events (same filter, size,
+    count and digest). A server that counts differently refuses the export (EVENTS_OMITTED or
+    EVENTS_ADDED): the local copy does not hold the log's answer, and publishing it would
+    publish evidence that fails. The server-side record of the attempt stays in the log.
+    """
+    if attest is None:
+        return evidence, "Completeness is not attested: the export was not recorded.", None
+    try:
+        completeness = attest(request)
+    except AttestationUnavailableError as exc:
+        return evidence, f"Completeness is not attested: {exc}", None
+    try:
+        record_filter = Attestation.parse(completeness.record).filter
+    except FormatError as exc:
+        raise _refuse(Code.PROOF_MALFORMED, f"the server's record is malformed: {exc}") from None
+    attested = dataclasses.replace(evidence, filter=record_filter, completeness=completeness)
+    result = check_completeness(
+        completeness,
+        evidence_filter=record_filter,
+        tree_size=evidence.tree_size,
+        indexes=evidence.index_array(),
+        leaf_hashes=evidence.leaf_hashes,
+        outside_filter=(),
+        keys=[snapshot.vkey],
+        origin=snapshot.origin,
+    )
+    failures = [f for f in result.findings if not f.code.informational]
+    if failures:
+        raise ExportRefusedError(
+            Finding.over(
+                failures[0].code,
+                "the server's completeness record does not match this export: "
+                + "; ".join(f.message for f in failures),
+                failures[0].ranges,
+            )
+        )
+    att = result.attestation
+    assert att is not None
+    return (
+        attested,
+        f"Completeness attested by the log: record at index {completeness.index} says "
+        f"{att.count:,} event(s) match the filter at size {att.tree_size:,}; the export holds "
+        "exactly those.",
+        completeness.index,
     )
