@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 VERIFY_EPILOG = """\
+whose log: the report starts with the LOG (origin) and KEY it verified against. Pin both:
+  auditlens verify FILE --vkey-file server.vkey --origin auditlens.example/acme
+
 exit codes:
   0  verified: every event is exactly as signed in the log, in order, none missing or added
   1  verification failed: see the findings (each with its code and log indexes)
@@ -49,7 +52,10 @@ def register(subparsers: Any) -> None:
     keys.add_argument("--vkey", help="the log server's verifier key (signed-note vkey text)")
     keys.add_argument("--vkey-file", type=Path, help="a file holding the verifier key")
     verify.add_argument(
-        "--origin", help="the log the export must come from (default: the origin it names)"
+        "--origin",
+        help="the log the export must come from (its checkpoint's first line, e.g. "
+        "auditlens.example/acme). Third parties: always pass it with --vkey; otherwise the "
+        "origin the file names is taken, and a genuine export of another log verifies too",
     )
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(handler=run_verify)
@@ -103,6 +109,16 @@ def _read_vkey(args: argparse.Namespace) -> str | None:
     return str(args.vkey) if args.vkey else None
 
 
+def pinned_origin(vkey: str | None) -> str | None:
+    """The origin to require when ``--origin`` is not given; None takes the file's own.
+
+    The place for a pin kept on this machine (the viewer pins each server's key and origin on
+    first contact): return that pin's origin for ``vkey`` (or for the only pin when no key is
+    given). Nothing is pinned here yet, so the file's origin is taken and the report says so.
+    """
+    return None
+
+
 def run_verify(args: argparse.Namespace) -> int:
     """Verify ``args.file``; print the report; return the exit code (see the module doc)."""
     import orjson
@@ -112,7 +128,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
     try:
         vkey = _read_vkey(args)
-        freport = verify_file(args.file, [vkey] if vkey else None, origin=args.origin)
+        origin = args.origin or pinned_origin(vkey)
+        freport = verify_file(args.file, [vkey] if vkey else None, origin=origin)
     except (OSError, FormatError) as exc:
         print(f"auditlens verify: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -55,6 +55,8 @@ from auditlens.export.layout import (
 )
 
 _NO_HASH = bytes(32)
+_MAX_SAFE = 2**53 - 1
+_PDF_MAGIC = b"%PDF-"
 _DERIVED = (
     "id",
     "timestamp",
@@ -189,10 +191,15 @@ def float_problem(value: object, path: str = "") -> str | None:
     so it is not trusted.
     """
     if isinstance(value, float):
+        where = path.lstrip(".") or "the top level"
+        if not abs(value) <= _MAX_SAFE:  # 2**70, infinities and NaN alike
+            return (
+                f"the number at {where} is out of range: the log signs integers within "
+                "±(2^53−1) only, and beyond that JSON readers disagree on its value"
+            )
         return (
-            f"the number at {path.lstrip('.') or 'the top level'} is written with a fraction "
-            "or exponent; the log signs integers only, so it may read as another value than "
-            "the one signed"
+            f"the number at {where} is written with a fraction or exponent; the log signs "
+            "integers only, so it may read as another value than the one signed"
         )
     if isinstance(value, dict):
         for key, item in value.items():
@@ -678,22 +685,68 @@ def _verify_path(p: Path, vkeys: Sequence[str] | None, origin: str | None) -> Fi
     side = sidecar_path(p)
     if side.exists():
         return _verify_sidecar(p, side, vkeys, origin)
-    if _is_html(p):
+    with p.open("rb") as f:
+        head = f.read(4096)
+    if head.startswith(_PDF_MAGIC):
+        return _no_evidence(
+            p,
+            "pdf",
+            f"{p.name} is a PDF: a PDF carries no evidence, so there is nothing to verify in "
+            "it. Verify the HTML task report (auditlens report --format html) or the export "
+            "it was made from instead",
+        )
+    if _is_html(p, head):
         return _verify_html(p, vkeys, origin)
+    kind = _sidecar_kind(p, head)
+    if kind is not None:
+        return _no_evidence(
+            p,
+            kind,
+            f"the evidence sidecar {side.name} is missing: a {kind.upper()} export keeps its "
+            f"evidence in that file, next to {p.name}; without it nothing can be verified",
+        )
     return _verify_json(p, vkeys, origin)
+
+
+def _sidecar_kind(path: Path, head: bytes) -> str | None:
+    """``csv`` or ``ndjson`` when ``path`` is a data file that needs a sidecar, else None.
+
+    By name first (``.csv``, ``.ndjson``, ``.jsonl``), then by content: a header naming
+    ``canonical_json``, or a first line that is a whole JSON object while the file goes on
+    (a JSON export's first line is ``{"events":[``).
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".ndjson", ".jsonl"):
+        return "ndjson"
+    first = head.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0]
+    if b"canonical_json" in first:
+        return "csv"
+    if first.startswith(b"{") and first.rstrip(b"\r") != JSON_HEAD.rstrip(b"\n"):
+        try:
+            return "ndjson" if isinstance(orjson.loads(first), dict) else None
+        except orjson.JSONDecodeError:
+            return None
+    return None
+
+
+def _no_evidence(path: Path, kind: str, message: str) -> FileReport:
+    """A report for a file that holds no evidence at all (exit 1, never a usage error)."""
+    report = Report()
+    report.add(Finding.at(Code.PROOF_MALFORMED, message))
+    report.step("evidence", "failed", message)
+    return FileReport(report, kind, path)
 
 
 # ----------------------------------------------------------------------------------------------
 # Task reports (HTML): the same evidence, plus "is the visible report what the data renders to"
 
 
-def _is_html(path: Path) -> bool:
+def _is_html(path: Path, head: bytes) -> bool:
     from auditlens.export.report_html import looks_like_report
 
-    if path.suffix.lower() in (".html", ".htm"):
-        return True
-    with path.open("rb") as f:
-        return looks_like_report(f.read(64))
+    return path.suffix.lower() in (".html", ".htm") or looks_like_report(head[:64])
 
 
 def _verify_html(path: Path, vkeys: Sequence[str] | None, origin: str | None) -> FileReport:
