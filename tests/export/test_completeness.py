@@ -1,26 +1,20 @@
 """Completeness (evidence v2): the log attests the filter and count, and verify holds them to it.
 
-``LogServer`` plays the server's part over a MemoryLog exactly as the route does (canonical
-filter, the matching set over the tree size, count and digest, the record appended and proven
-under a new checkpoint); tests/server/test_export_attestation.py checks the real route computes
-the same answer, and the end-to-end test at the bottom uses the real server.
+``LogServer`` (tests/export/attest.py) plays the server's part over a MemoryLog;
+tests/server/test_export_attestation.py checks the real route computes the same answer, and
+test_completeness_server.py uses the real server end to end.
 """
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import orjson
 import pytest
 
-from auditlens.core import merkle
 from auditlens.core.canonical import canonicalize_event
-from auditlens.core.completeness import ATTESTATION_FORMAT, Completeness, attested_digest
+from auditlens.core.completeness import Completeness
 from auditlens.core.errors import Code
-from auditlens.core.events import EventIdGenerator, format_timestamp
-from auditlens.core.export_filter import EventMatcher, canonical_filter
-from auditlens.core.note import Checkpoint, sign_checkpoint
 from auditlens.export.verify import exit_code, render, verify_file
 from auditlens.export.writer import (
     AttestationUnavailableError,
@@ -29,60 +23,18 @@ from auditlens.export.writer import (
     ExportRefusedError,
     export,
 )
+from tests.export import attest
+from tests.export.attest import LogServer
 from tests.export.files import ExportFile
-from tests.export.logs import T0, MemoryLog
+from tests.export.logs import MemoryLog
 
 FORMATS = ("json", "ndjson", "csv")
 LOG = MemoryLog(120, seed=11)
 FILTER = {"task_id": "tsk_3", "type": "agent"}
 
 
-def matching(flt: dict[str, object], size: int = LOG.size) -> list[int]:
-    matcher = EventMatcher.of(flt)
-    return [i for i in range(size) if matcher.matches(LOG.events[i])]
-
-
-class LogServer:
-    """The server's side of recording an export, over a MemoryLog."""
-
-    def __init__(self, log: MemoryLog, *, lie: int = 0) -> None:
-        self.log = log
-        self.lie = lie  # drop this many events from the answer (a server that disagrees)
-        self.requests: list[AttestRequest] = []
-
-    def __call__(self, request: AttestRequest) -> Completeness:
-        self.requests.append(request)
-        flt = canonical_filter(request.filter)
-        chosen = matching(flt, request.tree_size)[self.lie :]
-        leaves = b"".join(self.log.leaves[i] for i in chosen)
-        count, digest = attested_digest(chosen, leaves, 0)
-        ts = T0 + 10_000_000
-        record = {
-            "id": EventIdGenerator(random.Random(3)).new(ts),
-            "timestamp": format_timestamp(ts),
-            "type": "audit.exported",
-            "user_id": "usr_0",
-            "task_id": None,
-            "agent_id": None,
-            "event": {
-                "outcome": "success",
-                "attestation": ATTESTATION_FORMAT,
-                "format": request.format,
-                "filter": flt,
-                "tree_size": request.tree_size,
-                "count": count,
-                "digest": digest,
-                "min_index": 0,
-            },
-        }
-        raw = canonicalize_event(record)
-        leaves_after = [*self.log.leaves, merkle.leaf_hash(raw)]
-        size = len(leaves_after)
-        cp = Checkpoint(self.log.origin, size, merkle.root(leaves_after))
-        proof = merkle.inclusion_proof(leaves_after, size - 1, size)
-        return Completeness(
-            raw.decode(), size - 1, sign_checkpoint(cp, self.log.skey), tuple(proof)
-        )
+def matching(flt: dict[str, object]) -> list[int]:
+    return attest.matching(LOG, flt)
 
 
 def write(
