@@ -36,10 +36,15 @@ Decisions:
   digest instead.
 * The server adds ``credential`` (``session`` or ``read_key``, plus ``key_id`` for a key) so the
   log says how the person was signed in.
-* The answer is 201 ``{index, id, checkpoint, entry, proof, filter, tree_size, count, digest,
-  min_index}``: where the record sits, its exact bytes (``entry``, the canonical JSON text),
-  the signed checkpoint of size ``index + 1`` that covers it and the RFC 9162 inclusion proof
-  of the record in it (base64 hashes), and what was attested.
+* A hand-picked selection (``filter`` = ``{selected_rows, indexes}``, what the viewer records
+  for selected rows) has no filter the server could recompute: it is recorded as stated, with
+  the exporter's ``count`` (required then) and no ``attestation``; the answer says
+  ``attested: false``.
+* The answer is 201 ``{index, id, checkpoint, entry, proof, attested, filter, tree_size, count,
+  digest, min_index}`` (the last two only when attested): where the record sits, its exact
+  bytes (``entry``, the canonical JSON text), the signed checkpoint of size ``index + 1``
+  that covers it, the RFC 9162 inclusion proof of the record in it (base64 hashes), and what
+  was attested.
 """
 
 from __future__ import annotations
@@ -118,6 +123,25 @@ def _digest(body: dict[str, Any], name: str) -> None:
         raise invalid(name, "must be a SHA-256 digest: 64 lowercase hexadecimal characters")
 
 
+SELECTION_KEYS = ("selected_rows", "indexes")
+"""The "filter" of rows picked by hand in the viewer: recorded, but no filter to attest."""
+
+
+def _selection(body: dict[str, Any]) -> None:
+    rows, runs = body["filter"]["selected_rows"], body["filter"]["indexes"]
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+        raise invalid("filter.selected_rows", "must be a non-negative integer")
+    if not isinstance(runs, str) or len(runs) > 4096:
+        raise invalid("filter.indexes", "must be the selected index ranges as text")
+    if "count" not in body:
+        raise invalid("count", "is required for a selection (there is no filter to count)")
+
+
+def is_selection(flt: dict[str, Any]) -> bool:
+    """True for a hand-picked selection (recorded as stated, not attested)."""
+    return set(flt) == set(SELECTION_KEYS)
+
+
 def parse_export_record(raw: bytes) -> dict[str, Any]:
     """The validated export fields of a request body (filter canonical); ProblemError otherwise."""
     try:
@@ -142,10 +166,13 @@ def parse_export_record(raw: bytes) -> dict[str, Any]:
             _count(body, name)
     if not isinstance(body["filter"], dict):
         raise invalid("filter", "must be a JSON object (the filter the export applied)")
-    try:
-        body["filter"] = canonical_filter(body["filter"])
-    except FilterError as exc:
-        raise invalid(f"filter.{exc.key}" if exc.key else "filter", str(exc)) from None
+    if set(body["filter"]) == set(SELECTION_KEYS):
+        _selection(body)
+    else:
+        try:
+            body["filter"] = canonical_filter(body["filter"])
+        except FilterError as exc:
+            raise invalid(f"filter.{exc.key}" if exc.key else "filter", str(exc)) from None
     for name in ("sha256", "evidence_sha256"):
         if name in body:
             _digest(body, name)
@@ -181,13 +208,19 @@ def export_event(fields: dict[str, Any], principal: Principal, request: Request)
 
 
 def _attest(state: ServerState, org_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """``fields`` with the server's count, digest and retention floor (a read transaction)."""
+    """``fields`` with the server's count, digest and retention floor (a read transaction).
+
+    A hand-picked selection has no filter to recompute: it is recorded as the exporter states
+    it, without ``attestation``, and the exporter is told it was not attested.
+    """
     with state.db.read() as conn:
         size = conn.execute(
             sa.select(organizations.c.tree_size).where(organizations.c.id == org_id)
         ).scalar_one()
         if fields["tree_size"] > size:
             raise invalid("tree_size", f"is larger than this organization's log ({size})")
+        if is_selection(fields["filter"]):
+            return dict(fields)
         try:
             flt = resolve_user(conn, org_id, fields["filter"])
         except UnknownUserError as exc:
