@@ -1,14 +1,17 @@
-"""Export evidence (``auditlens-evidence/1``): its format, how it is built, how it is verified.
+"""Export evidence (``auditlens-evidence/2``): its format, how it is built, how it is verified.
+
+The normative specification is docs/evidence-format.md; this docstring summarizes it for the
+code. Version 1 files (no ``completeness`` member) are still read and verified.
 
 An auditlens export (JSON, NDJSON or CSV) carries *evidence*: what a third party needs to check
 offline, with nothing but the log server's public key, that every exported event is an event of
 the signed log, at the index claimed, unchanged, and in log order. This module is pure (no I/O):
 the export writers feed it leaf hashes, the verifier feeds it what it read from a file, and it
-returns findings with DESIGN.md §4 codes.
+returns findings with the stable codes of :mod:`auditlens.core.errors`.
 
 The evidence object (JSON; all fields required unless marked optional)
 -----------------------------------------------------------------------
-``format``             ``"auditlens-evidence/1"``.
+``format``             ``"auditlens-evidence/2"`` (``/1`` still read).
 ``auditlens_version``  version of the exporting auditlens.
 ``exported_at``        export time, RFC 3339 UTC with milliseconds and ``Z``.
 ``filter``             JSON object: the filter (or selection) as the investigator gave it.
@@ -34,6 +37,9 @@ The evidence object (JSON; all fields required unless marked optional)
 ``users``              optional; CSV only: ``{user_id: email}`` used for the ``user_email``
                        column. Emails come from the organization's directory, NOT from the
                        signed log: they are checked for consistency only.
+``completeness``       version 2, required: the server's ``audit.exported`` record with its
+                       inclusion proof (:mod:`auditlens.core.completeness`), or ``null`` when
+                       the export was not recorded (offline, ``--no-record``).
 
 The multi-proof (``nodes``)
 ---------------------------
@@ -74,10 +80,14 @@ What the verifier decides (and why)
    its index), a removed one (EVENT_MISSING, every such index), a fabricated or duplicated one
    (EVENT_INSERTED) and events out of log order (EVENT_REORDERED, the indexes out of place).
 
-What the evidence cannot show: that an export holds *every* event matching its filter (the
-non-matching events are not in the file), nor who made it: ``filter``, ``exported_at`` and
-``users`` are the exporter's statements. The ``audit.exported`` event the exporter records in
-the log (format, count, filter, SHA-256 of the data file) is what binds them.
+4. every exported event matches the filter the export answers (FILTER_MISMATCH), and, when the
+   evidence carries the server's completeness record, the record is in the log and its count
+   and digest equal the exported events' (EVENTS_OMITTED, EVENTS_ADDED): see
+   :mod:`auditlens.core.completeness`.
+
+What the evidence cannot show without that record: that an export holds *every* event matching
+its filter (the non-matching events are not in the file). Never: who made the file, its
+``exported_at`` or its ``users`` (the exporter's statements; the record says who recorded it).
 """
 
 from __future__ import annotations

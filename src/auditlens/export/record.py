@@ -59,7 +59,7 @@ class RecordOutcome:
 
 
 def export_event_payload(result: ExportResult) -> dict[str, object]:
-    """The ``event`` fields of ``audit.exported`` for ``result`` (DESIGN.md §3 names)."""
+    """The ``event`` fields of ``audit.exported`` for ``result``, recorded after the fact."""
     payload: dict[str, object] = {
         "format": result.format,
         "count": result.count,

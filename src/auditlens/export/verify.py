@@ -184,7 +184,7 @@ def event_leaf(body: bytes) -> tuple[bytes, str | None, dict[str, object] | None
 def float_problem(value: object, path: str = "") -> str | None:
     """Say where ``value`` holds a non-integer number, or None when it holds none.
 
-    The log signs no floats (DESIGN.md §3), yet RFC 8785 maps ``1.0``, ``1e0`` and
+    The log signs no floats (docs/evidence-format.md §1.1), yet RFC 8785 maps ``1.0``, ``1e0`` and
     ``1.0000000000000001`` all to the signed ``1``: the canonical bytes would match while a
     reader that keeps decimal literals (``jq`` 1.7, a SIEM with big decimals) shows another
     value than the one signed. Like a duplicate member name, such an event has two readings,

@@ -46,15 +46,21 @@ Decisions:
   read of the log.) For CSV and NDJSON the data file is renamed first, then the
   sidecar; a crash between leaves a data file whose sidecar is missing or stale, which the
   verifier reports as FILE_MODIFIED, never as a pass.
-- Refusals are :class:`ExportRefusedError` carrying a DESIGN.md §4 finding: checkpoint problems keep
-  their code (UNTRUSTED_KEY, CHECKPOINT_BAD_SIGNATURE, ORIGIN_MISMATCH), a hole in the re-hashed
-  entries is EVENT_MISSING with the range, entries (and stored tile hashes) that do not hash to
-  the signed root are INCLUSION_FAILED (re-sync the mirror), a changing count is
-  EVENT_INSERTED/EVENT_MISSING.
+- Refusals are :class:`ExportRefusedError` carrying a finding with a stable code
+  (docs/evidence-format.md §11): checkpoint problems keep their code (UNTRUSTED_KEY,
+  CHECKPOINT_BAD_SIGNATURE, ORIGIN_MISMATCH), a hole in the re-hashed entries is EVENT_MISSING
+  with the range, entries (and stored tile hashes) that do not hash to the signed root are
+  INCLUSION_FAILED (re-sync the mirror), a changing count is EVENT_INSERTED/EVENT_MISSING, and
+  a server whose completeness record disagrees with the export is EVENTS_OMITTED/EVENTS_ADDED.
+- Completeness: with an ``attest`` callback (the server's recording), the export asks for the
+  log's ``audit.exported`` record once its events are written and verified (JSON: before the
+  evidence is written into the file; CSV/NDJSON: after the data file is complete, so the
+  record can carry its SHA-256) and carries it in the evidence. Without one, or when the server
+  cannot be reached, the evidence says completeness is not attested and the result says why.
 - The written count is checked against the count the snapshot announced before writing, and
   stated in :class:`ExportResult`; never a silent truncation.
 - CSV: pandas builds each chunk's frame (from column lists), pyarrow's CSV writer writes it
-  (RFC 4180 quoting, CRLF; ~30x faster than ``DataFrame.to_csv`` per LIMITS.md). Cells are
+  (RFC 4180 quoting, CRLF; about 30x faster than ``DataFrame.to_csv`` when measured). Cells are
   derived from the verified canonical bytes, not from the mirror's derived columns.
 """
 
