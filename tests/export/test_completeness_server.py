@@ -104,3 +104,55 @@ def test_an_export_recorded_on_the_server_verifies_as_complete(
 def snapshot_indexes(path: Path, fmt: str) -> list[int]:
     obj = ExportFile(path, fmt).evidence()
     return [i for a, b in obj["indexes"] for i in range(a, b + 1)]
+
+
+def test_the_export_command_records_and_attests_with_the_stored_credential(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from auditlens.client import credentials
+    from auditlens.export import commands
+    from tests.export.test_commands import run
+
+    mirror = mirror_of(api, tmp_path / "m.sqlite")
+    token = api.orgs["acme"].people["admin"].token
+    monkeypatch.setattr(
+        credentials.CredentialStore,
+        "load",
+        lambda self, server: SimpleNamespace(secret=token, organization_id="acme"),
+    )
+    monkeypatch.setattr(commands, "_mirror_for", lambda args: (mirror, api.url))
+    out = tmp_path / "agents.ndjson"
+    assert (
+        run(
+            "export",
+            "--server",
+            api.url,
+            "--format",
+            "ndjson",
+            "--out",
+            str(out),
+            "--type",
+            "agent",
+        )
+        == 0
+    )
+    assert "Completeness attested by the log: record at index" in capsys.readouterr().out
+    assert (
+        run("verify", str(out), "--vkey", api.state.vkey, "--origin", "auditlens.local/acme") == 0
+    )
+    said = capsys.readouterr().out
+    assert "COMPLETE: the log's own record attests" in said
+    assert (
+        run(
+            "export",
+            "--server",
+            api.url,
+            "--format",
+            "json",
+            "--out",
+            str(tmp_path / "n.json"),
+            "--no-record",
+        )
+        == 0
+    )
+    assert "Completeness is not attested" in capsys.readouterr().out

@@ -102,3 +102,20 @@ def test_the_report_names_the_log_and_key_first_and_whether_they_were_pinned(
     lines = capsys.readouterr().out.splitlines()
     assert lines[1] == f"  LOG: {LOG.origin}   (pinned: the origin you required)"
     assert run("verify", str(path), "--vkey", LOG.vkey, "--origin", "other.test/x") == 1
+
+
+def test_a_reader_failure_nobody_foresaw_is_still_a_report_with_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auditlens.export import verify
+
+    path = tmp_path / "e.json"
+    export(LOG.snapshot(), ExportOptions("json", path, {}))
+
+    def broken(*args: object) -> object:
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(verify, "_verify_json", broken)
+    code, report = _verify_json(path, capsys)
+    assert code == 1 and report["status"] == "failed"
+    assert "could not be read as an export (KeyError" in report["findings"][0]["message"]

@@ -124,7 +124,13 @@ def run_verify(args: argparse.Namespace) -> int:
     import orjson
 
     from auditlens.core.errors import FormatError
-    from auditlens.export.verify import EXIT_USAGE, exit_code, render, verify_file
+    from auditlens.export.verify import (
+        EXIT_USAGE,
+        exit_code,
+        render,
+        unreadable_report,
+        verify_file,
+    )
 
     try:
         vkey = _read_vkey(args)
@@ -133,6 +139,8 @@ def run_verify(args: argparse.Namespace) -> int:
     except (OSError, FormatError) as exc:
         print(f"auditlens verify: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:  # a file must never end in a traceback or exit 2
+        freport = unreadable_report(args.file, exc)
     if args.json:
         sys.stdout.write(orjson.dumps(freport.to_dict(), option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")

@@ -731,6 +731,20 @@ def _sidecar_kind(path: Path, head: bytes) -> str | None:
     return None
 
 
+def unreadable_report(path: Path, exc: BaseException) -> FileReport:
+    """The report for a file a reader choked on: a failure (exit 1), never a traceback.
+
+    Every reader turns malformed content into findings; this is the last line for a case none
+    of them foresaw, so the person still gets a verdict and a sentence to report.
+    """
+    return _no_evidence(
+        Path(path),
+        "unknown",
+        f"{Path(path).name} could not be read as an export ({type(exc).__name__}: {exc}); "
+        "nothing in it was verified. Please report this file to the auditlens maintainers",
+    )
+
+
 def _no_evidence(path: Path, kind: str, message: str) -> FileReport:
     """A report for a file that holds no evidence at all (exit 1, never a usage error)."""
     report = Report()
