@@ -22,21 +22,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
-from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from auditlens.core import canonical
 from auditlens.core.errors import Code, Finding, FormatError, VerificationError
-from auditlens.core.export_filter import EventMatcher, event_kind, timestamp_ms
+from auditlens.core.export_filter import EventMatcher
 from auditlens.core.merkle import HASH_SIZE, leaf_hash, verify_inclusion
 from auditlens.core.note import verify_checkpoint
 
 ATTESTATION_FORMAT = "auditlens-completeness/1"
 """The ``attestation`` field of an ``audit.exported`` record carrying count and digest."""
-
-_NO_TIME = -(1 << 62)
 
 
 @dataclass(frozen=True)
@@ -141,48 +139,42 @@ def attested_digest(indexes: Sequence[int], leaf_hashes: bytes, min_index: int) 
     return count, digest.hexdigest()
 
 
-@dataclass
-class EventFacts:
-    """What a filter looks at, per event of a file in file order, kept compact.
+def stated_filter(evidence_filter: object, record: object) -> object:
+    """The filter an export's events must match: the record's when it has one, else its own."""
+    if isinstance(record, str):
+        with contextlib.suppress(FormatError):
+            return Attestation.parse(record).filter
+    return evidence_filter
 
-    Files are read before (JSON) or after their evidence, so the facts are kept until the
-    filter is known: one small integer per event naming its distinct ``(type, user, task,
-    agent, outcome)`` and its time in milliseconds, 16 bytes an event.
+
+class FilterCheck:
+    """Checks each event against the stated filter while a file is read; keeps only misses.
+
+    Readers know the evidence before the events (a sidecar is read first; a JSON export's
+    evidence line is read ahead), so nothing is kept per event: a million-event file costs the
+    check nothing when the filter is empty, and one comparison per event otherwise.
     """
 
-    kinds: array[int] = field(default_factory=lambda: array("q"))
-    times: array[int] = field(default_factory=lambda: array("q"))
-    _ids: dict[tuple[object, ...], int] = field(default_factory=dict)
+    def __init__(self, flt: object) -> None:
+        self.filter = flt
+        self.outside: list[int] = []
+        self.seen = 0
+        self.matcher: EventMatcher | None = None
+        self.why = ""
+        try:
+            self.matcher = EventMatcher.of(flt)
+        except FormatError as exc:
+            self.why = f"not checked: the filter is not one this format defines ({exc})"
+        self._trivial = self.matcher == EventMatcher.of({})
 
     def add(self, event: Mapping[str, object] | None) -> None:
-        """Record one event (None: it could not be read; it is reported elsewhere)."""
-        if event is None:
-            self.kinds.append(-1)
-            self.times.append(_NO_TIME)
+        """Check the next event (None: unreadable, reported elsewhere)."""
+        position = self.seen
+        self.seen += 1
+        if event is None or self.matcher is None or self._trivial:
             return
-        kind = event_kind(event)
-        try:
-            self.kinds.append(self._ids.setdefault(kind, len(self._ids)))
-        except TypeError:  # an unhashable value (an object where an id belongs): never matches
-            self.kinds.append(-2)
-        ts = event.get("timestamp")
-        try:
-            self.times.append(timestamp_ms(ts) if isinstance(ts, str) else _NO_TIME)
-        except (FormatError, ValueError, OverflowError):
-            self.times.append(_NO_TIME)
-
-    def not_matching(self, matcher: EventMatcher) -> list[int]:
-        """Positions of readable events that do not match ``matcher``."""
-        ok = {k: matcher.kind_matches(kind) for kind, k in self._ids.items()}
-        ok[-2] = False
-        bad: list[int] = []
-        check_time = matcher.checks_time
-        for p, k in enumerate(self.kinds):
-            if k == -1:
-                continue
-            if not ok[k] or (check_time and not matcher.time_matches(self.times[p])):
-                bad.append(p)
-        return bad
+        if not self.matcher.matches(event):
+            self.outside.append(position)
 
 
 def _fmt(flt: Mapping[str, object]) -> str:
@@ -190,26 +182,20 @@ def _fmt(flt: Mapping[str, object]) -> str:
 
 
 def check_filter(
-    stated: Mapping[str, object],
-    facts: EventFacts,
-    index_of: Sequence[int | None],
+    check: FilterCheck, index_of: Callable[[int], int | None]
 ) -> tuple[list[Finding], list[int], str]:
-    """FILTER_MISMATCH for exported events outside ``stated``; returns findings, their log
-    indexes, and a sentence for the report step.
+    """FILTER_MISMATCH for authentic exported events outside the stated filter; returns the
+    findings, their log indexes, and a sentence for the report step.
 
-    ``index_of[p]`` is the log index of the file's p-th event when it is authentic, else None
+    ``index_of(p)`` is the log index of the file's p-th event when it is authentic, else None
     (such an event is already reported as modified or inserted).
     """
-    try:
-        matcher = EventMatcher.of(stated)
-    except FormatError as exc:
-        return [], [], f"not checked: the filter is not one this format defines ({exc})"
-    bad = [i for p in facts.not_matching(matcher) if (i := index_of[p]) is not None]
-    note = (
-        f" ({', '.join(matcher.unchecked)} is not in the signed events)"
-        if matcher.unchecked
-        else ""
-    )
+    if check.matcher is None:
+        return [], [], check.why
+    stated = check.filter if isinstance(check.filter, Mapping) else {}
+    bad = [i for p in check.outside if (i := index_of(p)) is not None]
+    unchecked = check.matcher.unchecked
+    note = f" ({', '.join(unchecked)} is not in the signed events)" if unchecked else ""
     if not bad:
         return [], [], f"every event matches the filter {_fmt(stated)}{note}"
     finding = Finding.at(

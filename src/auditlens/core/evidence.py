@@ -94,7 +94,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -106,12 +105,12 @@ import orjson
 
 from auditlens.core.checkpoint import Checkpoint
 from auditlens.core.completeness import (
-    Attestation,
     Completeness,
     CompletenessResult,
-    EventFacts,
+    FilterCheck,
     check_completeness,
     check_filter,
+    stated_filter,
 )
 from auditlens.core.errors import (
     Code,
@@ -960,14 +959,14 @@ def verify_evidence(
     unreadable: Mapping[int, str] | None = None,
     label: Callable[[int], str] = _position_label,
     report: Report | None = None,
-    facts: EventFacts | None = None,
+    filter_check: FilterCheck | None = None,
 ) -> Report:
     """Verify ``evidence`` and the events of its file (``leaves``: their leaf hashes, in order).
 
     ``vkeys`` are the keys the user trusts; ``None`` falls back to the file's own key hint and
     the report is then at best ``unverified``. ``origin`` pins the log; by default it is the
-    evidence's own ``origin`` field. ``facts`` (what a filter looks at, per event) enables the
-    filter check. Findings are added to ``report`` (a new one by default).
+    evidence's own ``origin`` field. ``filter_check`` (fed each event while the file was read)
+    enables the filter check. Findings are added to ``report`` (a new one by default).
     """
     report = report if report is not None else Report()
     report.evidence = evidence
@@ -1062,7 +1061,7 @@ def verify_evidence(
             f"{n} event(s), each byte-identical to its recorded leaf, in log order, "
             "none missing, none extra",
         )
-    _check_claims(evidence, leaves, unreadable or {}, facts, keys, expected_origin, report)
+    _check_claims(evidence, leaves, unreadable or {}, filter_check, keys, expected_origin, report)
     return report
 
 
@@ -1071,44 +1070,44 @@ def _key_name(vkey: str) -> str | None:
     return name or None
 
 
-def _positions_to_indexes(
+def _index_finder(
     evidence: Evidence, leaves: bytes, unreadable: Mapping[int, str]
-) -> list[int | None]:
-    """The log index of each event of the file when it is authentic, else None."""
+) -> Callable[[int], int | None]:
+    """Map a position in the file to the log index of its event when authentic, else None."""
     indexes = evidence.index_array()
-    n = len(leaves) // HASH_SIZE
     if leaves == evidence.leaf_hashes and not unreadable:
-        return list(indexes)
-    by_hash = {
-        evidence.leaf_hashes[q * HASH_SIZE : (q + 1) * HASH_SIZE]: indexes[q]
-        for q in range(evidence.count)
-    }
-    return [
-        None if p in unreadable else by_hash.get(leaves[p * HASH_SIZE : (p + 1) * HASH_SIZE])
-        for p in range(n)
-    ]
+        return indexes.__getitem__
+    by_hash: dict[bytes, int] = {}
+
+    def index_of(p: int) -> int | None:
+        if p in unreadable:
+            return None
+        if not by_hash:  # built only when the file and the evidence disagree somewhere
+            for q in range(evidence.count):
+                by_hash[evidence.leaf_hashes[q * HASH_SIZE : (q + 1) * HASH_SIZE]] = indexes[q]
+        return by_hash.get(leaves[p * HASH_SIZE : (p + 1) * HASH_SIZE])
+
+    return index_of
 
 
 def _check_claims(  # noqa: PLR0917 (private; one call site)
     evidence: Evidence,
     leaves: bytes,
     unreadable: Mapping[int, str],
-    facts: EventFacts | None,
+    filter_check: FilterCheck | None,
     keys: Sequence[str],
     origin: str,
     report: Report,
 ) -> None:
     """The filter check and, for attested exports, the completeness check."""
-    stated: Mapping[str, object] = evidence.filter
-    if evidence.completeness is not None:
-        with contextlib.suppress(FormatError):  # a bad record is reported below
-            stated = Attestation.parse(evidence.completeness.record).filter
+    record = evidence.completeness.record if evidence.completeness else None
+    stated = stated_filter(evidence.filter, record)
     outside: list[int] = []
-    if facts is None or len(facts.kinds) != len(leaves) // HASH_SIZE:
-        report.step("filter", "skipped", "the events' fields were not read")
+    if filter_check is None or filter_check.filter != stated:
+        report.step("filter", "skipped", "the events were not checked against the filter")
     else:
-        index_of = _positions_to_indexes(evidence, leaves, unreadable)
-        found, outside, detail = check_filter(stated, facts, index_of)
+        index_of = _index_finder(evidence, leaves, unreadable)
+        found, outside, detail = check_filter(filter_check, index_of)
         for f in found:
             report.add(f)
         status: StepStatus = "failed" if found else "passed"

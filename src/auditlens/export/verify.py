@@ -41,7 +41,7 @@ import orjson
 
 from auditlens import __version__
 from auditlens.core import canonical
-from auditlens.core.completeness import EventFacts
+from auditlens.core.completeness import FilterCheck, stated_filter
 from auditlens.core.errors import Code, Finding, FormatError, compress_ranges, format_ranges
 from auditlens.core.evidence import Evidence, Report, parse_evidence, verify_evidence
 from auditlens.export.columns import CSV_COLUMNS, flat_values, neutralize
@@ -102,7 +102,8 @@ class _Events:
 
     leaves: bytearray = field(default_factory=bytearray)
     unreadable: dict[int, str] = field(default_factory=dict)
-    facts: EventFacts = field(default_factory=EventFacts)
+    check: FilterCheck | None = None
+    """Checks each event against the stated filter as it is read (None: filter unknown)."""
 
     def add(self, body: bytes) -> dict[str, object] | None:
         position = len(self.leaves) // 32
@@ -110,7 +111,8 @@ class _Events:
         self.leaves += leaf
         if why is not None:
             self.unreadable[position] = why
-        self.facts.add(obj)
+        if self.check is not None:
+            self.check.add(obj)
         return obj
 
     def add_item(self, item: object) -> bytes | None:
@@ -134,7 +136,8 @@ class _Events:
     def add_unreadable(self, why: str) -> None:
         self.unreadable[self.count] = why
         self.leaves += _NO_HASH
-        self.facts.add(None)
+        if self.check is not None:
+            self.check.add(None)
 
     @property
     def count(self) -> int:
@@ -157,7 +160,7 @@ class _Events:
             unreadable=self.unreadable,
             label=label,
             report=report,
-            facts=self.facts,
+            filter_check=self.check,
         )
 
 
@@ -218,8 +221,43 @@ class _ReformattedError(Exception):
     """The JSON export is not in the streaming layout: fall back to a whole-document parse."""
 
 
+def filter_check_for(evidence: object) -> FilterCheck | None:
+    """The filter check for a raw evidence object (None when it is not an object)."""
+    if not isinstance(evidence, dict):
+        return None
+    completeness = evidence.get("completeness")
+    record = completeness.get("record") if isinstance(completeness, dict) else None
+    return FilterCheck(stated_filter(evidence.get("filter"), record))
+
+
+def _peek_evidence(path: Path, chunk: int = 1 << 20) -> object:
+    """The evidence object of a JSON export in the streaming layout, read from its last line.
+
+    Read ahead so that each event can be checked against the filter as it streams by; a file
+    in another layout gives None (it is parsed whole, evidence first, anyway).
+    """
+    with path.open("rb") as f:
+        end = f.seek(0, 2)
+        pos, tail = end, b""
+        while pos > 0:
+            step = min(chunk, pos)
+            pos -= step
+            f.seek(pos)
+            tail = f.read(step) + tail
+            cut = tail.rfind(b"\n", 0, len(tail) - 1)
+            if cut >= 0:
+                tail = tail[cut + 1 :]
+                break
+    if not (tail.startswith(JSON_EVIDENCE_KEY) and tail.endswith(JSON_TAIL)):
+        return None
+    try:
+        return orjson.loads(tail[len(JSON_EVIDENCE_KEY) : -len(JSON_TAIL)])
+    except orjson.JSONDecodeError:
+        return None
+
+
 def _read_json_stream(path: Path) -> tuple[_Events, object]:
-    events = _Events()
+    events = _Events(check=filter_check_for(_peek_evidence(path)))
     with path.open("rb") as f:
         if f.readline() != JSON_HEAD:
             raise _ReformattedError
@@ -284,7 +322,7 @@ def _read_json_document(path: Path, report: Report) -> tuple[_Events, object] | 
     if not isinstance(items, list):
         report.add(Finding.at(Code.FILE_MODIFIED, "the export's events member is not a list"))
         return None
-    events = _Events()
+    events = _Events(check=filter_check_for(doc["evidence"]))
     for item in items:
         events.add_item(item)
     report.step(
@@ -348,8 +386,8 @@ def _check_data_hash(report: Report, evidence: Evidence, name: str, digest: str,
     report.step("data file SHA-256", "failed", "differs from the evidence")
 
 
-def _read_ndjson(path: Path, report: Report) -> tuple[_Events, str, int]:
-    events = _Events()
+def _read_ndjson(path: Path, evidence: Evidence) -> tuple[_Events, str, int]:
+    events = _Events(check=_check_of(evidence))
     sha = hashlib.sha256()
     size = 0
     with path.open("rb") as f:
@@ -363,8 +401,12 @@ def _read_ndjson(path: Path, report: Report) -> tuple[_Events, str, int]:
                 events.add_unreadable("empty line")
                 continue
             events.add(body)
-    report.step("file format", "passed", "NDJSON, one event per line")
     return events, sha.hexdigest(), size
+
+
+def _check_of(evidence: Evidence) -> FilterCheck:
+    record = evidence.completeness.record if evidence.completeness else None
+    return FilterCheck(stated_filter(evidence.filter, record))
 
 
 @dataclass
@@ -424,7 +466,7 @@ def _check_header(report: Report, header: Sequence[str]) -> None:
 def _read_csv(
     path: Path, evidence: Evidence, report: Report
 ) -> tuple[_Events, str, int, _CsvCells] | None:
-    events = _Events()
+    events = _Events(check=_check_of(evidence))
     cells = _CsvCells()
     df = evidence.data_file
     users: Mapping[str, str] = evidence.users or {}
@@ -644,7 +686,8 @@ def _verify_sidecar(
         return freport
     cells: _CsvCells | None = None
     if df.format == "ndjson":
-        events, digest, size = _read_ndjson(data_path, report)
+        events, digest, size = _read_ndjson(data_path, evidence)
+        report.step("file format", "passed", "NDJSON, one event per line")
         label: Callable[[int], str] = lambda p: f"line {p + 1}"  # noqa: E731
     else:
         got = _read_csv(data_path, evidence, report)
@@ -783,7 +826,7 @@ def _verify_html(path: Path, vkeys: Sequence[str] | None, origin: str | None) ->
         report.step("file format", "failed", str(exc))
         return freport
     report.step("file format", "passed", "auditlens task report (HTML with embedded evidence)")
-    events = _Events()
+    events = _Events(check=filter_check_for(parts.evidence))
     raws: list[bytes] = []
     task_id = str(parts.meta["task_id"])
     foreign: list[int] = []
