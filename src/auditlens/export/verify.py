@@ -44,7 +44,7 @@ from auditlens.core import canonical
 from auditlens.core.completeness import FilterCheck, stated_filter
 from auditlens.core.errors import Code, Finding, FormatError, compress_ranges, format_ranges
 from auditlens.core.evidence import Evidence, Report, parse_evidence, verify_evidence
-from auditlens.export.columns import CSV_COLUMNS, flat_values, neutralize
+from auditlens.export.columns import CSV_COLUMNS, DERIVED, derived_cells, neutralize
 from auditlens.export.layout import (
     JSON_EVENTS_END,
     JSON_EVIDENCE_KEY,
@@ -57,19 +57,6 @@ from auditlens.export.layout import (
 _NO_HASH = bytes(32)
 _MAX_SAFE = 2**53 - 1
 _PDF_MAGIC = b"%PDF-"
-_DERIVED = (
-    "id",
-    "timestamp",
-    "type",
-    "user_id",
-    "task_id",
-    "agent_id",
-    "outcome",
-    "ip",
-    "tool",
-    "summary",
-)
-"""CSV columns re-derived from canonical_json (index and user_email are checked apart)."""
 
 
 @dataclass
@@ -499,7 +486,7 @@ def _read_csv(
             _check_header(report, header)
             cj = header.index("canonical_json")
             ix = header.index("index") if "index" in header else -1
-            checked = [(n, c) for n, c in enumerate(header) if c in _DERIVED]
+            checked = [(n, c, DERIVED.index(c)) for n, c in enumerate(header) if c in DERIVED]
             em = header.index("user_email") if "user_email" in header else -1
             cells.has_email = em >= 0
             width = len(header)
@@ -519,11 +506,11 @@ def _read_csv(
                 if obj is None:
                     continue
                 user_id = obj.get("user_id")
-                flat = flat_values(obj, None)
+                expected = derived_cells(obj)
                 bad = [
-                    (name, row[n], flat[name] or "")
-                    for n, name in checked
-                    if row[n] != (flat[name] or "")
+                    (name, row[n], expected[at] or "")
+                    for n, name, at in checked
+                    if row[n] != (expected[at] or "")
                 ]
                 if bad:
                     cells.bad[position] = bad

@@ -59,8 +59,8 @@ Decisions:
   cannot be reached, the evidence says completeness is not attested and the result says why.
 - The written count is checked against the count the snapshot announced before writing, and
   stated in :class:`ExportResult`; never a silent truncation.
-- CSV: pandas builds each chunk's frame (from column lists), pyarrow's CSV writer writes it
-  (RFC 4180 quoting, CRLF; about 30x faster than ``DataFrame.to_csv`` when measured). Cells are
+- CSV: each chunk's column lists become a pyarrow record batch, which pyarrow's CSV writer
+  writes (RFC 4180 quoting, CRLF; far faster than a Python CSV writer). Cells are
   derived from the verified canonical bytes, not from the mirror's derived columns.
 """
 
@@ -88,7 +88,13 @@ from auditlens.core.evidence import DataFile, Evidence, EvidenceBuilder
 from auditlens.core.merkle import HASH_SIZE
 from auditlens.core.note import verify_checkpoint
 from auditlens.core.tiles import TILE_HEIGHT, TILE_WIDTH
-from auditlens.export.columns import CSV_COLUMNS, check_columns, flat_values
+from auditlens.export.columns import (
+    CSV_COLUMNS,
+    DERIVED,
+    check_columns,
+    derived_cells,
+    neutralize,
+)
 from auditlens.export.layout import (
     BOM,
     JSON_EVENT_SEP,
@@ -357,31 +363,36 @@ class _CsvSink(_Sink):
 
     def write(self, indexes: Sequence[int], raws: Sequence[bytes]) -> None:
         buf = self._buffer
-        wanted = [c for c in self._columns if c not in ("index", "canonical_json")]
-        for idx, raw in zip(indexes, raws, strict=True):
+        derived = [(buf[c], DERIVED.index(c)) for c in self._columns if c in DERIVED]
+        emails = buf.get("user_email")
+        directory, seen = self._directory, self._seen
+        for raw in raws:
             event = orjson.loads(raw)
-            user_id = event.get("user_id")
-            email = self._directory.get(user_id) if isinstance(user_id, str) else None
-            if email is not None:
-                self._seen[user_id] = email
-            flat = flat_values(event, email)
-            if "index" in buf:
-                buf["index"].append(idx)
-            for c in wanted:
-                buf[c].append(flat[c])
-            buf["canonical_json"].append(raw.decode("utf-8"))
+            cells = derived_cells(event)
+            for column, at in derived:
+                column.append(cells[at])
+            if emails is not None:
+                user_id = event.get("user_id")
+                email = directory.get(user_id) if isinstance(user_id, str) else None
+                if email is not None:
+                    seen[user_id] = email
+                emails.append(neutralize(email) if email else None)
+        if "index" in buf:
+            buf["index"].extend(indexes)
+        buf["canonical_json"].extend(raw.decode("utf-8") for raw in raws)
         self.count += len(raws)
         if len(buf["canonical_json"]) >= self._rows:
             self._flush()
 
     def _flush(self) -> None:
-        import pandas as pd
-
         if not self._buffer["canonical_json"]:
             return
-        frame = pd.DataFrame(self._buffer, columns=list(self._columns))
-        table = self._pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
-        self._writer.write_table(table)
+        pa = self._pa
+        arrays = [
+            pa.array(self._buffer[c], type=f.type)
+            for c, f in zip(self._columns, self._schema, strict=True)
+        ]
+        self._writer.write_batch(pa.record_batch(arrays, schema=self._schema))
         self._buffer = {c: [] for c in self._columns}
 
     def end(self, evidence: Evidence) -> None:
