@@ -42,6 +42,7 @@ def seeded(api: Api) -> int:
     events[7]["type"] = "task.created"
     events[7]["event"] = {"outcome": "success", "title": "t"}
     events[9]["user_id"] = api.orgs["acme"].people["member"].user.id
+    events[10]["event"]["failure_reason"] = "policy_denied"  # a refusal: verdict "denied"
     r = api.ingest(events)
     assert r.status_code in (200, 201), r.text
     return api.size()
@@ -58,6 +59,10 @@ def seeded(api: Api) -> int:
         {"agent_id": "agent-1", "task_id": "task-2"},
         {"user_email": "MEMBER@acme.test"},
         {"task_id": "no-such-task"},
+        {"task_id": "task-*"},
+        {"agent_id": "agent-1*", "outcome": "failure"},
+        {"outcome": "denied"},
+        {"outcome": "success", "type": ["agent"]},
     ],
     ids=repr,
 )
@@ -102,3 +107,19 @@ def test_the_answer_proves_the_record_is_in_the_log(api: Api, seeded: int) -> No
         answer["digest"],
     )
     assert body["exporter_count"] == 12
+
+
+@pytest.mark.parametrize(
+    ("flt", "key"),
+    [({"ip": "127.0.0.1"}, "filter.ip"), ({"user_email": "adm*"}, "filter.user_email")],
+)
+def test_filters_the_server_cannot_recount_are_refused_not_attested(
+    api: Api, seeded: int, flt: dict[str, Any], key: str
+) -> None:
+    r = api.http.post(
+        ROUTE,
+        json={"format": "json", "filter": flt, "tree_size": seeded},
+        headers=api.auth("admin"),
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["invalid_params"][0]["name"] == key

@@ -23,7 +23,7 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 FORMATS = ("auditlens-evidence/1", "auditlens-evidence/2")
-KEYS = ("since", "until", "user_id", "task_id", "agent_id", "outcome", "type", "user_email")
+KEYS = ("since", "until", "user_id", "task_id", "agent_id", "ip", "outcome", "type", "user_email")
 
 
 def H(data: bytes) -> bytes:
@@ -137,14 +137,34 @@ def ms(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
+REFUSALS = {"access_denied", "account_locked", "forbidden", "mfa_rejected", "permission_denied"}
+REFUSALS |= {"policy_denied", "policy_violation", "rate_limited"}
+
+
+def verdict(e: dict, body: dict) -> object:
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    reasons = {body.get("failure_reason"), body.get("reason"), error.get("code")}
+    failed = body.get("outcome") == "failure" and any(
+        r in REFUSALS for r in reasons if isinstance(r, str)
+    )
+    return "denied" if e.get("type") == "approval.denied" or failed else body.get("outcome")
+
+
+def same(got: object, want: str) -> bool:
+    head = want.rstrip("*")
+    return isinstance(got, str) and (got.startswith(head) if want.endswith("*") else got == want)
+
+
 def matches(flt: dict, e: dict) -> bool:
     body = e.get("event") if isinstance(e.get("event"), dict) else {}
+    req = body.get("request") if isinstance(body.get("request"), dict) else {}
     t = e.get("type") if isinstance(e.get("type"), str) else ""
     return all(
         (k == "since" and ms(e["timestamp"]) >= ms(v))
         or (k == "until" and ms(e["timestamp"]) < ms(v))
-        or (k in ("user_id", "task_id", "agent_id") and e.get(k) == v)
-        or (k == "outcome" and body.get("outcome") == v)
+        or (k in ("user_id", "task_id", "agent_id") and same(e.get(k), v))
+        or (k == "ip" and same(req.get("ip"), v))
+        or (k == "outcome" and verdict(e, body) == v)
         or (k == "type" and (t in v or t.split(".")[0] in v))
         or k == "user_email"
         for k, v in flt.items()

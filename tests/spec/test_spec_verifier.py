@@ -67,6 +67,35 @@ def test_the_documents_worked_example_is_what_auditlens_writes(tmp_path: Path) -
     assert f"```\n{ex.note}```" in text  # the checkpoint block, signature line included
 
 
+def test_the_documented_refusal_reasons_are_the_codes(tmp_path: Path) -> None:
+    from auditlens.core.events import REFUSAL_REASONS, REFUSAL_TYPES
+    from tests.spec.spec_verifier import REFUSALS
+
+    text = DOC.read_text(encoding="utf-8")
+    assert REFUSALS == REFUSAL_REASONS and {"approval.denied"} == REFUSAL_TYPES
+    assert all(f"`{reason}`" in text for reason in REFUSAL_REASONS)
+
+
+@pytest.mark.parametrize(
+    "flt",
+    [{"task_id": "tsk_1*"}, {"outcome": "failure"}, {"outcome": "denied", "type": ["approval"]}],
+)
+def test_prefix_and_verdict_filters_agree_between_both_verifiers(
+    tmp_path: Path, flt: dict[str, object]
+) -> None:
+    chosen = matching(LOG, flt)
+    assert chosen
+    path = tmp_path / "e.ndjson"
+    export(LOG.snapshot(chosen), ExportOptions("ndjson", path, flt), attest=LogServer(LOG))
+    assert verify(path, LOG.vkey) == (set(), True)
+    assert _auditlens_codes(path) == set()
+    wider = tmp_path / "w.ndjson"
+    extra = sorted({*chosen, next(i for i in range(LOG.size) if i not in chosen)})
+    export(LOG.snapshot(extra), ExportOptions("ndjson", wider, flt))
+    assert "FILTER_MISMATCH" in verify(wider, LOG.vkey)[0]
+    assert "FILTER_MISMATCH" in _auditlens_codes(wider)
+
+
 def _export(fmt: str, path: Path, attested: bool, selected: list[int] | None = None) -> ExportFile:
     chosen = matching(LOG, FILTER) if selected is None else selected
     attest = LogServer(LOG) if attested else None

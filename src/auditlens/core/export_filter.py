@@ -13,7 +13,10 @@ Keys and their meaning (``e`` is the stored event):
 ``user_id``            ``e.user_id`` equals it (a system event, ``user_id: null``, never does).
 ``task_id``            ``e.task_id`` equals it.
 ``agent_id``           ``e.agent_id`` equals it.
-``outcome``            ``e.event.outcome`` equals it (``success`` or ``failure``).
+``ip``                 ``e.event.request.ip`` equals it.
+``outcome``            the event's verdict (:func:`auditlens.core.events.verdict_of`) equals it:
+                       ``denied`` is a refusal (``approval.denied``, or a failure whose reason
+                       is a refusal reason); ``success`` and ``failure`` leave refusals out.
 ``type``               a list of event types (``agent.action``) and categories (``agent``):
                        ``e.type`` is one of the types, or its category (the text before its
                        first dot) is one of the categories.
@@ -21,8 +24,10 @@ Keys and their meaning (``e`` is the stored event):
                        events, so this key is never checked against an event: the server that
                        attests a filter resolves it and records the ``user_id`` beside it.
 
-Matching is exact (no prefix or case folding except for ``user_email``, which the directory
-stores lower-cased): an attested count must mean the same set to everyone who recomputes it.
+A value of ``user_id``, ``task_id``, ``agent_id``, ``ip`` or ``user_email`` ending in ``*`` is a
+prefix: the text before the stars must start the field (case-sensitive). Otherwise matching is
+exact (no case folding except for ``user_email``, which the directory stores lower-cased): an
+attested count must mean the same set to everyone who recomputes it.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from auditlens.core.errors import FormatError
-from auditlens.core.events import CATEGORIES, EVENT_TYPES, OUTCOMES, format_timestamp
+from auditlens.core.events import CATEGORIES, EVENT_TYPES, VERDICTS, format_timestamp, verdict_of
 from auditlens.core.events import parse_timestamp as _parse_timestamp
 
 FILTER_KEYS: Final = (
@@ -43,12 +48,14 @@ FILTER_KEYS: Final = (
     "user_id",
     "task_id",
     "agent_id",
+    "ip",
     "outcome",
     "type",
 )
 """Every key a filter may hold; anything else is not a filter this format defines."""
 
-_ID_KEYS: Final = ("user_id", "task_id", "agent_id")
+_ID_KEYS: Final = ("user_id", "task_id", "agent_id", "ip")
+PREFIX: Final = "*"
 MAX_VALUE_LENGTH: Final = 256
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MS: Final = timedelta(milliseconds=1)
@@ -105,10 +112,10 @@ def _canonical_value(key: object, value: object) -> object:
                 )
         return sorted(set(names))
     if key == "outcome":
-        if value not in OUTCOMES:
-            raise FormatError(f"filter.outcome must be one of {', '.join(OUTCOMES)}")
+        if value not in VERDICTS:
+            raise FormatError(f"filter.outcome must be one of {', '.join(VERDICTS)}")
         return value
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip(PREFIX + " \t\n"):
         raise FormatError(f"filter.{key} must be a non-empty string")
     if len(value) > MAX_VALUE_LENGTH:
         raise FormatError(f"filter.{key} is longer than {MAX_VALUE_LENGTH} characters")
@@ -125,6 +132,11 @@ def timestamp_ms(text: str) -> int:
     return _parse_timestamp(text)
 
 
+def is_prefix(value: str) -> bool:
+    """True when a filter value stands for every value starting with it (ends in ``*``)."""
+    return value.endswith(PREFIX)
+
+
 @dataclass(frozen=True)
 class EventMatcher:
     """A parsed filter that tells whether a stored event matches it.
@@ -135,7 +147,8 @@ class EventMatcher:
 
     since_ms: int | None
     until_ms: int | None
-    equal: tuple[tuple[str, str], ...]
+    equal: tuple[tuple[str, str, bool], ...]
+    """``(key, value, is prefix)``; a prefix's value is the text before its stars."""
     outcome: str | None
     types: frozenset[str] | None
     unchecked: tuple[str, ...]
@@ -146,10 +159,15 @@ class EventMatcher:
         canon = canonical_filter(obj)
         since, until = canon.get("since"), canon.get("until")
         types = canon.get("type")
+        equal = []
+        for key in _ID_KEYS:
+            if key in canon:
+                value = str(canon[key])
+                equal.append((key, value.rstrip(PREFIX), is_prefix(value)))
         return cls(
             since_ms=_parse_timestamp(since) if isinstance(since, str) else None,
             until_ms=_parse_timestamp(until) if isinstance(until, str) else None,
-            equal=tuple((k, str(canon[k])) for k in _ID_KEYS if k in canon),
+            equal=tuple(equal),
             outcome=str(canon["outcome"]) if "outcome" in canon else None,
             types=frozenset(types) if isinstance(types, list) else None,
             unchecked=("user_email",) if "user_email" in canon and "user_id" not in canon else (),
@@ -159,21 +177,6 @@ class EventMatcher:
     def checks_time(self) -> bool:
         return self.since_ms is not None or self.until_ms is not None
 
-    def kind_matches(self, kind: tuple[object, ...]) -> bool:
-        """Match the non-time part on ``kind`` = :func:`event_kind` of an event."""
-        etype, user_id, task_id, agent_id, outcome = kind
-        values = {"user_id": user_id, "task_id": task_id, "agent_id": agent_id}
-        if any(values[k] != v for k, v in self.equal):
-            return False
-        if self.outcome is not None and outcome != self.outcome:
-            return False
-        if self.types is not None:
-            if not isinstance(etype, str):
-                return False
-            if etype not in self.types and etype.split(".", 1)[0] not in self.types:
-                return False
-        return True
-
     def time_matches(self, ms: int) -> bool:
         if self.since_ms is not None and ms < self.since_ms:
             return False
@@ -181,8 +184,18 @@ class EventMatcher:
 
     def matches(self, event: Mapping[str, object]) -> bool:
         """Whether a stored event matches (a malformed timestamp never matches a window)."""
-        if not self.kind_matches(event_kind(event)):
+        for key, value, prefix in self.equal:
+            got = _field(event, key)
+            if not isinstance(got, str) or not (got.startswith(value) if prefix else got == value):
+                return False
+        if self.outcome is not None and verdict_of(event) != self.outcome:
             return False
+        if self.types is not None:
+            etype = event.get("type")
+            if not isinstance(etype, str):
+                return False
+            if etype not in self.types and etype.split(".", 1)[0] not in self.types:
+                return False
         if not self.checks_time:
             return True
         ts = event.get("timestamp")
@@ -192,14 +205,9 @@ class EventMatcher:
             return False
 
 
-def event_kind(event: Mapping[str, object]) -> tuple[object, ...]:
-    """The fields every key but the times looks at: ``(type, user, task, agent, outcome)``."""
+def _field(event: Mapping[str, object], key: str) -> object:
+    if key != "ip":
+        return event.get(key)
     body = event.get("event")
-    outcome = body.get("outcome") if isinstance(body, Mapping) else None
-    return (
-        event.get("type"),
-        event.get("user_id"),
-        event.get("task_id"),
-        event.get("agent_id"),
-        outcome,
-    )
+    request = body.get("request") if isinstance(body, Mapping) else None
+    return request.get("ip") if isinstance(request, Mapping) else None

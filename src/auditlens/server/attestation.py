@@ -25,11 +25,13 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 
-from auditlens.core.events import CATEGORIES, parse_timestamp
+from auditlens.core.events import CATEGORIES, REFUSAL_TYPES, parse_timestamp, verdict_of
+from auditlens.core.export_filter import PREFIX, is_prefix
 from auditlens.server.schema import entries, organizations, users
 
 ATTESTATION_FORMAT = "auditlens-completeness/1"
@@ -37,6 +39,21 @@ ATTESTATION_FORMAT = "auditlens-completeness/1"
 
 WINDOW = 1 << 18
 """Indexes read per query: ~262k rows of 40 bytes, so a 1M-event answer is four reads."""
+
+
+def unattestable(flt: dict[str, Any]) -> tuple[str, str] | None:
+    """``(key, why)`` when this server cannot recompute ``flt``'s matching set, else None.
+
+    Request addresses are not an indexed column of the log, and an email prefix names people
+    only through a directory that changes; such exports are recorded by the exporter's word only
+    if at all, never attested.
+    """
+    if "ip" in flt:
+        return "ip", "this server cannot attest a filter on request addresses"
+    email = flt.get("user_email")
+    if isinstance(email, str) and is_prefix(email):
+        return "user_email", "this server cannot attest an email prefix; give the full email"
+    return None
 
 
 class UnknownUserError(LookupError):
@@ -78,9 +95,24 @@ def _conditions(flt: dict[str, Any]) -> list[sa.ColumnElement[bool]]:
         where.append(entries.c.ts >= parse_timestamp(flt["since"]))
     if "until" in flt:
         where.append(entries.c.ts < parse_timestamp(flt["until"]))
-    for key in ("user_id", "task_id", "agent_id", "outcome"):
+    for key in ("user_id", "task_id", "agent_id"):
         if key in flt:
-            where.append(entries.c[key] == flt[key])
+            value = flt[key]
+            if is_prefix(value):  # case-sensitive on both databases (LIKE is not on SQLite)
+                head = value.rstrip(PREFIX)
+                where.append(sa.func.substr(entries.c[key], 1, len(head)) == head)
+            else:
+                where.append(entries.c[key] == value)
+    verdict = flt.get("outcome")
+    refusals = sorted(REFUSAL_TYPES)
+    if verdict == "success":
+        where.append(entries.c.outcome == "success")
+        where.append(entries.c.type.not_in(refusals))
+    elif verdict in ("failure", "denied"):  # refined per event from its body (see attest)
+        failed = entries.c.outcome == "failure"
+        where.append(
+            sa.or_(failed, entries.c.type.in_(refusals)) if verdict == "denied" else failed
+        )
     if "type" in flt:
         categories = [t for t in flt["type"] if t in CATEGORIES]
         types = [t for t in flt["type"] if t not in CATEGORIES]
@@ -108,6 +140,8 @@ def attest(conn: Connection, org_id: str, flt: dict[str, Any], tree_size: int) -
     digest = hashlib.sha256()
     count = 0
     window = _postgres_window if conn.dialect.name == "postgresql" else _python_window
+    if flt.get("outcome") in ("failure", "denied"):
+        window = _verdict_window(str(flt["outcome"]))
     for lo in range(min_index, tree_size, WINDOW):
         hi = min(tree_size, lo + WINDOW)
         bound = [entries.c.org_id == org_id, entries.c.idx >= lo, entries.c.idx < hi, *where]
@@ -115,6 +149,27 @@ def attest(conn: Connection, org_id: str, flt: dict[str, Any], tree_size: int) -
         digest.update(data)
         count += n
     return Attested(count=count, digest=digest.hexdigest(), min_index=min_index)
+
+
+def _verdict_window(verdict: str) -> Any:
+    """A window reader for ``failure``/``denied``: which failures are refusals is in the body
+    (its reason), so the candidates' bodies are read and classified by
+    :func:`auditlens.core.events.verdict_of`, the viewer's own rule."""
+
+    def window(conn: Connection, where: list[sa.ColumnElement[bool]]) -> tuple[int, bytes]:
+        rows = conn.execute(
+            sa.select(entries.c.idx, entries.c.leaf_hash, entries.c.body)
+            .where(*where)
+            .order_by(entries.c.idx)
+        ).all()
+        kept = [
+            int(i).to_bytes(8, "big") + bytes(h)
+            for i, h, body in rows
+            if body is not None and verdict_of(orjson.loads(body)) == verdict
+        ]
+        return len(kept), b"".join(kept)
+
+    return window
 
 
 def _python_window(conn: Connection, where: list[sa.ColumnElement[bool]]) -> tuple[int, bytes]:

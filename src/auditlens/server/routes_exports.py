@@ -62,7 +62,13 @@ from auditlens.core.errors import FormatError
 from auditlens.core.events import EventError
 from auditlens.core.export_filter import FilterError, canonical_filter
 from auditlens.server.accounts import Principal
-from auditlens.server.attestation import ATTESTATION_FORMAT, UnknownUserError, attest, resolve_user
+from auditlens.server.attestation import (
+    ATTESTATION_FORMAT,
+    UnknownUserError,
+    attest,
+    resolve_user,
+    unattestable,
+)
 from auditlens.server.deps import ReaderDep, StateDep, request_info
 from auditlens.server.models import problems
 from auditlens.server.problems import ProblemError, invalid
@@ -221,6 +227,9 @@ def _attest(state: ServerState, org_id: str, fields: dict[str, Any]) -> dict[str
             raise invalid("tree_size", f"is larger than this organization's log ({size})")
         if is_selection(fields["filter"]):
             return dict(fields)
+        refused = unattestable(fields["filter"])
+        if refused is not None:
+            raise invalid(f"filter.{refused[0]}", refused[1])
         try:
             flt = resolve_user(conn, org_id, fields["filter"])
         except UnknownUserError as exc:
