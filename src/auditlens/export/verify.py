@@ -91,10 +91,14 @@ class _Events:
     unreadable: dict[int, str] = field(default_factory=dict)
     check: FilterCheck | None = None
     """Checks each event against the stated filter as it is read (None: filter unknown)."""
+    known: bytes | None = None
+    """The evidence's recorded leaf hashes when read before the events (sidecars)."""
 
     def add(self, body: bytes) -> dict[str, object] | None:
         position = len(self.leaves) // 32
-        leaf, why, obj = event_leaf(body)
+        known = self.known
+        expected = known[position * 32 : position * 32 + 32] if known is not None else None
+        leaf, why, obj = event_leaf(body, expected)
         self.leaves += leaf
         if why is not None:
             self.unreadable[position] = why
@@ -151,14 +155,25 @@ class _Events:
         )
 
 
-def event_leaf(body: bytes) -> tuple[bytes, str | None, dict[str, object] | None]:
-    """Return ``(leaf hash, why unreadable or None, parsed event)`` of one event's JSON text."""
+def event_leaf(
+    body: bytes, expected: bytes | None = None
+) -> tuple[bytes, str | None, dict[str, object] | None]:
+    """Return ``(leaf hash, why unreadable or None, parsed event)`` of one event's JSON text.
+
+    ``expected`` is the leaf hash the evidence records at this position, when known: text that
+    hashes to it *is* the signed canonical bytes (or SHA-256 has a collision), so it needs no
+    re-canonicalization. Anything else is re-canonicalized and strictly re-parsed.
+    """
     try:
         obj = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         return _NO_HASH, f"not valid JSON ({exc})", None
     if not isinstance(obj, dict):
         return _NO_HASH, "not a JSON object", None
+    if expected is not None:
+        leaf = hashlib.sha256(b"\x00" + body).digest()
+        if leaf == expected:
+            return leaf, None, obj
     try:
         canon = canonical.canonicalize_event(obj)
         if canon != body:
@@ -374,7 +389,7 @@ def _check_data_hash(report: Report, evidence: Evidence, name: str, digest: str,
 
 
 def _read_ndjson(path: Path, evidence: Evidence) -> tuple[_Events, str, int]:
-    events = _Events(check=_check_of(evidence))
+    events = _Events(check=_check_of(evidence), known=evidence.leaf_hashes)
     sha = hashlib.sha256()
     size = 0
     with path.open("rb") as f:
@@ -453,7 +468,7 @@ def _check_header(report: Report, header: Sequence[str]) -> None:
 def _read_csv(
     path: Path, evidence: Evidence, report: Report
 ) -> tuple[_Events, str, int, _CsvCells] | None:
-    events = _Events(check=_check_of(evidence))
+    events = _Events(check=_check_of(evidence), known=evidence.leaf_hashes)
     cells = _CsvCells()
     df = evidence.data_file
     users: Mapping[str, str] = evidence.users or {}
