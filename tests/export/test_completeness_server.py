@@ -136,7 +136,7 @@ def test_the_export_command_records_and_attests_with_the_stored_credential(
         )
         == 0
     )
-    assert "Completeness attested by the log: record at index" in capsys.readouterr().out
+    assert "Recorded as an audit.exported event at index" in capsys.readouterr().out
     assert (
         run("verify", str(out), "--vkey", api.state.vkey, "--origin", "auditlens.local/acme") == 0
     )

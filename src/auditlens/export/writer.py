@@ -757,8 +757,8 @@ def _attested(
     assert att is not None
     return (
         attested,
-        f"Completeness attested by the log: record at index {completeness.index} says "
-        f"{att.count:,} event(s) match the filter at size {att.tree_size:,}; the export holds "
-        "exactly those.",
+        f"Recorded as an audit.exported event at index {completeness.index}, which attests "
+        f"the export's completeness: {att.count:,} event(s) match the filter at size "
+        f"{att.tree_size:,}, and the export holds exactly those.",
         completeness.index,
     )
