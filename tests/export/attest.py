@@ -29,17 +29,19 @@ def matching(log: MemoryLog, flt: dict[str, object], size: int | None = None) ->
 class LogServer:
     """The server's side of recording an export, over a MemoryLog."""
 
-    def __init__(self, log: MemoryLog, *, lie: int = 0) -> None:
+    def __init__(self, log: MemoryLog, *, lie: int = 0, min_index: int = 0) -> None:
         self.log = log
         self.lie = lie  # drop this many events from the answer (a server that disagrees)
+        self.min_index = min_index  # the retention floor: entries below it were pruned
         self.requests: list[AttestRequest] = []
 
     def __call__(self, request: AttestRequest) -> Completeness:
         self.requests.append(request)
         flt = canonical_filter(request.filter)
-        chosen = matching(self.log, flt, request.tree_size)[self.lie :]
+        chosen = [i for i in matching(self.log, flt, request.tree_size) if i >= self.min_index]
+        chosen = chosen[self.lie :]
         leaves = b"".join(self.log.leaves[i] for i in chosen)
-        count, digest = attested_digest(chosen, leaves, 0)
+        count, digest = attested_digest(chosen, leaves, self.min_index)
         ts = T0 + 10_000_000
         record = {
             "id": EventIdGenerator(random.Random(3)).new(ts),
@@ -56,7 +58,7 @@ class LogServer:
                 "tree_size": request.tree_size,
                 "count": count,
                 "digest": digest,
-                "min_index": 0,
+                "min_index": self.min_index,
             },
         }
         raw = canonicalize_event(record)

@@ -195,3 +195,17 @@ def test_an_unavailable_server_leaves_an_unattested_export_that_says_why(tmp_pat
     assert result.record_index is None
     assert "Completeness is not attested: the server could not be reached" in result.summary()
     assert verify_file(path, [LOG.vkey]).report.completeness_status == "not attested"
+
+
+def test_events_below_the_retention_floor_are_outside_the_attestation(
+    fmt: str, tmp_path: Path
+) -> None:
+    chosen = matching(FILTER)
+    floor = chosen[len(chosen) // 2]  # the log pruned the first half; this copy still holds it
+    server = LogServer(LOG, min_index=floor)
+    ex = write(fmt, tmp_path / f"e.{fmt}", chosen, FILTER, attest=server)
+    report = verify_file(ex.path, [LOG.vkey]).report
+    assert report.status == "verified" and report.completeness_status == "complete"
+    [note] = report.findings
+    assert note.code is Code.PRUNED_BY_POLICY and note.code.informational
+    assert f"below the retention floor {floor}" in note.message
