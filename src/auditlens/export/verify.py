@@ -945,6 +945,11 @@ def _completeness_line(r: Report) -> str:
     if r.completeness.status == "complete":
         att = r.completeness.attestation
         count = f"{att.count:,} " if att else ""
+        if r.status == "failed":
+            return (
+                f"Completeness: the log's record attests the evidence's {count}event(s) as the "
+                "complete answer, but the file failed the checks above."
+            )
         return (
             f"COMPLETE: the log's own record attests that exactly these {count}event(s) match "
             "the filter at this tree size."
