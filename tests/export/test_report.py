@@ -61,7 +61,7 @@ def test_report_states_time_filter_summary_people_and_how_to_verify(
     assert "carol@acme.test" in text and "bob@acme.test" in text
     assert "auditlens verify" in text and mirror.vkey in text
     assert "<link" not in text and "src=" not in text  # self-contained: no external asset
-    assert 'id="auditlens-evidence"' in text and '"format":"auditlens-evidence/1"' in text
+    assert 'id="auditlens-evidence"' in text and '"format":"auditlens-evidence/2"' in text
 
 
 def test_saved_report_verifies_with_auditlens_verify(

@@ -85,7 +85,7 @@ def _call(api: Api, method: str, path: str, who: str) -> Any:
     elif path == "/v1/events":
         body = {"events": [sample_event(3)]}
     elif path == "/v1/audit-logs/exports":
-        body = {"format": "json", "count": 0, "filter": {}, "sha256": "0" * 64}
+        body = {"format": "json", "count": 0, "filter": {}, "tree_size": 0, "sha256": "0" * 64}
     return api.http.request(method, path, json=body, headers=api.auth(who))
 
 

@@ -54,7 +54,18 @@ def test_an_export_is_appended_as_audit_exported_by_the_caller(api: Api) -> None
     r = post(api, body)
     assert r.status_code == 201, r.text
     answer = r.json()
-    assert set(answer) == {"index", "id", "checkpoint"}
+    assert set(answer) == {
+        "index",
+        "id",
+        "checkpoint",
+        "entry",
+        "proof",
+        "filter",
+        "tree_size",
+        "count",
+        "digest",
+        "min_index",
+    }
     event = stored(api, answer["index"])
     validate_event(event)
     assert event["id"] == answer["id"]
@@ -63,7 +74,11 @@ def test_an_export_is_appended_as_audit_exported_by_the_caller(api: Api) -> None
     fields = event["event"]
     assert fields["outcome"] == "success"
     for name, value in body.items():
-        assert fields[name] == value
+        if name not in ("count", "filter"):
+            assert fields[name] == value
+    assert fields["filter"] == {"outcome": "failure", "type": ["agent"]}
+    assert fields["attestation"] == "auditlens-completeness/1"
+    assert (fields["count"], fields["min_index"]) == (answer["count"], 0)
     assert fields["credential"] == "session"
     assert fields["request"]["ip"] == "127.0.0.1"
     assert fields["request"]["user_agent"].startswith("python-httpx")
@@ -124,22 +139,30 @@ def test_only_owners_and_admins_may_record(api: Api, who: str, status: int) -> N
         (record(filter=["agent"]), "filter", "JSON object"),
         (record(file_name="../etc/passwd"), "file_name", "bare file name"),
         (record(file_name=""), "file_name", "1 to 255"),
-        (record(sha256=None), "sha256", "required"),
+        (record(tree_size=None), "tree_size", "required"),
+        (record(filter={"type": ["agents"]}), "filter.type", "neither an event type"),
+        (record(filter={"since": "yesterday"}), "filter.since", "RFC 3339"),
+        (record(filter={"user_email": "nobody@acme.test"}), "filter.user_email", "nobody"),
+        (record(filter={"task_id": ""}), "filter.task_id", "non-empty"),
         (record(filter=None), "filter", "required"),
         ({**record(), "shaa256": DIGEST}, "shaa256", "not a field"),
         (record(count=5, tree_size=1), "count", "larger than tree_size"),
         (record(tree_size=10**9, count=0), "tree_size", "larger than this organization"),
-        (record(filter={"x": 1.5}), "filter.x", "float"),
-        (record(filter={"x": "y" * 65_100}), "body", "bytes"),
+        (record(filter={"x": 1.5}), "filter.x", "not a filter key"),
+        (record(filter={"task_id": "y" * 300}), "filter.task_id", "longer than"),
+        (record(file_name="y" * 255, sha256=None, count=None), None, None),
         ([1, 2], "body", "JSON object"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
 def test_a_bad_body_is_422_naming_the_field_and_nothing_is_stored(
-    api: Api, body: Any, field: str, words: str
+    api: Api, body: Any, field: str | None, words: str | None
 ) -> None:
     size = api.size()
     r = post(api, body)
+    if field is None:  # a valid body: nothing to refuse
+        assert r.status_code == 201, r.text
+        return
     assert r.status_code == 422, r.text
     problem = r.json()
     assert r.headers["content-type"] == "application/problem+json"
@@ -160,7 +183,7 @@ def test_malformed_json_is_400_and_wrong_media_type_415(api: Api) -> None:
 
 def test_duplicate_members_are_refused(api: Api) -> None:
     headers = {**api.auth("admin"), "Content-Type": "application/json"}
-    raw = b'{"format":"csv","format":"json","count":0,"filter":{},"sha256":"%s"}' % DIGEST.encode()
+    raw = b'{"format":"csv","format":"json","filter":{},"tree_size":0}'
     assert api.http.post(ROUTE, content=raw, headers=headers).status_code == 400
 
 
@@ -192,6 +215,10 @@ def test_the_exporters_own_payload_is_accepted(api: Api, tmp_path: Path) -> None
     assert outcome.event is not None
     event = stored(api, int(str(outcome.event["index"])))
     assert event["user_id"] == api.orgs["acme"].people["owner"].user.id
-    assert {k: event["event"][k] for k in export_event_payload(result)} == export_event_payload(
-        result
-    )
+    sent = export_event_payload(result)
+    assert {k: event["event"][k] for k in sent if k not in ("count", "filter")} == {
+        k: v for k, v in sent.items() if k not in ("count", "filter")
+    }
+    assert event["event"]["filter"] == {"since": "2026-11-01T00:00:00.000Z", "type": ["agent"]}
+    # No agent event exists after that date: the server attests 0 and keeps the exporter's 2.
+    assert (event["event"]["count"], event["event"]["exporter_count"]) == (0, 2)

@@ -11,6 +11,12 @@ Beyond the codes DESIGN.md §4 lists, two name what a lone Merkle proof check ca
 root: the leaf or the proof was changed, and only a caller that knows more, such as the recorded
 leaf hash of an export, can say which). A failed consistency check needs no code of its own: an
 inconsistent pair of signed checkpoints *is* a fork, so it reports ``LOG_FORKED``.
+
+Three codes concern what an export claims to answer (docs/evidence-format.md):
+``FILTER_MISMATCH`` (an exported event does not match the filter the export states, or the
+stated filter is not the one the log recorded), ``EVENTS_OMITTED`` (events the log attests as
+matching are not in the export) and ``EVENTS_ADDED`` (the export holds events outside the log's
+attested answer).
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ class Code(StrEnum):
     INCLUSION_FAILED = "INCLUSION_FAILED"
     FILE_MODIFIED = "FILE_MODIFIED"
     PRUNED_BY_POLICY = "PRUNED_BY_POLICY"
+    FILTER_MISMATCH = "FILTER_MISMATCH"
+    EVENTS_OMITTED = "EVENTS_OMITTED"
+    EVENTS_ADDED = "EVENTS_ADDED"
 
     @property
     def informational(self) -> bool:

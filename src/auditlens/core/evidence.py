@@ -1,14 +1,17 @@
-"""Export evidence (``auditlens-evidence/1``): its format, how it is built, how it is verified.
+"""Export evidence (``auditlens-evidence/2``): its format, how it is built, how it is verified.
+
+The normative specification is docs/evidence-format.md; this docstring summarizes it for the
+code. Version 1 files (no ``completeness`` member) are still read and verified.
 
 An auditlens export (JSON, NDJSON or CSV) carries *evidence*: what a third party needs to check
 offline, with nothing but the log server's public key, that every exported event is an event of
 the signed log, at the index claimed, unchanged, and in log order. This module is pure (no I/O):
 the export writers feed it leaf hashes, the verifier feeds it what it read from a file, and it
-returns findings with DESIGN.md §4 codes.
+returns findings with the stable codes of :mod:`auditlens.core.errors`.
 
 The evidence object (JSON; all fields required unless marked optional)
 -----------------------------------------------------------------------
-``format``             ``"auditlens-evidence/1"``.
+``format``             ``"auditlens-evidence/2"`` (``/1`` still read).
 ``auditlens_version``  version of the exporting auditlens.
 ``exported_at``        export time, RFC 3339 UTC with milliseconds and ``Z``.
 ``filter``             JSON object: the filter (or selection) as the investigator gave it.
@@ -34,6 +37,9 @@ The evidence object (JSON; all fields required unless marked optional)
 ``users``              optional; CSV only: ``{user_id: email}`` used for the ``user_email``
                        column. Emails come from the organization's directory, NOT from the
                        signed log: they are checked for consistency only.
+``completeness``       version 2, required: the server's ``audit.exported`` record with its
+                       inclusion proof (:mod:`auditlens.core.completeness`), or ``null`` when
+                       the export was not recorded (offline, ``--no-record``).
 
 The multi-proof (``nodes``)
 ---------------------------
@@ -74,10 +80,14 @@ What the verifier decides (and why)
    its index), a removed one (EVENT_MISSING, every such index), a fabricated or duplicated one
    (EVENT_INSERTED) and events out of log order (EVENT_REORDERED, the indexes out of place).
 
-What the evidence cannot show: that an export holds *every* event matching its filter (the
-non-matching events are not in the file), nor who made it: ``filter``, ``exported_at`` and
-``users`` are the exporter's statements. The ``audit.exported`` event the exporter records in
-the log (format, count, filter, SHA-256 of the data file) is what binds them.
+4. every exported event matches the filter the export answers (FILTER_MISMATCH), and, when the
+   evidence carries the server's completeness record, the record is in the log and its count
+   and digest equal the exported events' (EVENTS_OMITTED, EVENTS_ADDED): see
+   :mod:`auditlens.core.completeness`.
+
+What the evidence cannot show without that record: that an export holds *every* event matching
+its filter (the non-matching events are not in the file). Never: who made the file, its
+``exported_at`` or its ``users`` (the exporter's statements; the record says who recorded it).
 """
 
 from __future__ import annotations
@@ -94,6 +104,14 @@ from typing import Literal
 import orjson
 
 from auditlens.core.checkpoint import Checkpoint
+from auditlens.core.completeness import (
+    Completeness,
+    CompletenessResult,
+    FilterCheck,
+    check_completeness,
+    check_filter,
+    stated_filter,
+)
 from auditlens.core.errors import (
     Code,
     Finding,
@@ -122,8 +140,11 @@ __all__ = [
     "verify_evidence",
 ]
 
-FORMAT = "auditlens-evidence/1"
-"""The ``format`` value of this version of the evidence object."""
+FORMAT = "auditlens-evidence/2"
+"""The ``format`` value of the evidence this auditlens writes."""
+FORMAT_V1 = "auditlens-evidence/1"
+"""The first version (no ``completeness``); still read and verified."""
+_VERSIONS = {FORMAT_V1: 1, FORMAT: 2}
 
 _NODE_PREFIX = b"\x01"
 _MAX_BLOCK_LEVEL = 16
@@ -376,6 +397,9 @@ class Evidence:
     nodes: bytes
     data_file: DataFile | None = None
     users: Mapping[str, str] | None = None
+    completeness: Completeness | None = None
+    """Version 2: the log's ``audit.exported`` record and its proof; None = not attested."""
+    version: int = 2
 
     @property
     def count(self) -> int:
@@ -388,7 +412,7 @@ class Evidence:
 
     def _small_obj(self) -> dict[str, object]:
         obj: dict[str, object] = {
-            "format": FORMAT,
+            "format": FORMAT if self.version == 2 else FORMAT_V1,
             "auditlens_version": self.auditlens_version,
             "exported_at": self.exported_at,
             "filter": dict(self.filter),
@@ -402,6 +426,8 @@ class Evidence:
             obj["data_file"] = self.data_file.to_obj()
         if self.users is not None:
             obj["users"] = dict(self.users)
+        if self.version == 2:
+            obj["completeness"] = self.completeness.to_obj() if self.completeness else None
         obj["indexes"] = [[a, b] for a, b in self.indexes]
         return obj
 
@@ -435,8 +461,16 @@ class Evidence:
         if not isinstance(obj, dict):
             raise FormatError(f"evidence must be a JSON object, got {_kind(obj)}")
         fmt = obj.get("format")
-        if fmt != FORMAT:
-            raise FormatError(f"evidence format is {fmt!r}; this auditlens reads {FORMAT!r}")
+        version = _VERSIONS.get(fmt) if isinstance(fmt, str) else None
+        if version is None:
+            raise FormatError(
+                f"evidence format is {fmt!r:.60}; this auditlens reads {FORMAT!r} and {FORMAT_V1!r}"
+            )
+        if version == 2 and "completeness" not in obj:
+            raise FormatError("evidence.completeness is required in version 2 (null if none)")
+        if version == 1 and "completeness" in obj:
+            raise FormatError("evidence.completeness does not exist in version 1")
+        completeness = Completeness.from_obj(obj.get("completeness"))
         tree_size = _int(obj, "tree_size")
         runs = _runs(obj.get("indexes"), tree_size)
         count = _int(obj, "count")
@@ -474,6 +508,8 @@ class Evidence:
             nodes=nodes,
             data_file=_data_file(obj.get("data_file")),
             users=users,
+            completeness=completeness,
+            version=version,
         )
 
 
@@ -725,6 +761,10 @@ class Report:
     checkpoint: Checkpoint | None = None
     evidence: Evidence | None = None
     events: int = 0
+    key_name: str | None = None
+    """The signed-note name of the key the checkpoint verified with (or was meant to)."""
+    completeness: CompletenessResult | None = None
+    """None: the export carries no attestation (offline, ``--no-record`` or version 1)."""
 
     def step(self, name: str, status: StepStatus, detail: str) -> None:
         self.steps.append(Step(name, status, detail))
@@ -754,6 +794,11 @@ class Report:
             return "failed"
         return "verified" if self.key_trusted else "unverified"
 
+    @property
+    def completeness_status(self) -> str:
+        """``complete``, ``failed`` or ``not attested`` (the export carries no record)."""
+        return self.completeness.status if self.completeness else "not attested"
+
     def to_dict(self) -> dict[str, object]:
         ev = self.evidence
         cp = self.checkpoint
@@ -764,7 +809,11 @@ class Report:
             "origin": cp.origin if cp else (ev.origin if ev else None),
             "tree_size": cp.size if cp else (ev.tree_size if ev else None),
             "root": cp.root.hex() if cp else None,
+            "key_name": self.key_name,
             "events": self.events,
+            "format": (FORMAT if ev.version == 2 else FORMAT_V1) if ev else None,
+            "completeness": self.completeness_status,
+            "completeness_detail": self.completeness.detail if self.completeness else None,
             "exported_at": ev.exported_at if ev else None,
             "filter": dict(ev.filter) if ev else None,
             "indexes": [list(r) for r in ev.indexes] if ev else [],
@@ -910,12 +959,14 @@ def verify_evidence(
     unreadable: Mapping[int, str] | None = None,
     label: Callable[[int], str] = _position_label,
     report: Report | None = None,
+    filter_check: FilterCheck | None = None,
 ) -> Report:
     """Verify ``evidence`` and the events of its file (``leaves``: their leaf hashes, in order).
 
     ``vkeys`` are the keys the user trusts; ``None`` falls back to the file's own key hint and
     the report is then at best ``unverified``. ``origin`` pins the log; by default it is the
-    evidence's own ``origin`` field. Findings are added to ``report`` (a new one by default).
+    evidence's own ``origin`` field. ``filter_check`` (fed each event while the file was read)
+    enables the filter check. Findings are added to ``report`` (a new one by default).
     """
     report = report if report is not None else Report()
     report.evidence = evidence
@@ -928,6 +979,7 @@ def verify_evidence(
     else:
         keys = [evidence.vkey]
         key_note = "ONLY the key hint inside the file (not trusted: pass --vkey)"
+    report.key_name = _key_name(keys[0])
     cp: Checkpoint | None = None
     try:
         cp = verify_checkpoint(evidence.checkpoint, keys, expected_origin)
@@ -1009,7 +1061,82 @@ def verify_evidence(
             f"{n} event(s), each byte-identical to its recorded leaf, in log order, "
             "none missing, none extra",
         )
+    _check_claims(evidence, leaves, unreadable or {}, filter_check, keys, expected_origin, report)
     return report
+
+
+def _key_name(vkey: str) -> str | None:
+    name = vkey.split("+", 1)[0] if isinstance(vkey, str) else ""
+    return name or None
+
+
+def _index_finder(
+    evidence: Evidence, leaves: bytes, unreadable: Mapping[int, str]
+) -> Callable[[int], int | None]:
+    """Map a position in the file to the log index of its event when authentic, else None."""
+    indexes = evidence.index_array()
+    if leaves == evidence.leaf_hashes and not unreadable:
+        return indexes.__getitem__
+    by_hash: dict[bytes, int] = {}
+
+    def index_of(p: int) -> int | None:
+        if p in unreadable:
+            return None
+        if not by_hash:  # built only when the file and the evidence disagree somewhere
+            for q in range(evidence.count):
+                by_hash[evidence.leaf_hashes[q * HASH_SIZE : (q + 1) * HASH_SIZE]] = indexes[q]
+        return by_hash.get(leaves[p * HASH_SIZE : (p + 1) * HASH_SIZE])
+
+    return index_of
+
+
+def _check_claims(  # noqa: PLR0917 (private; one call site)
+    evidence: Evidence,
+    leaves: bytes,
+    unreadable: Mapping[int, str],
+    filter_check: FilterCheck | None,
+    keys: Sequence[str],
+    origin: str,
+    report: Report,
+) -> None:
+    """The filter check and, for attested exports, the completeness check."""
+    record = evidence.completeness.record if evidence.completeness else None
+    stated = stated_filter(evidence.filter, record)
+    outside: list[int] = []
+    if filter_check is None or filter_check.filter != stated:
+        report.step("filter", "skipped", "the events were not checked against the filter")
+    else:
+        index_of = _index_finder(evidence, leaves, unreadable)
+        found, outside, detail = check_filter(filter_check, index_of)
+        for f in found:
+            report.add(f)
+        status: StepStatus = "failed" if found else "passed"
+        report.step("filter", "skipped" if detail.startswith("not checked") else status, detail)
+    if evidence.completeness is None:
+        why = "a version 1 file" if evidence.version == 1 else "made offline or with --no-record"
+        report.step(
+            "completeness",
+            "skipped",
+            f"NOT ATTESTED ({why}): the log has not vouched for this export's filter and count, "
+            "so it proves each event is in the log, not that none was left out",
+        )
+        return
+    result = check_completeness(
+        evidence.completeness,
+        evidence_filter=evidence.filter,
+        tree_size=evidence.tree_size,
+        indexes=evidence.index_array(),
+        leaf_hashes=evidence.leaf_hashes,
+        outside_filter=outside,
+        keys=keys,
+        origin=origin,
+    )
+    report.completeness = result
+    for f in result.findings:
+        report.add(f)
+    report.step(
+        "completeness", "passed" if result.status == "complete" else "failed", result.detail
+    )
 
 
 def parse_evidence(obj: object, report: Report) -> Evidence | None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from auditlens.core.events import outcome_of, summarize
+from auditlens.core.events import summarize
 
 CSV_COLUMNS: Final[tuple[str, ...]] = (
     "index",
@@ -64,6 +64,23 @@ def check_columns(columns: Sequence[str]) -> tuple[str, ...]:
     return tuple(c for c in CSV_COLUMNS if c in chosen)
 
 
+DERIVED: Final[tuple[str, ...]] = (
+    "id",
+    "timestamp",
+    "type",
+    "user_id",
+    "task_id",
+    "agent_id",
+    "outcome",
+    "ip",
+    "tool",
+    "summary",
+)
+"""The columns computed from the event alone, in the order :func:`derived_cells` returns them."""
+
+_FORMULA_CHARS: Final = frozenset("=+-@\t\r")
+
+
 def _text(value: object) -> str | None:
     if value is None:
         return None
@@ -76,26 +93,42 @@ def _text(value: object) -> str | None:
     return None  # objects and arrays stay in canonical_json only
 
 
+def _cell(value: object) -> str | None:
+    text = value if type(value) is str else _text(value)
+    if not text:
+        return None
+    return "'" + text if text[0] in _FORMULA_CHARS else text
+
+
+def derived_cells(event: Mapping[str, object]) -> tuple[str | None, ...]:
+    """The cells of :data:`DERIVED` for ``event``, neutralized; None means an empty cell.
+
+    One call per row for both the writer and the verifier (a million rows each), so it reads
+    each member once and builds no dictionary.
+    """
+    body = event.get("event")
+    body = body if isinstance(body, Mapping) else {}
+    request = body.get("request")
+    outcome = body.get("outcome")
+    return (
+        _cell(event.get("id")),
+        _cell(event.get("timestamp")),
+        _cell(event.get("type")),
+        _cell(event.get("user_id")),
+        _cell(event.get("task_id")),
+        _cell(event.get("agent_id")),
+        _cell(outcome) if isinstance(outcome, str) else None,
+        _cell(request.get("ip")) if isinstance(request, Mapping) else None,
+        _cell(body.get("tool")),
+        _cell(summarize(event)),
+    )
+
+
 def flat_values(event: Mapping[str, object], email: str | None) -> dict[str, str | None]:
     """Return the flattened cells of ``event`` except ``index`` and ``canonical_json``.
 
     Values are already neutralized; None means an empty cell.
     """
-    body = event.get("event")
-    body = body if isinstance(body, Mapping) else {}
-    request = body.get("request")
-    ip = request.get("ip") if isinstance(request, Mapping) else None
-    raw: dict[str, str | None] = {
-        "id": _text(event.get("id")),
-        "timestamp": _text(event.get("timestamp")),
-        "type": _text(event.get("type")),
-        "user_id": _text(event.get("user_id")),
-        "user_email": email,
-        "task_id": _text(event.get("task_id")),
-        "agent_id": _text(event.get("agent_id")),
-        "outcome": outcome_of(event) or None,
-        "ip": _text(ip),
-        "tool": _text(body.get("tool")),
-        "summary": summarize(event) or None,
-    }
-    return {k: None if v is None else neutralize(v) for k, v in raw.items()}
+    out: dict[str, str | None] = dict(zip(DERIVED, derived_cells(event), strict=True))
+    out["user_email"] = _cell(email)
+    return out

@@ -15,10 +15,14 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 VERIFY_EPILOG = """\
+whose log: the report starts with the LOG (origin) and KEY it verified against. Pin both:
+  auditlens verify FILE --vkey-file server.vkey --origin auditlens.example/acme
+
 exit codes:
   0  verified: every event is exactly as signed in the log, in order, none missing or added
   1  verification failed: see the findings (each with its code and log indexes)
@@ -49,8 +53,10 @@ def register(subparsers: Any) -> None:
     keys.add_argument("--vkey-file", type=Path, help="a file holding the verifier key")
     verify.add_argument(
         "--origin",
-        help="the log the export must come from (default: the one log pinned for the key in "
-        "this machine's pins, else the origin the export names)",
+        help="the log the export must come from (its checkpoint's first line, e.g. "
+        "auditlens.example/acme). Third parties: always pass it with --vkey. Without it, the "
+        "one log this machine's pins hold for the key is expected; failing that, the origin the "
+        "file names is taken, and a genuine export of another log verifies too",
     )
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(handler=run_verify)
@@ -85,7 +91,8 @@ def register(subparsers: Any) -> None:
     export.add_argument(
         "--no-record",
         action="store_true",
-        help="do not record the export on the server as an audit.exported event",
+        help="do not record the export on the server as an audit.exported event (its "
+        "evidence then says that completeness is not attested)",
     )
     export.add_argument(
         "--verify",
@@ -103,26 +110,45 @@ def _read_vkey(args: argparse.Namespace) -> str | None:
     return str(args.vkey) if args.vkey else None
 
 
+def pinned_origin(vkey: str | None) -> str | None:
+    """The origin to require when ``--origin`` is not given; None takes the file's own.
+
+    The viewer pins each log's origin and key on first contact: when exactly one pinned log is
+    signed by ``vkey``, that is the log the export must come from (so a genuine export of
+    another organization under the same server key does not pass for this one).
+    """
+    if not vkey:
+        return None
+    from auditlens.client.trust import pinned_origin_for_key
+
+    origin = pinned_origin_for_key(vkey)
+    if origin is not None:
+        print(f"Expecting the log {origin}, pinned for this key.", file=sys.stderr)
+    return origin
+
+
 def run_verify(args: argparse.Namespace) -> int:
     """Verify ``args.file``; print the report; return the exit code (see the module doc)."""
     import orjson
 
     from auditlens.core.errors import FormatError
-    from auditlens.export.verify import EXIT_USAGE, exit_code, render, verify_file
+    from auditlens.export.verify import (
+        EXIT_USAGE,
+        exit_code,
+        render,
+        unreadable_report,
+        verify_file,
+    )
 
     try:
         vkey = _read_vkey(args)
-        origin = args.origin
-        if origin is None and vkey:  # the viewer's pins name the log this key signs
-            from auditlens.client.trust import pinned_origin_for_key
-
-            origin = pinned_origin_for_key(vkey)
-            if origin is not None:
-                print(f"Expecting the log {origin}, pinned for this key.", file=sys.stderr)
+        origin = args.origin or pinned_origin(vkey)
         freport = verify_file(args.file, [vkey] if vkey else None, origin=origin)
     except (OSError, FormatError) as exc:
         print(f"auditlens verify: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:  # a file must never end in a traceback or exit 2
+        freport = unreadable_report(args.file, exc)
     if args.json:
         sys.stdout.write(orjson.dumps(freport.to_dict(), option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")
@@ -196,8 +222,9 @@ def run_export(args: argparse.Namespace) -> int:
             verify=args.verify,
         )
         cancel = threading.Event()
+        attest = _attester(server) if server is not None and not args.no_record else None
         with MirrorSnapshot(path, event_filter) as snapshot:
-            result = export(snapshot, options, cancel=cancel)
+            result = export(snapshot, options, cancel=cancel, attest=attest)
     except ExportRefusedError as exc:
         print(f"auditlens export: {exc}", file=sys.stderr)
         return 1
@@ -208,18 +235,22 @@ def run_export(args: argparse.Namespace) -> int:
         print(f"auditlens export: {exc}", file=sys.stderr)
         return 2
     print(result.summary())
-    if server is not None and not args.no_record:
-        print(_record(server, result))
+    if attest is None:
+        why = "--no-record was given" if args.no_record else "no server (use --server URL)"
+        print(f"(Not recorded on the server: {why}.)")
     return 0
 
 
-def _record(server: str, result: Any) -> str:
-    from auditlens.client.api import AuditApiClient
+@dataclass(frozen=True)
+class _Credential:
+    base_url: str
+    token: str | None
+
+
+def _attester(server: str) -> Any:
+    """Record the export on ``server`` and carry its completeness record in the evidence."""
     from auditlens.client.credentials import CredentialStore
-    from auditlens.export.record import record_export
+    from auditlens.export.record import attester
 
     cred = CredentialStore().load(server)
-    if cred is None:
-        return "The export was not recorded on the server: not signed in."
-    with AuditApiClient(server, token=cred.secret) as client:
-        return record_export(client, result).message
+    return attester(_Credential(server, cred.secret if cred is not None else None))

@@ -36,7 +36,7 @@ from pathlib import Path
 import orjson
 
 from auditlens.core.errors import Code, Finding
-from auditlens.core.events import format_timestamp
+from auditlens.core.events import format_timestamp, verdict_of
 from auditlens.export.writer import ExportRefusedError
 from auditlens.mirror import query
 from auditlens.mirror.query import EventFilter, MirrorReader
@@ -122,6 +122,8 @@ class MirrorSnapshot:
             selection = EventFilter()
         if isinstance(selection, EventFilter):
             found = self._matching(selection, n)
+            if selection.outcome is not None:
+                found = self._by_verdict(found, selection.outcome)
         else:
             found = array("q", (i for i in selection if 0 <= i < n))
         if any(found[i] >= found[i + 1] for i in range(len(found) - 1)):
@@ -159,6 +161,25 @@ class MirrorSnapshot:
         rows = _stream(cursors[0]) if len(cursors) == 1 else heapq.merge(*map(_stream, cursors))
         found.extend(map(itemgetter(0), rows))
         return found
+
+    def _by_verdict(self, found: array[int], verdict: str) -> array[int]:
+        """Keep the indexes whose verdict (:func:`auditlens.core.events.verdict_of`) is ``verdict``.
+
+        An export's ``outcome`` filter means the verdict (docs/evidence-format.md §7: refusals
+        are neither successes nor failures), which is what the server attests and the verifier
+        checks; the mirror's own outcome column is the signed outcome, so the candidates' bodies
+        decide. Reads only the candidates, in batches.
+        """
+        kept: array[int] = array("q")
+        for start in range(0, len(found), 900):
+            batch = found[start : start + 900].tolist()
+            marks = ",".join("?" * len(batch))
+            rows = self._conn.execute(
+                f"SELECT idx, CAST(raw AS BLOB) FROM entries WHERE idx IN ({marks}) ORDER BY idx",
+                batch,
+            ).fetchall()
+            kept.extend(int(i) for i, raw in rows if verdict_of(orjson.loads(raw)) == verdict)
+        return kept
 
     # -- LogSnapshot -------------------------------------------------------------------------
 

@@ -1,6 +1,13 @@
 """Recording an export in the log itself: the ``audit.exported`` event (who took data out).
 
-DESIGN.md §3 lists ``audit.exported`` with ``format, count, filter, sha256``. The viewer cannot
+Two ways, one route. :func:`attester` is what an export made against a server uses: the writer
+asks it, before it finishes the evidence, for the server's completeness record (the server
+computes the filter's matching set itself, :mod:`auditlens.server.attestation`), and the record
+with its inclusion proof goes into the evidence. :func:`record_export` records an export after
+the fact (its evidence then says that completeness is not attested); it is kept for callers
+that finish the files first.
+
+``audit.exported`` carries ``format, count, filter, sha256``. The viewer cannot
 append to the log (only ingest keys can, and the server must vouch for *who* exported), so it
 asks the server to record it: ``POST /v1/audit-logs/exports`` with the payload below, as the
 signed-in user (or their read key). The server (:mod:`auditlens.server.routes_exports`) validates
@@ -22,7 +29,14 @@ from typing import Protocol
 import httpx
 import orjson
 
-from auditlens.export.writer import ExportResult
+from auditlens.core.completeness import Completeness
+from auditlens.core.errors import FormatError
+from auditlens.export.writer import (
+    AttestationUnavailableError,
+    Attester,
+    AttestRequest,
+    ExportResult,
+)
 
 EXPORTS_ROUTE = "/v1/audit-logs/exports"
 
@@ -45,7 +59,7 @@ class RecordOutcome:
 
 
 def export_event_payload(result: ExportResult) -> dict[str, object]:
-    """The ``event`` fields of ``audit.exported`` for ``result`` (DESIGN.md §3 names)."""
+    """The ``event`` fields of ``audit.exported`` for ``result``, recorded after the fact."""
     payload: dict[str, object] = {
         "format": result.format,
         "count": result.count,
@@ -104,3 +118,85 @@ def record_export(
     return RecordOutcome(
         False, f"The export was not recorded on the server: {why}. The files are complete."
     )
+
+
+def attest_payload(request: AttestRequest) -> dict[str, object]:
+    """The request body asking the server to record and attest an export."""
+    payload: dict[str, object] = {
+        "format": request.format,
+        "filter": dict(request.filter),
+        "tree_size": request.tree_size,
+        "count": request.count,
+        "file_name": request.file_name,
+    }
+    if request.sha256 is not None:
+        payload["sha256"] = request.sha256
+    if request.bytes is not None:
+        payload["bytes"] = request.bytes
+    return payload
+
+
+def attester(
+    client: _HasCredential,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    timeout: float = 120.0,
+) -> Attester:
+    """An :data:`~auditlens.export.writer.Attester` that records the export on the server."""
+
+    def attest(request: AttestRequest) -> Completeness:
+        if not client.token:
+            raise AttestationUnavailableError("not signed in, so the export was not recorded.")
+        url = client.base_url.rstrip("/") + EXPORTS_ROUTE
+        try:
+            with httpx.Client(timeout=timeout, transport=transport) as http:
+                response = http.post(
+                    url,
+                    content=orjson.dumps(attest_payload(request)),
+                    headers={
+                        "Authorization": f"Bearer {client.token}",
+                        "Content-Type": "application/json",
+                    },
+                )
+        except httpx.HTTPError as exc:
+            raise AttestationUnavailableError(
+                f"the server could not be reached ({type(exc).__name__}), so the export was "
+                "not recorded."
+            ) from None
+        if response.status_code not in (200, 201):
+            raise AttestationUnavailableError(f"{_refusal(response)}; the export was not recorded.")
+        try:
+            body = orjson.loads(response.content)
+            return (
+                Completeness.from_obj(
+                    {k: body.get(k) for k in ("record", "index", "checkpoint", "proof")}
+                    | {"record": body.get("entry")}
+                )
+                or _missing()
+            )
+        except (orjson.JSONDecodeError, AttributeError, FormatError) as exc:
+            raise AttestationUnavailableError(
+                f"the server recorded the export but its answer carries no usable completeness "
+                f"record ({exc}); an older server?"
+            ) from None
+
+    return attest
+
+
+def _missing() -> Completeness:
+    raise FormatError("no record in the answer")
+
+
+def _refusal(response: httpx.Response) -> str:
+    if response.status_code in (404, 405):
+        return "this server does not record exports (no POST /v1/audit-logs/exports)"
+    if response.status_code in (401, 403):
+        return "the server refused (sign in again as an owner or admin)"
+    detail = ""
+    try:
+        problem = orjson.loads(response.content)
+        if isinstance(problem, dict) and isinstance(problem.get("detail"), str):
+            detail = f": {problem['detail']}"
+    except orjson.JSONDecodeError:
+        pass
+    return f"the server answered HTTP {response.status_code}{detail}"

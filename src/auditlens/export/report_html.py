@@ -10,10 +10,10 @@ how to verify) with inline CSS and no external asset, followed by three data blo
 
     <script type="application/json" id="auditlens-report">{task_id, generated_at, ...}</script>
     <script type="application/json" id="auditlens-events">[event, event, ...]</script>
-    <script type="application/json" id="auditlens-evidence">{auditlens-evidence/1}</script>
+    <script type="application/json" id="auditlens-evidence">{auditlens-evidence/2}</script>
 
 The events are the exported event objects in log order (one per line) and the evidence is the
-``auditlens-evidence/1`` object of a JSON export (:mod:`auditlens.core.evidence`), so the same
+``auditlens-evidence/2`` object of a JSON export (:mod:`auditlens.core.evidence`), so the same
 verification applies. ``<``, ``>`` and ``&`` inside the JSON are written as ``\\u003c`` etc. (valid
 JSON, and no event text can close the script element).
 
@@ -306,7 +306,7 @@ def _verification(story: TaskStory, inp: ReportInput) -> list[str]:
     leaves = ev.leaf_hashes
     how = (
         "This file embeds every event above (exact log bytes) and its evidence in the "
-        "<code>auditlens-evidence/1</code> format. To check it offline, with nothing but the "
+        "<code>auditlens-evidence/2</code> format. To check it offline, with nothing but the "
         "log server's public key obtained out of band (not the copy printed here):"
     )
     out = [

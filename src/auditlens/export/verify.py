@@ -41,9 +41,10 @@ import orjson
 
 from auditlens import __version__
 from auditlens.core import canonical
+from auditlens.core.completeness import FilterCheck, stated_filter
 from auditlens.core.errors import Code, Finding, FormatError, compress_ranges, format_ranges
 from auditlens.core.evidence import Evidence, Report, parse_evidence, verify_evidence
-from auditlens.export.columns import CSV_COLUMNS, flat_values, neutralize
+from auditlens.export.columns import CSV_COLUMNS, DERIVED, derived_cells, neutralize
 from auditlens.export.layout import (
     JSON_EVENTS_END,
     JSON_EVIDENCE_KEY,
@@ -54,19 +55,8 @@ from auditlens.export.layout import (
 )
 
 _NO_HASH = bytes(32)
-_DERIVED = (
-    "id",
-    "timestamp",
-    "type",
-    "user_id",
-    "task_id",
-    "agent_id",
-    "outcome",
-    "ip",
-    "tool",
-    "summary",
-)
-"""CSV columns re-derived from canonical_json (index and user_email are checked apart)."""
+_MAX_SAFE = 2**53 - 1
+_PDF_MAGIC = b"%PDF-"
 
 
 @dataclass
@@ -78,12 +68,15 @@ class FileReport:
     data_path: Path
     evidence_path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    pinned_origin: str | None = None
+    """The origin the caller required (``--origin``); None: the file's own was taken."""
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
             "file": str(self.data_path),
             "kind": self.kind,
             "evidence_file": str(self.evidence_path) if self.evidence_path else None,
+            "origin_pinned": self.pinned_origin is not None,
         }
         out.update(self.report.to_dict())
         out["notes"] = list(self.notes)
@@ -96,14 +89,46 @@ class _Events:
 
     leaves: bytearray = field(default_factory=bytearray)
     unreadable: dict[int, str] = field(default_factory=dict)
+    check: FilterCheck | None = None
+    """Checks each event against the stated filter as it is read (None: filter unknown)."""
+    known: bytes | None = None
+    """The evidence's recorded leaf hashes when read before the events (sidecars)."""
 
     def add(self, body: bytes) -> dict[str, object] | None:
         position = len(self.leaves) // 32
-        leaf, why, obj = event_leaf(body)
+        known = self.known
+        expected = known[position * 32 : position * 32 + 32] if known is not None else None
+        leaf, why, obj = event_leaf(body, expected)
         self.leaves += leaf
         if why is not None:
             self.unreadable[position] = why
+        if self.check is not None:
+            self.check.add(obj)
         return obj
+
+    def add_item(self, item: object) -> bytes | None:
+        """Add an event already parsed from a whole document; return its canonical bytes."""
+        why = float_problem(item)
+        if why is None:
+            try:
+                body = (
+                    canonical.canonicalize_event(item)
+                    if isinstance(item, dict)
+                    else orjson.dumps(item, default=str)
+                )
+            except (FormatError, TypeError, ValueError) as exc:
+                why = str(exc)
+            else:
+                self.add(body)
+                return body
+        self.add_unreadable(why)
+        return None
+
+    def add_unreadable(self, why: str) -> None:
+        self.unreadable[self.count] = why
+        self.leaves += _NO_HASH
+        if self.check is not None:
+            self.check.add(None)
 
     @property
     def count(self) -> int:
@@ -126,17 +151,29 @@ class _Events:
             unreadable=self.unreadable,
             label=label,
             report=report,
+            filter_check=self.check,
         )
 
 
-def event_leaf(body: bytes) -> tuple[bytes, str | None, dict[str, object] | None]:
-    """Return ``(leaf hash, why unreadable or None, parsed event)`` of one event's JSON text."""
+def event_leaf(
+    body: bytes, expected: bytes | None = None
+) -> tuple[bytes, str | None, dict[str, object] | None]:
+    """Return ``(leaf hash, why unreadable or None, parsed event)`` of one event's JSON text.
+
+    ``expected`` is the leaf hash the evidence records at this position, when known: text that
+    hashes to it *is* the signed canonical bytes (or SHA-256 has a collision), so it needs no
+    re-canonicalization. Anything else is re-canonicalized and strictly re-parsed.
+    """
     try:
         obj = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         return _NO_HASH, f"not valid JSON ({exc})", None
     if not isinstance(obj, dict):
         return _NO_HASH, "not a JSON object", None
+    if expected is not None:
+        leaf = hashlib.sha256(b"\x00" + body).digest()
+        if leaf == expected:
+            return leaf, None, obj
     try:
         canon = canonical.canonicalize_event(obj)
         if canon != body:
@@ -152,17 +189,22 @@ def event_leaf(body: bytes) -> tuple[bytes, str | None, dict[str, object] | None
 def float_problem(value: object, path: str = "") -> str | None:
     """Say where ``value`` holds a non-integer number, or None when it holds none.
 
-    The log signs no floats (DESIGN.md §3), yet RFC 8785 maps ``1.0``, ``1e0`` and
+    The log signs no floats (docs/evidence-format.md §1.1), yet RFC 8785 maps ``1.0``, ``1e0`` and
     ``1.0000000000000001`` all to the signed ``1``: the canonical bytes would match while a
     reader that keeps decimal literals (``jq`` 1.7, a SIEM with big decimals) shows another
     value than the one signed. Like a duplicate member name, such an event has two readings,
     so it is not trusted.
     """
     if isinstance(value, float):
+        where = path.lstrip(".") or "the top level"
+        if not abs(value) <= _MAX_SAFE:  # 2**70, infinities and NaN alike
+            return (
+                f"the number at {where} is out of range: the log signs integers within "
+                "±(2^53−1) only, and beyond that JSON readers disagree on its value"
+            )
         return (
-            f"the number at {path.lstrip('.') or 'the top level'} is written with a fraction "
-            "or exponent; the log signs integers only, so it may read as another value than "
-            "the one signed"
+            f"the number at {where} is written with a fraction or exponent; the log signs "
+            "integers only, so it may read as another value than the one signed"
         )
     if isinstance(value, dict):
         for key, item in value.items():
@@ -181,8 +223,43 @@ class _ReformattedError(Exception):
     """The JSON export is not in the streaming layout: fall back to a whole-document parse."""
 
 
+def filter_check_for(evidence: object) -> FilterCheck | None:
+    """The filter check for a raw evidence object (None when it is not an object)."""
+    if not isinstance(evidence, dict):
+        return None
+    completeness = evidence.get("completeness")
+    record = completeness.get("record") if isinstance(completeness, dict) else None
+    return FilterCheck(stated_filter(evidence.get("filter"), record))
+
+
+def _peek_evidence(path: Path, chunk: int = 1 << 20) -> object:
+    """The evidence object of a JSON export in the streaming layout, read from its last line.
+
+    Read ahead so that each event can be checked against the filter as it streams by; a file
+    in another layout gives None (it is parsed whole, evidence first, anyway).
+    """
+    with path.open("rb") as f:
+        end = f.seek(0, 2)
+        pos, tail = end, b""
+        while pos > 0:
+            step = min(chunk, pos)
+            pos -= step
+            f.seek(pos)
+            tail = f.read(step) + tail
+            cut = tail.rfind(b"\n", 0, len(tail) - 1)
+            if cut >= 0:
+                tail = tail[cut + 1 :]
+                break
+    if not (tail.startswith(JSON_EVIDENCE_KEY) and tail.endswith(JSON_TAIL)):
+        return None
+    try:
+        return orjson.loads(tail[len(JSON_EVIDENCE_KEY) : -len(JSON_TAIL)])
+    except orjson.JSONDecodeError:
+        return None
+
+
 def _read_json_stream(path: Path) -> tuple[_Events, object]:
-    events = _Events()
+    events = _Events(check=filter_check_for(_peek_evidence(path)))
     with path.open("rb") as f:
         if f.readline() != JSON_HEAD:
             raise _ReformattedError
@@ -247,19 +324,9 @@ def _read_json_document(path: Path, report: Report) -> tuple[_Events, object] | 
     if not isinstance(items, list):
         report.add(Finding.at(Code.FILE_MODIFIED, "the export's events member is not a list"))
         return None
-    events = _Events()
+    events = _Events(check=filter_check_for(doc["evidence"]))
     for item in items:
-        why = float_problem(item)
-        if why is not None:
-            events.unreadable[events.count] = why
-            events.leaves += _NO_HASH
-            continue
-        body = (
-            canonical.canonicalize_event(item)
-            if isinstance(item, dict)
-            else orjson.dumps(item, default=str)
-        )
-        events.add(body)
+        events.add_item(item)
     report.step(
         "file format", "passed", "JSON document (not in the streaming layout; parsed whole)"
     )
@@ -321,8 +388,8 @@ def _check_data_hash(report: Report, evidence: Evidence, name: str, digest: str,
     report.step("data file SHA-256", "failed", "differs from the evidence")
 
 
-def _read_ndjson(path: Path, report: Report) -> tuple[_Events, str, int]:
-    events = _Events()
+def _read_ndjson(path: Path, evidence: Evidence) -> tuple[_Events, str, int]:
+    events = _Events(check=_check_of(evidence), known=evidence.leaf_hashes)
     sha = hashlib.sha256()
     size = 0
     with path.open("rb") as f:
@@ -333,12 +400,15 @@ def _read_ndjson(path: Path, report: Report) -> tuple[_Events, str, int]:
             if body.endswith(b"\r"):
                 body = body[:-1]
             if not body.strip():
-                events.leaves += _NO_HASH
-                events.unreadable[events.count - 1] = "empty line"
+                events.add_unreadable("empty line")
                 continue
             events.add(body)
-    report.step("file format", "passed", "NDJSON, one event per line")
     return events, sha.hexdigest(), size
+
+
+def _check_of(evidence: Evidence) -> FilterCheck:
+    record = evidence.completeness.record if evidence.completeness else None
+    return FilterCheck(stated_filter(evidence.filter, record))
 
 
 @dataclass
@@ -398,7 +468,7 @@ def _check_header(report: Report, header: Sequence[str]) -> None:
 def _read_csv(
     path: Path, evidence: Evidence, report: Report
 ) -> tuple[_Events, str, int, _CsvCells] | None:
-    events = _Events()
+    events = _Events(check=_check_of(evidence), known=evidence.leaf_hashes)
     cells = _CsvCells()
     df = evidence.data_file
     users: Mapping[str, str] = evidence.users or {}
@@ -431,15 +501,14 @@ def _read_csv(
             _check_header(report, header)
             cj = header.index("canonical_json")
             ix = header.index("index") if "index" in header else -1
-            checked = [(n, c) for n, c in enumerate(header) if c in _DERIVED]
+            checked = [(n, c, DERIVED.index(c)) for n, c in enumerate(header) if c in DERIVED]
             em = header.index("user_email") if "user_email" in header else -1
             cells.has_email = em >= 0
             width = len(header)
             for row in reader:
                 position = events.count
                 if len(row) != width:
-                    events.leaves += _NO_HASH
-                    events.unreadable[position] = f"row has {len(row)} cells, header has {width}"
+                    events.add_unreadable(f"row has {len(row)} cells, header has {width}")
                     cells.claimed_index.append(-1)
                     continue
                 obj = events.add(row[cj].encode("utf-8"))
@@ -452,11 +521,11 @@ def _read_csv(
                 if obj is None:
                     continue
                 user_id = obj.get("user_id")
-                flat = flat_values(obj, None)
+                expected = derived_cells(obj)
                 bad = [
-                    (name, row[n], flat[name] or "")
-                    for n, name in checked
-                    if row[n] != (flat[name] or "")
+                    (name, row[n], expected[at] or "")
+                    for n, name, at in checked
+                    if row[n] != (expected[at] or "")
                 ]
                 if bad:
                     cells.bad[position] = bad
@@ -619,7 +688,8 @@ def _verify_sidecar(
         return freport
     cells: _CsvCells | None = None
     if df.format == "ndjson":
-        events, digest, size = _read_ndjson(data_path, report)
+        events, digest, size = _read_ndjson(data_path, evidence)
+        report.step("file format", "passed", "NDJSON, one event per line")
         label: Callable[[int], str] = lambda p: f"line {p + 1}"  # noqa: E731
     else:
         got = _read_csv(data_path, evidence, report)
@@ -649,27 +719,93 @@ def verify_file(
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p} does not exist")
+    freport = _verify_path(p, vkeys, origin)
+    freport.pinned_origin = origin
+    return freport
+
+
+def _verify_path(p: Path, vkeys: Sequence[str] | None, origin: str | None) -> FileReport:
     if p.name.endswith(SIDECAR_SUFFIX) and p.name != SIDECAR_SUFFIX:
         return _verify_sidecar(p.with_name(p.name[: -len(SIDECAR_SUFFIX)]), p, vkeys, origin)
     side = sidecar_path(p)
     if side.exists():
         return _verify_sidecar(p, side, vkeys, origin)
-    if _is_html(p):
+    with p.open("rb") as f:
+        head = f.read(4096)
+    if head.startswith(_PDF_MAGIC):
+        return _no_evidence(
+            p,
+            "pdf",
+            f"{p.name} is a PDF: a PDF carries no evidence, so there is nothing to verify in "
+            "it. Verify the HTML task report (auditlens report --format html) or the export "
+            "it was made from instead",
+        )
+    if _is_html(p, head):
         return _verify_html(p, vkeys, origin)
+    kind = _sidecar_kind(p, head)
+    if kind is not None:
+        return _no_evidence(
+            p,
+            kind,
+            f"the evidence sidecar {side.name} is missing: a {kind.upper()} export keeps its "
+            f"evidence in that file, next to {p.name}; without it nothing can be verified",
+        )
     return _verify_json(p, vkeys, origin)
+
+
+def _sidecar_kind(path: Path, head: bytes) -> str | None:
+    """``csv`` or ``ndjson`` when ``path`` is a data file that needs a sidecar, else None.
+
+    By name first (``.csv``, ``.ndjson``, ``.jsonl``), then by content: a header naming
+    ``canonical_json``, or a first line that is a whole JSON object while the file goes on
+    (a JSON export's first line is ``{"events":[``).
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".ndjson", ".jsonl"):
+        return "ndjson"
+    first = head.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0]
+    if b"canonical_json" in first:
+        return "csv"
+    if first.startswith(b"{") and first.rstrip(b"\r") != JSON_HEAD.rstrip(b"\n"):
+        try:
+            return "ndjson" if isinstance(orjson.loads(first), dict) else None
+        except orjson.JSONDecodeError:
+            return None
+    return None
+
+
+def unreadable_report(path: Path, exc: BaseException) -> FileReport:
+    """The report for a file a reader choked on: a failure (exit 1), never a traceback.
+
+    Every reader turns malformed content into findings; this is the last line for a case none
+    of them foresaw, so the person still gets a verdict and a sentence to report.
+    """
+    return _no_evidence(
+        Path(path),
+        "unknown",
+        f"{Path(path).name} could not be read as an export ({type(exc).__name__}: {exc}); "
+        "nothing in it was verified. Please report this file to the auditlens maintainers",
+    )
+
+
+def _no_evidence(path: Path, kind: str, message: str) -> FileReport:
+    """A report for a file that holds no evidence at all (exit 1, never a usage error)."""
+    report = Report()
+    report.add(Finding.at(Code.PROOF_MALFORMED, message))
+    report.step("evidence", "failed", message)
+    return FileReport(report, kind, path)
 
 
 # ----------------------------------------------------------------------------------------------
 # Task reports (HTML): the same evidence, plus "is the visible report what the data renders to"
 
 
-def _is_html(path: Path) -> bool:
+def _is_html(path: Path, head: bytes) -> bool:
     from auditlens.export.report_html import looks_like_report
 
-    if path.suffix.lower() in (".html", ".htm"):
-        return True
-    with path.open("rb") as f:
-        return looks_like_report(f.read(64))
+    return path.suffix.lower() in (".html", ".htm") or looks_like_report(head[:64])
 
 
 def _verify_html(path: Path, vkeys: Sequence[str] | None, origin: str | None) -> FileReport:
@@ -692,30 +828,15 @@ def _verify_html(path: Path, vkeys: Sequence[str] | None, origin: str | None) ->
         report.step("file format", "failed", str(exc))
         return freport
     report.step("file format", "passed", "auditlens task report (HTML with embedded evidence)")
-    events = _Events()
+    events = _Events(check=filter_check_for(parts.evidence))
     raws: list[bytes] = []
     task_id = str(parts.meta["task_id"])
     foreign: list[int] = []
     for position, item in enumerate(parts.events):
-        why = float_problem(item)
-        if why is not None:
-            events.leaves += _NO_HASH
-            events.unreadable[position] = why
-            raws.append(b"")
+        body = events.add_item(item)
+        raws.append(body or b"")
+        if body is None:
             continue
-        try:
-            body = (
-                canonical.canonicalize_event(item)
-                if isinstance(item, dict)
-                else orjson.dumps(item, default=str)
-            )
-        except FormatError as exc:
-            events.leaves += _NO_HASH
-            events.unreadable[position] = str(exc)
-            raws.append(b"")
-            continue
-        events.add(body)
-        raws.append(body)
         if not isinstance(item, dict) or item.get("task_id") != task_id:
             foreign.append(position)
     evidence = parse_evidence(parts.evidence, report)
@@ -793,18 +914,61 @@ def _verify_html(path: Path, vkeys: Sequence[str] | None, origin: str | None) ->
 _MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
 
 
+def _who(freport: FileReport) -> list[str]:
+    """The first lines: which log and which key the verdict is about, before anything else.
+
+    A genuine export of *another* organization verifies against that organization's key, so a
+    reader must see whose log this is, and whether the origin and key were pinned by them or
+    merely taken from the file.
+    """
+    r = freport.report
+    ev, cp = r.evidence, r.checkpoint
+    origin = cp.origin if cp else (ev.origin if ev else None)
+    if origin is None:
+        return []
+    if freport.pinned_origin is not None:
+        pinned = "pinned: the origin you required"
+    else:
+        pinned = "NOT pinned: the origin the file names; pass --origin to require yours"
+    key = r.key_name or "?"
+    trust = "trusted: the key you gave" if r.key_trusted else "NOT trusted: the file's own hint"
+    return [f"  LOG: {origin}   ({pinned})", f"  KEY: {key}   ({trust})"]
+
+
+def _completeness_line(r: Report) -> str:
+    if r.completeness is None:
+        return (
+            "COMPLETENESS NOT ATTESTED: the log has not vouched for this export's filter and "
+            "count (made offline, with --no-record, or a version 1 file). It proves each "
+            "event is in the log, not that none matching the filter was left out."
+        )
+    if r.completeness.status == "complete":
+        att = r.completeness.attestation
+        count = f"{att.count:,} " if att else ""
+        if r.status == "failed":
+            return (
+                f"Completeness: the log's record attests the evidence's {count}event(s) as the "
+                "complete answer, but the file failed the checks above."
+            )
+        return (
+            f"COMPLETE: the log's own record attests that exactly these {count}event(s) match "
+            "the filter at this tree size."
+        )
+    return "COMPLETENESS FAILED: the export is not the answer the log recorded (see findings)."
+
+
 def render(freport: FileReport) -> str:
-    """Return the human report: what was checked, what passed, each failure with its code."""
+    """Return the human report: whose log, what was checked, each failure with its code."""
     r = freport.report
     ev = r.evidence
     cp = r.checkpoint
-    lines = [f"auditlens verify: {freport.data_path}"]
+    lines = [f"auditlens verify: {freport.data_path}", *_who(freport)]
     if freport.evidence_path is not None:
         lines.append(f"  evidence: {freport.evidence_path}")
     if ev is not None:
         root = f", root {cp.root.hex()[:16]}…" if cp else ""
         size = cp.size if cp else ev.tree_size
-        lines.append(f"  log: {cp.origin if cp else ev.origin} (checkpoint size {size:,}{root})")
+        lines.append(f"  checkpoint size {size:,}{root}")
         lines.append(
             f"  exported {ev.exported_at} by auditlens {ev.auditlens_version}; "
             f"filter {orjson.dumps(dict(ev.filter)).decode()}"
@@ -836,10 +1000,8 @@ def render(freport: FileReport) -> str:
     else:
         codes = sorted({str(f.code) for f in r.failures})
         lines.append(f"FAILED: {len(r.failures)} problem(s) ({', '.join(codes)}).")
-    lines.append(
-        "Note: the evidence proves each listed event is in the signed log; it cannot prove the "
-        "export holds every event matching its filter."
-    )
+    if ev is not None:
+        lines.append(_completeness_line(r))
     return "\n".join(lines) + "\n"
 
 

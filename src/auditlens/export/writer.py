@@ -46,15 +46,21 @@ Decisions:
   read of the log.) For CSV and NDJSON the data file is renamed first, then the
   sidecar; a crash between leaves a data file whose sidecar is missing or stale, which the
   verifier reports as FILE_MODIFIED, never as a pass.
-- Refusals are :class:`ExportRefusedError` carrying a DESIGN.md §4 finding: checkpoint problems keep
-  their code (UNTRUSTED_KEY, CHECKPOINT_BAD_SIGNATURE, ORIGIN_MISMATCH), a hole in the re-hashed
-  entries is EVENT_MISSING with the range, entries (and stored tile hashes) that do not hash to
-  the signed root are INCLUSION_FAILED (re-sync the mirror), a changing count is
-  EVENT_INSERTED/EVENT_MISSING.
+- Refusals are :class:`ExportRefusedError` carrying a finding with a stable code
+  (docs/evidence-format.md §11): checkpoint problems keep their code (UNTRUSTED_KEY,
+  CHECKPOINT_BAD_SIGNATURE, ORIGIN_MISMATCH), a hole in the re-hashed entries is EVENT_MISSING
+  with the range, entries (and stored tile hashes) that do not hash to the signed root are
+  INCLUSION_FAILED (re-sync the mirror), a changing count is EVENT_INSERTED/EVENT_MISSING, and
+  a server whose completeness record disagrees with the export is EVENTS_OMITTED/EVENTS_ADDED.
+- Completeness: with an ``attest`` callback (the server's recording), the export asks for the
+  log's ``audit.exported`` record once its events are written and verified (JSON: before the
+  evidence is written into the file; CSV/NDJSON: after the data file is complete, so the
+  record can carry its SHA-256) and carries it in the evidence. Without one, or when the server
+  cannot be reached, the evidence says completeness is not attested and the result says why.
 - The written count is checked against the count the snapshot announced before writing, and
   stated in :class:`ExportResult`; never a silent truncation.
-- CSV: pandas builds each chunk's frame (from column lists), pyarrow's CSV writer writes it
-  (RFC 4180 quoting, CRLF; ~30x faster than ``DataFrame.to_csv`` per LIMITS.md). Cells are
+- CSV: each chunk's column lists become a pyarrow record batch, which pyarrow's CSV writer
+  writes (RFC 4180 quoting, CRLF; far faster than a Python CSV writer). Cells are
   derived from the verified canonical bytes, not from the mirror's derived columns.
 """
 
@@ -75,13 +81,20 @@ from typing import IO, Literal, Protocol, runtime_checkable
 import orjson
 
 from auditlens import __version__
-from auditlens.core.errors import Code, Finding, VerificationError
+from auditlens.core.completeness import Attestation, Completeness, check_completeness
+from auditlens.core.errors import Code, Finding, FormatError, VerificationError
 from auditlens.core.events import format_timestamp
 from auditlens.core.evidence import DataFile, Evidence, EvidenceBuilder
 from auditlens.core.merkle import HASH_SIZE
 from auditlens.core.note import verify_checkpoint
 from auditlens.core.tiles import TILE_HEIGHT, TILE_WIDTH
-from auditlens.export.columns import CSV_COLUMNS, check_columns, flat_values
+from auditlens.export.columns import (
+    CSV_COLUMNS,
+    DERIVED,
+    check_columns,
+    derived_cells,
+    neutralize,
+)
 from auditlens.export.layout import (
     BOM,
     JSON_EVENT_SEP,
@@ -178,6 +191,31 @@ class ExportCancelledError(Exception):
     """The user cancelled; the partial file was removed."""
 
 
+class AttestationUnavailableError(Exception):
+    """The server could not attest the export (offline, refused, old server): say why.
+
+    The export is still written, its evidence saying plainly that completeness is not attested.
+    """
+
+
+@dataclass(frozen=True)
+class AttestRequest:
+    """What the exporter asks the server to attest (``POST /v1/audit-logs/exports``)."""
+
+    format: ExportFormat
+    filter: Mapping[str, object]
+    tree_size: int
+    count: int
+    file_name: str
+    sha256: str | None = None
+    bytes: int | None = None
+
+
+Attester = Callable[[AttestRequest], Completeness]
+"""Records the export on the server and returns the record with its proof; raises
+:class:`AttestationUnavailableError` when it cannot."""
+
+
 @dataclass(frozen=True)
 class ExportOptions:
     """What to write: format, destination, the filter as the user gave it, CSV choices."""
@@ -210,13 +248,17 @@ class ExportResult:
     """Entries re-hashed from the stored bytes to re-verify the export."""
     stored_tiles: int = 0
     """Complete 256-entry tiles whose stored root stood in for their entries."""
+    record_index: int | None = None
+    """Where the server recorded (and attested) the export; None when it was not attested."""
+    completeness_note: str = "Completeness is not attested: the export was not recorded."
 
     def summary(self) -> str:
         where = f" (evidence: {self.evidence_path})" if self.evidence_path else ""
         return (
             f"Exported {self.count:,} verified event(s) of {self.origin} (checkpoint size "
             f"{self.tree_size:,}) as {self.format} to {self.path}{where}; "
-            f"{self.bytes:,} bytes, SHA-256 {self.sha256}, in {self.seconds:.1f} s."
+            f"{self.bytes:,} bytes, SHA-256 {self.sha256}, in {self.seconds:.1f} s.\n"
+            f"{self.completeness_note}"
         )
 
 
@@ -321,31 +363,36 @@ class _CsvSink(_Sink):
 
     def write(self, indexes: Sequence[int], raws: Sequence[bytes]) -> None:
         buf = self._buffer
-        wanted = [c for c in self._columns if c not in ("index", "canonical_json")]
-        for idx, raw in zip(indexes, raws, strict=True):
+        derived = [(buf[c], DERIVED.index(c)) for c in self._columns if c in DERIVED]
+        emails = buf.get("user_email")
+        directory, seen = self._directory, self._seen
+        for raw in raws:
             event = orjson.loads(raw)
-            user_id = event.get("user_id")
-            email = self._directory.get(user_id) if isinstance(user_id, str) else None
-            if email is not None:
-                self._seen[user_id] = email
-            flat = flat_values(event, email)
-            if "index" in buf:
-                buf["index"].append(idx)
-            for c in wanted:
-                buf[c].append(flat[c])
-            buf["canonical_json"].append(raw.decode("utf-8"))
+            cells = derived_cells(event)
+            for column, at in derived:
+                column.append(cells[at])
+            if emails is not None:
+                user_id = event.get("user_id")
+                email = directory.get(user_id) if isinstance(user_id, str) else None
+                if email is not None:
+                    seen[user_id] = email
+                emails.append(neutralize(email) if email else None)
+        if "index" in buf:
+            buf["index"].extend(indexes)
+        buf["canonical_json"].extend(raw.decode("utf-8") for raw in raws)
         self.count += len(raws)
         if len(buf["canonical_json"]) >= self._rows:
             self._flush()
 
     def _flush(self) -> None:
-        import pandas as pd
-
         if not self._buffer["canonical_json"]:
             return
-        frame = pd.DataFrame(self._buffer, columns=list(self._columns))
-        table = self._pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
-        self._writer.write_table(table)
+        pa = self._pa
+        arrays = [
+            pa.array(self._buffer[c], type=f.type)
+            for c, f in zip(self._columns, self._schema, strict=True)
+        ]
+        self._writer.write_batch(pa.record_batch(arrays, schema=self._schema))
         self._buffer = {c: [] for c in self._columns}
 
     def end(self, evidence: Evidence) -> None:
@@ -500,14 +547,21 @@ def _verify_and_write(
     return rehashed, stored_tiles
 
 
-def export(
+def export(  # noqa: PLR0917 (``now`` is passed by position by existing callers)
     snapshot: LogSnapshot,
     options: ExportOptions,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
     now: Callable[[], float] = time.time,
+    attest: Attester | None = None,
 ) -> ExportResult:
     """Write a verified export of ``snapshot``'s selected events; see the module docstring.
+
+    ``attest`` (the server's recording, :func:`auditlens.export.record.attester`) is asked,
+    once the events are written and verified, for the log's completeness record; the record is
+    checked (signature, inclusion, and that the server's count and digest equal the export's)
+    and carried in the evidence. Without it, or when it is unavailable, the evidence says the
+    completeness is not attested.
 
     Raises ExportRefusedError or ExportCancelledError (nothing written), ValueError for bad
     options, OSError when the destination cannot be written.
@@ -589,13 +643,22 @@ def export(
                 leaf_hashes=proof.leaf_hashes,
                 nodes=proof.nodes,
             )
-            sink.end(evidence)
+            request = AttestRequest(
+                options.format, dict(options.filter), cp.size, sink.count, path.name
+            )
+            if options.format == "json":  # the record goes inside the file: ask first
+                evidence, note, record_index = _attested(evidence, attest, request, snapshot)
+                sink.end(evidence)
+            else:
+                sink.end(evidence)
             f.flush()
             os.fsync(f.fileno())
         digest, size = out.sha.hexdigest(), out.size
         evidence_path: Path | None = None
         evidence_digest: str | None = None
         if options.format != "json":
+            request = dataclasses.replace(request, sha256=digest, bytes=size)
+            evidence, note, record_index = _attested(evidence, attest, request, snapshot)
             evidence = dataclasses.replace(
                 evidence,
                 data_file=DataFile(
@@ -643,4 +706,59 @@ def export(
         evidence_sha256=evidence_digest,
         rehashed=rehashed,
         stored_tiles=stored_tiles,
+        record_index=record_index,
+        completeness_note=note,
+    )
+
+
+def _attested(
+    evidence: Evidence, attest: Attester | None, request: AttestRequest, snapshot: LogSnapshot
+) -> tuple[Evidence, str, int | None]:
+    """``evidence`` with the server's completeness record, a sentence, and the record's index.
+
+    The record is checked before it goes into the file: its checkpoint against the pinned key,
+    its inclusion proof, and that it attests exactly the exported events (same filter, size,
+    count and digest). A server that counts differently refuses the export (EVENTS_OMITTED or
+    EVENTS_ADDED): the local copy does not hold the log's answer, and publishing it would
+    publish evidence that fails. The server-side record of the attempt stays in the log.
+    """
+    if attest is None:
+        return evidence, "Completeness is not attested: the export was not recorded.", None
+    try:
+        completeness = attest(request)
+    except AttestationUnavailableError as exc:
+        return evidence, f"Completeness is not attested: {exc}", None
+    try:
+        record_filter = Attestation.parse(completeness.record).filter
+    except FormatError as exc:
+        raise _refuse(Code.PROOF_MALFORMED, f"the server's record is malformed: {exc}") from None
+    attested = dataclasses.replace(evidence, filter=record_filter, completeness=completeness)
+    result = check_completeness(
+        completeness,
+        evidence_filter=record_filter,
+        tree_size=evidence.tree_size,
+        indexes=evidence.index_array(),
+        leaf_hashes=evidence.leaf_hashes,
+        outside_filter=(),
+        keys=[snapshot.vkey],
+        origin=snapshot.origin,
+    )
+    failures = [f for f in result.findings if not f.code.informational]
+    if failures:
+        raise ExportRefusedError(
+            Finding.over(
+                failures[0].code,
+                "the server's completeness record does not match this export: "
+                + "; ".join(f.message for f in failures),
+                failures[0].ranges,
+            )
+        )
+    att = result.attestation
+    assert att is not None
+    return (
+        attested,
+        f"Recorded as an audit.exported event at index {completeness.index}, which attests "
+        f"the export's completeness: {att.count:,} event(s) match the filter at size "
+        f"{att.tree_size:,}, and the export holds exactly those.",
+        completeness.index,
     )
