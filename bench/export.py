@@ -16,7 +16,7 @@ sync writes them; then, each in a FRESH process so peak RSS is the step's own:
 ``selected_s`` in the details is the time to open the snapshot and collect the selected indexes
 (what the export dialog waits for before it shows the count).
 
-Aims (issue 5): <= 20 s per 1M-event export, <= 30 s per verify, peak RSS <= 300 MB.
+Aims: <= 20 s per 1M-event export, <= 30 s per verify, peak RSS <= 300 MB.
 Run: ``.venv/bin/python bench/export.py [--events N] [--only STEP ...] [--profile]``
 (``--help`` for the options; the mirror is cached in ``$TMPDIR/auditlens-bench-export-N.sqlite``).
 """
@@ -249,8 +249,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "each re-verifying only the tiles holding them and again with the full re-hash of "
             "every entry; verify the task export."
         ).replace("%%", "%"),
-        epilog="Aims (issue 5): <= 20 s per 1M-event export, <= 30 s per verify, "
-        "peak RSS <= 300 MB.",
+        epilog="Aims: <= 20 s per 1M-event export, <= 30 s per verify, peak RSS <= 300 MB.",
     )
     parser.add_argument("size", nargs="?", type=int, help="same as --events (kept for old scripts)")
     parser.add_argument(

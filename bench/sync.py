@@ -8,7 +8,7 @@ server shares the GIL with the client and halves the rate), then:
 2. an increment of 1,000 events ingested through the API, then synced (indexes maintained);
 3. the start-up re-check of the whole mirror.
 
-Aims (issue 4): initial sync >= 30,000 events/s, increment of 1,000 < 1 s.
+Aims: initial sync >= 30,000 events/s, increment of 1,000 < 1 s.
 Run: ``.venv/bin/python bench/sync.py [--events N]``.
 """
 

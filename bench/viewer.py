@@ -11,7 +11,7 @@ that measures:
 - a jump to the last row (scrollbar to the end) and to the middle;
 - resident memory (VmRSS and peak VmHWM).
 
-Aims (issue 4): first page <= 1.5 s after launch, <= 100 ms after a filter or sort, RSS <= 400 MB.
+Aims: first page <= 1.5 s after launch, <= 100 ms after a filter or sort, RSS <= 400 MB.
 
 ``--matrix`` times the query layer alone (no Qt) on the same mirror: the first page of every
 single filter (each type category, exact types, users, a task, agents, each outcome, time ranges)

@@ -1,4 +1,4 @@
-"""Event catalogue and validation (DESIGN.md §3): what is accepted and how rejections read."""
+"""Event catalogue and validation (architecture.md §3): what is accepted and how rejections read."""
 
 from __future__ import annotations
 

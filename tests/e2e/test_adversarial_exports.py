@@ -229,7 +229,7 @@ def test_an_empty_export_of_another_origin_names_that_origin_when_not_pinned(
     tmp_path: Path,
 ) -> None:
     # Legitimate: it IS a verified (empty) export, of the log it names; without --origin the
-    # report says which log that is, and a person checks it (DESIGN.md: origins name the org).
+    # report says which log that is, and a person checks it (an origin names the org).
     ex = _other_log_empty_export(tmp_path)
     freport = _verify(ex)
     assert freport.report.status == "verified"

@@ -1,4 +1,4 @@
-"""The tamper suite (issue 5): for each export format, each change gives its own code.
+"""The tamper suite: for each export format, each change gives its own code.
 
 Every test exports a small signed log, changes the files the way an attacker or a careless
 spreadsheet user would, verifies offline with the trusted key, and expects exactly the codes

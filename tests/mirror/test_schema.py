@@ -1,4 +1,4 @@
-"""The mirror's tables are the contract the query layer codes against (CONTRACT.md)."""
+"""The mirror's tables are the contract the query layer codes against."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
-"""The HTTP client of the audit API (CONTRACT.md "HTTP API"), on one keep-alive httpx Client.
+"""The HTTP client of the audit API (docs/api.md), on one keep-alive httpx Client.
 
 It owns transport only: URLs, the bearer header, JSON/bytes decoding and the mapping of every
 failure to one :mod:`auditlens.client.errors` exception with a sentence a person understands.
 It verifies nothing: signatures, proofs and hashes are checked by the sync engine with
 :mod:`auditlens.core`. One ``httpx.Client`` is kept for the life of the object because
-keep-alive is worth ~20x on tile fetches (LIMITS.md: 485k vs 25k ev/s); httpx's client is safe
+keep-alive is worth ~20x on tile fetches (benchmarks.md: 485k vs 25k ev/s); httpx's client is safe
 to share between the sync engine's fetch thread and its caller.
 
 The token (session token or API key) is sent only in the ``Authorization`` header and never

@@ -7,8 +7,8 @@ it cannot keep and names the alternatives: ``--credentials-file`` (an opt-in 060
 config directory), ``AUDITLENS_API_KEY`` / ``AUDITLENS_TOKEN`` in the environment, or
 ``--api-key-file FILE`` (see :mod:`auditlens.client.credentials`).
 
-Exit codes: 0 success; 1 verification failed (the DESIGN.md §4 code is printed first on stderr,
-e.g. ``EVENT_MODIFIED: ...``; EVENT_MISSING of a pruned range also exits 1); 2 anything else
+Exit codes: 0 success; 1 verification failed (the code, architecture.md §4, is printed first on
+stderr, e.g. ``EVENT_MODIFIED: ...``; EVENT_MISSING of a pruned range also exits 1); 2 anything else
 that stopped the command (not signed in, wrong password, network, refused trust); 130 on Ctrl+C
 (the mirror is unchanged).
 """

@@ -4,7 +4,7 @@ Every failure of :class:`auditlens.client.api.AuditApiClient` is one :class:`Api
 whose message is a whole sentence for the person at the keyboard (the UI shows ``str(exc)`` as
 is) and whose attributes carry the data a program needs (``status``, ``retry_after``, ...).
 Verification failures are not here: they are :class:`auditlens.core.errors.VerificationError`
-with a DESIGN.md §4 code.
+with an architecture.md §4 code.
 
 Messages never contain a token, password or API key: requests carry those in headers only, and
 nothing here formats a header.

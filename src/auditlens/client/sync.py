@@ -1,4 +1,6 @@
-"""The sync engine: fetch, verify and store the organization's log in the mirror (DESIGN.md §1).
+"""The sync engine: fetch, verify and store the organization's log in the mirror.
+
+The data flow is architecture.md §1.
 
 One :meth:`SyncEngine.run`:
 

@@ -1,4 +1,4 @@
-"""Verification failures with stable codes (DESIGN.md §4).
+"""Verification failures with stable codes (architecture.md §4).
 
 Verification never ends in one vague "invalid": every failure is a :class:`Finding` with a
 stable :class:`Code`, the log indexes (or inclusive index ranges) it concerns, and a sentence a
@@ -6,7 +6,7 @@ person understands. Code that must stop at the first failure raises :class:`Veri
 which carries one finding; code that checks a whole file (the offline verifier) collects many
 findings and reports them all.
 
-Beyond the codes DESIGN.md §4 lists, two name what a lone Merkle proof check can tell:
+Beyond the codes architecture.md §4 lists, two name what a lone Merkle proof check can tell:
 ``INCLUSION_FAILED`` (a well-formed inclusion proof does not lead from the leaf to the signed
 root: the leaf or the proof was changed, and only a caller that knows more, such as the recorded
 leaf hash of an export, can say which). A failed consistency check needs no code of its own: an

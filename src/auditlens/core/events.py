@@ -1,6 +1,6 @@
 """The audit event: catalogue, validation, timestamps, time-ordered ids and one-line summaries.
 
-DESIGN.md §3 fixes the seed schema; this module is its executable form, shared by the server
+architecture.md §3 fixes the seed schema; this module is its executable form, shared by the server
 (ingest validation, id and timestamp assignment), the demo data, the viewer (summary column,
 task trail) and exports. It does no I/O.
 
@@ -20,17 +20,17 @@ Validation decisions (what is rejected, and why):
   server's log may pass ``allow_unknown_types=True``: the type must then still look like
   ``<category>.<action>``.
 - ``user_id``/``task_id``/``agent_id``: a non-empty string of at most 256 characters, or null.
-- ``event``: an object with ``outcome`` ``"success"`` or ``"failure"``. Required beyond that
-  only where DESIGN.md makes a field part of the type's meaning: ``tool`` on ``agent.action``,
-  ``reason`` on ``approval.denied`` (both non-empty strings). Everything else DESIGN.md lists as
-  a common field is optional, but when present it must have the type every consumer expects
-  (strings are strings, ``duration_ms``/``count``/``min_index``/``policy_days`` non-negative
-  integers, ``params`` an object, ``request`` an object of ``ip``/``user_agent`` strings,
-  ``direction`` ``upgrade`` or ``downgrade``); ``null`` is accepted for an optional field, since
-  many producers write absent values that way. ``error`` may be a string or an object (platforms
-  often send ``{code, message}``); ``filter`` a string or an object; ``threshold``/``value`` an
-  integer or a decimal string. Unknown extra fields are allowed: event types need more fields
-  than the common ones (DESIGN.md: "add fields where a type needs more").
+- ``event``: an object with ``outcome`` ``"success"`` or ``"failure"``. Required beyond that only
+  where architecture.md §3 makes a field part of the type's meaning: ``tool`` on ``agent.action``,
+  ``reason`` on ``approval.denied`` (both non-empty strings). Everything else it lists as a common
+  field is optional, but when present it must have the type every consumer expects (strings are
+  strings, ``duration_ms``/``count``/``min_index``/``policy_days`` non-negative integers, ``params``
+  an object, ``request`` an object of ``ip``/``user_agent`` strings, ``direction`` ``upgrade`` or
+  ``downgrade``); ``null`` is accepted for an optional field, since many producers write absent
+  values that way. ``error`` may be a string or an object (platforms often send ``{code,
+  message}``); ``filter`` a string or an object; ``threshold``/``value`` an integer or a decimal
+  string. Unknown extra fields are allowed: event types need more fields than the common ones
+  (architecture.md §3: types may add fields).
 
 :func:`summarize` never raises: it is display code and must cope with whatever a log holds.
 """
@@ -96,13 +96,13 @@ CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
     "team": ("team.member_invited", "team.role_changed", "team.member_removed"),
     "audit": ("audit.exported", "audit.retention_pruned"),
 }
-"""Category -> its event types, in the order DESIGN.md §3 lists them."""
+"""Category -> its event types, in the order architecture.md §3 lists them."""
 
 EVENT_TYPES: Final = frozenset(t for types in CATEGORIES.values() for t in types)
 _CATEGORY_OF: Final = {t: c for c, types in CATEGORIES.items() for t in types}
 
 EVENT_FIELDS: Final = ("id", "timestamp", "type", "user_id", "task_id", "agent_id", "event")
-"""The top-level fields of a stored event, in DESIGN.md order."""
+"""The top-level fields of a stored event, in the order architecture.md §3 gives."""
 SUBMISSION_FIELDS: Final = EVENT_FIELDS[2:]
 """The top-level fields of an ingest item: the server assigns ``id`` and ``timestamp``."""
 

@@ -6,7 +6,7 @@ the HTML/PDF report (:mod:`auditlens.export.report_html`). It lives in ``export`
 it, without Qt) need it, and ``export`` must not import ``ui``; it is not ``core`` because it is
 presentation (headlines, groupings), not a format or a proof.
 
-What it decides (DESIGN.md §3 field names):
+What it decides (architecture.md §3 field names):
 
 - Steps keep log order; each knows the time since the previous step and since the first one.
 - Consecutive ``agent.action`` events of one agent form a *group* under that agent (a header

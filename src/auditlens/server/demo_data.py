@@ -2,7 +2,7 @@
 
 This module only *invents* events; it never stores, signs or sends them. The server's seed command
 feeds :meth:`DemoDataset.events` through its sequencer, which assigns each event its ``id`` and
-log index and takes the timestamp we propose. A submission follows DESIGN.md §3 exactly (the
+log index and takes the timestamp we propose. A submission follows architecture.md §3 exactly (the
 common ``event`` fields keep their names; extra fields are added where they make an event
 convincing).
 

@@ -1,6 +1,6 @@
 """Request dependencies: the server state, the bearer credential and the role checks.
 
-Who may do what (DESIGN.md §3, CONTRACT.md):
+Who may do what (docs/api.md, docs/security.md):
 
 ============================  =========  ======  ===========  ==========  ==========
 route                         anonymous  member  owner/admin  read key*   ingest key

@@ -2,7 +2,7 @@
 
 A page of the audit log is assembled from the stored canonical bytes of each event without
 parsing or re-serializing them (``splice_page``), which keeps the server's page rate near the
-network's rather than the JSON encoder's (LIMITS.md: ~71k ev/s re-serialized per request).
+network's rather than the JSON encoder's (docs/benchmarks.md: ~71k ev/s re-serialized per request).
 """
 
 from __future__ import annotations

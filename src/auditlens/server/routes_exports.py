@@ -1,6 +1,6 @@
 """``POST /v1/audit-logs/exports``: the viewer records an export as an ``audit.exported`` event.
 
-Whoever takes data out of the log must show up in it (issue 5). The viewer cannot append
+Whoever takes data out of the log must show up in it. The viewer cannot append
 events itself (only ingest keys can, and an ingest key would not say *who* exported), so it
 asks the server: the server appends ``audit.exported`` with ``user_id`` = the caller, the
 caller's ``event.request`` ({ip, user_agent}) and the fields the exporter sends

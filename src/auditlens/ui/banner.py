@@ -1,4 +1,4 @@
-"""The red verification banner: what verification found, where, in words (DESIGN.md §4).
+"""The red verification banner: what verification found, where, in words (architecture.md §4).
 
 A verification failure must be impossible to miss and never vague: the banner shows the stable
 code, the sentence saying what was found, and where (the log indexes or ranges). It stays until

@@ -6,7 +6,7 @@ shows the log origin and verifier key the server announced so the person can com
 what they were given out of band (or paste that key: a mismatch is refused). A changed key is a
 blocking red error with both identities (origin and key, pinned and presented, read from the
 :class:`~auditlens.client.trust.PinMismatchError`'s attributes) and no way to accept it from here:
-DESIGN.md §4, never a silent re-pin.
+architecture.md §4, never a silent re-pin.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The "sync automatically" preference: Off, every 1, 5 or 15 minutes, kept in QSettings.
 
 Periodic sync is a person's choice that should survive a restart, so it lives in QSettings
-(never a secret, DESIGN.md §5) under :data:`SYNC_INTERVAL_KEY`. ``auditlens gui --sync-every N``
+(never a secret) under :data:`SYNC_INTERVAL_KEY`. ``auditlens gui --sync-every N``
 still wins for that run without being saved, so a scheduled kiosk or a one-off session does
 not change the person's preference. The choice is a checkable menu (a whole dialog for one
 setting would hide it); :mod:`auditlens.ui.app` owns the timer and applies the choice.
