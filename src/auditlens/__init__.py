@@ -6,4 +6,4 @@ engine; ``ui`` is Qt only. Dependencies point one way: ui -> export, mirror, cli
 server -> core.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
