@@ -55,6 +55,16 @@ def _sqlite_engine(url: str, begin: str, cache_kib: int, synchronous: str) -> En
     return engine
 
 
+def _require_postgres_driver() -> None:
+    """Say how to install the PostgreSQL driver, which the viewer's install leaves out."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            "PostgreSQL needs its driver, which is an extra: pip install 'auditlens[postgres]'"
+        ) from None
+
+
 class Database:
     """The server's database: a reader engine, a writer engine and the write lock."""
 
@@ -67,6 +77,8 @@ class Database:
                 f"unsupported database {self.dialect!r}: use sqlite:///PATH or "
                 "postgresql+psycopg://USER@HOST/DB"
             )
+        if self.dialect == "postgresql":
+            _require_postgres_driver()
         self.write_lock = threading.RLock()
         if self.dialect == "sqlite":
             if parsed.database in (None, "", ":memory:"):
