@@ -130,6 +130,8 @@ def test_each_format_writes_an_export_that_verifies(
         assert b",ip," not in result.path.read_bytes()[:200]
     qtbot.waitUntil(lambda: dialog.record_outcome is not None)
     assert "Completeness is not attested: not signed in to a server" in dialog.record_label.text()
+    assert dialog.attest_note.text().startswith("Completeness will not be attested: not signed in")
+    assert [chip.label.text() for chip in dialog.chip_widgets] == ["Type: agent"]
     assert report.report.completeness is None or report.report.completeness.status != "complete"
     # The estimate is rough but of the right magnitude.
     estimate = estimate_bytes(
@@ -257,14 +259,24 @@ def test_a_refused_export_shows_the_code_and_writes_nothing(
     window.close()
 
 
-def export_signed_in(
-    qtbot: QtBot, viewer: Viewer, path: Path, fmt: ExportFormat = "ndjson"
-) -> ExportDialog:
-    """Open the window's export dialog, export to ``path`` and wait for the outcome."""
+def open_signed_in(qtbot: QtBot, viewer: Viewer) -> ExportDialog:
+    """The window's export dialog, ready to export."""
     dialog = viewer.window.show_export_dialog()
     assert dialog is not None
     qtbot.addWidget(dialog)
     qtbot.waitUntil(lambda: dialog.state == "ready", timeout=10_000)
+    return dialog
+
+
+def export_signed_in(
+    qtbot: QtBot,
+    viewer: Viewer,
+    path: Path,
+    fmt: ExportFormat = "ndjson",
+    dialog: ExportDialog | None = None,
+) -> ExportDialog:
+    """Export to ``path`` from the window's export dialog and wait for the outcome."""
+    dialog = dialog or open_signed_in(qtbot, viewer)
     dialog.path_edit.setText(str(path))
     dialog.set_format(fmt)
     run_export(qtbot, dialog)
@@ -280,8 +292,11 @@ def test_a_signed_in_export_is_attested_complete_and_the_next_sync_shows_its_rec
     window = viewer.window
     wait_loaded(qtbot, window)
     assert window.pinned_vkey == server.vkey and window.export_attester is not None
+    dialog = open_signed_in(qtbot, viewer)
+    assert [chip.label.text() for chip in dialog.chip_widgets] == ["All events"]
+    assert dialog.attest_note.text().startswith("The server will record this export and attest")
     with qtbot.waitSignal(viewer.sync_done, timeout=30_000):  # recorded -> the app syncs
-        dialog = export_signed_in(qtbot, viewer, tmp_path / f"everything.{fmt}", fmt)
+        dialog = export_signed_in(qtbot, viewer, tmp_path / f"everything.{fmt}", fmt, dialog)
     outcome = dialog.record_outcome
     assert outcome is not None and outcome.recorded, outcome
     result = dialog.export_result
@@ -332,15 +347,25 @@ def test_a_filter_the_server_cannot_attest_says_why(
 ) -> None:
     sign_in_and_sync(qtbot, viewer, server)
     window = viewer.window
+    window.apply_filter(EventFilter(types=frozenset({"agent"})))
     wait_loaded(qtbot, window)
     ip = next(
         row.ip
         for r in range(window.model.rowCount())
         if (row := window.model.row_at(r)) is not None and row.ip
     )
-    window.apply_filter(EventFilter(ip=ip))
+    window.apply_filter(EventFilter(ip=ip, types=frozenset({"agent"})))
     wait_loaded(qtbot, window)
-    dialog = export_signed_in(qtbot, viewer, tmp_path / "by-ip.ndjson")
+    dialog = open_signed_in(qtbot, viewer)
+    # Before the click: the chips the window shows, the one the server cannot attest marked.
+    chips = [chip.label.text() for chip in dialog.chip_widgets]
+    assert chips == ["Type: agent", f"⚠ IP {ip}"]
+    assert dialog.chip_widgets[1].property("unattested") is True
+    forecast = dialog.attest_note.text()
+    assert forecast.startswith("Completeness will not be attested: "), forecast
+    assert "request addresses" in forecast and "Remove the marked condition" in forecast
+    dialog.grab().save("/tmp/h12-export-ip-before.png")
+    dialog = export_signed_in(qtbot, viewer, tmp_path / "by-ip.ndjson", dialog=dialog)
     result = dialog.export_result
     assert result is not None and result.count > 0 and result.record_index is None
     text = dialog.record_label.text()
@@ -362,7 +387,11 @@ def test_selected_rows_are_recorded_but_said_not_attested(
             window.model.index(row, 0),
             QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows,
         )
-    dialog = export_signed_in(qtbot, viewer, tmp_path / "two.json", "json")
+    dialog = open_signed_in(qtbot, viewer)
+    assert [chip.label.text() for chip in dialog.chip_widgets] == ["⚠ 2 selected rows"]
+    assert "rows picked by hand have no filter" in dialog.attest_note.text()
+    assert "recorded on the server" in dialog.attest_note.text()
+    dialog = export_signed_in(qtbot, viewer, tmp_path / "two.json", "json", dialog)
     result = dialog.export_result
     assert result is not None and result.count == 2 and result.record_index is None
     text = dialog.record_label.text()

@@ -33,6 +33,7 @@ import orjson
 
 from auditlens.core.completeness import Completeness
 from auditlens.core.errors import FormatError
+from auditlens.core.export_filter import PREFIX
 from auditlens.export.writer import (
     AttestationUnavailableError,
     Attester,
@@ -201,6 +202,31 @@ class RecordedNotAttestedError(AttestationUnavailableError):
             "a hand-picked selection of rows has no filter the server can recount; it was "
             f"recorded as an audit.exported event{where}, without attestation."
         )
+
+
+EMAIL_PREFIX_REASON = "the server cannot attest an email prefix (give the full email)"
+IP_REASON = "the server cannot attest a filter on request addresses"
+SELECTION_REASON = "rows picked by hand have no filter the server can recount"
+
+
+def attestation_limits(flt: Mapping[str, object]) -> dict[str, str]:
+    """The keys of ``flt`` the server will not attest, each with the reason, before asking it.
+
+    This is the reference server's rule (docs/evidence-format.md §7: no ``ip``, no
+    ``user_email`` prefix; a hand-picked selection is recorded without attestation), so that
+    the export dialog can say it before the person clicks Export. The server's answer remains
+    the word that counts: the result of the export says what it actually did.
+    """
+    limits: dict[str, str] = {}
+    if set(flt) == {"selected_rows", "indexes"}:
+        limits["selected_rows"] = SELECTION_REASON
+        return limits
+    email = flt.get("user_email")
+    if isinstance(email, str) and email.endswith(PREFIX):
+        limits["user_email"] = EMAIL_PREFIX_REASON
+    if "ip" in flt:
+        limits["ip"] = IP_REASON
+    return limits
 
 
 def _missing() -> Completeness:

@@ -71,7 +71,7 @@ from auditlens.core.errors import Finding, compress_ranges, format_ranges
 from auditlens.export.columns import CSV_COLUMNS, REQUIRED_COLUMN, flat_values
 from auditlens.export.layout import FORMATS, ExportFormat, sidecar_path
 from auditlens.export.mirror_source import MirrorSnapshot, filter_description
-from auditlens.export.record import RecordedNotAttestedError, RecordOutcome
+from auditlens.export.record import RecordedNotAttestedError, RecordOutcome, attestation_limits
 from auditlens.export.writer import (
     Attester,
     AttestRequest,
@@ -82,6 +82,8 @@ from auditlens.export.writer import (
     export,
 )
 from auditlens.mirror.query import EventFilter
+from auditlens.ui.filter_chips import FilterChip
+from auditlens.ui.filter_panel import filter_chips
 from auditlens.ui.resources import icon
 from auditlens.ui.tasks import Job, Progress, TaskRunner
 
@@ -92,6 +94,8 @@ DEFAULT_NAME = "auditlens-export.csv"
 SAMPLE = 200
 """Events read to estimate the size of an export."""
 
+CHIP_PARTS: dict[str, str] = {"ip": "ip", "user_email": "user", "selected_rows": "rows"}
+"""The filter key each attestation limit concerns -> the chip that shows it."""
 OFFLINE = "not signed in to a server (an offline copy), so the export was not recorded."
 NOT_ATTESTED = "Completeness is not attested: "
 
@@ -141,6 +145,10 @@ STYLE = f"""
 #ExportResult QLabel {{ color: inherit; }}
 #ExportDigest {{ font-family: {MONO}; font-size: 9pt; }}
 #ExportRecord {{ font-weight: 600; }}
+#ExportAttestNote {{ color: #1e5a37; }}
+#ExportAttestNote[attested="false"] {{ color: #7a4b00; }}
+#FilterChip[unattested="true"] {{ background: #fff4e5; border-color: #f0c987; }}
+#FilterChip[unattested="true"] QLabel {{ color: #7a4b00; }}
 #ExportRecord[attested="false"] {{ color: #7a4b00; }}
 """
 
@@ -284,6 +292,13 @@ class ExportDialog(QDialog):
         self.scope.setWordWrap(True)
         layout.addWidget(self.summary)
         layout.addWidget(self.scope)
+        self.chips = self._filter_chips()
+        layout.addWidget(self.chips)
+        self.attest_note = QLabel(self.completeness_forecast())
+        self.attest_note.setObjectName("ExportAttestNote")
+        self.attest_note.setProperty("attested", not self.unattested_parts() and attest is not None)
+        self.attest_note.setWordWrap(True)
+        layout.addWidget(self.attest_note)
 
         self.form = QWidget()
         form = QVBoxLayout(self.form)
@@ -392,6 +407,66 @@ class ExportDialog(QDialog):
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         runner.submit(lambda: prepare(source), self._prepared, self._prepare_failed)
+
+    # -- what is exported, and whether the server can attest it -------------------------------
+
+    def unattested_parts(self) -> dict[str, str]:
+        """``{chip part: why}`` for the conditions the server will not attest."""
+        limits = attestation_limits(self.source.filter_record)
+        return {CHIP_PARTS.get(key, key): why for key, why in limits.items()}
+
+    def _filter_chips(self) -> QWidget:
+        """The window's chips for this export's filter (read-only: the selection is fixed)."""
+        row = QWidget()
+        chip_layout = QHBoxLayout(row)
+        chip_layout.setContentsMargins(0, 0, 0, 0)
+        chip_layout.setSpacing(6)
+        selection = self.source.selection
+        if isinstance(selection, EventFilter):
+            parts = filter_chips(selection) or [("all", "All events")]
+        else:
+            n = len(selection)
+            parts = [("rows", f"{n:,} selected row" + ("" if n == 1 else "s"))]
+        limited = self.unattested_parts()
+        self.chip_widgets: list[FilterChip] = []
+        for part, text in parts:
+            chip = FilterChip(part, f"⚠ {text}" if part in limited else text, row)
+            chip.close_button.setVisible(False)
+            chip_inner = chip.layout()
+            if chip_inner is not None:
+                chip_inner.setContentsMargins(8, 1, 8, 1)
+            if part in limited:
+                chip.setProperty("unattested", True)
+                chip.setToolTip(f"Not attested: {limited[part]}")
+            chip_layout.addWidget(chip)
+            self.chip_widgets.append(chip)
+        chip_layout.addStretch(1)
+        return row
+
+    def completeness_forecast(self) -> str:
+        """What the export will say about its completeness, said before the person clicks."""
+        limited = self.unattested_parts()
+        if self.attest is None:
+            return (
+                "Completeness will not be attested: not signed in to a server (an offline "
+                "copy). Every event's inclusion is still proven."
+            )
+        if "rows" in limited:
+            return (
+                f"Completeness will not be attested: {limited['rows']}. The export is recorded "
+                "on the server as audit.exported. For an attested export, export the filter "
+                "instead (select a single row, or all)."
+            )
+        if limited:
+            return (
+                f"Completeness will not be attested: {'; '.join(limited.values())}, so the "
+                "export is not recorded either. Remove the marked condition in the window for "
+                "an attested export."
+            )
+        return (
+            "The server will record this export and attest that it holds every event matching "
+            "this filter."
+        )
 
     # -- choices ----------------------------------------------------------------------------------
 
