@@ -14,8 +14,10 @@ import pytest
 from PySide6.QtCore import QItemSelectionModel, QSettings, Qt
 from pytestqt.qtbot import QtBot
 
+from auditlens.core.completeness import Completeness
 from auditlens.export.layout import ExportFormat, sidecar_path
 from auditlens.export.verify import render, verify_file
+from auditlens.export.writer import AttestRequest
 from auditlens.mirror.query import EventFilter
 from auditlens.server.embedded import DemoServer
 from auditlens.ui.app import Viewer
@@ -492,3 +494,23 @@ def test_the_dialog_starts_in_the_folder_of_the_last_export(
     qtbot.addWidget(third)
     assert third.path.parent == Path.home()
     third.reject()
+
+
+def test_an_email_prefix_is_marked_as_not_attestable_before_the_export(
+    qtbot: QtBot, demo_mirror: BuiltMirror, runner: TaskRunner
+) -> None:
+    def never(request: AttestRequest) -> Completeness:
+        raise AssertionError("no export is made in this test")
+
+    source = ExportSource(
+        demo_mirror.path, EventFilter(user_email="ana*", outcome="denied"), "ana's refusals"
+    )
+    dialog = ExportDialog(source, runner, never)
+    qtbot.addWidget(dialog)
+    chips = [chip.label.text() for chip in dialog.chip_widgets]
+    assert chips == ["⚠ User starts with ana", "Outcome: denied"]
+    assert "email prefix" in dialog.chip_widgets[0].toolTip()
+    assert dialog.attest_note.text().startswith(
+        "Completeness will not be attested: the server cannot attest an email prefix"
+    )
+    dialog.reject()

@@ -29,6 +29,10 @@ Decisions:
   attests N events …" or "Completeness is not attested: <why>" (offline copy, a filter the
   server cannot attest, a hand-picked selection of rows, which is recorded but has no filter to
   recount). There is no second, after-the-fact record.
+- Before the click, the dialog shows the filter as the window's chips (read-only: the selection
+  is fixed when the dialog opens) and forecasts the completeness: a condition the server will
+  not attest (an IP address, an email prefix; :func:`auditlens.export.record.attestation_limits`)
+  is marked on its chip, and the note says why and how to get an attested export.
 - The path field is checked as the person types: a folder (``/``, ``~/``, an existing
   directory) asks for a file name instead of failing, a missing folder is named.
 - The dialog starts in the folder of the last successful export (kept in the application's
