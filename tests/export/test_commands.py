@@ -6,12 +6,17 @@ import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from auditlens.client.api import AuditApiClient
+from auditlens.core.events import verdict_of
 from auditlens.export.commands import register
 from auditlens.export.writer import ExportOptions, export
+from tests.e2e.cli import DemoProcess, client_env, run_cli
 from tests.export.files import ExportFile
 from tests.export.logs import MemoryLog
 from tests.export.mirrors import build_mirror
@@ -173,3 +178,110 @@ def test_export_command_rejects_a_bad_time_with_exit_2(
     )
     assert code == 2
     assert "auditlens export:" in capsys.readouterr().err
+
+
+# -- `auditlens export --server` filters, each command a fresh process against a demo server --
+
+
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[DemoProcess, dict[str, str]]]:
+    """A demo server, and a client environment signed in to it (a read key) and synced."""
+    home = tmp_path_factory.mktemp("export-cli")
+    server = DemoProcess.start(home / "server", client_env(home))
+    try:
+        with AuditApiClient(server.url) as client:
+            client.login(server.admin_email, server.admin_password)
+            key = client.create_api_key("export cli tests", "read").key
+        assert key is not None
+        env = client_env(home, AUDITLENS_API_KEY=key)
+        run_cli(env, "login", "--server", server.url, "--vkey", server.vkey)
+        run_cli(env, "sync", "--server", server.url, "--quiet")
+        yield server, env
+    finally:
+        server.stop()
+
+
+def export_and_verify(
+    served: tuple[DemoProcess, dict[str, str]], out: Path, *filters: str
+) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
+    """Export with ``filters`` in a fresh process, verify in another: (stdout, events, report)."""
+    server, env = served
+    exported = run_cli(
+        env, "export", "--server", server.url, "--format", "ndjson", "--out", str(out), *filters
+    )
+    verified = run_cli(
+        env, "verify", str(out), "--vkey", server.vkey, "--origin", "auditlens.local/acme", "--json"
+    )
+    events = [json.loads(line) for line in out.read_bytes().splitlines()]
+    return exported.stdout, events, json.loads(verified.stdout)
+
+
+def test_outcome_denied_exports_the_refusals_and_the_server_attests_them(
+    served: tuple[DemoProcess, dict[str, str]], tmp_path: Path
+) -> None:
+    said, events, report = export_and_verify(served, tmp_path / "d.ndjson", "--outcome", "denied")
+    assert events and {verdict_of(e) for e in events} == {"denied"}
+    assert "attests the export's completeness" in said, said
+    assert report["status"] == "verified"
+    assert report["completeness"] == "complete"
+    # ... and failures leave the refusals out.
+    _, failures, report = export_and_verify(served, tmp_path / "f.ndjson", "--outcome", "failure")
+    assert failures and {verdict_of(e) for e in failures} == {"failure"}
+    assert report["completeness"] == "complete"
+
+
+def test_a_task_prefix_is_attested(
+    served: tuple[DemoProcess, dict[str, str]], tmp_path: Path
+) -> None:
+    _, everything, _ = export_and_verify(served, tmp_path / "all.ndjson", "--no-record")
+    task = next(e["task_id"] for e in everything if e["task_id"])
+    prefix = task[:-1] + "*"
+    _, events, report = export_and_verify(served, tmp_path / "t.ndjson", "--task-id", prefix)
+    expected = [e for e in everything if (e["task_id"] or "").startswith(task[:-1])]
+    assert [e["id"] for e in events] == [e["id"] for e in expected]
+    assert report["status"] == "verified"
+    assert report["completeness"] == "complete"
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_an_ip_filter_exports_but_says_its_completeness_is_not_attested(
+    served: tuple[DemoProcess, dict[str, str]], tmp_path: Path, exact: bool
+) -> None:
+    _, everything, _ = export_and_verify(served, tmp_path / "all.ndjson", "--no-record")
+    ips = [ip for e in everything if (ip := (e["event"].get("request") or {}).get("ip"))]
+    ip = ips[0] if exact else ips[0].rsplit(".", 1)[0] + ".*"
+    said, events, report = export_and_verify(served, tmp_path / "ip.ndjson", "--ip", ip)
+    head = ip.rstrip("*")
+    expected = [
+        e
+        for e in everything
+        if ((e["event"].get("request") or {}).get("ip") or "").startswith(head)
+        and (exact is False or e["event"]["request"]["ip"] == ip)
+    ]
+    assert events and [e["id"] for e in events] == [e["id"] for e in expected]
+    assert "Completeness is not attested" in said and "request addresses" in said, said
+    assert report["status"] == "verified"
+    assert report["completeness"] == "not attested"
+
+
+def test_an_outcome_the_format_does_not_define_is_a_usage_error(
+    served: tuple[DemoProcess, dict[str, str]], tmp_path: Path
+) -> None:
+    server, env = served
+    done = run_cli(
+        env,
+        "export",
+        "--server",
+        server.url,
+        "--format",
+        "json",
+        "--out",
+        str(tmp_path / "x.json"),
+        "--outcome",
+        "refused",
+        check=2,
+    )
+    assert "--outcome" in done.stderr and "denied" in done.stderr
+    assert not (tmp_path / "x.json").exists()

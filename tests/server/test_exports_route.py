@@ -49,6 +49,18 @@ def stored(api: Api, index: int) -> dict[str, Any]:
     return event
 
 
+def test_a_hand_picked_selection_is_recorded_and_answered_as_not_attested(api: Api) -> None:
+    body = record(filter={"selected_rows": 2, "indexes": "0, 2"}, count=2, tree_size=3)
+    r = post(api, body)
+    assert r.status_code == 201, r.text
+    answer = r.json()
+    assert answer["attested"] is False
+    assert "digest" not in answer and answer["count"] == 2
+    fields = stored(api, answer["index"])["event"]
+    assert "attestation" not in fields
+    assert fields["filter"] == {"selected_rows": 2, "indexes": "0, 2"}
+
+
 def test_an_export_is_appended_as_audit_exported_by_the_caller(api: Api) -> None:
     body = record(count=0)
     r = post(api, body)
@@ -60,12 +72,14 @@ def test_an_export_is_appended_as_audit_exported_by_the_caller(api: Api) -> None
         "checkpoint",
         "entry",
         "proof",
+        "attested",
         "filter",
         "tree_size",
         "count",
         "digest",
         "min_index",
     }
+    assert answer["attested"] is True
     event = stored(api, answer["index"])
     validate_event(event)
     assert event["id"] == answer["id"]

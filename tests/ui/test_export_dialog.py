@@ -14,8 +14,10 @@ import pytest
 from PySide6.QtCore import QItemSelectionModel, QSettings, Qt
 from pytestqt.qtbot import QtBot
 
+from auditlens.core.completeness import Completeness
 from auditlens.export.layout import ExportFormat, sidecar_path
-from auditlens.export.verify import verify_file
+from auditlens.export.verify import render, verify_file
+from auditlens.export.writer import AttestRequest
 from auditlens.mirror.query import EventFilter
 from auditlens.server.embedded import DemoServer
 from auditlens.ui.app import Viewer
@@ -129,7 +131,10 @@ def test_each_format_writes_an_export_that_verifies(
         assert result.path.read_bytes().startswith(b"\xef\xbb\xbf")
         assert b",ip," not in result.path.read_bytes()[:200]
     qtbot.waitUntil(lambda: dialog.record_outcome is not None)
-    assert "Not recorded on the server" in dialog.record_label.text()
+    assert "Completeness is not attested: not signed in to a server" in dialog.record_label.text()
+    assert dialog.attest_note.text().startswith("Completeness will not be attested: not signed in")
+    assert [chip.label.text() for chip in dialog.chip_widgets] == ["Type: agent"]
+    assert report.report.completeness is None or report.report.completeness.status != "complete"
     # The estimate is rough but of the right magnitude.
     estimate = estimate_bytes(
         fmt, result.count, result.tree_size, dialog.prepared.sample if dialog.prepared else ()
@@ -256,28 +261,58 @@ def test_a_refused_export_shows_the_code_and_writes_nothing(
     window.close()
 
 
-def test_export_is_recorded_on_the_server_and_the_next_sync_shows_it(
-    viewer: Viewer, qtbot: QtBot, server: DemoServer, tmp_path: Path
+def open_signed_in(qtbot: QtBot, viewer: Viewer) -> ExportDialog:
+    """The window's export dialog, ready to export."""
+    dialog = viewer.window.show_export_dialog()
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.state == "ready", timeout=10_000)
+    return dialog
+
+
+def export_signed_in(
+    qtbot: QtBot,
+    viewer: Viewer,
+    path: Path,
+    fmt: ExportFormat = "ndjson",
+    dialog: ExportDialog | None = None,
+) -> ExportDialog:
+    """Export to ``path`` from the window's export dialog and wait for the outcome."""
+    dialog = dialog or open_signed_in(qtbot, viewer)
+    dialog.path_edit.setText(str(path))
+    dialog.set_format(fmt)
+    run_export(qtbot, dialog)
+    qtbot.waitUntil(lambda: dialog.record_outcome is not None, timeout=10_000)
+    return dialog
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "json"])
+def test_a_signed_in_export_is_attested_complete_and_the_next_sync_shows_its_record(
+    viewer: Viewer, qtbot: QtBot, server: DemoServer, tmp_path: Path, fmt: ExportFormat
 ) -> None:
     sign_in_and_sync(qtbot, viewer, server)
     window = viewer.window
     wait_loaded(qtbot, window)
-    assert window.pinned_vkey == server.vkey and window.export_recorder is not None
-    dialog = window.show_export_dialog()
-    assert dialog is not None
-    qtbot.addWidget(dialog)
-    qtbot.waitUntil(lambda: dialog.state == "ready", timeout=10_000)
-    dialog.path_edit.setText(str(tmp_path / "everything.ndjson"))
-    dialog.set_format("ndjson")
+    assert window.pinned_vkey == server.vkey and window.export_attester is not None
+    dialog = open_signed_in(qtbot, viewer)
+    assert [chip.label.text() for chip in dialog.chip_widgets] == ["All events"]
+    assert dialog.attest_note.text().startswith("The server will record this export and attest")
     with qtbot.waitSignal(viewer.sync_done, timeout=30_000):  # recorded -> the app syncs
-        run_export(qtbot, dialog)
-        qtbot.waitUntil(lambda: dialog.record_outcome is not None, timeout=10_000)
+        dialog = export_signed_in(qtbot, viewer, tmp_path / f"everything.{fmt}", fmt, dialog)
     outcome = dialog.record_outcome
     assert outcome is not None and outcome.recorded, outcome
-    assert "Recorded as an audit.exported event at index" in dialog.record_label.text()
     result = dialog.export_result
-    assert result is not None
-    assert verify_file(result.path, [server.vkey]).report.status == "verified"
+    assert result is not None and result.record_index is not None
+    assert dialog.record_label.text() == (
+        f"✔ Complete: the server attests {result.count:,} events matching this filter at tree "
+        f"size {result.tree_size:,} (recorded as an audit.exported event at index "
+        f"{result.record_index:,})."
+    )
+    dialog.grab().save(f"/tmp/h12-export-attested-{fmt}.png")
+    verified = verify_file(result.path, [server.vkey], origin=server.origin).report
+    assert verified.status == "verified", verified.findings
+    assert verified.completeness is not None and verified.completeness.status == "complete"
+    assert "COMPLETE: the log's own record attests" in render_report(result.path, server)
     session = viewer.session
     assert session is not None
     page = httpx.get(
@@ -285,13 +320,16 @@ def test_export_is_recorded_on_the_server_and_the_next_sync_shows_it(
         params={"type": "audit.exported", "limit": 10},
         headers={"Authorization": f"Bearer {session.client.token}"},
     ).json()
-    recorded = [i for i in page["items"] if i["event"]["event"]["sha256"] == result.sha256]
+    recorded = [i for i in page["items"] if i["index"] == result.record_index]
     assert len(recorded) == 1
     event = recorded[0]["event"]
     assert event["user_id"] == session.identity.user.id
-    assert event["event"]["format"] == "ndjson"
+    assert event["event"]["format"] == fmt
     assert event["event"]["count"] == result.count
     assert event["event"]["filter"] == {}
+    assert event["event"]["attestation"] == "auditlens-completeness/1"
+    if fmt == "ndjson":  # a JSON export holds its record, so it cannot know its own hash
+        assert event["event"]["sha256"] == result.sha256
     # The sync that followed the record brought the event into the table.
     window.apply_filter(EventFilter(types=frozenset({"audit.exported"})))
     wait_loaded(qtbot, window)
@@ -300,6 +338,72 @@ def test_export_is_recorded_on_the_server_and_the_next_sync_shows_it(
     assert "audit.exported" in types
     ids = {row.id for r in range(model.rowCount()) if (row := model.row_at(r)) is not None}
     assert event["id"] in ids
+
+
+def render_report(path: Path, server: DemoServer) -> str:
+    return render(verify_file(path, [server.vkey], origin=server.origin))
+
+
+def test_a_filter_the_server_cannot_attest_says_why(
+    viewer: Viewer, qtbot: QtBot, server: DemoServer, tmp_path: Path
+) -> None:
+    sign_in_and_sync(qtbot, viewer, server)
+    window = viewer.window
+    window.apply_filter(EventFilter(types=frozenset({"agent"})))
+    wait_loaded(qtbot, window)
+    ip = next(
+        row.ip
+        for r in range(window.model.rowCount())
+        if (row := window.model.row_at(r)) is not None and row.ip
+    )
+    window.apply_filter(EventFilter(ip=ip, types=frozenset({"agent"})))
+    wait_loaded(qtbot, window)
+    dialog = open_signed_in(qtbot, viewer)
+    # Before the click: the chips the window shows, the one the server cannot attest marked.
+    chips = [chip.label.text() for chip in dialog.chip_widgets]
+    assert chips == ["Type: agent", f"⚠ IP {ip}"]
+    assert dialog.chip_widgets[1].property("unattested") is True
+    forecast = dialog.attest_note.text()
+    assert forecast.startswith("Completeness will not be attested: "), forecast
+    assert "request addresses" in forecast and "Remove the marked condition" in forecast
+    dialog.grab().save("/tmp/h12-export-ip-before.png")
+    dialog = export_signed_in(qtbot, viewer, tmp_path / "by-ip.ndjson", dialog=dialog)
+    result = dialog.export_result
+    assert result is not None and result.count > 0 and result.record_index is None
+    text = dialog.record_label.text()
+    assert text.startswith("⚠ Completeness is not attested: "), text
+    assert "request addresses" in text
+    verified = verify_file(result.path, [server.vkey], origin=server.origin).report
+    assert verified.status == "verified" and verified.completeness is None
+
+
+def test_selected_rows_are_recorded_but_said_not_attested(
+    viewer: Viewer, qtbot: QtBot, server: DemoServer, tmp_path: Path
+) -> None:
+    sign_in_and_sync(qtbot, viewer, server)
+    window = viewer.window
+    wait_loaded(qtbot, window)
+    selection = window.table.selectionModel()
+    for row in (0, 3):
+        selection.select(
+            window.model.index(row, 0),
+            QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows,
+        )
+    dialog = open_signed_in(qtbot, viewer)
+    assert [chip.label.text() for chip in dialog.chip_widgets] == ["⚠ 2 selected rows"]
+    assert "rows picked by hand have no filter" in dialog.attest_note.text()
+    assert "recorded on the server" in dialog.attest_note.text()
+    dialog = export_signed_in(qtbot, viewer, tmp_path / "two.json", "json", dialog)
+    result = dialog.export_result
+    assert result is not None and result.count == 2 and result.record_index is None
+    text = dialog.record_label.text()
+    assert text.startswith("⚠ Completeness is not attested: a hand-picked selection"), text
+    assert "recorded as an audit.exported event at index" in text
+    outcome = dialog.record_outcome
+    assert outcome is not None and outcome.recorded  # the window syncs the record in
+    dialog.grab().save("/tmp/h12-export-selection.png")
+    verified = verify_file(result.path, [server.vkey], origin=server.origin).report
+    assert verified.status == "verified" and verified.completeness is None
 
 
 def test_selected_rows_that_are_not_loaded_are_never_widened_to_the_filter(
@@ -390,3 +494,23 @@ def test_the_dialog_starts_in_the_folder_of_the_last_export(
     qtbot.addWidget(third)
     assert third.path.parent == Path.home()
     third.reject()
+
+
+def test_an_email_prefix_is_marked_as_not_attestable_before_the_export(
+    qtbot: QtBot, demo_mirror: BuiltMirror, runner: TaskRunner
+) -> None:
+    def never(request: AttestRequest) -> Completeness:
+        raise AssertionError("no export is made in this test")
+
+    source = ExportSource(
+        demo_mirror.path, EventFilter(user_email="ana*", outcome="denied"), "ana's refusals"
+    )
+    dialog = ExportDialog(source, runner, never)
+    qtbot.addWidget(dialog)
+    chips = [chip.label.text() for chip in dialog.chip_widgets]
+    assert chips == ["⚠ User starts with ana", "Outcome: denied"]
+    assert "email prefix" in dialog.chip_widgets[0].toolTip()
+    assert dialog.attest_note.text().startswith(
+        "Completeness will not be attested: the server cannot attest an email prefix"
+    )
+    dialog.reject()

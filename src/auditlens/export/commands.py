@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auditlens.core.events import VERDICTS
+
 VERIFY_EPILOG = """\
 whose log: the report starts with the LOG (origin) and KEY it verified against. Pin both:
   auditlens verify FILE --vkey-file server.vkey --origin auditlens.example/acme
@@ -29,6 +31,16 @@ exit codes:
   2  usage error: no such file, malformed key
   3  not verified: the file is consistent but was checked only against the key hint inside
      it; pass --vkey (or --vkey-file) with the server's key obtained out of band
+"""
+
+
+EXPORT_EPILOG = """\
+examples:
+  auditlens export --server URL --format csv --out refusals.csv --outcome denied --since 2026-01-01
+  auditlens export --server URL --format json --out task.json --task-id 'tsk_7*'
+  auditlens export --server URL --format ndjson --out office.ndjson --ip '10.0.*'
+
+The filter keys and their exact meaning: docs/evidence-format.md, section 7.
 """
 
 
@@ -66,8 +78,13 @@ def register(subparsers: Any) -> None:
         help="write a verified export from the local mirror (headless)",
         description=(
             "Re-verify the local mirror against its latest trusted checkpoint and write the "
-            "matching events with their proofs. Filters work as in the viewer's sidebar."
+            "matching events with their proofs. Filters work as in the viewer's sidebar; they "
+            "combine with AND, and a value ending in * is a prefix (case-sensitive). With "
+            "--server the server records the export and attests its completeness; it cannot "
+            "attest --ip nor a --user-email prefix, and the export then says so."
         ),
+        epilog=EXPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     where = export.add_mutually_exclusive_group()
     where.add_argument("--server", help="the server URL whose mirror to export from")
@@ -76,16 +93,31 @@ def register(subparsers: Any) -> None:
     export.add_argument("--out", required=True, type=Path, help="the file to write")
     export.add_argument("--since", help="events at or after this time (RFC 3339)")
     export.add_argument("--until", help="events before this time (RFC 3339)")
-    export.add_argument("--user-email", help="events of this user")
+    export.add_argument(
+        "--user-email",
+        help="events of this user (by the organization's directory; 'ana*' is a prefix, which "
+        "the server does not attest)",
+    )
+    export.add_argument("--user-id", help="events of this user id ('usr_a*' is a prefix)")
     export.add_argument(
         "--type",
         action="append",
         default=[],
         help="an event type (agent.action) or category (agent); repeat or comma-separate",
     )
-    export.add_argument("--task-id")
-    export.add_argument("--agent-id")
-    export.add_argument("--outcome", choices=("success", "failure"))
+    export.add_argument("--task-id", help="events of this task ('tsk_*' is a prefix)")
+    export.add_argument("--agent-id", help="events of this agent ('agt_*' is a prefix)")
+    export.add_argument(
+        "--ip",
+        help="events whose request came from this address ('10.0.*' is a prefix); the server "
+        "does not attest filters on addresses, so such an export's completeness is not attested",
+    )
+    export.add_argument(
+        "--outcome",
+        choices=VERDICTS,
+        help="the event's verdict: denied is a refusal (approval.denied, or a failure for a "
+        "reason such as permission_denied); success and failure leave refusals out",
+    )
     export.add_argument("--bom", action="store_true", help="CSV: start with a UTF-8 BOM")
     export.add_argument("--columns", help="CSV: comma-separated columns (canonical_json always)")
     export.add_argument(
@@ -186,10 +218,12 @@ def _filter(args: argparse.Namespace) -> Any:
         since_ms=parse_timestamp(args.since) if args.since else None,
         until_ms=parse_timestamp(args.until) if args.until else None,
         user_email=args.user_email,
+        user_id=args.user_id,
         types=frozenset(types),
         task_id=args.task_id,
         agent_id=args.agent_id,
         outcome=args.outcome,
+        ip=args.ip,
     )
 
 

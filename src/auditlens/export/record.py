@@ -3,9 +3,11 @@
 Two ways, one route. :func:`attester` is what an export made against a server uses: the writer
 asks it, before it finishes the evidence, for the server's completeness record (the server
 computes the filter's matching set itself, :mod:`auditlens.server.attestation`), and the record
-with its inclusion proof goes into the evidence. :func:`record_export` records an export after
-the fact (its evidence then says that completeness is not attested); it is kept for callers
-that finish the files first.
+with its inclusion proof goes into the evidence. Both `auditlens export --server` and the
+viewer's export dialog use it. A hand-picked selection of rows is recorded but cannot be
+attested (:class:`RecordedNotAttestedError` says where it was recorded). :func:`record_export`
+records an export after the fact (its evidence then says that completeness is not attested); it
+is kept for callers that finish the files first.
 
 ``audit.exported`` carries ``format, count, filter, sha256``. The viewer cannot
 append to the log (only ingest keys can, and the server must vouch for *who* exported), so it
@@ -31,6 +33,7 @@ import orjson
 
 from auditlens.core.completeness import Completeness
 from auditlens.core.errors import FormatError
+from auditlens.core.export_filter import PREFIX
 from auditlens.export.writer import (
     AttestationUnavailableError,
     Attester,
@@ -167,6 +170,8 @@ def attester(
             raise AttestationUnavailableError(f"{_refusal(response)}; the export was not recorded.")
         try:
             body = orjson.loads(response.content)
+            if isinstance(body, dict) and body.get("attested") is False:
+                raise RecordedNotAttestedError(body.get("index"))
             return (
                 Completeness.from_obj(
                     {k: body.get(k) for k in ("record", "index", "checkpoint", "proof")}
@@ -181,6 +186,47 @@ def attester(
             ) from None
 
     return attest
+
+
+class RecordedNotAttestedError(AttestationUnavailableError):
+    """The server recorded the export but could not attest it: a hand-picked selection of rows.
+
+    Rows picked by hand have no filter the server could recount, so the log holds the record
+    (who exported which indexes) without a count or digest. ``index`` is where it sits.
+    """
+
+    def __init__(self, index: object) -> None:
+        self.index = index if isinstance(index, int) and not isinstance(index, bool) else None
+        where = f" at index {self.index}" if self.index is not None else ""
+        super().__init__(
+            "a hand-picked selection of rows has no filter the server can recount; it was "
+            f"recorded as an audit.exported event{where}, without attestation."
+        )
+
+
+EMAIL_PREFIX_REASON = "the server cannot attest an email prefix (give the full email)"
+IP_REASON = "the server cannot attest a filter on request addresses"
+SELECTION_REASON = "rows picked by hand have no filter the server can recount"
+
+
+def attestation_limits(flt: Mapping[str, object]) -> dict[str, str]:
+    """The keys of ``flt`` the server will not attest, each with the reason, before asking it.
+
+    This is the reference server's rule (docs/evidence-format.md §7: no ``ip``, no
+    ``user_email`` prefix; a hand-picked selection is recorded without attestation), so that
+    the export dialog can say it before the person clicks Export. The server's answer remains
+    the word that counts: the result of the export says what it actually did.
+    """
+    limits: dict[str, str] = {}
+    if set(flt) == {"selected_rows", "indexes"}:
+        limits["selected_rows"] = SELECTION_REASON
+        return limits
+    email = flt.get("user_email")
+    if isinstance(email, str) and email.endswith(PREFIX):
+        limits["user_email"] = EMAIL_PREFIX_REASON
+    if "ip" in flt:
+        limits["ip"] = IP_REASON
+    return limits
 
 
 def _missing() -> Completeness:

@@ -283,5 +283,7 @@ async def record_export(request: Request, state: StateDep, principal: ReaderDep)
     attested = await run_in_threadpool(_attest, state, principal.org.id, fields)
     event = export_event(attested, principal, request)
     answer = await run_in_threadpool(_append, state, principal.org.id, event)
-    answer.update({k: attested[k] for k in ("filter", "tree_size", "count", "digest", "min_index")})
+    answer["attested"] = "attestation" in attested  # a hand-picked selection is not
+    keys = ("filter", "tree_size", "count", "digest", "min_index")
+    answer.update({k: attested[k] for k in keys if k in attested})
     return JSONBytes(answer, status_code=201)

@@ -12,7 +12,6 @@ sentence (wrong password, unreachable, TLS, 401, 403 for Members, 429).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +30,7 @@ from auditlens.client.session import (
 from auditlens.client.sync import SyncEngine, SyncProgress, SyncResult, SyncStatus
 from auditlens.client.trust import TrustStore
 from auditlens.core.errors import Code, VerificationError
-from auditlens.export.record import RecordOutcome, record_export
-from auditlens.export.writer import ExportResult
+from auditlens.export.record import attester
 from auditlens.mirror.recheck import RecheckResult, recheck_mirror
 from auditlens.ui.about_dialog import AboutDialog, TrustedIdentity
 from auditlens.ui.dialogs import (
@@ -270,7 +268,7 @@ class Viewer(QObject):
         self.window.set_identity(who, session.pin.origin, demo=self.is_demo_session(session))
         self.window.sign_out_action.setText("Sign out")
         self.window.pinned_vkey = session.pin.vkey
-        self.window.export_recorder = self.recorder_for(session)
+        self.window.export_attester = attester(session.client)
         path = session.mirror_path(self.mirror_dir)
         # The mirror is per server and organization, not per person: a Member signing in after
         # an Admin on this computer must not be shown the Admin's copy. Shown at once to those
@@ -282,11 +280,6 @@ class Viewer(QObject):
             self.recheck()
         self.session_started.emit()
         self.sync()
-
-    @staticmethod
-    def recorder_for(session: ActiveSession) -> Callable[[ExportResult], RecordOutcome]:
-        """Record an export as ``audit.exported`` with ``session``'s credential (in a worker)."""
-        return lambda result: record_export(session.client, result)
 
     def recheck(self) -> None:
         """Re-verify the stored mirror against its signed checkpoint, in the background."""
@@ -496,7 +489,7 @@ class Viewer(QObject):
         self.cancel_sync()
         self.shutdown_workers()
         self.session = None
-        self.window.export_recorder = None
+        self.window.export_attester = None
         self.window.pinned_vkey = None
         url, credentials = session.server_url, self.credentials
         self.window.close_mirror()

@@ -5,7 +5,7 @@ the export (:func:`auditlens.export.writer.export`, which re-hashes every 256-en
 holds an exported event and requires those, with the stored hashes of the other tiles, to give
 the latest trusted checkpoint's root while it writes) on its own thread with progress and
 Cancel, then reports what was written: the count, the file(s), the SHA-256 and whether the
-server recorded the export as ``audit.exported``.
+export is complete in the log's own word.
 
 Decisions:
 
@@ -18,11 +18,21 @@ Decisions:
 - Every export runs in the background with Cancel, whatever its size (the issue requires it
   above 10,000 events; a small one simply finishes at once). Cancel leaves no file: the writer
   writes to a temporary file and deletes it.
-- A refusal (the mirror no longer verifies) is shown in the dialog in red with its DESIGN.md §4
-  code and sentence, and :attr:`ExportDialog.refused` lets the window raise its red banner.
-- Recording on the server goes through the ``recorder`` the app gives (it holds the session's
-  API client); this package does no HTTP. Without a session the dialog says the export was not
-  recorded, and why.
+- A refusal (the mirror no longer verifies) is shown in the dialog in red with its code and
+  sentence (docs/evidence-format.md §11), and :attr:`ExportDialog.refused` lets the window
+  raise its red banner.
+- Completeness goes the same way as ``auditlens export --server``: the ``attest`` callback the
+  app gives (:func:`auditlens.export.record.attester` over the session's API client; this
+  module does no HTTP) is handed to the writer, which asks the server, before the evidence is
+  written, to record the export as ``audit.exported`` and attest how many events match the
+  filter; the record and its proof go into the evidence. The result says "Complete: the server
+  attests N events …" or "Completeness is not attested: <why>" (offline copy, a filter the
+  server cannot attest, a hand-picked selection of rows, which is recorded but has no filter to
+  recount). There is no second, after-the-fact record.
+- Before the click, the dialog shows the filter as the window's chips (read-only: the selection
+  is fixed when the dialog opens) and forecasts the completeness: a condition the server will
+  not attest (an IP address, an email prefix; :func:`auditlens.export.record.attestation_limits`)
+  is marked on its chip, and the note says why and how to get an attested export.
 - The path field is checked as the person types: a folder (``/``, ``~/``, an existing
   directory) asks for a file name instead of failing, a missing folder is named.
 - The dialog starts in the folder of the last successful export (kept in the application's
@@ -36,7 +46,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,12 +70,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from auditlens.core.completeness import Completeness
 from auditlens.core.errors import Finding, compress_ranges, format_ranges
 from auditlens.export.columns import CSV_COLUMNS, REQUIRED_COLUMN, flat_values
 from auditlens.export.layout import FORMATS, ExportFormat, sidecar_path
 from auditlens.export.mirror_source import MirrorSnapshot, filter_description
-from auditlens.export.record import RecordOutcome
+from auditlens.export.record import RecordedNotAttestedError, RecordOutcome, attestation_limits
 from auditlens.export.writer import (
+    Attester,
+    AttestRequest,
     ExportCancelledError,
     ExportOptions,
     ExportRefusedError,
@@ -73,6 +86,8 @@ from auditlens.export.writer import (
     export,
 )
 from auditlens.mirror.query import EventFilter
+from auditlens.ui.filter_chips import FilterChip
+from auditlens.ui.filter_panel import filter_chips
 from auditlens.ui.resources import icon
 from auditlens.ui.tasks import Job, Progress, TaskRunner
 
@@ -83,8 +98,33 @@ DEFAULT_NAME = "auditlens-export.csv"
 SAMPLE = 200
 """Events read to estimate the size of an export."""
 
-Recorder = Callable[[ExportResult], RecordOutcome]
-"""Records a finished export on the server (given by the app; None when offline)."""
+CHIP_PARTS: dict[str, str] = {"ip": "ip", "user_email": "user", "selected_rows": "rows"}
+"""The filter key each attestation limit concerns -> the chip that shows it."""
+OFFLINE = "not signed in to a server (an offline copy), so the export was not recorded."
+NOT_ATTESTED = "Completeness is not attested: "
+
+
+class RecordWatch:
+    """Wraps an :data:`Attester` to remember whether, and where, the server recorded the export.
+
+    The writer only says whether the export is attested; the window also wants to know that a
+    record was appended (a selection is recorded without attestation) to sync it into the table.
+    Called on the export thread; read on the GUI thread after the job has finished.
+    """
+
+    def __init__(self, attest: Attester) -> None:
+        self._attest = attest
+        self.index: int | None = None
+
+    def __call__(self, request: AttestRequest) -> Completeness:
+        try:
+            completeness = self._attest(request)
+        except RecordedNotAttestedError as exc:
+            self.index = exc.index
+            raise
+        self.index = completeness.index
+        return completeness
+
 
 FORMAT_LABELS: dict[ExportFormat, str] = {
     "csv": "CSV — spreadsheets, SIEM importers (+ evidence sidecar)",
@@ -108,6 +148,12 @@ STYLE = f"""
 }}
 #ExportResult QLabel {{ color: inherit; }}
 #ExportDigest {{ font-family: {MONO}; font-size: 9pt; }}
+#ExportRecord {{ font-weight: 600; }}
+#ExportAttestNote {{ color: #1e5a37; }}
+#ExportAttestNote[attested="false"] {{ color: #7a4b00; }}
+#FilterChip[unattested="true"] {{ background: #fff4e5; border-color: #f0c987; }}
+#FilterChip[unattested="true"] QLabel {{ color: #7a4b00; }}
+#ExportRecord[attested="false"] {{ color: #7a4b00; }}
 """
 
 
@@ -215,7 +261,7 @@ class ExportDialog(QDialog):
         self,
         source: ExportSource,
         runner: TaskRunner,
-        recorder: Recorder | None = None,
+        attest: Attester | None = None,
         default_dir: Path | None = None,
         parent: QWidget | None = None,
         *,
@@ -225,11 +271,12 @@ class ExportDialog(QDialog):
         self.settings = settings if settings is not None else QSettings()
         self.source = source
         self.runner = runner
-        self.recorder = recorder
+        self.attest = attest
         self.prepared: Prepared | None = None
         self.worker: Job | None = None  # the running export (a long job of the runner)
         self.export_result: ExportResult | None = None
         self.record_outcome: RecordOutcome | None = None
+        self.record_watch: RecordWatch | None = None
         self.state = "preparing"
         self._closed = False
         self.setWindowTitle("Export verified events")
@@ -249,6 +296,13 @@ class ExportDialog(QDialog):
         self.scope.setWordWrap(True)
         layout.addWidget(self.summary)
         layout.addWidget(self.scope)
+        self.chips = self._filter_chips()
+        layout.addWidget(self.chips)
+        self.attest_note = QLabel(self.completeness_forecast())
+        self.attest_note.setObjectName("ExportAttestNote")
+        self.attest_note.setProperty("attested", not self.unattested_parts() and attest is not None)
+        self.attest_note.setWordWrap(True)
+        layout.addWidget(self.attest_note)
 
         self.form = QWidget()
         form = QVBoxLayout(self.form)
@@ -320,7 +374,9 @@ class ExportDialog(QDialog):
         self.digest_label.setObjectName("ExportDigest")
         self.digest_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.record_label = QLabel()
+        self.record_label.setObjectName("ExportRecord")
         self.record_label.setWordWrap(True)
+        self.record_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         for widget in (self.result_title, self.result_text, self.digest_label, self.record_label):
             result_layout.addWidget(widget)
         self.result_frame.setVisible(False)
@@ -355,6 +411,66 @@ class ExportDialog(QDialog):
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         runner.submit(lambda: prepare(source), self._prepared, self._prepare_failed)
+
+    # -- what is exported, and whether the server can attest it -------------------------------
+
+    def unattested_parts(self) -> dict[str, str]:
+        """``{chip part: why}`` for the conditions the server will not attest."""
+        limits = attestation_limits(self.source.filter_record)
+        return {CHIP_PARTS.get(key, key): why for key, why in limits.items()}
+
+    def _filter_chips(self) -> QWidget:
+        """The window's chips for this export's filter (read-only: the selection is fixed)."""
+        row = QWidget()
+        chip_layout = QHBoxLayout(row)
+        chip_layout.setContentsMargins(0, 0, 0, 0)
+        chip_layout.setSpacing(6)
+        selection = self.source.selection
+        if isinstance(selection, EventFilter):
+            parts = filter_chips(selection) or [("all", "All events")]
+        else:
+            n = len(selection)
+            parts = [("rows", f"{n:,} selected row" + ("" if n == 1 else "s"))]
+        limited = self.unattested_parts()
+        self.chip_widgets: list[FilterChip] = []
+        for part, text in parts:
+            chip = FilterChip(part, f"⚠ {text}" if part in limited else text, row)
+            chip.close_button.setVisible(False)
+            chip_inner = chip.layout()
+            if chip_inner is not None:
+                chip_inner.setContentsMargins(8, 1, 8, 1)
+            if part in limited:
+                chip.setProperty("unattested", True)
+                chip.setToolTip(f"Not attested: {limited[part]}")
+            chip_layout.addWidget(chip)
+            self.chip_widgets.append(chip)
+        chip_layout.addStretch(1)
+        return row
+
+    def completeness_forecast(self) -> str:
+        """What the export will say about its completeness, said before the person clicks."""
+        limited = self.unattested_parts()
+        if self.attest is None:
+            return (
+                "Completeness will not be attested: not signed in to a server (an offline "
+                "copy). Every event's inclusion is still proven."
+            )
+        if "rows" in limited:
+            return (
+                f"Completeness will not be attested: {limited['rows']}. The export is recorded "
+                "on the server as audit.exported. For an attested export, export the filter "
+                "instead (select a single row, or all)."
+            )
+        if limited:
+            return (
+                f"Completeness will not be attested: {'; '.join(limited.values())}, so the "
+                "export is not recorded either. Remove the marked condition in the window for "
+                "an attested export."
+            )
+        return (
+            "The server will record this export and attest that it holds every event matching "
+            "this filter."
+        )
 
     # -- choices ----------------------------------------------------------------------------------
 
@@ -532,12 +648,14 @@ class ExportDialog(QDialog):
             columns=self.columns(),
         )
         snapshot = prepared.snapshot
+        watch = RecordWatch(self.attest) if self.attest is not None else None
+        self.record_watch = watch
 
         def job(report: Progress, cancel: threading.Event) -> ExportResult:
             def progress(done: int, total: int) -> None:
                 report((done, total))
 
-            return export(snapshot, options, progress=progress, cancel=cancel)
+            return export(snapshot, options, progress=progress, cancel=cancel, attest=watch)
 
         self.state = "running"
         self.export_result = None
@@ -659,29 +777,28 @@ class ExportDialog(QDialog):
         self._show_result("done", f"Exported {result.count:,} {noun}", "\n".join(lines))
         self.digest_label.setText(f"SHA-256 {result.sha256}")
         self.digest_label.setVisible(True)
-        self.record_label.setVisible(True)
-        if self.recorder is None:
-            self._recorded(
-                RecordOutcome(
-                    False,
-                    "Not recorded on the server: no signed-in session (offline copy).",
-                )
+        attested = result.record_index is not None
+        if attested:
+            text = (
+                f"✔ Complete: the server attests {result.count:,} {noun} matching this filter "
+                f"at tree size {result.tree_size:,} (recorded as an audit.exported event at "
+                f"index {result.record_index:,})."
             )
-            return
-        self.record_label.setText("Recording the export on the server…")
-        recorder = self.recorder
-        self.runner.submit(
-            lambda: recorder(result),
-            self._recorded,
-            lambda exc: self._recorded(
-                RecordOutcome(False, f"Not recorded on the server: {type(exc).__name__}: {exc}")
-            ),
-        )
+        elif self.attest is None:
+            text = f"⚠ {NOT_ATTESTED}{OFFLINE}"
+        else:
+            text = f"⚠ {result.completeness_note}"
+        self.record_label.setProperty("attested", attested)
+        self.record_label.style().unpolish(self.record_label)
+        self.record_label.style().polish(self.record_label)
+        self.record_label.setText(text)
+        self.record_label.setVisible(True)
+        self._fit()
+        index = self.record_watch.index if self.record_watch is not None else None
+        self._recorded(RecordOutcome(index is not None, text.lstrip("✔⚠ ")))
 
     def _recorded(self, outcome: RecordOutcome) -> None:
         self.record_outcome = outcome
-        mark = "✔" if outcome.recorded else "⚠"
-        self.record_label.setText(f"{mark} {outcome.message}")
         self.recorded.emit(outcome)
 
     # -- closing --------------------------------------------------------------------------------

@@ -47,12 +47,13 @@ from PySide6.QtWidgets import (
 
 from auditlens.core.events import format_timestamp
 from auditlens.export.record import RecordOutcome
+from auditlens.export.writer import Attester
 from auditlens.mirror.migrate import needs_upgrade, upgrade_file
 from auditlens.mirror.query import EventFilter, EventRecord, MirrorReader, MirrorStatus, Row
 from auditlens.ui.banner import VerificationBanner
 from auditlens.ui.detail_pane import DetailPane
 from auditlens.ui.event_table import EventTable
-from auditlens.ui.export_dialog import ExportDialog, ExportSource, Recorder
+from auditlens.ui.export_dialog import ExportDialog, ExportSource
 from auditlens.ui.filter_chips import FilterChips
 from auditlens.ui.filter_panel import FilterPanel, _wall_clock_ms
 from auditlens.ui.json_view import pretty_json
@@ -114,8 +115,8 @@ class MainWindow(QMainWindow):
         self.trust_note = ""
         self._detail_generation = 0
         self._shown_idx: int | None = None
-        # Set by the app for a signed-in session: records exports, pre-fills the verify key.
-        self.export_recorder: Recorder | None = None
+        # Set by the app for a signed-in session: attests exports, pre-fills the verify key.
+        self.export_attester: Attester | None = None
         self.pinned_vkey: str | None = None
         self.export_dialog: ExportDialog | None = None
         self.verify_dialog: VerifyDialog | None = None
@@ -501,7 +502,7 @@ class MainWindow(QMainWindow):
         if self.export_dialog is not None and self.export_dialog.worker is not None:
             self.export_dialog.raise_()
             return self.export_dialog
-        dialog = ExportDialog(source, self.runner, self.export_recorder, parent=self)
+        dialog = ExportDialog(source, self.runner, self.export_attester, parent=self)
         dialog.refused.connect(
             lambda finding: self.banner.show_finding(
                 finding, "found while preparing an export; nothing was written"
