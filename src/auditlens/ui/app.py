@@ -4,7 +4,7 @@
 thread: sign-in, pinning and sign-out on the task runner (short), the sync engine and the mirror
 re-check as its long jobs (with progress and cancel). All network, SQL and hashing
 happen in :mod:`auditlens.client` and :mod:`auditlens.mirror`; this module only decides what to
-show. Each failure is shown as what it is: a verification failure (a DESIGN.md §4 code) in the
+show. Each failure is shown as what it is: a verification failure (a architecture.md §4 code) in the
 red banner, a changed key as a blocking red dialog, an API failure with the client's own
 sentence (wrong password, unreachable, TLS, 401, 403 for Members, 429).
 """
