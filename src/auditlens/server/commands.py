@@ -11,6 +11,8 @@ Shape (every command takes ``--data-dir``, ``--db`` and ``--server-name``)::
     auditlens server seed [--seed N] [--events N]
     auditlens server verify [--org ORG]
     auditlens server prune [--org ORG]
+    auditlens server forwarder add|list|status|test|pause|resume|replay|remove  (see
+        auditlens.server.forwarder_commands)
 
 Decisions:
 
@@ -158,6 +160,10 @@ def register(subparsers: Any) -> None:
     _common(prune)
     prune.add_argument("--org", help="only this organization (default: all)")
     prune.set_defaults(handler=run_prune)
+
+    from auditlens.server.forwarder_commands import register as register_forwarder
+
+    register_forwarder(groups, _common)
 
 
 def settings_from(args: argparse.Namespace, **extra: Any) -> ServerSettings:
