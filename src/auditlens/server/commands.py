@@ -100,6 +100,12 @@ def register(subparsers: Any) -> None:
         help="SQLite durability: FULL (default) keeps acknowledged batches through a power cut; "
         "NORMAL only through a crash or kill, with one fsync fewer per batch",
     )
+    serve.add_argument(
+        "--forwarding",
+        choices=["process", "thread", "off"],
+        default="process",
+        help="run SIEM forwarders in a child process (default), a thread, or not here",
+    )
     serve.add_argument("--log-level", default="info", help="uvicorn log level")
     serve.set_defaults(handler=run_serve)
 
@@ -219,6 +225,7 @@ def run_serve(args: argparse.Namespace) -> int:
         args,
         retention_interval_seconds=args.retention_interval,
         sqlite_synchronous=args.sqlite_synchronous,
+        forwarding=args.forwarding,
     )
     settings = state.settings
     _err(f"auditlens: data directory {Path(settings.data_dir).resolve()}")

@@ -10,15 +10,18 @@ Decisions:
   seen waiting, whichever comes first.
 * Back-off: "full jitter" exponential (a uniform draw in ``[0, min(60, 0.5·2^n)]`` seconds),
   never shorter than a Retry-After the destination sent (capped at one hour).
-* At least once: the cursor moves only after the acknowledgement, so a crash or a broken
-  connection resends at most the batch that was in flight; every event carries its id and log
-  index so the SIEM can drop the repeats.
+* At least once: the cursor moves only after the acknowledgement. A broken connection or an
+  outage resends at most the batch that was in flight; a crashed process resends what was
+  acknowledged since the cursor was last stored (at most ``CURSOR_FLUSH_SECONDS``' worth, see
+  :meth:`ForwarderWorker._acknowledged`). Every event carries its id and log index so the
+  SIEM can drop the repeats.
 * A filter (``types``: event types or categories; ``outcome``) skips entries in SQL; the cursor
   still moves over them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -32,6 +35,7 @@ from sqlalchemy.engine import Connection
 from auditlens.core.events import CATEGORIES
 from auditlens.server.db import Database
 from auditlens.server.forwarding import registry, store
+from auditlens.server.forwarding.bookkeeping import Bookkeeping
 from auditlens.server.forwarding.destination import (
     Batch,
     DeliveryError,
@@ -49,6 +53,7 @@ log = logging.getLogger("auditlens.forwarding")
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 60.0
 RETRY_AFTER_CAP = 3600.0
+CURSOR_FLUSH_SECONDS = 0.5
 
 
 def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -> float:
@@ -135,6 +140,7 @@ class ForwarderWorker:
         poll_seconds: float = 0.2,
         rng: random.Random | None = None,
         sleep: Callable[[float], bool] | None = None,
+        books: Bookkeeping | None = None,
     ) -> None:
         self.db = db
         self.vault = vault
@@ -143,8 +149,12 @@ class ForwarderWorker:
         self.stop_event = threading.Event()
         self.rng = rng or random.Random()
         self.sleep = sleep or self.stop_event.wait
+        self._own_books = books is None
+        self.books = books or Bookkeeping(db)
         self.destination: Destination | None = None
         self._opened_for: tuple[int, int] | None = None
+        self._pending: tuple[int, int] | None = None
+        self._flushed_at = time.monotonic()
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -174,8 +184,33 @@ class ForwarderWorker:
             raise
         finally:
             self._close()
+            if self._own_books:
+                self.books.dispose()
+
+    def _flush(self, dead: list[tuple[int, str, str]] | None = None) -> None:
+        """Store the acknowledged cursor (and dead letters) now."""
+        if self._pending is not None:
+            generation, cursor = self._pending
+            with self.books.write() as wconn:
+                store.advance(wconn, self.forwarder_id, generation, cursor, dead or [])
+            self._pending = None
+        self._flushed_at = time.monotonic()
+
+    def _acknowledged(self, fwd: store.Forwarder, after: int, dead: list[Any]) -> None:
+        """Remember the new cursor; store it at most every CURSOR_FLUSH_SECONDS (and at once
+        with dead letters), so a busy forwarder costs the database a few small commits a
+        second, not one per batch. A crash resends at most that long's batches."""
+        self._pending = (fwd.generation, after)
+        if dead or time.monotonic() - self._flushed_at >= CURSOR_FLUSH_SECONDS:
+            self._flush(dead)
 
     def _loop(self) -> None:
+        try:
+            self._deliver_loop()
+        finally:
+            self._flush()
+
+    def _deliver_loop(self) -> None:
         attempt = 0
         waiting_since: float | None = None
         while not self.stop_event.is_set():
@@ -183,16 +218,23 @@ class ForwarderWorker:
                 fwd = store.get(conn, self.forwarder_id)
                 if fwd is None or fwd.state != "active":
                     return
+                if self._pending is not None:
+                    generation, cursor = self._pending
+                    if generation != fwd.generation:
+                        self._pending = None  # replayed or changed: the stored cursor rules
+                    elif cursor > fwd.cursor:
+                        fwd = dataclasses.replace(fwd, cursor=cursor)
                 try:
                     destination = self._open(fwd)
                 except (SecretUnreadableError, ValueError) as exc:
-                    with self.db.write() as wconn:
+                    with self.books.write() as wconn:
                         store.report_error(wconn, fwd.id, str(exc), fail=True)
                     return
                 batch, after, pruned = read_batch(conn, fwd, destination.max_records)
             max_wait = float(fwd.config.get("max_wait_seconds", 1.0))
             if after == fwd.cursor:
                 waiting_since = None
+                self._flush()
                 self.sleep(self.poll_seconds)
                 continue
             full = len(batch.records) >= destination.max_records
@@ -208,16 +250,17 @@ class ForwarderWorker:
                 attempt += 1
                 delay = backoff_delay(attempt, exc.after, self.rng)
                 log.warning("forwarder %s: %s; retrying in %.1f s", fwd.id, exc.reason, delay)
-                with self.db.write() as wconn:
+                self._flush()
+                with self.books.write() as wconn:
                     store.report_error(wconn, fwd.id, exc.reason)
                 self.sleep(delay)
                 continue
             except (FatalError, DeliveryError) as exc:
                 log.error("forwarder %s stopped: %s", fwd.id, exc.reason)
-                with self.db.write() as wconn:
+                self._flush()
+                with self.books.write() as wconn:
                     store.report_error(wconn, fwd.id, exc.reason, fail=True)
                 return
             attempt = 0
             waiting_since = None
-            with self.db.write() as wconn:
-                store.advance(wconn, fwd.id, fwd.generation, after, pruned + dead)
+            self._acknowledged(fwd, after, pruned + dead)

@@ -18,12 +18,13 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
 from auditlens.server.db import Database
 from auditlens.server.forwarding import store
+from auditlens.server.forwarding.bookkeeping import Bookkeeping
 from auditlens.server.forwarding.engine import ForwarderWorker
 from auditlens.server.forwarding.vault import Vault
 from auditlens.server.state import ServerState
@@ -102,6 +103,7 @@ class ForwardingService:
         self.db = db
         self.data_dir = Path(data_dir)
         self._vault: Vault | None = None
+        self.books = Bookkeeping(db)
         self.scan_seconds = scan_seconds
         self.poll_seconds = poll_seconds
         self._stop = threading.Event()
@@ -128,6 +130,7 @@ class ForwardingService:
             self._thread.join(timeout)
         for _, thread in list(self._workers.values()):
             thread.join(timeout)
+        self.books.dispose()
 
     def running(self) -> list[str]:
         """Ids of the forwarders this process is delivering right now."""
@@ -154,7 +157,9 @@ class ForwardingService:
             lock = ForwarderLock(self.db, self.data_dir, fid)
             if not lock.acquire():
                 continue
-            worker = ForwarderWorker(self.db, self.vault, fid, poll_seconds=self.poll_seconds)
+            worker = ForwarderWorker(
+                self.db, self.vault, fid, poll_seconds=self.poll_seconds, books=self.books
+            )
             thread = threading.Thread(
                 target=self._work, args=(worker, lock), name=f"forwarder-{fid}", daemon=True
             )
@@ -170,9 +175,22 @@ class ForwardingService:
             lock.release()
 
 
-def start_forwarding(state: ServerState) -> ForwardingService | None:
-    """Start the service for a server (None when ``forwarding_scan_seconds`` is 0)."""
-    scan = state.settings.forwarding_scan_seconds
-    if scan <= 0:
+class Stoppable(Protocol):
+    def stop(self, timeout: float = 10.0) -> None: ...
+
+
+def start_forwarding(state: ServerState) -> Stoppable | None:
+    """Start forwarding for a server as ``settings.forwarding`` says: in a ``thread`` of this
+    process, in a child ``process`` (see :mod:`.process`), or not at all (``off``, for extra
+    API processes)."""
+    mode = state.settings.forwarding
+    if mode == "off":
         return None
+    if mode == "process":
+        from auditlens.server.forwarding.process import ForwardingProcess
+
+        return ForwardingProcess(state.settings)
+    if mode != "thread":
+        raise ValueError(f"forwarding must be 'thread', 'process' or 'off', not {mode!r}")
+    scan = state.settings.forwarding_scan_seconds
     return ForwardingService(state.db, state.settings.data_dir, scan_seconds=scan).start()
