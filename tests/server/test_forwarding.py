@@ -196,6 +196,8 @@ def test_pause_resume_replay_and_audit_trail(api: Api, receivers: dict[str, Rece
     first, _ = ingest(api, 5)
     wait_for(lambda: receiver.count() >= 5)
     url = f"/v1/forwarders/{fwd['id']}"
+    r = api.http.patch(url, json={"config": {"batch_size": 3}}, headers=api.auth("admin"))
+    assert r.status_code == 200 and r.json()["config"]["batch_size"] == 3, r.text
     r = api.http.patch(url, json={"state": "paused"}, headers=api.auth("admin"))
     assert r.json()["state"] == "paused"
     ingest(api, 5, start=5)
@@ -209,7 +211,7 @@ def test_pause_resume_replay_and_audit_trail(api: Api, receivers: dict[str, Rece
         "/v1/audit-logs", params={"type": "integration", "limit": 10}, headers=api.auth("admin")
     ).json()["items"]
     actions = [item["event"]["event"]["action"] for item in page]
-    assert actions[:3] == ["resumed", "replayed", "paused"]
+    assert actions[:4] == ["resumed", "replayed", "paused", "changed"]
     assert all(WH_SECRET not in json.dumps(item) for item in page)
     remove(api, fwd)
 

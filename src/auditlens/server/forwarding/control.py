@@ -16,8 +16,12 @@ from auditlens.server.forwarding.vault import Vault
 from auditlens.server.state import ServerState
 
 
-def check(kind: str, config: dict[str, Any], secret: str | None) -> dict[str, Any]:
-    """The full configuration of a ``kind`` destination (defaults filled in), or ConfigError."""
+def check(
+    kind: str, config: dict[str, Any], secret: str | None, *, has_secret: bool = False
+) -> dict[str, Any]:
+    """The full configuration of a ``kind`` destination (defaults filled in), or ConfigError.
+
+    ``secret`` is a new secret to check; ``has_secret`` says one is already stored."""
     try:
         module = registry.module(kind)
     except ValueError as exc:
@@ -34,7 +38,7 @@ def check(kind: str, config: dict[str, Any], secret: str | None) -> dict[str, An
     wait = config.get("max_wait_seconds", 1.0)
     if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= 3600:
         raise ConfigError("config.max_wait_seconds", "must be a number of seconds from 0 to 3600")
-    if module.SECRET and not secret:
+    if module.SECRET and not secret and not has_secret:
         raise ConfigError("secret", f"a {module.LABEL} destination needs a secret (token/key)")
     try:
         checked: dict[str, Any] = module.check_config(config)
@@ -96,10 +100,7 @@ def change(
         values["name"] = name
     if config is not None or secret is not None:
         merged = {**fwd.config, **(config or {})}
-        has_secret = bool(secret) or fwd.secret is not None
-        values["config"] = check(fwd.kind, merged, secret or ("kept" if has_secret else None))
-        if secret and fwd.kind == "webhook":
-            registry.module("webhook").secret_key(secret)
+        values["config"] = check(fwd.kind, merged, secret, has_secret=fwd.secret is not None)
     if secret:
         values["secret"] = _vault(state).seal(secret)
     if fwd.state == "failed":
