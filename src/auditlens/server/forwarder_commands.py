@@ -2,7 +2,8 @@
 
 Shape (every command also takes ``--data-dir``, ``--db`` and ``--server-name``)::
 
-    auditlens server forwarder add --org ORG --kind splunk_hec|datadog|syslog|webhook --name NAME
+    auditlens server forwarder add --org ORG --kind splunk_hec|datadog|syslog|webhook|securityhub
+        --name NAME
         [--set KEY=VALUE ...] [--types TYPE,CATEGORY,...] [--from-beginning] [--secret-stdin]
     auditlens server forwarder list [--org ORG]
     auditlens server forwarder status ID
@@ -40,7 +41,9 @@ def register(groups: Any, common: Callable[[argparse.ArgumentParser], None]) -> 
     common(add)
     add.add_argument("--org", required=True, help="organization id, slug or name")
     add.add_argument(
-        "--kind", required=True, choices=["splunk_hec", "datadog", "syslog", "webhook"]
+        "--kind",
+        required=True,
+        choices=["splunk_hec", "datadog", "syslog", "webhook", "securityhub"],
     )
     add.add_argument("--name", required=True)
     add.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings")
@@ -96,10 +99,10 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
 def _secret(args: argparse.Namespace) -> str | None:
     from auditlens.server.forwarding import registry
 
-    if not registry.module(args.kind).SECRET:
-        return None
     if args.secret_stdin:
         return sys.stdin.readline().strip()
+    if not registry.module(args.kind).SECRET:
+        return None  # none needed (syslog), or optional (Security Hub: boto3's credentials)
     return getpass.getpass("secret (token / API key / whsec_...): ").strip()
 
 

@@ -31,7 +31,7 @@ router = APIRouter(prefix="/v1/forwarders", tags=["forwarding"])
 
 class ForwarderIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    kind: str = Field(description="splunk_hec | datadog | syslog | webhook")
+    kind: str = Field(description="splunk_hec | datadog | syslog | webhook | securityhub")
     config: dict[str, Any] = Field(default_factory=dict)
     secret: str | None = Field(default=None, max_length=4096, description="write-only")
     start: Literal["beginning", "end"] = "end"

@@ -10,6 +10,7 @@ MODULES = {
     "datadog": "auditlens.server.forwarding.datadog",
     "webhook": "auditlens.server.forwarding.webhook",
     "syslog": "auditlens.server.forwarding.syslog",
+    "securityhub": "auditlens.server.forwarding.securityhub",
 }
 KINDS = tuple(MODULES)
 
