@@ -13,6 +13,9 @@ Workload (printed with the figures):
    against a receiver process that gunzips but does not parse), each on a fresh SQLite
    database. Reported: both rates, their ratio, the server's CPU seconds (with its child),
    and the time the forwarders needed after the last acknowledged batch to reach the end.
+3. Steady state: 1,000 events/s (100 every 0.1 s) for ``--steady-seconds`` (20) to ``serve``
+   with one HEC forwarder at its defaults; the receiver records, per event, its arrival time
+   minus the event's append time. Reported: p50, p99 and worst delivery lag.
 
 Run: ``nice -n 10 .venv/bin/python bench/forward.py [--events 1000000] [--batches 60]``.
 """
@@ -56,6 +59,7 @@ def run_receiver(port: int, parse: bool) -> None:
     only gunzip and count (the SIEM is another machine: its CPU should not come out of the
     ingest measurement on a small box)."""
     received = [0]
+    lags: list[float] = []  # receipt time minus the event's append time, seconds
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -75,6 +79,12 @@ def run_receiver(port: int, parse: bool) -> None:
             self.wfile.write(body)
 
         def do_GET(self) -> None:
+            if self.path == "/lags":
+                with lock:
+                    data = orjson.dumps(sorted(lags))
+                    lags.clear()
+                self._reply(200, data)
+                return
             self._reply(200, str(received[0]).encode())
 
         def do_POST(self) -> None:
@@ -88,7 +98,11 @@ def run_receiver(port: int, parse: bool) -> None:
                 if not parse:
                     n = raw.count(b"\n") + 1
                 else:
-                    n = sum(1 for line in raw.split(b"\n") if orjson.loads(line)["event"])
+                    now = time.time()
+                    times = [orjson.loads(line)["time"] for line in raw.split(b"\n")]
+                    n = len(times)
+                    with lock:
+                        lags.extend(now - t for t in times)
             elif not parse:
                 n = 0
             elif self.path == "/api/v2/logs":
@@ -217,6 +231,48 @@ def ingest_rate(data_dir: Path, batches: int, receiver: str | None) -> tuple[flo
     return batches * 1000 / elapsed, lag
 
 
+def bench_steady(data_dir: Path, rate: int, seconds: int, receiver: str) -> None:
+    """Ingest ``rate`` events/s for ``seconds`` with one HEC forwarder; print the delivery lag."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from server import start_server  # bench/server.py
+
+    state = open_server(ServerSettings(data_dir=data_dir))
+    with state.db.write() as conn:
+        org = accounts.create_organization(conn, state.sequencer, "Steady Bench", "business")
+        _, key = accounts.create_api_key(conn, org.id, "bench", "ingest", None)
+    control.add(
+        state, org.id, name="hec", kind="splunk_hec", config={"url": receiver}, secret=TOKEN,
+        user_id=None, via="bench",
+    )  # fmt: skip
+    state.close()
+    per_tick = rate // 10
+    events = [sub for _, sub in generate(seed=7, events=per_tick).events()]
+    body = orjson.dumps({"events": events})
+    port = free_port()
+    proc = start_server(data_dir, None, port)
+    httpx.get(receiver + "/lags")  # forget earlier runs
+    try:
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            start = time.monotonic()
+            for tick in range(seconds * 10):
+                time.sleep(max(0.0, start + tick / 10 - time.monotonic()))
+                r = http.post("/v1/events", content=body, headers=headers)
+                assert r.status_code == 201, r.text
+        time.sleep(3)  # let the last batches arrive
+    finally:
+        proc.terminate()
+        proc.wait()
+    lags = orjson.loads(httpx.get(receiver + "/lags").content)
+    n = len(lags)
+    print(
+        f"steady state: {rate:,} ev/s ingested for {seconds} s in batches of {per_tick} every "
+        f"0.1 s, one HEC forwarder (max_wait_seconds 1, the default): {n:,} events delivered; "
+        f"delivery lag p50 {lags[n // 2]:.2f} s, p99 {lags[int(n * 0.99)]:.2f} s, "
+        f"max {lags[-1]:.2f} s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=100_000, help="events to backfill")
@@ -224,6 +280,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=60, help="ingest batches of 1,000")
     parser.add_argument("--skip-backfill", action="store_true")
     parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--skip-steady", action="store_true")
+    parser.add_argument("--steady-seconds", type=int, default=20)
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--light", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -245,6 +303,8 @@ def main() -> None:
                     f"(HEC, Datadog, webhook) {with_three:,.0f} ev/s = {with_three / alone:.2f}x; "
                     f"the forwarders reached the end {lag:.2f} s after the last batch"
                 )
+            if not args.skip_steady:
+                bench_steady(Path(tmp) / "steady", 1000, args.steady_seconds, url)
     finally:
         for proc in (receiver, light):
             proc.terminate()

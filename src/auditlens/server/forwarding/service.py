@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -181,16 +182,16 @@ class Stoppable(Protocol):
 
 def start_forwarding(state: ServerState) -> Stoppable | None:
     """Start forwarding for a server as ``settings.forwarding`` says: in a ``thread`` of this
-    process, in a child ``process`` (see :mod:`.process`), or not at all (``off``, for extra
-    API processes)."""
+    process, in a child ``process`` (see :mod:`.process`; a thread in a frozen desktop bundle,
+    which cannot start ``python -m``), or not at all (``off``, for extra API processes)."""
     mode = state.settings.forwarding
     if mode == "off":
         return None
-    if mode == "process":
+    if mode == "process" and not getattr(sys, "frozen", False):  # a bundle cannot run -m
         from auditlens.server.forwarding.process import ForwardingProcess
 
         return ForwardingProcess(state.settings)
-    if mode != "thread":
+    if mode not in ("thread", "process"):
         raise ValueError(f"forwarding must be 'thread', 'process' or 'off', not {mode!r}")
     scan = state.settings.forwarding_scan_seconds
     return ForwardingService(state.db, state.settings.data_dir, scan_seconds=scan).start()
