@@ -235,3 +235,43 @@ def test_only_owners_and_admins_manage_forwarders(api: Api, receivers: dict[str,
     data_dir = Path(api.state.settings.data_dir)
     assert (data_dir / "forwarding.key").stat().st_mode & 0o777 == 0o600
     remove(api, fwd)
+
+
+def test_ocsf_rendering_validates_against_the_published_schema(
+    api: Api, receivers: dict[str, Receiver]
+) -> None:
+    """HEC with ``format: ocsf``: every demo event type, checked with pydantic-ocsf's models
+    (generated from the published OCSF 1.5.0 schema), with the canonical JSON kept verifiable."""
+    ocsf_events = pytest.importorskip("ocsf.v1_5_0.events")
+    from auditlens.server.demo_data import generate
+
+    models = {
+        3001: ocsf_events.AccountChange,
+        3002: ocsf_events.Authentication,
+        6003: ocsf_events.ApiActivity,
+    }
+    receiver = receivers["splunk_hec"]
+    fwd = add(api, receiver, format="ocsf", sourcetype="ocsf")
+    subs = [sub for _, sub in generate(seed=7, events=2000).events()]
+    for lo in range(0, len(subs), 1000):
+        r = api.ingest(subs[lo : lo + 1000])
+        assert r.status_code == 201, r.text
+    wait_for(lambda: receiver.count() >= len(subs), what="OCSF events")
+    seen = set()
+    for n, item in enumerate(receiver.got.events):
+        obj = item["event"]
+        model = models[obj["class_uid"]]
+        unknown = set(obj) - set(model.model_fields)
+        assert not unknown, f"{unknown} are not attributes of {model.__name__}"
+        model.model_validate(obj)
+        assert obj["type_uid"] == obj["class_uid"] * 100 + obj["activity_id"]
+        assert obj["metadata"]["sequence"] == item["fields"]["auditlens_index"]
+        seen.add((json.loads(obj["raw_data"])["type"], obj["class_uid"]))
+        if n % 250 == 0:
+            check_event_verifies(api, "splunk_hec", {**item, "event": json.loads(obj["raw_data"])})
+    with pytest.raises(ValueError):  # the models do check values (pydantic's ValidationError)
+        models[obj["class_uid"]].model_validate({**obj, "severity_id": "very"})
+    classes = dict(seen)
+    assert classes["auth.login"] == 3002 and classes["team.role_changed"] == 3001
+    assert classes["agent.action"] == 6003
+    remove(api, fwd)

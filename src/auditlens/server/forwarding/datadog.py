@@ -16,7 +16,13 @@ from typing import Any
 import orjson
 
 from auditlens.server.forwarding import http
-from auditlens.server.forwarding.destination import Batch, ConfigError, RefusedError
+from auditlens.server.forwarding.destination import (
+    Batch,
+    ConfigError,
+    RefusedError,
+    check_format,
+    payload,
+)
 
 KIND = "datadog"
 LABEL = "Datadog Logs"
@@ -34,6 +40,7 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
         http.check_url(out) if out.get("url") else f"https://http-intake.logs.{site}/api/v2/logs"
     )
     out.setdefault("service", "auditlens")
+    check_format(out)
     out.setdefault("ddtags", "")
     out.setdefault("hostname", socket.gethostname())
     for name in ("service", "hostname"):
@@ -61,7 +68,7 @@ class Datadog:
                 "hostname": self.config["hostname"],
                 "service": self.config["service"],
                 "timestamp": rec.ts_ms,
-                "message": rec.body.decode("utf-8"),
+                "message": payload(self.config, batch, rec).decode("utf-8"),
                 "auditlens": {
                     "index": rec.index,
                     "id": rec.id,

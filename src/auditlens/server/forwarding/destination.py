@@ -131,3 +131,22 @@ def str_field(config: dict[str, Any], name: str, default: str | None = None) -> 
     if not isinstance(value, str) or not value:
         raise ConfigError(name, "must be a non-empty string")
     return value
+
+
+FORMATS = ("native", "ocsf")
+
+
+def check_format(config: dict[str, Any]) -> None:
+    """``format``: ``native`` (the audit event as stored) or ``ocsf`` (see :mod:`.ocsf`)."""
+    config.setdefault("format", "native")
+    if config["format"] not in FORMATS:
+        raise ConfigError("format", f"must be one of {', '.join(FORMATS)}")
+
+
+def payload(config: dict[str, Any], batch: Batch, rec: Record) -> bytes:
+    """The JSON a destination sends for ``rec``: its canonical bytes, or their OCSF rendering."""
+    if config.get("format") == "ocsf":
+        from auditlens.server.forwarding import ocsf
+
+        return ocsf.render_bytes(rec, batch)
+    return rec.body

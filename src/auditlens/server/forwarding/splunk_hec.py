@@ -18,7 +18,13 @@ from typing import Any
 import orjson
 
 from auditlens.server.forwarding import http
-from auditlens.server.forwarding.destination import Batch, ConfigError, RefusedError
+from auditlens.server.forwarding.destination import (
+    Batch,
+    ConfigError,
+    RefusedError,
+    check_format,
+    payload,
+)
 
 KIND = "splunk_hec"
 LABEL = "Splunk HTTP Event Collector"
@@ -32,6 +38,7 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
     out.setdefault("sourcetype", "auditlens:event")
     out.setdefault("host", socket.gethostname())
     out.setdefault("batch_size", 1000)
+    check_format(out)
     for name in ("sourcetype", "host", "index", "source"):
         if name in out and (not isinstance(out[name], str) or not out[name]):
             raise ConfigError(name, "must be a non-empty string")
@@ -67,7 +74,7 @@ class SplunkHec:
             item = {
                 "time": round(rec.ts_ms / 1000, 3),
                 **base,
-                "event": orjson.Fragment(rec.body),
+                "event": orjson.Fragment(payload(self.config, batch, rec)),
                 "fields": fields,
             }
             parts.append(orjson.dumps(item))

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from auditlens.server.forwarding import http
-from auditlens.server.forwarding.destination import Batch, ConfigError
+from auditlens.server.forwarding.destination import Batch, ConfigError, check_format, payload
 
 KIND = "webhook"
 LABEL = "HTTPS webhook (Standard Webhooks)"
@@ -34,6 +34,7 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
     out = dict(config)
     out["url"] = http.check_url(out)
     out.setdefault("batch_size", 500)
+    check_format(out)
     if not isinstance(out["batch_size"], int) or not 1 <= out["batch_size"] <= 10_000:
         raise ConfigError("batch_size", "must be an integer from 1 to 10000")
     return out
@@ -72,7 +73,12 @@ class Webhook:
                 "origin": batch.origin,
                 "checkpoint": batch.checkpoint,
                 "events": [
-                    {"index": r.index, "id": r.id, "event": orjson.Fragment(r.body)} for r in recs
+                    {
+                        "index": r.index,
+                        "id": r.id,
+                        "event": orjson.Fragment(payload(self.config, batch, r)),
+                    }
+                    for r in recs
                 ],
             }
         )
