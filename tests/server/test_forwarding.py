@@ -275,3 +275,29 @@ def test_ocsf_rendering_validates_against_the_published_schema(
     assert classes["auth.login"] == 3002 and classes["team.role_changed"] == 3001
     assert classes["agent.action"] == 6003
     remove(api, fwd)
+
+
+def test_filters_are_the_query_filters(api: Api, receivers: dict[str, Receiver]) -> None:
+    owner = api.orgs["acme"].people["owner"].user
+    by_agent = add(api, receivers["webhook"], agent_id="agent-1", outcome="failure")
+    by_user = add(api, receivers["datadog"], user_email=owner.email.upper(), types=["agent"])
+    assert by_user["config"]["user_email"] == owner.email
+    events = [sample_event(i) for i in range(30)]
+    for ev in events[:10]:
+        ev["user_id"] = owner.id
+    r = api.ingest(events)
+    first = r.json()["first_index"]
+    expect_agent = [first + i for i in range(30) if i % 3 == 1 and i % 5 == 0]
+    wait_for(
+        lambda: receivers["datadog"].count() >= 10 and status(api, by_agent)["lag_events"] == 0
+    )
+    assert receivers["webhook"].indexes() == expect_agent
+    assert receivers["datadog"].indexes() == [first + i for i in range(10)]
+    r = api.http.post(
+        "/v1/forwarders",
+        json={"name": "x", "kind": "syslog", "config": {"host": "h", "user_email": "nobody"}},
+        headers=api.auth("admin"),
+    )
+    assert r.status_code == 422 and "user_email" in r.text
+    remove(api, by_agent)
+    remove(api, by_user)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from auditlens.core.events import CATEGORIES, EVENT_TYPES, OUTCOMES
+from auditlens.server.accounts import AccountError, normalize_email
 from auditlens.server.forwarding import registry, store
 from auditlens.server.forwarding.destination import ConfigError
 from auditlens.server.forwarding.engine import deliver, read_batch
@@ -35,6 +36,14 @@ def check(
         raise ConfigError("config.types", "must be a list of event types or categories")
     if config.get("outcome") not in (None, *OUTCOMES):
         raise ConfigError("config.outcome", f"must be one of {', '.join(OUTCOMES)}")
+    for name in ("user_email", "task_id", "agent_id"):
+        if name in config and (not isinstance(config[name], str) or not config[name]):
+            raise ConfigError(f"config.{name}", "must be a non-empty string")
+    if config.get("user_email"):
+        try:
+            config = {**config, "user_email": normalize_email(config["user_email"])}
+        except AccountError as exc:
+            raise ConfigError("config.user_email", str(exc)) from None
     wait = config.get("max_wait_seconds", 1.0)
     if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= 3600:
         raise ConfigError("config.max_wait_seconds", "must be a number of seconds from 0 to 3600")

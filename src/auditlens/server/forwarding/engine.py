@@ -46,7 +46,7 @@ from auditlens.server.forwarding.destination import (
     RetryError,
 )
 from auditlens.server.forwarding.vault import SecretUnreadableError, Vault
-from auditlens.server.schema import entries, organizations
+from auditlens.server.schema import entries, organizations, users
 
 log = logging.getLogger("auditlens.forwarding")
 
@@ -64,8 +64,10 @@ def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -
     return delay
 
 
-def filter_clause(config: dict[str, Any]) -> list[Any]:
-    """SQL conditions of a forwarder's ``types`` / ``outcome`` filter."""
+def filter_clause(config: dict[str, Any], org_id: str = "") -> list[Any]:
+    """SQL conditions of a forwarder's filter: the audit-log query filters (``types``: event
+    types or categories, ``outcome``, ``user_email``, ``task_id``, ``agent_id``), combined
+    with AND; ``since``/``until`` have no meaning for a stream (replay chooses the start)."""
     clauses: list[Any] = []
     wanted = config.get("types") or []
     if wanted:
@@ -74,6 +76,18 @@ def filter_clause(config: dict[str, Any]) -> list[Any]:
         clauses.append(sa.or_(entries.c.category.in_(cats), entries.c.type.in_(types)))
     if config.get("outcome"):
         clauses.append(entries.c.outcome == config["outcome"])
+    for name in ("task_id", "agent_id"):
+        if config.get(name):
+            clauses.append(entries.c[name] == config[name])
+    if config.get("user_email"):
+        clauses.append(
+            entries.c.user_id.in_(
+                sa.select(users.c.id).where(
+                    users.c.org_id == org_id,
+                    users.c.email == config["user_email"].strip().lower(),
+                )
+            )
+        )
     return clauses
 
 
@@ -91,7 +105,7 @@ def read_batch(
             entries.c.org_id == fwd.org_id,
             entries.c.idx >= fwd.cursor,
             entries.c.idx < size,
-            *filter_clause(fwd.config),
+            *filter_clause(fwd.config, fwd.org_id),
         )
         .order_by(entries.c.idx)
         .limit(limit)
