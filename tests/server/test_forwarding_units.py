@@ -153,6 +153,12 @@ def test_vault_key_is_private_and_secrets_round_trip(tmp_path: Path) -> None:
         ("webhook", {"url": "https://x", "batch_size": 0}, "whsec_x", "config.batch_size"),
         ("syslog", {"host": "h", "port": 70000}, None, "config.port"),
         ("splunk_hec", {"url": "https://x", "max_wait_seconds": -1}, "t", "config.max_wait"),
+        ("splunk_hec", {"url": "https://x", "types": [["agent"]]}, "t", "config.types"),
+        ("splunk_hec", {"url": "https://x", "batch_size": True}, "t", "config.batch_size"),
+        ("syslog", {"host": "h", "hostname": 5}, None, "config.hostname"),
+        ("syslog", {"host": "h", "port": True}, None, "config.port"),
+        ("datadog", {"site": 5}, "k", "config"),
+        ("securityhub", {"region": "eu-west-1", "account_id": "1"}, None, "config.account_id"),
     ],
 )
 def test_configuration_errors_name_the_field(

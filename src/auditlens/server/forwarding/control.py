@@ -31,7 +31,7 @@ def check(
         raise ConfigError("config", "must be an object")
     types = config.get("types", [])
     if not isinstance(types, list) or any(
-        t not in EVENT_TYPES and t not in CATEGORIES for t in types
+        not isinstance(t, str) or (t not in EVENT_TYPES and t not in CATEGORIES) for t in types
     ):
         raise ConfigError("config.types", "must be a list of event types or categories")
     if config.get("outcome") not in (None, *OUTCOMES):
@@ -53,6 +53,13 @@ def check(
         checked: dict[str, Any] = module.check_config(config)
     except ConfigError as exc:
         raise ConfigError(f"config.{exc.field}", exc.reason) from None
+    except (TypeError, AttributeError):
+        raise ConfigError(
+            "config", "a value has the wrong type (see the destination's options)"
+        ) from None
+    for name, value in checked.items():
+        if isinstance(value, bool) and name not in ("verify_tls",):
+            raise ConfigError(f"config.{name}", "must not be true/false")
     if secret and module.KIND == "webhook":
         module.secret_key(secret)
     return checked

@@ -41,7 +41,7 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
     if transport not in TRANSPORTS:
         raise ConfigError("transport", f"must be one of {', '.join(TRANSPORTS)}")
     out.setdefault("port", 6514 if transport == "tls" else 514)
-    if not isinstance(out["port"], int) or not 0 < out["port"] < 65536:
+    if type(out["port"]) is not int or not 0 < out["port"] < 65536:
         raise ConfigError("port", "must be a TCP/UDP port number")
     out.setdefault("facility", FACILITY_LOG_AUDIT)
     if not isinstance(out["facility"], int) or not 0 <= out["facility"] <= 23:
@@ -49,6 +49,11 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
     out.setdefault("hostname", socket.gethostname())
     out.setdefault("sd_id", "auditlens@32473")
     out.setdefault("batch_size", 500)
+    for name in ("hostname", "sd_id"):
+        if not isinstance(out[name], str) or not out[name]:
+            raise ConfigError(name, "must be a non-empty string")
+    if not isinstance(out["batch_size"], int) or not 1 <= out["batch_size"] <= 10_000:
+        raise ConfigError("batch_size", "must be an integer from 1 to 10000")
     for name in ("ca_file", "cert_file", "key_file"):
         if name in out and not isinstance(out[name], str):
             raise ConfigError(name, "must be a file path")
