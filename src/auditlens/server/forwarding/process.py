@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="auditlens forwarding: %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal: the server stops us
     db = Database(args.db, sqlite_synchronous="NORMAL")
     service = ForwardingService(db, args.data_dir, scan_seconds=args.scan).start()
     try:
