@@ -34,7 +34,8 @@ from tests.server.test_forwarding import ingest, remove, status
 
 RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
 pytestmark = pytest.mark.skipif(
-    not Path(RSYSLOGD).exists(), reason="needs rsyslog (apt-get install rsyslog)"
+    not Path(RSYSLOGD).exists() or not list(Path("/usr/lib").glob("*/rsyslog/lmnsd_gtls.so")),
+    reason="needs rsyslog with TLS (apt-get install rsyslog rsyslog-gnutls)",
 )
 
 
