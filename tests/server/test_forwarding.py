@@ -226,7 +226,25 @@ def test_only_owners_and_admins_manage_forwarders(api: Api, receivers: dict[str,
     assert r.status_code == 422 and "kind" in r.text
     r = api.http.post("/v1/forwarders", json={**body, "secret": "plain"}, headers=api.auth("admin"))
     assert r.status_code == 422 and "whsec_" in r.text
+    for bad_body, field in (
+        ({**body, "secret": "whsec_\u00e9t\u00e9"}, "secret"),
+        ({**body, "config": {"url": "http://[::1"}}, "config.url"),
+        ({**body, "name": "a\u0000b"}, "name"),
+        ({**body, "kind": "syslog", "config": {"host": "a\u0000b"}}, "config.host"),
+    ):
+        r = api.http.post("/v1/forwarders", json=bad_body, headers=api.auth("admin"))
+        assert r.status_code == 422 and field in r.text, (field, r.text)
     fwd = add(api, receivers["webhook"])
+    r = api.http.patch(
+        f"/v1/forwarders/{fwd['id']}",
+        json={"name": "renamed", "replay_from": 10**12},
+        headers=api.auth("admin"),
+    )
+    assert r.status_code == 422 and "replay_from" in r.text
+    assert (
+        api.http.get(f"/v1/forwarders/{fwd['id']}", headers=api.auth("admin")).json()["name"]
+        == fwd["name"]
+    )  # nothing applied
     other = api.http.get(f"/v1/forwarders/{fwd['id']}", headers=api.auth("other"))
     assert other.status_code == 404
     listed = api.http.get("/v1/forwarders", headers=api.auth("read")).json()["items"]

@@ -87,7 +87,7 @@ def get_forwarder(forwarder_id: str, state: StateDep, principal: ReaderDep) -> R
 @router.patch(
     "/{forwarder_id}",
     summary="Change, pause, resume or replay a SIEM forwarder",
-    responses=problems(401, 403, 404, 422),
+    responses=problems(400, 401, 403, 404, 422),
 )
 def patch_forwarder(
     forwarder_id: str,
@@ -100,6 +100,8 @@ def patch_forwarder(
     fwd = _find(state, principal.org.id, forwarder_id)
     who = {"user_id": principal.user.id, **_via(request)}
     try:
+        if body.replay_from is not None:  # refuse before changing anything else
+            control.check_replay(state, fwd, body.replay_from)
         if body.name is not None or body.config is not None or body.secret is not None:
             fwd = control.change(
                 state, fwd, name=body.name, config=body.config, secret=body.secret, **who
@@ -109,7 +111,8 @@ def patch_forwarder(
         if body.state is not None and body.state != fwd.state:
             fwd = control.set_state(state, fwd, body.state, **who)
     except ConfigError as exc:
-        raise invalid(exc.field, exc.reason) from None
+        name = "replay_from" if exc.field == "from_index" else exc.field
+        raise invalid(name, exc.reason) from None
     return JSONBytes(fwd.to_dict())
 
 

@@ -47,6 +47,8 @@ def check(
     wait = config.get("max_wait_seconds", 1.0)
     if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= 3600:
         raise ConfigError("config.max_wait_seconds", "must be a number of seconds from 0 to 3600")
+    if secret is not None and not (secret.isascii() and secret.isprintable() and secret):
+        raise ConfigError("secret", "must be printable ASCII (a token, key or whsec_ secret)")
     if module.SECRET and not secret and not has_secret:
         raise ConfigError("secret", f"a {module.LABEL} destination needs a secret (token/key)")
     try:
@@ -82,8 +84,8 @@ def add(
     **audit: Any,
 ) -> store.Forwarder:
     """Add a destination, delivering from the log's ``beginning`` or (default) its ``end``."""
-    if not name or not isinstance(name, str):
-        raise ConfigError("name", "must be a non-empty string")
+    if not isinstance(name, str) or not name or not name.isprintable():
+        raise ConfigError("name", "must be a non-empty string without control characters")
     if start not in ("beginning", "end"):
         raise ConfigError("start", "must be 'beginning' or 'end'")
     full = check(kind, config, secret)
@@ -111,8 +113,8 @@ def change(
     """Change the name, configuration (merged over the current one) and/or secret."""
     values: dict[str, Any] = {}
     if name is not None:
-        if not name:
-            raise ConfigError("name", "must be a non-empty string")
+        if not name.isprintable():
+            raise ConfigError("name", "must be a non-empty string without control characters")
         values["name"] = name
     if config is not None or secret is not None:
         merged = {**fwd.config, **(config or {})}
@@ -149,6 +151,14 @@ def set_state(
         action = "paused" if new == "paused" else "resumed"
         store.record_change(conn, state.sequencer, updated, action, user_id=user_id, **audit)
     return updated
+
+
+def check_replay(state: ServerState, fwd: store.Forwarder, from_index: int) -> None:
+    """ConfigError unless ``from_index`` is a log index to replay from (0 to the log's size)."""
+    with state.db.read() as conn:
+        size, _ = store.log_size(conn, fwd.org_id)
+    if not 0 <= from_index <= size:
+        raise ConfigError("from_index", f"must be from 0 to the log's size {size}")
 
 
 def replay(

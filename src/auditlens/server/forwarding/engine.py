@@ -218,6 +218,13 @@ class ForwarderWorker:
         if dead or time.monotonic() - self._flushed_at >= CURSOR_FLUSH_SECONDS:
             self._flush(dead)
 
+    def _fail(self, fwd_id: str, reason: str) -> None:
+        """Stop as ``failed`` with ``reason``: retrying cannot help until an admin acts."""
+        log.error("forwarder %s stopped: %s", fwd_id, reason)
+        self._flush()
+        with self.books.write() as wconn:
+            store.report_error(wconn, fwd_id, reason, fail=True)
+
     def _loop(self) -> None:
         try:
             self._deliver_loop()
@@ -270,10 +277,11 @@ class ForwarderWorker:
                 self.sleep(delay)
                 continue
             except (FatalError, DeliveryError) as exc:
-                log.error("forwarder %s stopped: %s", fwd.id, exc.reason)
-                self._flush()
-                with self.books.write() as wconn:
-                    store.report_error(wconn, fwd.id, exc.reason, fail=True)
+                self._fail(fwd.id, exc.reason)
+                return
+            except Exception as exc:  # a destination bug or a value it cannot use: say so
+                log.exception("forwarder %s: unexpected error", fwd.id)
+                self._fail(fwd.id, f"unexpected error: {type(exc).__name__}: {exc}")
                 return
             attempt = 0
             waiting_since = None

@@ -30,6 +30,12 @@ def check_url(config: dict[str, Any], name: str = "url") -> str:
     url = config.get(name)
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):
         raise ConfigError(name, "must be an http(s):// URL")
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        raise ConfigError(name, "is not a valid URL") from None
+    if not parsed.host or not url.isprintable():
+        raise ConfigError(name, "must name a host, without control characters")
     return url.rstrip("/")
 
 

@@ -35,7 +35,8 @@ _SEVERITY = {"failure": 5}  # notice; everything else informational (6)
 
 def check_config(config: dict[str, Any]) -> dict[str, Any]:
     out = dict(config)
-    if not isinstance(out.get("host"), str) or not out["host"]:
+    host = out.get("host")
+    if not isinstance(host, str) or not host or len(host) > 253 or not host.isprintable():
         raise ConfigError("host", "must be the syslog receiver's host name or address")
     transport = out.setdefault("transport", "tls")
     if transport not in TRANSPORTS:
