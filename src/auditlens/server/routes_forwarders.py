@@ -64,7 +64,9 @@ def list_forwarders(state: StateDep, principal: ReaderDep) -> Response:
     return JSONBytes({"items": [f.to_dict() for f in items]})
 
 
-@router.post("", status_code=201, summary="Add a SIEM forwarder", responses=problems(401, 403, 422))
+@router.post(
+    "", status_code=201, summary="Add a SIEM forwarder", responses=problems(400, 401, 403, 422)
+)
 def add_forwarder(
     body: ForwarderIn, request: Request, state: StateDep, principal: ManagerDep
 ) -> Response:
