@@ -20,6 +20,7 @@ from fastapi.responses import Response
 
 from auditlens import __version__
 from auditlens.server import accounts, idempotency, retention
+from auditlens.server.forwarding.service import start_forwarding
 from auditlens.server.password_gate import PasswordGate
 from auditlens.server.problems import install_problem_handlers
 from auditlens.server.responses import JSONBytes
@@ -27,6 +28,7 @@ from auditlens.server.routes_audit import router as audit_router
 from auditlens.server.routes_auth import router as auth_router
 from auditlens.server.routes_events import router as events_router
 from auditlens.server.routes_exports import router as exports_router
+from auditlens.server.routes_forwarders import router as forwarders_router
 from auditlens.server.routes_log import router as log_router
 from auditlens.server.settings import ServerSettings
 from auditlens.server.state import ServerState, open_server
@@ -148,11 +150,14 @@ def create_app(settings: ServerSettings, state: ServerState | None = None) -> Fa
                 target=_retention_loop, args=(state, stop), name="retention", daemon=True
             )
             worker.start()
+        forwarding = start_forwarding(state)
         try:
             yield
         finally:
             stop.set()
             gate.close()
+            if forwarding is not None:
+                forwarding.stop()
             if worker is not None:
                 worker.join(timeout=5)
             state.close()
@@ -175,6 +180,7 @@ def create_app(settings: ServerSettings, state: ServerState | None = None) -> Fa
     app.include_router(exports_router)
     app.include_router(audit_router)
     app.include_router(log_router)
+    app.include_router(forwarders_router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

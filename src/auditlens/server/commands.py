@@ -13,6 +13,8 @@ Shape (every command takes ``--data-dir``, ``--db`` and ``--server-name``)::
     auditlens server seed [--seed N] [--events N]
     auditlens server verify [--org ORG]
     auditlens server prune [--org ORG]
+    auditlens server forwarder add|list|status|test|pause|resume|replay|remove  (see
+        auditlens.server.forwarder_commands)
 
 Decisions:
 
@@ -143,6 +145,12 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="threads that check passwords, ~64 MiB each (default: one per core)",
     )
+    serve.add_argument(
+        "--forwarding",
+        choices=["process", "thread", "off"],
+        default="process",
+        help="run SIEM forwarders in a child process (default), a thread, or not here",
+    )
     serve.add_argument("--log-level", default="info", help="uvicorn log level")
     serve.set_defaults(handler=run_serve)
 
@@ -210,6 +218,10 @@ def register(subparsers: Any) -> None:
     prune.add_argument("--org", help="only this organization (default: all)")
     prune.set_defaults(handler=run_prune)
 
+    from auditlens.server.forwarder_commands import register as register_forwarder
+
+    register_forwarder(groups, _common)
+
 
 def settings_from(args: argparse.Namespace, **extra: Any) -> ServerSettings:
     from auditlens.server.settings import DEFAULT_SERVER_NAME, ServerSettings
@@ -273,6 +285,7 @@ def run_serve(args: argparse.Namespace) -> int:
         retention_interval_seconds=args.retention_interval,
         sqlite_synchronous=args.sqlite_synchronous,
         password_check_workers=args.password_check_workers,
+        forwarding=args.forwarding,
     )
     settings = state.settings
     _err(f"auditlens: data directory {Path(settings.data_dir).resolve()}")

@@ -160,6 +160,39 @@ ingest_receipts = sa.Table(
     sa.PrimaryKeyConstraint("org_id", "key", name="pk_ingest_receipts"),
 )
 
+forwarders = sa.Table(
+    "forwarders",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("org_id", sa.String(64), sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("config", sa.Text, nullable=False),
+    sa.Column("secret", sa.LargeBinary, nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("cursor", BigInt, nullable=False),
+    sa.Column("generation", BigInt, nullable=False, default=0),
+    sa.Column("last_success_at", BigInt, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("last_error_at", BigInt, nullable=True),
+    sa.Column("created_at", BigInt, nullable=False),
+    sa.Column("updated_at", BigInt, nullable=False),
+    sa.Index("ix_forwarders_org", "org_id", "created_at"),
+)
+"""Log forwarding destinations (see :mod:`auditlens.server.forwarding`): ``cursor`` is the next
+log index to deliver; ``generation`` changes on replay so a batch in flight cannot undo it."""
+
+forwarder_dead_letters = sa.Table(
+    "forwarder_dead_letters",
+    metadata,
+    sa.Column("forwarder_id", sa.String(64), nullable=False),
+    sa.Column("idx", BigInt, nullable=False),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_at", BigInt, nullable=False),
+    sa.PrimaryKeyConstraint("forwarder_id", "idx", name="pk_forwarder_dead_letters"),
+)
+
 APPEND_ONLY_MESSAGE = "auditlens: the audit log is append-only"
 
 RETENTION_EVENT = "audit.retention_pruned"

@@ -55,6 +55,9 @@ class ServerSettings:
     retention_interval_seconds: float = 0.0
     """How often the running server prunes by retention policy (0: only ``auditlens server
     prune`` does)."""
+    forwarding: str = "thread"
+    """Where SIEM forwarders run: ``thread``, ``process`` (``auditlens serve``) or ``off``."""
+    forwarding_scan_seconds: float = 1.0
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,0 +1,169 @@
+"""The forwarding parts on their own: signatures, back-off, HEC answers, Datadog limits, syslog
+framing, the vault, the dead-letter search and configuration checks."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from auditlens.server.forwarding import control, datadog, engine, splunk_hec, syslog, webhook
+from auditlens.server.forwarding.destination import (
+    Batch,
+    ConfigError,
+    Record,
+    RefusedError,
+    retry_after,
+)
+from auditlens.server.forwarding.vault import SecretUnreadableError, Vault
+from tests.server.siem_receivers import Receiver
+
+NOTE = "auditlens.local/acme\n3\nroot=\n\n— auditlens.local abc=\n"
+
+
+def records(n: int, size: int = 100, start: int = 0) -> list[Record]:
+    out = []
+    for i in range(start, start + n):
+        body = b'{"id":"log_%d","pad":"%s"}' % (i, b"x" * size)
+        out.append(Record(i, f"log_{i}", "agent.action", 1_700_000_000_123 + i, body))
+    return out
+
+
+def batch(recs: list[Record]) -> Batch:
+    return Batch("fwd_1", "auditlens.local/acme", NOTE, recs[-1].index + 1, recs)
+
+
+def test_webhook_signature_matches_the_specification_example() -> None:
+    # The example of the Standard Webhooks specification's reference test suite.
+    key = webhook.secret_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    got = webhook.sign(key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}')
+    assert got == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    with pytest.raises(ConfigError, match="whsec_"):
+        webhook.secret_key("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+
+
+def test_backoff_is_jittered_exponential_and_honours_retry_after() -> None:
+    rng = random.Random(1)
+    for attempt in range(1, 12):
+        delay = engine.backoff_delay(attempt, None, rng)
+        assert 0 <= delay <= min(engine.BACKOFF_CAP, engine.BACKOFF_BASE * 2**attempt)
+    assert engine.backoff_delay(1, 7.0, rng) >= 7.0
+    assert engine.backoff_delay(1, 10**9, rng) == engine.RETRY_AFTER_CAP
+    assert retry_after("3") == 3.0 and retry_after(None) is None
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past
+
+
+def test_hec_event_shape_and_invalid_event_number() -> None:
+    config = splunk_hec.check_config({"url": "https://splunk:8088/", "index": "audit"})
+    assert config["sourcetype"] == "auditlens:event" and config["url"] == "https://splunk:8088"
+    hec = splunk_hec.connect(config, "token")
+    lines = hec.render(batch(records(2))).split(b"\n")
+    first = json.loads(lines[0])
+    assert first["time"] == 1_700_000_000.123 and first["index"] == "audit"
+    assert first["event"] == {"id": "log_0", "pad": "x" * 100}
+    assert first["fields"]["auditlens_checkpoint"] == NOTE
+    hec.close()
+    text = 'HEC refused (400): {"text":"Invalid data format","code":6,"invalid-event-number":4}'
+    assert splunk_hec._invalid_event_number(text) == 4
+
+
+def test_datadog_splits_at_5_mb_and_1000_entries() -> None:
+    receiver = Receiver("datadog", "key")
+    try:
+        config = datadog.check_config({"url": receiver.url + "/api/v2/logs"})
+        dd = datadog.connect(config, "key")
+        dd.send(batch(records(120, size=60_000)))  # ~7 MB: two requests under the limit
+        dd.send(batch(records(1000, size=10, start=120)))
+        dd.close()
+        assert receiver.count() == 1120
+        sizes = [size for _, size, _ in receiver.got.requests]
+        assert len(sizes) == 3 and max(sizes) <= datadog.MAX_BYTES
+    finally:
+        receiver.stop()
+    assert datadog.check_config({"site": "datadoghq.eu"})["url"] == (
+        "https://http-intake.logs.datadoghq.eu/api/v2/logs"
+    )
+
+
+def test_syslog_messages_are_rfc5424_with_escaped_structured_data() -> None:
+    config = syslog.check_config({"host": "siem", "hostname": "api 1", "transport": "tcp"})
+    assert config["port"] == 514
+    rec = Record(7, 'log_"]\\', "agent.action", 1_700_000_000_000, b'{"outcome":"failure"}')
+    (msg,) = syslog.render(config, batch([rec]))
+    head, _, body = msg.partition(b"\xef\xbb\xbf")
+    assert head.startswith(b"<109>1 2023-11-14T22:13:20.000Z api1 auditlens - agent.action [")
+    assert b'id="log_\\"\\]\\\\"' in head and b'index="7"' in head
+    assert body == rec.body
+    cp = head.split(b'checkpoint="')[1].split(b'"')[0]
+    assert base64.b64decode(cp).decode() == NOTE
+    with pytest.raises(ConfigError, match="transport"):
+        syslog.check_config({"host": "siem", "transport": "carrier-pigeon"})
+
+
+class _Picky:
+    """Refuses any batch holding a record whose index is in ``bad``, without saying which."""
+
+    max_records = 100
+
+    def __init__(self, bad: set[int]) -> None:
+        self.bad = bad
+        self.stored: list[int] = []
+
+    def send(self, b: Batch) -> None:
+        if any(r.index in self.bad for r in b.records):
+            raise RefusedError("malformed")
+        self.stored.extend(r.index for r in b.records)
+
+    def close(self) -> None:
+        pass
+
+
+def test_deliver_isolates_refused_events_into_dead_letters() -> None:
+    dest = _Picky({3, 5})
+    dead = engine.deliver(dest, batch(records(8)))
+    assert [d[0] for d in dead] == [3, 5]
+    assert sorted(dest.stored) == [0, 1, 2, 4, 6, 7]
+
+
+def test_vault_key_is_private_and_secrets_round_trip(tmp_path: Path) -> None:
+    vault = Vault.open(tmp_path)
+    assert (tmp_path / "forwarding.key").stat().st_mode & 0o777 == 0o600
+    sealed = vault.seal("hec-token")
+    assert b"hec-token" not in sealed and vault.open_secret(sealed) == "hec-token"
+    other = tmp_path / "other"
+    other.mkdir()
+    with pytest.raises(SecretUnreadableError, match=r"forwarding\.key"):
+        Vault.open(other).open_secret(sealed)
+    os.chmod(tmp_path / "forwarding.key", 0o644)
+    with pytest.raises(PermissionError, match="chmod 600"):
+        Vault.open(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "config", "secret", "field"),
+    [
+        ("splunk_hec", {"url": "ftp://x"}, "t", "config.url"),
+        ("splunk_hec", {"url": "https://x"}, None, "secret"),
+        ("splunk_hec", {"url": "https://x", "types": ["agent.nope"]}, "t", "config.types"),
+        ("datadog", {"site": "a/b"}, "k", "config.site"),
+        ("webhook", {"url": "https://x", "batch_size": 0}, "whsec_x", "config.batch_size"),
+        ("syslog", {"host": "h", "port": 70000}, None, "config.port"),
+        ("splunk_hec", {"url": "https://x", "max_wait_seconds": -1}, "t", "config.max_wait"),
+        ("splunk_hec", {"url": "https://x", "types": [["agent"]]}, "t", "config.types"),
+        ("splunk_hec", {"url": "https://x", "batch_size": True}, "t", "config.batch_size"),
+        ("syslog", {"host": "h", "hostname": 5}, None, "config.hostname"),
+        ("syslog", {"host": "h", "port": True}, None, "config.port"),
+        ("datadog", {"site": 5}, "k", "config"),
+        ("securityhub", {"region": "eu-west-1", "account_id": "1"}, None, "config.account_id"),
+    ],
+)
+def test_configuration_errors_name_the_field(
+    kind: str, config: dict[str, object], secret: str | None, field: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        control.check(kind, config, secret)
+    assert info.value.field.startswith(field)
