@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -91,6 +92,10 @@ OUTCOMES = ("success", "failure", "denied")
 #: matching more values than this is refused with a message asking for more of the value.
 PREFIX = "*"
 MAX_PREFIX_VALUES = 500
+
+#: What an :attr:`EventFilter.event_field` name may be: a plain payload key (it is put into a
+#: JSON path, so nothing that could change the path's meaning).
+EVENT_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 #: A filter matching at most this many rows is sorted by SQLite after its driver index found
 #: them (a temp B-tree of this size takes a few ms); a broader one walks the sort index.
@@ -191,6 +196,15 @@ class EventFilter:
     ``user_email``, ``user_id``, ``task_id``, ``agent_id`` and ``ip`` ending in ``*`` are
     prefixes (:data:`PREFIX`); a ``user_email`` prefix also matches user ids that start with it,
     so typing a name finds the person whichever the log holds.
+
+    ``idx_from`` (inclusive) and ``idx_until`` (exclusive) keep a window of log positions: the
+    neighbours of one event, whatever their type ("what happened just before and after"). They
+    are turned into the equal time range (a timestamp never decreases with the index), so every
+    index still drives; the index test itself reads no table row (every index ends in ``idx``).
+
+    ``event_field`` is ``(name, value)``: the payload's ``event.<name>`` equals ``value`` (an API
+    key's ``key_id``, an SSO ``idp_session``). No index holds payload fields, so each candidate
+    row's bytes are read: combine it with a time window or another condition on large mirrors.
     """
 
     since_ms: int | None = None
@@ -202,8 +216,28 @@ class EventFilter:
     agent_id: str | None = None
     outcome: str | None = None
     ip: str | None = None
+    idx_from: int | None = None
+    idx_until: int | None = None
+    event_field: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
+        if self.event_field is not None:
+            name, value = self.event_field
+            if not EVENT_FIELD_NAME.fullmatch(str(name)) or not isinstance(value, str):
+                raise ValueError(
+                    "EventFilter.event_field must be (a payload field name such as 'key_id', a "
+                    f"string value), got {self.event_field!r}"
+                )
+            object.__setattr__(self, "event_field", (name, value))
+        if (
+            self.idx_from is not None
+            and self.idx_until is not None
+            and self.idx_from >= self.idx_until
+        ):
+            raise ValueError(
+                f"EventFilter: the first index ({self.idx_from}) must be below the end "
+                f"({self.idx_until})"
+            )
         if not isinstance(self.types, frozenset):
             object.__setattr__(self, "types", frozenset(self.types))
         for name in ("user_email", "user_id", "task_id", "agent_id", "outcome", "ip"):
@@ -274,6 +308,12 @@ class EventFilter:
             parts.append(("outcome", self.outcome))
         if self.ip is not None:
             parts.append(("ip", self.ip))
+        if self.idx_from is not None:
+            parts.append(("idx_from", str(self.idx_from)))
+        if self.idx_until is not None:
+            parts.append(("idx_until", str(self.idx_until)))
+        if self.event_field is not None:
+            parts.append((f"event.{self.event_field[0]}", self.event_field[1]))
         if not parts:
             return ""
         return "?" + "&".join(f"{k}={quote(v, safe='@:,.-_*')}" for k, v in parts)
@@ -328,6 +368,9 @@ class _Resolved:
     outcome: str | None  # a verdict
     ips: frozenset[str] | None = None
     prefer: str | None = None  # the driver to use when several equalities could drive
+    idx_from: int | None = None
+    idx_until: int | None = None
+    event_field: tuple[str, str] | None = None
 
     @property
     def impossible(self) -> bool:
@@ -433,6 +476,15 @@ def _conditions(
     if r.until_ms is not None:
         sql.append(f"{ts} < ?")
         params.append(r.until_ms)
+    if r.idx_from is not None:
+        sql.append("+e.idx >= ?")
+        params.append(r.idx_from)
+    if r.idx_until is not None:
+        sql.append("+e.idx < ?")
+        params.append(r.idx_until)
+    if r.event_field is not None:
+        sql.append("json_extract(CAST(e.raw AS TEXT), ?) = ?")
+        params.extend((f"$.event.{r.event_field[0]}", r.event_field[1]))
 
     def equal(column: str, values: Sequence[object]) -> None:
         if probe:
@@ -868,8 +920,32 @@ class MirrorReader:
             agent_ids=self._values("agent_id", f.agent_id),
             ips=self._values("ip", f.ip),
             outcome=f.outcome,
+            idx_from=f.idx_from,
+            idx_until=f.idx_until,
+            event_field=f.event_field,
         )
+        if f.idx_from is not None or f.idx_until is not None:
+            r = self._with_idx_time_range(r)
         return replace(r, prefer=self._smallest_driver(r))
+
+    def _with_idx_time_range(self, r: _Resolved) -> _Resolved:
+        """``r`` with its index window also stated as the equal time range (two seeks), so the
+        time index (or a ``(column, ts, idx)`` one) finds the window instead of a whole walk."""
+        conn = self._conn()
+        since, until = r.since_ms, r.until_ms
+        if r.idx_from is not None:
+            row = conn.execute(
+                "SELECT ts FROM entries WHERE idx >= ? ORDER BY idx LIMIT 1", (r.idx_from,)
+            ).fetchone()
+            if row is not None:
+                since = row[0] if since is None else max(since, row[0])
+        if r.idx_until is not None:
+            row = conn.execute(
+                "SELECT ts FROM entries WHERE idx < ? ORDER BY idx DESC LIMIT 1", (r.idx_until,)
+            ).fetchone()
+            if row is not None:
+                until = row[0] + 1 if until is None else min(until, row[0] + 1)
+        return replace(r, since_ms=since, until_ms=until)
 
     def _values(self, column: str, value: str | None) -> frozenset[str] | None:
         """The exact values a filter field stands for: itself, or those its prefix starts."""
@@ -929,6 +1005,26 @@ class MirrorReader:
             return None
         return first[0].ts, last[0].ts
 
+    @_pooled
+    def neighbours(self, idx: int, n: int) -> tuple[int, int]:
+        """``(idx_from, idx_until)``: the window holding the ``n`` entries before ``idx``, the
+        entry itself and the ``n`` after it, in log order whatever their type (for
+        :attr:`EventFilter.idx_from` / ``idx_until``). Two seeks of the primary key; fewer at
+        either end of the log."""
+        if n < 0:
+            raise ValueError(f"the number of neighbours must not be negative, got {n}")
+        conn = self._conn()
+        low = conn.execute(
+            "SELECT min(idx) FROM (SELECT idx FROM entries WHERE idx < ? ORDER BY idx DESC "
+            "LIMIT ?)",
+            (idx, n),
+        ).fetchone()[0]
+        high = conn.execute(
+            "SELECT max(idx) FROM (SELECT idx FROM entries WHERE idx > ? ORDER BY idx LIMIT ?)",
+            (idx, n),
+        ).fetchone()[0]
+        return (idx if low is None else int(low)), (idx if high is None else int(high)) + 1
+
     def values_starting(self, column: str, prefix: str, limit: int = 50) -> list[str]:
         """Up to ``limit`` distinct ``task_id``/``agent_id``/``ip`` values starting with
         ``prefix``, sorted (completion for the filter fields; index seeks, no scan)."""
@@ -962,6 +1058,7 @@ class MirrorReader:
                         agent_ids=None,
                         ips=None,
                         outcome=None,
+                        event_field=None,
                     ),
                     driver=None,
                     plus_ts=False,
