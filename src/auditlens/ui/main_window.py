@@ -7,7 +7,9 @@ the table model or :class:`~auditlens.ui.tasks.TaskRunner` jobs, never on the UI
 Above the table, the filter as removable chips (:mod:`auditlens.ui.filter_chips`) and the
 match count; the table itself is :class:`~auditlens.ui.event_table.EventTable`. Right-click a
 row to copy the cell, the row (tab-separated, as shown) or the event's JSON, or to filter by
-exactly its user, task, agent, type or IP. When no event matches, the table says why and offers
+exactly its user, task, agent, type or IP, or to pivot from it (:mod:`auditlens.ui.pivots`);
+Back/Forward (Alt+Left/Alt+Right) walk the filters shown (:mod:`auditlens.ui.history`). When no
+event matches, the table says why and offers
 to clear the filters.
 """
 
@@ -55,7 +57,9 @@ from auditlens.ui.event_table import EventTable
 from auditlens.ui.export_dialog import ExportDialog, ExportSource, Recorder
 from auditlens.ui.filter_chips import FilterChips
 from auditlens.ui.filter_panel import FilterPanel, _wall_clock_ms
+from auditlens.ui.history import FilterHistory
 from auditlens.ui.json_view import pretty_json
+from auditlens.ui.pivots import Pivots
 from auditlens.ui.resources import icon
 from auditlens.ui.table_model import (
     AGENT,
@@ -179,6 +183,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
 
         self.filters.filter_changed.connect(self.apply_filter)
+        self.pivots = Pivots(self)
         self.filters.completion_wanted.connect(self._complete_field)
         self.detail.filter_requested.connect(self.filters.set_field)
         self.model.count_changed.connect(self._count_changed)
@@ -207,6 +212,10 @@ class MainWindow(QMainWindow):
         self.filter_action.triggered.connect(self.filters.focus_filter)
         self.sign_out_action = QAction(icon("signout"), "Sign out", self)
         self.sign_out_action.triggered.connect(self.sign_out_requested)
+        self.history = FilterHistory(self.filters, self)
+        toolbar.addAction(self.history.back_action)
+        toolbar.addAction(self.history.forward_action)
+        toolbar.addSeparator()
         toolbar.addAction(self.sync_action)
         toolbar.addAction(self.cancel_action)
         toolbar.addSeparator()
@@ -596,6 +605,8 @@ class MainWindow(QMainWindow):
             action = menu.addAction(label)
             action.setObjectName(f"filter-{kind}")
             action.triggered.connect(lambda _=False, k=kind, v=value: self.filters.set_field(k, v))
+        if row is not None:
+            self.pivots.add_to_menu(menu, row)
         menu.popup(self.table.viewport().mapToGlobal(pos))
         return menu
 
