@@ -34,7 +34,11 @@ def sql(demo_mirror: BuiltMirror) -> Iterator[sqlite3.Connection]:
 def settle(qtbot: QtBot, window: MainWindow, f: EventFilter) -> None:
     qtbot.waitUntil(lambda: window.model.event_filter == f, timeout=3_000)
     wait_loaded(qtbot, window)
-    qtbot.waitUntil(lambda: window.model.count >= 0, timeout=3_000)
+    def counted() -> bool:
+        count = window.model.count
+        return count is not None and count >= 0
+
+    qtbot.waitUntil(counted, timeout=3_000)
 
 
 def loaded_rows(window: MainWindow) -> list[Row]:
@@ -90,7 +94,7 @@ def test_each_same_pivot_replaces_the_filter_and_shows_the_mirrors_rows(
         expected = (
             user_of(window, row)
             if kind == "user"
-            else EventFilter(**{columns[kind]: getattr(row, column)})
+            else EventFilter(**{column: getattr(row, column)})
         )
         settle(qtbot, window, expected)
         value = getattr(row, column)
@@ -174,7 +178,7 @@ def test_the_detail_panes_pivot_button_opens_the_same_pivots(
 ) -> None:
     position, row = a_rich_row(window)
     window.select_row(position)
-    qtbot.waitUntil(lambda: window.detail.pivot_button.isEnabled())
+    qtbot.waitUntil(window.detail.pivot_button.isEnabled)
     qtbot.mouseClick(window.detail.pivot_button, Qt.MouseButton.LeftButton)
     menu = window.pivots.last_detail_menu
     assert menu is not None
