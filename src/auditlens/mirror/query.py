@@ -66,6 +66,7 @@ __all__ = [
     "PREFIX",
     "SMALL_RESULT",
     "SORT_COLUMNS",
+    "Buckets",
     "CheckpointInfo",
     "EventFilter",
     "EventRecord",
@@ -100,6 +101,10 @@ EVENT_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 #: A filter matching at most this many rows is sorted by SQLite after its driver index found
 #: them (a temp B-tree of this size takes a few ms); a broader one walks the sort index.
 SMALL_RESULT = 20_000
+
+#: A histogram of at most this many matching rows is one ``GROUP BY`` query, a larger one a
+#: ``COUNT`` per bucket (:meth:`MirrorReader.bucket_counts`).
+GROUPED_BUCKETS = 50_000
 
 #: Up to how many rows each candidate driver index is counted when choosing between them.
 DRIVER_PROBE = 100_000
@@ -171,6 +176,25 @@ class CheckpointInfo:
     note: str
     root: bytes | None
     verified_at: int | None
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """Counts of the events matching a filter per time bucket (the histogram above the table).
+
+    Bucket ``i`` holds ``start_ms + i * width_ms <= ts < start_ms + (i + 1) * width_ms``.
+    ``failures`` and ``denied`` count the verdicts (:data:`OUTCOMES`) among ``total``.
+    """
+
+    start_ms: int
+    width_ms: int
+    total: tuple[int, ...]
+    failures: tuple[int, ...]
+    denied: tuple[int, ...]
+
+    @property
+    def end_ms(self) -> int:
+        return self.start_ms + self.width_ms * len(self.total)
 
 
 @dataclass(frozen=True)
@@ -1004,6 +1028,68 @@ class MirrorReader:
         if not first or not last:
             return None
         return first[0].ts, last[0].ts
+
+    @_pooled
+    def bucket_counts(self, f: EventFilter, start_ms: int, width_ms: int, n: int) -> Buckets:
+        """How many events match ``f`` in each of ``n`` buckets of ``width_ms`` from
+        ``start_ms``, with the failures and denials among them.
+
+        Read from indexes only: one ``COUNT`` per bucket over the driving ``(column, ts, idx)``
+        index range (every other condition a probe, as for a page), for all verdicts and again
+        restricted to failures and to denials (then the verdict index drives or is probed). No
+        table row is read, unless the filter has a payload field. Why a count per bucket and
+        not one ``GROUP BY (ts - start) / width``: the grouping costs a sorter step per row,
+        ~6x the index walk itself (measured at 1M rows: 200 ms against 30 ms). A filter matching
+        at most :data:`GROUPED_BUCKETS` rows is grouped in one query all the same: then the
+        statements per bucket would cost more than the grouping.
+        """
+        if width_ms <= 0 or n <= 0:
+            raise ValueError(f"buckets need a positive width and number, got {width_ms}, {n}")
+        end_ms = start_ms + width_ms * n
+        zeros = (0,) * n
+        r = self._resolve(f)
+        since = start_ms if r.since_ms is None else max(r.since_ms, start_ms)
+        until = end_ms if r.until_ms is None else min(r.until_ms, end_ms)
+        if r.impossible or since >= until:
+            return Buckets(start_ms, width_ms, zeros, zeros, zeros)
+        r = replace(r, since_ms=since, until_ms=until)
+        conn = self._conn()
+
+        def counts(res: _Resolved) -> tuple[int, ...]:
+            res = replace(res, prefer=None)
+            res = replace(res, prefer=self._smallest_driver(res))
+            if self._capped_count(res, GROUPED_BUCKETS) <= GROUPED_BUCKETS:
+                where, params = _driver_union(res)
+                grouped = [0] * n
+                sql = (
+                    "SELECT (e.ts - ?) / ? AS bucket, COUNT(*) FROM entries AS e "
+                    f"WHERE {where} GROUP BY bucket"
+                )
+                for bucket, count in conn.execute(sql, (start_ms, width_ms, *params)):
+                    if 0 <= bucket < n:
+                        grouped[bucket] += count
+                return tuple(grouped)
+            found = []
+            for i in range(n):
+                low = max(start_ms + i * width_ms, since)
+                high = min(start_ms + (i + 1) * width_ms, until)
+                if low >= high:
+                    found.append(0)
+                    continue
+                # Every driver value in one query; the same SQL text for every bucket (cached).
+                where, params = _driver_union(replace(res, since_ms=low, until_ms=high))
+                sql = f"SELECT COUNT(*) FROM entries AS e WHERE {where}"
+                found.append(int(conn.execute(sql, params).fetchone()[0]))
+            return tuple(found)
+
+        total = counts(r)
+        by_verdict: dict[str, tuple[int, ...]] = {}
+        for verdict in ("failure", "denied"):
+            if r.outcome is not None:
+                by_verdict[verdict] = total if r.outcome == verdict else zeros
+            else:
+                by_verdict[verdict] = counts(replace(r, outcome=verdict))
+        return Buckets(start_ms, width_ms, total, by_verdict["failure"], by_verdict["denied"])
 
     @_pooled
     def neighbours(self, idx: int, n: int) -> tuple[int, int]:
