@@ -34,6 +34,7 @@ def sql(demo_mirror: BuiltMirror) -> Iterator[sqlite3.Connection]:
 def settle(qtbot: QtBot, window: MainWindow, f: EventFilter) -> None:
     qtbot.waitUntil(lambda: window.model.event_filter == f, timeout=3_000)
     wait_loaded(qtbot, window)
+
     def counted() -> bool:
         count = window.model.count
         return count is not None and count >= 0

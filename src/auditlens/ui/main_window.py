@@ -8,6 +8,7 @@ Above the table, the filter as removable chips (:mod:`auditlens.ui.filter_chips`
 match count; the table itself is :class:`~auditlens.ui.event_table.EventTable`. Right-click a
 row to copy the cell, the row (tab-separated, as shown) or the event's JSON, or to filter by
 exactly its user, task, agent, type or IP, or to pivot from it (:mod:`auditlens.ui.pivots`);
+Between the chips and the table, the events-over-time strip (:mod:`auditlens.ui.histogram`).
 Back/Forward (Alt+Left/Alt+Right) walk the filters shown (:mod:`auditlens.ui.history`). When no
 event matches, the table says why and offers
 to clear the filters.
@@ -57,6 +58,7 @@ from auditlens.ui.event_table import EventTable
 from auditlens.ui.export_dialog import ExportDialog, ExportSource, Recorder
 from auditlens.ui.filter_chips import FilterChips
 from auditlens.ui.filter_panel import FilterPanel, _wall_clock_ms
+from auditlens.ui.histogram import HistogramStrip
 from auditlens.ui.history import FilterHistory
 from auditlens.ui.json_view import pretty_json
 from auditlens.ui.pivots import Pivots
@@ -154,6 +156,9 @@ class MainWindow(QMainWindow):
         centre_layout.setContentsMargins(0, 0, 0, 0)
         centre_layout.setSpacing(0)
         centre_layout.addWidget(summary)
+        self.histogram = HistogramStrip(self.model, self.runner)
+        self.histogram.range_selected.connect(self.filters.set_custom_range)
+        centre_layout.addWidget(self.histogram)
         centre_layout.addWidget(self.table, 1)
 
         # The table gets the whole width (eight columns); the detail pane sits under it.
