@@ -29,16 +29,14 @@ from tests.ui.mirror_factory import BuiltMirror
 def bars_for(qtbot: QtBot, window: MainWindow, f: EventFilter) -> None:
     qtbot.waitUntil(lambda: window.model.event_filter == f, timeout=3_000)
     wait_loaded(qtbot, window)
-    qtbot.waitUntil(
-        lambda: (
-            window.model.count is not None
-            and window.model.count > 0
-            and window.histogram.bars
-            and not window.histogram.computing
-            and sum(b.total for b in window.histogram.bars) == window.model.count
-        ),
-        timeout=5_000,
-    )
+
+    def arrived() -> bool:
+        strip, count = window.histogram, window.model.count
+        if count is None or count <= 0 or not strip.bars or strip.computing or strip.stale:
+            return False
+        return sum(b.total for b in strip.bars) == count
+
+    qtbot.waitUntil(arrived, timeout=5_000)
 
 
 def test_the_bars_add_up_to_the_count_with_failures_and_denials(
@@ -125,3 +123,14 @@ def test_bucket_sizes_scale_from_minutes_to_months() -> None:
         "2026-04-01",
         "2026-05-01",
     ]
+
+
+def test_no_match_shows_no_bars_rather_than_the_last_filters(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    bars_for(qtbot, window, EventFilter())
+    window.filters.set_field("ip", "192.0.2.255")
+    qtbot.waitUntil(lambda: window.model.count == 0)
+    qtbot.waitUntil(lambda: not window.histogram.bars)
+    window.history.back()
+    bars_for(qtbot, window, EventFilter())

@@ -163,17 +163,22 @@ class HistogramStrip(QWidget):
         self.computing = False
         self._press: QPoint | None = None
         self._drag_to: QPoint | None = None
+        #: The bars drawn belong to the previous filter (the new count is on its way): faded.
+        self.stale = False
         model.count_changed.connect(self._count_changed)
+        model.filter_refused.connect(lambda _message: self._clear())
 
     # -- data -----------------------------------------------------------------------------------
 
     def _count_changed(self, n: int) -> None:
         reader, f = self._model.reader, self._model.event_filter
-        if n < 0:
-            return  # counting: the bars follow the count, so the rows come first
+        if n < 0:  # counting: the bars follow the count, so the rows come first
+            if not self.stale and self.bars:
+                self.stale = True
+                self.update()
+            return
         if reader is None or n == 0:
-            self._set_bars([])
-            self._shown = None
+            self._clear()
             return
         key = (id(reader), f, n)
         if key == self._shown:
@@ -194,8 +199,18 @@ class HistogramStrip(QWidget):
         self.computing = False
         if bars is not None:
             self._set_bars(bars)
+        else:  # the counts failed (logged by the runner): show none rather than stale ones
+            self._set_bars([])
+
+    def _clear(self) -> None:
+        """No bars: nothing matches, or the filter was refused (never the last filter's)."""
+        self._scope.cancel()
+        self._shown = None
+        self.computing = False
+        self._set_bars([])
 
     def _set_bars(self, bars: list[Bar]) -> None:
+        self.stale = False
         self.bars = bars
         self.update()
         self.bars_changed.emit()
@@ -229,6 +244,8 @@ class HistogramStrip(QWidget):
             text = "Counting events over time…" if self.computing else ""
             painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, text)
             return
+        if self.stale:
+            painter.setOpacity(0.35)
         peak = max(bar.total for bar in self.bars) or 1
         gap = 1.0 if plot.width() / len(self.bars) > 3 else 0.0
         for i, bar in enumerate(self.bars):
@@ -252,6 +269,7 @@ class HistogramStrip(QWidget):
             painter.fillRect(band, QColor(61, 111, 168, 60))
             painter.setPen(QPen(QColor("#3d6fa8")))
             painter.drawRect(band)
+        painter.setOpacity(1.0)
         painter.setPen(QPen(MUTED))
         labels = self.rect().adjusted(8, 0, -8, 0)
         labels.setTop(plot.bottom() + 2)
