@@ -259,3 +259,22 @@ def test_screenshot_of_the_pivot_menu(window: MainWindow, qtbot: QtBot) -> None:
     window.grab().save("/tmp/h11-window.png")
     sub.close()
     menu.close()
+
+
+def test_a_pivot_view_the_evidence_cannot_state_exports_as_its_rows(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    row = window.model.row_at(30)
+    assert row is not None
+    window.pivots.show_neighbours(row.idx, 10)
+    settle(qtbot, window, EventFilter(idx_from=row.idx - 10, idx_until=row.idx + 11))
+    source = window.export_source()
+    assert source is not None
+    assert source.selection == tuple(range(row.idx - 10, row.idx + 11))
+    assert source.filter_record["selected_rows"] == 21  # never "{}" (every event)
+    # A plain filter is still exported as the filter.
+    window.pivots.apply(EventFilter(agent_id=row.agent_id or "agt_none"))
+    settle_or_empty = EventFilter(agent_id=row.agent_id or "agt_none")
+    qtbot.waitUntil(lambda: window.model.event_filter == settle_or_empty)
+    plain = window.export_source()
+    assert plain is not None and isinstance(plain.selection, EventFilter)

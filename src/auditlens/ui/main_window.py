@@ -61,7 +61,7 @@ from auditlens.ui.filter_panel import FilterPanel, _wall_clock_ms
 from auditlens.ui.histogram import HistogramStrip
 from auditlens.ui.history import FilterHistory
 from auditlens.ui.json_view import pretty_json
-from auditlens.ui.pivots import Pivots
+from auditlens.ui.pivots import Pivots, states_evidence_filter
 from auditlens.ui.resources import icon
 from auditlens.ui.table_model import (
     AGENT,
@@ -498,6 +498,10 @@ class MainWindow(QMainWindow):
                 )
             return ExportSource(self.reader.path, indexes, f"{len(rows):,} selected rows")
         f = self.model.event_filter
+        if not states_evidence_filter(f):  # a pivot's log window or payload field
+            indexes = self.pivots.shown_indexes()
+            what = f"the {len(indexes):,} rows of this view ({f.to_query().lstrip('?')})"
+            return ExportSource(self.reader.path, indexes, what)
         query = f.to_query().lstrip("?")
         what = f"the current filter ({query})" if query else "all events (no filter)"
         return ExportSource(self.reader.path, f, what)

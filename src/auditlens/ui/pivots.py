@@ -6,6 +6,10 @@ after it in the log whatever the type. Each pivot replaces the whole filter (so 
 left over from the last question does not hide half the answer) and is one step of the
 Back/Forward history (:mod:`auditlens.ui.history`), so the investigator can walk and return.
 
+A view with a window of log positions or a payload field is exported as the rows it shows (a
+hand-picked selection): the evidence format's filters cannot state those two conditions, and
+an export must never claim a broader filter than the one it answers.
+
 The same "Pivot" submenus are in a row's context menu and behind the detail pane's "Pivot"
 button. "Same …" has a submenu: all time, or within ±1/5/10/30/60 minutes of the event (the
 window is ``[t - N min, t + N min]``, inclusive at both ends). "Just before and after" shows the
@@ -77,6 +81,13 @@ def payload_pivots(raw: bytes) -> list[tuple[str, str, EventFilter]]:
             label = f"Same {what}: {short(value)}"
             found.append((name, label, EventFilter(event_field=(name, value))))
     return found
+
+
+def states_evidence_filter(f: EventFilter) -> bool:
+    """False when ``f`` has a condition the evidence format's filters cannot state (a window of
+    log positions, a payload field): an export of it must be the rows themselves, as a
+    hand-picked selection, so its evidence never claims a broader filter."""
+    return f.idx_from is None and f.idx_until is None and f.event_field is None
 
 
 def around(f: EventFilter, ts: int, minutes: int) -> EventFilter:
@@ -173,6 +184,22 @@ class Pivots(QObject):
                 menu.insertMenu(neighbours, sub)
             else:
                 menu.addMenu(sub)
+
+    def shown_indexes(self) -> tuple[int, ...]:
+        """The indexes of every row of the view, to export a pivot's view as a selection.
+
+        Raises ValueError when some rows are not loaded yet (never export other rows than
+        those the view holds)."""
+        model = self._window.model
+        total = model.rowCount()
+        rows = [model.row_at(r) for r in range(total)]
+        indexes = tuple(sorted(row.idx for row in rows if row is not None))
+        if len(indexes) != total:
+            raise ValueError(
+                f"{total - len(indexes):,} of the {total:,} rows of this view are not loaded "
+                "yet: scroll through them, then export again"
+            )
+        return indexes
 
     # -- applying -------------------------------------------------------------------------------
 
