@@ -10,8 +10,9 @@ span in view), its failures and denials stacked at its foot in the table's verdi
 - Hover a bar for its period and counts.
 
 The counts come from the mirror's indexes (:meth:`~auditlens.mirror.query.MirrorReader.
-bucket_counts`) on a worker, after the table's count arrived (the rows come first); a new filter
-cancels the computation of the old one. Buckets are UTC: days start at midnight UTC, weeks on
+bucket_counts`) on a worker of the long-job pool, after the table's count arrived (the rows
+come first, and scrolling never waits behind the bars); a new filter cancels the computation of
+the old one. Buckets are UTC: days start at midnight UTC, weeks on
 Monday, months on the 1st.
 """
 
@@ -187,8 +188,10 @@ class HistogramStrip(QWidget):
         self._scope.cancel()
         self._scope = scope = QueryScope()
         self.computing = True
-        self._runner.submit(
-            scope.wrap(lambda: compute_bars(reader, f)),
+        counted = scope.wrap(lambda: compute_bars(reader, f))
+        # The long-job pool: the table's page reads (the short pool) never queue behind it.
+        self._runner.start(
+            lambda _progress, _cancel: counted(),
             lambda bars: self._arrived(scope, bars),
             lambda _exc: self._arrived(scope, None),
         )
