@@ -9,11 +9,11 @@ span in view), its failures and denials stacked at its foot in the table's verdi
   zoom is a filter change in the window's history (:mod:`auditlens.ui.history`).
 - Hover a bar for its period and counts.
 
-The counts come from the mirror's indexes (:meth:`~auditlens.mirror.query.MirrorReader.
-bucket_counts`) on a worker of the long-job pool, after the table's count arrived (the rows
-come first, and scrolling never waits behind the bars); a new filter cancels the computation of
-the old one. Buckets are UTC: days start at midnight UTC, weeks on
-Monday, months on the 1st.
+The counts come from the mirror's indexes
+(:meth:`~auditlens.mirror.query.MirrorReader.bucket_counts`) on a worker of the long-job pool,
+after the table's count arrived (the rows come first, and scrolling never waits behind the
+bars); a new filter cancels the computation of the old one. Buckets are UTC: days start at
+midnight UTC, weeks on Monday, months on the 1st.
 """
 
 from __future__ import annotations
