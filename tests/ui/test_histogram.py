@@ -3,13 +3,15 @@ count, failures and denials among them, drag to choose a period, click to zoom, 
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt
 from pytestqt.qtbot import QtBot
 
-from auditlens.mirror.query import EventFilter
+from auditlens.mirror.query import EventFilter, MirrorReader
 from auditlens.ui.histogram import (
     DAY,
     HOUR,
@@ -19,11 +21,12 @@ from auditlens.ui.histogram import (
     WEEK,
     align,
     bucket_width,
+    compute_bars,
     month_starts,
 )
 from auditlens.ui.main_window import MainWindow
 from tests.ui.conftest import wait_loaded
-from tests.ui.mirror_factory import BuiltMirror
+from tests.ui.mirror_factory import BuiltMirror, event_dict, write_mirror
 
 
 def bars_for(qtbot: QtBot, window: MainWindow, f: EventFilter) -> None:
@@ -134,3 +137,29 @@ def test_no_match_shows_no_bars_rather_than_the_last_filters(
     qtbot.waitUntil(lambda: not window.histogram.bars)
     window.history.back()
     bars_for(qtbot, window, EventFilter())
+
+
+def test_a_span_of_years_has_calendar_month_bars(tmp_path: Path) -> None:
+    start = int(datetime(2023, 1, 15, tzinfo=UTC).timestamp() * 1000)
+    times = [start + i * 9 * DAY for i in range(130)]  # about 3 years and 2 months
+    events = [
+        event_dict(
+            ts,
+            "task.failed" if i % 4 == 0 else "task.created",
+            id_=f"log_{i:026d}",
+            outcome="failure" if i % 4 == 0 else "success",
+        )
+        for i, ts in enumerate(times)
+    ]
+    path = write_mirror(tmp_path / "years.sqlite", events).path
+    reader = MirrorReader(path)
+    try:
+        bars = compute_bars(reader, EventFilter())
+    finally:
+        reader.close()
+    assert sum(b.total for b in bars) == 130
+    assert sum(b.failures for b in bars) == 33
+    first = datetime.fromtimestamp(bars[0].start_ms / 1000, UTC)
+    assert (first.year, first.month, first.day, first.hour) == (2023, 1, 1, 0)
+    assert all(datetime.fromtimestamp(b.start_ms / 1000, UTC).day == 1 for b in bars)
+    assert all(a.end_ms == b.start_ms for a, b in itertools.pairwise(bars))
