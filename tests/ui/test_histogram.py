@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QToolTip
 from pytestqt.qtbot import QtBot
 
 from auditlens.mirror.query import EventFilter, MirrorReader
@@ -163,3 +164,13 @@ def test_a_span_of_years_has_calendar_month_bars(tmp_path: Path) -> None:
     assert (first.year, first.month, first.day, first.hour) == (2023, 1, 1, 0)
     assert all(datetime.fromtimestamp(b.start_ms / 1000, UTC).day == 1 for b in bars)
     assert all(a.end_ms == b.start_ms for a, b in itertools.pairwise(bars))
+
+
+def test_hovering_a_bar_tells_its_period_and_counts(window: MainWindow, qtbot: QtBot) -> None:
+    bars_for(qtbot, window, EventFilter())
+    strip = window.histogram
+    busiest = max(range(len(strip.bars)), key=lambda i: strip.bars[i].total)
+    qtbot.mouseMove(strip, strip.bar_rect(busiest).center().toPoint())
+    bar = strip.bars[busiest]
+    qtbot.waitUntil(lambda: f"{bar.total:,} events" in QToolTip.text())
+    assert "UTC" in QToolTip.text() and "failures" in QToolTip.text()

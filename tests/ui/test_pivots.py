@@ -278,3 +278,15 @@ def test_a_pivot_view_the_evidence_cannot_state_exports_as_its_rows(
     qtbot.waitUntil(lambda: window.model.event_filter == settle_or_empty)
     plain = window.export_source()
     assert plain is not None and isinstance(plain.selection, EventFilter)
+
+
+def test_the_back_button_says_where_it_goes(window: MainWindow, qtbot: QtBot) -> None:
+    window.filters.set_field("type", "auth")
+    settle(qtbot, window, EventFilter(types=frozenset({"auth"})))
+    window.filters.set_field("ip", "10.42.8.29")
+    settle(qtbot, window, EventFilter(types=frozenset({"auth"}), ip="10.42.8.29"))
+    assert window.history.back_action.toolTip().endswith("Type: auth")
+    window.history.back()
+    assert "IP 10.42.8.29" in window.history.forward_action.toolTip()
+    window.history.back()
+    assert window.history.back_action.toolTip().endswith("nothing before")
