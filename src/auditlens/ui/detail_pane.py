@@ -3,7 +3,9 @@
 It shows what the mirror holds for the selected row: the exact entry bytes as pretty JSON, the
 leaf hash and the trusted checkpoint that covers the entry (computed by the query layer; this
 widget only displays them). The user, task and agent ids and the request's IP address are
-links: clicking one asks the window to filter by exactly that value (``filter_requested``).
+links: clicking one asks the window to filter by exactly that value (``filter_requested``);
+the "Pivot" button opens the event's pivots (same user, IP, … within ±N minutes; the events
+just before and after it: :mod:`auditlens.ui.pivots`).
 The request's user agent is shown beside the IP: the pane is where an investigator looks for
 "from where". The outcome is the verdict: a refusal reads **denied** in amber, with the signed
 outcome beside it, so it can be told from both a success and a failure.
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -85,6 +87,9 @@ class DetailPane(QWidget):
     filter_requested = Signal(str, str)
     #: A task id whose whole trail the person wants to see ("Show task trail" link).
     trail_requested = Signal(str)
+    #: The "Pivot" button: where (global) to open the pivots of the shown event
+    #: (:mod:`auditlens.ui.pivots` builds the menu).
+    pivot_menu_requested = Signal(QPoint)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -103,6 +108,19 @@ class DetailPane(QWidget):
         self.title.setObjectName("DetailTitle")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         top.addWidget(self.title, 1)
+        self.pivot_button = QPushButton("Pivot ▾")
+        self.pivot_button.setObjectName("PivotButton")
+        self.pivot_button.setToolTip(
+            "Same user, IP, agent, task, API key or session (all time or within ±N minutes), "
+            "or the events just before and after this one"
+        )
+        self.pivot_button.setEnabled(False)
+        self.pivot_button.clicked.connect(
+            lambda: self.pivot_menu_requested.emit(
+                self.pivot_button.mapToGlobal(self.pivot_button.rect().bottomLeft())
+            )
+        )
+        top.addWidget(self.pivot_button)
         self.copy_button = QPushButton(icon("copy"), "Copy")
         self.copy_button.setToolTip("Copy the event as JSON")
         self.copy_button.setEnabled(False)
@@ -154,6 +172,7 @@ class DetailPane(QWidget):
         self.proof.setVisible(False)
         self.json.setPlainText("")
         self.copy_button.setEnabled(False)
+        self.pivot_button.setEnabled(False)
 
     def show_loading(self, row: Row) -> None:
         """A row was selected; its bytes are being read."""
@@ -204,6 +223,7 @@ class DetailPane(QWidget):
         self.proof.setVisible(True)
         self.json.setPlainText(pretty_json(record.raw))
         self.copy_button.setEnabled(True)
+        self.pivot_button.setEnabled(True)
 
     def copy(self) -> None:
         """Put the event's JSON on the clipboard."""

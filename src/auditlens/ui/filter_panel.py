@@ -12,6 +12,12 @@ pane, "Filter by this value" in the table) is matched *exactly* until the person
 "this task" never quietly includes another task whose id happens to extend it. The fields offer
 completion from the values the mirror holds.
 
+Two conditions have no control of their own: they come from a pivot on one event (see
+:mod:`auditlens.ui.pivots`) and show as chips only, removable like the others: a window of log
+positions (the events just before and after one event) and a payload field (the same API key or
+session). :meth:`FilterPanel.state` and :meth:`FilterPanel.restore` save and put back everything
+the sidebar holds, for the Back/Forward history (:mod:`auditlens.ui.history`).
+
 "Custom (UTC)…" opens on the span of the events in view (first to last, to the minute), not on
 an empty "now to now" range; :meth:`FilterPanel.set_data_span` keeps that span current.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from PySide6.QtCore import QDateTime, QStringListModel, Qt, QTimer, QTimeZone, Signal
 from PySide6.QtWidgets import (
@@ -65,7 +72,24 @@ TASK_COMPLETION_MIN = 4
 MINUTE_MS = 60_000
 
 #: The parts of a filter a chip can remove, in the order chips are shown.
-PARTS = ("time", "user", "types", "task", "agent", "ip", "outcome")
+PARTS = ("time", "user", "types", "task", "agent", "ip", "outcome", "window", "field")
+
+
+@dataclass(frozen=True)
+class PanelState:
+    """Everything the sidebar holds, as the person left it: a relative range stays relative
+    ("Last 24 hours" put back is again the last 24 hours), typed text stays a prefix and a
+    clicked value stays exact."""
+
+    range_index: int = 0
+    since_ms: int | None = None  # the custom From/To, when the range is custom
+    until_ms: int | None = None
+    texts: tuple[tuple[str, str], ...] = ()  # (field, text) of the text fields
+    exact: tuple[tuple[str, str], ...] = ()  # (field, value) matched exactly
+    types: frozenset[str] = frozenset()
+    outcome_index: int = 0
+    window: tuple[int, int] | None = None  # (idx_from, idx_until)
+    event_field: tuple[str, str] | None = None
 
 
 def _shown(value: str) -> tuple[str, str]:
@@ -108,6 +132,13 @@ def filter_chips(f: EventFilter) -> list[tuple[str, str]]:
             chips.append((part, f"{label} {how}{shown}"))
     if f.outcome is not None:
         chips.append(("outcome", f"Outcome: {f.outcome}"))
+    if f.idx_from is not None or f.idx_until is not None:
+        low = "the first" if f.idx_from is None else f"#{f.idx_from:,}"
+        high = "the last" if f.idx_until is None else f"#{f.idx_until - 1:,}"
+        chips.append(("window", f"Log positions {low} – {high}"))
+    if f.event_field is not None:
+        name, value = f.event_field
+        chips.append(("field", f"event.{name} = {value}"))
     return chips
 
 
@@ -250,6 +281,8 @@ class FilterPanel(QWidget):
             if completer is not None:
                 completer.activated.connect(lambda value, name=name: self._pick(name, value))
         self._span: tuple[int, int] | None = None
+        self._window: tuple[int, int] | None = None
+        self._event_field: tuple[str, str] | None = None
         self.task.textEdited.connect(self._task_typed)
         self.types.itemChanged.connect(self._changed_soon)
         self.outcome.currentIndexChanged.connect(self._changed_now)
@@ -344,6 +377,10 @@ class FilterPanel(QWidget):
             if part == "time":
                 self.range.setCurrentIndex(0)
                 self.custom.setVisible(False)
+            elif part == "window":
+                self._window = None
+            elif part == "field":
+                self._event_field = None
             elif part == "types":
                 self._uncheck_all()
             elif part == "outcome":
@@ -371,11 +408,7 @@ class FilterPanel(QWidget):
         """Check these categories and/or exact types (and nothing else)."""
         self._building = True
         try:
-            for parent_item in self._categories():
-                whole = parent_item.data(0, Qt.ItemDataRole.UserRole) in names
-                for child in self._children(parent_item):
-                    on = whole or child.data(0, Qt.ItemDataRole.UserRole) in names
-                    child.setCheckState(0, Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+            self._check_only(frozenset(names))
         finally:
             self._building = False
         self._changed_now()
@@ -391,9 +424,88 @@ class FilterPanel(QWidget):
             self._exact.clear()
             self.outcome.setCurrentIndex(0)
             self._uncheck_all()
+            self._window = self._event_field = None
         finally:
             self._building = False
         self._changed_now()
+
+    def state(self) -> PanelState:
+        """What the sidebar holds now (for Back/Forward)."""
+        custom = self.range.currentIndex() == CUSTOM
+        return PanelState(
+            range_index=self.range.currentIndex(),
+            since_ms=self.since_edit.dateTime().toMSecsSinceEpoch() if custom else None,
+            until_ms=self.until_edit.dateTime().toMSecsSinceEpoch() if custom else None,
+            texts=tuple((name, edit.text()) for name, edit in self._edits().items()),
+            exact=tuple(sorted(self._exact.items())),
+            types=frozenset(self._checked_types()),
+            outcome_index=self.outcome.currentIndex(),
+            window=self._window,
+            event_field=self._event_field,
+        )
+
+    def restore(self, state: PanelState) -> None:
+        """Put the sidebar back as ``state`` describes it; one query."""
+        self._building = True
+        try:
+            self.range.setCurrentIndex(state.range_index)
+            self.custom.setVisible(state.range_index == CUSTOM)
+            for date_edit, ms in (
+                (self.since_edit, state.since_ms),
+                (self.until_edit, state.until_ms),
+            ):
+                if ms is not None:
+                    date_edit.setDateTime(QDateTime.fromMSecsSinceEpoch(ms, QTimeZone.utc()))
+            texts = dict(state.texts)
+            for name, edit in self._edits().items():
+                edit.setText(texts.get(name, ""))
+            self._exact = dict(state.exact)
+            self._check_only(state.types)
+            self.outcome.setCurrentIndex(state.outcome_index)
+            self._window = state.window
+            self._event_field = state.event_field
+        finally:
+            self._building = False
+        self._changed_now()
+
+    def show_pivot(self, f: EventFilter) -> None:
+        """Show exactly ``f`` (a pivot from one event), every other condition cleared: the
+        values are matched exactly, a time range becomes the custom From/To. One query."""
+        texts = {
+            "user": f.user_email or f.user_id,
+            "task": f.task_id,
+            "agent": f.agent_id,
+            "ip": f.ip,
+        }
+        timed = f.since_ms is not None or f.until_ms is not None
+        self.restore(
+            PanelState(
+                range_index=CUSTOM if timed else 0,
+                since_ms=f.since_ms if f.since_ms is not None else f.until_ms,
+                until_ms=f.until_ms,
+                texts=tuple((k, v) for k, v in texts.items() if v),
+                exact=tuple((k, v) for k, v in texts.items() if v and not v.endswith(PREFIX)),
+                types=f.types,
+                outcome_index=[v for _, v in OUTCOME_CHOICES].index(f.outcome),
+                window=(
+                    None
+                    if f.idx_from is None and f.idx_until is None
+                    else (f.idx_from or 0, f.idx_until or 2**62)
+                ),
+                event_field=f.event_field,
+            )
+        )
+
+    def _check_only(self, names: frozenset[str]) -> None:
+        """Check these categories and/or exact types and nothing else (no query)."""
+        if not names:
+            self._uncheck_all()
+            return
+        for parent_item in self._categories():
+            whole = parent_item.data(0, Qt.ItemDataRole.UserRole) in names
+            for child in self._children(parent_item):
+                on = whole or child.data(0, Qt.ItemDataRole.UserRole) in names
+                child.setCheckState(0, Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
 
     def _uncheck_all(self) -> None:
         """Every type box and category box empty, and drawn so.
@@ -432,6 +544,9 @@ class FilterPanel(QWidget):
             agent_id=self._value("agent"),
             ip=self._value("ip"),
             outcome=OUTCOME_CHOICES[self.outcome.currentIndex()][1],
+            idx_from=None if self._window is None else self._window[0],
+            idx_until=None if self._window is None else self._window[1],
+            event_field=self._event_field,
         )
 
     def _value(self, name: str) -> str | None:

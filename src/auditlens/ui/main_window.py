@@ -7,7 +7,10 @@ the table model or :class:`~auditlens.ui.tasks.TaskRunner` jobs, never on the UI
 Above the table, the filter as removable chips (:mod:`auditlens.ui.filter_chips`) and the
 match count; the table itself is :class:`~auditlens.ui.event_table.EventTable`. Right-click a
 row to copy the cell, the row (tab-separated, as shown) or the event's JSON, or to filter by
-exactly its user, task, agent, type or IP. When no event matches, the table says why and offers
+exactly its user, task, agent, type or IP, or to pivot from it (:mod:`auditlens.ui.pivots`);
+Between the chips and the table, the events-over-time strip (:mod:`auditlens.ui.histogram`).
+Back/Forward (Alt+Left/Alt+Right) walk the filters shown (:mod:`auditlens.ui.history`). When no
+event matches, the table says why and offers
 to clear the filters.
 """
 
@@ -56,7 +59,10 @@ from auditlens.ui.event_table import EventTable
 from auditlens.ui.export_dialog import ExportDialog, ExportSource
 from auditlens.ui.filter_chips import FilterChips
 from auditlens.ui.filter_panel import FilterPanel, _wall_clock_ms
+from auditlens.ui.histogram import HistogramStrip
+from auditlens.ui.history import FilterHistory
 from auditlens.ui.json_view import pretty_json
+from auditlens.ui.pivots import Pivots, states_evidence_filter
 from auditlens.ui.resources import icon
 from auditlens.ui.table_model import (
     AGENT,
@@ -151,6 +157,9 @@ class MainWindow(QMainWindow):
         centre_layout.setContentsMargins(0, 0, 0, 0)
         centre_layout.setSpacing(0)
         centre_layout.addWidget(summary)
+        self.histogram = HistogramStrip(self.model, self.runner)
+        self.histogram.range_selected.connect(self.filters.set_custom_range)
+        centre_layout.addWidget(self.histogram)
         centre_layout.addWidget(self.table, 1)
 
         # The table gets the whole width (eight columns); the detail pane sits under it.
@@ -180,6 +189,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
 
         self.filters.filter_changed.connect(self.apply_filter)
+        self.pivots = Pivots(self)
         self.filters.completion_wanted.connect(self._complete_field)
         self.detail.filter_requested.connect(self.filters.set_field)
         self.model.count_changed.connect(self._count_changed)
@@ -208,6 +218,10 @@ class MainWindow(QMainWindow):
         self.filter_action.triggered.connect(self.filters.focus_filter)
         self.sign_out_action = QAction(icon("signout"), "Sign out", self)
         self.sign_out_action.triggered.connect(self.sign_out_requested)
+        self.history = FilterHistory(self.filters, self)
+        toolbar.addAction(self.history.back_action)
+        toolbar.addAction(self.history.forward_action)
+        toolbar.addSeparator()
         toolbar.addAction(self.sync_action)
         toolbar.addAction(self.cancel_action)
         toolbar.addSeparator()
@@ -485,6 +499,10 @@ class MainWindow(QMainWindow):
                 )
             return ExportSource(self.reader.path, indexes, f"{len(rows):,} selected rows")
         f = self.model.event_filter
+        if not states_evidence_filter(f):  # a pivot's log window or payload field
+            indexes = self.pivots.shown_indexes()
+            what = f"the {len(indexes):,} rows of this view ({f.to_query().lstrip('?')})"
+            return ExportSource(self.reader.path, indexes, what)
         query = f.to_query().lstrip("?")
         what = f"the current filter ({query})" if query else "all events (no filter)"
         return ExportSource(self.reader.path, f, what)
@@ -597,6 +615,8 @@ class MainWindow(QMainWindow):
             action = menu.addAction(label)
             action.setObjectName(f"filter-{kind}")
             action.triggered.connect(lambda _=False, k=kind, v=value: self.filters.set_field(k, v))
+        if row is not None:
+            self.pivots.add_to_menu(menu, row)
         menu.popup(self.table.viewport().mapToGlobal(pos))
         return menu
 

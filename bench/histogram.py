@@ -1,0 +1,60 @@
+"""Histogram bucket counts at 1M events: each filter's counts per bucket, warm, median of 5.
+
+Workload: the cached viewer mirror of ``bench/viewer.py`` (1,000,000 demo events; pass another
+path as the first argument), the whole span in 120 buckets (what the strip shows for "All
+time"), then a one-day span in 96 buckets, for filters of each kind the sidebar builds.
+Prints milliseconds; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from auditlens.mirror.query import EventFilter, MirrorReader
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = ROOT / "bench" / "out" / "viewer-1000000.sqlite"
+
+
+def main() -> None:
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
+    reader = MirrorReader(path)
+    first, last = reader.span(EventFilter()) or (0, 1)
+    some = reader.page(EventFilter(), "ts", True, None, 5000)[-1]
+    email = reader.email_of(some.user_id)
+    filters = {
+        "all": EventFilter(),
+        "agent category": EventFilter(types=frozenset({"agent"})),
+        "failures": EventFilter(outcome="failure"),
+        "denied": EventFilter(outcome="denied"),
+        "one user": EventFilter(user_email=email),
+        "one type + failure": EventFilter(types=frozenset({"agent.action"}), outcome="failure"),
+        "auth + approval": EventFilter(types=frozenset({"auth", "approval"})),
+        "one IP": EventFilter(ip=some.ip),
+        "user prefix": EventFilter(user_email=(email or "a")[:2] + "*"),
+    }
+    spans = {
+        "whole span / 120": (first, (last - first) // 120 + 1, 120),
+        "one day / 96": (last - 86_400_000, 900_000, 96),
+    }
+    print(f"mirror: {path} ({reader.status().entries:,} events)")
+    for span_name, (start, width, n) in spans.items():
+        for name, f in filters.items():
+            times = []
+            for _ in range(6):
+                t0 = time.perf_counter()
+                buckets = reader.bucket_counts(f, start, width, n)
+                times.append((time.perf_counter() - t0) * 1000)
+            warm = statistics.median(times[1:])
+            print(
+                f"{span_name:18} {name:20} cold {times[0]:7.1f} ms  warm {warm:7.1f} ms  "
+                f"({sum(buckets.total):,} events)"
+            )
+    reader.close()
+
+
+if __name__ == "__main__":
+    main()

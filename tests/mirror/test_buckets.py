@@ -1,0 +1,97 @@
+"""Histogram counts: per time bucket, from indexes, equal to counting the rows one by one."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from auditlens.mirror import query
+from auditlens.mirror.query import EventFilter, MirrorReader
+from tests.ui.mirror_factory import build_demo_mirror
+
+HOUR = 3_600_000
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("mirror") / "demo.sqlite"
+    build_demo_mirror(path, 3_000)
+    return path
+
+
+@pytest.fixture
+def reader(demo: Path) -> Iterator[MirrorReader]:
+    r = MirrorReader(demo)
+    yield r
+    r.close()
+
+
+def rows(path: Path) -> list[tuple[int, str, str | None, str | None, str | None]]:
+    conn = sqlite3.connect(path)
+    found = conn.execute("SELECT ts, verdict, user_id, category, ip FROM entries").fetchall()
+    conn.close()
+    return found
+
+
+@pytest.mark.parametrize("grouped", [50_000, 10], ids=["grouped", "count-per-bucket"])
+@pytest.mark.parametrize(
+    "f",
+    [
+        EventFilter(),
+        EventFilter(types=frozenset({"agent"})),
+        EventFilter(outcome="failure"),
+        EventFilter(outcome="denied"),
+        EventFilter(types=frozenset({"auth", "approval"})),
+    ],
+    ids=["all", "agent", "failures", "denied", "auth+approval"],
+)
+def test_bucket_counts_equal_the_rows_counted_one_by_one(
+    reader: MirrorReader,
+    demo: Path,
+    f: EventFilter,
+    grouped: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(query, "GROUPED_BUCKETS", grouped)  # both ways of counting
+    everything = rows(demo)
+    first = min(ts for ts, *_ in everything)
+    width = 6 * HOUR
+    n = (max(ts for ts, *_ in everything) - first) // width + 1
+    buckets = reader.bucket_counts(f, first, width, n)
+    wanted_categories = f.categories or None
+    total = [0] * n
+    failures = [0] * n
+    denied = [0] * n
+    for ts, verdict, _user, category, _ip in everything:
+        if wanted_categories is not None and category not in wanted_categories:
+            continue
+        if f.outcome is not None and verdict != f.outcome:
+            continue
+        b = (ts - first) // width
+        total[b] += 1
+        failures[b] += verdict == "failure"
+        denied[b] += verdict == "denied"
+    assert list(buckets.total) == total
+    assert list(buckets.failures) == failures
+    assert list(buckets.denied) == denied
+    assert sum(buckets.total) == reader.count(f)
+    assert buckets.end_ms == first + n * width
+
+
+def test_buckets_respect_the_filters_own_time_range_and_a_user(reader: MirrorReader) -> None:
+    some = reader.page(EventFilter(), "ts", True, None, 500)[-1]
+    f = EventFilter(user_id=some.user_id, since_ms=some.ts - 48 * HOUR, until_ms=some.ts + HOUR)
+    start = some.ts - 72 * HOUR
+    buckets = reader.bucket_counts(f, start, HOUR, 96)
+    assert sum(buckets.total) == reader.count(f) > 0
+    assert sum(buckets.total[:24]) == 0  # before the filter's own range
+    outside = reader.bucket_counts(f, some.ts + 2 * HOUR, HOUR, 5)
+    assert sum(outside.total) == 0
+
+
+def test_bad_bucket_sizes_are_refused(reader: MirrorReader) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        reader.bucket_counts(EventFilter(), 0, 0, 10)
