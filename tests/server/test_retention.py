@@ -227,3 +227,24 @@ def test_a_prune_after_a_prune_still_passes_the_operator_check(private_api: Api)
     assert second is not None and second.previous_min_index == 256 and second.min_index > 512
     assert _check(api) == []
     verify_log(api.http, api.auth("admin"), ORIGIN, api.state.vkey, min_index=second.min_index)
+
+
+def test_a_log_that_refuses_appends_is_reported_and_the_others_are_still_pruned(
+    tmp_path: Path,
+) -> None:
+    """The retention round used to stop at the first log whose stored state refused appends."""
+    from auditlens.server.app import prune_all
+
+    with running_api("sqlite", tmp_path) as api:
+        assert api.ingest([sample_event(i) for i in range(600)]).status_code == 201
+        globex = api.orgs["globex"].org.id
+        with api.state.db.write() as conn:  # a raised tree size: signing now could fork the log
+            conn.execute(
+                sa.text("UPDATE organizations SET tree_size = tree_size + 1000 WHERE id = :o"),
+                {"o": globex},
+            )
+        clock = api.state.sequencer.clock
+        api.state.sequencer.clock = lambda: clock() + 91 * DAY_MS  # type: ignore[method-assign]
+        done = prune_all(api.state)
+    assert [r.org_id for r in done.pruned] == [api.orgs["acme"].org.id]
+    assert len(done.refused) == 1 and globex in done.refused[0].detail

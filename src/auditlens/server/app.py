@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
@@ -30,19 +31,37 @@ from auditlens.server.routes_events import router as events_router
 from auditlens.server.routes_exports import router as exports_router
 from auditlens.server.routes_forwarders import router as forwarders_router
 from auditlens.server.routes_log import router as log_router
+from auditlens.server.sequencer import LogStateError
 from auditlens.server.settings import ServerSettings
 from auditlens.server.state import ServerState, open_server
 
 log = logging.getLogger("auditlens.server")
 
 
-def prune_all(state: ServerState) -> list[retention.PruneResult]:
-    """Prune every organization by its plan; return what was pruned."""
+@dataclass
+class PruneRound:
+    """What one round of retention did: the logs pruned, and those whose log refused."""
+
+    pruned: list[retention.PruneResult] = field(default_factory=list)
+    refused: list[LogStateError] = field(default_factory=list)
+
+
+def prune_all(state: ServerState) -> PruneRound:
+    """Prune every organization by its plan.
+
+    One organization whose log refuses appends (its stored state is inconsistent: an operator
+    must run ``server verify``) is reported and skipped; the others are still pruned.
+    """
     with state.db.read() as conn:
         orgs = accounts.list_organizations(conn)
-    results = []
+    done = PruneRound()
     for org in orgs:
-        result = retention.prune(state.sequencer, org.id)
+        try:
+            result = retention.prune(state.sequencer, org.id)
+        except LogStateError as exc:
+            log.error("%s: not pruned: %s", org.origin, exc.reason)
+            done.refused.append(exc)
+            continue
         if result is not None:
             log.info(
                 "pruned %s below index %d (%d days)",
@@ -50,8 +69,8 @@ def prune_all(state: ServerState) -> list[retention.PruneResult]:
                 result.min_index,
                 result.policy_days,
             )
-            results.append(result)
-    return results
+            done.pruned.append(result)
+    return done
 
 
 def _retention_loop(state: ServerState, stop: threading.Event) -> None:

@@ -490,28 +490,37 @@ def run_verify(args: argparse.Namespace) -> int:
 def run_prune(args: argparse.Namespace) -> int:
     from auditlens.server import idempotency, retention
     from auditlens.server.app import prune_all
+    from auditlens.server.sequencer import LogStateError
 
     state = _open(args)
+    refused: list[LogStateError] = []
     try:
         if args.org:
             org = _find_org(state, args.org)
-            result = retention.prune(state.sequencer, org.id)
+            try:
+                result = retention.prune(state.sequencer, org.id)
+            except LogStateError as exc:
+                refused.append(exc)
+                result = None
             results = [result] if result else []
         else:
-            results = prune_all(state)
+            done = prune_all(state)
+            results, refused = done.pruned, done.refused
         receipts = idempotency.purge_expired(state.db, state.settings.idempotency_ttl_seconds)
     finally:
         state.close()
     if receipts:
         _err(f"auditlens: deleted {receipts:,} expired idempotency receipts")
-    if not results:
+    if not results and not refused:
         _err("auditlens: nothing to prune")
     for r in results:
         print(
             f"{r.org_id}\tmin_index {r.previous_min_index} -> {r.min_index}\t"
             f"({r.policy_days} days)\tevent {r.event_index}"
         )
-    return 0
+    for problem in refused:
+        _err(f"auditlens: not pruned: {problem.detail}")
+    return 1 if refused else 0
 
 
 def main(argv: list[str] | None = None) -> int:
