@@ -163,7 +163,7 @@ def table_ddl() -> list[str]:
             str(CreateTable(table, if_not_exists=True).compile(dialect=_dialect)).strip()
             for table in metadata.sorted_tables
         ),
-        search.DDL,
+        *search.CREATE,
     ]
 
 

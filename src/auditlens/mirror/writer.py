@@ -16,7 +16,10 @@ Two paths, chosen per batch:
 
 Either way the free-text index (:mod:`auditlens.mirror.search`) gets the batch's entries just
 before COMMIT, read back from the rows just loaded (one pass, in index order), so a committed
-entry is always searchable and a rolled-back one never is.
+entry is always searchable and a rolled-back one never is. Why one pass after the load and
+not next to each chunk of rows on the writer thread: the text is taken in Python, which then
+competes for the GIL with the caller's hashing and parsing; measured at 100k demo events on 2
+cores, interleaving slowed the sync more than the pass does (bench/search.py).
 
 Rows are inserted on a writer thread fed by a small queue, so SQLite's C work (which releases the
 GIL) overlaps the caller's hashing and parsing. Column extraction (:func:`extract_row`) lives
