@@ -105,3 +105,31 @@ def test_hits_are_highlighted_in_the_table_and_the_json_pane(
     window.resize(1400, 820)
     qtbot.wait(100)
     window.grab().save("/tmp/h10-search.png")
+
+
+def test_the_json_pane_marks_values_not_keys(qtbot: QtBot) -> None:
+    from PySide6.QtGui import QTextDocument
+
+    from auditlens.ui.json_view import JsonHighlighter
+
+    document = QTextDocument('  "path": "/srv/path/main.py",')
+    highlighter = JsonHighlighter(document)
+    highlighter.set_search(search.SearchQuery.parse("path"))
+    block = document.firstBlock()
+    marked = [
+        block.text()[f.start : f.start + f.length]
+        for f in block.layout().formats()
+        if f.format.background().color() == QColor(HIT_BACKGROUND)
+    ]
+    assert marked == ["path"]
+    assert block.text().index("path", 10) == next(
+        f.start
+        for f in block.layout().formats()
+        if f.format.background().color() == QColor(HIT_BACKGROUND)
+    )
+
+
+def test_a_slash_typed_in_the_search_field_stays_in_it(window: MainWindow, qtbot: QtBot) -> None:
+    run_search(qtbot, window, "services/")
+    assert window.search_bar.field.text() == "services/"
+    assert window.model.count == window.reader.count(EventFilter(text="services/"))  # type: ignore[union-attr]

@@ -22,6 +22,7 @@ from auditlens.mirror.search import SearchQuery, highlight_spans
 #: A search hit: dark text on yellow, readable over any of the syntax colours.
 _HIT_BACKGROUND = "#ffe066"
 _HIT_TEXT = "#1a1a1a"
+_KEY = re.compile(r'"(?:[^"\\]|\\.)*"(?=\s*:)')
 
 
 def pretty_json(raw: bytes) -> str:
@@ -72,5 +73,9 @@ class JsonHighlighter(QSyntaxHighlighter):
         for pattern, fmt in self.rules:
             for match in pattern.finditer(text):
                 self.setFormat(match.start(), match.end() - match.start(), fmt)
+        if not self.search:
+            return
+        keys = [m.span() for m in _KEY.finditer(text)]  # keys are not searched: not marked
         for start, end in highlight_spans(self.search, text):
-            self.setFormat(start, end - start, self.hit_format)
+            if not any(a <= start < b for a, b in keys):
+                self.setFormat(start, end - start, self.hit_format)
