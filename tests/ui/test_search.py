@@ -133,3 +133,28 @@ def test_a_slash_typed_in_the_search_field_stays_in_it(window: MainWindow, qtbot
     run_search(qtbot, window, "services/")
     assert window.search_bar.field.text() == "services/"
     assert window.model.count == window.reader.count(EventFilter(text="services/"))  # type: ignore[union-attr]
+
+
+def test_an_export_never_widens_a_search_to_the_sidebar_filter(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    """The evidence states the sidebar's filter only: with a search applied, the filter is not
+    exported (it would hold events the table does not show); selected rows still are."""
+    import pytest
+
+    from auditlens.export.mirror_source import MirrorSnapshot
+
+    run_search(qtbot, window, "pytest")
+    assert window.show_export_dialog() is None
+    assert "free-text search" in window.statusBar().currentMessage()
+    window.table.selectRow(0)
+    window.table.selectionModel().select(
+        window.model.index(1, 0),
+        window.table.selectionModel().SelectionFlag.Select
+        | window.table.selectionModel().SelectionFlag.Rows,
+    )
+    source = window.export_source()
+    assert source is not None and not isinstance(source.selection, EventFilter)
+    assert window.reader is not None
+    with pytest.raises(ValueError, match="free-text search"):
+        MirrorSnapshot(window.reader.path, EventFilter(text="pytest"))

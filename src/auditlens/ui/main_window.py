@@ -515,6 +515,11 @@ class MainWindow(QMainWindow):
                 )
             return ExportSource(self.reader.path, indexes, f"{len(rows):,} selected rows")
         f = self.model.event_filter
+        if f.text is not None:  # an export's evidence states the filter; it has no search
+            raise ValueError(
+                "Exports carry the sidebar's filter, not a free-text search: select the rows "
+                "to export, or clear the search"
+            )
         query = f.to_query().lstrip("?")
         what = f"the current filter ({query})" if query else "all events (no filter)"
         return ExportSource(self.reader.path, f, what)
