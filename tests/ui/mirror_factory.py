@@ -25,6 +25,7 @@ from auditlens.core.events import (
     summarize,
     verdict_of,
 )
+from auditlens.mirror import search
 from auditlens.mirror.schema import SCHEMA_VERSION, index_ddl, table_ddl
 from auditlens.mirror.writer import request_of
 from auditlens.server import demo_data
@@ -144,6 +145,8 @@ def write_mirror(
     conn.execute("COMMIT")
     for ddl in index_ddl():
         conn.execute(ddl)
+    with conn:  # the free-text index, as the sync writer builds it after a bulk load
+        search.index_from(conn, -1)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     return BuiltMirror(path, size, vkey, tuple(users))

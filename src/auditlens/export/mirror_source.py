@@ -121,6 +121,11 @@ class MirrorSnapshot:
         if selection is None:
             selection = EventFilter()
         if isinstance(selection, EventFilter):
+            if selection.text is not None:  # the evidence's filter could not state it
+                raise ValueError(
+                    "an export carries the sidebar's filter, not a free-text search: clear the "
+                    "search, or select the rows to export"
+                )
             found = self._matching(selection, n)
             if selection.outcome is not None:
                 found = self._by_verdict(found, selection.outcome)

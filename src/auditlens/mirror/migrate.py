@@ -11,6 +11,9 @@ again.
 Schema 1 -> 2 adds ``verdict``, ``ip`` and ``user_agent`` to ``entries`` (one parse of each
 entry: about 30 s per million entries on a busy 2-core machine, once), their indexes, and drops
 the signed-outcome index that no query uses any more.
+
+Schema 2 -> 3 builds the free-text index (:mod:`auditlens.mirror.search`) of every stored
+entry, once, from the stored bytes (the same function the sync writer indexes a batch with).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 import orjson
 
 from auditlens.core import events as core_events
-from auditlens.mirror import schema
+from auditlens.mirror import schema, search
 
 _CHUNK = 5_000
 _ADDED_COLUMNS = (("verdict", "TEXT"), ("ip", "TEXT"), ("user_agent", "TEXT"))
@@ -80,6 +83,8 @@ def upgrade(
             conn.execute(f"DROP INDEX IF EXISTS {name}")
         for ddl in schema.index_ddl():
             conn.execute(ddl)
+    if from_version < 3:
+        search.rebuild(conn)
 
 
 def needs_upgrade(path: Path) -> bool:

@@ -58,6 +58,7 @@ from urllib.parse import quote
 
 from auditlens.core.events import format_timestamp
 from auditlens.core.merkle import leaf_hash
+from auditlens.mirror import search
 from auditlens.mirror.store import open_readonly
 
 __all__ = [
@@ -119,10 +120,15 @@ _COLUMN_OF_SORT: dict[str, str] = {
     "agent": "agent_id",
     "task": "task_id",
 }
-_SELECT = (
+_COLUMNS = (
     "SELECT e.idx, e.id, e.ts, e.type, e.category, e.user_id, e.task_id, e.agent_id, "
-    "e.outcome, e.summary, e.verdict, e.ip, e.user_agent FROM entries AS e"
+    "e.outcome, e.summary, e.verdict, e.ip, e.user_agent"
 )
+_SELECT = f"{_COLUMNS} FROM entries AS e"
+_ENTRIES = "entries AS e"
+#: A free-text search drives from its FTS5 index, in rowid (= idx = log) order; CROSS JOIN
+#: keeps SQLite from reordering the join.
+_TEXT_SOURCE = f"{search.TABLE} AS s CROSS JOIN entries AS e ON e.idx = s.rowid"
 _USER_JOIN = " LEFT JOIN users AS u ON u.id = e.user_id"
 
 
@@ -230,6 +236,8 @@ class EventFilter:
     key's ``key_id``, an SSO ``idp_session``). No index holds payload fields, so each candidate
     row's bytes are read: alone over a whole 1M mirror that is ~1.3 s per count or page
     (measured), within a ±N minute window or beside another condition a few ms.
+    ``text`` is a free-text search over every value of the event (:mod:`auditlens.mirror.search`
+    says how terms match); text without a letter or digit is no condition.
     """
 
     since_ms: int | None = None
@@ -244,6 +252,7 @@ class EventFilter:
     idx_from: int | None = None
     idx_until: int | None = None
     event_field: tuple[str, str] | None = None
+    text: str | None = None
 
     def __post_init__(self) -> None:
         if self.event_field is not None:
@@ -271,6 +280,13 @@ class EventFilter:
                 raise TypeError(f"EventFilter.{name} must be a string or None, got {value!r}")
             if value is not None and not value.strip(PREFIX + " \t\n"):
                 object.__setattr__(self, name, None)  # "" or a bare "*": no condition
+        if self.text is not None:
+            if not isinstance(self.text, str):
+                raise TypeError(f"EventFilter.text must be a string or None, got {self.text!r}")
+            if not search.SearchQuery.parse(self.text):
+                object.__setattr__(self, "text", None)  # nothing searchable in it
+            else:
+                object.__setattr__(self, "text", self.text.strip())
         if self.outcome is not None and self.outcome not in OUTCOMES:
             raise ValueError(
                 "EventFilter.outcome must be 'success', 'failure' or 'denied', "
@@ -339,6 +355,8 @@ class EventFilter:
             parts.append(("idx_until", str(self.idx_until)))
         if self.event_field is not None:
             parts.append((f"event.{self.event_field[0]}", self.event_field[1]))
+        if self.text is not None:
+            parts.append(("q", self.text))
         if not parts:
             return ""
         return "?" + "&".join(f"{k}={quote(v, safe='@:,.-_*')}" for k, v in parts)
@@ -360,6 +378,7 @@ class _Stream(NamedTuple):
     #: Sort only the ``idx`` (read off the driver's covering index), then read the page's rows:
     #: for a time-ordered union of many index ranges, 200 table reads instead of one per match.
     late_rows: bool = False
+    source: str = _ENTRIES  # the FROM clause (a free-text search joins its index)
 
 
 _ALL = object()  # a segment that holds every row of the plan (one stream, any sort value)
@@ -638,7 +657,7 @@ def _select(stream: _Stream, where: str, descending: bool, offset: bool = False)
     if stream.late_rows:
         page = f"SELECT e.idx FROM entries AS e WHERE {where} ORDER BY {order_by}{window}"
         return f"{_SELECT}{join} WHERE e.idx IN ({page}) ORDER BY {order_by}"
-    return f"{_SELECT}{join} WHERE {where} ORDER BY {order_by}{window}"
+    return f"{_COLUMNS} FROM {stream.source}{join} WHERE {where} ORDER BY {order_by}{window}"
 
 
 def _cmp(a: object, b: object) -> int:
@@ -1172,6 +1191,8 @@ class MirrorReader:
     @_pooled
     def count(self, f: EventFilter) -> int:
         """How many entries match ``f`` (an index count; run it off the UI thread)."""
+        if f.text is not None:
+            return sum(self._segment_count(s) for s in self._plan(f, "ts", True).segments)
         r = self._resolve(f)
         if r.impossible:
             return 0
@@ -1272,6 +1293,9 @@ class MirrorReader:
             raise ValueError(f"cannot sort by {sort!r}; expected one of {', '.join(SORT_COLUMNS)}")
         cache_key = (f, sort, descending)
         plan = self._plans.get(cache_key)
+        if plan is None and f.text is not None:
+            plan = self._text_plan(f, sort, descending)
+            self._plans[cache_key] = plan
         if plan is None:
             plan = self._build_plan(self._resolve(f), sort, descending)
             self._plans[cache_key] = plan
@@ -1301,6 +1325,62 @@ class MirrorReader:
             return _Plan((self._small_segment(r, sort),))
         segments = self._walk_segments(r, sort)
         return _Plan(tuple(reversed(segments)) if descending else tuple(segments))
+
+    def _text_plan(self, f: EventFilter, sort: str, descending: bool) -> _Plan:
+        """A free-text search combined with the rest of the filter.
+
+        In time (= log) order the FTS5 index drives: its hits come in rowid order, a keyset page
+        is a rowid range (the time range too, as an idx range), and each hit's row is tested
+        against the other conditions. Sorted by another column, the hits are found the same way
+        and SQLite sorts them (as for a narrow filter).
+        """
+        query = search.SearchQuery.parse(f.text or "")
+        r = self._resolve(replace(f, text=None))
+        if r.impossible:
+            return _Plan((), empty=True)
+        lo, hi = self._idx_bounds(r.since_ms, r.until_ms)
+        rest, params = _conditions(
+            replace(r, since_ms=None, until_ms=None), driver=None, plus_ts=False, probe=False
+        )
+        if sort in ("ts", "idx"):
+            where = _join([f"s.{search.TABLE} MATCH ?", "s.rowid >= ?", "s.rowid < ?", *rest])
+            stream = _Stream(
+                where, (query.fts(), lo, hi, *params), ("s.rowid",), (2,), source=_TEXT_SOURCE
+            )
+            return _Plan((_Segment(_ALL, (stream,), stream),))
+        hits = (
+            f"e.idx IN (SELECT rowid FROM {search.TABLE} WHERE {search.TABLE} MATCH ? "
+            "AND rowid >= ? AND rowid < ?)"
+        )
+        where = _join([hits, *rest])
+        if sort == "user":
+            lead = "coalesce(u.email, e.user_id, '')"
+        else:
+            lead = f"coalesce(e.{_COLUMN_OF_SORT[sort]}, '')"
+        stream = _Stream(
+            where,
+            (query.fts(), lo, hi, *params),
+            (lead, "e.ts", "e.idx"),
+            (0, 1, 2),
+            sort == "user",
+            "",
+        )
+        return _Plan((_Segment(_ALL, (stream,), stream),))
+
+    @_pooled
+    def _rechecked(self, f: EventFilter, rows: list[Row]) -> list[Row]:
+        """``rows`` whose own stored bytes match ``f.text`` (see :mod:`auditlens.mirror.search`:
+        a damaged index may miss an event but never shows one that does not match)."""
+        if f.text is None or not rows:
+            return rows
+        query = search.SearchQuery.parse(f.text)
+        ids = [row.idx for row in rows]
+        raws = dict(
+            self._conn().execute(
+                f"SELECT idx, raw FROM entries WHERE idx IN ({_placeholders(len(ids))})", ids
+            )
+        )
+        return [row for row in rows if row.idx in raws and search.matches(query, raws[row.idx])]
 
     def _value_segment(self, lead: object, rs: Sequence[_Resolved]) -> _Segment:
         """Rows of every ``r`` in ``rs`` (disjoint), merged in time order, under one sort value."""
@@ -1477,6 +1557,21 @@ class MirrorReader:
         """Up to ``limit`` rows matching ``f`` in ``sort`` order, after the row keyed ``after``."""
         if limit <= 0:
             return []
+        if f.text is not None:  # every hit re-checked against its bytes; refill what fails
+            out: list[Row] = []
+            while len(out) < limit:
+                wanted = limit - len(out)
+                found = self._unchecked_page(f, sort, descending, after, wanted)
+                out.extend(self._rechecked(f, found))
+                if len(found) < wanted:
+                    break
+                after = self.key_of(found[-1], sort)
+            return out
+        return self._unchecked_page(f, sort, descending, after, limit)
+
+    def _unchecked_page(
+        self, f: EventFilter, sort: str, descending: bool, after: Key | None, limit: int
+    ) -> list[Row]:
         plan = self._plan(f, sort, descending)
         out: list[Row] = []
         for segment in plan.segments:
@@ -1511,7 +1606,7 @@ class MirrorReader:
         total = 0
         for s in segment.streams:
             join = _USER_JOIN if s.join_users else ""
-            sql = f"SELECT COUNT(*) FROM entries AS e{join} WHERE {s.where}"
+            sql = f"SELECT COUNT(*) FROM {s.source}{join} WHERE {s.where}"
             total += int(conn.execute(sql, s.params).fetchone()[0])
         return total
 
@@ -1540,8 +1635,8 @@ class MirrorReader:
                 return []
             rows = self._rows_at(f, sort, not descending, start, count)
             rows.reverse()
-            return rows
-        return self._rows_at(f, sort, descending, offset, limit)
+            return self._rechecked(f, rows)
+        return self._rechecked(f, self._rows_at(f, sort, descending, offset, limit))
 
     def _rows_at(
         self, f: EventFilter, sort: str, descending: bool, offset: int, limit: int

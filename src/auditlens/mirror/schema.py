@@ -21,6 +21,9 @@ query layer never needs:
 - ``forks(...)``: evidence of a LOG_FORKED finding: the trusted note and the conflicting signed
   note, both kept as evidence; nothing else is written then.
 
+Schema 3 adds ``entry_text``, the contentless FTS5 index of free-text search, keyed by
+``entries.idx`` (:mod:`auditlens.mirror.search` says what it holds and why it adds no trust).
+
 ``PRAGMA user_version`` holds :data:`SCHEMA_VERSION`; a newer file is refused rather than
 misread, an older one is upgraded in place by :mod:`auditlens.mirror.migrate` (nothing is
 re-fetched, so entries the server has since pruned are kept). Secondary indexes are listed in
@@ -42,7 +45,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-SCHEMA_VERSION = 2
+from auditlens.mirror import search
+
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -151,10 +156,14 @@ _dialect = sqlite.dialect()
 
 
 def table_ddl() -> list[str]:
-    """``CREATE TABLE IF NOT EXISTS`` statements for every table (no secondary indexes)."""
+    """``CREATE TABLE IF NOT EXISTS`` statements for every table (no secondary indexes), the
+    search index's FTS5 table last (schema 3, :mod:`auditlens.mirror.search`)."""
     return [
-        str(CreateTable(table, if_not_exists=True).compile(dialect=_dialect)).strip()
-        for table in metadata.sorted_tables
+        *(
+            str(CreateTable(table, if_not_exists=True).compile(dialect=_dialect)).strip()
+            for table in metadata.sorted_tables
+        ),
+        *search.CREATE,
     ]
 
 

@@ -14,6 +14,13 @@ Two paths, chosen per batch:
   1M rows, against ~6.5k rows/s with indexes maintained (LIMITS.md).
 - *incremental*: indexes stay and are maintained; right for a few thousand new entries.
 
+Either way the free-text index (:mod:`auditlens.mirror.search`) gets the batch's entries just
+before COMMIT, read back from the rows just loaded (one pass, in index order), so a committed
+entry is always searchable and a rolled-back one never is. Why one pass after the load and
+not next to each chunk of rows on the writer thread: the text is taken in Python, which then
+competes for the GIL with the caller's hashing and parsing; measured at 100k demo events on 2
+cores, interleaving slowed the sync more than the pass does (bench/search.py).
+
 Rows are inserted on a writer thread fed by a small queue, so SQLite's C work (which releases the
 GIL) overlaps the caller's hashing and parsing. Column extraction (:func:`extract_row`) lives
 here too, so the sync and the start-up re-check derive the same columns from the same bytes.
@@ -32,7 +39,7 @@ from pathlib import Path
 
 from auditlens.core import events as core_events
 from auditlens.core.errors import FormatError
-from auditlens.mirror import schema
+from auditlens.mirror import schema, search
 from auditlens.mirror.store import open_writable
 
 HASH_SIZE = 32
@@ -322,6 +329,7 @@ class AppendBatch:
         self._error: BaseException | None = None
         self._done = False
         self.rows_added = 0
+        self._first_idx: int | None = None  # the lowest index added (the search index's start)
         #: seconds spent per step of commit (drain, indexes, commit): for benchmarks
         self.timings: dict[str, float] = {}
         conn.execute("BEGIN IMMEDIATE")
@@ -368,6 +376,8 @@ class AppendBatch:
         """Queue entry rows for insertion (in index order)."""
         self._raise_pending()
         if rows:
+            if self._first_idx is None or rows[0][0] < self._first_idx:
+                self._first_idx = rows[0][0]
             if self._thread is None:
                 self._conn.executemany(_INSERT_ENTRY, rows)
             else:
@@ -418,6 +428,10 @@ class AppendBatch:
                     conn.execute(ddl)
             t2 = time.perf_counter()
             self.timings["indexes"] = t2 - t1
+            if self._first_idx is not None:  # same transaction: searchable once committed
+                search.index_from(conn, self._first_idx)
+            t3 = time.perf_counter()
+            self.timings["search"] = t3 - t2
             conn.execute(
                 "INSERT OR REPLACE INTO checkpoints(size, note, root, verified_at) "
                 "VALUES (?, ?, ?, ?)",
@@ -438,7 +452,7 @@ class AppendBatch:
                     "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(meta.items())
                 )
             conn.execute("COMMIT")
-            self.timings["commit"] = time.perf_counter() - t2
+            self.timings["commit"] = time.perf_counter() - t3
         except BaseException:
             self._abort()
             raise

@@ -4,6 +4,9 @@ The entry's bytes are canonical JSON (keys sorted); people read an event top-dow
 top-level fields are shown in the schema's order (id, timestamp, type, user, task, agent, event)
 and everything inside keeps the canonical order. Display only: the bytes that were verified are
 the ones the Copy button can also give.
+
+With a free-text search applied, its hits are marked on top of the colours
+(:meth:`JsonHighlighter.set_search`, the rule of :mod:`auditlens.mirror.search`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,12 @@ import re
 from PySide6.QtGui import QColor, QFont, QSyntaxHighlighter, QTextCharFormat, QTextDocument
 
 from auditlens.core.events import EVENT_FIELDS
+from auditlens.mirror.search import SearchQuery, highlight_spans
+
+#: A search hit: dark text on yellow, readable over any of the syntax colours.
+_HIT_BACKGROUND = "#ffe066"
+_HIT_TEXT = "#1a1a1a"
+_KEY = re.compile(r'"(?:[^"\\]|\\.)*"(?=\s*:)')
 
 
 def pretty_json(raw: bytes) -> str:
@@ -50,8 +59,23 @@ class JsonHighlighter(QSyntaxHighlighter):
             (re.compile(r'"(?:[^"\\]|\\.)*"(?=\s*:)'), _format("#1f3a5f", bold=True)),  # keys
             (re.compile(r'(?<="outcome": )"failure"'), _format("#c62828", bold=True)),
         )
+        self.search = SearchQuery(())
+        self.hit_format = _format(_HIT_TEXT)
+        self.hit_format.setBackground(QColor(_HIT_BACKGROUND))
+
+    def set_search(self, search: SearchQuery) -> None:
+        """Mark the hits of ``search`` (an empty one marks nothing)."""
+        if search != self.search:
+            self.search = search
+            self.rehighlight()
 
     def highlightBlock(self, text: str) -> None:  # noqa: N802 (Qt override)
         for pattern, fmt in self.rules:
             for match in pattern.finditer(text):
                 self.setFormat(match.start(), match.end() - match.start(), fmt)
+        if not self.search:
+            return
+        keys = [m.span() for m in _KEY.finditer(text)]  # keys are not searched: not marked
+        for start, end in highlight_spans(self.search, text):
+            if not any(a <= start < b for a, b in keys):
+                self.setFormat(start, end - start, self.hit_format)

@@ -4,19 +4,21 @@ The window only arranges widgets and forwards intentions (sync, cancel, sign out
 :mod:`auditlens.ui.app` decides what they do. Everything read from the mirror arrives through
 the table model or :class:`~auditlens.ui.tasks.TaskRunner` jobs, never on the UI thread.
 
-Above the table, the filter as removable chips (:mod:`auditlens.ui.filter_chips`) and the
-match count; the table itself is :class:`~auditlens.ui.event_table.EventTable`. Right-click a
-row to copy the cell, the row (tab-separated, as shown) or the event's JSON, or to filter by
-exactly its user, task, agent, type or IP, or to pivot from it (:mod:`auditlens.ui.pivots`);
-Between the chips and the table, the events-over-time strip (:mod:`auditlens.ui.histogram`).
-Back/Forward (Alt+Left/Alt+Right) walk the filters shown (:mod:`auditlens.ui.history`). When no
-event matches, the table says why and offers
-to clear the filters.
+Above the table, the free-text search (:mod:`auditlens.ui.search_bar`; ``/`` focuses it, its
+text is part of the one filter), the filter as removable chips (:mod:`auditlens.ui.filter_chips`)
+and the match count; between them and the table, the events-over-time strip
+(:mod:`auditlens.ui.histogram`). The table itself is :class:`~auditlens.ui.event_table.EventTable`.
+Right-click a row to copy the cell, the row (tab-separated, as shown) or the event's JSON, to
+filter by exactly its user, task, agent, type or IP, or to pivot from it
+(:mod:`auditlens.ui.pivots`). Back/Forward (Alt+Left/Alt+Right) walk the filters shown
+(:mod:`auditlens.ui.history`). When no event matches, the table says why and offers to clear the
+filters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,10 +66,13 @@ from auditlens.ui.history import FilterHistory
 from auditlens.ui.json_view import pretty_json
 from auditlens.ui.pivots import Pivots, states_evidence_filter
 from auditlens.ui.resources import icon
+from auditlens.ui.search_bar import HighlightDelegate, SearchBar
 from auditlens.ui.table_model import (
     AGENT,
     COLUMNS,
+    HIGHLIGHT_ROLE,
     IP,
+    SUMMARY,
     TASK,
     TYPE,
     USER,
@@ -156,6 +161,14 @@ class MainWindow(QMainWindow):
         centre_layout = QVBoxLayout(centre)
         centre_layout.setContentsMargins(0, 0, 0, 0)
         centre_layout.setSpacing(0)
+        self.search_bar = SearchBar()
+        self.search_bar.search_changed.connect(self._search_changed)
+        self.table.empty_state.clear_button.clicked.connect(self.search_bar.field.clear)
+        self.hit_delegate = HighlightDelegate(HIGHLIGHT_ROLE, self.table)
+        for column in (SUMMARY, TYPE, USER, IP):
+            self.table.setItemDelegateForColumn(column, self.hit_delegate)
+        QShortcut(QKeySequence("/"), self, self.search_bar.focus)
+        centre_layout.addWidget(self.search_bar)
         centre_layout.addWidget(summary)
         self.histogram = HistogramStrip(self.model, self.runner)
         self.histogram.range_selected.connect(self.filters.set_custom_range)
@@ -380,12 +393,30 @@ class MainWindow(QMainWindow):
     # -- filter and table -----------------------------------------------------------------------
 
     def apply_filter(self, f: EventFilter) -> None:
-        """Show the rows matching ``f``."""
+        """Show the rows matching ``f``.
+
+        The sidebar's filters carry no search text: the search the bar holds stays applied.
+        A filter that carries one (a caller's) puts it in the bar.
+        """
+        if f.text is None and self.search_bar.applied:
+            f = replace(f, text=self.search_bar.applied)
+        elif f.text is not None and f.text != self.search_bar.applied:
+            self.search_bar.set_text(f.text)
         self._show_query(f)
         self.model.set_filter(f)
+        self.detail.highlighter.set_search(self.model.search)
+
+    def _search_changed(self, text: str) -> None:
+        """The bar applied (or cleared) a search: the same filter with this text."""
+        f = replace(self.model.event_filter, text=text or None)
+        self._show_query(f)
+        self.model.set_filter(f)
+        self.detail.highlighter.set_search(self.model.search)
 
     def _show_query(self, f: EventFilter) -> None:
         self.chips.show_filter(f)
+        # The search is shown in its own field, not as a chip: say that it narrows the view.
+        self.chips.all_label.setText("All events matching the search" if f.text else "All events")
         query = f.to_query()
         self.chips.setToolTip(f"As query parameters: {query}" if query else "")
 
@@ -499,6 +530,11 @@ class MainWindow(QMainWindow):
                 )
             return ExportSource(self.reader.path, indexes, f"{len(rows):,} selected rows")
         f = self.model.event_filter
+        if f.text is not None:  # an export's evidence states the filter; it has no search
+            raise ValueError(
+                "Exports carry the sidebar's filter, not a free-text search: select the rows "
+                "to export, or clear the search"
+            )
         if not states_evidence_filter(f):  # a pivot's log window or payload field
             indexes = self.pivots.shown_indexes()
             what = f"the {len(indexes):,} rows of this view ({f.to_query().lstrip('?')})"

@@ -17,6 +17,10 @@ denied approval, a login refused by policy) reads "denied" in amber, never a gre
 manager would take for "it went through". Every cell's tooltip holds its full value, so a cut
 off id can always be read. IP address and user agent (the event's ``request``) are columns too,
 hidden until chosen from the header's menu.
+
+With a free-text search in the filter, :data:`HIGHLIGHT_ROLE` gives the ``(start, end)`` spans
+of its hits in a cell's text (:func:`auditlens.mirror.search.highlight_spans`), which
+:class:`auditlens.ui.search_bar.HighlightDelegate` paints.
 """
 
 from __future__ import annotations
@@ -44,10 +48,13 @@ from auditlens.mirror.query import (
     Row,
     SortColumn,
 )
+from auditlens.mirror.search import SearchQuery, highlight_spans
 from auditlens.ui.resources import icon
 from auditlens.ui.tasks import TaskRunner
 
 PAGE_SIZE = 200
+#: ``data()`` role: the hits of the search in the cell's text, ``[(start, end), ...]``.
+HIGHLIGHT_ROLE = int(Qt.ItemDataRole.UserRole) + 1
 MAX_CACHED_PAGES = 64  # 12,800 rows: a few screens either side of every place visited
 
 
@@ -106,6 +113,7 @@ class EventTableModel(QAbstractTableModel):
         self._runner = runner
         self._reader: MirrorReader | None = None
         self._filter = EventFilter()
+        self._search = SearchQuery(())
         self._sort_section = TIME
         self._descending = True
         self._generation = 0
@@ -131,6 +139,11 @@ class EventTableModel(QAbstractTableModel):
     @property
     def event_filter(self) -> EventFilter:
         return self._filter
+
+    @property
+    def search(self) -> SearchQuery:
+        """The free-text search of the filter, parsed (empty when there is none)."""
+        return self._search
 
     @property
     def count(self) -> int | None:
@@ -167,6 +180,7 @@ class EventTableModel(QAbstractTableModel):
         if f == self._filter:
             return
         self._filter = f
+        self._search = SearchQuery.parse(f.text or "")
         self._restart()
 
     def refresh(self) -> None:
@@ -263,6 +277,10 @@ class EventTableModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.UserRole:
             return row.idx
+        if role == HIGHLIGHT_ROLE:
+            if not self._search or column in (TIME, OUTCOME, INDEX):
+                return None
+            return list(highlight_spans(self._search, self._display(row, column))) or None
         return None
 
     def _display(self, row: Row, column: int) -> str:

@@ -1,0 +1,160 @@
+"""The search field in the real window: `/`, Enter, Esc, the hits in log order, highlights."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QTextCursor
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from auditlens.mirror import search
+from auditlens.mirror.query import EventFilter
+from auditlens.ui.main_window import MainWindow
+from auditlens.ui.search_bar import HIT_BACKGROUND
+from auditlens.ui.table_model import HIGHLIGHT_ROLE, PAGE_SIZE, SUMMARY
+from tests.ui.conftest import wait_loaded
+
+
+def run_search(qtbot: QtBot, window: MainWindow, text: str) -> None:
+    field = window.search_bar.field
+    field.clear()
+    qtbot.keyClicks(field, text)
+    qtbot.keyClick(field, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.model.event_filter.text == text, timeout=3_000)
+    wait_loaded(qtbot, window)
+
+
+def shown_rows(window: MainWindow) -> list[int]:
+    rows = [window.model.row_at(r) for r in range(min(window.model.rowCount(), PAGE_SIZE))]
+    return [row.idx for row in rows if row is not None]
+
+
+def test_slash_focuses_the_search_from_the_table(window: MainWindow, qtbot: QtBot) -> None:
+    window.activateWindow()
+    window.table.setFocus()
+    qtbot.waitUntil(lambda: window.table.hasFocus() or QApplication.focusWidget() is not None)
+    qtbot.keyClick(window.table, Qt.Key.Key_Slash)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.search_bar.field)
+    assert window.search_bar.field.text() == ""  # the "/" was not typed into it
+
+
+def test_typing_a_term_shows_only_matching_rows_in_log_order(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    reader = window.reader
+    assert reader is not None
+    everything = window.model.count
+    run_search(qtbot, window, "pytest")
+    count = window.model.count
+    assert count is not None and 0 < count < (everything or 0)
+    assert count == reader.count(EventFilter(text="pytest"))
+    shown = shown_rows(window)
+    assert shown and shown == sorted(shown, reverse=True)  # newest first, as the table sorts
+    query = search.SearchQuery.parse("pytest")
+    for idx in shown:
+        record = reader.event(idx)
+        assert record is not None and search.matches(query, record.raw), idx
+    # Combined with the sidebar: both narrow, the search text stays applied.
+    window.filters.set_types({"agent"})
+    qtbot.waitUntil(lambda: window.model.event_filter.types == frozenset({"agent"}))
+    wait_loaded(qtbot, window)
+    assert window.model.event_filter.text == "pytest"
+    assert window.model.count == reader.count(
+        EventFilter(text="pytest", types=frozenset({"agent"}))
+    )
+    # Esc clears the search; the sidebar's filter stays.
+    window.search_bar.field.setFocus()
+    qtbot.keyClick(window.search_bar.field, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: window.model.event_filter.text is None)
+    assert window.model.event_filter == EventFilter(types=frozenset({"agent"}))
+
+
+def test_hits_are_highlighted_in_the_table_and_the_json_pane(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    run_search(qtbot, window, "pytest")
+    model = window.model
+    marked = [
+        r
+        for r in range(min(model.rowCount(), PAGE_SIZE))
+        if model.data(model.index(r, SUMMARY), HIGHLIGHT_ROLE)
+    ]
+    assert marked, "some summary shows the command that matched"
+    row = marked[0]
+    text = model.data(model.index(row, SUMMARY))
+    start, end = model.data(model.index(row, SUMMARY), HIGHLIGHT_ROLE)[0]
+    assert text[start:end].lower() == "pytest"
+    window.select_row(row)
+    shown = model.row_at(row)
+    assert shown is not None
+    qtbot.waitUntil(
+        lambda: window.detail.record is not None and window.detail.record.idx == shown.idx
+    )
+    document = window.detail.json.document()
+    found = document.find("pytest")
+    assert not found.isNull()
+    block = found.block()
+    offset = found.selectionStart() - block.position()
+    formats = block.layout().formats()
+    assert any(
+        f.start <= offset < f.start + f.length
+        and f.format.background().color() == QColor(HIT_BACKGROUND)
+        for f in formats
+    )
+    window.detail.json.moveCursor(QTextCursor.MoveOperation.Start)
+    window.resize(1400, 820)
+    qtbot.wait(100)
+    window.grab().save("/tmp/h10-search.png")
+
+
+def test_the_json_pane_marks_values_not_keys(qtbot: QtBot) -> None:
+    from PySide6.QtGui import QTextDocument
+
+    from auditlens.ui.json_view import JsonHighlighter
+
+    document = QTextDocument('  "path": "/srv/path/main.py",')
+    highlighter = JsonHighlighter(document)
+    highlighter.set_search(search.SearchQuery.parse("path"))
+    block = document.firstBlock()
+    marked = [
+        block.text()[f.start : f.start + f.length]
+        for f in block.layout().formats()
+        if f.format.background().color() == QColor(HIT_BACKGROUND)
+    ]
+    assert marked == ["path"]
+    assert block.text().index("path", 10) == next(
+        f.start
+        for f in block.layout().formats()
+        if f.format.background().color() == QColor(HIT_BACKGROUND)
+    )
+
+
+def test_a_slash_typed_in_the_search_field_stays_in_it(window: MainWindow, qtbot: QtBot) -> None:
+    run_search(qtbot, window, "services/")
+    assert window.search_bar.field.text() == "services/"
+    assert window.model.count == window.reader.count(EventFilter(text="services/"))  # type: ignore[union-attr]
+
+
+def test_an_export_never_widens_a_search_to_the_sidebar_filter(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    """The evidence states the sidebar's filter only: with a search applied, the filter is not
+    exported (it would hold events the table does not show); selected rows still are."""
+    import pytest
+
+    from auditlens.export.mirror_source import MirrorSnapshot
+
+    run_search(qtbot, window, "pytest")
+    assert window.show_export_dialog() is None
+    assert "free-text search" in window.statusBar().currentMessage()
+    window.table.selectRow(0)
+    window.table.selectionModel().select(
+        window.model.index(1, 0),
+        window.table.selectionModel().SelectionFlag.Select
+        | window.table.selectionModel().SelectionFlag.Rows,
+    )
+    source = window.export_source()
+    assert source is not None and not isinstance(source.selection, EventFilter)
+    assert window.reader is not None
+    with pytest.raises(ValueError, match="free-text search"):
+        MirrorSnapshot(window.reader.path, EventFilter(text="pytest"))
