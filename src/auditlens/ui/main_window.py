@@ -9,7 +9,9 @@ match count; the table itself is :class:`~auditlens.ui.event_table.EventTable`. 
 row to copy the cell, the row (tab-separated, as shown) or the event's JSON, or to filter by
 exactly its user, task, agent, type or IP, or to pivot from it (:mod:`auditlens.ui.pivots`);
 Between the chips and the table, the events-over-time strip (:mod:`auditlens.ui.histogram`).
-Back/Forward (Alt+Left/Alt+Right) walk the filters shown (:mod:`auditlens.ui.history`). When no
+Back/Forward (Alt+Left/Alt+Right) walk the filters shown (:mod:`auditlens.ui.history`). ``b``
+stars an event, the detail pane holds its note, and the Case dock lists them
+(:mod:`auditlens.ui.case_view`; kept beside the mirror, never in it). When no
 event matches, the table says why and offers
 to clear the filters.
 """
@@ -54,6 +56,7 @@ from auditlens.export.writer import Attester
 from auditlens.mirror.migrate import needs_upgrade, upgrade_file
 from auditlens.mirror.query import EventFilter, EventRecord, MirrorReader, MirrorStatus, Row
 from auditlens.ui.banner import VerificationBanner
+from auditlens.ui.case_view import Case
 from auditlens.ui.detail_pane import DetailPane
 from auditlens.ui.event_table import EventTable
 from auditlens.ui.export_dialog import ExportDialog, ExportSource
@@ -184,6 +187,7 @@ class MainWindow(QMainWindow):
         root_layout.addWidget(self.splitter, 1)
         self.setCentralWidget(root)
 
+        self.case = Case(self)  # stars, notes and the Case dock (before the toolbar shows it)
         self._build_file_menu()
         self._build_toolbar()
         self._build_status_bar()
@@ -226,6 +230,7 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.cancel_action)
         toolbar.addSeparator()
         toolbar.addAction(self.filter_action)
+        toolbar.addAction(self.case.action)
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         toolbar.addWidget(spacer)
@@ -295,6 +300,7 @@ class MainWindow(QMainWindow):
         self.runner.submit(reader.user_emails, self.filters.set_user_emails)
         self._load_completions(reader)
         self.refresh_status()
+        self.case.open(path)
         if old is not None:
             self.runner.submit(lambda: None, lambda _: old.close())
 
@@ -302,6 +308,7 @@ class MainWindow(QMainWindow):
         """Show nothing (after sign-out)."""
         old, self.reader = self.reader, None
         self.model.set_reader(None)
+        self.case.close()
         if self.trail_window is not None:
             self.trail_window.close()
             self.trail_window.set_reader(None)
@@ -709,6 +716,7 @@ class MainWindow(QMainWindow):
         if self.export_dialog is not None:
             self.export_dialog.reject()  # cancels a running export; its partial file goes
             self.export_dialog.wait()
+        self.case.close()  # saves a note being typed
         self.runner.wait()
         if self.reader is not None:
             self.reader.close()
