@@ -175,3 +175,47 @@ def test_case_view_lists_and_navigates(
     f = window.model.event_filter
     assert f.idx_from is not None and f.idx_until is not None
     assert f.idx_from <= wanted[0] < f.idx_until
+
+
+def test_saved_searches(
+    qtbot: QtBot, window: MainWindow, mirror: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Save the filters and columns, put them back, across a new window; rename, delete."""
+    from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+    from auditlens.ui.table_model import IP
+
+    row = window.model.row_at(0)
+    assert row is not None and row.task_id is not None
+    window.filters.set_field("task", row.task_id)
+    qtbot.waitUntil(lambda: window.model.event_filter.task_id == row.task_id, timeout=3_000)
+    wanted = window.model.event_filter
+    window.table.set_column_visible(IP, True)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("task story", True))
+    window.case.view.save_button.click()
+    assert window.case.view.search_names() == ["task story"]
+    window.filters.reset()
+    window.table.set_column_visible(IP, False)
+    qtbot.waitUntil(lambda: window.model.event_filter.is_empty(), timeout=3_000)  # noqa: PLW0108 (re-read)
+    window.close()
+
+    again = open_window(qtbot, mirror)
+    view = again.case.view
+    assert view.search_names() == ["task story"]
+    view.searches.setCurrentRow(0)
+    view.search_activated.emit("task story")
+    qtbot.waitUntil(lambda: again.model.event_filter == wanted, timeout=3_000)
+    assert not again.table.horizontalHeader().isSectionHidden(IP)
+
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Task A, whole story", True))
+    view.rename_button.click()
+    assert view.search_names() == ["Task A, whole story"]
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    view.searches.setCurrentRow(0)
+    view.tabs.setCurrentIndex(1)
+    again.case.action.trigger()
+    qtbot.waitUntil(view.isVisible, timeout=3_000)
+    again.grab().save("/tmp/h14-saved-searches.png")
+    view.delete_button.click()
+    assert view.search_names() == []
+    again.close()

@@ -4,22 +4,32 @@ A dock beside the table. Each line is one event the investigator starred or wrot
 (kept in the case file beside the mirror, :mod:`auditlens.mirror.case_file`): its star, log
 index, time, type and summary as the verified mirror holds them, and the note, which is the
 investigator's words and not part of the evidence. Double-click (or Enter) selects the event in
-the table. The window reads the mirror and the case file; this widget only shows lines.
+the table. The second tab holds saved searches: a name for the sidebar's filters (a relative
+range stays relative) and the table's visible columns; double-click one to apply it. They are
+kept in the same case file, so they belong to this mirror and survive restarts.
+The window reads the mirror and the case file; this widget only shows lines.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QModelIndex, QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
+    QHBoxLayout,
+    QInputDialog,
     QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QTabWidget,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -27,8 +37,10 @@ from PySide6.QtWidgets import (
 )
 
 from auditlens.core.events import format_timestamp
-from auditlens.mirror.case_file import Annotation, CaseFile, CaseFileMismatchError
+from auditlens.mirror.case_file import Annotation, CaseFile, CaseFileMismatchError, SavedSearch
 from auditlens.mirror.query import EventFilter, Row
+from auditlens.ui.filter_panel import PanelState
+from auditlens.ui.table_model import COLUMNS
 
 if TYPE_CHECKING:
     from auditlens.ui.main_window import MainWindow
@@ -44,6 +56,35 @@ SCAN_LOADED_ROWS = 20_000
 NEIGHBOURS = 10
 
 
+def state_to_json(state: PanelState, columns: list[str]) -> dict[str, Any]:
+    """A sidebar state and the visible column titles as plain JSON (for the case file)."""
+    data = asdict(state)
+    data["types"] = sorted(state.types)
+    data["columns"] = columns
+    return data
+
+
+def state_from_json(data: dict[str, Any]) -> tuple[PanelState, list[str] | None]:
+    """The inverse of :func:`state_to_json`; unknown keys (a newer viewer's) are ignored."""
+
+    def pair(value: Any) -> tuple[Any, Any] | None:
+        return (value[0], value[1]) if value else None
+
+    state = PanelState(
+        range_index=int(data.get("range_index", 0)),
+        since_ms=data.get("since_ms"),
+        until_ms=data.get("until_ms"),
+        texts=tuple((str(k), str(v)) for k, v in data.get("texts", ())),
+        exact=tuple((str(k), str(v)) for k, v in data.get("exact", ())),
+        types=frozenset(data.get("types", ())),
+        outcome_index=int(data.get("outcome_index", 0)),
+        window=pair(data.get("window")),
+        event_field=pair(data.get("event_field")),
+    )
+    columns = data.get("columns")
+    return state, (list(columns) if columns else None)
+
+
 @dataclass(frozen=True)
 class CaseEntry:
     """One line: what was written, and the event as the mirror holds it (None: not found)."""
@@ -56,6 +97,12 @@ class CaseView(QDockWidget):
     """Lists the case's events; ``event_activated(index)`` asks the window to show one."""
 
     event_activated = Signal(int)
+    #: A saved search's name: apply it.
+    search_activated = Signal(str)
+    #: Buttons of the Saved searches tab: save the current filters / rename / delete one.
+    save_requested = Signal()
+    rename_requested = Signal(str)
+    delete_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Case", parent)
@@ -78,8 +125,64 @@ class CaseView(QDockWidget):
             self.events.setColumnWidth(column, width)
         self.events.itemActivated.connect(self._activated)
         layout.addWidget(self.events, 1)
-        self.setWidget(body)
+
+        searches = QWidget()
+        search_layout = QVBoxLayout(searches)
+        search_layout.setContentsMargins(8, 6, 8, 6)
+        self.searches = QListWidget()
+        self.searches.setObjectName("SavedSearches")
+        self.searches.setAccessibleName("Saved searches")
+        self.searches.itemActivated.connect(
+            lambda item: self.search_activated.emit(item.data(Qt.ItemDataRole.UserRole))
+        )
+        search_layout.addWidget(self.searches, 1)
+        buttons = QHBoxLayout()
+        self.save_button = QPushButton("Save current filters…")
+        self.save_button.clicked.connect(self.save_requested)
+        self.rename_button = QPushButton("Rename…")
+        self.rename_button.clicked.connect(lambda: self._on_selected(self.rename_requested))
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.clicked.connect(lambda: self._on_selected(self.delete_requested))
+        for button in (self.save_button, self.rename_button, self.delete_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        search_layout.addLayout(buttons)
+        self.searches.currentItemChanged.connect(lambda *_: self._enable_buttons())
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(body, "Events")
+        self.tabs.addTab(searches, "Saved searches")
+        self.setWidget(self.tabs)
         self.show_entries([])
+        self.show_searches([])
+
+    def show_searches(self, searches: list[SavedSearch]) -> None:
+        """List the saved searches (by name)."""
+        current = self.searches.currentItem()
+        keep = current.data(Qt.ItemDataRole.UserRole) if current is not None else None
+        self.searches.clear()
+        for search in searches:
+            item = QListWidgetItem(search.name)
+            item.setData(Qt.ItemDataRole.UserRole, search.name)
+            item.setToolTip("Double-click to apply these filters")
+            self.searches.addItem(item)
+            if search.name == keep:
+                self.searches.setCurrentItem(item)
+        self._enable_buttons()
+
+    def search_names(self) -> list[str]:
+        items = (self.searches.item(i) for i in range(self.searches.count()))
+        return [item.text() for item in items if item is not None]
+
+    def _enable_buttons(self) -> None:
+        chosen = self.searches.currentItem() is not None
+        self.rename_button.setEnabled(chosen)
+        self.delete_button.setEnabled(chosen)
+
+    def _on_selected(self, signal: Any) -> None:
+        item = self.searches.currentItem()
+        if item is not None:
+            signal.emit(item.data(Qt.ItemDataRole.UserRole))
 
     def show_entries(self, entries: list[CaseEntry]) -> None:
         """Show ``entries`` (the window passes them in log order)."""
@@ -152,6 +255,10 @@ class Case(QObject):
         window.detail.note_edited.connect(self.save_note)
         window.table.selectionModel().currentRowChanged.connect(self._current_changed)
         self.view.event_activated.connect(self.go_to)
+        self.view.search_activated.connect(self.apply_search)
+        self.view.save_requested.connect(self._ask_save)
+        self.view.rename_requested.connect(self._ask_rename)
+        self.view.delete_requested.connect(self._ask_delete)
         self.view.visibilityChanged.connect(self._visibility_changed)
 
     # -- the file -------------------------------------------------------------------------------
@@ -174,6 +281,7 @@ class Case(QObject):
             self.file = None
         self._window.table.set_starred(frozenset())
         self.view.show_entries([])
+        self.view.show_searches([])
 
     # -- stars and notes ------------------------------------------------------------------------
 
@@ -221,6 +329,7 @@ class Case(QObject):
     def _changed(self) -> None:
         if self.file is not None:
             self._window.table.set_starred(self.file.starred_indexes())
+            self.view.show_searches(self.file.saved_searches())
         if self.view.isVisible():
             self.refresh()
 
@@ -275,3 +384,75 @@ class Case(QObject):
                     )
                     return
         self._window.pivots.show_neighbours(idx, NEIGHBOURS)
+
+    # -- saved searches -------------------------------------------------------------------------
+
+    def _visible_columns(self) -> list[str]:
+        header = self._window.table.horizontalHeader()
+        return [c.title for i, c in enumerate(COLUMNS) if not header.isSectionHidden(i)]
+
+    def save_search(self, name: str) -> None:
+        """Keep the sidebar's filters and the visible columns under ``name``."""
+        if self.file is None:
+            return
+        state = state_to_json(self._window.filters.state(), self._visible_columns())
+        try:
+            self.file.save_search(name, state)
+        except (ValueError, sqlite3.Error) as exc:
+            self._say(f"The search was not saved: {exc}")
+            return
+        self._say(f"Saved search “{name.strip()}”")
+        self._changed()
+
+    def rename_search(self, old: str, new: str) -> None:
+        if self.file is None:
+            return
+        try:
+            self.file.rename_search(old, new)
+        except (ValueError, KeyError, sqlite3.Error) as exc:
+            self._say(f"The search was not renamed: {exc}")
+            return
+        self._changed()
+
+    def delete_search(self, name: str) -> None:
+        if self.file is not None:
+            self.file.delete_search(name)
+            self._changed()
+
+    def apply_search(self, name: str) -> None:
+        """Put back the saved filters (one query) and the saved columns."""
+        if self.file is None:
+            return
+        found = [s for s in self.file.saved_searches() if s.name == name]
+        if not found:
+            return
+        state, columns = state_from_json(found[0].state)
+        if columns:
+            table = self._window.table
+            for i, column in enumerate(COLUMNS):
+                table.set_column_visible(i, column.title in columns)
+        self._window.filters.restore(state)
+        self._say(f"Applied saved search “{name}”")
+
+    def _ask_save(self) -> None:
+        name, ok = QInputDialog.getText(
+            self.view, "Save search", "Name for the current filters and columns:"
+        )
+        if ok and name.strip():
+            if self.file is not None and name.strip() in self.view.search_names():
+                answer = QMessageBox.question(
+                    self.view, "Save search", f"Replace the saved search “{name.strip()}”?"
+                )
+                if answer != QMessageBox.StandardButton.Yes:
+                    return
+            self.save_search(name)
+
+    def _ask_rename(self, old: str) -> None:
+        new, ok = QInputDialog.getText(self.view, "Rename search", "New name:", text=old)
+        if ok and new.strip() and new.strip() != old:
+            self.rename_search(old, new)
+
+    def _ask_delete(self, name: str) -> None:
+        answer = QMessageBox.question(self.view, "Delete search", f"Delete “{name}”?")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.delete_search(name)
