@@ -63,12 +63,22 @@ def test_b_stars_the_selected_event(qtbot: QtBot, window: MainWindow, mirror: Pa
     assert row is not None
     press_b(qtbot, window, 2)
     assert index_text(window, 2) == f"★ {row.idx}"
+    assert window.detail.star_button.text() == "★ Starred"
     assert not index_text(window, 3).startswith("★")
     case = CaseFile(case_path_for(mirror))
     assert [(a.idx, a.event_id, a.starred) for a in case.annotations()] == [(row.idx, row.id, True)]
     case.close()
     press_b(qtbot, window, 2)  # b again unstars
     assert index_text(window, 2) == str(row.idx)
+    assert window.detail.star_button.text() == "☆ Star"
+    window.detail.star_button.click()  # so does the detail pane's button
+    assert index_text(window, 2) == f"★ {row.idx}"
+    rect = window.table.visualRect(window.model.index(5, 0))
+    menu = window._table_context_menu(rect.center())
+    star = next(a for a in menu.actions() if a.text().startswith("Star"))
+    menu.close()
+    star.trigger()  # and the row's context menu, for row 5
+    assert index_text(window, 5).startswith("★ ")
     # The mirror itself was not written: it has no table for notes.
     conn = sqlite3.connect(mirror)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}

@@ -252,6 +252,7 @@ class Case(QObject):
         self._generation = 0
         self._sized = False
         window.table.star_requested.connect(self.toggle_star)
+        window.detail.star_requested.connect(self.toggle_star)
         window.detail.note_edited.connect(self.save_note)
         window.table.selectionModel().currentRowChanged.connect(self._current_changed)
         self.view.event_activated.connect(self.go_to)
@@ -299,6 +300,7 @@ class Case(QObject):
             self._say(str(exc))
             return
         self._say(f"Event {row.idx:,} {'starred' if starred else 'unstarred'}")
+        self._window.detail.show_star(starred)
         self._changed()
 
     def save_note(self, idx: int, event_id: str, text: str) -> None:
@@ -316,15 +318,19 @@ class Case(QObject):
         detail = self._window.detail
         if row is None:
             detail.show_note(None)
+            detail.show_star(None)
         elif self.file is None:
             detail.show_note(None, refusal="No case file is open: notes are off.")
+            detail.show_star(None)
         else:
             try:
-                note = self.file.annotation(row.idx, row.id).note
+                annotation = self.file.annotation(row.idx, row.id)
             except (CaseFileMismatchError, sqlite3.Error) as exc:
                 detail.show_note(None, refusal=str(exc))
+                detail.show_star(None)
                 return
-            detail.show_note((row.idx, row.id), note)
+            detail.show_note((row.idx, row.id), annotation.note)
+            detail.show_star(annotation.starred)
 
     def _changed(self) -> None:
         if self.file is not None:

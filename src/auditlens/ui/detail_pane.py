@@ -96,6 +96,8 @@ class DetailPane(QWidget):
     #: The "Pivot" button: where (global) to open the pivots of the shown event
     #: (:mod:`auditlens.ui.pivots` builds the menu).
     pivot_menu_requested = Signal(QPoint)
+    #: The star button was clicked: toggle the shown event's bookmark.
+    star_requested = Signal()
     #: (log index, event id, text): the investigator edited the shown event's note.
     note_edited = Signal(int, str, str)
 
@@ -129,6 +131,12 @@ class DetailPane(QWidget):
             )
         )
         top.addWidget(self.pivot_button)
+        self.star_button = QPushButton("☆ Star")
+        self.star_button.setObjectName("StarButton")
+        self.star_button.setToolTip("Bookmark this event in the case (b in the table)")
+        self.star_button.setEnabled(False)
+        self.star_button.clicked.connect(self.star_requested)
+        top.addWidget(self.star_button)
         self.copy_button = QPushButton(icon("copy"), "Copy")
         self.copy_button.setToolTip("Copy the event as JSON")
         self.copy_button.setEnabled(False)
@@ -192,6 +200,7 @@ class DetailPane(QWidget):
     def clear(self) -> None:
         """Show nothing (no selection)."""
         self.show_note(None)
+        self.show_star(None)
         self.row = self.record = None
         self.title.setText("No event selected")
         self.ids.setText('<span style="color:#8a96a3">Select a row to see the whole event.</span>')
@@ -263,6 +272,11 @@ class DetailPane(QWidget):
         self.note.setPlainText(refusal or text)
         self.note.setEnabled(key is not None and refusal is None)
         self._note_key = key if refusal is None else None
+
+    def show_star(self, starred: bool | None) -> None:
+        """Show whether the event is bookmarked (``None``: it cannot be)."""
+        self.star_button.setEnabled(starred is not None)
+        self.star_button.setText("★ Starred" if starred else "☆ Star")
 
     def _note_typed(self) -> None:
         if self._note_key is not None:

@@ -601,6 +601,9 @@ class MainWindow(QMainWindow):
         if row is not None and row.task_id is not None:
             task_id = row.task_id
             show.triggered.connect(lambda: self.open_task_trail(task_id))
+        star = menu.addAction("Star / unstar event\tb")
+        star.setEnabled(row is not None and self.case.file is not None)
+        star.triggered.connect(lambda: self._star_row(index.row()))
         menu.addSeparator()
         copy_cell = menu.addAction(icon("copy"), "Copy cell")
         selected = self._selected_rows()
@@ -626,6 +629,10 @@ class MainWindow(QMainWindow):
             self.pivots.add_to_menu(menu, row)
         menu.popup(self.table.viewport().mapToGlobal(pos))
         return menu
+
+    def _star_row(self, position: int) -> None:
+        self.select_row(position)
+        self.case.toggle_star()
 
     def _filter_values(self, row: Row | None) -> list[tuple[str, int, str]]:
         """``(filter field, column, value)`` the row offers to filter by (present ones only)."""
