@@ -9,6 +9,7 @@ import pytest
 
 from auditlens.mirror.case_file import (
     CaseFile,
+    CaseFileError,
     CaseFileMismatchError,
     SavedSearch,
     case_path_for,
@@ -97,5 +98,11 @@ def test_newer_format_refused(path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA user_version = 99")
     conn.close()
-    with pytest.raises(ValueError, match="newer"):
+    with pytest.raises(CaseFileError, match="newer"):
         CaseFile(path)
+
+
+def test_unusable_path_is_a_case_file_error(tmp_path: Path) -> None:
+    """The viewer reports it (stars and notes off) without knowing about SQLite."""
+    with pytest.raises(CaseFileError, match="missing"):
+        CaseFile(tmp_path / "missing" / "m.case.sqlite")

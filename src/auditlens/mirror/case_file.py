@@ -13,13 +13,15 @@ the connection is therefore used by the thread that opened it only.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 #: The case file's format; a newer one is refused rather than misread.
 CASE_FORMAT = 1
@@ -40,8 +42,31 @@ CREATE TABLE IF NOT EXISTS saved_search (
 """
 
 
-class CaseFileMismatchError(ValueError):
+class CaseFileError(Exception):
+    """The case file cannot be read or written (its path, a newer format, a broken file)."""
+
+
+class CaseFileMismatchError(CaseFileError, ValueError):
     """The case file holds another event at this log index (the mirror was replaced)."""
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _guarded(fn: Callable[_P, _T]) -> Callable[_P, _T]:
+    """SQLite and file errors leave as :class:`CaseFileError` naming the file (the viewer
+    reports them without knowing about SQL)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return fn(*args, **kwargs)
+        except (sqlite3.Error, OSError) as exc:
+            where = getattr(args[0], "path", "the case file")
+            raise CaseFileError(f"{where}: {exc}") from exc
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -75,6 +100,7 @@ def _now_ms() -> int:
 class CaseFile:
     """One mirror's case file, created on first open (0600: notes may be sensitive)."""
 
+    @_guarded
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         if not self.path.exists():
@@ -84,7 +110,7 @@ class CaseFile:
         version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
         if version > CASE_FORMAT:
             self._conn.close()
-            raise ValueError(
+            raise CaseFileError(
                 f"{self.path}: case file format {version} is newer than this auditlens "
                 f"understands ({CASE_FORMAT}); upgrade auditlens to open it"
             )
@@ -113,6 +139,7 @@ class CaseFile:
             )
         return Annotation(idx, got[0], bool(got[1]), got[2])
 
+    @_guarded
     def annotation(self, idx: int, event_id: str) -> Annotation:
         """The star and note of the event at ``idx`` (blank when none is stored)."""
         return self._stored(idx, event_id) or Annotation(idx, event_id, False, "")
@@ -131,18 +158,22 @@ class CaseFile:
             )
         return Annotation(idx, event_id, starred, note)
 
+    @_guarded
     def set_starred(self, idx: int, event_id: str, starred: bool) -> Annotation:
         current = self.annotation(idx, event_id)
         return self._write(idx, event_id, starred, current.note)
 
+    @_guarded
     def toggle_star(self, idx: int, event_id: str) -> Annotation:
         current = self.annotation(idx, event_id)
         return self._write(idx, event_id, not current.starred, current.note)
 
+    @_guarded
     def set_note(self, idx: int, event_id: str, note: str) -> Annotation:
         current = self.annotation(idx, event_id)
         return self._write(idx, event_id, current.starred, note)
 
+    @_guarded
     def annotations(self) -> list[Annotation]:
         """Every starred or annotated event, in log order."""
         rows = self._conn.execute(
@@ -150,12 +181,14 @@ class CaseFile:
         ).fetchall()
         return [Annotation(r[0], r[1], bool(r[2]), r[3]) for r in rows]
 
+    @_guarded
     def starred_indexes(self) -> frozenset[int]:
         rows = self._conn.execute("SELECT idx FROM annotation WHERE starred = 1").fetchall()
         return frozenset(r[0] for r in rows)
 
     # -- saved searches -------------------------------------------------------------------------
 
+    @_guarded
     def saved_searches(self) -> list[SavedSearch]:
         """Every saved search, by name."""
         rows = self._conn.execute(
@@ -163,6 +196,7 @@ class CaseFile:
         ).fetchall()
         return [SavedSearch(r[0], json.loads(r[1])) for r in rows]
 
+    @_guarded
     def save_search(self, name: str, state: dict[str, Any]) -> SavedSearch:
         """Keep ``state`` under ``name`` (replacing a search of that name)."""
         name = name.strip()
@@ -175,6 +209,7 @@ class CaseFile:
         )
         return SavedSearch(name, state)
 
+    @_guarded
     def rename_search(self, old: str, new: str) -> None:
         new = new.strip()
         if not new:
@@ -188,5 +223,6 @@ class CaseFile:
         if cur.rowcount == 0:
             raise KeyError(f"no saved search named {old!r}")
 
+    @_guarded
     def delete_search(self, name: str) -> None:
         self._conn.execute("DELETE FROM saved_search WHERE name = ?", (name,))

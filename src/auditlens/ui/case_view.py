@@ -12,7 +12,6 @@ The window reads the mirror and the case file; this widget only shows lines.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from auditlens.core.events import format_timestamp
-from auditlens.mirror.case_file import Annotation, CaseFile, CaseFileMismatchError, SavedSearch
+from auditlens.mirror.case_file import Annotation, CaseFile, CaseFileError, SavedSearch
 from auditlens.mirror.query import EventFilter, Row
 from auditlens.ui.filter_panel import PanelState
 from auditlens.ui.table_model import COLUMNS
@@ -269,7 +268,7 @@ class Case(QObject):
         self.close()
         try:
             self.file = CaseFile.for_mirror(mirror_path)
-        except (OSError, sqlite3.Error, ValueError) as exc:
+        except CaseFileError as exc:
             self._say(f"The case file could not be opened, so stars and notes are off: {exc}")
             return
         self._changed()
@@ -296,7 +295,7 @@ class Case(QObject):
             return
         try:
             starred = self.file.toggle_star(row.idx, row.id).starred
-        except (CaseFileMismatchError, sqlite3.Error) as exc:
+        except CaseFileError as exc:
             self._say(str(exc))
             return
         self._say(f"Event {row.idx:,} {'starred' if starred else 'unstarred'}")
@@ -308,7 +307,7 @@ class Case(QObject):
             return
         try:
             self.file.set_note(idx, event_id, text)
-        except (CaseFileMismatchError, sqlite3.Error) as exc:
+        except CaseFileError as exc:
             self._say(f"The note was not saved: {exc}")
             return
         self._changed()
@@ -325,7 +324,7 @@ class Case(QObject):
         else:
             try:
                 annotation = self.file.annotation(row.idx, row.id)
-            except (CaseFileMismatchError, sqlite3.Error) as exc:
+            except CaseFileError as exc:
                 detail.show_note(None, refusal=str(exc))
                 detail.show_star(None)
                 return
@@ -404,7 +403,7 @@ class Case(QObject):
         state = state_to_json(self._window.filters.state(), self._visible_columns())
         try:
             self.file.save_search(name, state)
-        except (ValueError, sqlite3.Error) as exc:
+        except (ValueError, CaseFileError) as exc:
             self._say(f"The search was not saved: {exc}")
             return
         self._say(f"Saved search “{name.strip()}”")
@@ -415,14 +414,18 @@ class Case(QObject):
             return
         try:
             self.file.rename_search(old, new)
-        except (ValueError, KeyError, sqlite3.Error) as exc:
+        except (ValueError, KeyError, CaseFileError) as exc:
             self._say(f"The search was not renamed: {exc}")
             return
         self._changed()
 
     def delete_search(self, name: str) -> None:
         if self.file is not None:
-            self.file.delete_search(name)
+            try:
+                self.file.delete_search(name)
+            except CaseFileError as exc:
+                self._say(f"The search was not deleted: {exc}")
+                return
             self._changed()
 
     def apply_search(self, name: str) -> None:
