@@ -25,7 +25,8 @@ def path(tmp_path: Path) -> Path:
 
 
 def test_beside_the_mirror_and_private(path: Path, tmp_path: Path) -> None:
-    assert path == tmp_path / "mirror.case.sqlite"
+    assert path == tmp_path / "mirror.case.db"
+    assert not path.match("*.sqlite")  # `auditlens export` finds a lone mirror as *.sqlite
     case = CaseFile(path)
     case.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -105,4 +106,4 @@ def test_newer_format_refused(path: Path) -> None:
 def test_unusable_path_is_a_case_file_error(tmp_path: Path) -> None:
     """The viewer reports it (stars and notes off) without knowing about SQLite."""
     with pytest.raises(CaseFileError, match="missing"):
-        CaseFile(tmp_path / "missing" / "m.case.sqlite")
+        CaseFile(tmp_path / "missing" / "m.case.db")

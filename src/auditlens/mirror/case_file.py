@@ -1,6 +1,6 @@
 """The case file: an investigator's bookmarks, notes and saved searches for one mirror.
 
-It is a separate SQLite file beside the mirror (``<mirror stem>.case.sqlite``, mode 0600), so
+It is a separate SQLite file beside the mirror (``<mirror stem>.case.db``, mode 0600), so
 the mirror itself stays read-only and verifiable: nothing the investigator writes can ever be
 mistaken for, or change, the signed log. A note or star is keyed by the event's log index AND
 its id: if the mirror beside the case file is ever replaced by another log, a stored note can
@@ -88,9 +88,10 @@ class SavedSearch:
 
 
 def case_path_for(mirror_path: Path | str) -> Path:
-    """Where the case file of ``mirror_path`` lives: beside it, ``<stem>.case.sqlite``."""
+    """Where the case file of ``mirror_path`` lives: beside it, ``<stem>.case.db`` (not
+    ``.sqlite``: tools that look for mirrors as ``*.sqlite`` in a folder must not count it)."""
     mirror = Path(mirror_path)
-    return mirror.with_name(f"{mirror.stem}.case.sqlite")
+    return mirror.with_name(f"{mirror.stem}.case.db")
 
 
 def _now_ms() -> int:
