@@ -9,13 +9,16 @@ just before and after it: :mod:`auditlens.ui.pivots`).
 The request's user agent is shown beside the IP: the pane is where an investigator looks for
 "from where". The outcome is the verdict: a refusal reads **denied** in amber, with the signed
 outcome beside it, so it can be told from both a success and a failure.
+Under the proof, the investigator's note on the event (kept in the case file beside the mirror,
+:mod:`auditlens.mirror.case_file`): labelled as their words, never part of the evidence. Edits
+are saved a moment after typing stops, and at once when another event is selected.
 """
 
 from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -30,6 +33,9 @@ from auditlens.core.events import format_timestamp
 from auditlens.mirror.query import EventRecord, Row
 from auditlens.ui.json_view import JsonHighlighter, pretty_json
 from auditlens.ui.resources import icon
+
+#: Milliseconds after the last keystroke before a note is saved.
+NOTE_SAVE_DELAY_MS = 400
 
 #: Characters of the user agent shown beside the IP (a long one would crowd the proof box).
 USER_AGENT_SHOWN = 56
@@ -90,6 +96,10 @@ class DetailPane(QWidget):
     #: The "Pivot" button: where (global) to open the pivots of the shown event
     #: (:mod:`auditlens.ui.pivots` builds the menu).
     pivot_menu_requested = Signal(QPoint)
+    #: The star button was clicked: toggle the shown event's bookmark.
+    star_requested = Signal()
+    #: (log index, event id, text): the investigator edited the shown event's note.
+    note_edited = Signal(int, str, str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -121,6 +131,12 @@ class DetailPane(QWidget):
             )
         )
         top.addWidget(self.pivot_button)
+        self.star_button = QPushButton("☆ Star")
+        self.star_button.setObjectName("StarButton")
+        self.star_button.setToolTip("Bookmark this event in the case (b in the table)")
+        self.star_button.setEnabled(False)
+        self.star_button.clicked.connect(self.star_requested)
+        top.addWidget(self.star_button)
         self.copy_button = QPushButton(icon("copy"), "Copy")
         self.copy_button.setToolTip("Copy the event as JSON")
         self.copy_button.setEnabled(False)
@@ -145,6 +161,23 @@ class DetailPane(QWidget):
         self.proof.setVisible(False)
         info.addWidget(self.proof)
         info.addStretch(1)
+        self.note_label = QLabel("Investigator's note (your words, not part of the evidence)")
+        self.note_label.setObjectName("NoteLabel")
+        info.addWidget(self.note_label)
+        self.note = QPlainTextEdit()
+        self.note.setObjectName("EventNote")
+        self.note.setAccessibleName("Investigator's note on this event")
+        self.note.setPlaceholderText("Write a note on this event (kept in the case file)")
+        self.note.setFixedHeight(64)
+        self.note.setTabChangesFocus(True)
+        info.addWidget(self.note)
+        self._note_key: tuple[int, str] | None = None
+        self._note_dirty = False
+        self._note_timer = QTimer(self)
+        self._note_timer.setSingleShot(True)
+        self._note_timer.setInterval(NOTE_SAVE_DELAY_MS)
+        self._note_timer.timeout.connect(self.save_note)
+        self.note.textChanged.connect(self._note_typed)
         info_widget = QWidget()
         info_widget.setLayout(info)
         info_widget.setFixedWidth(430)
@@ -166,6 +199,8 @@ class DetailPane(QWidget):
 
     def clear(self) -> None:
         """Show nothing (no selection)."""
+        self.show_note(None)
+        self.show_star(None)
         self.row = self.record = None
         self.title.setText("No event selected")
         self.ids.setText('<span style="color:#8a96a3">Select a row to see the whole event.</span>')
@@ -176,6 +211,7 @@ class DetailPane(QWidget):
 
     def show_loading(self, row: Row) -> None:
         """A row was selected; its bytes are being read."""
+        self.save_note()
         self.row = row
         self.title.setText(row.type or "")
         self.json.setPlainText("Loading…")
@@ -224,6 +260,36 @@ class DetailPane(QWidget):
         self.json.setPlainText(pretty_json(record.raw))
         self.copy_button.setEnabled(True)
         self.pivot_button.setEnabled(True)
+
+    def show_note(
+        self, key: tuple[int, str] | None, text: str = "", refusal: str | None = None
+    ) -> None:
+        """Edit the note of the event ``key`` = (index, id); ``None`` or a refusal disables it.
+
+        A pending edit of the previous event is saved first."""
+        self.save_note()
+        self._note_key = None  # setting the text is not an edit
+        self.note.setPlainText(refusal or text)
+        self.note.setEnabled(key is not None and refusal is None)
+        self._note_key = key if refusal is None else None
+
+    def show_star(self, starred: bool | None) -> None:
+        """Show whether the event is bookmarked (``None``: it cannot be)."""
+        self.star_button.setEnabled(starred is not None)
+        self.star_button.setText("★ Starred" if starred else "☆ Star")
+
+    def _note_typed(self) -> None:
+        if self._note_key is not None:
+            self._note_dirty = True
+            self._note_timer.start()
+
+    def save_note(self) -> None:
+        """Save a pending edit now (before the pane shows another event, or on close)."""
+        self._note_timer.stop()
+        if self._note_dirty and self._note_key is not None:
+            idx, event_id = self._note_key
+            self.note_edited.emit(idx, event_id, self.note.toPlainText())
+        self._note_dirty = False
 
     def copy(self) -> None:
         """Put the event's JSON on the clipboard."""

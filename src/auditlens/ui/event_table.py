@@ -4,11 +4,20 @@ Ctrl+Home / Ctrl+End that select, and a message over the table when nothing matc
 The header's right-click menu chooses the columns (IP address and user agent are there, hidden
 at first); every column but Summary (which takes the rest of the width) is resized by dragging
 its divider; each cell's tooltip holds its full value (:mod:`auditlens.ui.table_model`).
+A bookmarked event shows a star before its index; ``b`` toggles the star of the current row
+(``star_requested``: the window keeps the stars in the case file).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPersistentModelIndex, QPoint, Qt
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -56,8 +65,26 @@ class MiddleElideDelegate(QStyledItemDelegate):
         option.textElideMode = Qt.TextElideMode.ElideMiddle
 
 
+class StarDelegate(QStyledItemDelegate):
+    """The Index column: ``★ 1234`` for a bookmarked event (its log index is the UserRole)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.starred: frozenset[int] = frozenset()
+
+    def initStyleOption(  # noqa: N802 (Qt override)
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        super().initStyleOption(option, index)
+        if index.data(Qt.ItemDataRole.UserRole) in self.starred:
+            option.text = "★ " + option.text
+
+
 class EventTable(QTableView):
     """The table: fixed row height, whole-row selection, SQL sorting from the header."""
+
+    #: ``b`` was pressed: toggle the star of the current row.
+    star_requested = Signal()
 
     def __init__(self, model: EventTableModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -91,6 +118,8 @@ class EventTable(QTableView):
         self.id_delegate = MiddleElideDelegate(self)
         for id_column in (TASK, AGENT):
             self.setItemDelegateForColumn(id_column, self.id_delegate)
+        self.star_delegate = StarDelegate(self)
+        self.setItemDelegateForColumn(INDEX, self.star_delegate)
         for hidden in HIDDEN_BY_DEFAULT:
             header.setSectionHidden(hidden, True)
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -125,10 +154,22 @@ class EventTable(QTableView):
         if not self.user_sized:
             self.fit_columns()
 
+    def set_starred(self, indexes: frozenset[int]) -> None:
+        """The log indexes of the bookmarked events (drawn with a star)."""
+        self.star_delegate.starred = indexes
+        self.viewport().update()
+
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
-        """Ctrl+Home / Ctrl+End select the first / last row (Qt's default only moves the
-        cursor there without selecting: the detail pane changed but no row looked chosen)."""
+        """``b`` stars; Ctrl+Home / Ctrl+End select the first / last row (Qt's default only
+        moves the cursor there without selecting: the detail pane changed but no row looked
+        chosen)."""
         ctrl = event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        if event.key() == Qt.Key.Key_B and not event.modifiers() & ~(
+            Qt.KeyboardModifier.KeypadModifier
+        ):
+            self.star_requested.emit()
+            event.accept()
+            return
         rows = self.model().rowCount()
         if ctrl and rows and event.key() in (Qt.Key.Key_Home, Qt.Key.Key_End):
             row = 0 if event.key() == Qt.Key.Key_Home else rows - 1

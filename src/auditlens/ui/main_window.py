@@ -11,8 +11,9 @@ and the match count; between them and the table, the events-over-time strip
 Right-click a row to copy the cell, the row (tab-separated, as shown) or the event's JSON, to
 filter by exactly its user, task, agent, type or IP, or to pivot from it
 (:mod:`auditlens.ui.pivots`). Back/Forward (Alt+Left/Alt+Right) walk the filters shown
-(:mod:`auditlens.ui.history`). When no event matches, the table says why and offers to clear the
-filters.
+(:mod:`auditlens.ui.history`). ``b`` stars an event, the detail pane holds its note, and the Case
+dock lists them (:mod:`auditlens.ui.case_view`; kept beside the mirror, never in it). When no
+event matches, the table says why and offers to clear the filters.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from auditlens.export.writer import Attester
 from auditlens.mirror.migrate import needs_upgrade, upgrade_file
 from auditlens.mirror.query import EventFilter, EventRecord, MirrorReader, MirrorStatus, Row
 from auditlens.ui.banner import VerificationBanner
+from auditlens.ui.case_view import Case
 from auditlens.ui.detail_pane import DetailPane
 from auditlens.ui.event_table import EventTable
 from auditlens.ui.export_dialog import ExportDialog, ExportSource
@@ -197,6 +199,7 @@ class MainWindow(QMainWindow):
         root_layout.addWidget(self.splitter, 1)
         self.setCentralWidget(root)
 
+        self.case = Case(self)  # stars, notes and the Case dock (before the toolbar shows it)
         self._build_file_menu()
         self._build_toolbar()
         self._build_status_bar()
@@ -239,6 +242,7 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.cancel_action)
         toolbar.addSeparator()
         toolbar.addAction(self.filter_action)
+        toolbar.addAction(self.case.action)
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         toolbar.addWidget(spacer)
@@ -308,6 +312,7 @@ class MainWindow(QMainWindow):
         self.runner.submit(reader.user_emails, self.filters.set_user_emails)
         self._load_completions(reader)
         self.refresh_status()
+        self.case.open(path)
         if old is not None:
             self.runner.submit(lambda: None, lambda _: old.close())
 
@@ -315,6 +320,7 @@ class MainWindow(QMainWindow):
         """Show nothing (after sign-out)."""
         old, self.reader = self.reader, None
         self.model.set_reader(None)
+        self.case.close()
         if self.trail_window is not None:
             self.trail_window.close()
             self.trail_window.set_reader(None)
@@ -630,6 +636,9 @@ class MainWindow(QMainWindow):
         if row is not None and row.task_id is not None:
             task_id = row.task_id
             show.triggered.connect(lambda: self.open_task_trail(task_id))
+        star = menu.addAction("Star / unstar event\tb")
+        star.setEnabled(row is not None and self.case.file is not None)
+        star.triggered.connect(lambda: self._star_row(index.row()))
         menu.addSeparator()
         copy_cell = menu.addAction(icon("copy"), "Copy cell")
         selected = self._selected_rows()
@@ -655,6 +664,10 @@ class MainWindow(QMainWindow):
             self.pivots.add_to_menu(menu, row)
         menu.popup(self.table.viewport().mapToGlobal(pos))
         return menu
+
+    def _star_row(self, position: int) -> None:
+        self.select_row(position)
+        self.case.toggle_star()
 
     def _filter_values(self, row: Row | None) -> list[tuple[str, int, str]]:
         """``(filter field, column, value)`` the row offers to filter by (present ones only)."""
@@ -745,6 +758,7 @@ class MainWindow(QMainWindow):
         if self.export_dialog is not None:
             self.export_dialog.reject()  # cancels a running export; its partial file goes
             self.export_dialog.wait()
+        self.case.close()  # saves a note being typed
         self.runner.wait()
         if self.reader is not None:
             self.reader.close()
