@@ -55,26 +55,37 @@ def receiver() -> Iterator[Receiver]:
     r.stop()
 
 
-@pytest.fixture
-def forwarder(fwd_server: DemoServer, receiver: Receiver) -> Iterator[dict[str, Any]]:
-    """A Splunk HEC destination from the start of the log; the receiver hangs until released,
-    so the destination lags by the whole log until the test lets it deliver."""
-    receiver.hold.set()
-    with signed_in(fwd_server, "owner") as owner:
+def added(server: DemoServer, receiver: Receiver, token: str) -> Iterator[dict[str, Any]]:
+    """A Splunk HEC destination from the start of the log, removed afterwards."""
+    with signed_in(server, "owner") as owner:
         headers = {"Authorization": f"Bearer {owner.token}"}
         body = {
             "name": "Splunk (test)",
             "kind": "splunk_hec",
             "config": {"url": receiver.url, "max_wait_seconds": 0.05, "timeout_seconds": 2},
-            "secret": HEC_TOKEN,
+            "secret": token,
             "start": "beginning",
         }
-        r = httpx.post(f"{fwd_server.url}/v1/forwarders", json=body, headers=headers)
+        r = httpx.post(f"{server.url}/v1/forwarders", json=body, headers=headers)
         assert r.status_code == 201, r.text
         fwd = dict(r.json())
         yield fwd
-        r = httpx.delete(f"{fwd_server.url}/v1/forwarders/{fwd['id']}", headers=headers)
+        r = httpx.delete(f"{server.url}/v1/forwarders/{fwd['id']}", headers=headers)
         assert r.status_code == 204, r.text
+
+
+@pytest.fixture
+def forwarder(fwd_server: DemoServer, receiver: Receiver) -> Iterator[dict[str, Any]]:
+    """The receiver hangs until released, so the destination lags by the whole log until the
+    test lets it deliver."""
+    receiver.hold.set()
+    yield from added(fwd_server, receiver, HEC_TOKEN)
+
+
+@pytest.fixture
+def refused(fwd_server: DemoServer, receiver: Receiver) -> Iterator[dict[str, Any]]:
+    """A destination whose token the receiver refuses (403): the server stops it as failed."""
+    yield from added(fwd_server, receiver, "not-the-token")
 
 
 def make_dialog(
@@ -116,7 +127,7 @@ def test_owner_sees_the_destination_its_lag_and_pauses_and_resumes_it(
         loaded(qtbot, dialog)
         assert dialog.pages.currentWidget() is dialog.table
         row = dialog.row_texts(0)
-        assert row["Destination"] == "Splunk (test)" and row["Kind"] == "splunk_hec"
+        assert row["Destination"] == "Splunk (test)" and row["Kind"] == "Splunk HEC"
         assert row["State"] == "running"
         behind = owner.forwarder_status(forwarder["id"]).lag_events
         assert behind >= EVENTS  # the demo events and the audit events of the set-up
@@ -141,6 +152,26 @@ def test_owner_sees_the_destination_its_lag_and_pauses_and_resumes_it(
         assert row["State"] == "running" and row["Last success"] != "never"
         assert receiver.count() >= EVENTS
         dialog.grab().save(str(tmp_path / "forwarding-owner-resumed.png"))
+
+
+def test_a_destination_stopped_by_an_error_shows_the_error_and_offers_resume(
+    qtbot: QtBot, tmp_path: Path, fwd_server: DemoServer, refused: dict[str, Any]
+) -> None:
+    with signed_in(fwd_server, "owner") as owner:
+        qtbot.waitUntil(
+            lambda: owner.forwarder_status(refused["id"]).state == "failed", timeout=15_000
+        )
+        dialog = make_dialog(qtbot, tmp_path, owner)
+        dialog.show_and_refresh()
+        loaded(qtbot, dialog)
+        row = dialog.row_texts(0)
+        assert row["State"] == "stopped (error)"
+        assert row["Last error"]  # the server's words, whatever they are
+        assert row["Last error"] == owner.forwarder_status(refused["id"]).last_error
+        assert dialog.errors.isVisible() and row["Last error"] in dialog.errors.text()
+        button = dialog.action_button(0)
+        assert button is not None and button.text() == "Resume"
+        dialog.grab().save(str(tmp_path / "forwarding-failed.png"))
 
 
 def test_an_admin_signed_in_sees_it_read_only_from_the_settings_menu(

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -47,6 +48,15 @@ COLUMNS = ("Destination", "Kind", "State", "Lag", "Last success", "Last error", 
 ACTION_COLUMN = len(COLUMNS)
 
 _STATE_WORDS = {"active": "running", "paused": "paused", "failed": "stopped (error)"}
+#: Text colours of the states a person must notice (running keeps the default colour).
+_STATE_COLOURS = {"paused": "#7a4b00", "failed": "#a0281e"}
+_KIND_WORDS = {
+    "splunk_hec": "Splunk HEC",
+    "datadog": "Datadog Logs",
+    "syslog": "Syslog",
+    "webhook": "Webhook",
+    "securityhub": "AWS Security Hub",
+}
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,10 @@ class ForwardingTarget:
     client: AuditApiClient
     role: str
     where: str
+
+
+def kind_words(kind: str) -> str:
+    return _KIND_WORDS.get(kind, kind)
 
 
 def state_words(state: str) -> str:
@@ -105,7 +119,7 @@ class ForwardingDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Forwarding to SIEMs")
         self.setObjectName("ForwardingDialog")
-        self.resize(920, 320)
+        self.resize(980, 340)
         self._runner = runner
         self._target = target
         self._generation = 0
@@ -127,6 +141,13 @@ class ForwardingDialog(QDialog):
         self.empty.setObjectName("ForwardingEmpty")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
+        # The last-error column is cut to the table's width; the whole sentences are here.
+        self.errors = QLabel()
+        self.errors.setObjectName("ForwardingErrors")
+        self.errors.setWordWrap(True)
+        self.errors.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.errors.setStyleSheet("color: #a0281e;")
+        self.errors.setVisible(False)
         self.pages = QStackedWidget()
         self.pages.addWidget(self.table)
         self.pages.addWidget(self.empty)
@@ -146,6 +167,7 @@ class ForwardingDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
         layout.addWidget(self.pages, 1)
+        layout.addWidget(self.errors)
         layout.addLayout(row)
 
     # -- fetching -------------------------------------------------------------------------------
@@ -245,6 +267,7 @@ class ForwardingDialog(QDialog):
     def _show_empty(self, text: str) -> None:
         self.statuses = []
         self.table.setRowCount(0)
+        self.errors.setVisible(False)
         self.empty.setText(text)
         self.pages.setCurrentWidget(self.empty)
         self._settle()
@@ -254,10 +277,11 @@ class ForwardingDialog(QDialog):
         self.pages.setCurrentWidget(self.table)
         self.table.setColumnHidden(ACTION_COLUMN, not editable)
         self.table.setRowCount(len(statuses))
+        self._show_errors(statuses)
         for row, status in enumerate(statuses):
             cells = (
                 status.name,
-                status.kind,
+                kind_words(status.kind),
                 state_words(status.state),
                 lag_words(status),
                 time_words(status.last_success_at),
@@ -268,6 +292,8 @@ class ForwardingDialog(QDialog):
                 item = QTableWidgetItem(text)
                 if column == COLUMNS.index("Last error") and status.last_error:
                     item.setToolTip(f"{status.last_error}\n(at {time_words(status.last_error_at)})")
+                if column == COLUMNS.index("State") and status.state in _STATE_COLOURS:
+                    item.setForeground(QColor(_STATE_COLOURS[status.state]))
                 if column in (COLUMNS.index("Lag"), COLUMNS.index("Dead letters")):
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -277,6 +303,15 @@ class ForwardingDialog(QDialog):
                 self.table.setCellWidget(row, ACTION_COLUMN, self._action_button(status))
             else:
                 self.table.removeCellWidget(row, ACTION_COLUMN)
+
+    def _show_errors(self, statuses: list[ForwarderStatus]) -> None:
+        lines = [
+            f"{s.name}, {time_words(s.last_error_at)}: {s.last_error}"
+            for s in statuses
+            if s.last_error
+        ]
+        self.errors.setText("Last errors:\n" + "\n".join(lines) if lines else "")
+        self.errors.setVisible(bool(lines))
 
     def _action_button(self, status: ForwarderStatus) -> QPushButton:
         pausing = status.state == "active"
