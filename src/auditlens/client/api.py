@@ -113,6 +113,26 @@ class ApiKey:
         return f"ApiKey(id={self.id!r}, name={self.name!r}, scope={self.scope!r})"
 
 
+@dataclass(frozen=True)
+class ForwarderStatus:
+    """One SIEM destination and its health (``GET /v1/forwarders/{id}/status``).
+
+    ``state`` is the server's word: ``active``, ``paused`` or ``failed`` (stopped by an error
+    until it is resumed or reconfigured). Times are epoch milliseconds, ``None`` when never.
+    """
+
+    id: str
+    name: str
+    kind: str
+    state: str
+    lag_events: int
+    lag_seconds: float
+    last_success_at: int | None
+    last_error: str | None
+    last_error_at: int | None
+    dead_letters: int
+
+
 class AuditApiClient:
     """Talks to one audit API server; every method raises an ApiError subclass on failure."""
 
@@ -221,6 +241,25 @@ class AuditApiClient:
 
     def delete_api_key(self, key_id: str) -> None:
         self._request("DELETE", f"api-keys/{key_id}")
+
+    # -- SIEM forwarders ------------------------------------------------------------------------
+
+    def forwarder_ids(self) -> list[str]:
+        """The ids of the organization's SIEM destinations, oldest first (Owner/Admin)."""
+        body = self._json_object(self._request("GET", "forwarders"), "forwarders")
+        try:
+            return [str(item["id"]) for item in _items(body, "forwarders")]
+        except (KeyError, TypeError) as exc:
+            raise ProtocolError(f"A forwarder in the server's answer lacks {exc}") from None
+
+    def forwarder_status(self, forwarder_id: str) -> ForwarderStatus:
+        """Lag, last success, last error and dead-letter count of one destination."""
+        path = f"forwarders/{forwarder_id}/status"
+        return _forwarder_status(self._json_object(self._request("GET", path), path))
+
+    def set_forwarder_state(self, forwarder_id: str, state: str) -> None:
+        """Pause (``"paused"``) or resume (``"active"``) a destination (Owner/Admin session)."""
+        self._request("PATCH", f"forwarders/{forwarder_id}", json={"state": state})
 
     # -- events and directory ---------------------------------------------------------------
 
@@ -489,6 +528,28 @@ def _api_key(obj: Any) -> ApiKey:
         )
     except (KeyError, TypeError) as exc:
         raise ProtocolError(f"An API key in the server's answer lacks {exc}") from None
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _forwarder_status(obj: Mapping[str, Any]) -> ForwarderStatus:
+    try:
+        return ForwarderStatus(
+            id=str(obj["id"]),
+            name=str(obj.get("name") or ""),
+            kind=str(obj["kind"]),
+            state=str(obj["state"]),
+            lag_events=int(obj.get("lag_events") or 0),
+            lag_seconds=float(obj.get("lag_seconds") or 0.0),
+            last_success_at=_optional_int(obj.get("last_success_at")),
+            last_error=str(obj["last_error"]) if obj.get("last_error") else None,
+            last_error_at=_optional_int(obj.get("last_error_at")),
+            dead_letters=int(obj.get("dead_letters") or 0),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProtocolError(f"The server's forwarder status is malformed ({exc})") from None
 
 
 def _proof(body: Mapping[str, Any], kind: str) -> list[bytes]:

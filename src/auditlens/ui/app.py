@@ -40,6 +40,7 @@ from auditlens.ui.dialogs import (
     SignInRequest,
     TrustDialog,
 )
+from auditlens.ui.forwarding_dialog import ForwardingDialog, ForwardingTarget
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.preferences import (
     SyncIntervalMenu,
@@ -109,6 +110,7 @@ class Viewer(QObject):
         self.keyring_warning.setVisible(False)
         window.statusBar().addPermanentWidget(self.keyring_warning)
         self.about_dialog: AboutDialog | None = None
+        self.forwarding_dialog: ForwardingDialog | None = None
         self._install_menus()
         # --sync-every N wins for this run (not saved); otherwise the person's saved choice.
         saved = 0 if demo else read_sync_interval(self.settings)
@@ -404,6 +406,10 @@ class Viewer(QObject):
         self.interval_menu = SyncIntervalMenu(self.window)
         self.interval_menu.interval_chosen.connect(self.set_sync_interval)
         sync_menu.addMenu(self.interval_menu)
+        settings_menu = bar.addMenu("Se&ttings")
+        self.forwarding_action = QAction("&Forwarding…", self.window)
+        self.forwarding_action.triggered.connect(self.show_forwarding)
+        settings_menu.addAction(self.forwarding_action)
         help_menu = bar.addMenu("&Help")
         self.about_action = QAction("&About auditlens and keyboard shortcuts", self.window)
         self.about_action.setShortcut(QKeySequence(QKeySequence.StandardKey.HelpContents))
@@ -454,6 +460,26 @@ class Viewer(QObject):
         self.about_dialog.show()
         return self.about_dialog
 
+    def show_forwarding(self) -> ForwardingDialog:
+        """Settings -> Forwarding: the signed-in server's SIEM destinations, fetched afresh."""
+        if self.forwarding_dialog is None:
+            self.forwarding_dialog = ForwardingDialog(
+                self.window.runner, self._forwarding_target, self.window
+            )
+        self.forwarding_dialog.show_and_refresh()
+        return self.forwarding_dialog
+
+    def _forwarding_target(self) -> ForwardingTarget | None:
+        session = self.session
+        if session is None:
+            return None
+        org = session.identity.organization
+        return ForwardingTarget(
+            session.client,
+            session.identity.user.role,
+            f"{org.name or org.id} on {session.server_url}",
+        )
+
     def _keyring_text(self) -> str:
         """Why the session is not kept after quit ("" when it is, and in the demo, which keeps
         nothing by design)."""
@@ -496,6 +522,8 @@ class Viewer(QObject):
         self.window.filters.set_user_emails([])  # the last organization's people, offered no more
         self.window.banner.clear()
         self.window.set_identity(SIGNED_OUT, None)
+        if self.forwarding_dialog is not None:  # it showed the previous session's server
+            self.forwarding_dialog.close()
         self.window.sign_out_action.setText("Sign in…")
         if self.sign_in_dialog is not None:
             self.sign_in_dialog.forget_secrets()
