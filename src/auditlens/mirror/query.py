@@ -6,7 +6,7 @@ per thread, so the UI's worker threads can count and page concurrently while the
 appends.
 
 Why stdlib ``sqlite3`` and not SQLAlchemy Core here (the schema itself is SQLAlchemy, in
-:mod:`auditlens.mirror.schema`): speed is the same (LIMITS.md: 0.60 vs 0.56 ms), but this module
+:mod:`auditlens.mirror.schema`): speed is the same (benchmarks.md: 0.60 vs 0.56 ms), but this module
 lives on SQLite-specific controls that are clearer in SQL text than through an expression
 builder: row-value keyset seeks ``(type, ts, idx) > (?, ?, ?)``, the unary ``+`` that keeps the
 planner off an index (so the index *we* chose drives the order and no query sorts a whole range
@@ -16,8 +16,8 @@ names are the schema's; a test compares them with :mod:`auditlens.mirror.schema`
 How a page is found (no OFFSET over large ranges, no sort of a whole range):
 
 - Every sort key ends in ``(ts, idx)``: the Time and Index sorts are one order, because the
-  server never lets a timestamp decrease with the index (DESIGN.md §3), and every filter index is
-  ``(column, ts, idx)``. A page is "the next ``limit`` rows after this key".
+  server never lets a timestamp decrease with the index (architecture.md §3), and every filter
+  index is ``(column, ts, idx)``. A page is "the next ``limit`` rows after this key".
 - A filter's most selective equality (task, user, agent, IP, event types, outcome, in that order)
   *drives* the query through its own ``(column, ts, idx)`` index; each other condition is an
   ``EXISTS`` probe: one seek in that condition's own index by the ``(value, ts, idx)`` the
@@ -1228,7 +1228,7 @@ class MirrorReader:
     def _idx_bounds(self, since_ms: int | None, until_ms: int | None) -> tuple[int, int]:
         """``[lo, hi)``: the indexes of the entries with ``since_ms <= ts < until_ms``.
 
-        Exact because a timestamp never decreases with the index (DESIGN.md §3); two seeks in
+        Exact because a timestamp never decreases with the index (architecture.md §3); two seeks in
         the time index.
         """
         conn = self._conn()
@@ -1477,7 +1477,7 @@ class MirrorReader:
         column = _COLUMN_OF_SORT[sort]
         if column == "task_id" and (r.since_ms is not None or r.until_ms is not None):
             # The task index is (task_id, idx): a time test would read every row it meets from
-            # the table. ts never decreases with idx (DESIGN.md §3), so the range is an idx range.
+            # the table. ts never decreases with idx (architecture.md §3): an idx range.
             rest, params = _conditions(
                 replace(r, since_ms=None, until_ms=None), driver=None, plus_ts=True
             )

@@ -1,4 +1,4 @@
-"""The mirror's tables (CONTRACT.md "Local mirror"), as SQLAlchemy Core metadata.
+"""The mirror's tables, as SQLAlchemy Core metadata.
 
 This module is the single source of the schema: the writer creates tables and indexes from the
 DDL compiled here, and the read-only query layer selects from these ``Table`` objects. The

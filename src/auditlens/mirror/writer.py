@@ -11,7 +11,7 @@ Two paths, chosen per batch:
 - *bulk* (initial sync, or a batch large against what is stored): the secondary indexes are
   dropped inside the transaction, rows go in by rowid order, and the indexes are rebuilt before
   COMMIT (one sort each). Measured here: ~200k rows/s insert + ~7.5 s to build the 8 indexes at
-  1M rows, against ~6.5k rows/s with indexes maintained (LIMITS.md).
+  1M rows, against ~6.5k rows/s with indexes maintained (docs/benchmarks.md).
 - *incremental*: indexes stay and are maintained; right for a few thousand new entries.
 
 Either way the free-text index (:mod:`auditlens.mirror.search`) gets the batch's entries just

@@ -1,11 +1,11 @@
 """The events table model: millions of rows from the mirror, a few pages in memory.
 
-A custom ``QAbstractTableModel`` in the manner of DB Browser for SQLite's table model
-(STYLE.md): the row count and the pages (:data:`PAGE_SIZE` rows) are read on worker threads
+A custom ``QAbstractTableModel`` in the manner of DB Browser for SQLite's table model:
+the row count and the pages (:data:`PAGE_SIZE` rows) are read on worker threads
 through :class:`auditlens.mirror.query.MirrorReader`; ``data()`` only looks into the page cache
 and, on a miss, asks for the page and shows a placeholder until it arrives. A generation number
 drops results of a filter or sort that was replaced meanwhile. Sorting is an ``ORDER BY`` in the
-query layer (``sort()`` starts a new query); there is no proxy model over the rows (LIMITS.md:
+query layer (``sort()`` starts a new query); there is no proxy model over the rows (benchmarks.md:
 97 s to sort 200k rows in a ``QSortFilterProxyModel``).
 
 The first page usually arrives before the count: the model then shows that page's rows at once
