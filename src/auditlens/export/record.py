@@ -87,17 +87,8 @@ def record_export(
     """POST the ``audit.exported`` payload; never raises for server or network failures."""
     if not client.token:
         return RecordOutcome(False, "The export was not recorded on the server: not signed in.")
-    url = client.base_url.rstrip("/") + EXPORTS_ROUTE
     try:
-        with httpx.Client(timeout=timeout, transport=transport) as http:
-            response = http.post(
-                url,
-                content=orjson.dumps(export_event_payload(result)),
-                headers={
-                    "Authorization": f"Bearer {client.token}",
-                    "Content-Type": "application/json",
-                },
-            )
+        response = _post_record(client, export_event_payload(result), transport, timeout)
     except httpx.HTTPError as exc:
         return RecordOutcome(
             False,
@@ -150,17 +141,8 @@ def attester(
     def attest(request: AttestRequest) -> Completeness:
         if not client.token:
             raise AttestationUnavailableError("not signed in, so the export was not recorded.")
-        url = client.base_url.rstrip("/") + EXPORTS_ROUTE
         try:
-            with httpx.Client(timeout=timeout, transport=transport) as http:
-                response = http.post(
-                    url,
-                    content=orjson.dumps(attest_payload(request)),
-                    headers={
-                        "Authorization": f"Bearer {client.token}",
-                        "Content-Type": "application/json",
-                    },
-                )
+            response = _post_record(client, attest_payload(request), transport, timeout)
         except httpx.HTTPError as exc:
             raise AttestationUnavailableError(
                 f"the server could not be reached ({type(exc).__name__}), so the export was "
@@ -231,6 +213,21 @@ def attestation_limits(flt: Mapping[str, object]) -> dict[str, str]:
 
 def _missing() -> Completeness:
     raise FormatError("no record in the answer")
+
+
+def _post_record(
+    client: _HasCredential,
+    payload: dict[str, object],
+    transport: httpx.BaseTransport | None,
+    timeout: float,
+) -> httpx.Response:
+    """POST ``payload`` to the exports route as the signed-in user; httpx errors propagate."""
+    with httpx.Client(timeout=timeout, transport=transport) as http:
+        return http.post(
+            client.base_url.rstrip("/") + EXPORTS_ROUTE,
+            content=orjson.dumps(payload),
+            headers={"Authorization": f"Bearer {client.token}", "Content-Type": "application/json"},
+        )
 
 
 def _refusal(response: httpx.Response) -> str:
