@@ -46,6 +46,7 @@ from auditlens.export.trail_model import (
     TaskStory,
     build_story,
     format_duration,
+    people_roles,
 )
 
 __all__ = ["REPORT_FORMAT", "ExtractedReport", "ReportInput", "extract_report", "render_report"]
@@ -275,20 +276,10 @@ def _approvals(story: TaskStory, users: Mapping[str, str]) -> list[str]:
 
 def _people(story: TaskStory, users: Mapping[str, str]) -> list[str]:
     out = ["<table>", "<tr><th>Who</th><th>Id</th><th>Role in this task</th></tr>"]
-    roles: dict[str, list[str]] = {}
-    if story.started_by:
-        roles.setdefault(story.started_by, []).append("started the task")
-    for a in story.approvals:
-        if a.approver_id:
-            roles.setdefault(a.approver_id, []).append(f"{a.state} {a.approval_id}")
-    for s in story.steps:
-        if s.type == "task.cancelled" and s.user_id:
-            roles.setdefault(s.user_id, []).append("cancelled the task")
-    for uid in story.people:
-        roles.setdefault(uid, ["acted in the task"])
+    for uid, roles in people_roles(story).items():
         out.append(
             f"<tr><td>{_e(person(uid, users))}</td><td class='mono'>{_e(uid)}</td>"
-            f"<td>{_e('; '.join(roles[uid]))}</td></tr>"
+            f"<td>{_e('; '.join(roles))}</td></tr>"
         )
     for agent in story.agents:
         calls = sum(1 for s in story.steps if s.agent_id == agent and s.kind == "agent")

@@ -69,7 +69,7 @@ from auditlens.export.report_pdf_layout import (
     draw_run,
     paginate,
 )
-from auditlens.export.trail_model import Row, Step, TaskStory, format_duration
+from auditlens.export.trail_model import Row, Step, TaskStory, format_duration, people_roles
 
 __all__ = ["ensure_gui_application", "write_pdf"]
 
@@ -189,24 +189,15 @@ _APPROVALS = (
 
 
 def _people_rows(story: TaskStory, inp: ReportInput) -> list[TableRow]:
-    roles: dict[str, list[str]] = {}
-    if story.started_by:
-        roles.setdefault(story.started_by, []).append("started the task")
-    for a in story.approvals:
-        if a.approver_id:
-            roles.setdefault(a.approver_id, []).append(f"{a.state} {a.approval_id}")
-    for s in story.steps:
-        if s.type == "task.cancelled" and s.user_id:
-            roles.setdefault(s.user_id, []).append("cancelled the task")
     out = [
         TableRow(
             (
                 ((person(uid, inp.users), "body"),),
                 ((uid, "mono"),),
-                (("; ".join(roles.get(uid, ["acted in the task"])), "body"),),
+                (("; ".join(roles), "body"),),
             )
         )
-        for uid in story.people
+        for uid, roles in people_roles(story).items()
     ]
     for agent in story.agents:
         calls = sum(1 for s in story.steps if s.agent_id == agent and s.kind == "agent")

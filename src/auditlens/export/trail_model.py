@@ -462,3 +462,19 @@ def _rows(steps: Sequence[Step]) -> tuple[Row, ...]:
         rows.extend(Row(s, indent=1) for s in group)
         i = j
     return tuple(rows)
+
+
+def people_roles(story: TaskStory) -> dict[str, list[str]]:
+    """What each person in ``story.people`` did in the task, in that order (both reports' People
+    table): started it, approved or denied a gated call, cancelled it, else "acted in the task".
+    """
+    roles: dict[str, list[str]] = {}
+    if story.started_by:
+        roles.setdefault(story.started_by, []).append("started the task")
+    for a in story.approvals:
+        if a.approver_id:
+            roles.setdefault(a.approver_id, []).append(f"{a.state} {a.approval_id}")
+    for s in story.steps:
+        if s.type == "task.cancelled" and s.user_id:
+            roles.setdefault(s.user_id, []).append("cancelled the task")
+    return {uid: roles.get(uid, ["acted in the task"]) for uid in story.people}
