@@ -43,6 +43,7 @@ __all__ = [
     "TaskStory",
     "build_story",
     "format_duration",
+    "people_roles",
 ]
 
 StepKind = Literal["task", "agent", "approval", "other"]
