@@ -218,6 +218,20 @@ def _checked_state(conn: Connection, org_id: str, origin: str, row: Any) -> Sequ
     return derived
 
 
+def _locked_state_row(conn: sa.Connection, org_id: str) -> sa.Row | None:  # type: ignore[type-arg]
+    """The organization's origin and stored sequencer state, locked for this transaction."""
+    return conn.execute(
+        sa.select(
+            organizations.c.origin,
+            organizations.c.tree_size,
+            organizations.c.frontier,
+            organizations.c.last_ts,
+        )
+        .where(organizations.c.id == org_id)
+        .with_for_update()
+    ).one_or_none()
+
+
 def repair_state(db: Database, org_id: str) -> bool:
     """Recompute ``org_id``'s sequencer state and store it when it differed; True if it did.
 
@@ -225,16 +239,9 @@ def repair_state(db: Database, org_id: str) -> bool:
     :func:`derive_state`).
     """
     with db.write() as conn:
-        row = conn.execute(
-            sa.select(
-                organizations.c.origin,
-                organizations.c.tree_size,
-                organizations.c.frontier,
-                organizations.c.last_ts,
-            )
-            .where(organizations.c.id == org_id)
-            .with_for_update()
-        ).one()
+        row = _locked_state_row(conn, org_id)
+        if row is None:
+            raise LookupError(f"no organization {org_id!r}")
         state = _checked_state(conn, org_id, row.origin, row)
         if _stored_state(row) == state.stored():
             return False
@@ -295,16 +302,7 @@ class Sequencer:
             raise ValueError("an append needs at least one event")
         if timestamps is not None and len(timestamps) != len(submissions):
             raise ValueError("timestamps and submissions differ in length")
-        state = conn.execute(
-            sa.select(
-                organizations.c.origin,
-                organizations.c.tree_size,
-                organizations.c.frontier,
-                organizations.c.last_ts,
-            )
-            .where(organizations.c.id == org_id)
-            .with_for_update()
-        ).one_or_none()
+        state = _locked_state_row(conn, org_id)
         if state is None:
             raise LookupError(f"no organization {org_id!r}")
         derived = _checked_state(conn, org_id, state.origin, state)
