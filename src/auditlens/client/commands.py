@@ -238,85 +238,119 @@ def _end_unkept(attempt: Any, keeps: bool) -> None:
             attempt.client.logout()
 
 
+class _LoginRefusedError(Exception):
+    """A login step said no: nothing is kept, and the command fails with this message."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 def _finish_login(args: argparse.Namespace, attempt: Any, keeps: bool) -> int:
-    """Check the account may read the log, trust the log, keep the credential; say so."""
-    from auditlens.client.errors import ApiError, Forbidden
+    """Check the account may read the log, trust the log, keep the credential; say so.
+
+    Each step either passes or raises `_LoginRefusedError`; a refusal signs out a session that would
+    otherwise outlive the command, so a failed login never leaves a live credential behind.
+    """
     from auditlens.client.paths import config_dir
+
+    try:
+        _check_can_read_log(attempt)
+        if attempt.needs_confirmation:
+            _confirm_first_contact(args, attempt)
+        elif attempt.decision.known_log:
+            print(
+                f"You already trust the log {attempt.origin} (verifier key {attempt.vkey}); "
+                f"{attempt.client.base_url} serves it as organization "
+                f"{attempt.identity.organization.id}."
+            )
+        _check_given_key(args, attempt.session)
+        if keeps and not attempt.keep(to_file=args.credentials_file):
+            attempt.credentials.delete(attempt.session.server_url)
+            raise _LoginRefusedError(_cannot_keep(config_dir()))
+    except _LoginRefusedError as refusal:
+        _end_unkept(attempt, keeps)
+        return _fail(str(refusal), refusal.exit_code)
+    _say_signed_in(args, attempt, keeps)
+    return EXIT_OK
+
+
+def _org_name(attempt: Any) -> str:
+    organization = attempt.identity.organization
+    return str(organization.name or organization.id)
+
+
+def _check_can_read_log(attempt: Any) -> None:
+    """Read the checkpoint, which is exactly what sync will need; name the role that lacks it."""
+    from auditlens.client.errors import ApiError, Forbidden
+
+    user = attempt.identity.user
+    try:
+        attempt.client.checkpoint()
+    except Forbidden:
+        raise _LoginRefusedError(
+            f"The account {user.email} ({user.role}) cannot read the audit log of "
+            f"{_org_name(attempt)}: only Owners and Admins can. Nothing was stored; sign in "
+            "with an Owner or Admin account, or a read API key."
+        ) from None
+    except ApiError as exc:
+        raise _LoginRefusedError(str(exc)) from None
+
+
+def _confirm_first_contact(args: argparse.Namespace, attempt: Any) -> None:
+    """Show the origin and key of a log seen for the first time; trust them only if told to."""
+    print(f"First contact with {attempt.client.base_url}.")
+    print(f"  log origin:   {attempt.origin}")
+    print(f"  verifier key: {attempt.vkey}")
+    if args.vkey:
+        pass  # compared in confirm()
+    elif args.yes:
+        print("Trusting them (--yes).")
+    elif sys.stdin.isatty():
+        answer = input("Do these match what you were given out of band? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise _LoginRefusedError("Not trusted: nothing was stored.")
+    else:
+        raise _LoginRefusedError(
+            "Not trusted: confirm the origin and key with --vkey KEY (the key you were "
+            "given) or --yes."
+        )
+    try:
+        attempt.confirm(pasted_vkey=args.vkey)
+    except VerificationError as exc:
+        raise _LoginRefusedError(f"{exc.code}: {exc.message}", EXIT_VERIFICATION) from None
+    except ValueError as exc:
+        raise _LoginRefusedError(str(exc)) from None
+
+
+def _check_given_key(args: argparse.Namespace, session: Any) -> None:
+    """A --vkey on the command line must be the pinned key, also for a log already trusted."""
     from auditlens.client.trust import normalize_vkey
 
-    identity = attempt.identity
-    org_name = identity.organization.name or identity.organization.id
-    try:
-        attempt.client.checkpoint()  # the log itself: what sync will read
-    except Forbidden:
-        _end_unkept(attempt, keeps)
-        return _fail(
-            f"The account {identity.user.email} ({identity.user.role}) cannot read the audit "
-            f"log of {org_name}: only Owners and Admins can. Nothing was stored; sign in with "
-            "an Owner or Admin account, or a read API key."
-        )
-    except ApiError as exc:
-        _end_unkept(attempt, keeps)
-        return _fail(str(exc))
-    if attempt.needs_confirmation:
-        print(f"First contact with {attempt.client.base_url}.")
-        print(f"  log origin:   {attempt.origin}")
-        print(f"  verifier key: {attempt.vkey}")
-        if args.vkey:
-            pass  # compared in confirm()
-        elif args.yes:
-            print("Trusting them (--yes).")
-        elif sys.stdin.isatty():
-            answer = input("Do these match what you were given out of band? [y/N] ")
-            if answer.strip().lower() not in ("y", "yes"):
-                _end_unkept(attempt, keeps)
-                return _fail("Not trusted: nothing was stored.")
-        else:
-            _end_unkept(attempt, keeps)
-            return _fail(
-                "Not trusted: confirm the origin and key with --vkey KEY (the key you were "
-                "given) or --yes."
-            )
-        try:
-            attempt.confirm(pasted_vkey=args.vkey)
-        except VerificationError as exc:
-            _end_unkept(attempt, keeps)
-            return _fail(f"{exc.code}: {exc.message}", EXIT_VERIFICATION)
-        except ValueError as exc:
-            _end_unkept(attempt, keeps)
-            return _fail(str(exc))
-    elif attempt.decision.known_log:
-        print(
-            f"You already trust the log {attempt.origin} (verifier key {attempt.vkey}); "
-            f"{attempt.client.base_url} serves it as organization {identity.organization.id}."
-        )
-    session = attempt.session
     try:
         given = normalize_vkey(args.vkey) if args.vkey else session.pin.vkey
     except ValueError as exc:
-        _end_unkept(attempt, keeps)
-        return _fail(str(exc))
+        raise _LoginRefusedError(str(exc)) from None
     if given != session.pin.vkey:
-        _end_unkept(attempt, keeps)
-        return _fail(
+        raise _LoginRefusedError(
             f"{Code.UNTRUSTED_KEY}: the key you gave ({args.vkey.strip()}) is not the key "
             f"pinned for the log {session.pin.origin} ({session.pin.vkey}). Nothing was "
             "stored.",
             EXIT_VERIFICATION,
         )
-    if keeps and not attempt.keep(to_file=args.credentials_file):
-        attempt.credentials.delete(session.server_url)
-        _end_unkept(attempt, keeps)
-        return _fail(_cannot_keep(config_dir()))
-    who = f"as {identity.user.email} ({identity.user.role}) in {org_name}"
-    print(f"Signed in to {session.server_url} {who}.")
+
+
+def _say_signed_in(args: argparse.Namespace, attempt: Any, keeps: bool) -> None:
+    """Tell the user who they are, where, and where (if anywhere) the credential is kept."""
+    user = attempt.identity.user
+    who = f"as {user.email} ({user.role}) in {_org_name(attempt)}"
+    print(f"Signed in to {attempt.session.server_url} {who}.")
     if args.api_key_file:
         print("Nothing was stored: pass the same --api-key-file to each `auditlens sync`.")
     elif not keeps:
         print("Nothing was stored: each command reads the credential from the environment.")
     elif args.credentials_file:
         print(f"The session is kept in {attempt.credentials.file_path} (mode 0600).")
-    return EXIT_OK
 
 
 def run_logout(args: argparse.Namespace) -> int:
