@@ -22,13 +22,36 @@ def check(
 ) -> dict[str, Any]:
     """The full configuration of a ``kind`` destination (defaults filled in), or ConfigError.
 
-    ``secret`` is a new secret to check; ``has_secret`` says one is already stored."""
+    ``secret`` is a new secret to check; ``has_secret`` says one is already stored. The
+    common part (which events, batching, the secret's shape) is checked here so that every
+    destination refuses the same mistakes with the same words; the destination module checks
+    its own options."""
     try:
         module = registry.module(kind)
     except ValueError as exc:
         raise ConfigError("kind", str(exc)) from None
     if not isinstance(config, dict):
         raise ConfigError("config", "must be an object")
+    config = _checked_selection(config)
+    _check_secret(module, secret, has_secret)
+    try:
+        checked: dict[str, Any] = module.check_config(config)
+    except ConfigError as exc:
+        raise ConfigError(f"config.{exc.field}", exc.reason) from None
+    except (TypeError, AttributeError):
+        raise ConfigError(
+            "config", "a value has the wrong type (see the destination's options)"
+        ) from None
+    for name, value in checked.items():
+        if isinstance(value, bool) and name not in ("verify_tls",):
+            raise ConfigError(f"config.{name}", "must not be true/false")
+    if secret and module.KIND == "webhook":
+        module.secret_key(secret)
+    return checked
+
+
+def _checked_selection(config: dict[str, Any]) -> dict[str, Any]:
+    """Check the options every destination shares (which events, how long to batch)."""
     types = config.get("types", [])
     if not isinstance(types, list) or any(
         not isinstance(t, str) or (t not in EVENT_TYPES and t not in CATEGORIES) for t in types
@@ -47,24 +70,15 @@ def check(
     wait = config.get("max_wait_seconds", 1.0)
     if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= 3600:
         raise ConfigError("config.max_wait_seconds", "must be a number of seconds from 0 to 3600")
+    return config
+
+
+def _check_secret(module: Any, secret: str | None, has_secret: bool) -> None:
+    """A new secret must be printable ASCII; a destination that needs one must have one."""
     if secret is not None and not (secret.isascii() and secret.isprintable() and secret):
         raise ConfigError("secret", "must be printable ASCII (a token, key or whsec_ secret)")
     if module.SECRET and not secret and not has_secret:
         raise ConfigError("secret", f"a {module.LABEL} destination needs a secret (token/key)")
-    try:
-        checked: dict[str, Any] = module.check_config(config)
-    except ConfigError as exc:
-        raise ConfigError(f"config.{exc.field}", exc.reason) from None
-    except (TypeError, AttributeError):
-        raise ConfigError(
-            "config", "a value has the wrong type (see the destination's options)"
-        ) from None
-    for name, value in checked.items():
-        if isinstance(value, bool) and name not in ("verify_tls",):
-            raise ConfigError(f"config.{name}", "must not be true/false")
-    if secret and module.KIND == "webhook":
-        module.secret_key(secret)
-    return checked
 
 
 def _vault(state: ServerState) -> Vault:
