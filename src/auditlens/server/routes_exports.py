@@ -156,6 +156,25 @@ def parse_export_record(raw: bytes) -> dict[str, Any]:
     body = parse_json_body(raw)
     if not isinstance(body, dict):
         raise invalid("body", "must be a JSON object with format, filter and tree_size")
+    _check_field_names(body)
+    if body["format"] not in FORMATS:
+        raise invalid("format", f"must be one of {', '.join(FORMATS)}, got {body['format']!r}")
+    for name in ("count", "bytes", "tree_size"):
+        if name in body:
+            _count(body, name)
+    _canonicalize_filter(body)
+    for name in ("sha256", "evidence_sha256"):
+        if name in body:
+            _digest(body, name)
+    if "file_name" in body:
+        _file_name(body["file_name"])
+    if "count" in body and body["count"] > body["tree_size"]:
+        raise invalid("count", f"is larger than tree_size ({body['tree_size']})")
+    return body
+
+
+def _check_field_names(body: dict[str, Any]) -> None:
+    """Every required field is there and nothing else: an unknown one is a client's mistake."""
     unknown = sorted(set(body) - set(REQUIRED) - set(OPTIONAL))
     if unknown:
         allowed = ", ".join((*REQUIRED, *OPTIONAL))
@@ -163,32 +182,27 @@ def parse_export_record(raw: bytes) -> dict[str, Any]:
     for name in REQUIRED:
         if name not in body:
             raise invalid(name, "is required")
-    if body["format"] not in FORMATS:
-        raise invalid("format", f"must be one of {', '.join(FORMATS)}, got {body['format']!r}")
-    for name in ("count", "bytes", "tree_size"):
-        if name in body:
-            _count(body, name)
+
+
+def _canonicalize_filter(body: dict[str, Any]) -> None:
+    """Check ``body["filter"]`` and replace it by its canonical form (a selection stays as is)."""
     if not isinstance(body["filter"], dict):
         raise invalid("filter", "must be a JSON object (the filter the export applied)")
     if set(body["filter"]) == set(SELECTION_KEYS):
         _selection(body)
-    else:
-        try:
-            body["filter"] = canonical_filter(body["filter"])
-        except FilterError as exc:
-            raise invalid(f"filter.{exc.key}" if exc.key else "filter", str(exc)) from None
-    for name in ("sha256", "evidence_sha256"):
-        if name in body:
-            _digest(body, name)
-    if "file_name" in body:
-        name = body["file_name"]
-        if not isinstance(name, str) or not 1 <= len(name) <= 255:
-            raise invalid("file_name", "must be a file name of 1 to 255 characters")
-        if "/" in name or "\\" in name or name in (".", ".."):
-            raise invalid("file_name", "must be a bare file name, without directories")
-    if "count" in body and body["count"] > body["tree_size"]:
-        raise invalid("count", f"is larger than tree_size ({body['tree_size']})")
-    return body
+        return
+    try:
+        body["filter"] = canonical_filter(body["filter"])
+    except FilterError as exc:
+        raise invalid(f"filter.{exc.key}" if exc.key else "filter", str(exc)) from None
+
+
+def _file_name(name: object) -> None:
+    """The export's bare file name, recorded so a reader can match the file to the record."""
+    if not isinstance(name, str) or not 1 <= len(name) <= 255:
+        raise invalid("file_name", "must be a file name of 1 to 255 characters")
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise invalid("file_name", "must be a bare file name, without directories")
 
 
 def export_event(fields: dict[str, Any], principal: Principal, request: Request) -> dict[str, Any]:
