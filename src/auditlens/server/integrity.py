@@ -139,106 +139,141 @@ def check_log(state: ServerState, org: Organization) -> LogReport:
     """Check one organization's stored log; see the module docstring for what is checked."""
     report = LogReport(org)
     with state.db.read() as conn:
-        org_row = conn.execute(
+        stored_size, min_index = conn.execute(
             sa.select(organizations.c.tree_size, organizations.c.min_index).where(
                 organizations.c.id == org.id
             )
         ).one()
-        notes = {
-            int(size): (bytes(root), text)
-            for size, root, text in conn.execute(
-                sa.select(checkpoints.c.size, checkpoints.c.root, checkpoints.c.note).where(
-                    checkpoints.c.org_id == org.id
-                )
-            )
-        }
-        stored_nodes = {
-            (int(level), int(idx)): bytes(h)
-            for level, idx, h in conn.execute(
-                sa.select(tree_nodes.c.level, tree_nodes.c.idx, tree_nodes.c.hash).where(
-                    tree_nodes.c.org_id == org.id
-                )
-            )
-        }
-        cr = CompactRange()
-        last_ts = -1
-        modified: list[int] = []
-        min_index = int(org_row.min_index)
-        erased: list[int] = []
-        signed_min = 0  # min_index recorded by the newest retention event seen so far
+        walk = _Walk(state, org, report, _notes(conn, org.id), _tile_nodes(conn, org.id))
+        walk.min_index = int(min_index)
         for row in _entries(conn, org.id):
-            idx = row[0]
-            if idx != cr.size:
-                report.findings.append(
-                    Finding.over(Code.EVENT_MISSING, "entries are missing", [(cr.size, idx - 1)])
-                )
+            if not walk.entry(row):
                 break  # the tree cannot be recomputed past a gap
-            problem = _body_problem(row)
-            if problem is not None:
-                modified.append(idx)
-            elif row[2] is None:
-                if idx >= min_index:
-                    erased.append(idx)
-            elif row[3][2] == RETENTION_EVENT:
-                signed_min = _recorded_min_index(row[2], signed_min)
-            ts = int(row[3][1])  # type: ignore[call-overload]
-            if ts < last_ts:
-                report.findings.append(
+    walk.finish(int(stored_size))
+    return report
+
+
+def _notes(conn: Connection, org_id: str) -> dict[int, tuple[bytes, str]]:
+    """Every stored checkpoint by size: its stored root and its signed note."""
+    return {
+        int(size): (bytes(root), text)
+        for size, root, text in conn.execute(
+            sa.select(checkpoints.c.size, checkpoints.c.root, checkpoints.c.note).where(
+                checkpoints.c.org_id == org_id
+            )
+        )
+    }
+
+
+def _tile_nodes(conn: Connection, org_id: str) -> dict[tuple[int, int], bytes]:
+    """Every stored tree node by (level, index)."""
+    return {
+        (int(level), int(idx)): bytes(h)
+        for level, idx, h in conn.execute(
+            sa.select(tree_nodes.c.level, tree_nodes.c.idx, tree_nodes.c.hash).where(
+                tree_nodes.c.org_id == org_id
+            )
+        )
+    }
+
+
+@dataclass
+class _Walk:
+    """One pass over a log's entries in index order, collecting what is wrong as it goes.
+
+    The tree is recomputed leaf by leaf (a compact range), so each stored tile node and each
+    checkpoint is compared at the moment the recomputed tree reaches it: constant memory.
+    """
+
+    state: ServerState
+    org: Organization
+    report: LogReport
+    notes: dict[int, tuple[bytes, str]]
+    nodes: dict[tuple[int, int], bytes]
+    min_index: int = 0
+    cr: CompactRange = field(default_factory=CompactRange)
+    last_ts: int = -1
+    modified: list[int] = field(default_factory=list)
+    erased: list[int] = field(default_factory=list)
+    signed_min: int = 0  # min_index recorded by the newest retention event seen so far
+
+    def entry(self, row: _EntryRow) -> bool:
+        """Check one entry; False at a gap, past which nothing can be recomputed."""
+        idx = row[0]
+        if idx != self.cr.size:
+            self.report.findings.append(
+                Finding.over(Code.EVENT_MISSING, "entries are missing", [(self.cr.size, idx - 1)])
+            )
+            return False
+        if _body_problem(row) is not None:
+            self.modified.append(idx)
+        elif row[2] is None:
+            if idx >= self.min_index:
+                self.erased.append(idx)
+        elif row[3][2] == RETENTION_EVENT:
+            self.signed_min = _recorded_min_index(row[2], self.signed_min)
+        ts = int(row[3][1])  # type: ignore[call-overload]
+        if ts < self.last_ts:
+            self.report.findings.append(
+                Finding.at(Code.EVENT_REORDERED, f"entry {idx} is older than the one before", [idx])
+            )
+        self.last_ts = ts
+        for level, n, h in self.cr.append(row[1]):
+            if level and not level % TILE_HEIGHT and self.nodes.get((level, n)) != h:
+                self.report.findings.append(
                     Finding.at(
-                        Code.EVENT_REORDERED, f"entry {idx} is older than the one before", [idx]
+                        Code.EVENT_MODIFIED,
+                        f"stored tree node (height {level}, index {n}) differs from the leaves",
+                        range(n << level, (n + 1) << level),
                     )
                 )
-            last_ts = ts
-            for level, n, h in cr.append(row[1]):
-                if level and not level % TILE_HEIGHT and stored_nodes.get((level, n)) != h:
-                    report.findings.append(
-                        Finding.at(
-                            Code.EVENT_MODIFIED,
-                            f"stored tree node (height {level}, index {n}) differs from the leaves",
-                            range(n << level, (n + 1) << level),
-                        )
-                    )
-            if cr.size in notes:
-                _check_checkpoint(state, org, cr, notes[cr.size], report)
-        if modified:
-            report.findings.insert(
+        if self.cr.size in self.notes:
+            _check_checkpoint(self.state, self.org, self.cr, self.notes[self.cr.size], self.report)
+        return True
+
+    def finish(self, stored_size: int) -> None:
+        """The findings only the whole walk can make: erasures, min_index, the newest size."""
+        findings = self.report.findings
+        if self.modified:
+            findings.insert(
                 0,
                 Finding.at(
-                    Code.EVENT_MODIFIED, "entries were changed after they were logged", modified
+                    Code.EVENT_MODIFIED,
+                    "entries were changed after they were logged",
+                    self.modified,
                 ),
             )
-    if erased:
-        report.findings.append(
-            Finding.at(
-                Code.EVENT_MISSING,
-                "entry bodies were erased above min_index (retention never removes those)",
-                erased,
+        if self.erased:
+            findings.append(
+                Finding.at(
+                    Code.EVENT_MISSING,
+                    "entry bodies were erased above min_index (retention never removes those)",
+                    self.erased,
+                )
             )
-        )
-    if min_index > signed_min:
-        report.findings.append(
-            Finding.over(
-                Code.EVENT_MISSING,
-                f"min_index was raised to {min_index}, but the newest signed {RETENTION_EVENT} "
-                f"event records {signed_min}: entries below it may have been erased without "
-                "a signed record",
-                [(signed_min, min_index - 1)],
+        if self.min_index > self.signed_min:
+            findings.append(
+                Finding.over(
+                    Code.EVENT_MISSING,
+                    f"min_index was raised to {self.min_index}, but the newest signed "
+                    f"{RETENTION_EVENT} event records {self.signed_min}: entries below it may "
+                    "have been erased without a signed record",
+                    [(self.signed_min, self.min_index - 1)],
+                )
             )
-        )
-    if 0 in notes:
-        _check_checkpoint(state, org, CompactRange(), notes[0], report)
-    report.size = cr.size
-    newest = max(notes) if notes else -1
-    if newest != cr.size or int(org_row.tree_size) != cr.size:
-        code = Code.LOG_TRUNCATED if newest > cr.size else Code.EVENT_INSERTED
-        report.findings.append(
-            Finding(
-                code,
-                f"the log holds {cr.size} entries, its newest checkpoint says {newest} and the "
-                f"sequencer state {int(org_row.tree_size)}",
+        if 0 in self.notes:
+            _check_checkpoint(self.state, self.org, CompactRange(), self.notes[0], self.report)
+        size = self.report.size = self.cr.size
+        newest = max(self.notes) if self.notes else -1
+        if newest != size or stored_size != size:
+            code = Code.LOG_TRUNCATED if newest > size else Code.EVENT_INSERTED
+            findings.append(
+                Finding(
+                    code,
+                    f"the log holds {size} entries, its newest checkpoint says {newest} and the "
+                    f"sequencer state {stored_size}",
+                )
             )
-        )
-    return report
 
 
 def _check_checkpoint(
