@@ -348,15 +348,7 @@ def verify_consistency(
     roots (or equal sizes have different roots).
     """
     what = f"consistency proof from size {size1} to size {size2}"
-    if size1 <= 0:
-        raise VerificationError(
-            Code.PROOF_MALFORMED,
-            f"{what}: the first size must be >= 1 (nothing to be consistent with)",
-        )
-    if size1 > size2:
-        raise VerificationError(
-            Code.PROOF_MALFORMED, f"{what}: the first size is larger than the second"
-        )
+    _check_consistency_sizes(what, size1, size2)
     _check_root(what, "root1", root1)
     _check_root(what, "root2", root2)
     if size1 == size2:
@@ -377,7 +369,40 @@ def verify_consistency(
             Code.PROOF_MALFORMED, f"{what}: expected {expected} hashes, got {len(proof)}"
         )
     _check_hashes(what, proof)
+    fr, sr, sn = _consistency_roots(size1, size2, proof, root1)
+    if sn != 0 or fr != root1:
+        raise VerificationError(
+            Code.LOG_FORKED,
+            f"{what} gives root {_short(fr)} for size {size1}, not the trusted {_short(root1)}",
+        )
+    if sr != root2:
+        raise VerificationError(
+            Code.LOG_FORKED,
+            f"{what} gives root {_short(sr)} for size {size2}, not the signed {_short(root2)}",
+        )
 
+
+def _check_consistency_sizes(what: str, size1: int, size2: int) -> None:
+    if size1 <= 0:
+        raise VerificationError(
+            Code.PROOF_MALFORMED,
+            f"{what}: the first size must be >= 1 (nothing to be consistent with)",
+        )
+    if size1 > size2:
+        raise VerificationError(
+            Code.PROOF_MALFORMED, f"{what}: the first size is larger than the second"
+        )
+
+
+def _consistency_roots(
+    size1: int, size2: int, proof: Sequence[bytes], root1: bytes
+) -> tuple[bytes, bytes, int]:
+    """The two roots a well-formed proof leads to, and the leftover of ``size2 - 1``.
+
+    RFC 9162 §2.1.4.2, step by step (``fn``, ``sn``, ``fr``, ``sr`` are the RFC's names), so a
+    reviewer can hold it against the RFC; the proof verifies when the leftover is 0 and the
+    roots are the trusted ones.
+    """
     path = list(proof)
     if size1 & (size1 - 1) == 0:
         path.insert(0, root1)
@@ -397,16 +422,7 @@ def verify_consistency(
             sr = node_hash(sr, c)
         fn >>= 1
         sn >>= 1
-    if sn != 0 or fr != root1:
-        raise VerificationError(
-            Code.LOG_FORKED,
-            f"{what} gives root {_short(fr)} for size {size1}, not the trusted {_short(root1)}",
-        )
-    if sr != root2:
-        raise VerificationError(
-            Code.LOG_FORKED,
-            f"{what} gives root {_short(sr)} for size {size2}, not the signed {_short(root2)}",
-        )
+    return fr, sr, sn
 
 
 # --- compact range --------------------------------------------------------------------------
