@@ -9,6 +9,67 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+SLOW_MODULES = frozenset(
+    [
+        "tests/client/test_sync_server.py",
+        "tests/core/test_canonical_fastpath.py",
+        "tests/core/test_canonical_numbers.py",
+        "tests/core/test_merkle_properties.py",
+        "tests/core/test_perf_equivalence.py",
+        "tests/e2e/test_cli_flow.py",
+        "tests/e2e/test_headless.py",
+        "tests/e2e/test_log_identity.py",
+        "tests/e2e/test_login_refusals.py",
+        "tests/export/test_commands.py",
+        "tests/export/test_large.py",
+        "tests/export/test_report_command.py",
+        "tests/export/test_report_pdf.py",
+        "tests/mirror/test_query.py",
+        "tests/packaging/test_spec.py",
+        "tests/server/test_commands.py",
+        "tests/server/test_crash.py",
+        "tests/server/test_demo_data.py",
+        "tests/server/test_forwarding.py",
+        "tests/server/test_forwarding_process.py",
+        "tests/server/test_forwarding_securityhub.py",
+        "tests/server/test_fuzz.py",
+        "tests/server/test_integrity.py",
+        "tests/server/test_login_flood.py",
+        "tests/server/test_login_limits.py",
+        "tests/server/test_retention.py",
+        "tests/server/test_sequencer.py",
+        "tests/server/test_serve_limits.py",
+        "tests/ui/test_app_demo.py",
+        "tests/ui/test_app_menus.py",
+        "tests/ui/test_app_session.py",
+        "tests/ui/test_case_view.py",
+        "tests/ui/test_export_dialog.py",
+        "tests/ui/test_forwarding_dialog.py",
+        "tests/ui/test_histogram.py",
+        "tests/ui/test_lifetimes.py",
+        "tests/ui/test_pivots.py",
+        "tests/ui/test_search.py",
+        "tests/ui/test_signin_sync.py",
+        "tests/ui/test_soak.py",
+        "tests/ui/test_table_model.py",
+        "tests/ui/test_task_trail.py",
+        "tests/ui/test_window.py",
+        "tests/ui/test_window_filters.py",
+        "tests/ui/test_window_table.py",
+    ]
+)
+"""Modules whose every test counts as ``slow``: each takes more than a second or so on a
+quiet 2-core machine (real server processes, fuzzing, soak runs, 100k+ events, whole windows).
+`make check` skips them to stay under a minute; `make test` runs everything. A single slow
+test elsewhere carries its own ``@pytest.mark.slow``."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(str(config.rootpath))
+    for item in items:
+        if Path(item.fspath).relative_to(root).as_posix() in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
 
 def redirect_qt_user_settings(folder: Path) -> None:
     """Send every user-scope QSettings to ``folder``: the application's own (``QSettings()``)
