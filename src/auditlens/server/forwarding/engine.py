@@ -232,57 +232,82 @@ class ForwarderWorker:
             self._flush()
 
     def _deliver_loop(self) -> None:
+        """Read a batch past the cursor, wait for it to fill, send it, advance; until stopped.
+
+        A retryable failure backs off and sends the same batch again (the cursor has not
+        moved); a fatal one stops the forwarder as ``failed``; a forwarder paused, removed or
+        changed by an admin is noticed on the next read."""
         attempt = 0
         waiting_since: float | None = None
         while not self.stop_event.is_set():
-            with self.db.read() as conn:
-                fwd = store.get(conn, self.forwarder_id)
-                if fwd is None or fwd.state != "active":
-                    return
-                if self._pending is not None:
-                    generation, cursor = self._pending
-                    if generation != fwd.generation:
-                        self._pending = None  # replayed or changed: the stored cursor rules
-                    elif cursor > fwd.cursor:
-                        fwd = dataclasses.replace(fwd, cursor=cursor)
-                try:
-                    destination = self._open(fwd)
-                except (SecretUnreadableError, ValueError) as exc:
-                    with self.books.write() as wconn:
-                        store.report_error(wconn, fwd.id, str(exc), fail=True)
-                    return
-                batch, after, pruned = read_batch(conn, fwd, destination.max_records)
-            max_wait = float(fwd.config.get("max_wait_seconds", 1.0))
+            read = self._read_next()
+            if read is None:
+                return
+            fwd, destination, batch, after, pruned = read
             if after == fwd.cursor:
                 waiting_since = None
                 self._flush()
                 self.sleep(self.poll_seconds)
                 continue
-            full = len(batch.records) >= destination.max_records
-            if batch.records and not full:
+            if batch.records and len(batch.records) < destination.max_records:
                 now = time.monotonic()
                 waiting_since = waiting_since or now
+                max_wait = float(fwd.config.get("max_wait_seconds", 1.0))
                 if now - waiting_since < max_wait:
                     self.sleep(min(self.poll_seconds, max_wait - (now - waiting_since)))
                     continue
-            try:
-                dead = deliver(destination, batch) if batch.records else []
-            except RetryError as exc:
-                attempt += 1
-                delay = backoff_delay(attempt, exc.after, self.rng)
-                log.warning("forwarder %s: %s; retrying in %.1f s", fwd.id, exc.reason, delay)
-                self._flush()
-                with self.books.write() as wconn:
-                    store.report_error(wconn, fwd.id, exc.reason)
-                self.sleep(delay)
+            sent = self._send(fwd, destination, batch, attempt)
+            if sent is None:
+                return
+            if isinstance(sent, int):
+                attempt = sent
                 continue
-            except (FatalError, DeliveryError) as exc:
-                self._fail(fwd.id, exc.reason)
-                return
-            except Exception as exc:  # a destination bug or a value it cannot use: say so
-                log.exception("forwarder %s: unexpected error", fwd.id)
-                self._fail(fwd.id, f"unexpected error: {type(exc).__name__}: {exc}")
-                return
             attempt = 0
             waiting_since = None
-            self._acknowledged(fwd, after, pruned + dead)
+            self._acknowledged(fwd, after, pruned + sent)
+
+    def _read_next(self) -> tuple[store.Forwarder, Destination, Batch, int, list[Any]] | None:
+        """The forwarder as stored (with a not-yet-stored cursor applied), its destination and
+        the next batch; None when it should stop (paused, removed, or its secret unreadable)."""
+        with self.db.read() as conn:
+            fwd = store.get(conn, self.forwarder_id)
+            if fwd is None or fwd.state != "active":
+                return None
+            if self._pending is not None:
+                generation, cursor = self._pending
+                if generation != fwd.generation:
+                    self._pending = None  # replayed or changed: the stored cursor rules
+                elif cursor > fwd.cursor:
+                    fwd = dataclasses.replace(fwd, cursor=cursor)
+            try:
+                destination = self._open(fwd)
+            except (SecretUnreadableError, ValueError) as exc:
+                with self.books.write() as wconn:
+                    store.report_error(wconn, fwd.id, str(exc), fail=True)
+                return None
+            batch, after, pruned = read_batch(conn, fwd, destination.max_records)
+        return fwd, destination, batch, after, pruned
+
+    def _send(
+        self, fwd: store.Forwarder, destination: Destination, batch: Batch, attempt: int
+    ) -> list[tuple[int, str, str]] | int | None:
+        """Deliver ``batch``: its dead letters when acknowledged, the new attempt number after a
+        retryable failure (having slept the back-off), or None when the forwarder failed."""
+        try:
+            return deliver(destination, batch) if batch.records else []
+        except RetryError as exc:
+            attempt += 1
+            delay = backoff_delay(attempt, exc.after, self.rng)
+            log.warning("forwarder %s: %s; retrying in %.1f s", fwd.id, exc.reason, delay)
+            self._flush()
+            with self.books.write() as wconn:
+                store.report_error(wconn, fwd.id, exc.reason)
+            self.sleep(delay)
+            return attempt
+        except (FatalError, DeliveryError) as exc:
+            self._fail(fwd.id, exc.reason)
+            return None
+        except Exception as exc:  # a destination bug or a value it cannot use: say so
+            log.exception("forwarder %s: unexpected error", fwd.id)
+            self._fail(fwd.id, f"unexpected error: {type(exc).__name__}: {exc}")
+            return None
