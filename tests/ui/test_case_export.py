@@ -1,0 +1,162 @@
+"""Export the case: the starred/annotated events as a verified export, the notes beside it.
+
+Real mirror, real writer, real verifier (and the CLI): an edited note never changes the
+evidence verdict, an edited event still fails it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from auditlens.export.annotations import NOTES_FORMAT, notes_path
+from auditlens.export.case_export import export_case
+from auditlens.export.commands import register
+from auditlens.export.layout import sidecar_path
+from auditlens.export.verify import exit_code, render, verify_file
+from auditlens.export.writer import ExportOptions
+from auditlens.mirror.case_file import CaseFile, CaseFileMismatchError, case_path_for
+from tests.export.logs import MemoryLog
+from tests.export.mirrors import build_mirror
+
+LOG = MemoryLog(60, seed=5)
+STARRED = (3, 17, 41)
+NOTES = {17: "Second login from a new IP, 4 minutes after the first", 50: "Look at this later"}
+
+
+def event_id(idx: int) -> str:
+    return str(orjson.loads(LOG.raws[idx])["id"])
+
+
+@pytest.fixture
+def mirror(tmp_path: Path) -> Path:
+    path = build_mirror(LOG, tmp_path / "m.sqlite")
+    case = CaseFile(case_path_for(path))
+    for idx in STARRED:
+        case.set_starred(idx, event_id(idx), True)
+    for idx, text in NOTES.items():
+        case.set_note(idx, event_id(idx), text)
+    case.close()
+    return path
+
+
+def export_it(mirror: Path, out: Path, fmt: str = "json") -> Path:
+    case = CaseFile(case_path_for(mirror))
+    try:
+        result = export_case(mirror, case, ExportOptions(fmt, out, {}))  # type: ignore[arg-type]
+    finally:
+        case.close()
+    assert result.export.count == 4 and result.notes == 4
+    assert result.notes_path == notes_path(out)
+    return out
+
+
+def test_case_export_is_an_ordinary_verified_export_with_notes_beside_it(
+    mirror: Path, tmp_path: Path
+) -> None:
+    out = export_it(mirror, tmp_path / "case.json")
+    freport = verify_file(out, [LOG.vkey])
+    assert exit_code(freport) == 0, render(freport)
+    ev = freport.report.evidence
+    assert ev is not None and list(ev.index_array()) == [3, 17, 41, 50]
+    assert ev.filter == {"selected_rows": 4, "indexes": "3, 17, 41, 50"}
+    doc = json.loads(notes_path(out).read_text())
+    assert doc["format"] == NOTES_FORMAT
+    assert "not part of the evidence" in doc["statement"]
+    assert [(n["index"], n["starred"], n["note"]) for n in doc["notes"]] == [
+        (3, True, ""),
+        (17, True, NOTES[17]),
+        (41, True, ""),
+        (50, False, NOTES[50]),
+    ]
+    ann = freport.annotations
+    assert ann is not None and ann.problem is None
+    assert [(n.index, n.attached) for n in ann.notes] == [(i, True) for i in (3, 17, 41, 50)]
+    text = render(freport)
+    verdict, notes = text.split("UNVERIFIED ANNOTATIONS")
+    assert "VERIFIED: all 4 event(s)" in verdict
+    assert "COMPLETENESS NOT ATTESTED" in verdict
+    assert "NOT part of the evidence" in notes and NOTES[17] in notes
+    assert NOTES[17] not in verdict
+    as_json = freport.to_dict()["annotations"]
+    assert isinstance(as_json, dict) and as_json["status"] == "unverified annotations"
+
+
+def test_an_edited_note_never_changes_the_verdict_an_edited_event_does(
+    mirror: Path, tmp_path: Path
+) -> None:
+    out = export_it(mirror, tmp_path / "case.json")
+    path = notes_path(out)
+    doc = json.loads(path.read_text())
+    doc["notes"][1]["note"] = "Nothing to see here"
+    doc["notes"].append({"index": 5, "event_id": "log_x", "leaf_hash": "AA==", "note": "added"})
+    path.write_text(json.dumps(doc))
+    freport = verify_file(out, [LOG.vkey])
+    assert exit_code(freport) == 0
+    assert not freport.report.findings
+    ann = freport.annotations
+    assert ann is not None
+    assert ann.notes[1].text == "Nothing to see here"
+    assert (ann.notes[-1].index, ann.notes[-1].attached) == (5, False)
+    assert "refers to no event of this export" in render(freport)
+
+    path.write_text("{broken")  # even an unreadable notes file is only reported
+    freport = verify_file(out, [LOG.vkey])
+    assert exit_code(freport) == 0
+    assert freport.annotations is not None and freport.annotations.problem
+
+    data = out.read_bytes()
+    assert b'"outcome":"success"' in data
+    out.write_bytes(data.replace(b'"outcome":"success"', b'"outcome":"failure"', 1))
+    freport = verify_file(out, [LOG.vkey])
+    assert exit_code(freport) == 1
+    assert "EVENT_MODIFIED" in {str(f.code) for f in freport.report.failures}
+    assert freport.annotations is not None  # the notes are still shown, apart
+
+
+def test_csv_case_export_and_verify_named_by_its_notes_file(
+    mirror: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = export_it(mirror, tmp_path / "case.csv", "csv")
+    assert sidecar_path(out).exists()
+    parser = argparse.ArgumentParser(prog="auditlens")
+    register(parser.add_subparsers(dest="command"))
+    for named in (out, notes_path(out), sidecar_path(out)):
+        args = parser.parse_args(["verify", str(named), "--vkey", LOG.vkey, "--json"])
+        assert args.handler(args) == 0
+        got = json.loads(capsys.readouterr().out)
+        assert got["status"] == "verified"
+        assert got["file"] == str(out)
+        assert [n["note"] for n in got["annotations"]["notes"]][1] == NOTES[17]
+    args = parser.parse_args(["verify", str(out), "--vkey", LOG.vkey])
+    assert args.handler(args) == 0
+    assert "UNVERIFIED ANNOTATIONS" in capsys.readouterr().out
+
+
+def test_an_export_without_notes_reports_no_annotations(tmp_path: Path, mirror: Path) -> None:
+    out = export_it(mirror, tmp_path / "case.json")
+    notes_path(out).unlink()
+    freport = verify_file(out, [LOG.vkey])
+    assert freport.annotations is None
+    assert "ANNOTATIONS" not in render(freport)
+    assert freport.to_dict()["annotations"] is None
+
+
+def test_a_case_file_of_another_log_is_refused(tmp_path: Path) -> None:
+    path = build_mirror(LOG, tmp_path / "m.sqlite")
+    case = CaseFile(case_path_for(path))
+    case.set_starred(7, "log_01OTHERLOGEVENT0000000000", True)
+    with pytest.raises(CaseFileMismatchError, match="another log"):
+        export_case(path, case, ExportOptions("json", tmp_path / "c.json", {}))
+    with pytest.raises(ValueError, match="nothing to export"):
+        export_case(
+            path,
+            CaseFile(tmp_path / "empty.case.db"),
+            ExportOptions("json", tmp_path / "d.json", {}),
+        )
+    case.close()
+    assert not (tmp_path / "c.json").exists()
