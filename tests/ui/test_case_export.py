@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import orjson
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
+from pytestqt.qtbot import QtBot
 
 from auditlens.export.annotations import NOTES_FORMAT, notes_path
 from auditlens.export.case_export import export_case
@@ -20,8 +24,16 @@ from auditlens.export.layout import sidecar_path
 from auditlens.export.verify import exit_code, render, verify_file
 from auditlens.export.writer import ExportOptions
 from auditlens.mirror.case_file import CaseFile, CaseFileMismatchError, case_path_for
+from auditlens.mirror.query import Row
+from auditlens.server.embedded import DemoServer
+from auditlens.ui.app import Viewer
+from auditlens.ui.export_dialog import ExportDialog
+from auditlens.ui.main_window import MainWindow
 from tests.export.logs import MemoryLog
 from tests.export.mirrors import build_mirror
+from tests.ui.conftest import wait_loaded
+from tests.ui.mirror_factory import NOW_MS, BuiltMirror
+from tests.ui.test_signin_sync import sign_in_and_sync
 
 LOG = MemoryLog(60, seed=5)
 STARRED = (3, 17, 41)
@@ -160,3 +172,87 @@ def test_a_case_file_of_another_log_is_refused(tmp_path: Path) -> None:
         )
     case.close()
     assert not (tmp_path / "c.json").exists()
+
+
+# -- from the Case view, in the real window ------------------------------------------------------
+
+
+def star_rows(qtbot: QtBot, window: MainWindow, rows: tuple[int, ...]) -> list[Row]:
+    starred = []
+    for r in rows:
+        window.select_row(r)
+        window.table.setFocus()
+        qtbot.keyClick(window.table, Qt.Key.Key_B)
+        row = window.model.row_at(r)
+        assert row is not None
+        starred.append(row)
+    return starred
+
+
+def export_from_case_view(qtbot: QtBot, window: MainWindow, path: Path) -> ExportDialog:
+    window.case.view.setVisible(True)
+    qtbot.waitUntil(window.case.view.export_button.isEnabled, timeout=5_000)
+    qtbot.mouseClick(window.case.view.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.export_dialog is not None, timeout=5_000)
+    dialog = window.export_dialog
+    assert dialog is not None
+    qtbot.waitUntil(lambda: dialog.state == "ready", timeout=10_000)
+    assert dialog.windowTitle() == "Export the case"
+    assert dialog.format == "json"
+    dialog.path_edit.setText(str(path))
+    with qtbot.waitSignal(dialog.finished_export, timeout=20_000):
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    return dialog
+
+
+def test_export_case_button_writes_verified_events_and_notes(
+    qtbot: QtBot, tmp_path: Path, demo_mirror: BuiltMirror
+) -> None:
+    mirror = tmp_path / "case-demo.sqlite"
+    shutil.copyfile(demo_mirror.path, mirror)
+    window = MainWindow(clock=lambda: NOW_MS)
+    qtbot.addWidget(window)
+    window.open_mirror(mirror)
+    window.show()
+    wait_loaded(qtbot, window)
+    rows = star_rows(qtbot, window, (1, 4, 6))
+    window.case.save_note(rows[1].idx, rows[1].id, "Same agent, seconds later: scripted?")
+    dialog = export_from_case_view(qtbot, window, tmp_path / "case.json")
+    assert "not part of the evidence" in dialog.findChild(QLabel, "CaseNotesNote").text()
+    result = dialog.export_result
+    assert result is not None and result.count == 3
+    label = dialog.findChild(QLabel, "CaseNotesResult")
+    assert label is not None and str(notes_path(result.path)) in label.text()
+    assert label.isVisible()
+    assert "not evidence" in label.text()
+    freport = verify_file(result.path, [demo_mirror.vkey])
+    assert exit_code(freport) == 0, render(freport)
+    assert sorted(freport.report.evidence.index_array()) == sorted(r.idx for r in rows)  # type: ignore[union-attr]
+    ann = freport.annotations
+    assert ann is not None and all(n.attached for n in ann.notes)
+    assert [n.text for n in ann.notes if n.text] == ["Same agent, seconds later: scripted?"]
+    dialog.grab().save("/tmp/h13-case-export-result.png")
+    window.case.view.grab().save("/tmp/h13-case-view.png")
+    dialog.reject()
+    window.runner.wait()
+
+
+def test_a_signed_in_case_export_is_recorded_without_attestation(
+    viewer: Viewer, qtbot: QtBot, server: DemoServer, tmp_path: Path
+) -> None:
+    sign_in_and_sync(qtbot, viewer, server)
+    window = viewer.window
+    wait_loaded(qtbot, window)
+    star_rows(qtbot, window, (2, 3))
+    dialog = export_from_case_view(qtbot, window, tmp_path / "signed-case.json")
+    assert "rows picked by hand" in dialog.attest_note.text()
+    qtbot.waitUntil(lambda: dialog.record_outcome is not None, timeout=10_000)
+    assert dialog.record_outcome is not None and dialog.record_outcome.recorded
+    assert "recorded as an audit.exported event" in dialog.record_label.text()
+    result = dialog.export_result
+    assert result is not None
+    freport = verify_file(result.path, [server.vkey], origin=server.origin)
+    assert exit_code(freport) == 0, render(freport)
+    assert freport.report.completeness is None  # a hand-picked set: recorded, not attested
+    assert freport.annotations is not None and len(freport.annotations.notes) == 2
+    dialog.reject()

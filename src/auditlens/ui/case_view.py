@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from auditlens.core.events import format_timestamp
 from auditlens.mirror.case_file import Annotation, CaseFile, CaseFileError, SavedSearch
-from auditlens.mirror.query import EventFilter, Row
+from auditlens.mirror.query import EventFilter, MirrorReader, Row
 from auditlens.ui.filter_panel import PanelState
 from auditlens.ui.table_model import COLUMNS
 
@@ -92,6 +92,17 @@ class CaseEntry:
     row: Row | None
 
 
+def read_entries(reader: MirrorReader, annotations: list[Annotation]) -> list[CaseEntry]:
+    """Each annotation with its event as the mirror holds it (None: not in this mirror)."""
+    entries = []
+    for a in annotations:
+        one = EventFilter(idx_from=a.idx, idx_until=a.idx + 1)
+        rows = reader.page_at(one, "ts", True, 0, 1)
+        row = rows[0] if rows and rows[0].id == a.event_id else None
+        entries.append(CaseEntry(a, row))
+    return entries
+
+
 class CaseView(QDockWidget):
     """Lists the case's events; ``event_activated(index)`` asks the window to show one."""
 
@@ -102,6 +113,8 @@ class CaseView(QDockWidget):
     save_requested = Signal()
     rename_requested = Signal(str)
     delete_requested = Signal(str)
+    #: "Export case…": the case's events as a verified export, the notes beside it.
+    export_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Case", parent)
@@ -124,6 +137,17 @@ class CaseView(QDockWidget):
             self.events.setColumnWidth(column, width)
         self.events.itemActivated.connect(self._activated)
         layout.addWidget(self.events, 1)
+        export_row = QHBoxLayout()
+        self.export_button = QPushButton("Export case…")
+        self.export_button.setAccessibleName("Export the case")
+        self.export_button.setToolTip(
+            "Export these events with their proofs (verified evidence), and your notes beside "
+            "them in a separate file, marked as your words and not evidence"
+        )
+        self.export_button.clicked.connect(self.export_requested)
+        export_row.addStretch(1)
+        export_row.addWidget(self.export_button)
+        layout.addLayout(export_row)
 
         searches = QWidget()
         search_layout = QVBoxLayout(searches)
@@ -186,6 +210,7 @@ class CaseView(QDockWidget):
     def show_entries(self, entries: list[CaseEntry]) -> None:
         """Show ``entries`` (the window passes them in log order)."""
         self.events.clear()
+        self.export_button.setEnabled(bool(entries))
         starred = sum(1 for e in entries if e.annotation.starred)
         notes = sum(1 for e in entries if e.annotation.note.strip())
         if not entries:
@@ -260,6 +285,7 @@ class Case(QObject):
         self.view.rename_requested.connect(self._ask_rename)
         self.view.delete_requested.connect(self._ask_delete)
         self.view.visibilityChanged.connect(self._visibility_changed)
+        self.view.export_requested.connect(self.export_case)
 
     # -- the file -------------------------------------------------------------------------------
 
@@ -360,20 +386,17 @@ class Case(QObject):
         self._generation += 1
         generation = self._generation
 
-        def read() -> list[CaseEntry]:
-            entries = []
-            for a in annotations:
-                one = EventFilter(idx_from=a.idx, idx_until=a.idx + 1)
-                rows = reader.page_at(one, "ts", True, 0, 1)
-                row = rows[0] if rows and rows[0].id == a.event_id else None
-                entries.append(CaseEntry(a, row))
-            return entries
-
         def show(entries: list[CaseEntry]) -> None:
             if generation == self._generation and reader is self._window.reader:
                 self.view.show_entries(entries)
 
-        self._window.runner.submit(read, show)
+        self._window.runner.submit(lambda: read_entries(reader, annotations), show)
+
+    def export_case(self) -> None:
+        """Export the case (:mod:`auditlens.ui.case_export`): its events, then the notes."""
+        from auditlens.ui.case_export import open_case_export
+
+        open_case_export(self)
 
     def go_to(self, idx: int) -> None:
         """Select the event at ``idx``: in the table when it is loaded, else with its
