@@ -218,7 +218,8 @@ def test_export_case_button_writes_verified_events_and_notes(
     rows = star_rows(qtbot, window, (1, 4, 6))
     window.case.save_note(rows[1].idx, rows[1].id, "Same agent, seconds later: scripted?")
     dialog = export_from_case_view(qtbot, window, tmp_path / "case.json")
-    assert "not part of the evidence" in dialog.findChild(QLabel, "CaseNotesNote").text()
+    note = dialog.findChild(QLabel, "CaseNotesNote")
+    assert note is not None and "not part of the evidence" in note.text()
     result = dialog.export_result
     assert result is not None and result.count == 3
     label = dialog.findChild(QLabel, "CaseNotesResult")

@@ -46,10 +46,10 @@ def open_case_export(case: Case) -> None:
         return
     from auditlens.ui.case_view import read_entries
 
-    window.runner.submit(
-        lambda: read_entries(reader, annotations),
-        lambda entries: show_case_export(case, entries),
-    )
+    def show(entries: list[CaseEntry]) -> None:
+        show_case_export(case, entries)
+
+    window.runner.submit(lambda: read_entries(reader, annotations), show)
 
 
 def show_case_export(case: Case, entries: list[CaseEntry]) -> ExportDialog | None:
