@@ -173,6 +173,7 @@ class CaseView(QDockWidget):
         self.searches.currentItemChanged.connect(lambda *_: self._enable_buttons())
 
         self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Case: events and saved searches")
         self.tabs.addTab(body, "Events")
         self.tabs.addTab(searches, "Saved searches")
         self.setWidget(self.tabs)

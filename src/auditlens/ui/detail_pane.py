@@ -189,6 +189,7 @@ class DetailPane(QWidget):
         layout.addWidget(info_widget)
 
         self.json = QPlainTextEdit()
+        self.json.setAccessibleName("Event JSON")
         self.json.setObjectName("DetailJson")
         self.json.setReadOnly(True)
         self.json.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)

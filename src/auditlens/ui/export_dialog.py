@@ -323,6 +323,7 @@ class ExportDialog(QDialog):
         path_row = QHBoxLayout()
         path_row.addWidget(QLabel("Save to"))
         self.path_edit = QLineEdit(str((default_dir or self.last_folder()) / DEFAULT_NAME))
+        self.path_edit.setAccessibleName("Save to")
         self.browse_button = QPushButton("Browse…")
         self.browse_button.clicked.connect(self._browse)
         path_row.addWidget(self.path_edit, 1)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QModelIndex, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import QLineEdit, QWidget
 
 from auditlens.ui.table_model import TimeMode
 
@@ -118,6 +119,25 @@ class Shortcuts(QObject):
         window.open_task_trail(row.task_id)
 
 
+def name_clear_buttons(root: QWidget) -> None:
+    """Name the buttons Qt draws inside line edits (×, an icon) for screen readers.
+
+    Qt draws them as tool buttons named after their actions, which it leaves without text: the
+    clear button becomes "Clear <field>", an icon action the field's own name.
+    """
+    for field in root.findChildren(QLineEdit):
+        what = field.accessibleName() or field.placeholderText() or "the field"
+        for action in field.actions():
+            if action.text():
+                continue
+            clear = action.objectName() == "_q_qlineeditclearaction"
+            action.setText(f"Clear {what}" if clear else what)
+        clear_action = field.findChild(QAction, "_q_qlineeditclearaction")
+        if clear_action is not None and not clear_action.text():
+            clear_action.setText(f"Clear {what}")
+
+
 def install(window: MainWindow) -> Shortcuts:
     """Add the shortcuts and the View menu to ``window`` (kept as ``window.shortcuts``)."""
+    name_clear_buttons(window)
     return Shortcuts(window)

@@ -104,6 +104,7 @@ class VerifyDialog(QDialog):
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         file_row = QHBoxLayout()
         self.file_edit = QLineEdit()
+        self.file_edit.setAccessibleName("Export file to verify")
         self.file_edit.setPlaceholderText("An export: .json, .ndjson or .csv (or its sidecar)")
         self.browse_button = QPushButton("Browse…")
         self.browse_button.clicked.connect(self._browse)
@@ -111,6 +112,7 @@ class VerifyDialog(QDialog):
         file_row.addWidget(self.browse_button)
         form.addRow("Export file", file_row)
         self.vkey_edit = QLineEdit(pinned_vkey or "")
+        self.vkey_edit.setAccessibleName("Trusted verifier key")
         self.vkey_edit.setPlaceholderText("The log server's verifier key (name+hash+base64)")
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         self.vkey_edit.setFont(mono)
@@ -132,6 +134,7 @@ class VerifyDialog(QDialog):
         layout.addWidget(self.header)
 
         self.report_view = QPlainTextEdit()
+        self.report_view.setAccessibleName("Verification report")
         self.report_view.setObjectName("VerifyReport")
         self.report_view.setReadOnly(True)
         self.report_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
