@@ -23,10 +23,11 @@ from tests.ui.mirror_factory import NOW_MS, BuiltMirror
 
 @pytest.fixture
 def light_again(qapp: QApplication) -> Iterator[None]:
-    """Every test leaves the application light and unstyled as the other tests expect."""
+    """Every test leaves the application light, with the stylesheet it found."""
+    before = qapp.styleSheet()
     yield
     theme.apply_theme(qapp, "light")
-    qapp.setStyleSheet("")
+    qapp.setStyleSheet(before)
 
 
 @pytest.mark.parametrize("palette", [theme.LIGHT, theme.DARK], ids=lambda p: p.name)

@@ -44,7 +44,7 @@ from auditlens.ui.table_model import COLUMNS
 if TYPE_CHECKING:
     from auditlens.ui.main_window import MainWindow
 
-HEADERS = ("★", "Index", "Time (UTC)", "Type", "Note (investigator's words)")
+HEADERS = ("★", "Index", "Time (UTC)", "Type", "Your note (not evidence)")
 #: The dock's width when first shown (room for the note), in pixels.
 DOCK_WIDTH = 480
 #: Characters of a note shown on its line (the whole note is its tooltip).
@@ -133,7 +133,7 @@ class CaseView(QDockWidget):
         self.events.setAlternatingRowColors(True)
         self.events.setUniformRowHeights(True)
         self.events.setHeaderLabels(list(HEADERS))
-        for column, width in enumerate((24, 56, 150, 110)):
+        for column, width in enumerate((24, 52, 128, 100)):
             self.events.setColumnWidth(column, width)
         self.events.itemActivated.connect(self._activated)
         layout.addWidget(self.events, 1)
@@ -232,7 +232,7 @@ class CaseView(QDockWidget):
                 [
                     "★" if a.starred else "",
                     f"{a.idx:,}",
-                    format_timestamp(row.ts)[:19].replace("T", " ")
+                    format_timestamp(row.ts)[:16].replace("T", " ")  # to the minute
                     if row is not None
                     else "not in this mirror",
                     (row.type or "") if row is not None else "",
