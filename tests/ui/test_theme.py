@@ -206,3 +206,15 @@ def test_relative_time_toggle_keeps_utc_named(
     assert model.data(model.index(0, TIME)) == utc
     assert model.headerData(TIME, Qt.Orientation.Horizontal) == "Time (UTC)"
     w.runner.wait()
+
+
+def test_the_dialog_stylesheets_have_dark_counterparts() -> None:
+    from auditlens.ui import export_dialog, verify_dialog
+
+    stays = {"#1e7a46", "#165c35"}  # the green "verified" header: white text on it in both
+    for style in (export_dialog.STYLE, verify_dialog.STYLE):
+        assert theme.qss_colours(style) - set(theme.DARK_QSS) <= stays
+        dark = theme.themed_stylesheet(style, theme.DARK)
+        assert "color: #ffffff" in dark or "#ffffff" not in style  # white text stays white
+    dark = theme.themed_stylesheet(verify_dialog.STYLE, theme.DARK)
+    assert '#VerifyHeader[state="fail"] { background: #c93a33; color: #ffffff' in dark

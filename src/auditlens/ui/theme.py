@@ -67,6 +67,7 @@ class Palette:
     notice_banner_bg: str
     hit_text: str
     hit_bg: str
+    table_hit_bg: str
     json_bg: str
     json_key: str
     json_string: str
@@ -97,6 +98,7 @@ LIGHT = Palette(
     notice_banner_bg="#9a5b00",
     hit_text="#1a1a1a",
     hit_bg="#ffe066",
+    table_hit_bg="#ffe066",
     json_bg="#fbfcfd",
     json_key="#1f3a5f",
     json_string="#2e6b3a",
@@ -127,6 +129,7 @@ DARK = Palette(
     notice_banner_bg="#9a5b00",
     hit_text="#1a1a1a",
     hit_bg="#ffe066",
+    table_hit_bg="#6b4f00",  # the table draws hits in its own text colour: light on amber
     json_bg="#1e2329",
     json_key="#9cc3f5",
     json_string="#8fd19e",
@@ -152,7 +155,8 @@ STATUS_PAIRS: tuple[tuple[str, str, str], ...] = (
     ("text", "base", "table text"),
     ("text", "alt_base", "table text on an alternate row"),
     ("text", "selection", "the selected row"),
-    ("hit_text", "hit_bg", "a search hit"),
+    ("hit_text", "hit_bg", "a search hit in the JSON pane"),
+    ("text", "table_hit_bg", "a search hit in the table"),
     ("json_key", "json_bg", "JSON keys"),
     ("json_string", "json_bg", "JSON strings"),
     ("json_number", "json_bg", "JSON numbers"),
@@ -205,6 +209,9 @@ _KEEP_WHITE = re.compile(
     r"(#VerificationBanner[^{]*\{[^}]*|QPushButton:default[^{]*\{[^}]*)", re.MULTILINE
 )
 _HEX = re.compile(r"#[0-9a-fA-F]{6}\b")
+#: White *text* is always on a coloured background (a header, a badge) that stays coloured.
+_WHITE_TEXT = re.compile(r"(?<![-\w])color:\s*#ffffff", re.IGNORECASE)
+_WHITE_MARK = "@WHITE@"
 
 
 def qss_colours(qss: str) -> set[str]:
@@ -223,13 +230,14 @@ def themed_stylesheet(qss: str, palette: Palette) -> str:
     def dark_keep_white(match: re.Match[str]) -> str:
         return match.group(0) if match.group(0).lower() == "#ffffff" else dark(match)
 
+    qss = _WHITE_TEXT.sub(lambda m: m.group(0).replace("#ffffff", _WHITE_MARK), qss)
     out, pos = [], 0
     for block in _KEEP_WHITE.finditer(qss):
         out.append(_HEX.sub(dark, qss[pos : block.start()]))
         out.append(_HEX.sub(dark_keep_white, block.group(0)))
         pos = block.end()
     out.append(_HEX.sub(dark, qss[pos:]))
-    return "".join(out)
+    return "".join(out).replace(_WHITE_MARK, "#ffffff")
 
 
 def relative_luminance(colour: str) -> float:

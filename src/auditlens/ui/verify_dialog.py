@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from auditlens.core.errors import FormatError
 from auditlens.export.verify import FileReport, render, verify_file
+from auditlens.ui import theme
 from auditlens.ui.resources import icon
 from auditlens.ui.tasks import TaskRunner
 
@@ -87,7 +88,7 @@ class VerifyDialog(QDialog):
         self.setWindowTitle("Verify an export")
         self.setWindowIcon(icon("verified"))
         self.setMinimumSize(860, 600)
-        self.setStyleSheet(STYLE)
+        self.setStyleSheet(theme.themed_stylesheet(STYLE, theme.current()))
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(20, 18, 20, 18)
