@@ -257,3 +257,21 @@ def test_a_signed_in_case_export_is_recorded_without_attestation(
     assert freport.report.completeness is None  # a hand-picked set: recorded, not attested
     assert freport.annotations is not None and len(freport.annotations.notes) == 2
     dialog.reject()
+
+
+def test_case_export_command(
+    mirror: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from auditlens.cli import main
+
+    out = tmp_path / "case.ndjson"
+    assert (
+        main(["case-export", "--mirror", str(mirror), "--out", str(out), "--format", "ndjson"]) == 0
+    )
+    printed = capsys.readouterr().out
+    assert "Exported 4 verified event(s)" in printed and "not part of the evidence" in printed
+    assert main(["verify", str(out), "--vkey", LOG.vkey]) == 0
+    assert "UNVERIFIED ANNOTATIONS" in capsys.readouterr().out
+    bare = build_mirror(LOG, tmp_path / "bare.sqlite")
+    assert main(["case-export", "--mirror", str(bare), "--out", str(tmp_path / "x.json")]) == 2
+    assert "no case file" in capsys.readouterr().err
