@@ -107,10 +107,10 @@ def test_the_dark_theme_in_the_real_window(
     )
     assert qapp.palette().color(qapp.palette().ColorRole.Base) == QColor(theme.DARK.base)
     assert theme.DARK.base in qapp.styleSheet()
+    assert theme.DARK.link in w.detail.ids.text()  # the shown event, recoloured at once
+    assert theme.DARK.failure_text in w.detail.ids.text()
     number_format = w.detail.highlighter.rules[0][1]
     assert number_format.foreground().color() == QColor(theme.DARK.json_number)
-    w.select_row(failed + 1)
-    w.select_row(failed)
     qtbot.wait(100)
     w.grab().save("/tmp/h13-theme-dark.png")
     theme.apply_theme(qapp, "light")

@@ -197,6 +197,8 @@ class DetailPane(QWidget):
         font.setStyleHint(QFont.StyleHint.Monospace)
         self.json.setFont(font)
         self.highlighter = JsonHighlighter(self.json.document())
+        self._shown_with: tuple[str | None, str | None] = (None, None)
+        theme.theme_changed().connect(self._recolour)
         layout.addWidget(self.json, 1)
 
         self.row: Row | None = None
@@ -216,6 +218,12 @@ class DetailPane(QWidget):
         self.copy_button.setEnabled(False)
         self.pivot_button.setEnabled(False)
 
+    def _recolour(self, _palette: object) -> None:
+        """A theme change: show the current event again in the new colours."""
+        row, record = self.row, self.record
+        if row is not None and record is not None and record.idx == row.idx:  # not mid-load
+            self.show_event(row, record, *self._shown_with)
+
     def show_loading(self, row: Row) -> None:
         """A row was selected; its bytes are being read."""
         self.save_note()
@@ -229,11 +237,12 @@ class DetailPane(QWidget):
     ) -> None:
         """Show ``record`` (the entry of ``row``) with its proof status."""
         self.row, self.record = row, record
+        self._shown_with = (email, origin)
         self.title.setText(row.type or "")
         user = _link("user", email or row.user_id, email or row.user_id)
         self.ids.setText(
             '<table cellspacing="0" cellpadding="2">'
-            f"<tr><td><b>Time</b>&nbsp;</td><td>{format_timestamp(row.ts)}</td></tr>"
+            f"<tr><td><b>Time</b>&nbsp;</td><td>{format_timestamp(row.ts)} (UTC)</td></tr>"
             f"<tr><td><b>User</b>&nbsp;</td><td>{user}</td></tr>"
             f"<tr><td><b>Task</b>&nbsp;</td><td>{_link('task', row.task_id)}{_trail(row.task_id)}"
             "</td></tr>"
