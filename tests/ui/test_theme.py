@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QIcon, QImage
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
@@ -218,3 +218,27 @@ def test_the_dialog_stylesheets_have_dark_counterparts() -> None:
         assert "color: #ffffff" in dark or "#ffffff" not in style  # white text stays white
     dark = theme.themed_stylesheet(verify_dialog.STYLE, theme.DARK)
     assert '#VerifyHeader[state="fail"] { background: #c93a33; color: #ffffff' in dark
+
+
+def test_line_icons_follow_the_theme(qapp: QApplication, light_again: None) -> None:
+    from auditlens.ui.resources import icon
+
+    sync = icon("sync")
+    assert not sync.isNull() and icon("no-such-icon").isNull()
+
+    def inked(image: QImage) -> set[str]:
+        return {
+            image.pixelColor(x, y).name()
+            for x in range(image.width())
+            for y in range(image.height())
+            if image.pixelColor(x, y).alpha() == 255
+        }
+
+    light = inked(sync.pixmap(32, 32).toImage())
+    assert "#1f3a5f" in light
+    theme.apply_theme(qapp, "dark")
+    dark = inked(sync.pixmap(32, 32).toImage())  # the same QIcon, drawn again
+    assert "#9cc3f5" in dark and "#1f3a5f" not in dark
+    assert "#c62828" in inked(icon("failure").pixmap(32, 32).toImage())  # status keeps colour
+    disabled = sync.pixmap(32, 32, QIcon.Mode.Disabled).toImage()
+    assert inked(disabled) != dark
