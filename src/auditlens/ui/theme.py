@@ -204,6 +204,11 @@ DARK_QSS: dict[str, str] = {
     "#b9dcc6": "#2f5a3d",
     "#1e5a37": "#7ee2a8",  # verified text
 }
+#: Added to the dark stylesheet: parts that keep their own light card in the dark theme (the
+#: task trail paints its header and rows light), so their text must stay dark to be read.
+DARK_EXTRA = """
+#TrailHeaderFrame QLabel { color: #1d2733; }
+"""
 #: Text that must stay white on the red and amber banners and the primary button.
 _KEEP_WHITE = re.compile(
     r"(#VerificationBanner[^{]*\{[^}]*|QPushButton:default[^{]*\{[^}]*)", re.MULTILINE
@@ -237,7 +242,8 @@ def themed_stylesheet(qss: str, palette: Palette) -> str:
         out.append(_HEX.sub(dark_keep_white, block.group(0)))
         pos = block.end()
     out.append(_HEX.sub(dark, qss[pos:]))
-    return "".join(out).replace(_WHITE_MARK, "#ffffff")
+    extra = DARK_EXTRA if "QMainWindow" in qss else ""  # the application's stylesheet only
+    return "".join(out).replace(_WHITE_MARK, "#ffffff") + extra
 
 
 def relative_luminance(colour: str) -> float:
