@@ -235,6 +235,15 @@ def test_export_case_button_writes_verified_events_and_notes(
     dialog.grab().save("/tmp/h13-case-export-result.png")
     window.case.view.grab().save("/tmp/h13-case-view.png")
     dialog.reject()
+    verify = window.show_verify_dialog()  # File -> Verify export… shows the notes apart too
+    verify.file_edit.setText(str(result.path))
+    verify.vkey_edit.setText(demo_mirror.vkey)
+    with qtbot.waitSignal(verify.verified, timeout=10_000):
+        verify.start()
+    report = verify.report_view.toPlainText()
+    assert "VERIFIED: all 3 event(s)" in report.split("UNVERIFIED ANNOTATIONS")[0]
+    assert "Same agent, seconds later: scripted?" in report.split("UNVERIFIED ANNOTATIONS")[1]
+    verify.close()
     window.runner.wait()
 
 
