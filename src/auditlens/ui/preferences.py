@@ -138,11 +138,9 @@ class ThemeMenu(QMenu):
         self.group = QActionGroup(self)
         self.group.setExclusive(True)
         self.choices: dict[str, QAction] = {}
-        for text, choice in (
-            ("Follow the system", "system"),
-            ("Light", "light"),
-            ("Dark", "dark"),
-        ):
+        from auditlens.ui.theme import THEME_CHOICES
+
+        for text, choice in THEME_CHOICES:
             action = QAction(text, self)
             action.setCheckable(True)
             action.triggered.connect(lambda _=False, c=choice: self.theme_chosen.emit(c))
