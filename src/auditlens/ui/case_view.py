@@ -4,10 +4,12 @@ A dock beside the table. Each line is one event the investigator starred or wrot
 (kept in the case file beside the mirror, :mod:`auditlens.mirror.case_file`): its star, log
 index, time, type and summary as the verified mirror holds them, and the note, which is the
 investigator's words and not part of the evidence. Double-click (or Enter) selects the event in
-the table. The second tab holds saved searches: a name for the sidebar's filters (a relative
-range stays relative) and the table's visible columns; double-click one to apply it. They are
-kept in the same case file, so they belong to this mirror and survive restarts.
-The window reads the mirror and the case file; this widget only shows lines.
+the table. *Export case…* writes these events as a verified export and the notes beside it
+(:mod:`auditlens.ui.case_export`). The second tab holds saved searches: a name for the
+sidebar's filters (a relative range stays relative) and the table's visible columns;
+double-click one to apply it. They are kept in the same case file, so they belong to this
+mirror and survive restarts. The window reads the mirror and the case file; this widget only
+shows lines.
 """
 
 from __future__ import annotations
