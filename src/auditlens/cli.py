@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "auditlens.client.commands",  # login, logout, sync
     "auditlens.export.commands",  # export, verify
     "auditlens.export.report_command",  # report
+    "auditlens.export.case_command",  # case-export
     "auditlens.server.commands",  # serve, server ...
 )
 

@@ -44,6 +44,7 @@ from auditlens.core import canonical
 from auditlens.core.completeness import FilterCheck, stated_filter
 from auditlens.core.errors import Code, Finding, FormatError, compress_ranges, format_ranges
 from auditlens.core.evidence import Evidence, Report, parse_evidence, verify_evidence
+from auditlens.export.annotations import Annotations, annotations_for, data_path_of
 from auditlens.export.columns import CSV_COLUMNS, DERIVED, derived_cells, neutralize
 from auditlens.export.layout import (
     JSON_EVENTS_END,
@@ -70,6 +71,8 @@ class FileReport:
     notes: list[str] = field(default_factory=list)
     pinned_origin: str | None = None
     """The origin the caller required (``--origin``); None: the file's own was taken."""
+    annotations: Annotations | None = None
+    """A case export's notes beside the file: reported, never verified, never a finding."""
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -80,6 +83,7 @@ class FileReport:
         }
         out.update(self.report.to_dict())
         out["notes"] = list(self.notes)
+        out["annotations"] = self.annotations.to_dict() if self.annotations else None
         return out
 
 
@@ -716,11 +720,12 @@ def verify_file(
 
     for key in vkeys or ():
         parse_vkey(key)
-    p = Path(path)
+    p = data_path_of(Path(path))
     if not p.exists():
         raise FileNotFoundError(f"{p} does not exist")
     freport = _verify_path(p, vkeys, origin)
     freport.pinned_origin = origin
+    freport.annotations = annotations_for(freport.data_path, freport.report.evidence)
     return freport
 
 
@@ -1002,6 +1007,7 @@ def render(freport: FileReport) -> str:
         lines.append(f"FAILED: {len(r.failures)} problem(s) ({', '.join(codes)}).")
     if ev is not None:
         lines.append(_completeness_line(r))
+    lines.extend(freport.annotations.lines() if freport.annotations else ())
     return "\n".join(lines) + "\n"
 
 

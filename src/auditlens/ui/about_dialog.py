@@ -35,6 +35,12 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("↑ / ↓", "Previous / next event; the detail pane follows"),
     ("Page Up / Page Down", "Move a screen of events"),
     ("Ctrl+Home / Ctrl+End", "First / last event"),
+    ("/", "Search every field"),
+    ("n / Shift+N", "Next / previous search hit"),
+    ("b", "Star or unstar the event (the case)"),
+    ("Enter", "Open the event's task trail"),
+    ("Ctrl+Shift+B", "Show the case: starred and annotated events"),
+    ("Ctrl+Shift+R", "Relative times / UTC"),
     ("F1", "This window"),
 )
 
@@ -84,6 +90,7 @@ class AboutDialog(QDialog):
         self.origin_label = _selectable(identity.origin or "—")
         form.addRow("Log origin", self.origin_label)
         self.vkey_box = QPlainTextEdit(identity.vkey or "—")
+        self.vkey_box.setAccessibleName("Trusted verifier key")
         self.vkey_box.setObjectName("KeyBox")
         self.vkey_box.setReadOnly(True)
         self.vkey_box.setFixedHeight(52)

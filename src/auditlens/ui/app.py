@@ -49,6 +49,7 @@ from auditlens.ui.preferences import (
     write_sync_interval,
 )
 from auditlens.ui.tasks import Job, Progress
+from auditlens.ui.theme import ReadingPreferences
 
 RECENT_KEY = "recent_servers"
 MAX_RECENT = 8
@@ -106,7 +107,6 @@ class Viewer(QObject):
         window.sign_out_requested.connect(self.sign_out)
         self.keyring_warning = QLabel()
         self.keyring_warning.setObjectName("KeyringWarning")
-        self.keyring_warning.setStyleSheet("color: #7a4b00; padding: 0 6px;")
         self.keyring_warning.setVisible(False)
         window.statusBar().addPermanentWidget(self.keyring_warning)
         self.about_dialog: AboutDialog | None = None
@@ -410,6 +410,7 @@ class Viewer(QObject):
         self.forwarding_action = QAction("&Forwarding…", self.window)
         self.forwarding_action.triggered.connect(self.show_forwarding)
         settings_menu.addAction(self.forwarding_action)
+        self.reading = ReadingPreferences(self.window, self.settings, settings_menu)
         help_menu = bar.addMenu("&Help")
         self.about_action = QAction("&About auditlens and keyboard shortcuts", self.window)
         self.about_action.setShortcut(QKeySequence(QKeySequence.StandardKey.HelpContents))

@@ -4,10 +4,12 @@ A dock beside the table. Each line is one event the investigator starred or wrot
 (kept in the case file beside the mirror, :mod:`auditlens.mirror.case_file`): its star, log
 index, time, type and summary as the verified mirror holds them, and the note, which is the
 investigator's words and not part of the evidence. Double-click (or Enter) selects the event in
-the table. The second tab holds saved searches: a name for the sidebar's filters (a relative
-range stays relative) and the table's visible columns; double-click one to apply it. They are
-kept in the same case file, so they belong to this mirror and survive restarts.
-The window reads the mirror and the case file; this widget only shows lines.
+the table. *Export case…* writes these events as a verified export and the notes beside it
+(:mod:`auditlens.ui.case_export`). The second tab holds saved searches: a name for the
+sidebar's filters (a relative range stays relative) and the table's visible columns;
+double-click one to apply it. They are kept in the same case file, so they belong to this
+mirror and survive restarts. The window reads the mirror and the case file; this widget only
+shows lines.
 """
 
 from __future__ import annotations
@@ -37,14 +39,14 @@ from PySide6.QtWidgets import (
 
 from auditlens.core.events import format_timestamp
 from auditlens.mirror.case_file import Annotation, CaseFile, CaseFileError, SavedSearch
-from auditlens.mirror.query import EventFilter, Row
+from auditlens.mirror.query import EventFilter, MirrorReader, Row
 from auditlens.ui.filter_panel import PanelState
 from auditlens.ui.table_model import COLUMNS
 
 if TYPE_CHECKING:
     from auditlens.ui.main_window import MainWindow
 
-HEADERS = ("★", "Index", "Time (UTC)", "Type", "Note (investigator's words)")
+HEADERS = ("★", "Index", "Time (UTC)", "Type", "Your note (not evidence)")
 #: The dock's width when first shown (room for the note), in pixels.
 DOCK_WIDTH = 480
 #: Characters of a note shown on its line (the whole note is its tooltip).
@@ -92,6 +94,17 @@ class CaseEntry:
     row: Row | None
 
 
+def read_entries(reader: MirrorReader, annotations: list[Annotation]) -> list[CaseEntry]:
+    """Each annotation with its event as the mirror holds it (None: not in this mirror)."""
+    entries = []
+    for a in annotations:
+        one = EventFilter(idx_from=a.idx, idx_until=a.idx + 1)
+        rows = reader.page_at(one, "ts", True, 0, 1)
+        row = rows[0] if rows and rows[0].id == a.event_id else None
+        entries.append(CaseEntry(a, row))
+    return entries
+
+
 class CaseView(QDockWidget):
     """Lists the case's events; ``event_activated(index)`` asks the window to show one."""
 
@@ -102,6 +115,8 @@ class CaseView(QDockWidget):
     save_requested = Signal()
     rename_requested = Signal(str)
     delete_requested = Signal(str)
+    #: "Export case…": the case's events as a verified export, the notes beside it.
+    export_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Case", parent)
@@ -120,10 +135,21 @@ class CaseView(QDockWidget):
         self.events.setAlternatingRowColors(True)
         self.events.setUniformRowHeights(True)
         self.events.setHeaderLabels(list(HEADERS))
-        for column, width in enumerate((24, 56, 150, 110)):
+        for column, width in enumerate((24, 52, 128, 100)):
             self.events.setColumnWidth(column, width)
         self.events.itemActivated.connect(self._activated)
         layout.addWidget(self.events, 1)
+        export_row = QHBoxLayout()
+        self.export_button = QPushButton("Export case…")
+        self.export_button.setAccessibleName("Export the case")
+        self.export_button.setToolTip(
+            "Export these events with their proofs (verified evidence), and your notes beside "
+            "them in a separate file, marked as your words and not evidence"
+        )
+        self.export_button.clicked.connect(self.export_requested)
+        export_row.addStretch(1)
+        export_row.addWidget(self.export_button)
+        layout.addLayout(export_row)
 
         searches = QWidget()
         search_layout = QVBoxLayout(searches)
@@ -149,6 +175,7 @@ class CaseView(QDockWidget):
         self.searches.currentItemChanged.connect(lambda *_: self._enable_buttons())
 
         self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Case: events and saved searches")
         self.tabs.addTab(body, "Events")
         self.tabs.addTab(searches, "Saved searches")
         self.setWidget(self.tabs)
@@ -186,6 +213,7 @@ class CaseView(QDockWidget):
     def show_entries(self, entries: list[CaseEntry]) -> None:
         """Show ``entries`` (the window passes them in log order)."""
         self.events.clear()
+        self.export_button.setEnabled(bool(entries))
         starred = sum(1 for e in entries if e.annotation.starred)
         notes = sum(1 for e in entries if e.annotation.note.strip())
         if not entries:
@@ -206,7 +234,7 @@ class CaseView(QDockWidget):
                 [
                     "★" if a.starred else "",
                     f"{a.idx:,}",
-                    format_timestamp(row.ts)[:19].replace("T", " ")
+                    format_timestamp(row.ts)[:16].replace("T", " ")  # to the minute
                     if row is not None
                     else "not in this mirror",
                     (row.type or "") if row is not None else "",
@@ -260,6 +288,7 @@ class Case(QObject):
         self.view.rename_requested.connect(self._ask_rename)
         self.view.delete_requested.connect(self._ask_delete)
         self.view.visibilityChanged.connect(self._visibility_changed)
+        self.view.export_requested.connect(self.export_case)
 
     # -- the file -------------------------------------------------------------------------------
 
@@ -360,20 +389,17 @@ class Case(QObject):
         self._generation += 1
         generation = self._generation
 
-        def read() -> list[CaseEntry]:
-            entries = []
-            for a in annotations:
-                one = EventFilter(idx_from=a.idx, idx_until=a.idx + 1)
-                rows = reader.page_at(one, "ts", True, 0, 1)
-                row = rows[0] if rows and rows[0].id == a.event_id else None
-                entries.append(CaseEntry(a, row))
-            return entries
-
         def show(entries: list[CaseEntry]) -> None:
             if generation == self._generation and reader is self._window.reader:
                 self.view.show_entries(entries)
 
-        self._window.runner.submit(read, show)
+        self._window.runner.submit(lambda: read_entries(reader, annotations), show)
+
+    def export_case(self) -> None:
+        """Export the case (:mod:`auditlens.ui.case_export`): its events, then the notes."""
+        from auditlens.ui.case_export import open_case_export
+
+        open_case_export(self)
 
     def go_to(self, idx: int) -> None:
         """Select the event at ``idx``: in the table when it is loaded, else with its

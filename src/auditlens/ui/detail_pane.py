@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from auditlens.core.events import format_timestamp
 from auditlens.mirror.query import EventRecord, Row
+from auditlens.ui import theme
 from auditlens.ui.json_view import JsonHighlighter, pretty_json
 from auditlens.ui.resources import icon
 
@@ -43,9 +44,10 @@ USER_AGENT_SHOWN = 56
 
 def _link(kind: str, value: str | None, text: str | None = None) -> str:
     if value is None:
-        return '<span style="color:#8a96a3">none</span>'
+        return f'<span style="color:{theme.current().muted}">none</span>'
     shown = html.escape(text or value)
-    return f'<a href="{kind}:{html.escape(value, quote=True)}" style="color:#3d6fa8">{shown}</a>'
+    link = theme.current().link
+    return f'<a href="{kind}:{html.escape(value, quote=True)}" style="color:{link}">{shown}</a>'
 
 
 def _trail(task_id: str | None) -> str:
@@ -53,19 +55,22 @@ def _trail(task_id: str | None) -> str:
     if task_id is None:
         return ""
     return (
-        f' &nbsp;<a href="trail:{html.escape(task_id, quote=True)}" style="color:#3d6fa8">'
+        f' &nbsp;<a href="trail:{html.escape(task_id, quote=True)}" '
+        f'style="color:{theme.current().link}">'
         "Show task trail</a>"
     )
 
 
 def _outcome(row: Row) -> str:
     verdict = row.verdict or row.outcome
+    c = theme.current()
     if verdict == "failure":
-        return '<span style="color:#c62828; font-weight:600">failure</span>'
+        return f'<span style="color:{c.failure_text}; font-weight:600">failure</span>'
     if verdict == "denied":
         return (
-            '<span style="color:#8a4500; background:#fff1dc; font-weight:600">&nbsp;denied&nbsp;'
-            '</span> <span style="color:#51606f">refused by policy or permission '
+            f'<span style="color:{c.denied_text}; background:{c.denied_bg}; font-weight:600">'
+            f'&nbsp;denied&nbsp;</span> <span style="color:{c.secondary}">refused by policy or '
+            "permission "
             f"(signed outcome: {html.escape(row.outcome or 'none')})</span>"
         )
     return html.escape(verdict or "")
@@ -74,7 +79,7 @@ def _outcome(row: Row) -> str:
 def _request(row: Row) -> str:
     """The IP (a filter link) and user agent of the request behind the event, if any."""
     if row.ip is None and row.user_agent is None:
-        return '<span style="color:#8a96a3">none recorded</span>'
+        return f'<span style="color:{theme.current().muted}">none recorded</span>'
     parts = []
     if row.ip is not None:
         parts.append(_link("ip", row.ip))
@@ -82,7 +87,7 @@ def _request(row: Row) -> str:
         agent = row.user_agent
         if len(agent) > USER_AGENT_SHOWN:  # in full in the JSON beside it
             agent = agent[: USER_AGENT_SHOWN - 1].rstrip() + "…"
-        parts.append(f'<span style="color:#51606f">{html.escape(agent)}</span>')
+        parts.append(f'<span style="color:{theme.current().secondary}">{html.escape(agent)}</span>')
     return " &nbsp;·&nbsp; ".join(parts)
 
 
@@ -184,6 +189,7 @@ class DetailPane(QWidget):
         layout.addWidget(info_widget)
 
         self.json = QPlainTextEdit()
+        self.json.setAccessibleName("Event JSON")
         self.json.setObjectName("DetailJson")
         self.json.setReadOnly(True)
         self.json.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
@@ -191,6 +197,8 @@ class DetailPane(QWidget):
         font.setStyleHint(QFont.StyleHint.Monospace)
         self.json.setFont(font)
         self.highlighter = JsonHighlighter(self.json.document())
+        self._shown_with: tuple[str | None, str | None] = (None, None)
+        theme.theme_changed().connect(self._recolour)
         layout.addWidget(self.json, 1)
 
         self.row: Row | None = None
@@ -203,11 +211,18 @@ class DetailPane(QWidget):
         self.show_star(None)
         self.row = self.record = None
         self.title.setText("No event selected")
-        self.ids.setText('<span style="color:#8a96a3">Select a row to see the whole event.</span>')
+        muted = theme.current().muted
+        self.ids.setText(f'<span style="color:{muted}">Select a row to see the whole event.</span>')
         self.proof.setVisible(False)
         self.json.setPlainText("")
         self.copy_button.setEnabled(False)
         self.pivot_button.setEnabled(False)
+
+    def _recolour(self, _palette: object) -> None:
+        """A theme change: show the current event again in the new colours."""
+        row, record = self.row, self.record
+        if row is not None and record is not None and record.idx == row.idx:  # not mid-load
+            self.show_event(row, record, *self._shown_with)
 
     def show_loading(self, row: Row) -> None:
         """A row was selected; its bytes are being read."""
@@ -222,11 +237,12 @@ class DetailPane(QWidget):
     ) -> None:
         """Show ``record`` (the entry of ``row``) with its proof status."""
         self.row, self.record = row, record
+        self._shown_with = (email, origin)
         self.title.setText(row.type or "")
         user = _link("user", email or row.user_id, email or row.user_id)
         self.ids.setText(
             '<table cellspacing="0" cellpadding="2">'
-            f"<tr><td><b>Time</b>&nbsp;</td><td>{format_timestamp(row.ts)}</td></tr>"
+            f"<tr><td><b>Time</b>&nbsp;</td><td>{format_timestamp(row.ts)} (UTC)</td></tr>"
             f"<tr><td><b>User</b>&nbsp;</td><td>{user}</td></tr>"
             f"<tr><td><b>Task</b>&nbsp;</td><td>{_link('task', row.task_id)}{_trail(row.task_id)}"
             "</td></tr>"

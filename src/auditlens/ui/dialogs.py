@@ -97,6 +97,7 @@ class SignInDialog(QDialog):
 
         form = QFormLayout()
         self.server = QComboBox()
+        self.server.setAccessibleName("Server address")
         self.server.setEditable(True)
         self.server.addItems(recent_servers)
         self.server.setCurrentText(recent_servers[0] if recent_servers else "")
@@ -107,6 +108,7 @@ class SignInDialog(QDialog):
         layout.addLayout(form)
 
         self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Sign in with")
         password_page = QWidget()
         password_form = QFormLayout(password_page)
         self.email = QLineEdit()

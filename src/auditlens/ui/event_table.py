@@ -88,6 +88,7 @@ class EventTable(QTableView):
 
     def __init__(self, model: EventTableModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setAccessibleName("Events")
         self.setHorizontalHeader(SortHeader(self))  # ▲ ascending, ▼ descending, in every style
         self.setModel(model)
         self._model = model

@@ -86,6 +86,7 @@ from auditlens.export.writer import (
     export,
 )
 from auditlens.mirror.query import EventFilter
+from auditlens.ui import theme
 from auditlens.ui.filter_chips import FilterChip
 from auditlens.ui.filter_panel import filter_chips
 from auditlens.ui.resources import icon
@@ -146,7 +147,7 @@ STYLE = f"""
 #ExportResult[state="refused"] {{
     background: #fdecea; border: 2px solid #c62828; color: #8e1b1b;
 }}
-#ExportResult QLabel {{ color: inherit; }}
+#ExportResult QLabel {{ color: #1d2733; }}
 #ExportDigest {{ font-family: {MONO}; font-size: 9pt; }}
 #ExportRecord {{ font-weight: 600; }}
 #ExportAttestNote {{ color: #1e5a37; }}
@@ -282,7 +283,7 @@ class ExportDialog(QDialog):
         self.setWindowTitle("Export verified events")
         self.setWindowIcon(icon("app"))
         self.setMinimumWidth(640)
-        self.setStyleSheet(STYLE)
+        self.setStyleSheet(theme.themed_stylesheet(STYLE, theme.current()))
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(20, 18, 20, 18)
@@ -323,6 +324,7 @@ class ExportDialog(QDialog):
         path_row = QHBoxLayout()
         path_row.addWidget(QLabel("Save to"))
         self.path_edit = QLineEdit(str((default_dir or self.last_folder()) / DEFAULT_NAME))
+        self.path_edit.setAccessibleName("Save to")
         self.browse_button = QPushButton("Browse…")
         self.browse_button.clicked.connect(self._browse)
         path_row.addWidget(self.path_edit, 1)

@@ -199,6 +199,7 @@ class FilterPanel(QWidget):
 
         layout.addWidget(_section("User"))
         self.user = QLineEdit()
+        self.user.setAccessibleName("Filter by user (email or user id)")
         self.user.setPlaceholderText("Email (or user id)")
         self.user.setClearButtonEnabled(True)
         self._emails = QStringListModel(self)
@@ -207,6 +208,7 @@ class FilterPanel(QWidget):
 
         layout.addWidget(_section("Event type"))
         self.types = QTreeWidget()
+        self.types.setAccessibleName("Filter by event type")
         self.types.setHeaderHidden(True)
         self.types.setToolTip("None checked: every type")
         self.types.setMinimumHeight(180)
@@ -229,6 +231,7 @@ class FilterPanel(QWidget):
 
         layout.addWidget(_section("Task ID"))
         self.task = QLineEdit()
+        self.task.setAccessibleName("Filter by task id")
         self.task.setPlaceholderText("tsk_… (start of the id)")
         self.task.setClearButtonEnabled(True)
         self._task_ids = QStringListModel(self)
@@ -237,6 +240,7 @@ class FilterPanel(QWidget):
 
         layout.addWidget(_section("Agent ID"))
         self.agent = QLineEdit()
+        self.agent.setAccessibleName("Filter by agent id")
         self.agent.setPlaceholderText("agt_… (start of the id)")
         self.agent.setClearButtonEnabled(True)
         self._agent_ids = QStringListModel(self)
@@ -245,6 +249,7 @@ class FilterPanel(QWidget):
 
         layout.addWidget(_section("IP address"))
         self.ip = QLineEdit()
+        self.ip.setAccessibleName("Filter by IP address")
         self.ip.setPlaceholderText("203.0.113.7 or 10.0. (start)")
         self.ip.setClearButtonEnabled(True)
         self.ip.setToolTip("The address of the request that caused the event")

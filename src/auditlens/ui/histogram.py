@@ -29,7 +29,8 @@ from PySide6.QtWidgets import QToolTip, QWidget
 
 from auditlens.core.events import format_timestamp
 from auditlens.mirror.query import Buckets, EventFilter, MirrorReader, QueryScope
-from auditlens.ui.table_model import DENIED_TEXT, FAILURE_TEXT, MUTED, EventTableModel
+from auditlens.ui import theme
+from auditlens.ui.table_model import EventTableModel
 from auditlens.ui.tasks import TaskRunner
 
 MINUTE = 60_000
@@ -242,7 +243,7 @@ class HistogramStrip(QWidget):
         painter = QPainter(self)
         painter.fillRect(self.rect(), self.palette().base())
         plot = self._plot()
-        painter.setPen(QPen(MUTED))
+        painter.setPen(QPen(QColor(theme.current().muted)))
         if not self.bars:
             text = "Counting events over time…" if self.computing else ""
             painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, text)
@@ -257,8 +258,8 @@ class HistogramStrip(QWidget):
             top = float(plot.bottom())
             rest = bar.total - bar.failures - bar.denied
             for count, colour in (
-                (bar.failures, FAILURE_TEXT),
-                (bar.denied, DENIED_TEXT),
+                (bar.failures, QColor(theme.current().failure_text)),
+                (bar.denied, QColor(theme.current().denied_text)),
                 (rest, SUCCESS_BAR),
             ):
                 h = plot.height() * count / peak
@@ -273,7 +274,7 @@ class HistogramStrip(QWidget):
             painter.setPen(QPen(QColor("#3d6fa8")))
             painter.drawRect(band)
         painter.setOpacity(1.0)
-        painter.setPen(QPen(MUTED))
+        painter.setPen(QPen(QColor(theme.current().muted)))
         labels = self.rect().adjusted(8, 0, -8, 0)
         labels.setTop(plot.bottom() + 2)
         first, last = self.bars[0], self.bars[-1]

@@ -18,10 +18,8 @@ from PySide6.QtGui import QColor, QFont, QSyntaxHighlighter, QTextCharFormat, QT
 
 from auditlens.core.events import EVENT_FIELDS
 from auditlens.mirror.search import SearchQuery, highlight_spans
+from auditlens.ui import theme
 
-#: A search hit: dark text on yellow, readable over any of the syntax colours.
-_HIT_BACKGROUND = "#ffe066"
-_HIT_TEXT = "#1a1a1a"
 _KEY = re.compile(r'"(?:[^"\\]|\\.)*"(?=\s*:)')
 
 
@@ -47,21 +45,34 @@ def _format(color: str, bold: bool = False) -> QTextCharFormat:
 
 
 class JsonHighlighter(QSyntaxHighlighter):
-    """Keys, strings, numbers, literals and the failure outcome, each in its own colour."""
+    """Keys, strings, numbers, literals and the failure outcome, each in its own colour.
+
+    The colours are the current theme's (:mod:`auditlens.ui.theme`, each checked for contrast
+    on the JSON pane's background); a theme change recolours the shown event.
+    """
 
     def __init__(self, document: QTextDocument) -> None:
         super().__init__(document)
+        self.search = SearchQuery(())
+        self._use(theme.current())
+        theme.theme_changed().connect(self._recolour)
+
+    def _use(self, c: theme.Palette) -> None:
         # Later rules win: a number or "null" inside a string stays a string.
         self.rules = (
-            (re.compile(r"-?\b\d+\b"), _format("#9a4d00")),  # numbers
-            (re.compile(r"\b(?:true|false|null)\b"), _format("#6a3d9a", bold=True)),
-            (re.compile(r'"(?:[^"\\]|\\.)*"'), _format("#2e6b3a")),  # strings
-            (re.compile(r'"(?:[^"\\]|\\.)*"(?=\s*:)'), _format("#1f3a5f", bold=True)),  # keys
-            (re.compile(r'(?<="outcome": )"failure"'), _format("#c62828", bold=True)),
+            (re.compile(r"-?\b\d+\b"), _format(c.json_number)),
+            (re.compile(r"\b(?:true|false|null)\b"), _format(c.json_literal, bold=True)),
+            (re.compile(r'"(?:[^"\\]|\\.)*"'), _format(c.json_string)),  # strings
+            (re.compile(r'"(?:[^"\\]|\\.)*"(?=\s*:)'), _format(c.json_key, bold=True)),  # keys
+            (re.compile(r'(?<="outcome": )"failure"'), _format(c.failure_text, bold=True)),
         )
-        self.search = SearchQuery(())
-        self.hit_format = _format(_HIT_TEXT)
-        self.hit_format.setBackground(QColor(_HIT_BACKGROUND))
+        #: A search hit: dark text on yellow, readable over any of the syntax colours.
+        self.hit_format = _format(c.hit_text)
+        self.hit_format.setBackground(QColor(c.hit_bg))
+
+    def _recolour(self, palette: theme.Palette) -> None:
+        self._use(palette)
+        self.rehighlight()
 
     def set_search(self, search: SearchQuery) -> None:
         """Mark the hits of ``search`` (an empty one marks nothing)."""

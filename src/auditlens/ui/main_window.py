@@ -56,6 +56,7 @@ from auditlens.export.record import RecordOutcome
 from auditlens.export.writer import Attester
 from auditlens.mirror.migrate import needs_upgrade, upgrade_file
 from auditlens.mirror.query import EventFilter, EventRecord, MirrorReader, MirrorStatus, Row
+from auditlens.ui import shortcuts
 from auditlens.ui.banner import VerificationBanner
 from auditlens.ui.case_view import Case
 from auditlens.ui.detail_pane import DetailPane
@@ -134,7 +135,7 @@ class MainWindow(QMainWindow):
         self.export_dialog: ExportDialog | None = None
         self.verify_dialog: VerifyDialog | None = None
 
-        self.model = EventTableModel(self.runner, self)
+        self.model = EventTableModel(self.runner, self, clock)
         self.filters = FilterPanel(clock)
         self.filters.setMinimumWidth(230)
         self.table = EventTable(self.model)
@@ -216,6 +217,7 @@ class MainWindow(QMainWindow):
         self.table.selectionModel().currentRowChanged.connect(self._current_row_changed)
         QShortcut(QKeySequence.StandardKey.Find, self, self.filters.focus_filter)
         self._setup_task_trail()
+        self.shortcuts = shortcuts.install(self)  # n/N, b, Enter; View -> Relative times
         self._show_query(EventFilter())
 
     def _build_toolbar(self) -> None:

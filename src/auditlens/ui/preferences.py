@@ -1,10 +1,16 @@
-"""The "sync automatically" preference: Off, every 1, 5 or 15 minutes, kept in QSettings.
+"""The person's viewer preferences kept in QSettings: sync interval, theme, relative times.
+
+Sync automatically: Off, every 1, 5 or 15 minutes.
 
 Periodic sync is a person's choice that should survive a restart, so it lives in QSettings
 (never a secret) under :data:`SYNC_INTERVAL_KEY`. ``auditlens gui --sync-every N``
 still wins for that run without being saved, so a scheduled kiosk or a one-off session does
 not change the person's preference. The choice is a checkable menu (a whole dialog for one
 setting would hide it); :mod:`auditlens.ui.app` owns the timer and applies the choice.
+
+Theme (Settings -> Theme): follow the system (the default), or always light or dark
+(:mod:`auditlens.ui.theme`). Times (View -> Relative times): UTC timestamps (the default) or
+"3 min ago"; the app saves the choice when the menu changes it.
 """
 
 from __future__ import annotations
@@ -91,3 +97,57 @@ class SyncIntervalMenu(QMenu):
         if checked is None or checked is self.custom:
             return -1
         return int(checked.data())
+
+
+# -- reading comfort: theme and times ------------------------------------------------------------
+
+THEME_KEY = "view/theme"
+TIME_MODE_KEY = "view/time_mode"
+
+
+def read_theme(settings: QSettings) -> str:
+    """The saved theme choice: "system" (the default), "light" or "dark"."""
+    value = str(settings.value(THEME_KEY, "system"))
+    return value if value in ("system", "light", "dark") else "system"
+
+
+def write_theme(settings: QSettings, choice: str) -> None:
+    settings.setValue(THEME_KEY, choice)
+    settings.sync()
+
+
+def read_time_mode(settings: QSettings) -> str:
+    """The saved way of showing times: "utc" (the default) or "relative"."""
+    value = str(settings.value(TIME_MODE_KEY, "utc"))
+    return value if value in ("utc", "relative") else "utc"
+
+
+def write_time_mode(settings: QSettings, mode: str) -> None:
+    settings.setValue(TIME_MODE_KEY, mode)
+    settings.sync()
+
+
+class ThemeMenu(QMenu):
+    """Settings -> Theme: follow the system, or always light / dark; emits the choice."""
+
+    theme_chosen = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("&Theme", parent)
+        self.setObjectName("ThemeMenu")
+        self.group = QActionGroup(self)
+        self.group.setExclusive(True)
+        self.choices: dict[str, QAction] = {}
+        from auditlens.ui.theme import THEME_CHOICES
+
+        for text, choice in THEME_CHOICES:
+            action = QAction(text, self)
+            action.setCheckable(True)
+            action.triggered.connect(lambda _=False, c=choice: self.theme_chosen.emit(c))
+            self.group.addAction(action)
+            self.addAction(action)
+            self.choices[choice] = action
+
+    def set_current(self, choice: str) -> None:
+        """Check ``choice`` (without emitting ``theme_chosen``)."""
+        self.choices.get(choice, self.choices["system"]).setChecked(True)

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from auditlens.ui import theme
 from auditlens.ui.resources import icon
 
 #: The background of a hit, in the table and the JSON pane (dark text stays readable on it).
@@ -161,7 +162,7 @@ class HighlightDelegate(QStyledItemDelegate):
             x = rect.x() + metrics.horizontalAdvance(text[:start])
             width = metrics.horizontalAdvance(text[start : min(stop, visible)])
             hit = QRect(x, rect.y() + 3, width, rect.height() - 6)
-            painter.fillRect(hit, HIT_BACKGROUND)
+            painter.fillRect(hit, QColor(theme.current().table_hit_bg))  # HIT_BACKGROUND in light
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         brush = index.data(Qt.ItemDataRole.ForegroundRole)
         painter.setPen(brush.color() if brush is not None and not selected else palette.color(role))

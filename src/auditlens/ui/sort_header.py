@@ -14,7 +14,9 @@ from PySide6.QtCore import QPointF, QRect, Qt
 from PySide6.QtGui import QColor, QPainter, QPolygonF
 from PySide6.QtWidgets import QHeaderView, QStyleOptionHeader, QWidget
 
-ARROW_COLOR = QColor("#37474f")
+from auditlens.ui import theme
+
+ARROW_COLOR = QColor("#51606f")
 ARROW_WIDTH = 9  # pixels, base of the triangle
 ARROW_MARGIN = 8  # from the section's right edge
 
@@ -59,6 +61,6 @@ class SortHeader(QHeaderView):
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(ARROW_COLOR)
+        painter.setBrush(QColor(theme.current().secondary))  # ARROW_COLOR in the light theme
         painter.drawPolygon(arrow_points(rect, ascending))
         painter.restore()

@@ -25,8 +25,10 @@ of its hits in a cell's text (:func:`auditlens.mirror.search.highlight_spans`), 
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -49,6 +51,7 @@ from auditlens.mirror.query import (
     SortColumn,
 )
 from auditlens.mirror.search import SearchQuery, highlight_spans
+from auditlens.ui import theme
 from auditlens.ui.resources import icon
 from auditlens.ui.tasks import TaskRunner
 
@@ -80,13 +83,47 @@ TIME, TYPE, USER, TASK, AGENT, OUTCOME, SUMMARY, INDEX, IP, USER_AGENT = range(l
 #: Shown until the person chooses otherwise (the header's right-click menu).
 HIDDEN_BY_DEFAULT = frozenset({IP, USER_AGENT})
 
-FAILURE_TEXT = QColor("#b71c1c")
-FAILURE_BACKGROUND = QColor("#fdecea")
+# The light theme's status colours; data() paints with the current theme's (auditlens.ui.theme).
+FAILURE_TEXT = QColor(theme.LIGHT.failure_text)
+FAILURE_BACKGROUND = QColor(theme.LIGHT.failure_bg)
 #: Refused by policy or permission: amber, apart from both success and failure.
-DENIED_TEXT = QColor("#8a4500")
-DENIED_BACKGROUND = QColor("#fff1dc")
-MUTED = QColor("#8a96a3")
+DENIED_TEXT = QColor(theme.LIGHT.denied_text)
+DENIED_BACKGROUND = QColor(theme.LIGHT.denied_bg)
+MUTED = QColor(theme.LIGHT.muted)
 PLACEHOLDER = "…"
+TimeMode = Literal["utc", "relative"]
+#: The Time column's title per mode: UTC is always named, also when times are relative.
+TIME_TITLES: dict[TimeMode, str] = {"utc": "Time (UTC)", "relative": "Time (relative · UTC)"}
+
+
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def relative_time(ts_ms: int, now_ms: int) -> str:
+    """``ts_ms`` as a person says it, from ``now_ms``: "just now", "3 min ago", "in 2 h".
+
+    Minutes up to 90, hours up to 36, days up to 14, then weeks up to 8, months up to 18,
+    then years: a coarse reading; the exact UTC time is in the tooltip.
+    """
+    delta = (now_ms - ts_ms) // 1000
+    ahead, seconds = delta < 0, abs(delta)
+    if seconds < 45:
+        return "just now"
+    for limit, unit_seconds, unit in (
+        (90 * 60, 60, "min"),
+        (36 * 3600, 3600, "h"),
+        (14 * 86400, 86400, "day"),
+        (8 * 7 * 86400, 7 * 86400, "week"),
+        (548 * 86400, 30 * 86400, "month"),
+        (None, 365 * 86400, "year"),
+    ):
+        if limit is None or seconds < limit:
+            n = max(1, round(seconds / unit_seconds))
+            word = unit if unit in ("min", "h") or n == 1 else unit + "s"
+            return f"in {n} {word}" if ahead else f"{n} {word} ago"
+    raise AssertionError("unreachable")  # pragma: no cover
+
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -108,9 +145,16 @@ class EventTableModel(QAbstractTableModel):
     #: The filter cannot be answered as typed (a prefix of too many values): what to do.
     filter_refused = Signal(str)
 
-    def __init__(self, runner: TaskRunner, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        runner: TaskRunner,
+        parent: QObject | None = None,
+        clock: Callable[[], int] = _wall_clock_ms,
+    ) -> None:
         super().__init__(parent)
         self._runner = runner
+        self._clock = clock
+        self.time_mode: TimeMode = "utc"
         self._reader: MirrorReader | None = None
         self._filter = EventFilter()
         self._search = SearchQuery(())
@@ -162,6 +206,22 @@ class EventTableModel(QAbstractTableModel):
     def loading(self) -> bool:
         """True while the count or a page of the current query is still being read."""
         return self._count is None or bool(self._pending)
+
+    def set_time_mode(self, mode: TimeMode) -> None:
+        """Show times as UTC timestamps (the default) or relative to now ("3 min ago")."""
+        if mode not in TIME_TITLES:
+            raise ValueError(f"unknown time mode {mode!r}; use utc or relative")
+        if mode != self.time_mode:
+            self.time_mode = mode
+            self.headerDataChanged.emit(Qt.Orientation.Horizontal, TIME, TIME)
+            self.refresh_times()
+
+    def refresh_times(self) -> None:
+        """Repaint the Time column (relative times age; the app calls this each minute)."""
+        if self._rows:
+            self.dataChanged.emit(
+                self.index(0, TIME), self.index(self._rows - 1, TIME), [Qt.ItemDataRole.DisplayRole]
+            )
 
     def set_reader(self, reader: MirrorReader | None) -> None:
         """Show the rows of another mirror (or none); the filter and sort are kept."""
@@ -224,7 +284,11 @@ class EventTableModel(QAbstractTableModel):
     ) -> Any:
         if orientation == Qt.Orientation.Horizontal and 0 <= section < len(COLUMNS):
             if role == Qt.ItemDataRole.DisplayRole:
-                return COLUMNS[section].title
+                return TIME_TITLES[self.time_mode] if section == TIME else COLUMNS[section].title
+            if role == Qt.ItemDataRole.ToolTipRole and section == TIME:
+                if self.time_mode == "relative":
+                    return "How long ago, from now; hover a cell for its exact time in UTC"
+                return "When the event happened, in UTC (Coordinated Universal Time)"
             if role == Qt.ItemDataRole.ToolTipRole and COLUMNS[section].sort is None:
                 return "Not sortable: filter instead"
         return None
@@ -250,9 +314,11 @@ class EventTableModel(QAbstractTableModel):
             return self._tooltip(row, column)
         verdict = verdict_of_row(row)
         marked = verdict in ("failure", "denied")
+        colours = theme.current()
         if role == Qt.ItemDataRole.ForegroundRole:
             if column == OUTCOME and marked:
-                return QBrush(FAILURE_TEXT if verdict == "failure" else DENIED_TEXT)
+                failed = verdict == "failure"
+                return QBrush(QColor(colours.failure_text if failed else colours.denied_text))
             missing = {
                 USER: row.user_id,
                 TASK: row.task_id,
@@ -261,10 +327,11 @@ class EventTableModel(QAbstractTableModel):
                 USER_AGENT: row.user_agent,
             }
             if column in missing and missing[column] is None:
-                return QBrush(MUTED)
+                return QBrush(QColor(colours.muted))
             return None
         if role == Qt.ItemDataRole.BackgroundRole and column == OUTCOME and marked:
-            return QBrush(FAILURE_BACKGROUND if verdict == "failure" else DENIED_BACKGROUND)
+            failed = verdict == "failure"
+            return QBrush(QColor(colours.failure_bg if failed else colours.denied_bg))
         if role == Qt.ItemDataRole.DecorationRole and column == OUTCOME:
             if verdict == "denied":
                 return self._denied_icon
@@ -285,6 +352,8 @@ class EventTableModel(QAbstractTableModel):
 
     def _display(self, row: Row, column: int) -> str:
         if column == TIME:
+            if self.time_mode == "relative":
+                return relative_time(row.ts, self._clock())
             return format_timestamp(row.ts)
         if column == TYPE:
             return row.type or ""
@@ -324,6 +393,8 @@ class EventTableModel(QAbstractTableModel):
                 return "failure: this operation failed"
             return "success: this operation succeeded" if verdict == "success" else None
         if column == TIME:
+            if self.time_mode == "relative":
+                return f"{format_timestamp(row.ts)} (UTC), {relative_time(row.ts, self._clock())}"
             return f"{format_timestamp(row.ts)} (UTC)"
         text = self._display(row, column)
         return text if text and text != "—" else None

@@ -432,6 +432,7 @@ class TaskTrailWindow(QWidget):
         bar.setContentsMargins(12, 8, 12, 4)
         bar.addWidget(QLabel("Task ID"))
         self.task_field = QLineEdit()
+        self.task_field.setAccessibleName("Task id")
         self.task_field.setObjectName("TaskIdField")
         self.task_field.setPlaceholderText("tsk_… (paste a task id and press Enter)")
         self.task_field.returnPressed.connect(self._open_typed)
@@ -465,6 +466,7 @@ class TaskTrailWindow(QWidget):
 
         self.model = TrailListModel(self)
         self.view = QListView()
+        self.view.setAccessibleName("Task trail steps")
         self.view.setObjectName("TrailView")
         self.view.setModel(self.model)
         self.view.setItemDelegate(TrailDelegate(self.model, self.view))

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from auditlens.core.errors import FormatError
 from auditlens.export.verify import FileReport, render, verify_file
+from auditlens.ui import theme
 from auditlens.ui.resources import icon
 from auditlens.ui.tasks import TaskRunner
 
@@ -87,7 +88,7 @@ class VerifyDialog(QDialog):
         self.setWindowTitle("Verify an export")
         self.setWindowIcon(icon("verified"))
         self.setMinimumSize(860, 600)
-        self.setStyleSheet(STYLE)
+        self.setStyleSheet(theme.themed_stylesheet(STYLE, theme.current()))
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(20, 18, 20, 18)
@@ -104,6 +105,7 @@ class VerifyDialog(QDialog):
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         file_row = QHBoxLayout()
         self.file_edit = QLineEdit()
+        self.file_edit.setAccessibleName("Export file to verify")
         self.file_edit.setPlaceholderText("An export: .json, .ndjson or .csv (or its sidecar)")
         self.browse_button = QPushButton("Browse…")
         self.browse_button.clicked.connect(self._browse)
@@ -111,6 +113,7 @@ class VerifyDialog(QDialog):
         file_row.addWidget(self.browse_button)
         form.addRow("Export file", file_row)
         self.vkey_edit = QLineEdit(pinned_vkey or "")
+        self.vkey_edit.setAccessibleName("Trusted verifier key")
         self.vkey_edit.setPlaceholderText("The log server's verifier key (name+hash+base64)")
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         self.vkey_edit.setFont(mono)
@@ -132,6 +135,7 @@ class VerifyDialog(QDialog):
         layout.addWidget(self.header)
 
         self.report_view = QPlainTextEdit()
+        self.report_view.setAccessibleName("Verification report")
         self.report_view.setObjectName("VerifyReport")
         self.report_view.setReadOnly(True)
         self.report_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
