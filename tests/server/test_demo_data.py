@@ -8,6 +8,7 @@ import time
 import tracemalloc
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
@@ -487,3 +488,14 @@ def test_the_same_seed_gives_the_same_bytes(seed: int, count: int, now_ms: int, 
     for ts, sub in dataset.events():
         digest.update(orjson.dumps([ts, sub], option=orjson.OPT_SORT_KEYS))
     assert digest.hexdigest() == DATASET_DIGESTS[(seed, count, now_ms, days)]
+
+
+def test_the_viewer_tests_reach_the_generator_through_the_embedded_entry_point() -> None:
+    ui_tests = Path(__file__).resolve().parents[1] / "ui"
+    offenders = [
+        path.name
+        for path in ui_tests.glob("*.py")
+        if "auditlens.server.demo_data" in path.read_text(encoding="utf-8")
+        or "from auditlens.server import demo_data" in path.read_text(encoding="utf-8")
+    ]
+    assert not offenders, f"import the demo generator from auditlens.server.embedded: {offenders}"
