@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from auditlens.client.session import sign_in
 from auditlens.client.sync import SyncStatus
 from auditlens.core.events import EventError, EventIdGenerator
+from auditlens.server import seed
 from auditlens.server.app import create_app
 from auditlens.server.bulk_append import bulk_append
 from auditlens.server.bulk_prepare import prepare, prepared
@@ -85,8 +86,12 @@ def through_sequencer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_bulk_seeding_writes_the_sequencers_log_byte_for_byte(
-    backend: str, through_sequencer: tuple[Path, Log], tmp_path: Path
+    backend: str,
+    through_sequencer: tuple[Path, Log],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(seed, "_idle_core", lambda: True)  # the second process, however busy
     key_dir, expected = through_sequencer
     with database_url(backend, tmp_path) as url:
         state = open_state(tmp_path / "bulk", url, key_dir)

@@ -5,9 +5,9 @@ passwords; an ingest key (created by the owner) lets scripts append at once. The
 the log one of two ways, which write the same signed log (the same entries, tree and
 checkpoints, one every ``batch`` events; a test compares them):
 
-- ``bulk=True`` (the default): :mod:`auditlens.server.bulk_append`, the generator and the
-  events' canonical bytes in a second process, the log written in transactions of up to
-  100,000 events (several times faster; ``bench/seed.py`` measures it);
+- ``bulk=True`` (the default): :mod:`auditlens.server.bulk_append`, the log written in
+  transactions of up to 100,000 events, the generator and the events' canonical bytes in a
+  second process when a core is idle (``bench/seed.py`` measures it against the sequencer);
 - ``bulk=False``: the sequencer, as live ingest does, one transaction and one signed checkpoint
   per batch.
 
@@ -20,6 +20,7 @@ costs about a third of a seed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,8 +33,21 @@ from auditlens.server.sequencer import validate_batch
 from auditlens.server.state import ServerState
 
 PARALLEL_FROM = 20_000
-"""From this many events the bulk path prepares them in a second process (below it, starting
-the process costs more than it saves)."""
+"""From this many events the bulk path prepares them in a second process, when a core is idle
+(below it, starting the process costs more than it saves)."""
+
+
+def _idle_core() -> bool:
+    """Whether another process would get a core of its own (load average below cores - 1).
+
+    The second process only pays when it runs beside the writer: on a busy machine it adds its
+    start-up and the batches' pickling to a CPU that is already shared (measured: slower).
+    """
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return True
+    return load < (os.cpu_count() or 1) - 1
 
 
 @dataclass(frozen=True)
@@ -121,7 +135,7 @@ def _bulk(
     validate: bool,
     progress: Callable[[int], None],
 ) -> int:
-    if dataset.count >= PARALLEL_FROM:
+    if dataset.count >= PARALLEL_FROM and _idle_core():
         batches = prepared_in_subprocess(dataset.events, validate=validate)
     else:
         batches = prepared(dataset.events(), validate=validate)
