@@ -10,6 +10,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
+from auditlens.client.api import AuditApiClient
 from auditlens.core import merkle
 from auditlens.core.errors import Code
 from auditlens.export.mirror_source import MirrorSnapshot, filter_description
@@ -74,7 +75,7 @@ def test_an_export_recorded_on_the_server_verifies_as_complete(
     mirror = mirror_of(api, tmp_path / "m.sqlite")
     flt = EventFilter(task_id="task-2", types=frozenset({"agent"}))
     out = tmp_path / f"e.{fmt}"
-    client = SimpleNamespace(base_url=api.url, token=api.orgs["acme"].people["admin"].token)
+    client = AuditApiClient(api.url, api.orgs["acme"].people["admin"].token)
     with MirrorSnapshot(mirror, flt) as snapshot:
         result = export(
             snapshot,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from auditlens.core.canonical import canonicalize_event
-from auditlens.export.trail_model import SourceEvent, TaskStory, build_story, format_duration
+from auditlens.export.trail_story import SourceEvent, TaskStory, build_story, format_duration
 from tests.export.trail_seed import AGENT_A, AGENT_B, FAILED_CALLS, RUNNING, TASK, seeded_events
 
 EMAILS = {"usr_alice": "alice@acme.test", "usr_bob": "bob@acme.test", "usr_carol": "c@acme.test"}

@@ -8,6 +8,7 @@ import time
 import tracemalloc
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
@@ -448,3 +449,53 @@ def test_a_changed_stream_comes_with_a_new_data_version() -> None:
     assert STREAM_DIGESTS.get(DATA_VERSION) == digest.hexdigest(), (
         "the demo stream changed: bump DATA_VERSION in auditlens.server.demo_data"
     )
+
+
+# Byte-for-byte pins of whole datasets (the directory and every event), for arguments that reach
+# the generator's corners: a large window-filling stream, a small one where the organisation events
+# take the whole background share, a dense single day where tasks are squeezed to end at "now",
+# and an empty stream. Restructuring the generator must leave every one of them unchanged.
+DATASET_DIGESTS = {
+    (7, 50_000, NOW, 90): "d67794b24ff36f697042684f8f89fc5c27b010a993e55a7dfd85c7f7ace66331",
+    (
+        3,
+        300,
+        1_772_366_400_000,
+        14,
+    ): "1881666c4ec3f89d9089dd993f50ad92110c7f7274c58306262f890f2c5b28c7",
+    (
+        5,
+        5_000,
+        1_772_366_400_000,
+        1,
+    ): "f6f16710b00dde052ea90be464ce593a41854555f5ce300d4af01f8288afdcb1",
+    (
+        11,
+        0,
+        1_772_366_400_000,
+        90,
+    ): "fa658678e498b7ece8d2c2d85f51e2d92bbfb7c115024a96b5d6a5a5bfd2868b",
+}
+
+
+@pytest.mark.parametrize(("seed", "count", "now_ms", "days"), sorted(DATASET_DIGESTS))
+def test_the_same_seed_gives_the_same_bytes(seed: int, count: int, now_ms: int, days: int) -> None:
+    dataset = generate(seed=seed, events=count, now_ms=now_ms, days=days)
+    digest = hashlib.sha256()
+    people = [[p.id, p.email, p.name, p.role, p.password] for p in dataset.people]
+    digest.update(orjson.dumps(people))
+    digest.update(orjson.dumps([dataset.agents, dataset.agent_names]))
+    for ts, sub in dataset.events():
+        digest.update(orjson.dumps([ts, sub], option=orjson.OPT_SORT_KEYS))
+    assert digest.hexdigest() == DATASET_DIGESTS[(seed, count, now_ms, days)]
+
+
+def test_the_viewer_tests_reach_the_generator_through_the_embedded_entry_point() -> None:
+    ui_tests = Path(__file__).resolve().parents[1] / "ui"
+    offenders = [
+        path.name
+        for path in ui_tests.glob("*.py")
+        if "auditlens.server.demo_data" in path.read_text(encoding="utf-8")
+        or "from auditlens.server import demo_data" in path.read_text(encoding="utf-8")
+    ]
+    assert not offenders, f"import the demo generator from auditlens.server.embedded: {offenders}"

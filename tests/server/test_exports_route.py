@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from auditlens.client.api import AuditApiClient
 from auditlens.core import note
 from auditlens.core.events import validate_event
 from auditlens.export.record import export_event_payload, record_export
@@ -223,7 +223,7 @@ def test_the_exporters_own_payload_is_accepted(api: Api, tmp_path: Path) -> None
         seconds=0.1,
         evidence_sha256="34" * 32,
     )
-    client = SimpleNamespace(base_url=api.url, token=api.orgs["acme"].people["owner"].token)
+    client = AuditApiClient(api.url, api.orgs["acme"].people["owner"].token)
     outcome = record_export(client, result)
     assert outcome.recorded, outcome.message
     assert outcome.event is not None

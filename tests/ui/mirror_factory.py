@@ -28,7 +28,7 @@ from auditlens.core.events import (
 from auditlens.mirror import search
 from auditlens.mirror.schema import SCHEMA_VERSION, index_ddl, table_ddl
 from auditlens.mirror.writer import request_of
-from auditlens.server import demo_data
+from auditlens.server.embedded import DemoDataset, generate_demo_data
 
 ORIGIN = "auditlens.local/acme"
 #: 2026-03-01T12:00:00Z: fixed so tests and screenshots do not depend on the clock.
@@ -66,9 +66,9 @@ def event_dict(
     }
 
 
-def demo_events(count: int, seed: int = 1) -> tuple[list[dict[str, object]], demo_data.DemoDataset]:
+def demo_events(count: int, seed: int = 1) -> tuple[list[dict[str, object]], DemoDataset]:
     """``count`` full demo events (ids and timestamps assigned as the server would)."""
-    dataset = demo_data.generate(seed=seed, events=count, now_ms=NOW_MS)
+    dataset = generate_demo_data(seed=seed, events=count, now_ms=NOW_MS)
     ids = EventIdGenerator(random.Random(seed))
     events: list[dict[str, object]] = []
     for ts, submission in dataset.events():
@@ -154,7 +154,7 @@ def write_mirror(
 
 def build_demo_mirror(path: Path, count: int, seed: int = 1) -> BuiltMirror:
     """A mirror of ``count`` demo events with the demo organization's directory."""
-    dataset = demo_data.generate(seed=seed, events=count, now_ms=NOW_MS)
+    dataset = generate_demo_data(seed=seed, events=count, now_ms=NOW_MS)
     ids = EventIdGenerator(random.Random(seed))
 
     def stream() -> Iterable[dict[str, object]]:

@@ -270,6 +270,20 @@ class AuditApiClient:
             "events",
         )
 
+    def record_export(
+        self, payload: Mapping[str, object], *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Ask the server to record an export as ``audit.exported`` (and to attest it).
+
+        ``payload`` is :mod:`auditlens.export.record`'s; the answer is the server's record
+        (``index``, ``id``, ``checkpoint``, and the completeness record when attested).
+        ``timeout`` overrides the client's (counting a large filter can take a while).
+        """
+        response = self._request(
+            "POST", "audit-logs/exports", content=orjson.dumps(payload), timeout=timeout
+        )
+        return self._json_object(response, "audit-logs/exports")
+
     def users(self) -> list[UserInfo]:
         """The organization's directory (id -> email, name, role)."""
         body = self._json_object(self._request("GET", "users"), "users")
@@ -337,6 +351,7 @@ class AuditApiClient:
         content: bytes | None = None,
         params: Mapping[str, int | str] | None = None,
         login: bool = False,
+        timeout: float | None = None,
     ) -> httpx.Response:
         headers: dict[str, str] = {}
         if self._token is not None and not login:
@@ -345,8 +360,9 @@ class AuditApiClient:
             headers["Content-Type"] = "application/json"
         try:
             response = self._http.request(
-                method, path, json=json, content=content, params=params, headers=headers
-            )
+                method, path, json=json, content=content, params=params, headers=headers,
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+            )  # fmt: skip
         except httpx.TimeoutException:
             raise ServerUnreachable(
                 f"The server at {self.base_url} did not answer in time. "

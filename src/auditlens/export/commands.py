@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -275,16 +274,11 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-@dataclass(frozen=True)
-class _Credential:
-    base_url: str
-    token: str | None
-
-
 def _attester(server: str) -> Any:
     """Record the export on ``server`` and carry its completeness record in the evidence."""
+    from auditlens.client.api import AuditApiClient
     from auditlens.client.credentials import CredentialStore
     from auditlens.export.record import attester
 
     cred = CredentialStore().load(server)
-    return attester(_Credential(server, cred.secret if cred is not None else None))
+    return attester(AuditApiClient(server, cred.secret if cred is not None else None))

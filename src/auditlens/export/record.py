@@ -26,11 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-import httpx
-import orjson
-
+from auditlens.client.errors import ApiError
 from auditlens.core.completeness import Completeness
 from auditlens.core.errors import FormatError
 from auditlens.core.export_filter import PREFIX
@@ -44,12 +42,19 @@ from auditlens.export.writer import (
 EXPORTS_ROUTE = "/v1/audit-logs/exports"
 
 
-class _HasCredential(Protocol):
-    @property
-    def base_url(self) -> str: ...
+class ExportRecorder(Protocol):
+    """What records an export: :class:`auditlens.client.api.AuditApiClient`, signed in.
+
+    Going through the client means the record request has the same TLS settings (a custom CA,
+    for one), timeouts and error sentences as every other request to that server.
+    """
 
     @property
     def token(self) -> str | None: ...
+
+    def record_export(
+        self, payload: Mapping[str, object], *, timeout: float | None = None
+    ) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -78,40 +83,26 @@ def export_event_payload(result: ExportResult) -> dict[str, object]:
 
 
 def record_export(
-    client: _HasCredential,
-    result: ExportResult,
-    *,
-    transport: httpx.BaseTransport | None = None,
-    timeout: float = 15.0,
+    client: ExportRecorder, result: ExportResult, *, timeout: float = 15.0
 ) -> RecordOutcome:
-    """POST the ``audit.exported`` payload; never raises for server or network failures."""
+    """Record ``result`` on the server; never raises for server or network failures."""
     if not client.token:
         return RecordOutcome(False, "The export was not recorded on the server: not signed in.")
     try:
-        response = _post_record(client, export_event_payload(result), transport, timeout)
-    except httpx.HTTPError as exc:
+        event = client.record_export(export_event_payload(result), timeout=timeout)
+    except ApiError as exc:
+        if exc.status is None:  # no answer: unreachable, TLS refused, or not the audit API
+            return RecordOutcome(
+                False,
+                f"The export was not recorded on the server: {exc} The files are complete and "
+                "verified. Record it by hand if your policy requires it.",
+            )
         return RecordOutcome(
             False,
-            f"The export was not recorded on the server ({type(exc).__name__}); the files are "
-            "complete and verified. Record it by hand if your policy requires it.",
+            f"The export was not recorded on the server: {_refusal(exc)}. The files are complete.",
         )
-    if response.status_code in (200, 201):
-        try:
-            body = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            body = None
-        event = body if isinstance(body, dict) else None
-        where = f" at index {event['index']}" if event and "index" in event else ""
-        return RecordOutcome(True, f"Recorded as an audit.exported event{where}.", event)
-    if response.status_code in (404, 405):
-        why = "this server does not support recording exports (no POST /v1/audit-logs/exports)"
-    elif response.status_code in (401, 403):
-        why = "the server refused (sign in again as an owner or admin)"
-    else:
-        why = f"the server answered HTTP {response.status_code}"
-    return RecordOutcome(
-        False, f"The export was not recorded on the server: {why}. The files are complete."
-    )
+    where = f" at index {event['index']}" if "index" in event else ""
+    return RecordOutcome(True, f"Recorded as an audit.exported event{where}.", event)
 
 
 def attest_payload(request: AttestRequest) -> dict[str, object]:
@@ -130,29 +121,20 @@ def attest_payload(request: AttestRequest) -> dict[str, object]:
     return payload
 
 
-def attester(
-    client: _HasCredential,
-    *,
-    transport: httpx.BaseTransport | None = None,
-    timeout: float = 120.0,
-) -> Attester:
+def attester(client: ExportRecorder, *, timeout: float = 120.0) -> Attester:
     """An :data:`~auditlens.export.writer.Attester` that records the export on the server."""
 
     def attest(request: AttestRequest) -> Completeness:
         if not client.token:
             raise AttestationUnavailableError("not signed in, so the export was not recorded.")
         try:
-            response = _post_record(client, attest_payload(request), transport, timeout)
-        except httpx.HTTPError as exc:
+            body = client.record_export(attest_payload(request), timeout=timeout)
+        except ApiError as exc:
             raise AttestationUnavailableError(
-                f"the server could not be reached ({type(exc).__name__}), so the export was "
-                "not recorded."
+                f"{_refusal(exc)}; the export was not recorded."
             ) from None
-        if response.status_code not in (200, 201):
-            raise AttestationUnavailableError(f"{_refusal(response)}; the export was not recorded.")
         try:
-            body = orjson.loads(response.content)
-            if isinstance(body, dict) and body.get("attested") is False:
+            if body.get("attested") is False:
                 raise RecordedNotAttestedError(body.get("index"))
             return (
                 Completeness.from_obj(
@@ -161,7 +143,7 @@ def attester(
                 )
                 or _missing()
             )
-        except (orjson.JSONDecodeError, AttributeError, FormatError) as exc:
+        except (AttributeError, FormatError) as exc:
             raise AttestationUnavailableError(
                 f"the server recorded the export but its answer carries no usable completeness "
                 f"record ({exc}); an older server?"
@@ -215,31 +197,12 @@ def _missing() -> Completeness:
     raise FormatError("no record in the answer")
 
 
-def _post_record(
-    client: _HasCredential,
-    payload: dict[str, object],
-    transport: httpx.BaseTransport | None,
-    timeout: float,
-) -> httpx.Response:
-    """POST ``payload`` to the exports route as the signed-in user; httpx errors propagate."""
-    with httpx.Client(timeout=timeout, transport=transport) as http:
-        return http.post(
-            client.base_url.rstrip("/") + EXPORTS_ROUTE,
-            content=orjson.dumps(payload),
-            headers={"Authorization": f"Bearer {client.token}", "Content-Type": "application/json"},
-        )
-
-
-def _refusal(response: httpx.Response) -> str:
-    if response.status_code in (404, 405):
-        return "this server does not record exports (no POST /v1/audit-logs/exports)"
-    if response.status_code in (401, 403):
+def _refusal(exc: ApiError) -> str:
+    """Why the server did not record the export, in words (the client's sentence otherwise)."""
+    if exc.status in (404, 405):
+        return "this server does not support recording exports (no POST /v1/audit-logs/exports)"
+    if exc.status in (401, 403):
         return "the server refused (sign in again as an owner or admin)"
-    detail = ""
-    try:
-        problem = orjson.loads(response.content)
-        if isinstance(problem, dict) and isinstance(problem.get("detail"), str):
-            detail = f": {problem['detail']}"
-    except orjson.JSONDecodeError:
-        pass
-    return f"the server answered HTTP {response.status_code}{detail}"
+    if exc.status is None:
+        return f"the server could not be reached or understood ({exc})"
+    return f"the server answered HTTP {exc.status} ({exc})"

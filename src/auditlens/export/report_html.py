@@ -39,7 +39,7 @@ from auditlens.core import canonical
 from auditlens.core.errors import FormatError
 from auditlens.core.events import format_timestamp
 from auditlens.core.evidence import Evidence
-from auditlens.export.trail_model import (
+from auditlens.export.trail_story import (
     Row,
     SourceEvent,
     Step,

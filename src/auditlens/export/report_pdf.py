@@ -69,7 +69,7 @@ from auditlens.export.report_pdf_layout import (
     draw_run,
     paginate,
 )
-from auditlens.export.trail_model import Row, Step, TaskStory, format_duration, people_roles
+from auditlens.export.trail_story import Row, Step, TaskStory, format_duration, people_roles
 
 __all__ = ["ensure_gui_application", "write_pdf"]
 

@@ -37,6 +37,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from auditlens.cli_options import add_demo_data_options
+
 if TYPE_CHECKING:
     from auditlens.server.settings import ServerSettings
     from auditlens.server.state import ServerState
@@ -87,8 +89,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="seed a demo organization (first start only) and print its credentials",
     )
-    serve.add_argument("--seed", type=int, default=1, help="demo data seed")
-    serve.add_argument("--events", type=int, default=100_000, help="demo events to seed")
+    add_demo_data_options(serve)
     serve.add_argument(
         "--retention-interval",
         type=float,
@@ -202,8 +203,7 @@ def register(subparsers: Any) -> None:
 
     seed = groups.add_parser("seed", help="create the demo organization with demo events")
     _common(seed)
-    seed.add_argument("--seed", type=int, default=1)
-    seed.add_argument("--events", type=int, default=100_000)
+    add_demo_data_options(seed)
     seed.set_defaults(handler=run_seed)
 
     verify = groups.add_parser(

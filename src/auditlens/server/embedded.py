@@ -27,14 +27,23 @@ import uvicorn
 from fastapi import FastAPI
 
 from auditlens.server import accounts
-from auditlens.server.demo_data import DATA_VERSION, ORG_SLUG
+from auditlens.server.demo_data import DATA_VERSION, ORG_SLUG, DemoDataset
+from auditlens.server.demo_data import generate as generate_demo_data
 from auditlens.server.seed import seed_demo
 from auditlens.server.settings import ServerSettings
 from auditlens.server.state import ServerState, open_server
 
-# DATA_VERSION is re-exported: this module is the viewer's one entry point into the server (the
-# demo cache keys its copies by it).
-__all__ = ["DATA_VERSION", "DemoServer", "ThreadedServer", "start_demo_server"]
+# DATA_VERSION and the generator are re-exported: this module is the viewer's one entry point into
+# the server (the demo cache keys its copies by DATA_VERSION; the viewer's tests build mirrors
+# from the generator's events without starting a server).
+__all__ = [
+    "DATA_VERSION",
+    "DemoDataset",
+    "DemoServer",
+    "ThreadedServer",
+    "generate_demo_data",
+    "start_demo_server",
+]
 
 DEMO_FILE = "demo.json"
 

@@ -373,3 +373,23 @@ class Sequencer:
             )
         )
         return Appended(first, cr.size - 1, new_ids, note, cr.size)
+
+
+# ---------------------------------------------------------------------------------------------
+# For the bulk appender (auditlens.server.bulk_append), which writes the same log in larger steps
+
+
+def locked_state(conn: Connection, org_id: str) -> tuple[str, SequencerState]:
+    """Lock ``org_id``'s row for this transaction; return its origin and recomputed state.
+
+    The same start as :meth:`Sequencer.append_in`: the state every append extends.
+    """
+    row = _locked_state_row(conn, org_id)
+    if row is None:
+        raise LookupError(f"no organization {org_id!r}")
+    return row.origin, _checked_state(conn, org_id, row.origin, row)
+
+
+def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Bulk-insert row tuples as an append does (SQLite ``executemany``, PostgreSQL ``COPY``)."""
+    _insert_rows(conn, table, rows)

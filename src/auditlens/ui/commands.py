@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from auditlens.cli_options import add_demo_data_options, add_sync_every_option
+
 if TYPE_CHECKING:
     from auditlens.client.credentials import CredentialStore
     from auditlens.client.session import ActiveSession
@@ -37,28 +39,15 @@ def register(subparsers: Any) -> None:
         "gui", help="open the viewer (the default)", description="Open the auditlens viewer."
     )
     gui.add_argument("--server", help="server URL to resume (default: the last one used)")
-    gui.add_argument(
-        "--sync-every",
-        type=int,
-        default=0,
-        metavar="SECONDS",
-        help="also sync every SECONDS seconds (default: only at start and on F5)",
-    )
+    add_sync_every_option(gui)
     gui.set_defaults(handler=run_gui)
     demo = subparsers.add_parser(
         "demo",
         help="open the viewer on a built-in demo server",
         description="Start a seeded demo audit server in this process and open the viewer on it.",
     )
-    demo.add_argument("--events", type=int, default=100_000, help="demo events (default 100000)")
-    demo.add_argument("--seed", type=int, default=1, help="demo data seed (default 1)")
-    demo.add_argument(
-        "--sync-every",
-        type=int,
-        default=0,
-        metavar="SECONDS",
-        help="also sync every SECONDS seconds",
-    )
+    add_demo_data_options(demo)
+    add_sync_every_option(demo)
     demo.set_defaults(handler=run_demo)
     # The smoke test a packaged build runs on itself (make package); useful to anyone whose
     # installation misbehaves, so it is listed rather than hidden.

@@ -1,5 +1,6 @@
 """The story of one task, built from its events in log order: pure Python, no Qt, no I/O.
 
+A story builder, not a Qt model (the viewer's list model is :mod:`auditlens.ui.task_trail_model`).
 Both faces of the task trail use it: the viewer's timeline (:mod:`auditlens.ui.task_trail`) and
 the HTML/PDF report (:mod:`auditlens.export.report_html`). It lives in ``export`` rather than in
 ``ui`` because the report writer and the offline verifier (which re-renders a report to check
