@@ -408,7 +408,7 @@ class MainWindow(QMainWindow):
                 "Exports carry the sidebar's filter, not a free-text search: select the rows "
                 "to export, or clear the search"
             )
-        if not states_evidence_filter(f):  # a pivot's log window or payload field
+        if not states_evidence_filter(f):  # a log window, a payload field, an exclusion
             indexes = self.pivots.shown_indexes()
             what = f"the {len(indexes):,} rows of this view ({f.to_query().lstrip('?')})"
             return ExportSource(self.reader.path, indexes, what)
