@@ -164,7 +164,8 @@ class FilterWiring(QObject):
                 return
             if window.filters.task.text().strip().rstrip("*") == typed:
                 window.filters.set_known_values("task", values)
-            self.bar.set_values("task", values)
+            if self.bar.typed_value("task") == typed:
+                self.bar.set_values("task", values)
 
         window.runner.submit(
             lambda: reader.values_starting("task_id", typed, TASK_COMPLETIONS),

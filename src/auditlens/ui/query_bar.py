@@ -32,7 +32,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QPersistentModelIndex,
     QRect,
-    QStringListModel,
+    QSize,
     Qt,
     Signal,
 )
@@ -42,6 +42,8 @@ from PySide6.QtGui import (
     QKeyEvent,
     QPainter,
     QPalette,
+    QStandardItem,
+    QStandardItemModel,
     QTextCharFormat,
 )
 from PySide6.QtWidgets import (
@@ -86,12 +88,64 @@ SYNTAX_HELP = (
     "-qualifier excludes (-type:auth); OR joins types or outcomes (type:agent OR type:task).\n"
     "Enter applies, Ctrl+Space completes, Esc drops an edit, then clears the words."
 )
+#: What each qualifier filters, beside it in the completion list.
+QUALIFIER_HINTS = {
+    "after": "at or after a UTC time, or -24h",
+    "before": "before a UTC time",
+    "user": "email or user id (ana* starts with)",
+    "type": "event type or category",
+    "task": "task id (tsk_1* starts with)",
+    "agent": "agent id",
+    "ip": "request address (10.0.* starts with)",
+    "outcome": "success, failure or denied",
+}
 #: What ``after:``/``before:`` complete to: the sidebar's ranges.
 TIME_COMPLETIONS = ("-1h", "-24h", "-7d", "-30d", "-90d")
 #: Characters of a task id typed before its completions are asked for.
 TASK_COMPLETION_MIN = 4
 #: Values offered per qualifier in the list at most (it filters as one types).
 MAX_COMPLETIONS = 5_000
+
+
+#: Item data role of a completion's explanation (drawn in grey beside a qualifier).
+HINT_ROLE = Qt.ItemDataRole.UserRole + 1
+#: Where the explanations' column starts in the completion list, in pixels.
+HINT_X = 92
+
+
+class HintDelegate(QStyledItemDelegate):
+    """A completion as usual, and its explanation (if any) in a grey column after it."""
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        super().paint(painter, option, index)
+        hint = index.data(HINT_ROLE)
+        if not hint:
+            return
+        painter.save()
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        role = (
+            QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.PlaceholderText
+        )
+        painter.setPen(option.palette.color(role))
+        rect = option.rect.adjusted(HINT_X, 0, -8, 0)
+        align = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        painter.drawText(rect, int(align), str(hint))
+        painter.restore()
+
+    def sizeHint(  # noqa: N802 (Qt override)
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
+        size = super().sizeHint(option, index)
+        hint = index.data(HINT_ROLE)
+        if hint:
+            width = option.fontMetrics.horizontalAdvance(str(hint))
+            size.setWidth(HINT_X + width + 16)
+        return size
 
 
 class QueryField(QLineEdit):
@@ -113,9 +167,14 @@ class QueryField(QLineEdit):
             return
         super().keyPressEvent(event)
 
-    def caret_rect(self) -> QRect:
-        """Where the text cursor is drawn (the completion list opens under it)."""
-        return self.cursorRect()
+    def caret_rect_at(self, position: int) -> QRect:
+        """Where the text cursor is drawn at ``position`` (the completion list opens under the
+        start of the word it completes)."""
+        cursor = self.cursorPosition()
+        self.setCursorPosition(position)
+        rect = self.cursorRect()
+        self.setCursorPosition(cursor)
+        return rect
 
     def mark(self, start: int, end: int) -> None:
         """Underline ``text[start:end]`` with a red wave (an empty range clears the mark).
@@ -183,14 +242,22 @@ class QueryBar(QFrame):
             "after": list(TIME_COMPLETIONS),
             "before": list(TIME_COMPLETIONS),
         }
-        self._choices = QStringListModel(self)
+        self._choices = QStandardItemModel(self)
+        self._choice_list: list[str] = []
         self.completer = QCompleter(self._choices, self)
         self.completer.setWidget(self.field)
         self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
         self.completer.setMaxVisibleItems(12)
+        self.completer.setCompletionRole(Qt.ItemDataRole.UserRole)  # the value, not the hint
+        popup = self.completer.popup()
+        if popup is not None:
+            popup.setObjectName("QueryCompletions")
+            popup.setStyleSheet("QListView::item { padding: 3px 8px; }")
+            popup.setItemDelegate(HintDelegate(popup))
         self.completer.activated.connect(self._insert_completion)
         self._replace_from = 0  # where the word being completed starts
+        self._asked_task = ""  # the task id prefix whose completions were asked for last
         self._applied = ""
 
         self.field.returnPressed.connect(self.apply)
@@ -293,10 +360,16 @@ class QueryBar(QFrame):
 
     # -- completion -----------------------------------------------------------------------------
 
+    def typed_value(self, qualifier: str) -> str | None:
+        """What is typed after ``qualifier:`` under the cursor, without a ``*`` (None: the
+        cursor is not in such a value), to drop completions of a prefix typed earlier."""
+        _start, completing, typed = token_at(self.field.text(), self.field.cursorPosition())
+        return typed.rstrip("*") if completing == qualifier else None
+
     def set_values(self, qualifier: str, values: list[str]) -> None:
         """Values the mirror holds for ``qualifier`` (``user``, ``agent``, ``ip``, ``task``)."""
         self._values[qualifier] = values[:MAX_COMPLETIONS]
-        if qualifier == "task" and self.field.hasFocus():
+        if qualifier == "task" and self.typed_value("task") is not None:
             self.update_completion()  # the list arrived after the key that asked for it
 
     def update_completion(self, force: bool = False) -> None:
@@ -309,11 +382,14 @@ class QueryBar(QFrame):
                 self._hide_popup()
                 return
         else:
-            if qualifier == "task" and len(typed.rstrip("*")) >= TASK_COMPLETION_MIN:
-                self.completion_wanted.emit("task", typed.rstrip("*"))
+            wanted = typed.rstrip("*")
+            # Asked once per prefix: the answer comes back through set_values.
+            task = qualifier == "task" and len(wanted) >= TASK_COMPLETION_MIN
+            if task and wanted != self._asked_task:
+                self._asked_task = wanted
+                self.completion_wanted.emit("task", wanted)
             choices = list(self._values.get(qualifier, ()))
-        if self._choices.stringList() != choices:
-            self._choices.setStringList(choices)
+        self._set_choices(choices)
         self._replace_from = start
         self.completer.setCompletionPrefix(typed)
         matches = self.completer.completionCount()
@@ -322,13 +398,26 @@ class QueryBar(QFrame):
         ):
             self._hide_popup()
             return
-        rect = self.field.caret_rect()
+        rect = self.field.caret_rect_at(start)
         popup = self.completer.popup()
         width = 320
         if popup is not None:
             width = max(width, popup.sizeHintForColumn(0) + 40)
         rect.setWidth(width)
         self.completer.complete(rect)
+
+    def _set_choices(self, choices: list[str]) -> None:
+        """The list: each value (what is inserted), a qualifier with what it filters."""
+        if choices == self._choice_list:
+            return
+        self._choice_list = choices
+        self._choices.clear()
+        for choice in choices:
+            item = QStandardItem(choice)
+            item.setData(choice, Qt.ItemDataRole.UserRole)
+            if choice.endswith(":"):
+                item.setData(QUALIFIER_HINTS.get(choice[:-1]), HINT_ROLE)
+            self._choices.appendRow(item)
 
     def _hide_popup(self) -> None:
         popup = self.completer.popup()
