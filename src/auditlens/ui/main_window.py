@@ -291,6 +291,7 @@ class MainWindow(QMainWindow):
         """Show nothing (after sign-out)."""
         old, self.reader = self.reader, None
         self.model.set_reader(None)
+        self.query_bar.forget_values()
         self.case.close()
         if self.trail_window is not None:
             self.trail_window.close()

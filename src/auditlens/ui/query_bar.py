@@ -360,6 +360,11 @@ class QueryBar(QFrame):
 
     # -- completion -----------------------------------------------------------------------------
 
+    def forget_values(self) -> None:
+        """Offer no mirror's values any more (signed out: another organization's next)."""
+        for qualifier in ("user", "agent", "ip", "task"):
+            self._values.pop(qualifier, None)
+
     def typed_value(self, qualifier: str) -> str | None:
         """What is typed after ``qualifier:`` under the cursor, without a ``*`` (None: the
         cursor is not in such a value), to drop completions of a prefix typed earlier."""
