@@ -270,3 +270,30 @@ def test_slash_focuses_the_bar(window: MainWindow, qtbot: QtBot) -> None:
     qtbot.keyClick(window.table, Qt.Key.Key_Slash)
     qtbot.waitUntil(lambda: QApplication.focusWidget() is window.query_bar.field)
     assert window.query_bar.field.text() == ""
+
+
+def test_gui_query_with_a_bad_token_is_a_usage_error_before_any_window(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import argparse
+
+    from auditlens.ui.commands import run_gui
+
+    args = argparse.Namespace(server=None, sync_every=0, query="type:agent usr:x")
+    assert run_gui(args) == 2
+    assert "--query: unknown qualifier “usr:”" in capsys.readouterr().err
+
+
+def test_a_query_applied_before_the_mirror_opens_stays(
+    qtbot: QtBot, demo_mirror: BuiltMirror
+) -> None:
+    w = MainWindow(clock=lambda: NOW_MS)
+    qtbot.addWidget(w)
+    w.query_bar.field.setText("outcome:denied")  # as `auditlens gui --query` does
+    w.query_bar.apply()
+    w.open_mirror(demo_mirror.path)
+    w.show()
+    wait_loaded(qtbot, w)
+    assert w.model.event_filter == EventFilter(outcome="denied")
+    assert w.reader is not None and w.model.count == w.reader.count(EventFilter(outcome="denied"))
+    w.runner.wait()
