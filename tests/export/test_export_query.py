@@ -86,3 +86,11 @@ def test_a_query_the_evidence_cannot_state_is_a_usage_error(
     assert code == 2
     assert says in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_mirror_snapshot_refuses_excluded_values(mirror: Path) -> None:
+    from auditlens.export.mirror_source import MirrorSnapshot
+    from auditlens.mirror.query import EventFilter
+
+    with pytest.raises(ValueError, match="excluded values"):
+        MirrorSnapshot(mirror, EventFilter(exclude=frozenset({("type", "auth")})))
