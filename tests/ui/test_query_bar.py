@@ -297,3 +297,19 @@ def test_a_query_applied_before_the_mirror_opens_stays(
     assert w.model.event_filter == EventFilter(outcome="denied")
     assert w.reader is not None and w.model.count == w.reader.count(EventFilter(outcome="denied"))
     w.runner.wait()
+
+
+def test_enter_applies_a_word_that_only_looks_like_a_qualifier(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    """ "agent" as a word opens the list ("agent:"); Enter with nothing chosen searches it."""
+    bar = window.query_bar
+    window.activateWindow()
+    bar.field.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is bar.field)
+    qtbot.keyClicks(bar.field, "agent")
+    popup = bar.completer.popup()
+    assert popup.isVisible() and not popup.currentIndex().isValid()
+    qtbot.keyClick(popup, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.model.event_filter == EventFilter(text="agent"))
+    assert not popup.isVisible()

@@ -29,7 +29,9 @@ from dataclasses import replace
 
 from PySide6.QtCore import (
     QCoreApplication,
+    QEvent,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QRect,
     QSize,
@@ -255,6 +257,7 @@ class QueryBar(QFrame):
             popup.setObjectName("QueryCompletions")
             popup.setStyleSheet("QListView::item { padding: 3px 8px; }")
             popup.setItemDelegate(HintDelegate(popup))
+            popup.installEventFilter(self)  # after the completer's: sees Enter first
         self.completer.activated.connect(self._insert_completion)
         self._replace_from = 0  # where the word being completed starts
         self._asked_task = ""  # the task id prefix whose completions were asked for last
@@ -265,6 +268,23 @@ class QueryBar(QFrame):
         self.field.completion_asked.connect(lambda: self.update_completion(force=True))
         self.field.textEdited.connect(lambda _text: self.update_completion())
         self.field.textChanged.connect(self._text_changed)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        """Enter in the completion list with nothing chosen applies the line (the list would
+        only close, and the person would press Enter twice)."""
+        popup = self.completer.popup()
+        if (
+            watched is popup
+            and popup is not None
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            and not popup.currentIndex().isValid()
+        ):
+            popup.hide()
+            self.apply()
+            return True
+        return super().eventFilter(watched, event)
 
     # -- applying -------------------------------------------------------------------------------
 
