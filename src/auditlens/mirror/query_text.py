@@ -181,7 +181,7 @@ def _check_name(token: Token) -> None:
         return
     known = ", ".join(f"{q}:" for q in QUALIFIERS)
     raise QueryError(
-        f"unknown qualifier “{name}:”: use {known} or quote the word to search for it",
+        f"unknown qualifier “{name}:”: use one of {known} (or quote the word to search for it)",
         token.start,
         token.text,
     )
