@@ -1,4 +1,4 @@
-"""The query bar's free text in the real window: `/`, Enter, Esc, the hits in log order, highlights."""
+"""Free text in the query bar, in the real window: `/`, Enter, Esc, hits in log order, marks."""
 
 from __future__ import annotations
 
