@@ -139,10 +139,10 @@ def test_slash_focuses_the_search_and_n_steps_through_hits(
 ) -> None:
     window.table.setFocus()
     qtbot.keyClick(window.table, Qt.Key.Key_Slash)
-    assert qapp.focusWidget() is window.search_bar.field
-    qtbot.keyClicks(window.search_bar.field, "navigate")  # typing n in the field types it
-    assert window.search_bar.field.text() == "navigate"
-    qtbot.keyClick(window.search_bar.field, Qt.Key.Key_Return)
+    assert qapp.focusWidget() is window.query_bar.field
+    qtbot.keyClicks(window.query_bar.field, "navigate")  # typing n in the field types it
+    assert window.query_bar.field.text() == "navigate"
+    qtbot.keyClick(window.query_bar.field, Qt.Key.Key_Return)
     qtbot.waitUntil(
         lambda: window.model.count is not None and window.model.count > 3, timeout=5_000
     )

@@ -1,4 +1,4 @@
-"""The search field in the real window: `/`, Enter, Esc, the hits in log order, highlights."""
+"""Free text in the query bar, in the real window: `/`, Enter, Esc, hits in log order, marks."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pytestqt.qtbot import QtBot
 from auditlens.mirror import search
 from auditlens.mirror.query import EventFilter
 from auditlens.ui.main_window import MainWindow
-from auditlens.ui.search_bar import HIT_BACKGROUND
+from auditlens.ui.query_bar import HIT_BACKGROUND
 from auditlens.ui.table_model import HIGHLIGHT_ROLE, PAGE_SIZE, SUMMARY
 from tests.ui.conftest import wait_loaded
 
 
 def run_search(qtbot: QtBot, window: MainWindow, text: str) -> None:
-    field = window.search_bar.field
+    field = window.query_bar.field
     field.clear()
     qtbot.keyClicks(field, text)
     qtbot.keyClick(field, Qt.Key.Key_Return)
@@ -34,8 +34,8 @@ def test_slash_focuses_the_search_from_the_table(window: MainWindow, qtbot: QtBo
     window.table.setFocus()
     qtbot.waitUntil(lambda: window.table.hasFocus() or QApplication.focusWidget() is not None)
     qtbot.keyClick(window.table, Qt.Key.Key_Slash)
-    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.search_bar.field)
-    assert window.search_bar.field.text() == ""  # the "/" was not typed into it
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.query_bar.field)
+    assert window.query_bar.field.text() == ""  # the "/" was not typed into it
 
 
 def test_typing_a_term_shows_only_matching_rows_in_log_order(
@@ -63,8 +63,8 @@ def test_typing_a_term_shows_only_matching_rows_in_log_order(
         EventFilter(text="pytest", types=frozenset({"agent"}))
     )
     # Esc clears the search; the sidebar's filter stays.
-    window.search_bar.field.setFocus()
-    qtbot.keyClick(window.search_bar.field, Qt.Key.Key_Escape)
+    window.query_bar.field.setFocus()
+    qtbot.keyClick(window.query_bar.field, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: window.model.event_filter.text is None)
     assert window.model.event_filter == EventFilter(types=frozenset({"agent"}))
 
@@ -131,7 +131,7 @@ def test_the_json_pane_marks_values_not_keys(qtbot: QtBot) -> None:
 
 def test_a_slash_typed_in_the_search_field_stays_in_it(window: MainWindow, qtbot: QtBot) -> None:
     run_search(qtbot, window, "services/")
-    assert window.search_bar.field.text() == "services/"
+    assert window.query_bar.field.text() == "services/"
     assert window.model.count == window.reader.count(EventFilter(text="services/"))  # type: ignore[union-attr]
 
 

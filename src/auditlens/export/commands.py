@@ -38,6 +38,7 @@ examples:
   auditlens export --server URL --format csv --out refusals.csv --outcome denied --since 2026-01-01
   auditlens export --server URL --format json --out task.json --task-id 'tsk_7*'
   auditlens export --server URL --format ndjson --out office.ndjson --ip '10.0.*'
+  auditlens export --server URL --format csv --out q.csv --query 'type:agent after:-7d'
 
 The filter keys and their exact meaning: docs/evidence-format.md, section 7.
 """
@@ -116,6 +117,13 @@ def register(subparsers: Any) -> None:
         choices=VERDICTS,
         help="the event's verdict: denied is a refusal (approval.denied, or a failure for a "
         "reason such as permission_denied); success and failure leave refusals out",
+    )
+    export.add_argument(
+        "--query",
+        help="the filter as the viewer's query bar writes it, instead of the options above: "
+        "'type:agent outcome:failure user:ana* after:2026-01-01 before:-1h' (UTC). Free text, "
+        "-exclusions, idx: and event.*: are refused: an export's evidence states its filter "
+        "with the options above only. A query starting with - is given as --query='-…'",
     )
     export.add_argument("--bom", action="store_true", help="CSV: start with a UTF-8 BOM")
     export.add_argument("--columns", help="CSV: comma-separated columns (canonical_json always)")
@@ -208,10 +216,49 @@ def _mirror_for(args: argparse.Namespace) -> tuple[Path, str | None]:
     return signed_in_mirror(server), server
 
 
+#: The separate filter options ``--query`` stands for (given together, they are refused).
+_FILTER_OPTIONS = ("since", "until", "user_email", "user_id", "type", "task_id", "agent_id", "ip")
+
+
+def _query_filter(args: argparse.Namespace) -> Any:
+    """The filter of ``--query``: exactly what the same filter given as options would be."""
+    from auditlens.mirror.query_text import parse_query
+
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in (*_FILTER_OPTIONS, "outcome")
+        if getattr(args, name)
+    ]
+    if given:
+        raise ValueError(f"give the filter as --query or as {', '.join(given)}, not both")
+    try:
+        f = parse_query(args.query).filter
+    except ValueError as exc:
+        raise ValueError(f"--query: {exc}") from None
+    refused = [
+        what
+        for what, present in (
+            ("free text (the evidence states no search)", f.text is not None),
+            ("an excluded value (-qualifier:)", bool(f.exclude)),
+            ("log positions (idx:)", f.idx_from is not None or f.idx_until is not None),
+            ("a payload field (event.NAME:)", f.event_field is not None),
+        )
+        if present
+    ]
+    if refused:
+        raise ValueError(
+            f"--query: an export's evidence states its filter with --since, --type, --user-email "
+            f"and the like only; this query holds {' and '.join(refused)}"
+        )
+    return f
+
+
 def _filter(args: argparse.Namespace) -> Any:
     from auditlens.core.events import parse_timestamp
     from auditlens.mirror.query import EventFilter
 
+    if getattr(args, "query", None) is not None:
+        return _query_filter(args)
     types = {t.strip() for value in args.type for t in value.split(",") if t.strip()}
     return EventFilter(
         since_ms=parse_timestamp(args.since) if args.since else None,

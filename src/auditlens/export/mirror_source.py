@@ -126,6 +126,11 @@ class MirrorSnapshot:
                     "an export carries the sidebar's filter, not a free-text search: clear the "
                     "search, or select the rows to export"
                 )
+            if selection.exclude:  # nor "not these values": the evidence would claim more
+                raise ValueError(
+                    "an export's evidence cannot state excluded values (-type:…, -user:…): "
+                    "remove them, or select the rows to export"
+                )
             found = self._matching(selection, n)
             if selection.outcome is not None:
                 found = self._by_verdict(found, selection.outcome)

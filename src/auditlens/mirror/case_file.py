@@ -81,10 +81,27 @@ class Annotation:
 
 @dataclass(frozen=True)
 class SavedSearch:
-    """A named sidebar state (a JSON object the UI reads back)."""
+    """A named search: the stored JSON object, ``{"query": <query line>, "columns": [...]}``.
+
+    The query line is the query bar's language (:mod:`auditlens.mirror.query_text`), the same
+    text ``auditlens export --query`` takes. A search saved by an older viewer holds the
+    sidebar's state instead of ``query``; the viewer still reads it.
+    """
 
     name: str
     state: dict[str, Any]
+
+    @property
+    def query(self) -> str | None:
+        """The query line (None: an older, sidebar-state search)."""
+        value = self.state.get("query")
+        return value if isinstance(value, str) else None
+
+    @property
+    def columns(self) -> list[str] | None:
+        """The visible columns' titles when it was saved (None: not saved)."""
+        value = self.state.get("columns")
+        return [str(c) for c in value] if isinstance(value, list) and value else None
 
 
 def case_path_for(mirror_path: Path | str) -> Path:
@@ -209,6 +226,13 @@ class CaseFile:
             (name, json.dumps(state, sort_keys=True), _now_ms()),
         )
         return SavedSearch(name, state)
+
+    def save_query(self, name: str, query: str, columns: list[str] | None = None) -> SavedSearch:
+        """Keep the query line ``query`` (and the visible columns) under ``name``."""
+        state: dict[str, Any] = {"query": query}
+        if columns:
+            state["columns"] = list(columns)
+        return self.save_search(name, state)
 
     @_guarded
     def rename_search(self, old: str, new: str) -> None:

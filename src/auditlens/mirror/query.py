@@ -99,6 +99,9 @@ MAX_PREFIX_VALUES = 500
 #: JSON path, so nothing that could change the path's meaning).
 EVENT_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
+#: The fields an :attr:`EventFilter.exclude` pair may name.
+EXCLUDABLE = ("type", "user", "task", "agent", "ip", "outcome")
+
 #: A filter matching at most this many rows is sorted by SQLite after its driver index found
 #: them (a temp B-tree of this size takes a few ms); a broader one walks the sort index.
 SMALL_RESULT = 20_000
@@ -238,6 +241,12 @@ class EventFilter:
     (measured), within a ±N minute window or beside another condition a few ms.
     ``text`` is a free-text search over every value of the event (:mod:`auditlens.mirror.search`
     says how terms match); text without a letter or digit is no condition.
+
+    ``exclude`` holds ``(field, value)`` pairs no shown event may have (the query bar's
+    ``-user:bob``): ``field`` is one of :data:`EXCLUDABLE`, ``type`` takes a type or a whole
+    category, ``user`` an email or a user id as the user fields do, and a value ending in ``*``
+    is a prefix. An event without the field (no user, no IP) is never excluded. Each is one
+    more index probe, never the driver.
     """
 
     since_ms: int | None = None
@@ -253,8 +262,25 @@ class EventFilter:
     idx_until: int | None = None
     event_field: tuple[str, str] | None = None
     text: str | None = None
+    exclude: frozenset[tuple[str, str]] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.exclude, frozenset):
+            object.__setattr__(self, "exclude", frozenset(self.exclude))
+        for pair in self.exclude:
+            if (
+                not isinstance(pair, tuple)
+                or len(pair) != 2
+                or pair[0] not in EXCLUDABLE
+                or not isinstance(pair[1], str)
+                or not pair[1].strip(PREFIX + " \t\n")
+            ):
+                raise ValueError(
+                    f"EventFilter.exclude holds (field, value) pairs with a field among "
+                    f"{', '.join(EXCLUDABLE)} and a non-empty value, got {pair!r}"
+                )
+            if pair[0] == "outcome" and pair[1] not in OUTCOMES:
+                raise ValueError(f"EventFilter.exclude: no outcome {pair[1]!r}")
         if self.event_field is not None:
             name, value = self.event_field
             if not EVENT_FIELD_NAME.fullmatch(str(name)) or not isinstance(value, str):
@@ -357,6 +383,8 @@ class EventFilter:
             parts.append((f"event.{self.event_field[0]}", self.event_field[1]))
         if self.text is not None:
             parts.append(("q", self.text))
+        for name, value in sorted(self.exclude):
+            parts.append((f"not_{name}", value))
         if not parts:
             return ""
         return "?" + "&".join(f"{k}={quote(v, safe='@:,.-_*')}" for k, v in parts)
@@ -415,6 +443,8 @@ class _Resolved:
     idx_from: int | None = None
     idx_until: int | None = None
     event_field: tuple[str, str] | None = None
+    #: ``(column, values)`` no row may hold (:attr:`EventFilter.exclude`, resolved).
+    excluded: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def impossible(self) -> bool:
@@ -563,6 +593,14 @@ def _conditions(
         sql[start:] = ["(" + " OR ".join(sql[start:]) + ")"]
     if driver != "outcome" and r.outcome is not None:
         equal("verdict", [r.outcome])
+    for column, excluded in r.excluded:
+        if probe:
+            sql.append("NOT " + _probe(column, len(excluded)))
+        else:  # NULL NOT IN (...) is NULL: an event without the field stays
+            sql.append(
+                f"(+e.{column} IS NULL OR +e.{column} NOT IN ({_placeholders(len(excluded))}))"
+            )
+        params.extend(excluded)
     return sql, params
 
 
@@ -941,23 +979,50 @@ class MirrorReader:
 
     # -- filters --------------------------------------------------------------------------------
 
+    def _ids_of_email(self, email: str) -> frozenset[str]:
+        """The user ids of an email (case-insensitive), or of an email or id prefix."""
+        wanted = email.strip().lower()
+        if wanted.endswith(PREFIX):
+            start = wanted.rstrip(PREFIX)
+            ids = frozenset(
+                u.id
+                for u in self._directory().values()
+                if (u.email or "").lower().startswith(start)
+            ) | self._prefix_values("user_id", email.strip().rstrip(PREFIX))
+            _check_breadth(ids, email, "people")
+            return ids
+        return frozenset(
+            u.id for u in self._directory().values() if (u.email or "").lower() == wanted
+        )
+
+    def _excluded(self, f: EventFilter) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """``f.exclude`` as ``(column, values)``; a user is an email (``@`` or a prefix) or an
+        id, as the sidebar's user field reads it; values nothing holds are dropped."""
+        by_column: dict[str, set[str]] = {}
+        for name, value in f.exclude:
+            if name == "type":
+                column = "type" if "." in value else "category"
+                by_column.setdefault(column, set()).add(value)
+            elif name == "outcome":
+                by_column.setdefault("verdict", set()).add(value)
+            elif name == "user":
+                email = "@" in value or value.strip().endswith(PREFIX)
+                found = self._ids_of_email(value) if email else self._values("user_id", value)
+                by_column.setdefault("user_id", set()).update(found or ())
+            else:
+                column = {"task": "task_id", "agent": "agent_id", "ip": "ip"}[name]
+                by_column.setdefault(column, set()).update(self._values(column, value) or ())
+        return tuple(
+            (column, tuple(sorted(values)))
+            for column, values in sorted(by_column.items())
+            if values
+        )
+
     @_pooled
     def _resolve(self, f: EventFilter) -> _Resolved:
         ids: frozenset[str] | None = None
         if f.user_email is not None:
-            wanted = f.user_email.strip().lower()
-            if wanted.endswith(PREFIX):
-                start = wanted.rstrip(PREFIX)
-                ids = frozenset(
-                    u.id
-                    for u in self._directory().values()
-                    if (u.email or "").lower().startswith(start)
-                ) | self._prefix_values("user_id", f.user_email.strip().rstrip(PREFIX))
-                _check_breadth(ids, f.user_email, "people")
-            else:
-                ids = frozenset(
-                    u.id for u in self._directory().values() if (u.email or "").lower() == wanted
-                )
+            ids = self._ids_of_email(f.user_email)
         if f.user_id is not None:
             by_id = self._values("user_id", f.user_id) or frozenset()
             ids = by_id if ids is None else ids & by_id
@@ -974,6 +1039,7 @@ class MirrorReader:
             idx_from=f.idx_from,
             idx_until=f.idx_until,
             event_field=f.event_field,
+            excluded=self._excluded(f) if f.exclude else (),
         )
         if f.idx_from is not None or f.idx_until is not None:
             r = self._with_idx_time_range(r)
@@ -1172,6 +1238,7 @@ class MirrorReader:
                         ips=None,
                         outcome=None,
                         event_field=None,
+                        excluded=(),
                     ),
                     driver=None,
                     plus_ts=False,

@@ -4,17 +4,19 @@ A dock beside the table. Each line is one event the investigator starred or wrot
 (kept in the case file beside the mirror, :mod:`auditlens.mirror.case_file`): its star, log
 index, time, type and summary as the verified mirror holds them, and the note, which is the
 investigator's words and not part of the evidence. Double-click (or Enter) selects the event in
-the table. *Export case…* writes these events as a verified export and the notes beside it
-(:mod:`auditlens.ui.case_export`). The second tab holds saved searches: a name for the
-sidebar's filters (a relative range stays relative) and the table's visible columns;
-double-click one to apply it. They are kept in the same case file, so they belong to this
-mirror and survive restarts. The window reads the mirror and the case file; this widget only
-shows lines.
+the table. The second tab holds saved searches: a name for the query line (the query bar's
+language, which the sidebar shows too; a relative ``after:-24h`` stays relative) and the
+table's visible columns; double-click one to apply it. They are kept in the same case file, so
+they belong to this mirror and survive restarts. A search saved by an older viewer (the
+sidebar's state) still applies.
+*Export case…* writes the starred and noted events as a verified export and the notes beside
+it (:mod:`auditlens.ui.case_export`).
+The window reads the mirror and the case file; this widget only shows lines.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +42,7 @@ from PySide6.QtWidgets import (
 from auditlens.core.events import format_timestamp
 from auditlens.mirror.case_file import Annotation, CaseFile, CaseFileError, SavedSearch
 from auditlens.mirror.query import EventFilter, MirrorReader, Row
+from auditlens.mirror.query_text import QueryError
 from auditlens.ui.filter_panel import PanelState
 from auditlens.ui.table_model import COLUMNS
 
@@ -57,16 +60,9 @@ SCAN_LOADED_ROWS = 20_000
 NEIGHBOURS = 10
 
 
-def state_to_json(state: PanelState, columns: list[str]) -> dict[str, Any]:
-    """A sidebar state and the visible column titles as plain JSON (for the case file)."""
-    data = asdict(state)
-    data["types"] = sorted(state.types)
-    data["columns"] = columns
-    return data
-
-
 def state_from_json(data: dict[str, Any]) -> tuple[PanelState, list[str] | None]:
-    """The inverse of :func:`state_to_json`; unknown keys (a newer viewer's) are ignored."""
+    """A sidebar state saved by an older viewer (``dataclasses.asdict`` of it, the types a
+    list) and its visible columns; unknown keys are ignored."""
 
     def pair(value: Any) -> tuple[Any, Any] | None:
         return (value[0], value[1]) if value else None
@@ -190,7 +186,10 @@ class CaseView(QDockWidget):
         for search in searches:
             item = QListWidgetItem(search.name)
             item.setData(Qt.ItemDataRole.UserRole, search.name)
-            item.setToolTip("Double-click to apply these filters")
+            item.setToolTip(
+                f"{search.query or '(filters saved by an older viewer)'}\n"
+                "Double-click to apply these filters"
+            )
             self.searches.addItem(item)
             if search.name == keep:
                 self.searches.setCurrentItem(item)
@@ -426,9 +425,8 @@ class Case(QObject):
         """Keep the sidebar's filters and the visible columns under ``name``."""
         if self.file is None:
             return
-        state = state_to_json(self._window.filters.state(), self._visible_columns())
         try:
-            self.file.save_search(name, state)
+            self.file.save_query(name, self._window.wiring.query_text(), self._visible_columns())
         except (ValueError, CaseFileError) as exc:
             self._say(f"The search was not saved: {exc}")
             return
@@ -461,12 +459,23 @@ class Case(QObject):
         found = [s for s in self.file.saved_searches() if s.name == name]
         if not found:
             return
-        state, columns = state_from_json(found[0].state)
+        saved = found[0]
+        columns = saved.columns
+        parsed = None
+        if saved.query is not None:
+            try:
+                parsed = self._window.query_bar.parse(saved.query)
+            except QueryError as exc:
+                self._say(f"The saved search “{name}” cannot be applied: {exc}")
+                return
         if columns:
             table = self._window.table
             for i, column in enumerate(COLUMNS):
                 table.set_column_visible(i, column.title in columns)
-        self._window.filters.restore(state)
+        if parsed is not None:
+            self._window.filters.show_filter(parsed.filter, parsed.last_ms)
+        else:
+            self._window.filters.restore(state_from_json(saved.state)[0])
         self._say(f"Applied saved search “{name}”")
 
     def _ask_save(self) -> None:

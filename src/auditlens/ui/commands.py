@@ -40,6 +40,11 @@ def register(subparsers: Any) -> None:
     )
     gui.add_argument("--server", help="server URL to resume (default: the last one used)")
     add_sync_every_option(gui)
+    gui.add_argument(
+        "--query",
+        help="open on this filter, as the query bar writes it "
+        "('type:agent outcome:failure after:-24h'; a query starting with - as --query='-…')",
+    )
     gui.set_defaults(handler=run_gui)
     demo = subparsers.add_parser(
         "demo",
@@ -79,12 +84,24 @@ def _application() -> Any:
 
 def run_gui(args: argparse.Namespace) -> int:
     """Open the viewer: resume the stored session, else ask to sign in."""
+    from auditlens.mirror.query_text import QueryError, parse_query
+
+    query = getattr(args, "query", None)
+    if query:
+        try:
+            parse_query(query)  # a typo is said here, before any window opens
+        except QueryError as exc:
+            print(f"auditlens gui: --query: {exc}", file=sys.stderr)
+            return 2
     app = _application()
     from auditlens.ui.app import Viewer
     from auditlens.ui.main_window import MainWindow
 
     window = MainWindow()
     viewer = Viewer(window, sync_every=max(args.sync_every, 0))
+    if query:
+        window.query_bar.field.setText(query)
+        window.query_bar.apply()  # the filter stays when the mirror opens
     window.show()
     viewer.start(args.server)
     code = int(app.exec())

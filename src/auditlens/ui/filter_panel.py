@@ -18,15 +18,21 @@ positions (the events just before and after one event) and a payload field (the 
 session). :meth:`FilterPanel.state` and :meth:`FilterPanel.restore` save and put back everything
 the sidebar holds, for the Back/Forward history (:mod:`auditlens.ui.history`).
 
+The free text and the exclusions (``-type:auth``) of the query bar (:mod:`auditlens.ui.query_bar`)
+are held here too, without a control, so the sidebar and the bar are two views of one filter:
+:meth:`FilterPanel.show_filter` puts a filter the bar parsed into the controls, and every
+``filter_changed`` carries the whole filter back to the bar.
+
 "Custom (UTC)…" opens on the span of the events in view (first to last, to the minute), not on
-an empty "now to now" range; :meth:`FilterPanel.set_data_span` keeps that span current.
+an empty "now to now" range; :meth:`FilterPanel.set_data_span` keeps that span current. Either
+end of a custom range can be open ("no limit", the lowest value of its field): the query bar's
+``after:`` alone is such a range.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from PySide6.QtCore import QDateTime, QStringListModel, Qt, QTimer, QTimeZone, Signal
 from PySide6.QtWidgets import (
@@ -43,8 +49,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from auditlens.core.events import CATEGORIES, format_timestamp
+from auditlens.core.events import CATEGORIES
 from auditlens.mirror.query import PREFIX, EventFilter
+from auditlens.ui.filter_state import PARTS, PanelState, filter_chips
+
+__all__ = ["PARTS", "FilterPanel", "PanelState", "filter_chips"]
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -70,76 +79,8 @@ DEBOUNCE_MS = 250
 #: Characters of a task id typed before its completions are looked up.
 TASK_COMPLETION_MIN = 4
 MINUTE_MS = 60_000
-
-#: The parts of a filter a chip can remove, in the order chips are shown.
-PARTS = ("time", "user", "types", "task", "agent", "ip", "outcome", "window", "field")
-
-
-@dataclass(frozen=True)
-class PanelState:
-    """Everything the sidebar holds, as the person left it: a relative range stays relative
-    ("Last 24 hours" put back is again the last 24 hours), typed text stays a prefix and a
-    clicked value stays exact."""
-
-    range_index: int = 0
-    since_ms: int | None = None  # the custom From/To, when the range is custom
-    until_ms: int | None = None
-    texts: tuple[tuple[str, str], ...] = ()  # (field, text) of the text fields
-    exact: tuple[tuple[str, str], ...] = ()  # (field, value) matched exactly
-    types: frozenset[str] = frozenset()
-    outcome_index: int = 0
-    window: tuple[int, int] | None = None  # (idx_from, idx_until)
-    event_field: tuple[str, str] | None = None
-
-
-def _shown(value: str) -> tuple[str, str]:
-    """``("starts with", "elena")`` for a prefix, ``("", value)`` for an exact value."""
-    if value.endswith(PREFIX):
-        return "starts with ", value.rstrip(PREFIX)
-    return "", value
-
-
-def filter_chips(f: EventFilter) -> list[tuple[str, str]]:
-    """``(part, text)`` per condition of ``f``, as the removable chips above the table say it.
-
-    Plain words, not query parameters: "User starts with elena", "Outcome: denied".
-    """
-    chips: list[tuple[str, str]] = []
-
-    def minute(ms: int) -> str:
-        return format_timestamp(ms)[:16].replace("T", " ")
-
-    if f.since_ms is not None and f.until_ms is not None:
-        chips.append(("time", f"{minute(f.since_ms)} – {minute(f.until_ms)} UTC"))
-    elif f.since_ms is not None:
-        chips.append(("time", f"Since {minute(f.since_ms)} UTC"))
-    elif f.until_ms is not None:
-        chips.append(("time", f"Before {minute(f.until_ms)} UTC"))
-    user = f.user_email if f.user_email is not None else f.user_id
-    if user is not None:
-        how, value = _shown(user)
-        chips.append(("user", f"User {how}{value}"))
-    if f.types:
-        names = sorted(f.categories) + sorted(f.exact_types)
-        chips.append(("types", "Type: " + ", ".join(names)))
-    for part, label, given in (
-        ("task", "Task", f.task_id),
-        ("agent", "Agent", f.agent_id),
-        ("ip", "IP", f.ip),
-    ):
-        if given is not None:
-            how, shown = _shown(given)
-            chips.append((part, f"{label} {how}{shown}"))
-    if f.outcome is not None:
-        chips.append(("outcome", f"Outcome: {f.outcome}"))
-    if f.idx_from is not None or f.idx_until is not None:
-        low = "the first" if f.idx_from is None else f"#{f.idx_from:,}"
-        high = "the last" if f.idx_until is None else f"#{f.idx_until - 1:,}"
-        chips.append(("window", f"Log positions {low} – {high}"))
-    if f.event_field is not None:
-        name, value = f.event_field
-        chips.append(("field", f"event.{name} = {value}"))
-    return chips
+#: What an open end of a custom range shows (its field at its lowest value, the epoch).
+OPEN_END = "no limit"
 
 
 def _wall_clock_ms() -> int:
@@ -288,6 +229,8 @@ class FilterPanel(QWidget):
         self._span: tuple[int, int] | None = None
         self._window: tuple[int, int] | None = None
         self._event_field: tuple[str, str] | None = None
+        self._text: str | None = None
+        self._exclude: frozenset[tuple[str, str]] = frozenset()
         self.task.textEdited.connect(self._task_typed)
         self.types.itemChanged.connect(self._changed_soon)
         self.outcome.currentIndexChanged.connect(self._changed_now)
@@ -321,8 +264,20 @@ class FilterPanel(QWidget):
         edit.setTimeZone(QTimeZone.utc())
         edit.setDisplayFormat("yyyy-MM-dd HH:mm 'UTC'")
         edit.setCalendarPopup(True)
+        edit.setMinimumDateTime(QDateTime.fromMSecsSinceEpoch(0, QTimeZone.utc()))
+        edit.setSpecialValueText(OPEN_END)
         edit.setDateTime(QDateTime.fromMSecsSinceEpoch(self._clock(), QTimeZone.utc()))
         return edit
+
+    @staticmethod
+    def _set_end(edit: QDateTimeEdit, ms: int | None) -> None:
+        """Show ``ms`` in a From/To field; None is an open end (the field's lowest value)."""
+        edit.setDateTime(QDateTime.fromMSecsSinceEpoch(ms or 0, QTimeZone.utc()))
+
+    @staticmethod
+    def _end_of(edit: QDateTimeEdit) -> int | None:
+        ms = edit.dateTime().toMSecsSinceEpoch()
+        return None if edit.dateTime() <= edit.minimumDateTime() else ms
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -386,6 +341,8 @@ class FilterPanel(QWidget):
                 self._window = None
             elif part == "field":
                 self._event_field = None
+            elif part == "exclude":
+                self._exclude = frozenset()
             elif part == "types":
                 self._uncheck_all()
             elif part == "outcome":
@@ -429,7 +386,8 @@ class FilterPanel(QWidget):
             self._exact.clear()
             self.outcome.setCurrentIndex(0)
             self._uncheck_all()
-            self._window = self._event_field = None
+            self._window = self._event_field = self._text = None
+            self._exclude = frozenset()
         finally:
             self._building = False
         self._changed_now()
@@ -439,14 +397,16 @@ class FilterPanel(QWidget):
         custom = self.range.currentIndex() == CUSTOM
         return PanelState(
             range_index=self.range.currentIndex(),
-            since_ms=self.since_edit.dateTime().toMSecsSinceEpoch() if custom else None,
-            until_ms=self.until_edit.dateTime().toMSecsSinceEpoch() if custom else None,
+            since_ms=self._end_of(self.since_edit) if custom else None,
+            until_ms=self._end_of(self.until_edit) if custom else None,
             texts=tuple((name, edit.text()) for name, edit in self._edits().items()),
             exact=tuple(sorted(self._exact.items())),
             types=frozenset(self._checked_types()),
             outcome_index=self.outcome.currentIndex(),
             window=self._window,
             event_field=self._event_field,
+            text=self._text,
+            exclude=self._exclude,
         )
 
     def restore(self, state: PanelState) -> None:
@@ -455,12 +415,9 @@ class FilterPanel(QWidget):
         try:
             self.range.setCurrentIndex(state.range_index)
             self.custom.setVisible(state.range_index == CUSTOM)
-            for date_edit, ms in (
-                (self.since_edit, state.since_ms),
-                (self.until_edit, state.until_ms),
-            ):
-                if ms is not None:
-                    date_edit.setDateTime(QDateTime.fromMSecsSinceEpoch(ms, QTimeZone.utc()))
+            if state.range_index == CUSTOM:
+                self._set_end(self.since_edit, state.since_ms)
+                self._set_end(self.until_edit, state.until_ms)
             texts = dict(state.texts)
             for name, edit in self._edits().items():
                 edit.setText(texts.get(name, ""))
@@ -469,25 +426,39 @@ class FilterPanel(QWidget):
             self.outcome.setCurrentIndex(state.outcome_index)
             self._window = state.window
             self._event_field = state.event_field
+            self._text = state.text
+            self._exclude = state.exclude
         finally:
             self._building = False
         self._changed_now()
 
     def show_pivot(self, f: EventFilter) -> None:
-        """Show exactly ``f`` (a pivot from one event), every other condition cleared: the
-        values are matched exactly, a time range becomes the custom From/To. One query."""
+        """Show exactly ``f`` (a pivot from one event): :meth:`show_filter`."""
+        self.show_filter(f)
+
+    def show_filter(self, f: EventFilter, last_ms: int | None = None) -> None:
+        """Show exactly ``f`` (a pivot, the query bar), every other condition cleared: the
+        values are matched exactly (a prefix stays a prefix), a start ``last_ms`` back from now
+        is that preset ("Last 24 hours") when there is one, any other time range the custom
+        From/To (an end it lacks open). One query."""
         texts = {
             "user": f.user_email or f.user_id,
             "task": f.task_id,
             "agent": f.agent_id,
             "ip": f.ip,
         }
-        timed = f.since_ms is not None or f.until_ms is not None
+        presets = [length for _, length in RANGES]
+        if last_ms is not None and last_ms in presets and f.until_ms is None:
+            range_index = presets.index(last_ms)
+        elif f.since_ms is not None or f.until_ms is not None:
+            range_index = CUSTOM
+        else:
+            range_index = 0
         self.restore(
             PanelState(
-                range_index=CUSTOM if timed else 0,
-                since_ms=f.since_ms if f.since_ms is not None else f.until_ms,
-                until_ms=f.until_ms,
+                range_index=range_index,
+                since_ms=f.since_ms if range_index == CUSTOM else None,
+                until_ms=f.until_ms if range_index == CUSTOM else None,
                 texts=tuple((k, v) for k, v in texts.items() if v),
                 exact=tuple((k, v) for k, v in texts.items() if v and not v.endswith(PREFIX)),
                 types=f.types,
@@ -498,8 +469,15 @@ class FilterPanel(QWidget):
                     else (f.idx_from or 0, f.idx_until or 2**62)
                 ),
                 event_field=f.event_field,
+                text=f.text,
+                exclude=f.exclude,
             )
         )
+
+    def relative_length(self) -> int | None:
+        """How far back the range preset reaches ("Last 24 hours"), None for all time/custom."""
+        length = RANGES[self.range.currentIndex()][1]
+        return length if length is not None and length > 0 else None
 
     def _check_only(self, names: frozenset[str]) -> None:
         """Check these categories and/or exact types and nothing else (no query)."""
@@ -531,9 +509,8 @@ class FilterPanel(QWidget):
         since = until = None
         length = RANGES[self.range.currentIndex()][1]
         if length == -1:
-            since = self.since_edit.dateTime().toMSecsSinceEpoch()
-            until = self.until_edit.dateTime().toMSecsSinceEpoch()
-            if since >= until:
+            since, until = self._end_of(self.since_edit), self._end_of(self.until_edit)
+            if since is not None and until is not None and since >= until:
                 until = None  # a reversed range would match nothing; show from ``since``
         elif length is not None:
             since = self._clock() - length
@@ -552,6 +529,8 @@ class FilterPanel(QWidget):
             idx_from=None if self._window is None else self._window[0],
             idx_until=None if self._window is None else self._window[1],
             event_field=self._event_field,
+            text=self._text,
+            exclude=self._exclude,
         )
 
     def _value(self, name: str) -> str | None:

@@ -4,36 +4,33 @@ The window only arranges widgets and forwards intentions (sync, cancel, sign out
 :mod:`auditlens.ui.app` decides what they do. Everything read from the mirror arrives through
 the table model or :class:`~auditlens.ui.tasks.TaskRunner` jobs, never on the UI thread.
 
-Above the table, the free-text search (:mod:`auditlens.ui.search_bar`; ``/`` focuses it, its
-text is part of the one filter), the filter as removable chips (:mod:`auditlens.ui.filter_chips`)
-and the match count; between them and the table, the events-over-time strip
-(:mod:`auditlens.ui.histogram`). The table itself is :class:`~auditlens.ui.event_table.EventTable`.
-Right-click a row to copy the cell, the row (tab-separated, as shown) or the event's JSON, to
-filter by exactly its user, task, agent, type or IP, or to pivot from it
-(:mod:`auditlens.ui.pivots`). Back/Forward (Alt+Left/Alt+Right) walk the filters shown
-(:mod:`auditlens.ui.history`). ``b`` stars an event, the detail pane holds its note, and the Case
-dock lists them (:mod:`auditlens.ui.case_view`; kept beside the mirror, never in it). When no
-event matches, the table says why and offers to clear the filters.
+Above the table, the query bar (:mod:`auditlens.ui.query_bar`; ``/`` focuses it: free text and
+qualifiers, the same filter as the sidebar, kept in step by :mod:`auditlens.ui.filter_wiring`),
+the filter as removable chips (:mod:`auditlens.ui.filter_chips`) and the match count; between
+them and the table, the events-over-time strip (:mod:`auditlens.ui.histogram`). The table
+itself is :class:`~auditlens.ui.event_table.EventTable`; a row's menu and copying rows are
+:mod:`auditlens.ui.row_actions` (pivots: :mod:`auditlens.ui.pivots`). Back/Forward
+(Alt+Left/Alt+Right) walk the filters shown (:mod:`auditlens.ui.history`). ``b`` stars an
+event, the detail pane holds its note, and the Case dock lists them (:mod:`auditlens.ui.case_view`;
+kept beside the mirror, never in it). When no event matches, the table says why and offers to
+clear the filters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import (
     QItemSelectionModel,
     QModelIndex,
-    QPoint,
     Qt,
     Signal,
 )
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
-    QGuiApplication,
     QKeySequence,
     QShortcut,
 )
@@ -42,7 +39,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QMenu,
     QProgressBar,
     QSizePolicy,
     QSplitter,
@@ -64,21 +60,13 @@ from auditlens.ui.event_table import EventTable
 from auditlens.ui.export_dialog import ExportDialog, ExportSource
 from auditlens.ui.filter_chips import FilterChips
 from auditlens.ui.filter_panel import FilterPanel, _wall_clock_ms
+from auditlens.ui.filter_wiring import FilterWiring
 from auditlens.ui.histogram import HistogramStrip
 from auditlens.ui.history import FilterHistory
-from auditlens.ui.json_view import pretty_json
 from auditlens.ui.pivots import Pivots, states_evidence_filter
 from auditlens.ui.resources import icon
-from auditlens.ui.search_bar import HighlightDelegate, SearchBar
+from auditlens.ui.row_actions import RowActions
 from auditlens.ui.table_model import (
-    AGENT,
-    COLUMNS,
-    HIGHLIGHT_ROLE,
-    IP,
-    SUMMARY,
-    TASK,
-    TYPE,
-    USER,
     EventTableModel,
 )
 from auditlens.ui.tasks import TaskRunner
@@ -86,11 +74,6 @@ from auditlens.ui.tasks import TaskRunner
 if TYPE_CHECKING:
     from auditlens.ui.task_trail import TaskTrailWindow
 from auditlens.ui.verify_dialog import VerifyDialog
-
-#: Completion lists of the filter fields: (field, mirror column).
-COMPLETED_FIELDS = (("agent", "agent_id"), ("ip", "ip"))
-#: Task ids offered per typed prefix (there can be hundreds of thousands).
-TASK_COMPLETIONS = 50
 
 
 def status_text(status: MirrorStatus) -> str:
@@ -157,21 +140,14 @@ class MainWindow(QMainWindow):
         self.count_label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
         bar.addWidget(self.chips, 1)
         bar.addWidget(self.count_label)
-        self.table.empty_state.clear_button.clicked.connect(self.filters.reset)
-        self._refusal: str | None = None
 
         centre = QWidget()
         centre_layout = QVBoxLayout(centre)
         centre_layout.setContentsMargins(0, 0, 0, 0)
         centre_layout.setSpacing(0)
-        self.search_bar = SearchBar()
-        self.search_bar.search_changed.connect(self._search_changed)
-        self.table.empty_state.clear_button.clicked.connect(self.search_bar.field.clear)
-        self.hit_delegate = HighlightDelegate(HIGHLIGHT_ROLE, self.table)
-        for column in (SUMMARY, TYPE, USER, IP):
-            self.table.setItemDelegateForColumn(column, self.hit_delegate)
-        QShortcut(QKeySequence("/"), self, self.search_bar.focus)
-        centre_layout.addWidget(self.search_bar)
+        self.wiring = FilterWiring(self, clock)  # query bar, sidebar, chips, table, count
+        self.query_bar = self.wiring.bar
+        centre_layout.addWidget(self.query_bar)
         centre_layout.addWidget(summary)
         self.histogram = HistogramStrip(self.model, self.runner)
         self.histogram.range_selected.connect(self.filters.set_custom_range)
@@ -205,20 +181,16 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_status_bar()
 
-        self.filters.filter_changed.connect(self.apply_filter)
         self.pivots = Pivots(self)
-        self.filters.completion_wanted.connect(self._complete_field)
         self.detail.filter_requested.connect(self.filters.set_field)
-        self.model.count_changed.connect(self._count_changed)
         self.model.page_loaded.connect(self._page_loaded)
         self.model.load_failed.connect(lambda message: self.statusBar().showMessage(message, 8000))
-        self.model.filter_refused.connect(self._filter_refused)
         self.model.modelReset.connect(self.detail.clear)
         self.table.selectionModel().currentRowChanged.connect(self._current_row_changed)
         QShortcut(QKeySequence.StandardKey.Find, self, self.filters.focus_filter)
         self._setup_task_trail()
         self.shortcuts = shortcuts.install(self)  # n/N, b, Enter; View -> Relative times
-        self._show_query(EventFilter())
+        self.wiring.show(EventFilter())
 
     def _build_toolbar(self) -> None:
         toolbar = QToolBar("Main")
@@ -311,8 +283,7 @@ class MainWindow(QMainWindow):
         self.model.set_reader(reader)
         if self.trail_window is not None:
             self.trail_window.set_reader(reader, self.origin)
-        self.runner.submit(reader.user_emails, self.filters.set_user_emails)
-        self._load_completions(reader)
+        self.wiring.load_completions(reader)
         self.refresh_status()
         self.case.open(path)
         if old is not None:
@@ -322,6 +293,7 @@ class MainWindow(QMainWindow):
         """Show nothing (after sign-out)."""
         old, self.reader = self.reader, None
         self.model.set_reader(None)
+        self.query_bar.forget_values()
         self.case.close()
         if self.trail_window is not None:
             self.trail_window.close()
@@ -338,41 +310,10 @@ class MainWindow(QMainWindow):
         if self.reader is None:
             return
         self.model.refresh()
-        self.runner.submit(self.reader.user_emails, self.filters.set_user_emails)
-        self._load_completions(self.reader)
+        self.wiring.load_completions(self.reader)
         self.refresh_status()
         if self.trail_window is not None:
             self.trail_window.reload()  # a running task may have new steps
-
-    def _load_completions(self, reader: MirrorReader) -> None:
-        """Task ids, agent ids and IPs the mirror holds, for the filter fields' completion."""
-
-        def known() -> dict[str, list[str]]:
-            return {field: reader.known_values(column) for field, column in COMPLETED_FIELDS}
-
-        def show(values: dict[str, list[str]]) -> None:
-            if reader is self.reader:
-                for field, items in values.items():
-                    self.filters.set_known_values(field, items)
-
-        self.runner.submit(known, show)
-
-    def _complete_field(self, kind: str, typed: str) -> None:
-        """Task ids starting with what was typed (index seeks on a worker)."""
-        reader = self.reader
-        if reader is None or kind != "task":
-            return
-
-        def show(values: list[str]) -> None:
-            current = self.filters.task.text().strip().rstrip("*")
-            if reader is self.reader and current == typed:  # not a stale, shorter prefix's
-                self.filters.set_known_values("task", values)
-
-        self.runner.submit(
-            lambda: reader.values_starting("task_id", typed, TASK_COMPLETIONS),
-            show,
-            lambda _exc: None,  # a prefix too broad to list: no completions, no error
-        )
 
     def refresh_status(self) -> None:
         """Re-read the status bar sentence (entries, checkpoint, origin, last sync)."""
@@ -401,81 +342,8 @@ class MainWindow(QMainWindow):
     # -- filter and table -----------------------------------------------------------------------
 
     def apply_filter(self, f: EventFilter) -> None:
-        """Show the rows matching ``f``.
-
-        The sidebar's filters carry no search text: the search the bar holds stays applied.
-        A filter that carries one (a caller's) puts it in the bar.
-        """
-        if f.text is None and self.search_bar.applied:
-            f = replace(f, text=self.search_bar.applied)
-        elif f.text is not None and f.text != self.search_bar.applied:
-            self.search_bar.set_text(f.text)
-        self._show_query(f)
-        self.model.set_filter(f)
-        self.detail.highlighter.set_search(self.model.search)
-
-    def _search_changed(self, text: str) -> None:
-        """The bar applied (or cleared) a search: the same filter with this text."""
-        f = replace(self.model.event_filter, text=text or None)
-        self._show_query(f)
-        self.model.set_filter(f)
-        self.detail.highlighter.set_search(self.model.search)
-
-    def _show_query(self, f: EventFilter) -> None:
-        self.chips.show_filter(f)
-        # The search is shown in its own field, not as a chip: say that it narrows the view.
-        self.chips.all_label.setText("All events matching the search" if f.text else "All events")
-        query = f.to_query()
-        self.chips.setToolTip(f"As query parameters: {query}" if query else "")
-
-    def _count_changed(self, n: int) -> None:
-        self.count_label.setText("Counting…" if n < 0 else f"{n:,} matching events")
-        if n < 0:
-            self._refusal = None
-            self.table.empty_state.setVisible(False)
-            return
-        if n == 0:
-            self._show_empty()
-        reader, f = self.reader, self.model.event_filter
-        if n > 0 and reader is not None:
-            self.runner.submit(
-                lambda: reader.span(f),
-                lambda span: self._span_arrived(reader, f, span),
-            )
-
-    def _span_arrived(
-        self, reader: MirrorReader, f: EventFilter, span: tuple[int, int] | None
-    ) -> None:
-        if reader is self.reader and f == self.model.event_filter and span is not None:
-            self.filters.set_data_span(*span)
-
-    def _filter_refused(self, message: str) -> None:
-        self._refusal = message
-        self.count_label.setText("Too many to list")  # not "0": the matches were not counted
-        self._show_empty()
-
-    def _show_empty(self) -> None:
-        """Nothing to show: say why, and offer the way back (unless the mirror is empty)."""
-        empty_state = self.table.empty_state
-        if self.reader is None:
-            empty_state.show_message(
-                "No mirror open", "Sign in and sync to see the audit log.", can_clear=False
-            )
-        elif self._refusal is not None:
-            message = self._refusal[0].upper() + self._refusal[1:]
-            empty_state.show_message("Too many matches to list", message + ".", can_clear=True)
-        elif self.model.event_filter.is_empty():
-            empty_state.show_message(
-                "No events yet",
-                "This mirror holds no events: sync to fetch the log.",
-                can_clear=False,
-            )
-        else:
-            empty_state.show_message(
-                "No events match these filters",
-                "Remove a filter above (✕), or clear them all.",
-                can_clear=True,
-            )
+        """Show the rows matching exactly ``f``, in the sidebar and the query bar too."""
+        self.filters.show_filter(f)
 
     def _page_loaded(self, first: int) -> None:
         current = self.table.currentIndex()
@@ -543,7 +411,7 @@ class MainWindow(QMainWindow):
                 "Exports carry the sidebar's filter, not a free-text search: select the rows "
                 "to export, or clear the search"
             )
-        if not states_evidence_filter(f):  # a pivot's log window or payload field
+        if not states_evidence_filter(f):  # a log window, a payload field, an exclusion
             indexes = self.pivots.shown_indexes()
             what = f"the {len(indexes):,} rows of this view ({f.to_query().lstrip('?')})"
             return ExportSource(self.reader.path, indexes, what)
@@ -602,8 +470,12 @@ class MainWindow(QMainWindow):
         self.trail_action.triggered.connect(lambda: self.open_task_trail(None))
         self.addAction(self.trail_action)
         self.detail.trail_requested.connect(self.open_task_trail)
+        self.rows = RowActions(self)
+        self._table_context_menu = self.rows.context_menu
+        self.row_text = self.rows.row_text
+        self.copy_event_json = self.rows.copy_event_json
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        copy = QShortcut(QKeySequence.StandardKey.Copy, self.table, self.copy_selected_rows)
+        copy = QShortcut(QKeySequence.StandardKey.Copy, self.table, self.rows.copy_selected_rows)
         copy.setContext(Qt.ShortcutContext.WidgetShortcut)
         self.table.customContextMenuRequested.connect(self._table_context_menu)
 
@@ -626,103 +498,6 @@ class MainWindow(QMainWindow):
         window.raise_()
         window.activateWindow()
         return window
-
-    def _table_context_menu(self, pos: QPoint) -> QMenu:
-        """Show the task trail; copy cell / row / JSON; filter by this row's values."""
-        index = self.table.indexAt(pos)
-        row = self.model.row_at(index.row()) if index.isValid() else None
-        menu = QMenu(self)
-        menu.setObjectName("RowMenu")
-        show = menu.addAction("Show task trail")
-        show.setEnabled(row is not None and row.task_id is not None)
-        if row is not None and row.task_id is not None:
-            task_id = row.task_id
-            show.triggered.connect(lambda: self.open_task_trail(task_id))
-        star = menu.addAction("Star / unstar event\tb")
-        star.setEnabled(row is not None and self.case.file is not None)
-        star.triggered.connect(lambda: self._star_row(index.row()))
-        menu.addSeparator()
-        copy_cell = menu.addAction(icon("copy"), "Copy cell")
-        selected = self._selected_rows()
-        several = len(selected) > 1 and index.row() in selected
-        copy_row = menu.addAction(f"Copy {len(selected):,} rows" if several else "Copy row")
-        copy_json = menu.addAction("Copy event as JSON")
-        for action in (copy_cell, copy_row, copy_json):
-            action.setEnabled(row is not None)
-        if row is not None:
-            text = self.model.data(index) or ""
-            copy_cell.triggered.connect(lambda: self._copy(str(text)))
-            rows = selected if several else [index.row()]
-            copy_row.triggered.connect(lambda: self._copy(self.rows_text(rows)))
-            copy_json.triggered.connect(lambda: self.copy_event_json(row))
-        menu.addSeparator()
-        for kind, column, value in self._filter_values(row):
-            shown = value if len(value) <= 40 else value[:20] + "…" + value[-12:]
-            label = f"Filter by this {COLUMNS[column].title.lower()}: {shown}"
-            action = menu.addAction(label)
-            action.setObjectName(f"filter-{kind}")
-            action.triggered.connect(lambda _=False, k=kind, v=value: self.filters.set_field(k, v))
-        if row is not None:
-            self.pivots.add_to_menu(menu, row)
-        menu.popup(self.table.viewport().mapToGlobal(pos))
-        return menu
-
-    def _star_row(self, position: int) -> None:
-        self.select_row(position)
-        self.case.toggle_star()
-
-    def _filter_values(self, row: Row | None) -> list[tuple[str, int, str]]:
-        """``(filter field, column, value)`` the row offers to filter by (present ones only)."""
-        if row is None:
-            return []
-        user = self.model.email_of(row.user_id) or row.user_id
-        candidates = (
-            ("user", USER, user),
-            ("task", TASK, row.task_id),
-            ("agent", AGENT, row.agent_id),
-            ("type", TYPE, row.type),
-            ("ip", IP, row.ip),
-        )
-        return [(kind, column, value) for kind, column, value in candidates if value]
-
-    def _selected_rows(self) -> list[int]:
-        return sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-
-    def copy_selected_rows(self) -> None:
-        """Ctrl+C in the table: the selected rows as shown, one line each, tab-separated."""
-        rows = self._selected_rows()
-        if rows:
-            self._copy(self.rows_text(rows))
-
-    def rows_text(self, rows: list[int]) -> str:
-        """Loaded rows as shown, one line each (rows still being read are left out)."""
-        return "\n".join(self.row_text(r) for r in rows if self.model.row_at(r) is not None)
-
-    def row_text(self, row: int) -> str:
-        """The row as shown: visible columns in view order, tab-separated."""
-        header = self.table.horizontalHeader()
-        columns = [
-            header.logicalIndex(v)
-            for v in range(header.count())
-            if not header.isSectionHidden(header.logicalIndex(v))
-        ]
-        return "\t".join(str(self.model.data(self.model.index(row, c)) or "") for c in columns)
-
-    def copy_event_json(self, row: Row) -> None:
-        """Put the event's exact JSON (pretty) on the clipboard (read off the UI thread)."""
-        reader = self.reader
-        if reader is None:
-            return
-
-        def copy(record: EventRecord | None) -> None:
-            if record is not None:
-                self._copy(pretty_json(record.raw))
-
-        self.runner.submit(lambda: reader.event(row.idx), copy)
-
-    def _copy(self, text: str) -> None:
-        QGuiApplication.clipboard().setText(text)
-        self.statusBar().showMessage("Copied", 2000)
 
     # -- sync progress (driven by the app) ------------------------------------------------------
 

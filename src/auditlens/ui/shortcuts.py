@@ -86,7 +86,7 @@ class Shortcuts(QObject):
         """Select the next (``step`` 1) or previous (-1) hit of the applied search."""
         window = self._window
         status = window.statusBar()
-        if not window.search_bar.applied:
+        if not window.query_bar.applied:
             status.showMessage("No search applied: press / to search, then n / N to step", 6000)
             return
         model, table = window.model, window.table

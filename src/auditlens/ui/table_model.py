@@ -20,7 +20,7 @@ hidden until chosen from the header's menu.
 
 With a free-text search in the filter, :data:`HIGHLIGHT_ROLE` gives the ``(start, end)`` spans
 of its hits in a cell's text (:func:`auditlens.mirror.search.highlight_spans`), which
-:class:`auditlens.ui.search_bar.HighlightDelegate` paints.
+:class:`auditlens.ui.query_bar.HighlightDelegate` paints.
 """
 
 from __future__ import annotations
