@@ -3,10 +3,11 @@
 An append takes a batch of submissions (already validated, see :func:`validate_batch`) and, in
 the caller's single write transaction:
 
-1. locks the organization's row (PostgreSQL ``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` already
-   excludes other writers) and **recomputes** the sequencer state (tree size, compact range,
-   last time) from what the log stores (:func:`derive_state`), refusing to go on when the
-   stored nodes do not give the root of the newest signed checkpoint;
+1. takes the organization's log lock (:func:`lock_log`: a PostgreSQL transaction-level advisory
+   lock; SQLite's ``BEGIN IMMEDIATE`` already excludes other writers) and **recomputes** the
+   sequencer state (tree size, compact range, last time) from what the log stores
+   (:func:`derive_state`), refusing to go on when the stored nodes do not give the root of the
+   newest signed checkpoint;
 2. gives each event the next index, a server UTC timestamp that never decreases (``max(clock,
    last)``) and a fresh time-ordered id, then its RFC 8785 bytes and leaf hash;
 3. extends the compact range, storing every completed full node at a tlog-tiles level
@@ -25,6 +26,16 @@ A cache that differs is logged and overwritten; :func:`repair_state` does the sa
 A log whose stored nodes disagree with its own newest checkpoint, or whose state claims more entries
 than that checkpoint, is refused (:class:`LogStateError`, a 503) until an operator has looked.
 
+Several API processes (``auditlens serve --workers N`` on PostgreSQL) share one sequencer this
+way: whichever process holds an organization's log lock is its sequencer until it commits or
+rolls back, and the state it reads under the lock is what the previous holder committed (the
+lock is taken before any read of the log, and PostgreSQL's read-committed statements see every
+commit that precedes them). No process keeps tree state between appends. A process killed while
+holding the lock loses its connection; PostgreSQL then rolls its transaction back and releases
+the lock, and the next append goes on from the last committed checkpoint. The primary key
+``(org_id, size)`` of ``checkpoints`` (and ``(org_id, idx)`` of ``entries``) is the last line:
+two checkpoints for one size cannot both be stored, whatever the code above them does.
+
 Nothing is visible until the transaction commits, so a kill at any instant leaves either the
 whole batch with its checkpoint or none of it: the log always verifies and the checkpoint never
 goes backwards. Readers see the newest checkpoint and exactly the entries it covers.
@@ -37,6 +48,7 @@ append).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -218,17 +230,36 @@ def _checked_state(conn: Connection, org_id: str, origin: str, row: Any) -> Sequ
     return derived
 
 
+def log_lock_key(org_id: str) -> int:
+    """The signed 64-bit PostgreSQL advisory lock key of an organization's log."""
+    digest = hashlib.sha256(b"auditlens-log:" + org_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def lock_log(conn: Connection, org_id: str) -> None:
+    """Make this transaction the only writer of ``org_id``'s log until it ends.
+
+    PostgreSQL: ``pg_advisory_xact_lock`` on :func:`log_lock_key` (released at commit or
+    rollback, also when the connection dies). An advisory lock rather than ``SELECT ... FOR
+    UPDATE`` on the organization's row: that row lock also blocks every insert that references
+    the organization (a login's session row, a new API key), which would wait out whole
+    appends. Re-entrant within one transaction. SQLite: nothing to do, the write transaction
+    (``BEGIN IMMEDIATE``) already excludes every other writer of the file.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(log_lock_key(org_id))))
+
+
 def _locked_state_row(conn: sa.Connection, org_id: str) -> sa.Row | None:  # type: ignore[type-arg]
-    """The organization's origin and stored sequencer state, locked for this transaction."""
+    """The organization's origin and stored sequencer state, read under its log lock."""
+    lock_log(conn, org_id)
     return conn.execute(
         sa.select(
             organizations.c.origin,
             organizations.c.tree_size,
             organizations.c.frontier,
             organizations.c.last_ts,
-        )
-        .where(organizations.c.id == org_id)
-        .with_for_update()
+        ).where(organizations.c.id == org_id)
     ).one_or_none()
 
 
