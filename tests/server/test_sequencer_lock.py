@@ -118,3 +118,28 @@ def test_the_log_lock_holds_up_neither_logins_nor_other_organizations(pg: Server
                 Sequencer(other_db, pg.signer).append_in(conn, other.id, [sample_event(2)])
     finally:
         other_db.dispose()
+
+
+def test_several_processes_may_create_the_schema_at_once(tmp_path: Path) -> None:
+    """API processes started together on an empty database each create the schema."""
+    with database_url("postgresql", tmp_path) as url:
+        settings = ServerSettings(data_dir=tmp_path / "data", database_url=url)
+        open_server(settings).close()  # the log key, once: the processes share a data dir
+        with Database(url).writer.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(4)
+
+        def start() -> None:
+            try:
+                barrier.wait()
+                open_server(settings).close()
+            except BaseException as exc:  # reported below, not lost in the thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
