@@ -80,6 +80,21 @@ def _join(streams: list[Stream], ledger: Ledger) -> None:
     assert not ledger.errors, ledger.errors
 
 
+def _shared_state_spans_processes(site: Site, urls: list[str]) -> None:
+    """A session, a cursor and the login budgets of one process hold in every other."""
+    a, b, c = urls
+    headers = {"Authorization": f"Bearer {site.token(a)}"}
+    first = httpx.get(f"{b}/v1/audit-logs", params={"limit": 7}, headers=headers)
+    assert first.status_code == 200, first.text
+    cursor = first.json()["next_cursor"]
+    second = httpx.get(f"{c}/v1/audit-logs", params={"cursor": cursor}, headers=headers)
+    assert second.status_code == 200, second.text
+    assert second.json()["items"][0]["index"] == first.json()["items"][-1]["index"] - 1
+    wrong = {"email": "guess@acme.test", "password": "not the password"}
+    answers = [httpx.post(f"{urls[i % 3]}/v1/auth/login", json=wrong) for i in range(6)]
+    assert [r.status_code for r in answers] == [401] * 5 + [429]
+
+
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_three_processes_ingest_concurrently_and_survive_a_kill_9(site: Site) -> None:
@@ -99,6 +114,7 @@ def test_three_processes_ingest_concurrently_and_survive_a_kill_9(site: Site) ->
         assert len(ledger.ids) == 6 * 12 * ledger.batch
         size = site.check(urls[0], ledger)
         assert size >= len(ledger.ids)
+        _shared_state_spans_processes(site, urls)
 
         # 2. The same, and process 1 is killed with batches in flight.
         ledger = Ledger(batch=200)
