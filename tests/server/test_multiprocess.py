@@ -49,7 +49,7 @@ class Site:
         finally:
             state.close()
         assert report.ok, report.findings
-        return final.size
+        return int(final.size)
 
 
 @pytest.fixture
