@@ -229,8 +229,10 @@ def run_mixed(args: Any) -> None:
         f"{args.events:,} seeded events, {args.ingesters} ingest clients x batches of 1,000, "
         f"{args.readers} readers (12 filters, 3 pages of 100 each), {args.seconds:.0f} s per phase"
     )
-    results = {"SQLite": run_backend("SQLite (WAL, FULL)", None, 1, args, args.port)}
-    if args.db:
+    results = {}
+    if args.only != "postgresql":
+        results["SQLite"] = run_backend("SQLite (WAL, FULL)", None, 1, args, args.port)
+    if args.db and args.only != "sqlite":
         pg = run_backend("PostgreSQL", args.db, args.pg_workers, args, args.port + 1)
         results[f"PostgreSQL x{args.pg_workers}"] = pg
     print(f"{'':<16}{'alone ev/s':>12}{'mixed ev/s':>12}{'read p50':>10}{'read p99':>10}")
