@@ -15,14 +15,11 @@ from auditlens.core import merkle, note
 from auditlens.server import accounts
 from auditlens.server.db import Database
 from auditlens.server.schema import checkpoints
-from auditlens.server.sequencer import Sequencer
-from auditlens.server.sequencer import _locked_state_row as lock_log
+from auditlens.server.sequencer import Sequencer, lock_log, next_id
 from auditlens.server.settings import ServerSettings
 from auditlens.server.state import ServerState, open_server
 from auditlens.server.tree import TreeReader
-from tests.server.conftest import PASSWORD, database_url, sample_event
-
-pytestmark = pytest.mark.postgres
+from tests.server.conftest import BACKENDS, PASSWORD, database_url, sample_event
 
 
 @pytest.fixture
@@ -45,6 +42,7 @@ def _org(state: ServerState, name: str = "Acme") -> accounts.Organization:
         return org
 
 
+@pytest.mark.postgres
 def test_appends_from_several_engines_never_sign_two_roots_for_one_size(pg: ServerState) -> None:
     org = _org(pg)
     engines = [Database(pg.db.url) for _ in range(3)]
@@ -88,6 +86,7 @@ def test_appends_from_several_engines_never_sign_two_roots_for_one_size(pg: Serv
         assert reader.root(len(leaves)) == merkle.root(leaves)
 
 
+@pytest.mark.postgres
 def test_a_second_checkpoint_for_a_stored_size_is_refused(pg: ServerState) -> None:
     org = _org(pg)
     pg.sequencer.append(org.id, [sample_event(1)])
@@ -99,6 +98,7 @@ def test_a_second_checkpoint_for_a_stored_size_is_refused(pg: ServerState) -> No
         )
 
 
+@pytest.mark.postgres
 def test_the_log_lock_holds_up_neither_logins_nor_other_organizations(pg: ServerState) -> None:
     """An append in progress must not stall a login (a session row referencing the organization)
     nor another organization's append."""
@@ -120,6 +120,7 @@ def test_the_log_lock_holds_up_neither_logins_nor_other_organizations(pg: Server
         other_db.dispose()
 
 
+@pytest.mark.postgres
 def test_several_processes_may_create_the_schema_at_once(tmp_path: Path) -> None:
     """API processes started together on an empty database each create the schema."""
     with database_url("postgresql", tmp_path) as url:
@@ -143,3 +144,31 @@ def test_several_processes_may_create_the_schema_at_once(tmp_path: Path) -> None
         for t in threads:
             t.join()
         assert not errors, errors
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ids_follow_index_order_across_processes_in_one_millisecond(
+    backend: str, tmp_path: Path
+) -> None:
+    """Two processes (two sequencers, each with its own id generator) appending within one
+    millisecond still hand out ids that sort in log order."""
+    with database_url(backend, tmp_path) as url:
+        state = open_server(ServerSettings(data_dir=tmp_path / "data", database_url=url))
+        try:
+            org = _org(state)
+            same_ms = 5_000_000_000_000
+            a, b = (Sequencer(state.db, state.signer, clock=lambda: same_ms) for _ in range(2))
+            ids: list[str] = []
+            for n in range(20):
+                ids += (a if n % 2 else b).append(org.id, [sample_event(n), sample_event(-n)]).ids
+        finally:
+            state.close()
+    assert len(set(ids)) == 40
+    assert ids == sorted(ids)
+
+
+def test_next_id_carries_within_the_random_part_only() -> None:
+    assert next_id("log_04HGKKJM00TM071AA20C7B0QKW") == "log_04HGKKJM00TM071AA20C7B0QKX"
+    assert next_id("log_04HGKKJM00TM071AA20C7B0QZZ") == "log_04HGKKJM00TM071AA20C7B0R00"
+    with pytest.raises(OverflowError):
+        next_id("log_04HGKKJM00" + "Z" * 16)

@@ -9,7 +9,8 @@ the caller's single write transaction:
    (:func:`derive_state`), refusing to go on when the stored nodes do not give the root of the
    newest signed checkpoint;
 2. gives each event the next index, a server UTC timestamp that never decreases (``max(clock,
-   last)``) and a fresh time-ordered id, then its RFC 8785 bytes and leaf hash;
+   last)``) and a fresh time-ordered id that sorts after the newest stored one (:func:`next_id`),
+   then its RFC 8785 bytes and leaf hash;
 3. extends the compact range, storing every completed full node at a tlog-tiles level
    (heights 8, 16, ...; leaf hashes live with the entries);
 4. signs a checkpoint for the new size and stores it with the new state.
@@ -128,6 +129,28 @@ def _insert_rows(conn: Connection, table: sa.Table, rows: Sequence[tuple[Any, ..
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
 
 
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def next_id(event_id: str) -> str:
+    """The id right after ``event_id`` (its ULID plus one, in the same millisecond).
+
+    Each process draws ids from its own generator, monotonic only within that process. When
+    another process appended last within the same millisecond (or a clock behind the log's last
+    time made this batch share it), a fresh id could sort before the ids already stored; the
+    sequencer then takes the successor of the newest stored id instead, so ids always sort in
+    log order, whichever process appends.
+    """
+    digits = list(event_id)
+    for i in range(len(digits) - 1, len(digits) - 17, -1):  # the 16 random characters
+        value = _CROCKFORD.index(digits[i]) + 1
+        if value < 32:
+            digits[i] = _CROCKFORD[value]
+            return "".join(digits)
+        digits[i] = "0"
+    raise OverflowError(f"no id follows {event_id} within its millisecond")
+
+
 class LogStateError(ProblemError):
     """The stored log cannot be extended safely: signing now could fork it (answered as 503)."""
 
@@ -149,6 +172,8 @@ class SequencerState:
     size: int
     frontier: list[bytes]
     last_ts: int
+    last_id: str = ""
+    """The id of the newest entry ("" for an empty log): every new id must sort after it."""
 
     def stored(self) -> tuple[int, bytes, int]:
         """The ``(tree_size, frontier, last_ts)`` columns that hold this state."""
@@ -172,14 +197,14 @@ def derive_state(conn: Connection, org_id: str) -> SequencerState:
         .subquery()
     )
     last = (
-        sa.select(entries.c.idx, entries.c.ts)
+        sa.select(entries.c.idx, entries.c.ts, entries.c.id)
         .where(entries.c.org_id == org_id)
         .order_by(entries.c.idx.desc())
         .limit(1)
         .subquery()
     )
     row = conn.execute(
-        sa.select(newest.c.size, newest.c.root, last.c.idx, last.c.ts).select_from(
+        sa.select(newest.c.size, newest.c.root, last.c.idx, last.c.ts, last.c.id).select_from(
             newest.outerjoin(last, sa.true())
         )
     ).first()
@@ -201,7 +226,7 @@ def derive_state(conn: Connection, org_id: str) -> SequencerState:
             org_id,
             f"its stored tree nodes do not give the root of its signed checkpoint of size {size}",
         )
-    return SequencerState(size, frontier, int(row[3]) if size else 0)
+    return SequencerState(size, frontier, int(row[3]) if size else 0, row[4] if size else "")
 
 
 def _stored_state(row: Any) -> tuple[object, bytes, object]:
@@ -340,6 +365,7 @@ class Sequencer:
         cr = CompactRange.from_state(derived.size, derived.frontier)
         now = self.clock()
         last_ts = derived.last_ts
+        last_id = derived.last_id
         first = cr.size
         stamp: str | None = None
         new_ids: list[str] = []
@@ -357,6 +383,9 @@ class Sequencer:
                 stamp = format_timestamp(ts)  # a live batch shares one time: format it once
             last_ts = ts
             event_id = self.ids.new(ts)
+            if event_id <= last_id:
+                event_id = next_id(last_id)
+            last_id = event_id
             event = {"id": event_id, "timestamp": stamp, **sub}
             body = canonicalize_event(event)
             if len(body) > MAX_EVENT_BYTES:
