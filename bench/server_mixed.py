@@ -180,6 +180,11 @@ def reader_process(spec: tuple[str, str, list[dict[str, str]], int, float], queu
         queue.put(repr(exc))
 
 
+def _load() -> str:
+    """The machine's 1-minute load average: other work skews every figure on a shared host."""
+    return f" [load {os.getloadavg()[0]:.1f}]" if hasattr(os, "getloadavg") else ""
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -194,7 +199,7 @@ def run_backend(name: str, db: str | None, workers: int, args: Any, port: int) -
         url = f"http://127.0.0.1:{port}"
         try:
             alone = ingest_for(url, prepared.ingest_key, body, args.ingesters, args.seconds)
-            print(f"  ingest alone ({args.ingesters} clients): {alone:,.0f} ev/s")
+            print(f"  ingest alone ({args.ingesters} clients): {alone:,.0f} ev/s{_load()}")
             ctx = multiprocessing.get_context("spawn")
             queue = ctx.Queue()
             readers = ctx.Process(
@@ -218,7 +223,7 @@ def run_backend(name: str, db: str | None, workers: int, args: Any, port: int) -
     print(
         f"  mixed: ingest {mixed:,.0f} ev/s ({mixed / alone:.2f}x alone) with {args.readers} "
         f"readers: {len(latencies):,} reads ({len(latencies) / args.seconds:,.0f}/s), "
-        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, worst {max(latencies):.1f} ms"
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, worst {max(latencies):.1f} ms{_load()}"
     )
     return {"alone": alone, "mixed": mixed, "p50": p50, "p99": p99}
 
