@@ -180,6 +180,20 @@ def reader_process(spec: tuple[str, str, list[dict[str, str]], int, float], queu
         queue.put(repr(exc))
 
 
+def api_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of the server process and its children so far (Linux; else 0)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0.0
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def _load() -> str:
     """The machine's 1-minute load average: other work skews every figure on a shared host."""
     return f" [load {os.getloadavg()[0]:.1f}]" if hasattr(os, "getloadavg") else ""
@@ -198,8 +212,14 @@ def run_backend(name: str, db: str | None, workers: int, args: Any, port: int) -
         proc = start_server(Path(tmp), db, port, workers)
         url = f"http://127.0.0.1:{port}"
         try:
+            cpu = api_cpu_seconds(proc.pid)
             alone = ingest_for(url, prepared.ingest_key, body, args.ingesters, args.seconds)
-            print(f"  ingest alone ({args.ingesters} clients): {alone:,.0f} ev/s{_load()}")
+            cpu_alone = api_cpu_seconds(proc.pid) - cpu
+            print(
+                f"  ingest alone ({args.ingesters} clients): {alone:,.0f} ev/s; API processes "
+                f"used {cpu_alone / args.seconds:.2f} cores = "
+                f"{cpu_alone / (alone * args.seconds) * 1e6:.0f} ms CPU per 1,000 events{_load()}"
+            )
             ctx = multiprocessing.get_context("spawn")
             queue = ctx.Queue()
             readers = ctx.Process(
@@ -211,7 +231,9 @@ def run_backend(name: str, db: str | None, workers: int, args: Any, port: int) -
             )
             readers.start()
             time.sleep(0.5)  # the readers' process imports before it reads
+            cpu = api_cpu_seconds(proc.pid)
             mixed = ingest_for(url, prepared.ingest_key, body, args.ingesters, args.seconds)
+            cpu_mixed = api_cpu_seconds(proc.pid) - cpu
             latencies = queue.get(timeout=args.seconds + 120)
             readers.join()
             if isinstance(latencies, str):
@@ -223,7 +245,8 @@ def run_backend(name: str, db: str | None, workers: int, args: Any, port: int) -
     print(
         f"  mixed: ingest {mixed:,.0f} ev/s ({mixed / alone:.2f}x alone) with {args.readers} "
         f"readers: {len(latencies):,} reads ({len(latencies) / args.seconds:,.0f}/s), "
-        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, worst {max(latencies):.1f} ms{_load()}"
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, worst {max(latencies):.1f} ms; API processes "
+        f"used {cpu_mixed / args.seconds:.2f} cores{_load()}"
     )
     return {"alone": alone, "mixed": mixed, "p50": p50, "p99": p99}
 
