@@ -47,7 +47,11 @@ def api_process(
         yield proc, url
     finally:
         if proc.poll() is None:
-            proc.kill()
+            proc.terminate()  # a supervisor (--workers) stops its workers on SIGTERM
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         proc.wait()
         if proc.stderr:
             proc.stderr.close()

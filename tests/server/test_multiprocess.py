@@ -192,3 +192,20 @@ def test_serve_workers_runs_n_processes_and_replaces_a_killed_one(site: Site) ->
         _run(streams)
         _join(streams, ledger)
         assert site.check(url, ledger) >= 64 * ledger.batch
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="counts worker processes in /proc")
+def test_workers_end_when_their_supervisor_is_killed(site: Site) -> None:
+    with api_process(site.data_dir, site.db_url, "--workers", "2") as (proc, _url):
+        deadline = time.monotonic() + 30
+        while len(workers := _spawned_children(proc.pid)) < 2:
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 15
+        while alive := [pid for pid in workers if Path(f"/proc/{pid}").exists()]:
+            assert time.monotonic() < deadline, f"orphaned workers still run: {alive}"
+            time.sleep(0.1)

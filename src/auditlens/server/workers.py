@@ -21,6 +21,8 @@ Decisions:
   the workers: N copies would only compete for the per-forwarder locks.
 * Retention runs in every worker when asked for; pruning takes the log lock and a second
   worker finds nothing left to prune.
+* A worker ends when its supervisor is gone (even killed with SIGKILL): it notices within half
+  a second and shuts down gracefully.
 * SQLite is refused: its file admits one writer at a time, so more processes would only queue
   on its lock (see :func:`check_workers`).
 """
@@ -30,6 +32,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +88,27 @@ def app_from_environment() -> FastAPI:
     if not text:
         raise RuntimeError(f"{ENVIRONMENT} is not set: start workers with `auditlens serve`")
     settings, limits = _decode(text)
+    _exit_with_parent()
     WorkerH11Protocol.header_timeout = limits.header_timeout
     WorkerH11Protocol.body_timeout = limits.body_timeout
     WorkerH11Protocol.max_connections = limits.max_connections
     return create_app(settings)
+
+
+def _exit_with_parent(interval: float = 0.5) -> None:
+    """End this worker (SIGTERM to itself: a graceful shutdown) once its supervisor is gone.
+
+    A supervisor killed with SIGKILL cannot stop its workers; left alone they would keep
+    serving the port, unsupervised, and keep their database connections.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
 
 
 def _start_forwarding(settings: ServerSettings) -> Any:
