@@ -12,7 +12,11 @@ Workload (printed with the figures):
    ``--repeat`` times over HTTP; reported: median and worst milliseconds (the worst includes
    the first, cold request).
 
-Run: ``.venv/bin/python bench/server.py [--events 1000000] [--db URL]``.
+3. ``--mixed``: ingest while 20 readers page with filters, SQLite (one process) and, with
+   ``--db``, PostgreSQL with ``--pg-workers`` API processes side by side (bench/server_mixed.py).
+
+Run: ``.venv/bin/python bench/server.py [--events 1000000] [--db URL]``;
+``.venv/bin/python bench/server.py --mixed --db postgresql+psycopg://USER@HOST/DB``.
 """
 
 from __future__ import annotations
@@ -178,7 +182,21 @@ def main() -> None:
     parser.add_argument("--sqlite-synchronous", choices=["FULL", "NORMAL"], default="FULL")
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-queries", action="store_true")
+    mixed = parser.add_argument_group("mixed load (--mixed; see bench/server_mixed.py)")
+    mixed.add_argument("--mixed", action="store_true", help="ingest while readers page")
+    mixed.add_argument("--readers", type=int, default=20)
+    mixed.add_argument("--ingesters", type=int, default=4)
+    mixed.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
+    mixed.add_argument("--pg-workers", type=int, default=2, help="PostgreSQL API processes")
+    mixed.add_argument("--only", choices=["sqlite", "postgresql"], help="run one database only")
     args = parser.parse_args()
+    if args.mixed:
+        from server_mixed import run_mixed
+
+        if args.events == 1_000_000:
+            args.events = 100_000  # the mixed load's default log
+        run_mixed(args)
+        return
     global SYNC  # noqa: PLW0603 - one setting for the whole benchmark run
     SYNC = args.sqlite_synchronous
     db_name = args.db or f"SQLite (WAL, synchronous={SYNC})"

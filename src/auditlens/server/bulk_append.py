@@ -42,7 +42,13 @@ from auditlens.core.tiles import TILE_HEIGHT
 from auditlens.server.bulk_prepare import Prepared
 from auditlens.server.db import Database
 from auditlens.server.schema import checkpoints, entries, organizations, tree_nodes
-from auditlens.server.sequencer import FUTURE_TOLERANCE_MS, Sequencer, insert_rows, locked_state
+from auditlens.server.sequencer import (
+    FUTURE_TOLERANCE_MS,
+    Sequencer,
+    insert_rows,
+    locked_state,
+    next_id,
+)
 
 __all__ = ["bulk_append"]
 
@@ -104,13 +110,14 @@ class _OpenLog:
         self.origin, state = locked_state(conn, org_id)
         self.cr = CompactRange.from_state(state.size, state.frontier)
         self.last_ts = state.last_ts
+        self.last_id = state.last_id
         self.now = sequencer.clock()
 
     def append_and_sign(self, chunk: Sequence[Prepared]) -> None:
         """Append ``chunk`` exactly as one :meth:`Sequencer.append_in` would, then sign it."""
         org_id, cr, ids = self.org_id, self.cr, self.sequencer.ids
         latest = self.now + FUTURE_TOLERANCE_MS
-        last_ts = self.last_ts
+        last_ts, last_id = self.last_ts, self.last_id
         entry_rows: list[tuple[Any, ...]] = []
         node_rows: list[tuple[str, int, int, bytes]] = []
         for p in chunk:
@@ -124,6 +131,9 @@ class _OpenLog:
                 stamp = p.stamp
             last_ts = ts
             event_id = ids.new(ts)
+            if event_id <= last_id:  # the sequencer's rule: ids sort in log order
+                event_id = next_id(last_id)
+            last_id = event_id
             body = p.head + event_id.encode() + p.middle + stamp + p.tail
             if len(body) > MAX_EVENT_BYTES:
                 raise EventError(
@@ -142,7 +152,7 @@ class _OpenLog:
                     p.agent_id, p.outcome, lh, body,
                 )
             )  # fmt: skip
-        self.last_ts = last_ts
+        self.last_ts, self.last_id = last_ts, last_id
         insert_rows(self.conn, entries, entry_rows)
         if node_rows:
             insert_rows(self.conn, tree_nodes, node_rows)

@@ -5,6 +5,7 @@ Shape (every command takes ``--data-dir``, ``--db`` and ``--server-name``)::
     auditlens serve [--host 127.0.0.1] [--port 8765] [--demo [--seed N] [--events N]]
                     [--forwarded-allow-ips IPS] [--header-timeout S] [--body-timeout S]
                     [--keep-alive-timeout S] [--max-connections N] [--password-check-workers N]
+                    [--workers N]
     auditlens server org create NAME --plan business|enterprise [--slug SLUG]
     auditlens server org list
     auditlens server user create --org ORG --email EMAIL --role owner|admin|member
@@ -152,6 +153,13 @@ def register(subparsers: Any) -> None:
         default="process",
         help="run SIEM forwarders in a child process (default), a thread, or not here",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N API processes on the port (PostgreSQL only; see docs/architecture.md)",
+    )
     serve.add_argument("--log-level", default="info", help="uvicorn log level")
     serve.set_defaults(handler=run_serve)
 
@@ -272,7 +280,11 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from auditlens.server.app import create_app
     from auditlens.server.serving import ServeLimits, uvicorn_config
+    from auditlens.server.workers import check_workers, run_workers
 
+    refused = check_workers(args.workers, settings_from(args).resolved_database_url)
+    if refused:
+        raise SystemExit(f"auditlens: {refused}")
     limits = ServeLimits(
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
@@ -312,6 +324,11 @@ def run_serve(args: argparse.Namespace) -> int:
             f"auditlens: WARNING: listening on {args.host} over plain HTTP; put a TLS proxy in "
             "front of it before anyone else connects"
         )
+    if args.workers > 1:
+        state.close()
+        _err(f"auditlens: serving on http://{args.host}:{args.port} ({args.workers} processes)")
+        run_workers(settings, limits, args.host, args.port, args.workers, log_level=args.log_level)
+        return 0
     _err(f"auditlens: serving on http://{args.host}:{args.port}")
     config = uvicorn_config(
         create_app(settings, state), args.host, args.port, limits, log_level=args.log_level

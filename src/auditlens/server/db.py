@@ -5,8 +5,10 @@ Decisions:
 * One writer. Every write runs inside :meth:`Database.write`, which holds a process-wide lock
   and opens the transaction with ``BEGIN IMMEDIATE`` on SQLite (so a second process, such as
   ``auditlens server seed`` against a running server, waits on ``busy_timeout`` instead of
-  failing a lock upgrade halfway). On PostgreSQL the sequencer additionally locks the
-  organization's row (``SELECT ... FOR UPDATE``), which serializes appends across processes.
+  failing a lock upgrade halfway). On PostgreSQL several API processes may share the database:
+  the sequencer takes a per-organization advisory lock (:func:`.sequencer.lock_log`), which
+  serializes appends across processes, and schema creation takes one too, so processes
+  started together do not race to create the same table.
 * Reads use a separate engine whose transactions are plain ``BEGIN`` (deferred): in WAL mode
   they see a consistent snapshot and never block the writer.
 * SQLite pragmas: WAL, ``synchronous`` from the settings (FULL by default: an acknowledged batch
@@ -29,6 +31,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from auditlens.server.schema import create_schema
 
 _SYNCHRONOUS = {"OFF", "NORMAL", "FULL", "EXTRA"}
+
+SCHEMA_LOCK_KEY = 0x6175_6469_746C_656E  # "auditlen": serializes schema creation on PostgreSQL
 
 
 def _sqlite_engine(url: str, begin: str, cache_kib: int, synchronous: str) -> Engine:
@@ -99,6 +103,9 @@ class Database:
     def create_schema(self) -> None:
         """Create the tables, indexes and triggers that are missing (idempotent)."""
         with self.write() as conn:
+            if self.dialect == "postgresql":
+                # API processes started together would otherwise race to create one table.
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
             create_schema(conn)
 
     @contextmanager

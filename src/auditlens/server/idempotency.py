@@ -14,9 +14,9 @@ Decisions:
 * A receipt replays for ``idempotency_ttl_seconds`` (24 hours by default: far longer than any
   client retries, as with Stripe's keys). After that the key is forgotten: the same request is
   a new batch. The retention loop (and ``auditlens server prune``) deletes expired receipts.
-* Receipts are rows of the server database, so every API process on it shares them. On
-  PostgreSQL the lookup locks the organization's row first, so two processes that receive the
-  same retry at once append it only once (SQLite's ``BEGIN IMMEDIATE`` already serializes).
+* Receipts are rows of the server database, so every API process on it shares them. The lookup
+  takes the organization's log lock first (:func:`.sequencer.lock_log`, which the append then
+  holds), so two processes that receive the same retry at once append it only once.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from auditlens.server.db import Database
-from auditlens.server.schema import checkpoints, entries, ingest_receipts, organizations
-from auditlens.server.sequencer import Appended, now_ms
+from auditlens.server.schema import checkpoints, entries, ingest_receipts
+from auditlens.server.sequencer import Appended, lock_log, now_ms
 
 _KEY = re.compile(r"[\x21-\x7e]{1,128}")
 
@@ -56,10 +56,7 @@ def body_digest(raw: bytes) -> bytes:
 
 def find(conn: Connection, org_id: str, key: str, ttl_seconds: float) -> Receipt | None:
     """The live receipt of ``key`` (younger than ``ttl_seconds``), or None."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            sa.select(organizations.c.id).where(organizations.c.id == org_id).with_for_update()
-        )
+    lock_log(conn, org_id)
     row = conn.execute(
         sa.select(
             ingest_receipts.c.body_sha256,

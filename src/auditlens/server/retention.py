@@ -27,7 +27,7 @@ from auditlens.core.tiles import TILE_WIDTH
 from auditlens.server.accounts import PLANS
 from auditlens.server.queries import first_index_at
 from auditlens.server.schema import RETENTION_EVENT, entries, organizations
-from auditlens.server.sequencer import Sequencer
+from auditlens.server.sequencer import Sequencer, lock_log
 
 DAY_MS = 86_400_000
 
@@ -45,10 +45,11 @@ def prune(sequencer: Sequencer, org_id: str, now_ms: int | None = None) -> Prune
     """Prune ``org_id`` by its plan's retention as of ``now_ms``; None when nothing expired."""
     now = sequencer.clock() if now_ms is None else now_ms
     with sequencer.db.write() as conn:
+        lock_log(conn, org_id)  # before any read: the append below takes the same lock
         org = conn.execute(
-            sa.select(organizations.c.plan, organizations.c.min_index, organizations.c.tree_size)
-            .where(organizations.c.id == org_id)
-            .with_for_update()
+            sa.select(
+                organizations.c.plan, organizations.c.min_index, organizations.c.tree_size
+            ).where(organizations.c.id == org_id)
         ).one()
         days = PLANS[org.plan]
         cutoff = now - days * DAY_MS

@@ -3,12 +3,14 @@
 An append takes a batch of submissions (already validated, see :func:`validate_batch`) and, in
 the caller's single write transaction:
 
-1. locks the organization's row (PostgreSQL ``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` already
-   excludes other writers) and **recomputes** the sequencer state (tree size, compact range,
-   last time) from what the log stores (:func:`derive_state`), refusing to go on when the
-   stored nodes do not give the root of the newest signed checkpoint;
+1. takes the organization's log lock (:func:`lock_log`: a PostgreSQL transaction-level advisory
+   lock; SQLite's ``BEGIN IMMEDIATE`` already excludes other writers) and **recomputes** the
+   sequencer state (tree size, compact range, last time) from what the log stores
+   (:func:`derive_state`), refusing to go on when the stored nodes do not give the root of the
+   newest signed checkpoint;
 2. gives each event the next index, a server UTC timestamp that never decreases (``max(clock,
-   last)``) and a fresh time-ordered id, then its RFC 8785 bytes and leaf hash;
+   last)``) and a fresh time-ordered id that sorts after the newest stored one (:func:`next_id`),
+   then its RFC 8785 bytes and leaf hash;
 3. extends the compact range, storing every completed full node at a tlog-tiles level
    (heights 8, 16, ...; leaf hashes live with the entries);
 4. signs a checkpoint for the new size and stores it with the new state.
@@ -25,6 +27,16 @@ A cache that differs is logged and overwritten; :func:`repair_state` does the sa
 A log whose stored nodes disagree with its own newest checkpoint, or whose state claims more entries
 than that checkpoint, is refused (:class:`LogStateError`, a 503) until an operator has looked.
 
+Several API processes (``auditlens serve --workers N`` on PostgreSQL) share one sequencer this
+way: whichever process holds an organization's log lock is its sequencer until it commits or
+rolls back, and the state it reads under the lock is what the previous holder committed (the
+lock is taken before any read of the log, and PostgreSQL's read-committed statements see every
+commit that precedes them). No process keeps tree state between appends. A process killed while
+holding the lock loses its connection; PostgreSQL then rolls its transaction back and releases
+the lock, and the next append goes on from the last committed checkpoint. The primary key
+``(org_id, size)`` of ``checkpoints`` (and ``(org_id, idx)`` of ``entries``) is the last line:
+two checkpoints for one size cannot both be stored, whatever the code above them does.
+
 Nothing is visible until the transaction commits, so a kill at any instant leaves either the
 whole batch with its checkpoint or none of it: the log always verifies and the checkpoint never
 goes backwards. Readers see the newest checkpoint and exactly the entries it covers.
@@ -37,6 +49,7 @@ append).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -116,6 +129,28 @@ def _insert_rows(conn: Connection, table: sa.Table, rows: Sequence[tuple[Any, ..
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
 
 
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def next_id(event_id: str) -> str:
+    """The id right after ``event_id`` (its ULID plus one, in the same millisecond).
+
+    Each process draws ids from its own generator, monotonic only within that process. When
+    another process appended last within the same millisecond (or a clock behind the log's last
+    time made this batch share it), a fresh id could sort before the ids already stored; the
+    sequencer then takes the successor of the newest stored id instead, so ids always sort in
+    log order, whichever process appends.
+    """
+    digits = list(event_id)
+    for i in range(len(digits) - 1, len(digits) - 17, -1):  # the 16 random characters
+        value = _CROCKFORD.index(digits[i]) + 1
+        if value < 32:
+            digits[i] = _CROCKFORD[value]
+            return "".join(digits)
+        digits[i] = "0"
+    raise OverflowError(f"no id follows {event_id} within its millisecond")
+
+
 class LogStateError(ProblemError):
     """The stored log cannot be extended safely: signing now could fork it (answered as 503)."""
 
@@ -137,6 +172,8 @@ class SequencerState:
     size: int
     frontier: list[bytes]
     last_ts: int
+    last_id: str = ""
+    """The id of the newest entry ("" for an empty log): every new id must sort after it."""
 
     def stored(self) -> tuple[int, bytes, int]:
         """The ``(tree_size, frontier, last_ts)`` columns that hold this state."""
@@ -160,14 +197,14 @@ def derive_state(conn: Connection, org_id: str) -> SequencerState:
         .subquery()
     )
     last = (
-        sa.select(entries.c.idx, entries.c.ts)
+        sa.select(entries.c.idx, entries.c.ts, entries.c.id)
         .where(entries.c.org_id == org_id)
         .order_by(entries.c.idx.desc())
         .limit(1)
         .subquery()
     )
     row = conn.execute(
-        sa.select(newest.c.size, newest.c.root, last.c.idx, last.c.ts).select_from(
+        sa.select(newest.c.size, newest.c.root, last.c.idx, last.c.ts, last.c.id).select_from(
             newest.outerjoin(last, sa.true())
         )
     ).first()
@@ -189,7 +226,7 @@ def derive_state(conn: Connection, org_id: str) -> SequencerState:
             org_id,
             f"its stored tree nodes do not give the root of its signed checkpoint of size {size}",
         )
-    return SequencerState(size, frontier, int(row[3]) if size else 0)
+    return SequencerState(size, frontier, int(row[3]) if size else 0, row[4] if size else "")
 
 
 def _stored_state(row: Any) -> tuple[object, bytes, object]:
@@ -218,17 +255,36 @@ def _checked_state(conn: Connection, org_id: str, origin: str, row: Any) -> Sequ
     return derived
 
 
+def log_lock_key(org_id: str) -> int:
+    """The signed 64-bit PostgreSQL advisory lock key of an organization's log."""
+    digest = hashlib.sha256(b"auditlens-log:" + org_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def lock_log(conn: Connection, org_id: str) -> None:
+    """Make this transaction the only writer of ``org_id``'s log until it ends.
+
+    PostgreSQL: ``pg_advisory_xact_lock`` on :func:`log_lock_key` (released at commit or
+    rollback, also when the connection dies). An advisory lock rather than ``SELECT ... FOR
+    UPDATE`` on the organization's row: that row lock also blocks every insert that references
+    the organization (a login's session row, a new API key), which would wait out whole
+    appends. Re-entrant within one transaction. SQLite: nothing to do, the write transaction
+    (``BEGIN IMMEDIATE``) already excludes every other writer of the file.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(log_lock_key(org_id))))
+
+
 def _locked_state_row(conn: sa.Connection, org_id: str) -> sa.Row | None:  # type: ignore[type-arg]
-    """The organization's origin and stored sequencer state, locked for this transaction."""
+    """The organization's origin and stored sequencer state, read under its log lock."""
+    lock_log(conn, org_id)
     return conn.execute(
         sa.select(
             organizations.c.origin,
             organizations.c.tree_size,
             organizations.c.frontier,
             organizations.c.last_ts,
-        )
-        .where(organizations.c.id == org_id)
-        .with_for_update()
+        ).where(organizations.c.id == org_id)
     ).one_or_none()
 
 
@@ -309,6 +365,7 @@ class Sequencer:
         cr = CompactRange.from_state(derived.size, derived.frontier)
         now = self.clock()
         last_ts = derived.last_ts
+        last_id = derived.last_id
         first = cr.size
         stamp: str | None = None
         new_ids: list[str] = []
@@ -326,6 +383,9 @@ class Sequencer:
                 stamp = format_timestamp(ts)  # a live batch shares one time: format it once
             last_ts = ts
             event_id = self.ids.new(ts)
+            if event_id <= last_id:
+                event_id = next_id(last_id)
+            last_id = event_id
             event = {"id": event_id, "timestamp": stamp, **sub}
             body = canonicalize_event(event)
             if len(body) > MAX_EVENT_BYTES:
