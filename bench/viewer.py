@@ -40,7 +40,7 @@ from pathlib import Path  # noqa: E402
 from typing import TYPE_CHECKING, Any  # noqa: E402
 
 if TYPE_CHECKING:
-    from auditlens.mirror.query import EventFilter
+    from auditlens.mirror.filter import EventFilter
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -105,7 +105,7 @@ def measure(path: Path) -> None:
     from PySide6.QtWidgets import QApplication
     from tests.ui.mirror_factory import NOW_MS
 
-    from auditlens.mirror.query import EventFilter
+    from auditlens.mirror.filter import EventFilter
     from auditlens.ui.main_window import MainWindow
     from auditlens.ui.resources import stylesheet
     from auditlens.ui.table_model import COLUMNS
@@ -242,7 +242,7 @@ def matrix_filters(path: Path) -> dict[str, EventFilter]:
 
     from tests.ui.mirror_factory import NOW_MS
 
-    from auditlens.mirror.query import EventFilter
+    from auditlens.mirror.filter import EventFilter
 
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
 
@@ -318,7 +318,8 @@ def matrix_filters(path: Path) -> dict[str, EventFilter]:
 
 def matrix(path: Path) -> None:
     """First page of every filter x sort x direction, each in a fresh reader (cold SQLite cache)."""
-    from auditlens.mirror.query import SORT_COLUMNS, MirrorReader
+    from auditlens.mirror.filter import SORT_COLUMNS
+    from auditlens.mirror.reader import MirrorReader
 
     filters = matrix_filters(path)
     print(
@@ -370,7 +371,7 @@ def screens(path: Path) -> None:
 
     from auditlens.core.errors import Code, VerificationError
     from auditlens.core.note import generate_keys
-    from auditlens.mirror.query import EventFilter
+    from auditlens.mirror.filter import EventFilter
     from auditlens.ui.dialogs import KeyChangedDialog, SignInDialog, TrustDialog
     from auditlens.ui.main_window import MainWindow
     from auditlens.ui.resources import stylesheet

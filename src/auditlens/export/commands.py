@@ -211,7 +211,7 @@ def _mirror_for(args: argparse.Namespace) -> tuple[Path, str | None]:
 
 def _filter(args: argparse.Namespace) -> Any:
     from auditlens.core.events import parse_timestamp
-    from auditlens.mirror.query import EventFilter
+    from auditlens.mirror.filter import EventFilter
 
     types = {t.strip() for value in args.type for t in value.split(",") if t.strip()}
     return EventFilter(
@@ -231,13 +231,14 @@ def run_export(args: argparse.Namespace) -> int:
     """Export from the mirror; 0 on success, 1 when refused, 2 on bad input."""
     from auditlens.core.errors import FormatError
     from auditlens.export.columns import CSV_COLUMNS
-    from auditlens.export.mirror_source import MirrorSnapshot, filter_description
     from auditlens.export.writer import (
         ExportCancelledError,
         ExportOptions,
         ExportRefusedError,
         export,
     )
+    from auditlens.mirror.filter import filter_description
+    from auditlens.mirror.snapshot import MirrorSnapshot
 
     try:
         path, server = _mirror_for(args)

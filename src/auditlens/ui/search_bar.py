@@ -1,6 +1,6 @@
 """The free-text search field above the table, and the delegate that marks hits in cells.
 
-The search is part of the one filter (:attr:`auditlens.mirror.query.EventFilter.text`): the
+The search is part of the one filter (:attr:`auditlens.mirror.filter.EventFilter.text`): the
 sidebar narrows by fields, the search by what any value of the event says, and the table shows
 the rows matching both, in the same order and pages as any filter. ``/`` focuses the field
 (from anywhere but another text field), Enter applies what was typed, Esc clears the search
