@@ -44,6 +44,10 @@ class StubFacts:
         self.asked.append("bounds")
         return 10, 20
 
+    def smallest_driver(self, r: Resolved) -> str | None:
+        self.asked.append("driver")
+        return "outcome" if r.outcome == "denied" else None
+
 
 def resolved(**kw: object) -> Resolved:
     base: dict[str, object] = {
@@ -128,3 +132,16 @@ def test_every_plan_orders_by_a_key_ending_in_time_then_index(sort: str) -> None
                 assert stream.order[-1] == "e.idx"
                 sql = planner.select_sql(stream, stream.where, False)
                 assert "OFFSET" not in sql and sql.endswith("LIMIT ?")
+
+
+def test_an_outcome_sort_is_one_segment_per_verdict_each_driven_by_its_smallest_index() -> None:
+    """A type whose rows are all failures, sorted by outcome descending, must not walk every
+    success of the verdict index before its first row (the 5M-event trap: ~5 s)."""
+    r = resolved(types=frozenset({"task.failed"}))
+    plan = build_plan(r, "outcome", True, StubFacts())
+    assert [s.lead for s in plan.segments] == ["success", "failure", "denied", None]
+    by_lead = {s.lead: s.streams[0].where for s in plan.segments}
+    assert by_lead["success"].startswith("e.type = ?")  # the type drives, the verdict is probed
+    assert "INDEXED BY ix_entries_verdict_ts" in by_lead["success"]
+    assert by_lead["denied"].startswith("e.verdict = ?")  # measured smaller: it drives
+    assert by_lead[None].startswith("e.verdict IS NULL")

@@ -658,3 +658,33 @@ def test_matching_indexes_are_the_tables_rows_below_a_bound(
 def test_matching_indexes_refuse_a_free_text_search(reader: MirrorReader) -> None:
     with pytest.raises(ValueError, match="not a free-text search"):
         reader.matching_indexes(EventFilter(text="alice"), 10)
+
+
+def test_two_big_equalities_are_counted_further_so_the_smaller_one_drives(
+    demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both past the first count's cap (the busiest user and the busiest agent at 5M events):
+    without a second count they tie and the priority order picks the user, three times the
+    rows to walk; counted further, the smaller drives."""
+    rows = all_rows(demo)
+    by_user: dict[str, int] = {}
+    by_agent: dict[str, int] = {}
+    for row in rows:
+        if row.user_id and row.agent_id:
+            by_user[row.user_id] = by_user.get(row.user_id, 0) + 1
+            by_agent[row.agent_id] = by_agent.get(row.agent_id, 0) + 1
+    user = max(by_user, key=by_user.__getitem__)
+    agent = max(by_agent, key=by_agent.__getitem__)
+    n_user = sum(1 for row in rows if row.user_id == user)
+    n_agent = sum(1 for row in rows if row.agent_id == agent)
+    assert n_agent < n_user  # the user comes first in the priority order
+    monkeypatch.setattr(resolve, "DRIVER_PROBE", min(n_agent, n_user) // 4)
+    reader = MirrorReader(demo)
+    try:
+        f = EventFilter(user_id=user, agent_id=agent)
+        assert reader.resolver.resolve(f).prefer == "agent"
+        monkeypatch.setattr(resolve, "DRIVER_PROBE_MAX", resolve.DRIVER_PROBE)  # no 2nd round
+        reader.refresh()
+        assert reader.resolver.resolve(f).prefer == "user"
+    finally:
+        reader.close()

@@ -31,7 +31,9 @@ from auditlens.mirror.pool import ConnectionPool, pooled
 from auditlens.mirror.records import User
 
 __all__ = [
+    "DRIVER_GROWTH",
     "DRIVER_PROBE",
+    "DRIVER_PROBE_MAX",
     "MAX_PREFIX_VALUES",
     "PREFIX_SEEKS",
     "Memo",
@@ -43,8 +45,11 @@ __all__ = [
 #: A prefix matching more values than this is refused with a message asking for more of it.
 MAX_PREFIX_VALUES = 500
 
-#: Up to how many rows each candidate driver index is counted when choosing between them.
+#: Up to how many rows each candidate driver index is counted when choosing between them;
+#: candidates still tied are counted again up to this many times more, up to the maximum.
 DRIVER_PROBE = 100_000
+DRIVER_GROWTH = 4
+DRIVER_PROBE_MAX = 1_600_000
 
 _PLURAL = {"user_id": "user ids", "task_id": "task ids", "agent_id": "agent ids", "ip": "IPs"}
 
@@ -281,6 +286,14 @@ class Resolver:
         return self.memo.get_or(("prefer", r), lambda: self._measure_drivers(r, names))
 
     def _measure_drivers(self, r: Resolved, names: list[str]) -> str:
+        """Count each candidate's index range, in rounds of growing caps, until one ends.
+
+        A first round to :data:`DRIVER_PROBE` rows settles most filters. When several
+        candidates reach it (the busiest user, 516,000 events at 5M, and the busiest agent,
+        164,000), each later round counts the ones still tied up to :data:`DRIVER_GROWTH`
+        times more: the agent then drives, a third of the probes. A count reads the index
+        alone (~0.1 µs an entry), far cheaper than the walk it saves (a probe per entry).
+        """
         conn = self.pool.current()
         time_only = replace(
             r,
@@ -294,18 +307,25 @@ class Resolver:
             event_field=None,
         )
         time_range, time_params = conditions(time_only, driver=None, plus_ts=False)
-        sizes: dict[str, int] = {}
-        for name in names:
+
+        def size(name: str, cap: int) -> int:
             total = 0
             for cond, params in driver_values(r, name) or []:
                 where = join_conditions([cond, *time_range])
                 sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM entries AS e WHERE {where} LIMIT ?)"
-                total += int(
-                    conn.execute(sql, (*params, *time_params, DRIVER_PROBE - total)).fetchone()[0]
-                )
-                if total >= DRIVER_PROBE:
+                total += int(conn.execute(sql, (*params, *time_params, cap - total)).fetchone()[0])
+                if total >= cap:
                     break
-            sizes[name] = total
+            return total
+
+        cap = DRIVER_PROBE
+        sizes = {name: size(name, cap) for name in names}
+        while cap < DRIVER_PROBE_MAX:
+            tied = [n for n in names if sizes[n] >= cap]
+            if len(tied) < 2 or len(tied) < len(names):
+                break  # one ended below the cap (it is the smallest) or one is left
+            cap *= DRIVER_GROWTH
+            sizes.update({name: size(name, cap) for name in tied})
         return min(names, key=lambda n: sizes[n])  # ties keep the priority order
 
     @pooled
