@@ -549,14 +549,17 @@ def test_a_narrow_filter_sorted_by_another_column_probes_before_it_reads_the_tab
     reader: MirrorReader, demo: Path
 ) -> None:
     """Failures of one user by type: the user's index finds the rows, the outcome is probed
-    in its index, and only the rows that pass are read and sorted."""
+    in its index, and only the rows that pass are read and sorted (their sort value and index:
+    the page's rows are read after the sort, by primary key)."""
     f = EventFilter(user_email=some_values(demo)["email"], outcome="failure")
     plan = reader.explain(f, "type", True)
-    assert plan[0].startswith("SEARCH e USING INDEX ix_entries_verdict_ts") or plan[0].startswith(
-        "SEARCH e USING INDEX ix_entries_user_ts"
-    ), plan
+    assert plan[0] == "SEARCH e USING INTEGER PRIMARY KEY (rowid=?)", plan
+    driver = [line for line in plan if line.startswith("SEARCH e USING INDEX")]
+    assert driver[0].startswith("SEARCH e USING INDEX ix_entries_verdict_ts") or driver[
+        0
+    ].startswith("SEARCH e USING INDEX ix_entries_user_ts"), plan
     assert len(probe_lines(plan)) == 1, plan
-    assert plan[-1] == "USE TEMP B-TREE FOR ORDER BY", plan
+    assert "USE TEMP B-TREE FOR ORDER BY" in plan, plan
 
 
 def test_an_export_records_the_ip_and_prefix_filters_it_selected_by() -> None:

@@ -346,7 +346,7 @@ def select_sql(stream: Stream, where: str, descending: bool, offset: bool = Fals
     join = USER_JOIN if stream.join_users else ""
     window = " LIMIT ? OFFSET ?" if offset else " LIMIT ?"
     if stream.late_rows:
-        page = f"SELECT e.idx FROM entries AS e WHERE {where} ORDER BY {order_by}{window}"
+        page = f"SELECT e.idx FROM entries AS e{join} WHERE {where} ORDER BY {order_by}{window}"
         return f"{SELECT}{join} WHERE e.idx IN ({page}) ORDER BY {order_by}"
     return f"{COLUMNS} FROM {stream.source}{join} WHERE {where} ORDER BY {order_by}{window}"
 
@@ -532,9 +532,13 @@ def _verdict_segments(r: Resolved, facts: Facts) -> list[Segment]:
     smallest (the filter's or the verdict's); an empty one costs at most one walk of that.
     The "no verdict" rows (none in a well-formed log) are walked on the verdict index.
     """
-    rest, params = conditions(r, driver=None, plus_ts=True)
+    rest, params = conditions(r, driver=None, plus_ts=False)
     null = Stream(
-        join_conditions(["e.verdict IS NULL", *rest]), tuple(params), ("e.ts", "e.idx"), (1, 2)
+        join_conditions(["e.verdict IS NULL", *rest]),
+        tuple(params),
+        ("e.ts", "e.idx"),
+        (1, 2),
+        source=f"{ENTRIES} INDEXED BY {PROBE_INDEXES['verdict']}",
     )
     segments = [Segment(None, (null,), null)]
     for verdict in sorted(OUTCOMES):
@@ -544,14 +548,15 @@ def _verdict_segments(r: Resolved, facts: Facts) -> list[Segment]:
 
 
 def _small_segment(r: Resolved, sort: str) -> Segment:
-    """A narrow filter: the driver index finds the rows, SQLite sorts just those."""
+    """A narrow filter: the driver index finds the rows, SQLite sorts just those.
+
+    Late rows: the sort holds each match's sort value and ``idx`` only, and the page's 200 rows
+    are read after it (a third less time for 17,000 matches at 5M events than sorting whole
+    rows), since every match's table row is read for its sort value anyway.
+    """
     where, all_params = driver_union(r)
-    if sort == "user":
-        lead = "coalesce(u.email, e.user_id, '')"
-        stream = Stream(where, all_params, (lead, "e.ts", "e.idx"), (0, 1, 2), True, "")
-    else:
-        lead = f"coalesce(e.{COLUMN_OF_SORT[sort]}, '')"
-        stream = Stream(where, all_params, (lead, "e.ts", "e.idx"), (0, 1, 2), False, "")
+    order = (_sort_lead(sort), "e.ts", "e.idx")
+    stream = Stream(where, all_params, order, (0, 1, 2), sort == "user", "", late_rows=True)
     return Segment(ALL, (stream,), stream)
 
 
@@ -560,17 +565,18 @@ def _walk_segments(facts: Facts, r: Resolved, sort: str) -> list[Segment]:
     if sort == "user":
         return _user_segments(facts, r, facts.user_ids_present())
     column = COLUMN_OF_SORT[sort]
-    if column == "task_id" and (r.since_ms is not None or r.until_ms is not None):
+    timed = r.since_ms is not None or r.until_ms is not None
+    untimed = replace(r, since_ms=None, until_ms=None)
+    if column == "task_id" and timed:
         # The task index is (task_id, idx): a time test would read every row it meets from
         # the table. ts never decreases with idx (docs/architecture.md §3): an idx range.
-        rest, params = conditions(
-            replace(r, since_ms=None, until_ms=None), driver=None, plus_ts=True
-        )
+        rest, params = conditions(untimed, driver=None, plus_ts=True)
         lo, hi = facts.idx_bounds(r.since_ms, r.until_ms)
-        rest = ["+e.idx >= ?", "+e.idx < ?", *rest]
-        params = [lo, hi, *params]
+        rest, params = ["+e.idx >= ?", "+e.idx < ?", *rest], [lo, hi, *params]
+        null_rest = ["e.idx >= ?", "e.idx < ?", *rest[2:]]
     else:
         rest, params = conditions(r, driver=None, plus_ts=True)
+        null_rest = conditions(r, driver=None, plus_ts=False)[0]
     if column == "task_id":  # its index is (task_id, idx): no ts inside it
         null_order: tuple[str, ...] = ("e.idx",)
         null_pos: tuple[int, ...] = (2,)
@@ -579,8 +585,14 @@ def _walk_segments(facts: Facts, r: Resolved, sort: str) -> list[Segment]:
     else:
         null_order, null_pos = ("e.ts", "e.idx"), (1, 2)
         order, pos = (f"e.{column}", "e.ts", "e.idx"), (0, 1, 2)
+    # Within the NULLs the index is in time order, so a time range there is a seek, not a walk
+    # from the oldest NULL (half the log has no task: "last 7 days" by task read 2.5M entries).
     null = Stream(
-        join_conditions([f"e.{column} IS NULL", *rest]), tuple(params), null_order, null_pos
+        join_conditions([f"e.{column} IS NULL", *null_rest]),
+        tuple(params),
+        null_order,
+        null_pos,
+        source=f"{ENTRIES} INDEXED BY {PROBE_INDEXES[column]}",
     )
     values = Stream(join_conditions([f"e.{column} IS NOT NULL", *rest]), tuple(params), order, pos)
     return [Segment(None, (null,), null), Segment(NON_NULL, (values,), values)]

@@ -31,7 +31,6 @@ from auditlens.mirror.pool import ConnectionPool, pooled
 from auditlens.mirror.records import User
 
 __all__ = [
-    "DRIVER_GROWTH",
     "DRIVER_PROBE",
     "DRIVER_PROBE_MAX",
     "MAX_PREFIX_VALUES",
@@ -46,10 +45,9 @@ __all__ = [
 MAX_PREFIX_VALUES = 500
 
 #: Up to how many rows each candidate driver index is counted when choosing between them;
-#: candidates still tied are counted again up to this many times more, up to the maximum.
+#: when all of them reach that, up to how many they are counted again.
 DRIVER_PROBE = 100_000
-DRIVER_GROWTH = 4
-DRIVER_PROBE_MAX = 1_600_000
+DRIVER_PROBE_MAX = 1_000_000
 
 _PLURAL = {"user_id": "user ids", "task_id": "task ids", "agent_id": "agent ids", "ip": "IPs"}
 
@@ -286,13 +284,13 @@ class Resolver:
         return self.memo.get_or(("prefer", r), lambda: self._measure_drivers(r, names))
 
     def _measure_drivers(self, r: Resolved, names: list[str]) -> str:
-        """Count each candidate's index range, in rounds of growing caps, until one ends.
+        """Count each candidate's index range up to a cap; if all reach it, further.
 
-        A first round to :data:`DRIVER_PROBE` rows settles most filters. When several
-        candidates reach it (the busiest user, 516,000 events at 5M, and the busiest agent,
-        164,000), each later round counts the ones still tied up to :data:`DRIVER_GROWTH`
-        times more: the agent then drives, a third of the probes. A count reads the index
-        alone (~0.1 µs an entry), far cheaper than the walk it saves (a probe per entry).
+        A first count to :data:`DRIVER_PROBE` rows settles most filters. When every candidate
+        reaches it (the busiest user, 516,000 events at 5M, and the busiest agent, 164,000),
+        they are counted again up to :data:`DRIVER_PROBE_MAX`: the agent then drives, a third
+        of the probes. A count reads the index alone (~0.1 µs an entry), far cheaper than the
+        walk it saves (a probe per entry), and is remembered until the next sync.
         """
         conn = self.pool.current()
         time_only = replace(
@@ -309,23 +307,27 @@ class Resolver:
         time_range, time_params = conditions(time_only, driver=None, plus_ts=False)
 
         def size(name: str, cap: int) -> int:
-            total = 0
-            for cond, params in driver_values(r, name) or []:
-                where = join_conditions([cond, *time_range])
-                sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM entries AS e WHERE {where} LIMIT ?)"
-                total += int(conn.execute(sql, (*params, *time_params, cap - total)).fetchone()[0])
-                if total >= cap:
-                    break
-            return total
+            values = driver_values(r, name) or []
 
-        cap = DRIVER_PROBE
-        sizes = {name: size(name, cap) for name in names}
-        while cap < DRIVER_PROBE_MAX:
-            tied = [n for n in names if sizes[n] >= cap]
-            if len(tied) < 2 or len(tied) < len(names):
-                break  # one ended below the cap (it is the smallest) or one is left
-            cap *= DRIVER_GROWTH
-            sizes.update({name: size(name, cap) for name in tied})
+            def count() -> int:
+                total = 0
+                for cond, params in values:
+                    where = join_conditions([cond, *time_range])
+                    sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM entries AS e WHERE {where} LIMIT ?)"
+                    found = conn.execute(sql, (*params, *time_params, cap - total)).fetchone()[0]
+                    total += int(found)
+                    if total >= cap:
+                        break
+                return total
+
+            # Remembered per value set and range: the segments of one sort share their counts.
+            key = ("size", tuple(values), tuple(time_range), tuple(time_params), cap)
+            return self.memo.get_or(key, count)
+
+        sizes = {name: size(name, DRIVER_PROBE) for name in names}
+        tied = [n for n in names if sizes[n] >= DRIVER_PROBE]
+        if len(tied) == len(names):  # none ended below the first cap: count those further
+            sizes.update({name: size(name, DRIVER_PROBE_MAX) for name in tied})
         return min(names, key=lambda n: sizes[n])  # ties keep the priority order
 
     @pooled
