@@ -44,6 +44,9 @@ class StubFacts:
         self.asked.append("bounds")
         return 10, 20
 
+    def values_present(self, column: str, limit: int) -> list[str]:
+        return ["agt_1", "agt_2"][:limit]
+
     def smallest_driver(self, r: Resolved) -> str | None:
         self.asked.append("driver")
         return "outcome" if r.outcome == "denied" else None
@@ -159,3 +162,19 @@ def test_a_time_range_is_a_seek_inside_the_nulls_of_the_sort_index(sort: str) ->
     assert "INDEXED BY ix_entries_" in stream.source
     bound = "e.idx >= ?" if sort == "task" else "e.ts >= ?"
     assert bound in stream.where and f"+{bound}" not in stream.where
+
+
+@pytest.mark.parametrize("sort", ["type", "agent"])
+def test_a_time_range_by_a_column_of_few_values_is_one_segment_per_value(sort: str) -> None:
+    """One day, sorted by type: each type's segment seeks into the day through the type index
+    instead of the walk testing the day on every entry of every type."""
+    r = resolved(since_ms=5, until_ms=9)
+    plan = build_plan(r, sort, False, StubFacts())
+    expected = ["auth.login", "task.failed"] if sort == "type" else ["agt_1", "agt_2"]
+    assert [s.lead for s in plan.segments] == [None, *expected]
+    column = "type" if sort == "type" else "agent_id"
+    for segment in plan.segments[1:]:
+        where = segment.streams[0].where
+        assert where.startswith(f"e.{column} = ?") and "e.ts >= ?" in where
+    without_range = build_plan(resolved(), sort, False, StubFacts())
+    assert [s.lead for s in without_range.segments] == [None, NON_NULL]  # dense: walked

@@ -52,6 +52,10 @@ from auditlens.mirror.filter import OUTCOMES, Key
 #: them (a temp B-tree of this size takes a few ms); a broader one walks the sort index.
 SMALL_RESULT = 20_000
 
+#: A time range sorted by a column of at most this many values (types, agents) is one segment
+#: per value (:func:`_spread_segments`); a column with more is walked.
+SPREAD_VALUES = 64
+
 COLUMN_OF_SORT: dict[str, str] = {
     "type": "type",
     "outcome": "verdict",
@@ -95,6 +99,10 @@ class Facts(Protocol):
 
     def smallest_driver(self, r: Resolved) -> str | None:
         """Of ``r``'s equalities, the one matching fewest rows (None: only one, or none)."""
+        ...
+
+    def values_present(self, column: str, limit: int) -> list[str]:
+        """Up to ``limit`` distinct non-NULL values of ``column`` in the log, sorted."""
         ...
 
 
@@ -396,6 +404,9 @@ def build_plan(r: Resolved, sort: str, descending: bool, facts: Facts) -> Plan:
     if sort == "outcome":
         segments = _verdict_segments(r, facts)
         return Plan(tuple(reversed(segments)) if descending else tuple(segments))
+    spread = _spread_segments(facts, r, sort)
+    if spread is not None:
+        return Plan(tuple(reversed(spread)) if descending else tuple(spread))
     narrowed = driver_of(r)[0] is not None or r.since_ms is not None or r.until_ms is not None
     if narrowed and facts.capped_count(r, SMALL_RESULT) <= SMALL_RESULT:
         return Plan((_small_segment(r, sort),))
@@ -544,6 +555,40 @@ def _verdict_segments(r: Resolved, facts: Facts) -> list[Segment]:
     for verdict in sorted(OUTCOMES):
         one = replace(r, outcome=verdict, prefer=None)
         segments.append(_value_segment(verdict, [replace(one, prefer=facts.smallest_driver(one))]))
+    return segments
+
+
+def _spread_segments(facts: Facts, r: Resolved, sort: str) -> list[Segment] | None:
+    """A time range sorted by type or agent (few values): one segment per value, or None.
+
+    Walking the sort index would test the time range on every entry of every value, inside
+    the range or not ("one day 89 days ago" by type read all 5M entries of a 5M-event log);
+    with each value as an equality of its own, its segment starts with a seek into the range,
+    through whichever index is smallest for it (the value's or the filter's).
+    """
+    if r.since_ms is None and r.until_ms is None:
+        return None
+    values: list[str]
+    if sort == "type" and not (r.categories or r.types):
+        values = [t for t, _ in facts.types_present()]
+
+        def one(v: str) -> Resolved:
+            return replace(r, types=frozenset({v}), prefer=None)
+
+    elif sort == "agent" and r.agent_ids is None:
+        values = facts.values_present("agent_id", SPREAD_VALUES + 1)
+
+        def one(v: str) -> Resolved:
+            return replace(r, agent_ids=frozenset({v}), prefer=None)
+
+    else:
+        return None
+    if len(values) > SPREAD_VALUES:
+        return None
+    segments = [_walk_segments(facts, r, sort)[0]]  # the entries without a value
+    for v in values:
+        each = one(v)
+        segments.append(_value_segment(v, [replace(each, prefer=facts.smallest_driver(each))]))
     return segments
 
 

@@ -268,6 +268,12 @@ class Resolver:
             row = conn.execute(next_sql, (row[0], "\U0010ffff\U0010ffff")).fetchone()
         return found
 
+    def values_present(self, column: str, limit: int) -> list[str]:
+        """Up to ``limit`` distinct values of ``column``, sorted (remembered until a sync)."""
+        return self.memo.get_or(
+            ("present", column, limit), lambda: self.known_values(column, limit)
+        )
+
     # -- the planner's facts --------------------------------------------------------------------
 
     @pooled
@@ -324,11 +330,20 @@ class Resolver:
             key = ("size", tuple(values), tuple(time_range), tuple(time_params), cap)
             return self.memo.get_or(key, count)
 
-        sizes = {name: size(name, DRIVER_PROBE) for name in names}
-        tied = [n for n in names if sizes[n] >= DRIVER_PROBE]
-        if len(tied) == len(names):  # none ended below the first cap: count those further
-            sizes.update({name: size(name, DRIVER_PROBE_MAX) for name in tied})
-        return min(names, key=lambda n: sizes[n])  # ties keep the priority order
+        def smallest(cap: int) -> tuple[str, int]:
+            """The first smallest candidate: each is counted only up to one past the best so
+            far (a bigger one need not be counted to its end)."""
+            best_name, best = names[0], size(names[0], cap)
+            for name in names[1:]:
+                n = size(name, min(cap, best + 1))
+                if n < best:
+                    best_name, best = name, n
+            return best_name, best
+
+        name, n = smallest(DRIVER_PROBE)
+        if n >= DRIVER_PROBE:  # every candidate reached the first cap: count them further
+            name, n = smallest(DRIVER_PROBE_MAX)
+        return name
 
     @pooled
     def capped_count(self, r: Resolved, cap: int) -> int:
