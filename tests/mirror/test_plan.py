@@ -44,6 +44,10 @@ class StubFacts:
         self.asked.append("bounds")
         return 10, 20
 
+    def matching(self, r: Resolved, cap: int) -> list[int] | None:
+        self.asked.append("matching")
+        return list(range(self.count)) if self.count <= cap else None
+
     def values_present(self, column: str, limit: int) -> list[str]:
         return ["agt_1", "agt_2"][:limit]
 
@@ -102,6 +106,7 @@ def test_a_narrow_filter_is_sorted_by_sqlite_a_broad_one_walks_the_sort_index() 
     (segment,) = narrow.segments
     assert segment.lead is ALL
     assert segment.streams[0].order[0] == "coalesce(e.agent_id, '')"
+    assert segment.streams[0].params == ("[" + ", ".join(map(str, range(50))) + "]",)
     broad = build_plan(resolved(outcome="failure"), "agent", False, StubFacts())
     assert [s.lead for s in broad.segments] == [None, NON_NULL]  # NULLs first ascending
     assert broad.segments[1].streams[0].order == ("e.agent_id", "e.ts", "e.idx")

@@ -41,6 +41,7 @@ How a page is found (no OFFSET over large ranges, no sort of a whole range):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple, Protocol
@@ -99,6 +100,10 @@ class Facts(Protocol):
 
     def smallest_driver(self, r: Resolved) -> str | None:
         """Of ``r``'s equalities, the one matching fewest rows (None: only one, or none)."""
+        ...
+
+    def matching(self, r: Resolved, cap: int) -> Sequence[int] | None:
+        """The ``idx`` of the rows matching ``r`` if there are at most ``cap``, else None."""
         ...
 
     def values_present(self, column: str, limit: int) -> list[str]:
@@ -408,8 +413,9 @@ def build_plan(r: Resolved, sort: str, descending: bool, facts: Facts) -> Plan:
     if spread is not None:
         return Plan(tuple(reversed(spread)) if descending else tuple(spread))
     narrowed = driver_of(r)[0] is not None or r.since_ms is not None or r.until_ms is not None
-    if narrowed and facts.capped_count(r, SMALL_RESULT) <= SMALL_RESULT:
-        return Plan((_small_segment(r, sort),))
+    found = facts.matching(r, SMALL_RESULT) if narrowed else None
+    if found is not None:
+        return Plan((_small_segment(found, sort),))
     segments = _walk_segments(facts, r, sort)
     return Plan(tuple(reversed(segments)) if descending else tuple(segments))
 
@@ -592,16 +598,19 @@ def _spread_segments(facts: Facts, r: Resolved, sort: str) -> list[Segment] | No
     return segments
 
 
-def _small_segment(r: Resolved, sort: str) -> Segment:
-    """A narrow filter: the driver index finds the rows, SQLite sorts just those.
+def _small_segment(found: Sequence[int], sort: str) -> Segment:
+    """A narrow filter: its rows, already found, sorted by SQLite.
 
-    Late rows: the sort holds each match's sort value and ``idx`` only, and the page's 200 rows
-    are read after it (a third less time for 17,000 matches at 5M events than sorting whole
-    rows), since every match's table row is read for its sort value anyway.
+    ``found`` are the ``idx`` of the matching rows (the reader walked the driver index once,
+    probing the other conditions, to learn that they are few): the query reads just those rows
+    by primary key and sorts them, instead of walking the driver and probing again for every
+    page. Late rows: the sort holds each match's sort value and ``idx`` only, and the page's
+    200 rows are read after it.
     """
-    where, all_params = driver_union(r)
+    where = "e.idx IN (SELECT value FROM json_each(?))"
+    params = (json.dumps(list(found)),)
     order = (_sort_lead(sort), "e.ts", "e.idx")
-    stream = Stream(where, all_params, order, (0, 1, 2), sort == "user", "", late_rows=True)
+    stream = Stream(where, params, order, (0, 1, 2), sort == "user", "", late_rows=True)
     return Segment(ALL, (stream,), stream)
 
 

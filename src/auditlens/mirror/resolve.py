@@ -362,6 +362,27 @@ class Resolver:
         return self.memo.get_or(("capped", r, cap), count)
 
     @pooled
+    def matching(self, r: Resolved, cap: int) -> tuple[int, ...] | None:
+        """The ``idx`` of the rows matching ``r`` (time order) if at most ``cap``, else None.
+
+        One walk of the driver index, probing the other conditions, stopping after ``cap + 1``
+        rows: what a capped count costs, and the plan of a narrow sort then reads just these
+        rows instead of walking and probing again.
+        """
+
+        def collect() -> tuple[int, ...] | None:
+            conn = self.pool.current()
+            found: list[int] = []
+            for s in time_streams(r)[0]:
+                sql = f"SELECT e.idx FROM entries AS e WHERE {s.where} LIMIT ?"
+                found.extend(i for (i,) in conn.execute(sql, (*s.params, cap + 1 - len(found))))
+                if len(found) > cap:
+                    return None
+            return tuple(found)
+
+        return self.memo.get_or(("matching", r, cap), collect)
+
+    @pooled
     def idx_bounds(self, since_ms: int | None, until_ms: int | None) -> tuple[int, int]:
         """``[lo, hi)``: the indexes of the entries with ``since_ms <= ts < until_ms``.
 
