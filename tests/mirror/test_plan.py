@@ -183,3 +183,13 @@ def test_a_time_range_by_a_column_of_few_values_is_one_segment_per_value(sort: s
         assert where.startswith(f"e.{column} = ?") and "e.ts >= ?" in where
     without_range = build_plan(resolved(), sort, False, StubFacts())
     assert [s.lead for s in without_range.segments] == [None, NON_NULL]  # dense: walked
+
+
+def test_a_time_range_sorted_by_task_is_sorted_by_sqlite_up_to_a_larger_cap() -> None:
+    """The task walk's cost depends on where the range's task ids sort, not on the range: a
+    range of up to SMALL_TASKS_IN_RANGE rows is found through time and sorted instead."""
+    between = (planner.SMALL_RESULT + planner.SMALL_TASKS_IN_RANGE) // 2
+    timed = build_plan(resolved(since_ms=5), "task", False, StubFacts(count=between))
+    assert [s.lead for s in timed.segments] == [ALL]
+    untimed = build_plan(resolved(outcome="failure"), "task", False, StubFacts(count=between))
+    assert [s.lead for s in untimed.segments] == [None, NON_NULL]

@@ -171,6 +171,7 @@ def test_keyset_pages_match_the_reference_for_every_filter_and_sort(
     demo: Path, monkeypatch: pytest.MonkeyPatch, small_result: int
 ) -> None:
     monkeypatch.setattr(planner, "SMALL_RESULT", small_result)
+    monkeypatch.setattr(planner, "SMALL_TASKS_IN_RANGE", small_result)
     rows = all_rows(demo)
     reader = MirrorReader(demo)
     try:
@@ -195,6 +196,7 @@ def test_a_jump_to_any_position_returns_the_rows_there(
     demo: Path, monkeypatch: pytest.MonkeyPatch, small_result: int
 ) -> None:
     monkeypatch.setattr(planner, "SMALL_RESULT", small_result)
+    monkeypatch.setattr(planner, "SMALL_TASKS_IN_RANGE", small_result)
     rows = all_rows(demo)
     reader = MirrorReader(demo)
     try:
@@ -495,6 +497,7 @@ def test_every_filter_condition_besides_the_driver_is_an_exact_covering_index_se
     (The task index is ``(task_id, idx)``: its probe is keyed by ``idx`` alone.)
     """
     monkeypatch.setattr(planner, "SMALL_RESULT", small_result)
+    monkeypatch.setattr(planner, "SMALL_TASKS_IN_RANGE", small_result)
     reader = MirrorReader(demo)
     try:
         for f in filters(demo):
@@ -532,6 +535,7 @@ def test_a_time_range_on_the_task_walk_is_the_matching_index_range(
 ) -> None:
     """The task index has no ``ts``: the walk tests ``idx`` bounds found by two time seeks."""
     monkeypatch.setattr(planner, "SMALL_RESULT", 0)
+    monkeypatch.setattr(planner, "SMALL_TASKS_IN_RANGE", 0)
     rows = sorted(all_rows(demo), key=lambda r: r.idx)
     since, until = rows[1000].ts, rows[2000].ts
     lo = min(r.idx for r in rows if r.ts >= since)
@@ -629,6 +633,7 @@ def test_a_union_of_many_values_pages_like_the_reference(
     both agree with the reference."""
     monkeypatch.setattr(planner, "MAX_MERGED_STREAMS", 1)
     monkeypatch.setattr(planner, "SMALL_RESULT", small_result)
+    monkeypatch.setattr(planner, "SMALL_TASKS_IN_RANGE", small_result)
     rows = all_rows(demo)
     reader = MirrorReader(demo)
     try:

@@ -53,6 +53,12 @@ from auditlens.mirror.filter import OUTCOMES, Key
 #: them (a temp B-tree of this size takes a few ms); a broader one walks the sort index.
 SMALL_RESULT = 20_000
 
+#: A time range sorted by task is sorted by SQLite up to this many rows (a third of a second
+#: of row reads): the task index walk tests the range on every entry it meets, and how far it
+#: walks before the range's tasks depends on their ids ("last 7 days" by task ascending walked
+#: the 2.5M task entries of a 5M-event log before its first row).
+SMALL_TASKS_IN_RANGE = 100_000
+
 #: A time range sorted by a column of at most this many values (types, agents) is one segment
 #: per value (:func:`_spread_segments`); a column with more is walked.
 SPREAD_VALUES = 64
@@ -413,7 +419,9 @@ def build_plan(r: Resolved, sort: str, descending: bool, facts: Facts) -> Plan:
     if spread is not None:
         return Plan(tuple(reversed(spread)) if descending else tuple(spread))
     narrowed = driver_of(r)[0] is not None or r.since_ms is not None or r.until_ms is not None
-    found = facts.matching(r, SMALL_RESULT) if narrowed else None
+    timed = r.since_ms is not None or r.until_ms is not None
+    cap = SMALL_TASKS_IN_RANGE if sort == "task" and timed else SMALL_RESULT
+    found = facts.matching(r, cap) if narrowed else None
     if found is not None:
         return Plan((_small_segment(found, sort),))
     segments = _walk_segments(facts, r, sort)
