@@ -383,6 +383,8 @@ def matrix(path: Path, cold: bool = False) -> None:
         f"{cpu[int(len(cpu) * 0.95)]:.1f} ms, worst {cpu[-1]:.1f} ms"
     )
     for label, part in (("single filters", single), ("2-filter combos", pairs)):
+        if not part:
+            continue
         print(f"  {label}: median {statistics.median(part):.1f} ms, worst {max(part):.1f} ms")
     print("  per sort (median / worst ms):")
     for sort in SORT_COLUMNS:
