@@ -149,7 +149,7 @@ def _peak_rss_mb() -> float:
 
 def _selection(spec: str) -> object:
     """``all``, ``agent`` (category), ``task:<id>`` or ``rows:<i>,<j>,...``."""
-    from auditlens.mirror.query import EventFilter
+    from auditlens.mirror.filter import EventFilter
 
     if spec == "all":
         return None
@@ -171,8 +171,8 @@ def child(argv: list[str]) -> None:
 
     def work() -> None:
         if argv[0] == "export":
-            from auditlens.export.mirror_source import MirrorSnapshot
             from auditlens.export.writer import ExportOptions, export
+            from auditlens.mirror.snapshot import MirrorSnapshot
 
             _, mirror, fmt, out, selection, mode = argv
             with MirrorSnapshot(mirror, _selection(selection)) as snap:  # type: ignore[arg-type]

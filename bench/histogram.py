@@ -13,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from auditlens.mirror.query import EventFilter, MirrorReader
+from auditlens.mirror.filter import EventFilter
+from auditlens.mirror.reader import MirrorReader
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "bench" / "out" / "viewer-1000000.sqlite"

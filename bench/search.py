@@ -41,7 +41,8 @@ sys.path.insert(0, str(ROOT))
 from tests.ui.mirror_factory import build_demo_mirror  # noqa: E402
 
 from auditlens.mirror import search  # noqa: E402
-from auditlens.mirror.query import EventFilter, MirrorReader  # noqa: E402
+from auditlens.mirror.filter import EventFilter  # noqa: E402
+from auditlens.mirror.reader import MirrorReader  # noqa: E402
 
 
 def mirror_of(events: int) -> Path:

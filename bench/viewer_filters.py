@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.ui.mirror_factory import NOW_MS, build_demo_mirror  # noqa: E402
 
-from auditlens.mirror.query import SORT_COLUMNS, EventFilter, MirrorReader  # noqa: E402
+from auditlens.mirror.filter import SORT_COLUMNS, EventFilter  # noqa: E402
+from auditlens.mirror.reader import MirrorReader  # noqa: E402
 
 
 def filters(path: Path) -> dict[str, EventFilter]:

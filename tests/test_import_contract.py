@@ -28,9 +28,7 @@ IO_MODULES = {"sqlite3", "httpx", "socket", "sqlalchemy", "PySide6", "keyring", 
 
 # Known departures, each a module path and the import it may make, with why it is still there.
 # The test also fails when one of these is gone, so the list can only shrink.
-KNOWN: dict[tuple[str, str], str] = {
-    ("export/mirror_source.py", "sqlite3"): "the export snapshot still reads the mirror directly",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _module_name(path: Path) -> str:

@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from auditlens.client.api import AuditApiClient
 from auditlens.core import merkle
 from auditlens.core.errors import Code
-from auditlens.export.mirror_source import MirrorSnapshot, filter_description
 from auditlens.export.record import attester
 from auditlens.export.verify import exit_code, verify_file
 from auditlens.export.writer import ExportOptions, export
-from auditlens.mirror.query import EventFilter
+from auditlens.mirror.filter import EventFilter, filter_description
+from auditlens.mirror.snapshot import MirrorSnapshot
 from auditlens.mirror.writer import MirrorWriter, UserRow, extract_row
 from auditlens.server.schema import checkpoints, entries, users
 from tests.export.files import ExportFile

@@ -89,8 +89,8 @@ def test_a_query_the_evidence_cannot_state_is_a_usage_error(
 
 
 def test_a_mirror_snapshot_refuses_excluded_values(mirror: Path) -> None:
-    from auditlens.export.mirror_source import MirrorSnapshot
-    from auditlens.mirror.query import EventFilter
+    from auditlens.mirror.filter import EventFilter
+    from auditlens.mirror.snapshot import MirrorSnapshot
 
     with pytest.raises(ValueError, match="excluded values"):
         MirrorSnapshot(mirror, EventFilter(exclude=frozenset({("type", "auth")})))

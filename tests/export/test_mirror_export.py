@@ -10,10 +10,11 @@ import pytest
 
 from auditlens.core.errors import Code
 from auditlens.core.events import parse_timestamp
-from auditlens.export.mirror_source import MirrorSnapshot, filter_description
 from auditlens.export.verify import verify_file
 from auditlens.export.writer import ExportOptions, ExportRefusedError, export
-from auditlens.mirror.query import EventFilter, MirrorReader
+from auditlens.mirror.filter import EventFilter, filter_description
+from auditlens.mirror.reader import MirrorReader
+from auditlens.mirror.snapshot import MirrorSnapshot
 from tests.export.logs import MemoryLog
 from tests.export.mirrors import build_mirror
 

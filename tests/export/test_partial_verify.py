@@ -18,7 +18,6 @@ import pytest
 from auditlens.core import merkle
 from auditlens.core.errors import Code
 from auditlens.export.layout import FORMATS, ExportFormat
-from auditlens.export.mirror_source import MirrorSnapshot
 from auditlens.export.verify import verify_file
 from auditlens.export.writer import (
     ExportOptions,
@@ -27,7 +26,8 @@ from auditlens.export.writer import (
     VerifyMode,
     export,
 )
-from auditlens.mirror.query import EventFilter
+from auditlens.mirror.filter import EventFilter
+from auditlens.mirror.snapshot import MirrorSnapshot
 from auditlens.mirror.writer import MirrorWriter, UserRow, extract_row
 from tests.export.logs import MemoryLog
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from auditlens.core.events import parse_timestamp
-from auditlens.export.mirror_source import MirrorSnapshot
-from auditlens.mirror.query import EventFilter, MirrorReader
+from auditlens.mirror.filter import EventFilter
+from auditlens.mirror.reader import MirrorReader
+from auditlens.mirror.snapshot import MirrorSnapshot
 from tests.export.logs import MemoryLog
 from tests.export.mirrors import build_mirror
 

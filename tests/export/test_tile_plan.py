@@ -13,9 +13,9 @@ from auditlens.client.sync import SyncEngine
 from auditlens.client.trust import Pin
 from auditlens.core import merkle
 from auditlens.core.evidence import EvidenceBuilder
-from auditlens.export.mirror_source import MirrorSnapshot
 from auditlens.export.verify import verify_file
 from auditlens.export.writer import ExportOptions, export, verification_plan
+from auditlens.mirror.snapshot import MirrorSnapshot
 from tests.client.fakelog import FakeLog
 
 H = b"\xab" * 32

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from auditlens.mirror import query
-from auditlens.mirror.query import EventFilter, MirrorReader
+from auditlens.mirror import reader as mirror_reader
+from auditlens.mirror.filter import EventFilter
+from auditlens.mirror.reader import MirrorReader
 from tests.ui.mirror_factory import build_demo_mirror
 
 HOUR = 3_600_000
@@ -55,7 +56,7 @@ def test_bucket_counts_equal_the_rows_counted_one_by_one(
     grouped: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(query, "GROUPED_BUCKETS", grouped)  # both ways of counting
+    monkeypatch.setattr(mirror_reader, "GROUPED_BUCKETS", grouped)  # both ways of counting
     everything = rows(demo)
     first = min(ts for ts, *_ in everything)
     width = 6 * HOUR

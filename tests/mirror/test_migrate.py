@@ -7,7 +7,8 @@ from pathlib import Path
 
 from auditlens.core.canonical import canonicalize_event
 from auditlens.mirror import schema
-from auditlens.mirror.query import EventFilter, MirrorReader
+from auditlens.mirror.filter import EventFilter
+from auditlens.mirror.reader import MirrorReader
 from auditlens.mirror.writer import MirrorWriter
 from tests.ui.mirror_factory import NOW_MS, event_dict
 

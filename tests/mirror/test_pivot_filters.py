@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from auditlens.mirror.query import SORT_COLUMNS, EventFilter, MirrorReader
+from auditlens.mirror.filter import SORT_COLUMNS, EventFilter
+from auditlens.mirror.reader import MirrorReader
 from tests.ui.mirror_factory import build_demo_mirror
 
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditlens.core.events import CATEGORIES, EVENT_TYPES, parse_timestamp, verdict_of
-from auditlens.mirror.query import OUTCOMES, SORT_COLUMNS, EventFilter, MirrorReader
+from auditlens.mirror.filter import OUTCOMES, SORT_COLUMNS, EventFilter
 from auditlens.mirror.query_text import (
     QueryError,
     format_query,
@@ -21,6 +21,7 @@ from auditlens.mirror.query_text import (
     relative_text,
     token_at,
 )
+from auditlens.mirror.reader import MirrorReader
 from tests.ui.mirror_factory import build_demo_mirror
 
 NOW = parse_timestamp("2026-03-10T12:00:00Z")

@@ -11,7 +11,8 @@ import pytest
 
 from auditlens.core.canonical import canonicalize_event
 from auditlens.mirror import schema, search
-from auditlens.mirror.query import EventFilter, MirrorReader
+from auditlens.mirror.filter import EventFilter
+from auditlens.mirror.reader import MirrorReader
 from auditlens.mirror.writer import EntryRow, MirrorWriter, UserRow, extract_row
 from tests.ui.mirror_factory import NOW_MS, event_dict, write_mirror
 

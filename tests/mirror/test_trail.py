@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from auditlens.core.merkle import leaf_hash
-from auditlens.mirror.query import MirrorReader
+from auditlens.mirror.reader import MirrorReader
 from auditlens.mirror.trail import read_task_trail
 from tests.export.trail_seed import RUNNING, TASK, seeded_mirror
 

@@ -24,7 +24,7 @@ from auditlens.export.layout import sidecar_path
 from auditlens.export.verify import exit_code, render, verify_file
 from auditlens.export.writer import ExportOptions
 from auditlens.mirror.case_file import CaseFile, CaseFileMismatchError, case_path_for
-from auditlens.mirror.query import Row
+from auditlens.mirror.records import Row
 from auditlens.server.embedded import DemoServer
 from auditlens.ui.app import Viewer
 from auditlens.ui.export_dialog import ExportDialog

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from auditlens.mirror.case_file import CaseFile, case_path_for
-from auditlens.mirror.query import EventFilter
+from auditlens.mirror.filter import EventFilter
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.table_model import INDEX
 from tests.ui.conftest import wait_loaded

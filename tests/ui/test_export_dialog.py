@@ -18,7 +18,7 @@ from auditlens.core.completeness import Completeness
 from auditlens.export.layout import ExportFormat, sidecar_path
 from auditlens.export.verify import render, verify_file
 from auditlens.export.writer import AttestRequest
-from auditlens.mirror.query import EventFilter
+from auditlens.mirror.filter import EventFilter
 from auditlens.server.embedded import DemoServer
 from auditlens.ui.app import Viewer
 from auditlens.ui.export_dialog import ExportDialog, ExportSource, estimate_bytes

@@ -12,7 +12,8 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QToolTip
 from pytestqt.qtbot import QtBot
 
-from auditlens.mirror.query import EventFilter, MirrorReader
+from auditlens.mirror.filter import EventFilter
+from auditlens.mirror.reader import MirrorReader
 from auditlens.ui.histogram import (
     DAY,
     HOUR,

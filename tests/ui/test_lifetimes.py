@@ -11,15 +11,10 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from auditlens.mirror.query import (
-    EventFilter,
-    MirrorReader,
-    QueryCancelledError,
-    QueryScope,
-    Row,
-    SortColumn,
-    _pooled,
-)
+from auditlens.mirror.filter import EventFilter, SortColumn
+from auditlens.mirror.pool import QueryCancelledError, QueryScope, pooled
+from auditlens.mirror.reader import MirrorReader
+from auditlens.mirror.records import Row
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.table_model import EventTableModel
 from auditlens.ui.tasks import Job, TaskRunner
@@ -56,7 +51,7 @@ class SlowReader(MirrorReader):
         self.slow_started = threading.Event()
         self.slow_outcome: list[BaseException | int] = []
 
-    @_pooled
+    @pooled
     def page(
         self,
         f: EventFilter,

@@ -16,7 +16,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMenu
 from pytestqt.qtbot import QtBot
 
-from auditlens.mirror.query import EventFilter, Row
+from auditlens.mirror.filter import EventFilter
+from auditlens.mirror.records import Row
 from auditlens.ui.filter_panel import CUSTOM, RANGES
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.pivots import MINUTE_MS

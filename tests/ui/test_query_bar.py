@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from auditlens.core.events import parse_timestamp
-from auditlens.mirror.query import EventFilter
+from auditlens.mirror.filter import EventFilter
 from auditlens.ui.filter_panel import CUSTOM, DAY_MS, RANGES
 from auditlens.ui.main_window import MainWindow
 from tests.ui.conftest import wait_loaded

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from auditlens.mirror import search
-from auditlens.mirror.query import EventFilter
+from auditlens.mirror.filter import EventFilter
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.query_bar import HIT_BACKGROUND
 from auditlens.ui.table_model import HIGHLIGHT_ROLE, PAGE_SIZE, SUMMARY
@@ -142,7 +142,7 @@ def test_an_export_never_widens_a_search_to_the_sidebar_filter(
     exported (it would hold events the table does not show); selected rows still are."""
     import pytest
 
-    from auditlens.export.mirror_source import MirrorSnapshot
+    from auditlens.mirror.snapshot import MirrorSnapshot
 
     run_search(qtbot, window, "pytest")
     assert window.show_export_dialog() is None

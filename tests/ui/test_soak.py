@@ -18,7 +18,9 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from auditlens.mirror.query import EventFilter, MirrorReader, Row
+from auditlens.mirror.filter import EventFilter
+from auditlens.mirror.reader import MirrorReader
+from auditlens.mirror.records import Row
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.table_model import COLUMNS
 from tests.ui.conftest import wait_loaded

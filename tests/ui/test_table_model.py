@@ -8,7 +8,7 @@ from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from auditlens.core.events import format_timestamp
-from auditlens.mirror.query import EventFilter
+from auditlens.mirror.filter import EventFilter
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.table_model import (
     FAILURE_TEXT,

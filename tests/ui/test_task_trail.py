@@ -13,7 +13,8 @@ from PySide6.QtCore import QPoint, Qt, QTimer
 from pytestqt.qtbot import QtBot
 
 from auditlens.export.verify import verify_file
-from auditlens.mirror.query import EventFilter, MirrorReader
+from auditlens.mirror.filter import EventFilter
+from auditlens.mirror.reader import MirrorReader
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.task_trail import TaskTrailWindow
 from auditlens.ui.tasks import TaskRunner

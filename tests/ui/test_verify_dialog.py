@@ -12,10 +12,10 @@ from PySide6.QtGui import QFontInfo
 from pytestqt.qtbot import QtBot
 
 from auditlens.core import note
-from auditlens.export.mirror_source import MirrorSnapshot
 from auditlens.export.verify import render, verify_file
 from auditlens.export.writer import ExportOptions, export
-from auditlens.mirror.query import EventFilter
+from auditlens.mirror.filter import EventFilter
+from auditlens.mirror.snapshot import MirrorSnapshot
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.tasks import TaskRunner
 from auditlens.ui.verify_dialog import VerifyDialog

@@ -7,8 +7,8 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QPaintEvent, QRegion
 from pytestqt.qtbot import QtBot
 
-from auditlens.mirror import query
-from auditlens.mirror.query import EventFilter
+from auditlens.mirror import resolve
+from auditlens.mirror.filter import EventFilter
 from auditlens.ui.filter_panel import CUSTOM, MINUTE_MS
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.table_model import USER
@@ -167,7 +167,7 @@ def test_a_completion_picks_that_exact_value(window: MainWindow, qtbot: QtBot) -
 def test_a_prefix_of_too_many_values_asks_for_more_of_it(
     window: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(query, "MAX_PREFIX_VALUES", 2)
+    monkeypatch.setattr(resolve, "MAX_PREFIX_VALUES", 2)
     qtbot.keyClicks(window.filters.task, "tsk_")
     qtbot.waitUntil(lambda: window.model.event_filter == EventFilter(task_id="tsk_*"))
     empty = window.table.empty_state

@@ -12,7 +12,8 @@ from PySide6.QtWidgets import QHeaderView, QMenu, QStyleOptionViewItem
 from pytestqt.qtbot import QtBot
 
 from auditlens.core.events import CATEGORIES, category_of
-from auditlens.mirror.query import EventFilter, Row
+from auditlens.mirror.filter import EventFilter
+from auditlens.mirror.records import Row
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.table_model import (
     COLUMNS,

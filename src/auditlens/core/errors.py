@@ -148,3 +148,22 @@ class FormatError(ValueError):
 
     The message names what is wrong and where; it never contains secret key material.
     """
+
+
+class ExportRefusedError(Exception):
+    """The log copy did not verify (or changed) and no export was written.
+
+    Defined here, beside :class:`Finding`, because both sides of an export raise it: the export
+    writer and the mirror's snapshot it reads from (which must not import the export layer).
+    """
+
+    def __init__(self, finding: Finding) -> None:
+        self.finding = finding
+        super().__init__(
+            f"Export refused: {finding}. Nothing was written. Sync again and retry; if it "
+            "persists, the local copy or the server's log was altered."
+        )
+
+    @property
+    def code(self) -> Code:
+        return self.finding.code

@@ -40,9 +40,9 @@ from auditlens.core.errors import compress_ranges, format_ranges
 from auditlens.core.events import format_timestamp
 from auditlens.core.evidence import Evidence
 from auditlens.export.annotations import NOTES_FORMAT, STATEMENT, leaves_by_index, notes_path
-from auditlens.export.mirror_source import MirrorSnapshot
 from auditlens.export.writer import Attester, ExportOptions, ExportResult, Progress, export
 from auditlens.mirror.case_file import Annotation, CaseFile, CaseFileMismatchError
+from auditlens.mirror.snapshot import MirrorSnapshot
 
 
 def case_filter(indexes: Sequence[int]) -> dict[str, object]:

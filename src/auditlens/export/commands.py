@@ -255,7 +255,7 @@ def _query_filter(args: argparse.Namespace) -> Any:
 
 def _filter(args: argparse.Namespace) -> Any:
     from auditlens.core.events import parse_timestamp
-    from auditlens.mirror.query import EventFilter
+    from auditlens.mirror.filter import EventFilter
 
     if getattr(args, "query", None) is not None:
         return _query_filter(args)
@@ -277,13 +277,14 @@ def run_export(args: argparse.Namespace) -> int:
     """Export from the mirror; 0 on success, 1 when refused, 2 on bad input."""
     from auditlens.core.errors import FormatError
     from auditlens.export.columns import CSV_COLUMNS
-    from auditlens.export.mirror_source import MirrorSnapshot, filter_description
     from auditlens.export.writer import (
         ExportCancelledError,
         ExportOptions,
         ExportRefusedError,
         export,
     )
+    from auditlens.mirror.filter import filter_description
+    from auditlens.mirror.snapshot import MirrorSnapshot
 
     try:
         path, server = _mirror_for(args)

@@ -30,10 +30,10 @@ from auditlens import __version__
 from auditlens.core import canonical
 from auditlens.core.evidence import Evidence
 from auditlens.export.layout import sidecar_path
-from auditlens.export.mirror_source import MirrorSnapshot
 from auditlens.export.report_html import ReportInput, render_report
 from auditlens.export.writer import ExportOptions, Progress, export
-from auditlens.mirror.query import EventFilter
+from auditlens.mirror.filter import EventFilter
+from auditlens.mirror.snapshot import MirrorSnapshot
 
 __all__ = ["NothingToReportError", "ReportWritten", "prepare_report", "save_html"]
 

@@ -46,7 +46,8 @@ Decisions:
   read of the log.) For CSV and NDJSON the data file is renamed first, then the
   sidecar; a crash between leaves a data file whose sidecar is missing or stale, which the
   verifier reports as FILE_MODIFIED, never as a pass.
-- Refusals are :class:`ExportRefusedError` carrying a finding with a stable code
+- Refusals are :class:`ExportRefusedError` (defined in :mod:`auditlens.core.errors`, since the
+  mirror's snapshot raises it too) carrying a finding with a stable code
   (docs/evidence-format.md §11): checkpoint problems keep their code (UNTRUSTED_KEY,
   CHECKPOINT_BAD_SIGNATURE, ORIGIN_MISMATCH), a hole in the re-hashed entries is EVENT_MISSING
   with the range, entries (and stored tile hashes) that do not hash to the signed root are
@@ -83,6 +84,7 @@ import orjson
 from auditlens import __version__
 from auditlens.core.completeness import Attestation, Completeness, check_completeness
 from auditlens.core.errors import Code, Finding, FormatError, VerificationError
+from auditlens.core.errors import ExportRefusedError as ExportRefusedError  # noqa: PLC0414
 from auditlens.core.events import format_timestamp
 from auditlens.core.evidence import DataFile, Evidence, EvidenceBuilder
 from auditlens.core.merkle import HASH_SIZE
@@ -170,21 +172,6 @@ class TileHashSource(Protocol):
         need not be trustworthy: see the module docstring.
         """
         ...
-
-
-class ExportRefusedError(Exception):
-    """The log copy did not verify (or changed) and no export was written."""
-
-    def __init__(self, finding: Finding) -> None:
-        self.finding = finding
-        super().__init__(
-            f"Export refused: {finding}. Nothing was written. Sync again and retry; if it "
-            "persists, the local copy or the server's log was altered."
-        )
-
-    @property
-    def code(self) -> Code:
-        return self.finding.code
 
 
 class ExportCancelledError(Exception):

@@ -47,7 +47,7 @@ from datetime import UTC, datetime
 from auditlens.core.errors import FormatError
 from auditlens.core.events import CATEGORIES, EVENT_TYPES, format_timestamp, parse_timestamp
 from auditlens.mirror import search
-from auditlens.mirror.query import OUTCOMES, PREFIX, EventFilter
+from auditlens.mirror.filter import OUTCOMES, PREFIX, EventFilter
 
 __all__ = [
     "QUALIFIERS",

@@ -19,7 +19,8 @@ from bisect import bisect_right
 from dataclasses import dataclass
 
 from auditlens.core.merkle import leaf_hash
-from auditlens.mirror.query import CheckpointInfo, MirrorReader
+from auditlens.mirror.reader import MirrorReader
+from auditlens.mirror.records import CheckpointInfo
 
 __all__ = ["TaskTrail", "TrailEntry", "read_task_trail"]
 

@@ -41,8 +41,10 @@ from PySide6.QtWidgets import (
 
 from auditlens.core.events import format_timestamp
 from auditlens.mirror.case_file import Annotation, CaseFile, CaseFileError, SavedSearch
-from auditlens.mirror.query import EventFilter, MirrorReader, Row
+from auditlens.mirror.filter import EventFilter
 from auditlens.mirror.query_text import QueryError
+from auditlens.mirror.reader import MirrorReader
+from auditlens.mirror.records import Row
 from auditlens.ui.filter_panel import PanelState
 from auditlens.ui.table_model import COLUMNS
 

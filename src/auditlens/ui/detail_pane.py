@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from auditlens.core.events import format_timestamp
-from auditlens.mirror.query import EventRecord, Row
+from auditlens.mirror.records import EventRecord, Row
 from auditlens.ui import theme
 from auditlens.ui.json_view import JsonHighlighter, pretty_json
 from auditlens.ui.resources import icon

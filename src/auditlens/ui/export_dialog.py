@@ -74,7 +74,6 @@ from auditlens.core.completeness import Completeness
 from auditlens.core.errors import Finding, compress_ranges, format_ranges
 from auditlens.export.columns import CSV_COLUMNS, REQUIRED_COLUMN, flat_values
 from auditlens.export.layout import FORMATS, ExportFormat, sidecar_path
-from auditlens.export.mirror_source import MirrorSnapshot, filter_description
 from auditlens.export.record import RecordedNotAttestedError, RecordOutcome, attestation_limits
 from auditlens.export.writer import (
     Attester,
@@ -85,7 +84,8 @@ from auditlens.export.writer import (
     ExportResult,
     export,
 )
-from auditlens.mirror.query import EventFilter
+from auditlens.mirror.filter import EventFilter, filter_description
+from auditlens.mirror.snapshot import MirrorSnapshot
 from auditlens.ui import theme
 from auditlens.ui.filter_chips import FilterChip
 from auditlens.ui.filter_panel import filter_chips

@@ -1,4 +1,4 @@
-"""The filter sidebar: what to show, as one :class:`~auditlens.mirror.query.EventFilter`.
+"""The filter sidebar: what to show, as one :class:`~auditlens.mirror.filter.EventFilter`.
 
 Every control edits one field; the panel emits ``filter_changed`` with the whole filter. Typing
 is debounced (a query per pause, not per key); choices (range, outcome, a type box) apply at
@@ -50,7 +50,7 @@ from PySide6.QtWidgets import (
 )
 
 from auditlens.core.events import CATEGORIES
-from auditlens.mirror.query import PREFIX, EventFilter
+from auditlens.mirror.filter import PREFIX, EventFilter
 from auditlens.ui.filter_state import PARTS, PanelState, filter_chips
 
 __all__ = ["PARTS", "FilterPanel", "PanelState", "filter_chips"]

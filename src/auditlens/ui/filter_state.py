@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from auditlens.core.events import format_timestamp
-from auditlens.mirror.query import PREFIX, EventFilter
+from auditlens.mirror.filter import PREFIX, EventFilter
 
 #: The parts of a filter a chip can remove, in the order chips are shown.
 PARTS = ("time", "user", "types", "task", "agent", "ip", "outcome", "exclude", "window", "field")

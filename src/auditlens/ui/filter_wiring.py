@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QKeySequence, QShortcut
 
-from auditlens.mirror.query import EventFilter, MirrorReader
+from auditlens.mirror.filter import EventFilter
 from auditlens.mirror.query_text import ParsedQuery, format_query
+from auditlens.mirror.reader import MirrorReader
 from auditlens.ui.query_bar import HighlightDelegate, QueryBar
 from auditlens.ui.table_model import HIGHLIGHT_ROLE, IP, SUMMARY, TYPE, USER
 

@@ -10,7 +10,7 @@ span in view), its failures and denials stacked at its foot in the table's verdi
 - Hover a bar for its period and counts.
 
 The counts come from the mirror's indexes
-(:meth:`~auditlens.mirror.query.MirrorReader.bucket_counts`) on a worker of the long-job pool,
+(:meth:`~auditlens.mirror.reader.MirrorReader.bucket_counts`) on a worker of the long-job pool,
 after the table's count arrived (the rows come first, and scrolling never waits behind the
 bars); a new filter cancels the computation of the old one. Buckets are UTC: days start at
 midnight UTC, weeks on Monday, months on the 1st.
@@ -28,7 +28,10 @@ from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QToolTip, QWidget
 
 from auditlens.core.events import format_timestamp
-from auditlens.mirror.query import Buckets, EventFilter, MirrorReader, QueryScope
+from auditlens.mirror.filter import EventFilter
+from auditlens.mirror.pool import QueryScope
+from auditlens.mirror.reader import MirrorReader
+from auditlens.mirror.records import Buckets
 from auditlens.ui import theme
 from auditlens.ui.table_model import EventTableModel
 from auditlens.ui.tasks import TaskRunner

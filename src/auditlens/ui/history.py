@@ -14,7 +14,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QKeySequence
 
-from auditlens.mirror.query import EventFilter
+from auditlens.mirror.filter import EventFilter
 from auditlens.ui.filter_panel import FilterPanel, PanelState, filter_chips
 from auditlens.ui.resources import icon
 

@@ -50,8 +50,10 @@ from PySide6.QtWidgets import (
 from auditlens.core.events import format_timestamp
 from auditlens.export.record import RecordOutcome
 from auditlens.export.writer import Attester
+from auditlens.mirror.filter import EventFilter
 from auditlens.mirror.migrate import needs_upgrade, upgrade_file
-from auditlens.mirror.query import EventFilter, EventRecord, MirrorReader, MirrorStatus, Row
+from auditlens.mirror.reader import MirrorReader
+from auditlens.mirror.records import EventRecord, MirrorStatus, Row
 from auditlens.ui import shortcuts
 from auditlens.ui.banner import VerificationBanner
 from auditlens.ui.case_view import Case

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QPoint
 from PySide6.QtWidgets import QMenu
 
-from auditlens.mirror.query import EventFilter, EventRecord, Row
+from auditlens.mirror.filter import EventFilter
+from auditlens.mirror.records import EventRecord, Row
 
 if TYPE_CHECKING:
     from auditlens.ui.main_window import MainWindow

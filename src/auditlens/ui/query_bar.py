@@ -63,7 +63,7 @@ from PySide6.QtWidgets import (
 )
 
 from auditlens.core.events import CATEGORIES
-from auditlens.mirror.query import OUTCOMES
+from auditlens.mirror.filter import OUTCOMES
 from auditlens.mirror.query_text import (
     QUALIFIERS,
     ParsedQuery,

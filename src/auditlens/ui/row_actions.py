@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QPoint
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMenu
 
-from auditlens.mirror.query import EventRecord, Row
+from auditlens.mirror.records import EventRecord, Row
 from auditlens.ui.json_view import pretty_json
 from auditlens.ui.resources import icon
 from auditlens.ui.table_model import AGENT, COLUMNS, IP, TASK, TYPE, USER

@@ -2,7 +2,7 @@
 
 A custom ``QAbstractTableModel`` in the manner of DB Browser for SQLite's table model:
 the row count and the pages (:data:`PAGE_SIZE` rows) are read on worker threads
-through :class:`auditlens.mirror.query.MirrorReader`; ``data()`` only looks into the page cache
+through :class:`auditlens.mirror.reader.MirrorReader`; ``data()`` only looks into the page cache
 and, on a miss, asks for the page and shows a placeholder until it arrives. A generation number
 drops results of a filter or sort that was replaced meanwhile. Sorting is an ``ORDER BY`` in the
 query layer (``sort()`` starts a new query); there is no proxy model over the rows (benchmarks.md:
@@ -41,15 +41,11 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon
 
 from auditlens.core.events import format_timestamp
-from auditlens.mirror.query import (
-    EventFilter,
-    MirrorReader,
-    PrefixTooBroadError,
-    QueryCancelledError,
-    QueryScope,
-    Row,
-    SortColumn,
-)
+from auditlens.mirror.filter import EventFilter, SortColumn
+from auditlens.mirror.pool import QueryCancelledError, QueryScope
+from auditlens.mirror.reader import MirrorReader
+from auditlens.mirror.records import Row
+from auditlens.mirror.resolve import PrefixTooBroadError
 from auditlens.mirror.search import SearchQuery, highlight_spans
 from auditlens.ui import theme
 from auditlens.ui.resources import icon

@@ -55,8 +55,9 @@ from auditlens.export.report_html import PALETTE
 from auditlens.export.report_pdf import write_pdf
 from auditlens.export.trail_story import Step, TaskStory
 from auditlens.export.trail_story import format_duration as duration
-from auditlens.mirror.query import EventRecord, MirrorReader
-from auditlens.mirror.query import Row as TableRow
+from auditlens.mirror.reader import MirrorReader
+from auditlens.mirror.records import EventRecord
+from auditlens.mirror.records import Row as TableRow
 from auditlens.mirror.trail import TaskTrail, TrailEntry
 from auditlens.ui.detail_pane import DetailPane
 from auditlens.ui.resources import icon

@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
 from auditlens.export.trail_story import Row, SourceEvent, TaskStory, build_story
-from auditlens.mirror.query import MirrorReader
+from auditlens.mirror.reader import MirrorReader
 from auditlens.mirror.trail import TaskTrail, read_task_trail
 
 __all__ = ["ROW_ROLE", "Index", "LoadedTrail", "TrailListModel", "load_story"]

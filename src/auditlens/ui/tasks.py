@@ -14,7 +14,7 @@ export of millions of rows never holds up the page the person scrolls to.
 Callers that can be overtaken (a page for a filter the person already changed) compare a
 generation number in the callback and drop stale results, as DB Browser for SQLite's row loader
 does; the table model also interrupts the stale query itself
-(:class:`auditlens.mirror.query.QueryScope`).
+(:class:`auditlens.mirror.pool.QueryScope`).
 """
 
 from __future__ import annotations

@@ -1,17 +1,21 @@
 """The export writer's :class:`~auditlens.export.writer.LogSnapshot` over a local mirror file.
 
+The export layer defines what it needs from a verified copy of the log (the protocol); the
+mirror implements it here, so every SQL statement against the mirror stays in ``mirror/`` and
+the mirror imports nothing of the export layer (a refusal is
+:class:`~auditlens.core.errors.ExportRefusedError`, which the export's callers handle).
+
 The snapshot opens the mirror read-only (the sync writer may be appending meanwhile) and fixes
 what the export covers at the moment it opens: the latest trusted checkpoint (size ``N``) and
 the exported indexes below ``N``. Entries below ``N`` never change in a mirror (it only
 appends), so reading them over several statements is consistent even while a sync commits.
 
-Selection: an :class:`~auditlens.mirror.query.EventFilter` (resolved by the query layer, so the
-export matches exactly what the viewer's table shows) or an explicit list of indexes (the
-selected rows). The matching indexes are collected first, 8 bytes each (8 MB per million), so
-the count is known before writing and the writer can check it. Collecting is one SELECT of
-``idx`` alone per value of the filter's driving equality, along the very ``(column, ts, idx)``
-index the table's query uses (a covering index read, no entry bodies, no row objects), streamed
-into the array: the export dialog shows the count after that one read.
+Selection: an :class:`~auditlens.mirror.filter.EventFilter` (resolved by the reader, so the
+export matches exactly what the viewer's table shows:
+:meth:`~auditlens.mirror.reader.MirrorReader.matching_indexes`) or an explicit list of indexes
+(the selected rows). The matching indexes are collected first, 8 bytes each (8 MB per million),
+so the count is known before writing and the writer can check it: the export dialog shows the
+count after that one read.
 
 Re-verification: the snapshot also hands the writer the mirror's stored roots of complete
 256-entry tiles (``tile_hashes``, written by the sync), so an export re-hashes only the tiles
@@ -26,39 +30,18 @@ writing evidence that would not verify.
 
 from __future__ import annotations
 
-import heapq
 import sqlite3
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
-from operator import itemgetter
 from pathlib import Path
 
 import orjson
 
-from auditlens.core.errors import Code, Finding
-from auditlens.core.events import format_timestamp, verdict_of
-from auditlens.export.writer import ExportRefusedError
-from auditlens.mirror import query
-from auditlens.mirror.query import EventFilter, MirrorReader
+from auditlens.core.errors import Code, ExportRefusedError, Finding
+from auditlens.core.events import verdict_of
+from auditlens.mirror.filter import EventFilter
+from auditlens.mirror.reader import MirrorReader
 from auditlens.mirror.store import open_readonly
-
-_FETCH = 20_000
-
-
-def filter_description(f: EventFilter) -> dict[str, object]:
-    """The filter as the evidence records it: the audit API's parameter names, set ones only."""
-    out: dict[str, object] = {}
-    if f.since_ms is not None:
-        out["since"] = format_timestamp(f.since_ms)
-    if f.until_ms is not None:
-        out["until"] = format_timestamp(f.until_ms)
-    for name in ("user_email", "user_id", "task_id", "agent_id", "outcome", "ip"):
-        value = getattr(f, name)
-        if value is not None:
-            out[name] = value
-    if f.types:
-        out["type"] = sorted(f.types)
-    return out
 
 
 class MirrorSnapshot:
@@ -131,45 +114,17 @@ class MirrorSnapshot:
                     "an export's evidence cannot state excluded values (-type:…, -user:…): "
                     "remove them, or select the rows to export"
                 )
-            found = self._matching(selection, n)
+            reader = MirrorReader(self.path)
+            try:
+                found = reader.matching_indexes(selection, n)
+            finally:
+                reader.close()
             if selection.outcome is not None:
                 found = self._by_verdict(found, selection.outcome)
         else:
             found = array("q", (i for i in selection if 0 <= i < n))
         if any(found[i] >= found[i + 1] for i in range(len(found) - 1)):
             found = array("q", sorted(set(found)))  # never trust an order we did not make
-        return found
-
-    def _matching(self, f: EventFilter, n: int) -> array[int]:
-        """The indexes below ``n`` matching ``f``: ``idx`` only, read off the filter's index.
-
-        The query layer resolves the filter (user email -> ids, categories, the driving
-        equality and its index), so the rows are exactly the table's; each driver value is one
-        ``SELECT e.idx`` in that index's ``(ts, idx)`` order (for the time, type, category,
-        user, agent and outcome indexes alone a covering read: no entry row is touched), and
-        several are merged. As
-        ``ts`` never decreases with the index, that order is index order (checked again by the
-        caller). ``+e.idx`` keeps the bound off the rowid so it cannot take over the plan.
-        """
-        found: array[int] = array("q")
-        reader = MirrorReader(self.path)
-        try:
-            resolved = reader._resolve(f)
-        finally:
-            reader.close()
-        if resolved.impossible:
-            return found
-        streams, _ = query._time_streams(resolved)
-        cursors = [
-            self._conn.execute(
-                f"SELECT e.idx FROM entries AS e WHERE {s.where} AND +e.idx < ? "
-                "ORDER BY e.ts, e.idx",
-                (*s.params, n),
-            )
-            for s in streams
-        ]
-        rows = _stream(cursors[0]) if len(cursors) == 1 else heapq.merge(*map(_stream, cursors))
-        found.extend(map(itemgetter(0), rows))
         return found
 
     def _by_verdict(self, found: array[int], verdict: str) -> array[int]:
@@ -274,12 +229,3 @@ class MirrorSnapshot:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _stream(cursor: sqlite3.Cursor) -> Iterator[tuple[int]]:
-    """The rows of ``cursor`` in batches (one ``fetchmany`` call per batch, not per row)."""
-    while True:
-        rows = cursor.fetchmany(_FETCH)
-        if not rows:
-            return
-        yield from rows

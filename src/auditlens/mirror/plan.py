@@ -1,0 +1,670 @@
+"""The query planner: a resolved filter and a sort -> the SQL that finds a page, in order.
+
+Pure: it builds SQL text and parameters and reads nothing itself. The few facts a plan depends
+on (how many rows a filter matches up to a cap, which types and user ids the log holds, a
+user's email, the index range of a time range) come from a :class:`Facts` the reader supplies,
+so the tests can check plans against a stub without a database.
+
+Why stdlib ``sqlite3`` SQL text and not SQLAlchemy Core (the schema itself is SQLAlchemy, in
+:mod:`auditlens.mirror.schema`): speed is the same (docs/benchmarks.md: 0.60 vs 0.56 ms), but the
+plans live on SQLite-specific controls that are clearer in SQL text than through an expression
+builder: row-value keyset seeks ``(type, ts, idx) > (?, ?, ?)``, the unary ``+`` that keeps the
+planner off an index (so the index *we* chose drives the order and no query sorts a whole range
+in a temp B-tree), and ``EXPLAIN QUERY PLAN`` checks in the tests. The column names are the
+schema's; a test compares them with :mod:`auditlens.mirror.schema`.
+
+How a page is found (no OFFSET over large ranges, no sort of a whole range):
+
+- Every sort key ends in ``(ts, idx)``: the Time and Index sorts are one order, because the
+  server never lets a timestamp decrease with the index (docs/architecture.md §3), and every
+  filter index is ``(column, ts, idx)``. A page is "the next ``limit`` rows after this key".
+- A filter's most selective equality (task, user, agent, IP, event types, outcome, in that order
+  unless the reader measured another one smaller) *drives* the query through its own
+  ``(column, ts, idx)`` index; each other condition is an ``EXISTS`` probe: one seek in that
+  condition's own index by the ``(value, ts, idx)`` the driving index already holds
+  (:func:`index_probe`). So a row the filter rejects is never read from the table, only the
+  rows shown are; the probe cannot pick another index to drive. A set of values (several types,
+  a category and a type, an email shared by two user ids) becomes one index seek per value,
+  merged in Python by ``(ts, idx)``.
+- Sorting by another column walks that column's index (NULLs first ascending, as SQLite orders
+  them), probing the filter on the entries it meets. When the filter is narrow (at most
+  :data:`SMALL_RESULT` matching rows), the walk might meet its matches only far along the index,
+  so the driver index finds the rows and SQLite sorts only those. The task index is
+  ``(task_id, idx)``: a time range on its walk is tested as the equal ``idx`` range, so the walk
+  reads no table row. When the filter pins the sort column itself (sort by type while filtering
+  two types), the page is each value's rows in turn, each driven as above. The user column
+  sorts by email, which lives in ``users``: the distinct user ids of the log are walked in
+  email order.
+- A jump to a row position (a scrollbar drag) uses ``OFFSET`` along the same index order, from
+  whichever end is nearer; whole segments (one type, one user) are skipped by counting them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import NamedTuple, Protocol
+
+from auditlens.mirror import search
+from auditlens.mirror.filter import OUTCOMES, Key
+
+#: A filter matching at most this many rows is sorted by SQLite after its driver index found
+#: them (a temp B-tree of this size takes a few ms); a broader one walks the sort index.
+SMALL_RESULT = 20_000
+
+#: A time range sorted by task is sorted by SQLite up to this many rows (a third of a second
+#: of row reads): the task index walk tests the range on every entry it meets, and how far it
+#: walks before the range's tasks depends on their ids ("last 7 days" by task ascending walked
+#: the 2.5M task entries of a 5M-event log before its first row).
+SMALL_TASKS_IN_RANGE = 100_000
+
+#: A time range sorted by a column of at most this many values (types, agents) is one segment
+#: per value (:func:`_spread_segments`); a column with more is walked.
+SPREAD_VALUES = 64
+
+COLUMN_OF_SORT: dict[str, str] = {
+    "type": "type",
+    "outcome": "verdict",
+    "agent": "agent_id",
+    "task": "task_id",
+}
+COLUMNS = (
+    "SELECT e.idx, e.id, e.ts, e.type, e.category, e.user_id, e.task_id, e.agent_id, "
+    "e.outcome, e.summary, e.verdict, e.ip, e.user_agent"
+)
+SELECT = f"{COLUMNS} FROM entries AS e"
+ENTRIES = "entries AS e"
+#: A free-text search drives from its FTS5 index, in rowid (= idx = log) order; CROSS JOIN
+#: keeps SQLite from reordering the join.
+TEXT_SOURCE = f"{search.TABLE} AS s CROSS JOIN entries AS e ON e.idx = s.rowid"
+USER_JOIN = " LEFT JOIN users AS u ON u.id = e.user_id"
+
+
+class Facts(Protocol):
+    """What a plan needs to know about the mirror (the reader answers from the database)."""
+
+    def capped_count(self, r: Resolved, cap: int) -> int:
+        """``min(rows matching r, cap + 1)``."""
+        ...
+
+    def types_present(self) -> list[tuple[str, str | None]]:
+        """Every ``(type, category)`` in the log, by type."""
+        ...
+
+    def user_ids_present(self) -> list[str | None]:
+        """Every user id in the log (None first when some entry has none)."""
+        ...
+
+    def email_key(self, user_id: str | None) -> str:
+        """What the User column sorts by: the email, else the raw id, else ``""``."""
+        ...
+
+    def idx_bounds(self, since_ms: int | None, until_ms: int | None) -> tuple[int, int]:
+        """``[lo, hi)``: the indexes of the entries with ``since_ms <= ts < until_ms``."""
+        ...
+
+    def smallest_driver(self, r: Resolved) -> str | None:
+        """Of ``r``'s equalities, the one matching fewest rows (None: only one, or none)."""
+        ...
+
+    def matching(self, r: Resolved, cap: int) -> Sequence[int] | None:
+        """The ``idx`` of the rows matching ``r`` if there are at most ``cap``, else None."""
+        ...
+
+    def values_present(self, column: str, limit: int) -> list[str]:
+        """Up to ``limit`` distinct non-NULL values of ``column`` in the log, sorted."""
+        ...
+
+
+class Stream(NamedTuple):
+    """One SQL query whose rows come in the plan's order along one index."""
+
+    where: str  # WHERE clause without the keyset condition ("1" when none)
+    params: tuple[object, ...]
+    order: tuple[str, ...]  # ORDER BY expressions, also the keyset row value
+    key_pos: tuple[int, ...]  # which parts of a Key the order expressions are
+    join_users: bool = False
+    none_as: object = None  # the value a None sort value takes in ``order[0]`` (coalesce)
+    #: Sort only the ``idx`` (read off the driver's covering index), then read the page's rows:
+    #: for a time-ordered union of many index ranges, 200 table reads instead of one per match.
+    late_rows: bool = False
+    source: str = ENTRIES  # the FROM clause (a free-text search joins its index)
+
+
+ALL = object()  # a segment that holds every row of the plan (one stream, any sort value)
+NON_NULL = object()  # a segment that holds every non-NULL sort value (one direct stream)
+
+
+class Segment(NamedTuple):
+    """Rows sharing one sort value (or all non-NULL values, or all rows), in output order."""
+
+    lead: object
+    streams: tuple[Stream, ...]
+    offset_stream: Stream  # one query over the whole segment in order, for OFFSET jumps
+
+
+class Plan(NamedTuple):
+    segments: tuple[Segment, ...]
+    empty: bool = False
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A filter with the user email turned into user ids (None: no user condition)."""
+
+    since_ms: int | None
+    until_ms: int | None
+    user_ids: frozenset[str] | None
+    categories: frozenset[str]
+    types: frozenset[str]
+    task_ids: frozenset[str] | None  # None: no condition; a set: any of these (a prefix's)
+    agent_ids: frozenset[str] | None
+    outcome: str | None  # a verdict
+    ips: frozenset[str] | None = None
+    prefer: str | None = None  # the driver to use when several equalities could drive
+    idx_from: int | None = None
+    idx_until: int | None = None
+    event_field: tuple[str, str] | None = None
+    #: ``(column, values)`` no row may hold (:attr:`EventFilter.exclude`, resolved).
+    excluded: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def impossible(self) -> bool:
+        sets = (self.user_ids, self.task_ids, self.agent_ids, self.ips)
+        return any(s is not None and not s for s in sets)
+
+
+#: More driver values than this (a broad prefix) are not merged stream by stream.
+MAX_MERGED_STREAMS = 8
+
+
+def placeholders(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+#: The index that checks each filter column without reading the table (see :func:`probe`).
+#: Names and leading columns are :data:`auditlens.mirror.schema.ENTRY_INDEXES`' (a test checks).
+PROBE_INDEXES: dict[str, str] = {
+    "task_id": "ix_entries_task",
+    "user_id": "ix_entries_user_ts",
+    "agent_id": "ix_entries_agent_ts",
+    "type": "ix_entries_type_ts",
+    "category": "ix_entries_category_ts",
+    "verdict": "ix_entries_verdict_ts",
+    "ip": "ix_entries_ip_ts",
+}
+
+
+def index_probe(column: str, n: int) -> str:
+    """``column`` holds one of ``n`` values, checked by one seek in that column's index.
+
+    Why not ``+e.column IN (...)``: that reads the row from the table, and a walk along the sort
+    or driver index meets many rows the filter rejects (77,000 task.started rows before the
+    first failure when failures are sorted by type descending). A table read is a random 4 KiB
+    page (~1 µs warm, ~0.1 ms from disk); this seek, keyed by the ``(ts, idx)`` the walking
+    index already holds, stays inside a small hot index (~0.3 µs, measured at 1M rows), so the
+    table is read only for the rows that are shown.
+    """
+    match = f"c.{column} = ?" if n == 1 else f"c.{column} IN ({placeholders(n)})"
+    link = "c.idx = e.idx" if column == "task_id" else "c.ts = e.ts AND c.idx = e.idx"
+    return (
+        f"EXISTS (SELECT 1 FROM entries AS c INDEXED BY {PROBE_INDEXES[column]} "
+        f"WHERE {match} AND {link})"
+    )
+
+
+def conditions(
+    r: Resolved, *, driver: str | None, plus_ts: bool, probe: bool = True
+) -> tuple[list[str], list[object]]:
+    """WHERE conditions of ``r`` except the driver's, none of which can pick another index.
+
+    With ``probe`` each equality is an index probe (:func:`index_probe`), else a ``+``-ed column
+    test. ``plus_ts`` also keeps the time range off the indexes (when another index drives the
+    order; every driving index but the task's holds ``ts``, so the test reads no table row).
+    """
+    sql: list[str] = []
+    params: list[object] = []
+    ts = "+e.ts" if plus_ts else "e.ts"
+    if r.since_ms is not None:
+        sql.append(f"{ts} >= ?")
+        params.append(r.since_ms)
+    if r.until_ms is not None:
+        sql.append(f"{ts} < ?")
+        params.append(r.until_ms)
+    if r.idx_from is not None:
+        sql.append("+e.idx >= ?")
+        params.append(r.idx_from)
+    if r.idx_until is not None:
+        sql.append("+e.idx < ?")
+        params.append(r.idx_until)
+    if r.event_field is not None:
+        name, value = r.event_field
+        if not any(c in value for c in '"\\') and all(ord(c) >= 0x20 for c in value):
+            # The canonical bytes hold such a value verbatim (RFC 8785 escapes only quotes,
+            # backslashes and control characters): a byte search rejects most rows before
+            # any JSON is parsed (1.3 s instead of 3 s for a whole 1M mirror, cold).
+            sql.append("instr(e.raw, CAST(? AS BLOB)) > 0")
+            params.append(value)
+        sql.append("json_extract(CAST(e.raw AS TEXT), ?) = ?")
+        params.extend((f"$.event.{name}", value))
+
+    def equal(column: str, values: Sequence[object]) -> None:
+        if probe:
+            sql.append(index_probe(column, len(values)))
+        elif len(values) == 1:
+            sql.append(f"+e.{column} = ?")
+        else:
+            sql.append(f"+e.{column} IN ({placeholders(len(values))})")
+        params.extend(values)
+
+    if driver != "task" and r.task_ids is not None:
+        equal("task_id", sorted(r.task_ids))
+    if driver != "user" and r.user_ids is not None:
+        equal("user_id", sorted(r.user_ids))
+    if driver != "agent" and r.agent_ids is not None:
+        equal("agent_id", sorted(r.agent_ids))
+    if driver != "ip" and r.ips is not None:
+        equal("ip", sorted(r.ips))
+    if driver != "types" and (r.categories or r.types):
+        start = len(sql)
+        if r.categories:
+            equal("category", sorted(r.categories))
+        if r.types:
+            equal("type", sorted(r.types))
+        sql[start:] = ["(" + " OR ".join(sql[start:]) + ")"]
+    if driver != "outcome" and r.outcome is not None:
+        equal("verdict", [r.outcome])
+    for column, excluded in r.excluded:
+        if probe:
+            sql.append("NOT " + index_probe(column, len(excluded)))
+        else:  # NULL NOT IN (...) is NULL: an event without the field stays
+            sql.append(
+                f"(+e.{column} IS NULL OR +e.{column} NOT IN ({placeholders(len(excluded))}))"
+            )
+        params.extend(excluded)
+    return sql, params
+
+
+DRIVERS = ("task", "user", "agent", "ip", "types", "outcome")  # priority when sizes tie
+
+
+def driver_values(r: Resolved, name: str) -> list[tuple[str, tuple[object, ...]]] | None:
+    """The (condition, params) per value of equality ``name`` in ``r``, or None if absent."""
+    if name == "task" and r.task_ids is not None:
+        return [("e.task_id = ?", (t,)) for t in sorted(r.task_ids)]
+    if name == "user" and r.user_ids is not None:
+        return [("e.user_id = ?", (u,)) for u in sorted(r.user_ids)]
+    if name == "agent" and r.agent_ids is not None:
+        return [("e.agent_id = ?", (a,)) for a in sorted(r.agent_ids)]
+    if name == "ip" and r.ips is not None:
+        return [("e.ip = ?", (ip,)) for ip in sorted(r.ips)]
+    if name == "types" and (r.categories or r.types):
+        values: list[tuple[str, tuple[object, ...]]] = [
+            ("e.category = ?", (c,)) for c in sorted(r.categories)
+        ]
+        values.extend(("e.type = ?", (t,)) for t in sorted(r.types))
+        return values
+    if name == "outcome" and r.outcome is not None:
+        return [("e.verdict = ?", (r.outcome,))]
+    return None
+
+
+def driver_of(r: Resolved) -> tuple[str | None, list[tuple[str, tuple[object, ...]]]]:
+    """The equality that drives a time-ordered query, as one (condition, params) per value.
+
+    ``r.prefer`` (the smallest candidate, measured by the reader) wins when it applies.
+    """
+    for name in (r.prefer, *DRIVERS) if r.prefer else DRIVERS:
+        values = driver_values(r, name)
+        if values is not None:
+            return name, values
+    return None, [("1", ())]
+
+
+def join_conditions(conds: Iterable[str]) -> str:
+    items = [c for c in conds if c != "1"]
+    return " AND ".join(items) if items else "1"
+
+
+def time_streams(r: Resolved) -> tuple[list[Stream], Stream]:
+    """Streams in ``(ts, idx)`` order for ``r`` (one per driver value) and the OFFSET query."""
+    driver, values = driver_of(r)
+    rest, rest_params = conditions(r, driver=driver, plus_ts=driver == "task")
+    order = ("e.ts", "e.idx")
+    streams = [
+        Stream(join_conditions([cond, *rest]), (*params, *rest_params), order, (1, 2))
+        for cond, params in values
+    ]
+    if len(streams) == 1:
+        return streams, streams[0]
+    # Several driver values: one query with every value (SQLite reads each value's index range
+    # and sorts the union; jumps and a prefix of many values use it).
+    where, params = driver_union(r)
+    return streams, Stream(where, params, order, (1, 2))
+
+
+def driver_union(r: Resolved) -> tuple[str, tuple[object, ...]]:
+    """WHERE of every row of ``r``, found through the driver's index, one range per value.
+
+    The driver's values are one ``OR`` (SQLite reads each value's range of that index); every
+    other condition stays a probe, so it cannot pull the plan onto a bigger index (a prefix of a
+    few IPs inside the agent category must not walk the whole category).
+    """
+    driver, values = driver_of(r)
+    rest, rest_params = conditions(r, driver=driver, plus_ts=driver == "task")
+    if len(values) == 1:
+        cond, params = values[0]
+        return join_conditions([cond, *rest]), (*params, *rest_params)
+    by_column: dict[str, list[object]] = {}  # "e.ip = ?" -> its values: one IN per column
+    for cond, params in values:
+        by_column.setdefault(cond, []).extend(params)
+    terms = [
+        f"{cond[: -len(' = ?')]} IN ({placeholders(len(vs))})" for cond, vs in by_column.items()
+    ]
+    union = terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"
+    params_all = tuple(v for vs in by_column.values() for v in vs)
+    return join_conditions([union, *rest]), (*params_all, *rest_params)
+
+
+def select_sql(stream: Stream, where: str, descending: bool, offset: bool = False) -> str:
+    """The SELECT of ``stream`` with ``where``, ordered, ending in ``LIMIT ?`` (and
+    ``OFFSET ?`` with ``offset``): those two are always the last parameters."""
+    direction = " DESC" if descending else ""
+    order_by = ", ".join(f"{expr}{direction}" for expr in stream.order)
+    join = USER_JOIN if stream.join_users else ""
+    window = " LIMIT ? OFFSET ?" if offset else " LIMIT ?"
+    if stream.late_rows:
+        page = f"SELECT e.idx FROM entries AS e{join} WHERE {where} ORDER BY {order_by}{window}"
+        return f"{SELECT}{join} WHERE e.idx IN ({page}) ORDER BY {order_by}"
+    return f"{COLUMNS} FROM {stream.source}{join} WHERE {where} ORDER BY {order_by}{window}"
+
+
+def _cmp(a: object, b: object) -> int:
+    """Compare two sort values as SQLite does (NULL first, then by value)."""
+    if a is None or b is None:
+        return (a is not None) - (b is not None)
+    greater = bool(a > b)  # type: ignore[operator]
+    return 1 if greater else (-1 if bool(a < b) else 0)  # type: ignore[operator]
+
+
+def position(segment: Segment, key: Key, descending: bool) -> int:
+    """-1: ``key`` comes before ``segment`` (take it all); 0: inside it; 1: after (skip it)."""
+    if segment.lead is ALL:
+        return 0
+    if segment.lead is NON_NULL:
+        if key[0] is None:  # the NULL segment is first ascending, last descending
+            return 1 if descending else -1
+        return 0
+    c = _cmp(key[0], segment.lead)
+    if c == 0:
+        return 0
+    precedes = c > 0 if descending else c < 0
+    return -1 if precedes else 1
+
+
+def build_plan(r: Resolved, sort: str, descending: bool, facts: Facts) -> Plan:
+    if r.impossible:
+        return Plan((), empty=True)
+    if sort in ("ts", "idx"):
+        streams, offset = time_streams(r)
+        if len(streams) > MAX_MERGED_STREAMS:
+            # A prefix stands for many values: merging one stream per value would read a
+            # page per value. Few rows: SQLite reads them by the IN list and sorts them;
+            # many: walk the time index, probing the condition (dense, so soon found).
+            if facts.capped_count(r, SMALL_RESULT) > SMALL_RESULT:
+                where, params = conditions(r, driver=None, plus_ts=False)
+                offset = Stream(join_conditions(where), tuple(params), ("e.ts", "e.idx"), (1, 2))
+            else:
+                offset = offset._replace(late_rows=True)
+            return Plan((Segment(ALL, (offset,), offset),))
+        return Plan((Segment(ALL, tuple(streams), offset),))
+    pinned = _pinned_segments(facts, r, sort)
+    if pinned is not None:
+        return Plan(tuple(reversed(pinned)) if descending else tuple(pinned))
+    if sort == "outcome":
+        segments = _verdict_segments(r, facts)
+        return Plan(tuple(reversed(segments)) if descending else tuple(segments))
+    spread = _spread_segments(facts, r, sort)
+    if spread is not None:
+        return Plan(tuple(reversed(spread)) if descending else tuple(spread))
+    narrowed = driver_of(r)[0] is not None or r.since_ms is not None or r.until_ms is not None
+    timed = r.since_ms is not None or r.until_ms is not None
+    cap = SMALL_TASKS_IN_RANGE if sort == "task" and timed else SMALL_RESULT
+    found = facts.matching(r, cap) if narrowed else None
+    if found is not None:
+        return Plan((_small_segment(found, sort),))
+    segments = _walk_segments(facts, r, sort)
+    return Plan(tuple(reversed(segments)) if descending else tuple(segments))
+
+
+def text_plan(r: Resolved, fts: str, idx_range: tuple[int, int], sort: str) -> Plan:
+    """A free-text search (``fts``, an FTS5 MATCH expression) combined with the rest of ``r``.
+
+    ``idx_range`` is ``r``'s time range as the equal ``[lo, hi)`` range of indexes. In time (=
+    log) order the FTS5 index drives: its hits come in rowid order, a keyset page is a rowid
+    range, and each hit's row is tested against the other conditions. Sorted by another column,
+    the hits are found the same way and SQLite sorts them (as for a narrow filter).
+    """
+    if r.impossible:
+        return Plan((), empty=True)
+    lo, hi = idx_range
+    rest, params = conditions(
+        replace(r, since_ms=None, until_ms=None), driver=None, plus_ts=False, probe=False
+    )
+    if sort in ("ts", "idx"):
+        where = join_conditions([f"s.{search.TABLE} MATCH ?", "s.rowid >= ?", "s.rowid < ?", *rest])
+        stream = Stream(where, (fts, lo, hi, *params), ("s.rowid",), (2,), source=TEXT_SOURCE)
+        return Plan((Segment(ALL, (stream,), stream),))
+    hits = (
+        f"e.idx IN (SELECT rowid FROM {search.TABLE} WHERE {search.TABLE} MATCH ? "
+        "AND rowid >= ? AND rowid < ?)"
+    )
+    where = join_conditions([hits, *rest])
+    stream = Stream(
+        where,
+        (fts, lo, hi, *params),
+        (_sort_lead(sort), "e.ts", "e.idx"),
+        (0, 1, 2),
+        sort == "user",
+        "",
+    )
+    return Plan((Segment(ALL, (stream,), stream),))
+
+
+def _sort_lead(sort: str) -> str:
+    """The ORDER BY expression of a non-time sort, NULL as ``''`` (the user sorts by email)."""
+    if sort == "user":
+        return "coalesce(u.email, e.user_id, '')"
+    return f"coalesce(e.{COLUMN_OF_SORT[sort]}, '')"
+
+
+def _value_segment(lead: object, rs: Sequence[Resolved]) -> Segment:
+    """Rows of every ``r`` in ``rs`` (disjoint), merged in time order, under one sort value."""
+    streams: list[Stream] = []
+    offsets: list[Stream] = []
+    for r in rs:
+        s, o = time_streams(r)
+        streams.extend(s)
+        offsets.append(o)
+    if len(offsets) == 1:
+        offset = offsets[0]
+    else:  # several user ids share one email: one query over all of them
+        merged = replace(rs[0], user_ids=frozenset().union(*(r.user_ids or () for r in rs)))
+        offset = time_streams(merged)[1]
+    return Segment(lead, tuple(streams), offset)
+
+
+def _pinned_segments(facts: Facts, r: Resolved, sort: str) -> list[Segment] | None:
+    """Segments when the filter fixes the sort column's values (ascending), else None."""
+    if sort == "type" and (r.categories or r.types):
+        values = sorted({t for t, c in facts.types_present() if c in r.categories} | set(r.types))
+        return [
+            _value_segment(t, [replace(r, categories=frozenset(), types=frozenset({t}))])
+            for t in values
+        ]
+    if sort == "outcome" and r.outcome is not None:
+        return [_value_segment(r.outcome, [r])]
+    if sort == "agent" and r.agent_ids is not None:
+        return [
+            _value_segment(a, [replace(r, agent_ids=frozenset({a}))]) for a in sorted(r.agent_ids)
+        ]
+    if sort == "task" and r.task_ids is not None:
+        return [
+            _value_segment(t, [replace(r, task_ids=frozenset({t}))]) for t in sorted(r.task_ids)
+        ]
+    if sort == "user" and r.user_ids is not None:
+        return _user_segments(facts, r, [u for u in facts.user_ids_present() if u in r.user_ids])
+    return None
+
+
+def _user_segments(facts: Facts, r: Resolved, ids: Iterable[str | None]) -> list[Segment]:
+    groups: dict[str, list[str | None]] = {}
+    for user_id in ids:
+        groups.setdefault(facts.email_key(user_id), []).append(user_id)
+    segments = []
+    for key in sorted(groups):
+        parts: list[Resolved] = []
+        for user_id in groups[key]:
+            if user_id is None:
+                parts.append(replace(r, user_ids=None))
+            else:
+                parts.append(replace(r, user_ids=frozenset({user_id})))
+        segments.append(_null_user_aware_segment(key, parts, groups[key]))
+    return segments
+
+
+def _null_user_aware_segment(key: str, parts: list[Resolved], ids: list[str | None]) -> Segment:
+    """A user segment; the "no user" part is ``user_id IS NULL`` on the user index."""
+    streams: list[Stream] = []
+    for part, user_id in zip(parts, ids, strict=True):
+        if user_id is not None:
+            streams.extend(time_streams(part)[0])
+            continue
+        rest, params = conditions(part, driver="user", plus_ts=False)
+        streams.append(
+            Stream(
+                join_conditions(["e.user_id IS NULL", *rest]),
+                tuple(params),
+                ("e.ts", "e.idx"),
+                (1, 2),
+            )
+        )
+    if len(streams) == 1:
+        return Segment(key, tuple(streams), streams[0])
+    where = " OR ".join(f"({s.where})" for s in streams)
+    params_all: tuple[object, ...] = tuple(p for s in streams for p in s.params)
+    return Segment(key, tuple(streams), Stream(where, params_all, ("e.ts", "e.idx"), (1, 2)))
+
+
+def _verdict_segments(r: Resolved, facts: Facts) -> list[Segment]:
+    """Sorted by outcome: one segment per verdict (few values), each driven like a filter on it.
+
+    Why not walk the verdict index as for other columns: a filter whose rows all share one
+    verdict (``task.failed``: all failures) sorted descending would walk every success first
+    (4.7M index entries at 5M events, ~5 s), and a time range would walk a verdict's entries
+    outside it. As its own equality, each verdict segment is found through whichever index is
+    smallest (the filter's or the verdict's); an empty one costs at most one walk of that.
+    The "no verdict" rows (none in a well-formed log) are walked on the verdict index.
+    """
+    rest, params = conditions(r, driver=None, plus_ts=False)
+    null = Stream(
+        join_conditions(["e.verdict IS NULL", *rest]),
+        tuple(params),
+        ("e.ts", "e.idx"),
+        (1, 2),
+        source=f"{ENTRIES} INDEXED BY {PROBE_INDEXES['verdict']}",
+    )
+    segments = [Segment(None, (null,), null)]
+    for verdict in sorted(OUTCOMES):
+        one = replace(r, outcome=verdict, prefer=None)
+        segments.append(_value_segment(verdict, [replace(one, prefer=facts.smallest_driver(one))]))
+    return segments
+
+
+def _spread_segments(facts: Facts, r: Resolved, sort: str) -> list[Segment] | None:
+    """A time range sorted by type or agent (few values): one segment per value, or None.
+
+    Walking the sort index would test the time range on every entry of every value, inside
+    the range or not ("one day 89 days ago" by type read all 5M entries of a 5M-event log);
+    with each value as an equality of its own, its segment starts with a seek into the range,
+    through whichever index is smallest for it (the value's or the filter's).
+    """
+    if r.since_ms is None and r.until_ms is None:
+        return None
+    values: list[str]
+    if sort == "type" and not (r.categories or r.types):
+        values = [t for t, _ in facts.types_present()]
+
+        def one(v: str) -> Resolved:
+            return replace(r, types=frozenset({v}), prefer=None)
+
+    elif sort == "agent" and r.agent_ids is None:
+        values = facts.values_present("agent_id", SPREAD_VALUES + 1)
+
+        def one(v: str) -> Resolved:
+            return replace(r, agent_ids=frozenset({v}), prefer=None)
+
+    else:
+        return None
+    if len(values) > SPREAD_VALUES:
+        return None
+    segments = [_walk_segments(facts, r, sort)[0]]  # the entries without a value
+    for v in values:
+        each = one(v)
+        segments.append(_value_segment(v, [replace(each, prefer=facts.smallest_driver(each))]))
+    return segments
+
+
+def _small_segment(found: Sequence[int], sort: str) -> Segment:
+    """A narrow filter: its rows, already found, sorted by SQLite.
+
+    ``found`` are the ``idx`` of the matching rows (the reader walked the driver index once,
+    probing the other conditions, to learn that they are few): the query reads just those rows
+    by primary key and sorts them, instead of walking the driver and probing again for every
+    page. Late rows: the sort holds each match's sort value and ``idx`` only, and the page's
+    200 rows are read after it.
+    """
+    where = "e.idx IN (SELECT value FROM json_each(?))"
+    params = (json.dumps(list(found)),)
+    order = (_sort_lead(sort), "e.ts", "e.idx")
+    stream = Stream(where, params, order, (0, 1, 2), sort == "user", "", late_rows=True)
+    return Segment(ALL, (stream,), stream)
+
+
+def _walk_segments(facts: Facts, r: Resolved, sort: str) -> list[Segment]:
+    """A broad filter: walk the sort column's index (NULL segment first), checking ``r``."""
+    if sort == "user":
+        return _user_segments(facts, r, facts.user_ids_present())
+    column = COLUMN_OF_SORT[sort]
+    timed = r.since_ms is not None or r.until_ms is not None
+    untimed = replace(r, since_ms=None, until_ms=None)
+    if column == "task_id" and timed:
+        # The task index is (task_id, idx): a time test would read every row it meets from
+        # the table. ts never decreases with idx (docs/architecture.md §3): an idx range.
+        rest, params = conditions(untimed, driver=None, plus_ts=True)
+        lo, hi = facts.idx_bounds(r.since_ms, r.until_ms)
+        rest, params = ["+e.idx >= ?", "+e.idx < ?", *rest], [lo, hi, *params]
+        null_rest = ["e.idx >= ?", "e.idx < ?", *rest[2:]]
+    else:
+        rest, params = conditions(r, driver=None, plus_ts=True)
+        null_rest = conditions(r, driver=None, plus_ts=False)[0]
+    if column == "task_id":  # its index is (task_id, idx): no ts inside it
+        null_order: tuple[str, ...] = ("e.idx",)
+        null_pos: tuple[int, ...] = (2,)
+        order: tuple[str, ...] = ("e.task_id", "e.idx")
+        pos: tuple[int, ...] = (0, 2)
+    else:
+        null_order, null_pos = ("e.ts", "e.idx"), (1, 2)
+        order, pos = (f"e.{column}", "e.ts", "e.idx"), (0, 1, 2)
+    # Within the NULLs the index is in time order, so a time range there is a seek, not a walk
+    # from the oldest NULL (half the log has no task: "last 7 days" by task read 2.5M entries).
+    null = Stream(
+        join_conditions([f"e.{column} IS NULL", *null_rest]),
+        tuple(params),
+        null_order,
+        null_pos,
+        source=f"{ENTRIES} INDEXED BY {PROBE_INDEXES[column]}",
+    )
+    values = Stream(join_conditions([f"e.{column} IS NOT NULL", *rest]), tuple(params), order, pos)
+    return [Segment(None, (null,), null), Segment(NON_NULL, (values,), values)]
