@@ -45,6 +45,9 @@ def snapshot(mirror: Path) -> tuple[object, ...]:
 
 
 def stored_indexes(mirror: Path) -> list[int]:
+    """The indexes the published mirror holds (none when a first sync published nothing)."""
+    if not mirror.exists():
+        return []
     with sqlite3.connect(mirror) as conn:
         return [r[0] for r in conn.execute("SELECT idx FROM entries ORDER BY idx")]
 
