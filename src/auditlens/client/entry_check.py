@@ -23,6 +23,7 @@ from auditlens.core.errors import (
     compress_ranges,
     format_ranges,
 )
+from auditlens.mirror import search
 from auditlens.mirror.writer import EntryRow, MalformedEntryError, extract_row
 
 _LEAF_PREFIX = b"\x00"
@@ -64,16 +65,19 @@ def hash_and_parse(  # noqa: PLR0917 (the hot loop: positional on purpose)
     leaves: bytearray,
     prune_events: list[int],
     malformed: list[tuple[int, str]],
-) -> tuple[list[EntryRow], list[tuple[int, bytes]]]:
+) -> tuple[list[EntryRow], list[tuple[int, bytes]], list[tuple[int, str]]]:
     """Hash entries ``raws[skip:]`` (leaf ``first + i``) into ``crange`` and build their rows.
 
-    Returns the rows and the completed level-8 nodes (the roots of whole tiles). An entry that
+    Returns the rows, the completed level-8 nodes (the roots of whole tiles) and the text the
+    free-text index takes of each row (from the event parsed here, not parsed again). An entry that
     is not a valid event is recorded in ``malformed`` and hashing goes on: whether its bytes are
     the signed ones (else EVENT_MODIFIED) is decided by the root check, which comes first.
     """
     rows: list[EntryRow] = []
     tile_nodes: list[tuple[int, bytes]] = []
+    texts: list[tuple[int, str]] = []
     loads = orjson.loads
+    text_of_event = search.text_of_event
     append = crange.append
     for i in range(skip, len(raws)):
         raw = raws[i]
@@ -98,7 +102,8 @@ def hash_and_parse(  # noqa: PLR0917 (the hot loop: positional on purpose)
             if isinstance(covered, int):
                 prune_events.append(covered - 1)  # the last pruned index
         rows.append(row)
-    return rows, tile_nodes
+        texts.append((index, text_of_event(event)))
+    return rows, tile_nodes, texts
 
 
 def locate_mismatch(

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from auditlens.client.api import AuditApiClient, UserInfo
@@ -129,9 +129,10 @@ class SyncEngine:
         organization_name: str = "",
         fetch_workers: int = 2,
         fetch_window: int = 12,
-        writer_thread: bool = False,
+        writer_thread: bool = True,
         verified: VerifiedCheckpoints | None = None,
         step: int = STEP,
+        clock: Callable[[], int] = now_ms,
     ) -> None:
         if step <= 0 or step % tiles.TILE_WIDTH:
             raise ValueError(f"a sync step must be a positive multiple of {tiles.TILE_WIDTH}")
@@ -144,6 +145,9 @@ class SyncEngine:
         self.fetch_window = fetch_window
         self.writer_thread = writer_thread
         self.step = step
+        #: ms since the epoch for ``last_sync_at`` and ``verified_at`` (fixed in tests that
+        #: compare two mirrors byte for byte)
+        self.clock = clock
         self.checks = LogConsistency(client, pin, mirror_path, verified)
 
     # -- entry point -------------------------------------------------------------------------------
@@ -219,7 +223,7 @@ class SyncEngine:
             "origin": self.pin.origin,
             "vkey": self.pin.vkey,
             "organization_id": self.pin.organization_id,
-            "last_sync_at": str(now_ms()),
+            "last_sync_at": str(self.clock()),
         }
         if self.organization_name:
             meta["organization_name"] = self.organization_name
@@ -235,6 +239,7 @@ class SyncEngine:
                 checkpoint_root=state.checkpoint_root,
                 frontier=state.frontier,
                 users=[UserRow(u.id, u.email, u.name, u.role) for u in users],
+                verified_at=self.clock(),
             )
 
     # -- the entries ------------------------------------------------------------------------------
@@ -268,15 +273,11 @@ class SyncEngine:
             pruned = (start, jump - 1)
             gaps.append((start, jump, crange.hashes))
             start = jump
-        if first_sync:
-            meta["base_size"] = str(start)
+        # Rewritten with the same value on every commit, so that a resumed build writes the
+        # same rows in the same order as an uninterrupted one (the same file, byte for byte).
+        meta["base_size"] = str(start) if first_sync else state.meta.get("base_size", "0")
         meta["min_index"] = str(min_index)
         meta["gaps"] = dump_gaps(gaps)
-        # A new mirror indexes its text once, after its last step; a finished one, the new rows.
-        text_from = None
-        if writer.building:
-            finished = state.checkpoint_note is not None
-            text_from = start if finished else int(meta.get("base_size") or state.meta["base_size"])
 
         total = cp.size - start
         rate = Rate(progress, total)
@@ -307,10 +308,10 @@ class SyncEngine:
                 skip = max(0, start - first)
                 if skip:
                     check_old_entries(first, raws[:skip], stored_old)
-                rows, tile_nodes = hash_and_parse(
+                rows, tile_nodes, texts = hash_and_parse(
                     raws, first, skip, crange, leaves, prune_events, malformed
                 )
-                batch.add(rows)
+                batch.add(rows, texts)
                 batch.add_tile_hashes(tile_nodes)
                 done += len(raws) - skip
                 rate.report(SyncPhase.ENTRIES, done, f"Verified {done:,} of {total:,} events")
@@ -344,7 +345,7 @@ class SyncEngine:
                 findings.append(pruned_finding(pruned, prune_events))
             if writer.building:
                 meta[PENDING_CHECKPOINT] = ""  # the checkpoint itself is recorded now
-            self._commit(batch, cp, cp_note, crange, users, meta, rate, done, cancel, text_from)
+            self._commit(batch, cp, cp_note, crange, users, meta, rate, done, cancel)
         except BaseException as exc:
             fetcher.close()
             if batch is not None:
@@ -397,7 +398,6 @@ class SyncEngine:
         rate: Rate,
         done: int,
         cancel: threading.Event,
-        text_from: int | None,
     ) -> None:
         """Record the checkpoint with the last entries; a new mirror builds its indexes here."""
         if cancel.is_set():
@@ -419,6 +419,6 @@ class SyncEngine:
             users=[UserRow(u.id, u.email, u.name, u.role) for u in users],
             meta=meta,
             rebuild_progress=on_index,
-            build_indexes=True if text_from is not None else None,
-            text_from=text_from,
+            build_indexes=True if batch.building else None,
+            verified_at=self.clock(),
         )

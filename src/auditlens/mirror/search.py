@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -200,6 +200,12 @@ def highlight_spans(query: SearchQuery, text: str) -> Iterator[tuple[int, int]]:
 def register(conn: sqlite3.Connection) -> None:
     """Make :data:`TEXT_FUNCTION` available on a writing connection."""
     conn.create_function(TEXT_FUNCTION, 1, lambda raw: text_of(bytes(raw)), deterministic=True)
+
+
+def insert_texts(conn: sqlite3.Connection, items: Sequence[tuple[int, str]]) -> None:
+    """Index entries whose text is already taken: ``(idx, text_of_event(event))`` pairs (the
+    sync parses every event anyway; inside the caller's transaction)."""
+    conn.executemany(f"INSERT INTO {TABLE}(rowid, body) VALUES (?, ?)", items)
 
 
 def index_from(conn: sqlite3.Connection, first_idx: int) -> int:

@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from auditlens.core.errors import FormatError
 from auditlens.mirror import schema, search
@@ -290,7 +291,7 @@ class MirrorWriter:
                     existing <= BULK_MAX_EXISTING_RATIO * expected_new
                 )
             return AppendBatch(
-                self._conn, self._lock, bulk=bulk, threaded=threaded, index_text=not self.building
+                self._conn, self._lock, bulk=bulk, threaded=threaded, building=self.building
             )
         except BaseException:
             self._lock.release()
@@ -312,15 +313,15 @@ class AppendBatch:
         *,
         bulk: bool,
         threaded: bool = True,
-        index_text: bool = True,
+        building: bool = False,
     ) -> None:
         self._conn = conn
         self._lock = lock
         self.bulk = bulk
-        self._index_text = index_text
-        self._queue: queue.Queue[list[EntryRow] | list[tuple[int, bytes]] | None] = queue.Queue(
-            maxsize=16
-        )
+        #: a batch of a new mirror (its secondary indexes are built by the last one)
+        self.building = building
+        self._queue: queue.Queue[tuple[str, list[Any]] | None] = queue.Queue(maxsize=16)
+        self._texts_given = False
         self._error: BaseException | None = None
         self._done = False
         self.rows_added = 0
@@ -356,39 +357,49 @@ class AppendBatch:
             if self._error is not None:
                 continue  # drain after a failure; the caller will see it
             try:
-                with _mirror_errors():
-                    if item and len(item[0]) == 2:
-                        self._conn.executemany(_INSERT_TILE, item)
-                    else:
-                        self._conn.executemany(_INSERT_ENTRY, item)
+                self._write(*item)
             except BaseException as exc:
                 self._error = exc
+
+    def _write(self, kind: str, items: list[Any]) -> None:
+        with _mirror_errors():
+            if kind == "rows":
+                self._conn.executemany(_INSERT_ENTRY, items)
+            elif kind == "texts":
+                search.insert_texts(self._conn, items)
+            else:
+                self._conn.executemany(_INSERT_TILE, items)
+
+    def _put(self, kind: str, items: list[Any]) -> None:
+        if self._thread is None:
+            self._write(kind, items)
+        else:
+            self._queue.put((kind, items))
 
     def _raise_pending(self) -> None:
         if self._error is not None:
             raise self._error
 
-    def add(self, rows: list[EntryRow]) -> None:
-        """Queue entry rows for insertion (in index order)."""
+    def add(self, rows: list[EntryRow], texts: list[tuple[int, str]] | None = None) -> None:
+        """Queue entry rows for insertion (in index order), with the free-text index's text of
+        each as ``(idx, text)`` (:func:`auditlens.mirror.search.text_of_event`). Without
+        ``texts`` the commit indexes the rows' text itself, from their stored bytes."""
         self._raise_pending()
         if rows:
             if self._first_idx is None or rows[0][0] < self._first_idx:
                 self._first_idx = rows[0][0]
-            if self._thread is None:
-                with _mirror_errors():
-                    self._conn.executemany(_INSERT_ENTRY, rows)
-            else:
-                self._queue.put(rows)
+            self._put("rows", rows)
             self.rows_added += len(rows)
+        if texts is not None:
+            self._texts_given = True
+            if texts:
+                self._put("texts", texts)
 
     def add_tile_hashes(self, items: list[tuple[int, bytes]]) -> None:
         """Queue roots of complete 256-entry tiles: (tile number, level-8 node hash)."""
         self._raise_pending()
         if items:
-            if self._thread is None:
-                self._conn.executemany(_INSERT_TILE, items)
-            else:
-                self._queue.put(items)
+            self._put("tiles", items)
 
     def _finish_thread(self) -> None:
         if self._thread is not None:
@@ -407,13 +418,13 @@ class AppendBatch:
         meta: Mapping[str, str] | None = None,
         rebuild_progress: Callable[[int, int], None] | None = None,
         build_indexes: bool | None = None,
-        text_from: int | None = None,
+        verified_at: int | None = None,
     ) -> None:
         """Write the tree state of ``checkpoint_size`` leaves, and the checkpoint when a note is
         given (a step of a new mirror has none yet), users and meta; build the indexes (bulk,
-        or ``build_indexes``) and index the text (this batch's rows, or every row from
-        ``text_from``); COMMIT. Two entries with one event id raise
-        :class:`DuplicateEventError` and nothing is written."""
+        or ``build_indexes``: the last batch of a new mirror) and index the text of rows added
+        without it; COMMIT. Two entries with one event id raise :class:`DuplicateEventError`
+        and nothing is written."""
         if self._done:
             raise RuntimeError("this batch is already finished")
         t0 = time.perf_counter()
@@ -432,17 +443,20 @@ class AppendBatch:
                         conn.execute(ddl)
             t2 = time.perf_counter()
             self.timings["indexes"] = t2 - t1
-            if text_from is None and self._index_text:
-                text_from = self._first_idx
-            if text_from is not None:  # same transaction: searchable once committed
-                search.index_from(conn, text_from)
+            if self._first_idx is not None and not self._texts_given:
+                search.index_from(conn, self._first_idx)  # same transaction as the rows
             t3 = time.perf_counter()
             self.timings["search"] = t3 - t2
             if checkpoint_note is not None:
                 conn.execute(
                     "INSERT OR REPLACE INTO checkpoints(size, note, root, verified_at) "
                     "VALUES (?, ?, ?, ?)",
-                    (checkpoint_size, checkpoint_note, checkpoint_root, now_ms()),
+                    (
+                        checkpoint_size,
+                        checkpoint_note,
+                        checkpoint_root,
+                        now_ms() if verified_at is None else verified_at,
+                    ),
                 )
             conn.execute(
                 "INSERT OR REPLACE INTO tree_state(id, size, frontier) VALUES (1, ?, ?)",
