@@ -76,6 +76,7 @@ from auditlens.client.verified import VerifiedCheckpoints
 from auditlens.core import merkle, note, tiles
 from auditlens.core.checkpoint import Checkpoint
 from auditlens.core.errors import Code, Finding, VerificationError
+from auditlens.mirror.recheck import mark_rechecked
 from auditlens.mirror.store import is_published
 from auditlens.mirror.writer import (
     AppendBatch,
@@ -198,6 +199,8 @@ class SyncEngine:
                 return self._cancelled(state, started)
             if writer.building:
                 writer.publish()
+                if state.size == 0:  # every entry verified by this very run
+                    mark_rechecked(self.mirror_path, cp.size)
             self.checks.remember(cp, cp_note)
             return SyncResult(
                 SyncStatus.SYNCED,
