@@ -53,7 +53,9 @@ sys.stdin.read()
 srv.stop()
 """
 
-#: A sync in a child process that prints its progress, so the parent can kill it mid-way.
+#: A sync in a child process that prints its progress, so the parent can kill it mid-way. It
+#: uses the session given (a sign-in is itself an audited event: the log must not grow between
+#: the syncs compared) and a fixed clock (so the two mirrors can be compared byte for byte).
 SYNC_SCRIPT = r"""
 import json, sys
 from pathlib import Path
@@ -61,9 +63,9 @@ from auditlens.client.api import AuditApiClient
 from auditlens.client.sync import SyncEngine
 from auditlens.client.trust import Pin
 info = json.loads(sys.argv[2])
-client = AuditApiClient(info["url"])
-org = client.login(info["email"], info["password"]).organization
-engine = SyncEngine(client, Path(sys.argv[1]), Pin(client.base_url, org.id, org.origin, org.vkey))
+client = AuditApiClient(info["url"], info["token"])
+pin = Pin(client.base_url, info["org"], info["origin"], info["vkey"])
+engine = SyncEngine(client, Path(sys.argv[1]), pin, clock=lambda: 1_767_225_600_000)
 def progress(p):
     print(p.phase, p.done, p.total, flush=True)
 result = engine.run(progress)
@@ -222,44 +224,63 @@ def rechecks(info: dict[str, str], mirror: Path) -> None:
         )
 
 
-def killed_sync(info: dict[str, str], mirror: Path, reference: Path, events: int) -> None:
-    """Kill -9 a sync at three points, resume, and compare with the uninterrupted mirror."""
+def killed_sync(info: dict[str, str], work: Path) -> None:
+    """Kill -9 a sync at three points, resume, and compare with an uninterrupted one."""
+    from auditlens.client.api import AuditApiClient
     from auditlens.mirror.digest import content_digest
 
-    points = [("entries", events // 3), ("entries", 2 * events // 3), ("indexes", 0)]
-    t0 = time.perf_counter()
-    for phase, at in points:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", SYNC_SCRIPT, str(mirror), json.dumps(info)],
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
+    with AuditApiClient(info["url"]) as client:
+        org = client.login(info["email"], info["password"]).organization
+        session = {
+            "url": info["url"],
+            "token": client.token or "",
+            "org": org.id,
+            "origin": org.origin,
+            "vkey": org.vkey,
+        }
+        mirror, reference = work / "killed.sqlite", work / "reference.sqlite"
+        t0 = time.perf_counter()
+        for phase, fraction in (("entries", 0.35), ("entries", 0.5), ("indexes", 0.0)):
+            proc = subprocess.Popen(
+                [sys.executable, "-c", SYNC_SCRIPT, str(mirror), json.dumps(session)],
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+            )
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                words = line.split()
+                if words[0] == "done":
+                    print(f"  the sync finished before the kill point ({phase})")
+                    break
+                if words[0] == phase and int(words[1]) >= fraction * int(words[2]):
+                    proc.send_signal(signal.SIGKILL)
+                    print(f"  killed -9 during {phase} at {int(words[1]):,} of {int(words[2]):,}")
+                    break
+            proc.wait()
+        last = _child_sync(mirror, session)
+        print(
+            f"  resumed: {int(last[1]):,} events in the last run ({float(last[2]):.1f} s); "
+            f"all 4 runs {time.perf_counter() - t0:.1f} s wall"
         )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            words = line.split()
-            if words[0] == "done":
-                print(f"  the sync finished before the kill point {phase} {at:,}")
-                break
-            if words[0] == phase and int(words[1]) >= at:
-                proc.send_signal(signal.SIGKILL)
-                print(f"  killed -9 during {phase} at {int(words[1]):,} of {int(words[2]):,}")
-                break
-        proc.wait()
+        _child_sync(reference, session)
+    same_bytes = mirror.read_bytes() == reference.read_bytes()
+    same = content_digest(mirror) == content_digest(reference)
+    print(
+        f"killed 3 times and resumed, against uninterrupted: same content {same}, "
+        f"same bytes {same_bytes}"
+    )
+
+
+def _child_sync(mirror: Path, session: dict[str, str]) -> list[str]:
     result = subprocess.run(
-        [sys.executable, "-c", SYNC_SCRIPT, str(mirror), json.dumps(info)],
+        [sys.executable, "-c", SYNC_SCRIPT, str(mirror), json.dumps(session)],
         capture_output=True,
         text=True,
         cwd=ROOT,
         check=True,
     )
-    last = result.stdout.strip().splitlines()[-1].split()
-    print(
-        f"  resumed: {int(last[1]):,} events in the last run ({float(last[2]):.1f} s); "
-        f"all runs {time.perf_counter() - t0:.1f} s wall"
-    )
-    same = content_digest(mirror) == content_digest(reference)
-    print(f"killed 3 times and resumed: content the same as uninterrupted: {same}")
+    return result.stdout.strip().splitlines()[-1].split()
 
 
 def main() -> int:
@@ -297,7 +318,7 @@ def main() -> int:
             print(f"mirror size: {mirror.stat().st_size / 1e6:,.0f} MB")
             (work / "plain.sqlite").unlink()
             if args.kill:
-                killed_sync(info, work / "killed.sqlite", mirror, args.events)
+                killed_sync(info, work)
             increment(info, mirror)
             rechecks(info, mirror)
     return 0
