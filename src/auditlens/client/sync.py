@@ -1,6 +1,7 @@
 """The sync engine: fetch, verify and store the organization's log in the mirror.
 
-The data flow is architecture.md §1; the sync's guarantees are its section "Sync".
+The data flow is architecture.md §1; what a sync guarantees while large, killed or resumed is
+architecture.md §4, "Sync: verified steps, resume, and the start-up re-check".
 
 One :meth:`SyncEngine.run`:
 
