@@ -40,10 +40,13 @@ hit of a page is re-checked against the row's own bytes in Python with the same 
 (:func:`matches`) before it is shown, which costs ~10 µs per row (a 200-row page: ~2 ms).
 Search only ever narrows what is shown; it reads the same verified entries.
 
-Maintenance. The sync writer indexes the entries of each append batch in one pass just before
-its COMMIT (:func:`index_from`, after the bulk load's rows are in), in the same transaction;
-the schema-3 upgrade of an older mirror indexes every stored entry once (:func:`rebuild`,
-:mod:`auditlens.mirror.migrate`).
+Maintenance. The sync takes each entry's text from the event it parses anyway
+(:func:`text_of_event`) and hands it to the mirror writer with the entry's row; the writer's
+thread inserts both in the same transaction (:func:`insert_texts`), so the tokenizing, in C,
+overlaps the sync's hashing and parsing, and an entry is searchable exactly when it is stored.
+Rows added without their text are indexed from their stored bytes before the batch commits
+(:func:`index_from`); the schema-3 upgrade of an older mirror indexes every stored entry once
+(:func:`rebuild`, :mod:`auditlens.mirror.migrate`).
 """
 
 from __future__ import annotations
