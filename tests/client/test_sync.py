@@ -20,6 +20,7 @@ from auditlens.client.sync import SyncEngine, SyncProgress, SyncStatus
 from auditlens.client.trust import Pin
 from auditlens.core import note
 from auditlens.core.errors import Code, VerificationError
+from auditlens.mirror.store import partial_path
 from tests.client.fakelog import FakeLog, make_event
 
 URL = "http://audit.test"
@@ -151,6 +152,7 @@ def test_a_modified_entry_is_named_and_nothing_is_stored(mirror: Path) -> None:
     assert caught.value.code is Code.EVENT_MODIFIED
     assert caught.value.indexes == [123]
     assert stored_indexes(mirror) == []
+    assert not partial_path(mirror).exists()  # no step was verified: nothing kept to resume
 
 
 def test_a_modified_entry_in_an_increment_leaves_the_mirror_as_it_was(mirror: Path) -> None:

@@ -165,7 +165,17 @@ class MirrorWriter:
         return cls(path, building=True)
 
     def close(self) -> None:
+        """Close the connection; a new mirror's partial file that holds no committed step yet
+        (a sync that failed or was cancelled before its first) is removed with it."""
+        empty = self.building and (
+            self._conn.execute("SELECT count(*) FROM tree_state").fetchone()[0] == 0
+        )
         self._conn.close()
+        if empty:
+            partial = partial_path(self.path)
+            for suffix in ("", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    partial.with_name(partial.name + suffix).unlink()
 
     def __enter__(self) -> MirrorWriter:
         return self
