@@ -174,12 +174,12 @@ def test_a_new_mirror_killed_at_three_points_resumes_and_ends_byte_for_byte_the_
     assert line[0] == "stopped"
     assert not mirror.exists()  # nothing is shown before the whole mirror is verified
     first, reached = _committed(mirror), int(line[2])
-    assert first % STEP == 0 and reached - STEP <= first <= reached  # the last whole step
+    assert first % STEP == 0 and reached - 2 * STEP <= first <= reached  # a late step commit
 
     line = _build(server, mirror, ("entries", 20_000))  # progress counts this run's entries
     assert line[0] == "stopped"
     second, reached = _committed(mirror), first + int(line[2])
-    assert second % STEP == 0 and reached - STEP <= second <= reached
+    assert second % STEP == 0 and reached - 2 * STEP <= second <= reached
 
     assert _build(server, mirror, ("indexes", 0))[0] == "stopped"
     assert not mirror.exists()

@@ -292,7 +292,7 @@ class SyncEngine:
             self.client, refs, window=self.fetch_window, workers=self.fetch_workers, cancel=cancel
         )
         step = self.step if writer.building else total
-        timings = {"fetch_wait": 0.0, "verify": 0.0, "steps": 0.0}
+        timings = {"fetch_wait": 0.0, "verify": 0.0}
         done = 0
         batch: AppendBatch | None = None
         try:
@@ -322,9 +322,7 @@ class SyncEngine:
                 if crange.size == step_end < cp.size:
                     self._verify_step(step_base, crange, bytes(leaves), malformed, cp)
                     meta[PENDING_CHECKPOINT] = cp_note
-                    batch.commit(checkpoint_size=crange.size, frontier=crange.hashes, meta=meta)
-                    timings["steps"] += sum(batch.timings.values())
-                    batch = writer.begin(cp.size - crange.size, threaded=self.writer_thread)
+                    batch.commit_step(crange.size, crange.hashes, meta)
                     step_base, leaves = crange.copy(), bytearray()
                     step_end = min(cp.size, step_end + step)
                 waited = time.perf_counter()

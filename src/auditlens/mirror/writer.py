@@ -377,8 +377,35 @@ class AppendBatch:
                 self._conn.executemany(_INSERT_ENTRY, items)
             elif kind == "texts":
                 search.insert_texts(self._conn, items)
-            else:
+            elif kind == "tiles":
                 self._conn.executemany(_INSERT_TILE, items)
+            else:  # "step": commit what is in, go on in a new transaction
+                size, frontier, meta = items
+                self._write_state(size, frontier, meta)
+                self._conn.execute("COMMIT")
+                self._conn.execute("BEGIN IMMEDIATE")
+
+    def _write_state(self, size: int, frontier: Sequence[bytes], meta: Mapping[str, str]) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO tree_state(id, size, frontier) VALUES (1, ?, ?)",
+            (size, pack_frontier(frontier)),
+        )
+        if meta:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(meta.items())
+            )
+
+    def commit_step(self, size: int, frontier: Sequence[bytes], meta: Mapping[str, str]) -> None:
+        """Commit what was added so far as one verified step of a new mirror (tree state of
+        ``size`` leaves, and meta), and go on adding in a new transaction of this batch.
+
+        On the writer thread the COMMIT (its fsyncs, the free-text index's flush) runs in
+        order after the rows already queued while the caller hashes the next step; a failure
+        surfaces on the next ``add`` or at ``commit``. A process killed before that COMMIT is
+        on disk loses this step only, as if it had never been committed.
+        """
+        self._raise_pending()
+        self._put("step", [size, list(frontier), dict(meta)])
 
     def _put(self, kind: str, items: list[Any]) -> None:
         if self._thread is None:
@@ -468,20 +495,13 @@ class AppendBatch:
                         now_ms() if verified_at is None else verified_at,
                     ),
                 )
-            conn.execute(
-                "INSERT OR REPLACE INTO tree_state(id, size, frontier) VALUES (1, ?, ?)",
-                (checkpoint_size, pack_frontier(frontier)),
-            )
             conn.executemany(
                 "INSERT INTO users(id, email, name, role) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET email = excluded.email, name = excluded.name, "
                 "role = excluded.role",
                 [(u.id, u.email, u.name, u.role) for u in users],
             )
-            if meta:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(meta.items())
-                )
+            self._write_state(checkpoint_size, frontier, meta or {})
             conn.execute("COMMIT")
             self.timings["commit"] = time.perf_counter() - t3
         except BaseException:
