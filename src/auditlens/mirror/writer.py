@@ -519,13 +519,10 @@ class AppendBatch:
             self._lock.release()
 
     def rollback(self) -> None:
-        """Drop everything added in this batch; the mirror is exactly as before."""
+        """Drop everything added since the last committed step (a live mirror's batch has none:
+        then the mirror is exactly as before). Steps already handed to the writer thread were
+        verified, so they still commit; the rows queued after them are rolled back."""
         if self._done:
             return
-        self._error = self._error or _RolledBackError()
         self._finish_thread()
         self._abort()
-
-
-class _RolledBackError(Exception):
-    """Marks a batch being rolled back so the writer thread drops queued rows."""
