@@ -64,6 +64,13 @@ class FakeLog:
     def __post_init__(self) -> None:
         self.skey, self.vkey = note.generate_keys(self.server_name)
 
+    @classmethod
+    def with_entries(cls, count: int) -> FakeLog:
+        """A log already holding ``count`` events."""
+        log = cls()
+        log.append(count)
+        return log
+
     def append(self, count: int) -> None:
         start = len(self.entries)
         self.entries.extend(make_event(i) for i in range(start, start + count))

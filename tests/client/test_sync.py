@@ -20,6 +20,7 @@ from auditlens.client.sync import SyncEngine, SyncProgress, SyncStatus
 from auditlens.client.trust import Pin
 from auditlens.core import note
 from auditlens.core.errors import Code, VerificationError
+from auditlens.mirror.store import partial_path
 from tests.client.fakelog import FakeLog, make_event
 
 URL = "http://audit.test"
@@ -31,6 +32,15 @@ def engine_for(
     client = AuditApiClient(URL, "tok-secret-123", transport=log.transport())
     pin = Pin(client.base_url, "org_1", origin or log.origin, vkey or log.vkey)
     return SyncEngine(client, mirror, pin, fetch_workers=2, fetch_window=4)
+
+
+def synced(mirror: Path, entries: int) -> tuple[FakeLog, SyncEngine]:
+    """A log of ``entries`` entries, already synced once into ``mirror``: the start of every
+    test of what a LATER sync does."""
+    log = FakeLog.with_entries(entries)
+    engine = engine_for(log, mirror)
+    engine.run()
+    return log, engine
 
 
 def snapshot(mirror: Path) -> tuple[object, ...]:
@@ -45,6 +55,9 @@ def snapshot(mirror: Path) -> tuple[object, ...]:
 
 
 def stored_indexes(mirror: Path) -> list[int]:
+    """The indexes the published mirror holds (none when a first sync published nothing)."""
+    if not mirror.exists():
+        return []
     with sqlite3.connect(mirror) as conn:
         return [r[0] for r in conn.execute("SELECT idx FROM entries ORDER BY idx")]
 
@@ -55,8 +68,7 @@ def mirror(tmp_path: Path) -> Path:
 
 
 def test_initial_sync_stores_every_entry_with_its_checkpoint(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(600)
+    log = FakeLog.with_entries(600)
     result = engine_for(log, mirror).run()
     assert result.status is SyncStatus.SYNCED and result.new_entries == 600
     assert result.checkpoint is not None and result.checkpoint.size == 600
@@ -80,8 +92,7 @@ def test_initial_sync_stores_every_entry_with_its_checkpoint(mirror: Path) -> No
 
 
 def test_columns_are_extracted_for_filters_and_sorting(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(8)
+    log = FakeLog.with_entries(8)
     engine_for(log, mirror).run()
     with sqlite3.connect(mirror) as conn:
         row = conn.execute(
@@ -94,10 +105,7 @@ def test_columns_are_extracted_for_filters_and_sorting(mirror: Path) -> None:
 
 
 def test_incremental_sync_fetches_only_the_new_tiles(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(600)  # tiles 0, 1 full; tile 2 partial (88)
-    engine = engine_for(log, mirror)
-    engine.run()
+    log, engine = synced(mirror, 600)  # tiles 0, 1 full; tile 2 partial (88)
     log.requests.clear()
     log.append(100)
     result = engine.run()
@@ -110,10 +118,7 @@ def test_incremental_sync_fetches_only_the_new_tiles(mirror: Path) -> None:
 def test_a_partial_tile_is_fetched_whole_later_and_only_new_entries_are_written(
     mirror: Path,
 ) -> None:
-    log = FakeLog()
-    log.append(200)
-    engine = engine_for(log, mirror)
-    engine.run()
+    log, engine = synced(mirror, 200)
     log.requests.clear()
     log.append(100)  # completes tile 0 and starts tile 1
     engine.run()
@@ -125,17 +130,13 @@ def test_a_partial_tile_is_fetched_whole_later_and_only_new_entries_are_written(
 
 
 def test_a_second_sync_without_new_entries_is_up_to_date(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(10)
-    engine = engine_for(log, mirror)
-    engine.run()
+    _, engine = synced(mirror, 10)
     result = engine.run()
     assert result.status is SyncStatus.UP_TO_DATE and result.new_entries == 0
 
 
 def test_progress_reports_events_done_of_total(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(1000)
+    log = FakeLog.with_entries(1000)
     seen: list[SyncProgress] = []
     engine_for(log, mirror).run(seen.append)
     last = [p for p in seen if p.phase == "entries"][-1]
@@ -144,21 +145,18 @@ def test_progress_reports_events_done_of_total(mirror: Path) -> None:
 
 
 def test_a_modified_entry_is_named_and_nothing_is_stored(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(300)
+    log = FakeLog.with_entries(300)
     log.served[123] = log.entries[123].replace(b'"success"', b'"failure"')
     with pytest.raises(VerificationError) as caught:
         engine_for(log, mirror).run()
     assert caught.value.code is Code.EVENT_MODIFIED
     assert caught.value.indexes == [123]
     assert stored_indexes(mirror) == []
+    assert not partial_path(mirror).exists()  # no step was verified: nothing kept to resume
 
 
 def test_a_modified_entry_in_an_increment_leaves_the_mirror_as_it_was(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(300)
-    engine = engine_for(log, mirror)
-    engine.run()
+    log, engine = synced(mirror, 300)
     before = snapshot(mirror)
     log.append(300)
     log.served[450] = make_event(9999)
@@ -169,8 +167,7 @@ def test_a_modified_entry_in_an_increment_leaves_the_mirror_as_it_was(mirror: Pa
 
 
 def test_swapped_entries_are_reported_as_reordered(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(50)
+    log = FakeLog.with_entries(50)
     log.served[10], log.served[11] = log.entries[11], log.entries[10]
     with pytest.raises(VerificationError) as caught:
         engine_for(log, mirror).run()
@@ -179,10 +176,7 @@ def test_swapped_entries_are_reported_as_reordered(mirror: Path) -> None:
 
 
 def test_old_entries_served_differently_in_a_refetched_tile_are_modified(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(100)
-    engine = engine_for(log, mirror)
-    engine.run()
+    log, engine = synced(mirror, 100)
     log.append(10)
     log.served[5] = make_event(5, tool="file.write")
     with pytest.raises(VerificationError) as caught:
@@ -191,8 +185,7 @@ def test_old_entries_served_differently_in_a_refetched_tile_are_modified(mirror:
 
 
 def test_a_bundle_with_fewer_entries_than_the_tree_is_event_missing(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(20)
+    log = FakeLog.with_entries(20)
     log.drop_from_bundles = 3
     with pytest.raises(VerificationError) as caught:
         engine_for(log, mirror).run()
@@ -200,10 +193,7 @@ def test_a_bundle_with_fewer_entries_than_the_tree_is_event_missing(mirror: Path
 
 
 def test_a_smaller_signed_checkpoint_is_log_truncated(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(50)
-    engine = engine_for(log, mirror)
-    engine.run()
+    log, engine = synced(mirror, 50)
     before = snapshot(mirror)
     log.checkpoint_override = log.checkpoint(size=40)
     with pytest.raises(VerificationError) as caught:
@@ -213,10 +203,7 @@ def test_a_smaller_signed_checkpoint_is_log_truncated(mirror: Path) -> None:
 
 
 def test_a_forked_log_keeps_both_signed_notes_as_evidence(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(50)
-    engine = engine_for(log, mirror)
-    engine.run()
+    log, engine = synced(mirror, 50)
     trusted = log.checkpoint()
     before = snapshot(mirror)
     log.entries[10] = make_event(10, tool="shell.run")  # history rewritten, then extended
@@ -243,10 +230,7 @@ def test_a_forked_log_keeps_both_signed_notes_as_evidence(mirror: Path) -> None:
 
 
 def test_a_truncated_log_keeps_both_signed_notes_as_evidence(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(50)
-    engine = engine_for(log, mirror)
-    engine.run()
+    log, engine = synced(mirror, 50)
     log.checkpoint_override = log.checkpoint(size=40)
     with pytest.raises(VerificationError) as caught:
         engine.run()
@@ -256,10 +240,7 @@ def test_a_truncated_log_keeps_both_signed_notes_as_evidence(mirror: Path) -> No
 
 
 def test_the_same_size_with_another_root_is_a_fork(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(50)
-    engine = engine_for(log, mirror)
-    engine.run()
+    log, engine = synced(mirror, 50)
     log.entries[49] = make_event(4900)
     with pytest.raises(VerificationError) as caught:
         engine.run()
@@ -267,8 +248,7 @@ def test_the_same_size_with_another_root_is_a_fork(mirror: Path) -> None:
 
 
 def test_a_checkpoint_signed_by_another_key_is_untrusted(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(5)
+    log = FakeLog.with_entries(5)
     other_vkey = note.generate_keys("test.local")[1]
     with pytest.raises(VerificationError) as caught:
         engine_for(log, mirror, vkey=other_vkey).run()
@@ -277,16 +257,14 @@ def test_a_checkpoint_signed_by_another_key_is_untrusted(mirror: Path) -> None:
 
 
 def test_a_checkpoint_of_another_origin_is_an_origin_mismatch(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(5)
+    log = FakeLog.with_entries(5)
     with pytest.raises(VerificationError) as caught:
         engine_for(log, mirror, origin="test.local/other").run()
     assert caught.value.code is Code.ORIGIN_MISMATCH
 
 
 def test_a_mirror_made_under_another_key_is_not_extended(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(5)
+    log = FakeLog.with_entries(5)
     engine_for(log, mirror).run()
     other = FakeLog()
     other.append(10)
@@ -296,10 +274,7 @@ def test_a_mirror_made_under_another_key_is_not_extended(mirror: Path) -> None:
 
 
 def test_cancel_mid_sync_leaves_the_mirror_unchanged(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(300)
-    engine = engine_for(log, mirror)
-    engine.run()
+    log, engine = synced(mirror, 300)
     before = snapshot(mirror)
     log.append(3000)
     cancel = threading.Event()
@@ -315,10 +290,7 @@ def test_cancel_mid_sync_leaves_the_mirror_unchanged(mirror: Path) -> None:
 
 
 def test_a_failure_mid_write_leaves_the_mirror_unchanged(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(300)
-    engine = engine_for(log, mirror)
-    engine.run()
+    log, engine = synced(mirror, 300)
     before = snapshot(mirror)
     log.append(3000)
 
@@ -337,8 +309,7 @@ def test_a_failure_mid_write_leaves_the_mirror_unchanged(mirror: Path) -> None:
 def test_pruned_entries_covered_by_a_signed_retention_event_are_informational(
     mirror: Path,
 ) -> None:
-    log = FakeLog()
-    log.append(600)
+    log = FakeLog.with_entries(600)
     log.min_index = 512
     log.entries.append(
         make_event(600, event_type="audit.retention_pruned", min_index=512, policy_days=90)
@@ -351,8 +322,7 @@ def test_pruned_entries_covered_by_a_signed_retention_event_are_informational(
 
 
 def test_pruned_entries_without_a_retention_event_are_missing(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(600)
+    log = FakeLog.with_entries(600)
     log.min_index = 256
     result = engine_for(log, mirror).run()
     assert [f.code for f in result.failed_findings] == [Code.EVENT_MISSING]
@@ -366,8 +336,7 @@ def test_a_large_initial_sync_takes_the_bulk_path_and_ends_with_every_index(
     from auditlens.mirror import schema, writer
 
     monkeypatch.setattr(writer, "BULK_MIN_ROWS", 100)
-    log = FakeLog()
-    log.append(700)
+    log = FakeLog.with_entries(700)
     engine_for(log, mirror).run()
     with sqlite3.connect(mirror) as conn:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
@@ -375,8 +344,7 @@ def test_a_large_initial_sync_takes_the_bulk_path_and_ends_with_every_index(
 
 
 def test_an_entry_replaced_by_invalid_bytes_is_modified_not_malformed(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(30)
+    log = FakeLog.with_entries(30)
     log.served[12] = b"{}"
     with pytest.raises(VerificationError) as caught:
         engine_for(log, mirror).run()
@@ -384,8 +352,7 @@ def test_an_entry_replaced_by_invalid_bytes_is_modified_not_malformed(mirror: Pa
 
 
 def test_a_signed_entry_that_is_not_an_event_is_proof_malformed(mirror: Path) -> None:
-    log = FakeLog()
-    log.append(30)
+    log = FakeLog.with_entries(30)
     log.entries[12] = b'{"hello": "world"}'
     with pytest.raises(VerificationError) as caught:
         engine_for(log, mirror).run()

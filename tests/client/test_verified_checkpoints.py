@@ -26,6 +26,9 @@ def engine(log: FakeLog, mirror: Path, verified: VerifiedCheckpoints) -> SyncEng
 
 
 def entries(mirror: Path) -> int:
+    """Entries of the published mirror (0 when a first sync published none)."""
+    if not mirror.exists():
+        return 0
     with sqlite3.connect(mirror) as conn:
         return int(conn.execute("SELECT count(*) FROM entries").fetchone()[0])
 

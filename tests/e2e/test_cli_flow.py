@@ -318,3 +318,12 @@ def test_verify_expects_the_origin_pinned_for_the_key(
     refused = run_cli(env, *args, check=1)
     assert _codes(json.loads(refused.stdout)) == {"ORIGIN_MISMATCH"}
     run_cli(env, *args, "--origin", "auditlens.local/acme", check=0)  # the documented override
+
+
+def test_sync_recheck_full_re_hashes_every_entry_of_the_mirror(synced: Stack) -> None:
+    done = synced.run("sync", "--server", synced.url, "--quiet", "--recheck", "full")
+    checked = re.search(
+        r"Re-check \(full\): ([\d,]+) of ([\d,]+) entries re-hashed, ok=True", done.stdout
+    )
+    assert checked is not None, done.stdout
+    assert checked.group(1) == checked.group(2)

@@ -13,6 +13,7 @@ from auditlens.core.errors import FormatError
 from auditlens.mirror import schema
 from auditlens.mirror.store import open_readonly
 from auditlens.mirror.writer import (
+    DuplicateEventError,
     EntryRow,
     MalformedEntryError,
     MirrorWriter,
@@ -106,7 +107,7 @@ def test_a_duplicate_event_id_fails_the_whole_batch(writer: MirrorWriter) -> Non
     duplicate = (2, *twice[0][1:])
     batch = writer.begin(3, bulk=True)
     batch.add([*twice, duplicate])
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(DuplicateEventError):
         commit(batch, 3)
     assert count(writer.path) == 0
 

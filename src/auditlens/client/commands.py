@@ -84,6 +84,11 @@ def register(subparsers: Any) -> None:
     sync.add_argument("--server", help="server URL (default: the only one signed in)")
     sync.add_argument("--mirror-dir", type=Path, help="directory of the mirror files")
     sync.add_argument("--quiet", action="store_true", help="print only the result")
+    sync.add_argument(
+        "--recheck",
+        choices=("incremental", "full"),
+        help="then re-check the mirror file: as the viewer does at start, or every entry",
+    )
     _api_key_file_option(sync)
     _tls_options(sync)
     sync.set_defaults(handler=run_sync)
@@ -446,4 +451,20 @@ def run_sync(args: argparse.Namespace) -> int:
         )
     print(f"Verified checkpoint (signed by {cp.origin}):")
     print(result.checkpoint_note, end="")
-    return EXIT_VERIFICATION if result.failed_findings else EXIT_OK
+    failed = bool(result.failed_findings)
+    if args.recheck is not None:
+        failed = _recheck(engine.mirror_path, cp.origin, session.pin.vkey, args.recheck) or failed
+    return EXIT_VERIFICATION if failed else EXIT_OK
+
+
+def _recheck(mirror: Path, origin: str, vkey: str, depth: str) -> bool:
+    """Re-check the mirror file (see auditlens.mirror.recheck); True when it failed."""
+    from auditlens.mirror.recheck import recheck_mirror
+
+    check = recheck_mirror(mirror, vkey, origin, full=depth == "full")
+    for finding in check.findings:
+        print(str(finding), file=sys.stderr)
+    print(
+        f"Re-check ({depth}): {check.checked:,} of {check.size:,} entries re-hashed, ok={check.ok}."
+    )
+    return not check.ok

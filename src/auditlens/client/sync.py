@@ -1,158 +1,116 @@
 """The sync engine: fetch, verify and store the organization's log in the mirror.
 
-The data flow is architecture.md §1.
+The data flow is architecture.md §1; what a sync guarantees while large, killed or resumed is
+architecture.md §4, "Sync: verified steps, resume, and the start-up re-check".
 
 One :meth:`SyncEngine.run`:
 
 1. fetch the latest checkpoint and verify its signature and origin against the PIN (never
    against what the server announces);
-2. compare with the largest checkpoint the mirror trusts: smaller -> LOG_TRUNCATED; same size,
-   other root -> LOG_FORKED; larger -> a consistency proof must verify, else LOG_FORKED. In
-   every failure case both signed notes are kept as evidence in a file beside the mirror
-   (:func:`fork_evidence_path`) and nothing is written to the mirror;
-3. fetch the new entry bundles (prefetched on threads), re-hash every entry, extend the stored
-   compact range and parse each event into its row, streaming the rows into ONE open mirror
-   transaction. A partial bundle at the old end is fetched whole again: only its new entries are
-   hashed and written, and its old ones must equal the stored bytes (else EVENT_MODIFIED);
-4. the root of the extended range must equal the checkpoint's root. If not, the transaction is
-   rolled back and the engine locates the culprits by comparing the leaf hashes with the
-   server's level-0 hash tiles, reporting EVENT_MODIFIED (or EVENT_REORDERED) at the exact
-   indexes when those hashes reproduce the signed root, else over the whole fetched range;
-5. commit: entries + checkpoint + tree state + users + meta together.
+2. check that it extends what this client trusts (:mod:`auditlens.client.log_consistency`):
+   smaller -> LOG_TRUNCATED; same size, other root -> LOG_FORKED; larger -> a consistency proof
+   must verify, else LOG_FORKED. Both signed notes are then kept as evidence beside the mirror
+   and nothing is written;
+3. fetch the new entry bundles (prefetched on threads), re-hash every entry, extend the compact
+   range and parse each event into its row (:mod:`auditlens.client.entry_check`). A partial
+   bundle at the old end is fetched whole again: only its new entries are hashed and written,
+   and its old ones must equal the stored bytes (else EVENT_MODIFIED);
+4. store them, only once verified against the checkpoint being synced:
+
+   - **a new mirror** is built beside its path (:meth:`MirrorWriter.build`) in steps of
+     :data:`STEP` entries. A step commits only after a consistency proof from the step's root
+     to the checkpoint verifies, so every committed entry is proven to be in the signed tree;
+     the note the steps were verified against is kept with them (``pending_checkpoint``). A
+     killed, cancelled or failed build resumes from its last committed step, after checking
+     that the server's new checkpoint extends that note. The last step's root must equal the
+     checkpoint's root; then the indexes are built, the checkpoint recorded, and the file is
+     published by an atomic rename. Nobody sees the mirror before it is whole;
+   - **an increment** of a published mirror is one transaction, committed after the root of
+     the extended range equals the checkpoint's root;
+
+   on a mismatch the engine locates the culprits with the server's level-0 hash tiles, and
+   reports EVENT_MODIFIED (or EVENT_REORDERED) at the exact indexes when those hashes
+   reproduce the signed tree, else over the step's whole range.
 
 Entries below the server's ``min_index`` (pruned) cannot be fetched: the frontier at
 ``min_index`` is read from the hash tiles and authenticated by the root check. The gap is
 PRUNED_BY_POLICY (informational) when a verified ``audit.retention_pruned`` event covers it,
 else EVENT_MISSING; either way the verified entries are stored and the finding is returned (the
 CLI exits non-zero on EVENT_MISSING).
-
-Cancel (the ``cancel`` event) or any failure rolls the transaction back: the mirror is exactly
-as before, and a killed process leaves an uncommitted WAL transaction SQLite discards.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
-from base64 import b64encode
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from enum import StrEnum
-from hashlib import sha256
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import orjson
-
 from auditlens.client.api import AuditApiClient, UserInfo
-from auditlens.client.errors import ProtocolError
-from auditlens.client.paths import write_private_file
+from auditlens.client.entry_check import (
+    check_old_entries,
+    decode_bundle,
+    dump_gaps,
+    hash_and_parse,
+    load_gaps,
+    locate_mismatch,
+    malformed_error,
+    pruned_finding,
+)
+from auditlens.client.fork_evidence import (
+    FORK_EVIDENCE_FORMAT,
+    fork_evidence_path,
+    keep_fork_evidence,
+)
+from auditlens.client.log_consistency import LogConsistency
+from auditlens.client.sync_progress import (
+    ProgressCallback,
+    Rate,
+    SyncPhase,
+    SyncProgress,
+    SyncResult,
+    SyncStatus,
+)
 from auditlens.client.tilefetch import EntryTileFetcher, HashTiles
-from auditlens.client.trust import Pin, key_changed_error, origin_changed_error
+from auditlens.client.trust import Pin
 from auditlens.client.verified import VerifiedCheckpoints
 from auditlens.core import merkle, note, tiles
 from auditlens.core.checkpoint import Checkpoint
-from auditlens.core.errors import (
-    Code,
-    Finding,
-    FormatError,
-    VerificationError,
-    compress_ranges,
-    format_ranges,
-)
+from auditlens.core.errors import Code, Finding, VerificationError
+from auditlens.mirror.recheck import mark_rechecked
+from auditlens.mirror.store import is_published
 from auditlens.mirror.writer import (
     AppendBatch,
-    EntryRow,
-    MalformedEntryError,
+    DuplicateEventError,
     MirrorState,
     MirrorWriter,
     UserRow,
-    extract_row,
     now_ms,
 )
 
-_LEAF_PREFIX = b"\x00"
-_TILE_NODE_LEVEL = tiles.TILE_HEIGHT  # the level-8 node = root of one 256-entry tile
+__all__ = [
+    "FORK_EVIDENCE_FORMAT",
+    "STEP",
+    "ProgressCallback",
+    "SyncEngine",
+    "SyncPhase",
+    "SyncProgress",
+    "SyncResult",
+    "SyncStatus",
+    "fork_evidence_path",
+    "keep_fork_evidence",
+]
 
+#: Entries per verified step of a new mirror (a multiple of the 256-entry tile): what a killed
+#: sync can lose is at most one step, and each step costs one consistency proof.
+STEP = 65_536
 
-class SyncStatus(StrEnum):
-    SYNCED = "synced"  # new entries verified and stored
-    UP_TO_DATE = "up_to_date"  # the checkpoint was already trusted; users refreshed
-    CANCELLED = "cancelled"  # stopped on request; the mirror is unchanged
-
-
-class SyncPhase(StrEnum):
-    CHECKPOINT = "checkpoint"
-    CONSISTENCY = "consistency"
-    ENTRIES = "entries"
-    INDEXES = "indexes"
-    COMMIT = "commit"
-
-
-@dataclass(frozen=True)
-class SyncProgress:
-    """A snapshot for a progress bar: ``done`` of ``total`` new events, speed and time left."""
-
-    phase: SyncPhase
-    done: int
-    total: int
-    events_per_second: float
-    eta_seconds: float | None
-    message: str
-
-
-@dataclass(frozen=True)
-class SyncResult:
-    """The outcome of one run; ``findings`` holds PRUNED_BY_POLICY / EVENT_MISSING if any."""
-
-    status: SyncStatus
-    checkpoint: Checkpoint | None
-    checkpoint_note: str | None
-    previous_size: int
-    new_entries: int
-    seconds: float
-    findings: tuple[Finding, ...] = field(default=())
-    #: seconds per step (fetch_wait, verify, drain, indexes, commit), for benchmarks
-    timings: Mapping[str, float] = field(default_factory=dict)
-
-    @property
-    def failed_findings(self) -> tuple[Finding, ...]:
-        """Findings that are failures (everything but the informational PRUNED_BY_POLICY)."""
-        return tuple(f for f in self.findings if not f.code.informational)
-
-    @property
-    def events_per_second(self) -> float:
-        return self.new_entries / self.seconds if self.seconds > 0 else 0.0
-
-
-ProgressCallback = Callable[[SyncProgress], None]
+#: Meta key of the signed note a new mirror's committed steps were verified against.
+PENDING_CHECKPOINT = "pending_checkpoint"
 
 
 class _CancelledError(Exception):
     pass
-
-
-class _Rate:
-    """Progress bookkeeping: throttled callbacks with speed and time left."""
-
-    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
-        self.callback = callback
-        self.total = total
-        self.start = time.perf_counter()
-        self.last = 0.0
-
-    def report(self, phase: SyncPhase, done: int, message: str, *, force: bool = False) -> None:
-        if self.callback is None:
-            return
-        now = time.perf_counter()
-        if not force and now - self.last < 0.1:
-            return
-        self.last = now
-        elapsed = now - self.start
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - done) / rate if rate > 0 and self.total >= done else None
-        self.callback(SyncProgress(phase, done, self.total, rate, eta, message))
 
 
 class SyncEngine:
@@ -173,9 +131,13 @@ class SyncEngine:
         organization_name: str = "",
         fetch_workers: int = 2,
         fetch_window: int = 12,
-        writer_thread: bool = False,
+        writer_thread: bool = True,
         verified: VerifiedCheckpoints | None = None,
+        step: int = STEP,
+        clock: Callable[[], int] = now_ms,
     ) -> None:
+        if step <= 0 or step % tiles.TILE_WIDTH:
+            raise ValueError(f"a sync step must be a positive multiple of {tiles.TILE_WIDTH}")
         self.client = client
         self.verified = verified
         self.mirror_path = mirror_path
@@ -184,6 +146,11 @@ class SyncEngine:
         self.fetch_workers = fetch_workers
         self.fetch_window = fetch_window
         self.writer_thread = writer_thread
+        self.step = step
+        #: ms since the epoch for ``last_sync_at`` and ``verified_at`` (fixed in tests that
+        #: compare two mirrors byte for byte)
+        self.clock = clock
+        self.checks = LogConsistency(client, pin, mirror_path, verified)
 
     # -- entry point -------------------------------------------------------------------------------
 
@@ -192,26 +159,31 @@ class SyncEngine:
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
     ) -> SyncResult:
-        """Sync once. Raises VerificationError (a §4 code) or an ApiError on failure; on cancel
-        returns status CANCELLED. In every case but SYNCED/UP_TO_DATE the mirror is unchanged."""
+        """Sync once. Raises VerificationError (a verification code) or an ApiError on failure;
+        on cancel returns status CANCELLED. In every case but SYNCED/UP_TO_DATE the published
+        mirror is unchanged (a new mirror keeps its verified steps to resume from)."""
         cancel = cancel or threading.Event()
         started = time.perf_counter()
-        with MirrorWriter(self.mirror_path) as writer:
+        building = not is_published(self.mirror_path)
+        with MirrorWriter(self.mirror_path, building=building) as writer:
             state = writer.state()
-            self._check_mirror_identity(state)
-            rate = _Rate(progress, 0)
+            self.checks.check_identity(state.meta.get("vkey"), state.meta.get("origin"))
+            rate = Rate(progress, 0)
             rate.report(SyncPhase.CHECKPOINT, 0, "Fetching the signed checkpoint", force=True)
             cp_note = self.client.checkpoint()
             cp = note.verify_checkpoint(cp_note, self.pin.vkey, self.pin.origin)
-            self._check_against_trusted(state, cp, cp_note, rate)
+            trusted = state.checkpoint_note or state.meta.get(PENDING_CHECKPOINT) or None
+            self.checks.check(trusted, cp, cp_note, rate, mirror="this mirror verified")
             if cancel.is_set():
                 return self._cancelled(state, started)
-            users = self._fetch_users()
-            meta = self._meta(state)
+            users = self.client.users()
+            meta = self._meta()
             if state.checkpoint_note is not None and cp.size == state.size:
                 writer.write_meta(meta)
-                self._write_users(writer, state, cp, cp_note, users)
-                self._remember(cp, cp_note)
+                self._write_users(writer, state, users)
+                if writer.building:  # finished before a crash, not yet published
+                    writer.publish()
+                self.checks.remember(cp, cp_note)
                 return SyncResult(
                     SyncStatus.UP_TO_DATE,
                     cp,
@@ -222,18 +194,15 @@ class SyncEngine:
                 )
             try:
                 findings, stored, timings = self._append(
-                    writer=writer,
-                    state=state,
-                    cp=cp,
-                    cp_note=cp_note,
-                    users=users,
-                    meta=meta,
-                    progress=progress,
-                    cancel=cancel,
+                    writer, state, cp, cp_note, users, meta, progress, cancel
                 )
             except _CancelledError:
                 return self._cancelled(state, started)
-            self._remember(cp, cp_note)
+            if writer.building:
+                writer.publish()
+                if state.size == 0:  # every entry verified by this very run
+                    mark_rechecked(self.mirror_path, cp.size)
+            self.checks.remember(cp, cp_note)
             return SyncResult(
                 SyncStatus.SYNCED,
                 cp,
@@ -252,165 +221,35 @@ class SyncEngine:
             SyncStatus.CANCELLED, None, None, state.size, 0, time.perf_counter() - started
         )
 
-    def _check_mirror_identity(self, state: MirrorState) -> None:
-        """A mirror created under another key or origin must not be extended under this pin."""
-        vkey, origin = state.meta.get("vkey"), state.meta.get("origin")
-        if vkey is not None and vkey != self.pin.vkey:
-            raise key_changed_error(self.pin.server_url, vkey, self.pin.vkey)
-        if origin is not None and origin != self.pin.origin:
-            raise origin_changed_error(
-                Pin(self.pin.server_url, self.pin.organization_id, origin, vkey or ""),
-                self.pin.origin,
-            )
-
-    def _check_against_trusted(
-        self,
-        state: MirrorState,
-        cp: Checkpoint,
-        cp_note: str,
-        rate: _Rate,
-    ) -> None:
-        """``cp`` must extend what this mirror verified, and what this client verified for the
-        log in any mirror (:class:`VerifiedCheckpoints`)."""
-        if state.checkpoint_note is not None and state.checkpoint_root is not None:
-            self._check_extends(
-                state.checkpoint_note,
-                state.size,
-                state.checkpoint_root,
-                cp,
-                cp_note,
-                rate,
-                "this mirror verified",
-            )
-        known_note = self.verified.latest(self.pin.origin, self.pin.vkey) if self.verified else None
-        if known_note is None or known_note in (state.checkpoint_note, cp_note):
-            return
-        try:
-            known = note.verify_checkpoint(known_note, self.pin.vkey, self.pin.origin)
-        except VerificationError:
-            return  # not signed by the pinned key: a damaged file proves nothing either way
-        if state.checkpoint_note is None or known.size > state.size:
-            self._check_extends(
-                known_note,
-                known.size,
-                known.root,
-                cp,
-                cp_note,
-                rate,
-                "this client verified earlier (in any mirror)",
-            )
-
-    def _check_extends(  # noqa: PLR0917 (one check, told what it compares)
-        self,
-        trusted_note: str,
-        trusted_size: int,
-        trusted_root: bytes,
-        cp: Checkpoint,
-        cp_note: str,
-        rate: _Rate,
-        verifier: str,
-    ) -> None:
-        """LOG_TRUNCATED / LOG_FORKED (with evidence kept) unless ``cp`` extends the tree of
-        ``trusted_note``; ``verifier`` says who verified that one ("this mirror verified")."""
-        if cp.size < trusted_size:
-            detail = (
-                f"The server's signed checkpoint has {cp.size} entries, fewer than the "
-                f"{trusted_size} {verifier}: the log was truncated or rolled back."
-            )
-            kept = self._keep_evidence(Code.LOG_TRUNCATED, detail, trusted_note, cp_note)
-            raise VerificationError(
-                Code.LOG_TRUNCATED, detail + kept, ranges=[(cp.size, trusted_size - 1)]
-            )
-        if cp.size == trusted_size:
-            if cp.root != trusted_root:
-                detail = (
-                    f"The log {cp.origin} has two different signed trees of size {cp.size}: "
-                    f"the one {verifier} and the one the server presents now. The log "
-                    "forked."
-                )
-                kept = self._keep_evidence(Code.LOG_FORKED, detail, trusted_note, cp_note)
-                raise VerificationError(Code.LOG_FORKED, detail + kept)
-            return
-        if trusted_size == 0:
-            return  # the empty tree is a prefix of every tree
-        rate.report(
-            SyncPhase.CONSISTENCY, 0, "Checking consistency with the trusted log", force=True
-        )
-        proof = self.client.consistency_proof(trusted_size, cp.size)
-        try:
-            merkle.verify_consistency(trusted_size, cp.size, proof, trusted_root, cp.root)
-        except VerificationError as exc:
-            if exc.code is not Code.LOG_FORKED:
-                raise
-            detail = (
-                f"The server's checkpoint of size {cp.size} does not extend the checkpoint of "
-                f"size {trusted_size} {verifier} ({exc.message}): the log forked."
-            )
-            kept = self._keep_evidence(Code.LOG_FORKED, detail, trusted_note, cp_note, proof)
-            raise VerificationError(Code.LOG_FORKED, detail + kept) from None
-
-    def _remember(self, cp: Checkpoint, cp_note: str) -> None:
-        """Record ``cp`` as verified for the log, for every later sync in any mirror."""
-        if self.verified is not None:
-            self.verified.record(self.pin.origin, self.pin.vkey, cp.size, cp_note)
-
-    def _keep_evidence(
-        self,
-        code: Code,
-        detail: str,
-        trusted_note: str,
-        conflicting_note: str,
-        proof: Sequence[bytes] | None = None,
-    ) -> str:
-        """Write both signed notes beside the mirror; return a sentence saying where."""
-        path = keep_fork_evidence(
-            self.mirror_path,
-            code=code,
-            detail=detail,
-            pin=self.pin,
-            trusted_note=trusted_note,
-            conflicting_note=conflicting_note,
-            consistency_proof=proof,
-        )
-        return f" Both signed checkpoints are kept as evidence in {path}; the mirror is unchanged."
-
-    def _fetch_users(self) -> list[UserInfo]:
-        return self.client.users()
-
-    def _meta(self, state: MirrorState) -> dict[str, str]:
+    def _meta(self) -> dict[str, str]:
         meta = {
             "server_url": self.pin.server_url,
             "origin": self.pin.origin,
             "vkey": self.pin.vkey,
             "organization_id": self.pin.organization_id,
-            "last_sync_at": str(now_ms()),
+            "last_sync_at": str(self.clock()),
         }
         if self.organization_name:
             meta["organization_name"] = self.organization_name
         return meta
 
     def _write_users(
-        self,
-        writer: MirrorWriter,
-        state: MirrorState,
-        cp: Checkpoint,
-        cp_note: str,
-        users: Sequence[UserInfo],
+        self, writer: MirrorWriter, state: MirrorState, users: Sequence[UserInfo]
     ) -> None:
         with writer.begin(0, bulk=False) as batch:
             batch.commit(
-                checkpoint_note=state.checkpoint_note or cp_note,
+                checkpoint_note=state.checkpoint_note,
                 checkpoint_size=state.size,
-                checkpoint_root=state.checkpoint_root or cp.root,
+                checkpoint_root=state.checkpoint_root,
                 frontier=state.frontier,
                 users=[UserRow(u.id, u.email, u.name, u.role) for u in users],
+                verified_at=self.clock(),
             )
 
     # -- the entries ------------------------------------------------------------------------------
 
-    def _append(
+    def _append(  # noqa: PLR0917 (the one loop of a sync, read top to bottom)
         self,
-        *,
         writer: MirrorWriter,
         state: MirrorState,
         cp: Checkpoint,
@@ -424,8 +263,8 @@ class SyncEngine:
         findings: list[Finding] = []
         start = state.size
         crange = merkle.CompactRange.from_state(state.size, state.frontier)
-        first_sync = state.checkpoint_note is None
-        gaps = _load_gaps(state.meta.get("gaps"))
+        first_sync = state.checkpoint_note is None and PENDING_CHECKPOINT not in state.meta
+        gaps = load_gaps(state.meta.get("gaps"))
         min_index = self.client.log_info().min_index if start < cp.size else 0
         pruned: tuple[int, int] | None = None
         if min_index > start:
@@ -438,45 +277,54 @@ class SyncEngine:
             pruned = (start, jump - 1)
             gaps.append((start, jump, crange.hashes))
             start = jump
-        if first_sync:
-            meta["base_size"] = str(start)
+        # Rewritten with the same value on every commit, so that a resumed build writes the
+        # same rows in the same order as an uninterrupted one (the same file, byte for byte).
+        meta["base_size"] = str(start) if first_sync else state.meta.get("base_size", "0")
         meta["min_index"] = str(min_index)
-        meta["gaps"] = _dump_gaps(gaps)
+        meta["gaps"] = dump_gaps(gaps)
 
         total = cp.size - start
-        rate = _Rate(progress, total)
+        rate = Rate(progress, total)
         refs = tiles.tiles_for_range(None, start, cp.size, cp.size)
-        leaves = bytearray()  # this sync's leaf hashes, to locate a mismatch
-        prune_events: list[int] = []
-        malformed: list[tuple[int, str]] = []
-        done = 0
-        base = crange.copy()
         old_first = (start // tiles.TILE_WIDTH) * tiles.TILE_WIDTH
         stored_old = writer.raw_entries(old_first, start) if old_first < start else {}
         fetcher = EntryTileFetcher(
             self.client, refs, window=self.fetch_window, workers=self.fetch_workers, cancel=cancel
         )
-        batch = writer.begin(total, threaded=self.writer_thread)
+        step = self.step if writer.building else total
         timings = {"fetch_wait": 0.0, "verify": 0.0}
+        done = 0
+        batch: AppendBatch | None = None
         try:
+            batch = writer.begin(total, threaded=self.writer_thread)
+            step_base, leaves = crange.copy(), bytearray()
+            prune_events: list[int] = []
+            malformed: list[tuple[int, str]] = []
+            step_end = min(cp.size, (start // step + 1) * step) if step else cp.size
             waited = time.perf_counter()
             for ref, data in fetcher:
                 got = time.perf_counter()
                 timings["fetch_wait"] += got - waited
                 if cancel.is_set():
                     raise _CancelledError
-                raws = self._decode_bundle(ref, data)
+                raws = decode_bundle(ref, data)
                 first = ref.n * tiles.TILE_WIDTH
                 skip = max(0, start - first)
                 if skip:
-                    _check_old_entries(first, raws[:skip], stored_old)
-                rows, tile_nodes = _hash_and_parse(
+                    check_old_entries(first, raws[:skip], stored_old)
+                rows, tile_nodes, texts = hash_and_parse(
                     raws, first, skip, crange, leaves, prune_events, malformed
                 )
-                batch.add(rows)
+                batch.add(rows, texts)
                 batch.add_tile_hashes(tile_nodes)
                 done += len(raws) - skip
                 rate.report(SyncPhase.ENTRIES, done, f"Verified {done:,} of {total:,} events")
+                if crange.size == step_end < cp.size:
+                    self._verify_step(step_base, crange, bytes(leaves), malformed, cp)
+                    meta[PENDING_CHECKPOINT] = cp_note
+                    batch.commit_step(crange.size, crange.hashes, meta)
+                    step_base, leaves = crange.copy(), bytearray()
+                    step_end = min(cp.size, step_end + step)
                 waited = time.perf_counter()
                 timings["verify"] += waited - got
             fetcher.close()
@@ -486,115 +334,74 @@ class SyncEngine:
                 SyncPhase.ENTRIES, done, f"Verified {done:,} of {total:,} events", force=True
             )
             if crange.root() != cp.root:
-                raise self._locate_mismatch(base, cp, bytes(leaves))
-            if malformed:
-                more = f" (and {len(malformed) - 1} more)" if len(malformed) > 1 else ""
-                raise VerificationError(
-                    Code.PROOF_MALFORMED,
-                    f"The signed log holds entries that are not valid events: "
-                    f"{malformed[0][1]}{more}. Nothing was stored.",
-                    indexes=[i for i, _ in malformed],
+                raise locate_mismatch(
+                    HashTiles(self.client, cp.size),
+                    step_base,
+                    bytes(leaves),
+                    lambda candidate: candidate.root() == cp.root,
+                    cp.size,
                 )
+            if malformed:
+                raise malformed_error(malformed)
             if pruned is not None:
-                findings.append(_pruned_finding(pruned, prune_events))
-            self._commit(
-                batch=batch,
-                cp=cp,
-                cp_note=cp_note,
-                crange=crange,
-                users=users,
-                meta=meta,
-                rate=rate,
-                done=done,
-                cancel=cancel,
-            )
-        except BaseException:
+                findings.append(pruned_finding(pruned, prune_events))
+            if writer.building:
+                meta[PENDING_CHECKPOINT] = ""  # the checkpoint itself is recorded now
+            self._commit(batch, cp, cp_note, crange, users, meta, rate, done, cancel)
+        except BaseException as exc:
             fetcher.close()
-            batch.rollback()
+            if batch is not None:
+                batch.rollback()
+            if isinstance(exc, DuplicateEventError):
+                raise VerificationError(
+                    Code.EVENT_INSERTED,
+                    f"The log holds an event id more than once ({exc}); a replayed event was "
+                    "inserted. Nothing was stored.",
+                ) from None
             raise
         timings.update(batch.timings)
         return findings, done, timings
 
-    def _decode_bundle(self, ref: tiles.TileRef, data: bytes) -> list[bytes]:
-        first = ref.n * tiles.TILE_WIDTH
-        try:
-            raws = tiles.decode_entry_bundle(data)
-        except FormatError as exc:
-            raise VerificationError(
-                Code.PROOF_MALFORMED,
-                f"The server's entry bundle {ref.path} is malformed: {exc}",
-                ranges=[(first, first + ref.width - 1)],
-            ) from None
-        if len(raws) < ref.width:
-            raise VerificationError(
-                Code.EVENT_MISSING,
-                f"The server's entry bundle {ref.path} holds {len(raws)} entries where the signed "
-                f"tree has {ref.width}.",
-                ranges=[(first + len(raws), first + ref.width - 1)],
-            )
-        if len(raws) > ref.width:
-            raise VerificationError(
-                Code.EVENT_INSERTED,
-                f"The server's entry bundle {ref.path} holds {len(raws)} entries where the signed "
-                f"tree has {ref.width}.",
-                ranges=[(first + ref.width, first + len(raws) - 1)],
-            )
-        return raws
-
-    def _locate_mismatch(
-        self, base: merkle.CompactRange, cp: Checkpoint, leaves: bytes
-    ) -> VerificationError:
-        """Name the entries whose bytes do not hash to what the signed tree holds."""
-        start, end = base.size, cp.size
-        whole = VerificationError(
-            Code.EVENT_MODIFIED,
-            f"The entries {start}-{end - 1} do not hash to the root of the signed checkpoint "
-            f"of size {cp.size}: at least one was modified. Nothing was stored.",
-            ranges=[(start, end - 1)],
-        )
-        try:
-            recorded = HashTiles(self.client, cp.size).leaf_hashes(start, end)
-        except Exception:
-            return whole
-        ours = [leaves[i : i + 32] for i in range(0, len(leaves), 32)]
-        if len(ours) != len(recorded):
-            return whole
-        bad = [start + i for i, (a, b) in enumerate(zip(ours, recorded, strict=True)) if a != b]
-        if not bad:
-            return whole
-        # The recorded hashes are evidence only if they reproduce the signed root.
-        check = base.copy()
-        check.extend(recorded)
-        if check.root() != cp.root:
-            return whole
-        where = format_ranges(compress_ranges(bad))
-        if len(bad) > 1 and {ours[i - start] for i in bad} == {recorded[i - start] for i in bad}:
-            return VerificationError(
-                Code.EVENT_REORDERED,
-                f"The server served entries {where} in a different order than its signed "
-                f"checkpoint of size {cp.size} records them. Nothing was stored.",
-                indexes=bad,
-            )
-        return VerificationError(
-            Code.EVENT_MODIFIED,
-            f"The server served entries whose bytes differ from what its signed checkpoint of "
-            f"size {cp.size} records (indexes {where}). Nothing was stored.",
-            indexes=bad,
-        )
-
-    def _commit(
+    def _verify_step(
         self,
-        *,
+        base: merkle.CompactRange,
+        crange: merkle.CompactRange,
+        leaves: bytes,
+        malformed: Sequence[tuple[int, str]],
+        cp: Checkpoint,
+    ) -> None:
+        """The entries up to ``crange.size`` must be a prefix of the signed tree ``cp``: a
+        consistency proof from their root to the checkpoint's root must verify."""
+        proof = self.client.consistency_proof(crange.size, cp.size)
+
+        def reproduces(candidate: merkle.CompactRange) -> bool:
+            try:
+                merkle.verify_consistency(candidate.size, cp.size, proof, candidate.root(), cp.root)
+            except VerificationError as exc:
+                if exc.code is not Code.LOG_FORKED:
+                    raise
+                return False
+            return True
+
+        if not reproduces(crange):
+            tiles_of_cp = HashTiles(self.client, cp.size)
+            raise locate_mismatch(tiles_of_cp, base, leaves, reproduces, cp.size)
+        if malformed:
+            raise malformed_error(malformed)
+
+    def _commit(  # noqa: PLR0917 (the last batch of a sync)
+        self,
         batch: AppendBatch,
         cp: Checkpoint,
         cp_note: str,
         crange: merkle.CompactRange,
         users: Sequence[UserInfo],
         meta: dict[str, str],
-        rate: _Rate,
+        rate: Rate,
         done: int,
         cancel: threading.Event,
     ) -> None:
+        """Record the checkpoint with the last entries; a new mirror builds its indexes here."""
         if cancel.is_set():
             raise _CancelledError
 
@@ -606,175 +413,14 @@ class SyncEngine:
             )
 
         rate.report(SyncPhase.COMMIT, done, "Saving to the mirror", force=True)
-        try:
-            batch.commit(
-                checkpoint_note=cp_note,
-                checkpoint_size=cp.size,
-                checkpoint_root=cp.root,
-                frontier=crange.hashes,
-                users=[UserRow(u.id, u.email, u.name, u.role) for u in users],
-                meta=meta,
-                rebuild_progress=on_index,
-            )
-        except sqlite3.IntegrityError as exc:
-            raise VerificationError(
-                Code.EVENT_INSERTED,
-                f"The log holds an event id more than once ({exc}); a replayed event was "
-                "inserted. Nothing was stored.",
-            ) from None
-
-
-# -- hot loop -----------------------------------------------------------------------------------
-
-
-def _hash_and_parse(  # noqa: PLR0917 (the hot loop: positional on purpose)
-    raws: Sequence[bytes],
-    first: int,
-    skip: int,
-    crange: merkle.CompactRange,
-    leaves: bytearray,
-    prune_events: list[int],
-    malformed: list[tuple[int, str]],
-) -> tuple[list[EntryRow], list[tuple[int, bytes]]]:
-    """Hash entries ``raws[skip:]`` (leaf ``first + i``) into ``crange`` and build their rows.
-
-    Returns the rows and the completed level-8 nodes (the roots of whole tiles). An entry that
-    is not a valid event is recorded in ``malformed`` and hashing goes on: whether its bytes are
-    the signed ones (else EVENT_MODIFIED) is decided by the root check, which comes first.
-    """
-    rows: list[EntryRow] = []
-    tile_nodes: list[tuple[int, bytes]] = []
-    loads = orjson.loads
-    append = crange.append
-    for i in range(skip, len(raws)):
-        raw = raws[i]
-        index = first + i
-        leaf = sha256(_LEAF_PREFIX + raw).digest()
-        leaves += leaf
-        for level, node_index, node_hash in append(leaf):
-            if level == _TILE_NODE_LEVEL:
-                tile_nodes.append((node_index, node_hash))
-        try:
-            event = loads(raw)
-            row = extract_row(index, raw, event)
-        except orjson.JSONDecodeError as exc:
-            malformed.append((index, f"entry {index} of the signed log is not JSON ({exc})"))
-            continue
-        except MalformedEntryError as exc:
-            malformed.append((index, str(exc)))
-            continue
-        if row[3] == "audit.retention_pruned":
-            body = event.get("event")
-            covered = body.get("min_index") if isinstance(body, dict) else None
-            if isinstance(covered, int):
-                prune_events.append(covered - 1)  # the last pruned index
-        rows.append(row)
-    return rows, tile_nodes
-
-
-# -- evidence of a fork ---------------------------------------------------------------------------
-
-FORK_EVIDENCE_FORMAT = "auditlens-fork-evidence/1"
-
-
-def fork_evidence_path(mirror_path: Path, trusted_note: str, conflicting_note: str) -> Path:
-    """``<mirror stem>.fork-<hash12>.json`` beside the mirror; the hash is over both notes, so
-    seeing the same conflict again names the same file."""
-    digest = sha256(f"{trusted_note}\n\n{conflicting_note}".encode()).hexdigest()[:12]
-    return mirror_path.with_name(f"{mirror_path.stem}.fork-{digest}.json")
-
-
-def keep_fork_evidence(
-    mirror_path: Path,
-    *,
-    code: Code,
-    detail: str,
-    pin: Pin,
-    trusted_note: str,
-    conflicting_note: str,
-    consistency_proof: Sequence[bytes] | None = None,
-) -> Path:
-    """Write the evidence of LOG_FORKED / LOG_TRUNCATED as one self-contained JSON file.
-
-    Two checkpoints signed by the same key for the same origin that cannot both be true are
-    proof, for anyone holding the key, that the log's operator presented two histories: the
-    file holds both signed notes verbatim, the origin and key, where and when it was seen, and
-    the consistency proof the server offered (if any). It is written once (mode 0600, atomic)
-    and never into the mirror, which stays exactly as it was.
-    """
-    path = fork_evidence_path(mirror_path, trusted_note, conflicting_note)
-    if path.exists():
-        return path
-    record = {
-        "format": FORK_EVIDENCE_FORMAT,
-        "code": str(code),
-        "detail": detail,
-        "detected_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "origin": pin.origin,
-        "vkey": pin.vkey,
-        "server_url": pin.server_url,
-        "organization_id": pin.organization_id,
-        "mirror": mirror_path.name,
-        "trusted_checkpoint": trusted_note,
-        "conflicting_checkpoint": conflicting_note,
-        "consistency_proof": (
-            None
-            if consistency_proof is None
-            else [b64encode(h).decode() for h in consistency_proof]
-        ),
-    }
-    write_private_file(path, orjson.dumps(record, option=orjson.OPT_INDENT_2) + b"\n")
-    return path
-
-
-# -- gaps (pruned ranges never held by this mirror) ------------------------------------------------
-
-_Gaps = list[tuple[int, int, list[bytes]]]
-
-
-def _load_gaps(text: str | None) -> _Gaps:
-    if not text:
-        return []
-    try:
-        items = orjson.loads(text)
-        return [(int(a), int(b), [bytes.fromhex(h) for h in hs]) for a, b, hs in items]
-    except (orjson.JSONDecodeError, TypeError, ValueError):
-        raise ProtocolError("The mirror's record of pruned ranges is damaged") from None
-
-
-def _dump_gaps(gaps: _Gaps) -> str:
-    return orjson.dumps([[a, b, [h.hex() for h in hs]] for a, b, hs in gaps]).decode()
-
-
-def _check_old_entries(first: int, raws: Sequence[bytes], stored: dict[int, bytes]) -> None:
-    """Entries re-fetched with a partial tile must be the bytes verified before."""
-    changed = [
-        first + i
-        for i, raw in enumerate(raws)
-        if (first + i) in stored and stored[first + i] != raw
-    ]
-    if changed:
-        raise VerificationError(
-            Code.EVENT_MODIFIED,
-            "The server now serves different bytes for entries this mirror verified before. "
-            "Nothing was stored.",
-            indexes=changed,
+        batch.commit(
+            checkpoint_note=cp_note,
+            checkpoint_size=cp.size,
+            checkpoint_root=cp.root,
+            frontier=crange.hashes,
+            users=[UserRow(u.id, u.email, u.name, u.role) for u in users],
+            meta=meta,
+            rebuild_progress=on_index,
+            build_indexes=True if batch.building else None,
+            verified_at=self.clock(),
         )
-
-
-def _pruned_finding(pruned: tuple[int, int], prune_events: Sequence[int]) -> Finding:
-    """PRUNED_BY_POLICY when a verified retention event covers the gap, else EVENT_MISSING."""
-    lo, hi = pruned
-    if any(last_pruned >= hi for last_pruned in prune_events):
-        return Finding.over(
-            Code.PRUNED_BY_POLICY,
-            f"Entries {lo}-{hi} were removed by the server's retention policy, as a signed "
-            "audit.retention_pruned event records.",
-            [pruned],
-        )
-    return Finding.over(
-        Code.EVENT_MISSING,
-        f"Entries {lo}-{hi} are no longer served and no signed audit.retention_pruned event "
-        "covers them: they are missing.",
-        [pruned],
-    )

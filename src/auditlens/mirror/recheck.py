@@ -1,25 +1,39 @@
 """Re-check a mirror file against its trusted checkpoint (run in the background at start).
 
-A mirror is a plain SQLite file a person (or malware) can edit. This re-check re-hashes every
-stored entry in index order, folds the leaf hashes into a compact range and compares its root
-with the largest stored checkpoint, whose signature is verified again with the PINNED key (the
-pin comes from the caller, not from the file). It also re-derives every indexed column from the
-raw bytes, because the table shows those columns: an edited ``summary`` or ``user_id`` is as
-misleading as an edited body.
+A mirror is a plain SQLite file a person (or malware) can edit. The re-check verifies the
+largest stored checkpoint's signature again with the PINNED key (the pin comes from the
+caller, not from the file), re-hashes stored entries against it, and re-derives every indexed
+column from the raw bytes, because the table shows those columns: an edited ``summary`` or
+``user_id`` is as misleading as an edited body.
 
-Where: a column edit is found at its exact index. An edit of ``raw`` changes the root; to say
-which entries, the writer keeps the root of every complete 256-entry tile (``tile_hashes``), so
-the finding names the tile's index range (exact to 256 entries, at 1/256 of the space a per-entry
-leaf hash would take). Edits in the last, incomplete tile are reported over that tile's range.
-The tile roots are not trusted for detection, only for locating: detection rests on the signed
-root alone.
+Two depths:
+
+- **incremental** (the default, at every start; milliseconds plus the tiles it hashes): the
+  root of every complete 256-entry tile (``tile_hashes``) and the leaves of the last, partial
+  tile must fold to the signed root, and to the stored tree state; the entry count and the
+  highest index must be the tree's. That authenticates every tile root, so any tile can then be
+  checked on its own: re-hash its 256 entries, compare with its root, and re-derive their
+  columns. It checks every tile written since the last re-check, a rolling window of
+  :data:`WINDOW_FRACTION` of the older tiles (at least :data:`MIN_WINDOW` tiles, so a small
+  mirror is checked whole) and :data:`RANDOM_TILES` tiles at random. **Guarantee:** every
+  stored entry is re-hashed within ``1 / WINDOW_FRACTION`` starts after it was written or
+  last checked, every entry new since the last start is re-hashed at this one, and deleted or
+  added rows, an edited tile root or tree state are found at every start. At 5M entries that
+  is ~1/32 of the file per start, a few seconds in the background. Where it stopped is kept
+  beside the mirror (``<mirror>.recheck.json``; the mirror itself stays read-only here).
+- **full** (``auditlens sync --recheck full``, and whenever the tile roots cannot be used: a
+  mirror with pruned gaps or written before they were kept): every entry in index order,
+  folded into a compact range whose root must be the signed root.
+
+Where: a column edit is found at its exact index; an edit of ``raw`` is located to its tile
+(exact to 256 entries at 1/256 of the space a per-entry hash would take). The tile roots locate
+and, once authenticated by the signed root, verify; detection never rests on them alone.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
 
@@ -27,28 +41,15 @@ import orjson
 
 from auditlens.core import merkle, note, tiles
 from auditlens.core.errors import Code, Finding, FormatError, VerificationError
+from auditlens.mirror.recheck_tiles import COLUMNS, RecheckResult, mark_rechecked, recheck_tiles
+from auditlens.mirror.rows import MalformedEntryError, extract_row
 from auditlens.mirror.store import open_readonly
-from auditlens.mirror.writer import MalformedEntryError, extract_row, unpack_frontier
+from auditlens.mirror.writer import unpack_frontier
 
 _TILE = tiles.TILE_WIDTH
-_COLUMNS = (
-    "idx, id, ts, type, category, user_id, task_id, agent_id, outcome, summary, raw, "
-    "verdict, ip, user_agent"
-)
+_COLUMNS = COLUMNS
 
-
-@dataclass(frozen=True)
-class RecheckResult:
-    """What the re-check found; ``ok`` when nothing (``checked`` entries hashed)."""
-
-    checked: int
-    size: int
-    findings: tuple[Finding, ...] = field(default=())
-    cancelled: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not self.cancelled and not any(not f.code.informational for f in self.findings)
+__all__ = ["RecheckResult", "mark_rechecked", "recheck_mirror"]
 
 
 def _load_gaps(text: str | None) -> dict[int, tuple[int, list[bytes]]]:
@@ -65,11 +66,29 @@ def recheck_mirror(
     vkey: str,
     origin: str,
     *,
+    full: bool = False,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> RecheckResult:
-    """Re-verify every entry of the mirror at ``path`` against its signed checkpoint."""
+    """Re-verify the mirror at ``path`` against its signed checkpoint: incrementally, or every
+    entry with ``full`` (see the module docstring for what each guarantees)."""
     cancel = cancel or threading.Event()
+    if not full:
+        result = recheck_tiles(path, vkey, origin, progress=progress, cancel=cancel)
+        if result is not None:
+            return result
+    return _recheck_all(path, vkey, origin, progress=progress, cancel=cancel)
+
+
+def _recheck_all(
+    path: Path,
+    vkey: str,
+    origin: str,
+    *,
+    progress: Callable[[int, int], None] | None,
+    cancel: threading.Event,
+) -> RecheckResult:
+    """Every entry, in index order, folded into one compact range."""
     conn = open_readonly(path)
     try:
         conn.execute("BEGIN")  # one snapshot, even if a sync commits meanwhile
@@ -176,6 +195,8 @@ def recheck_mirror(
             )
         if progress is not None:
             progress(checked, size)
+        if not findings:
+            mark_rechecked(path, size)
         return RecheckResult(checked, size, tuple(findings))
     finally:
         conn.close()

@@ -40,17 +40,20 @@ hit of a page is re-checked against the row's own bytes in Python with the same 
 (:func:`matches`) before it is shown, which costs ~10 µs per row (a 200-row page: ~2 ms).
 Search only ever narrows what is shown; it reads the same verified entries.
 
-Maintenance. The sync writer indexes the entries of each append batch in one pass just before
-its COMMIT (:func:`index_from`, after the bulk load's rows are in), in the same transaction;
-the schema-3 upgrade of an older mirror indexes every stored entry once (:func:`rebuild`,
-:mod:`auditlens.mirror.migrate`).
+Maintenance. The sync takes each entry's text from the event it parses anyway
+(:func:`text_of_event`) and hands it to the mirror writer with the entry's row; the writer's
+thread inserts both in the same transaction (:func:`insert_texts`), so the tokenizing, in C,
+overlaps the sync's hashing and parsing, and an entry is searchable exactly when it is stored.
+Rows added without their text are indexed from their stored bytes before the batch commits
+(:func:`index_from`); the schema-3 upgrade of an older mirror indexes every stored entry once
+(:func:`rebuild`, :mod:`auditlens.mirror.migrate`).
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -200,6 +203,12 @@ def highlight_spans(query: SearchQuery, text: str) -> Iterator[tuple[int, int]]:
 def register(conn: sqlite3.Connection) -> None:
     """Make :data:`TEXT_FUNCTION` available on a writing connection."""
     conn.create_function(TEXT_FUNCTION, 1, lambda raw: text_of(bytes(raw)), deterministic=True)
+
+
+def insert_texts(conn: sqlite3.Connection, items: Sequence[tuple[int, str]]) -> None:
+    """Index entries whose text is already taken: ``(idx, text_of_event(event))`` pairs (the
+    sync parses every event anyway; inside the caller's transaction)."""
+    conn.executemany(f"INSERT INTO {TABLE}(rowid, body) VALUES (?, ?)", items)
 
 
 def index_from(conn: sqlite3.Connection, first_idx: int) -> int:

@@ -14,8 +14,9 @@ file of the new layout exists, after checking that it holds that log (its ``meta
 
 Mirror files are created mode 0600, in directories created mode 0700 (:func:`open_writable`).
 
-Only :mod:`auditlens.mirror.writer` opens a mirror for writing (:func:`open_writable`);
-everything else uses :func:`open_readonly` (``mode=ro``).
+Only :mod:`auditlens.mirror.writer` opens a mirror for writing (:func:`open_writable`, and
+:func:`open_partial` for a new mirror being built beside its final path); everything else uses
+:func:`open_readonly` (``mode=ro``).
 """
 
 from __future__ import annotations
@@ -168,6 +169,73 @@ def open_writable(path: Path) -> sqlite3.Connection:
                 (str(SCHEMA_VERSION),),
             )
             conn.execute("COMMIT")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def is_published(path: Path) -> bool:
+    """True when ``path`` is a mirror holding a verified checkpoint (a sync extends it); False
+    when there is no file, or only an empty one (a sync builds a new mirror for it)."""
+    if not path.exists():
+        return False
+    conn = open_readonly(path)
+    try:
+        return conn.execute("SELECT 1 FROM checkpoints LIMIT 1").fetchone() is not None
+    except sqlite3.OperationalError:  # no tables yet
+        return False
+    finally:
+        conn.close()
+
+
+def partial_path(path: Path) -> Path:
+    """Where a new mirror for ``path`` is built until it is published (``<name>.partial``)."""
+    return path.with_name(path.name + ".partial")
+
+
+def open_partial(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the partial file of a new mirror for ``path``.
+
+    A rollback journal, not WAL: nobody reads this file, and the rows a step appends land in
+    new pages at the end of the file, which the journal does not copy, so each row is written
+    about once (WAL writes it twice). ``synchronous=NORMAL`` syncs the journal and the file at
+    each step's COMMIT, so a crash leaves the last committed step. A partial file that is not a
+    mirror of this schema (damaged, or left by another version) is replaced by a fresh one.
+    """
+    partial = partial_path(path)
+    try:
+        return _open_partial(partial)
+    except (sqlite3.DatabaseError, MirrorVersionError):
+        for suffix in ("", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                partial.with_name(partial.name + suffix).unlink()
+        return _open_partial(partial)
+
+
+def _open_partial(partial: Path) -> sqlite3.Connection:
+    _make_private(partial)
+    conn = sqlite3.connect(partial, isolation_level=None, check_same_thread=False, timeout=30.0)
+    try:
+        version = _check_version(conn, partial)
+        if 0 < version < SCHEMA_VERSION:
+            raise MirrorVersionError(f"{partial} was left by an older auditlens")
+        conn.execute("PRAGMA journal_mode=TRUNCATE")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA threads=2")
+        if version == 0:
+            conn.execute("BEGIN IMMEDIATE")
+            for ddl in table_ddl():
+                conn.execute(ddl)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+            conn.execute("COMMIT")
+        conn.execute("SELECT count(*) FROM tree_state").fetchone()  # a damaged file fails here
     except BaseException:
         conn.close()
         raise

@@ -1,67 +1,80 @@
 """The ONE writer of a mirror: verified entries, checkpoints, tree state, users and meta.
 
 Nothing reaches the mirror except through :class:`AppendBatch`, and a batch is one SQLite
-transaction: the sync engine adds the rows of the entries it has hashed, checks the root, and
-only then calls :meth:`AppendBatch.commit` with the new checkpoint, compact range and users.
-A cancel, an exception or a killed process before COMMIT leaves the file exactly as it was (WAL
-rolls the uncommitted pages back), and readers keep seeing the previous snapshot meanwhile.
+transaction: the sync engine adds the rows of the entries it has hashed, checks them against the
+signed checkpoint, and only then calls :meth:`AppendBatch.commit` with the new tree state (and
+the checkpoint, users and meta). A cancel, an exception or a killed process before COMMIT leaves
+the file exactly as it was, and readers keep seeing the previous snapshot meanwhile.
 
-Two paths, chosen per batch:
+Two kinds of writer:
 
-- *bulk* (initial sync, or a batch large against what is stored): the secondary indexes are
-  dropped inside the transaction, rows go in by rowid order, and the indexes are rebuilt before
-  COMMIT (one sort each). Measured here: ~200k rows/s insert + ~7.5 s to build the 8 indexes at
-  1M rows, against ~6.5k rows/s with indexes maintained (docs/benchmarks.md).
-- *incremental*: indexes stay and are maintained; right for a few thousand new entries.
+- **a live mirror** (:class:`MirrorWriter`): WAL, readers beside the one writer. An increment is
+  one batch. A batch large against what is stored takes the *bulk* path: its secondary indexes
+  are dropped inside the transaction and rebuilt before COMMIT (one sort each, ~7 s at 1M rows,
+  against ~6.5k rows/s with indexes maintained; docs/benchmarks.md); a small one maintains them.
+- **a new mirror** (:meth:`MirrorWriter.build`): built in ``<mirror>.partial`` beside the final
+  path, which no reader opens, with a rollback journal (new pages appended at the end of the
+  file are not journaled, so a step writes its rows about once, where WAL writes them twice).
+  The sync commits it in verified steps (:meth:`AppendBatch.commit` without a checkpoint); a
+  killed build resumes from the last committed step. The last batch builds every secondary
+  index and the free-text index after the load, records the checkpoint, and
+  :meth:`MirrorWriter.publish` switches the file to WAL, fsyncs it and renames it over the
+  mirror path: a reader sees no mirror or the whole verified one, never a part.
 
-Either way the free-text index (:mod:`auditlens.mirror.search`) gets the batch's entries just
-before COMMIT, read back from the rows just loaded (one pass, in index order), so a committed
-entry is always searchable and a rolled-back one never is. Why one pass after the load and
-not next to each chunk of rows on the writer thread: the text is taken in Python, which then
-competes for the GIL with the caller's hashing and parsing; measured at 100k demo events on 2
-cores, interleaving slowed the sync more than the pass does (bench/search.py).
+The free-text index (:mod:`auditlens.mirror.search`) gets a live batch's entries just before its
+COMMIT, read back from the rows just loaded (one pass, in index order), so a committed entry is
+always searchable and a rolled-back one never is; a new mirror indexes all its entries in its
+last batch.
 
-Rows are inserted on a writer thread fed by a small queue, so SQLite's C work (which releases the
-GIL) overlaps the caller's hashing and parsing. Column extraction (:func:`extract_row`) lives
-here too, so the sync and the start-up re-check derive the same columns from the same bytes.
+Rows are inserted by ``executemany`` from the caller's thread, or on a writer thread fed by a
+small queue (``threaded``), whose SQLite work (which releases the GIL) then overlaps the
+caller's hashing and parsing. Column extraction lives in :mod:`auditlens.mirror.rows`, shared
+with the start-up re-check.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from auditlens.core import events as core_events
 from auditlens.core.errors import FormatError
 from auditlens.mirror import schema, search
-from auditlens.mirror.store import open_writable
+from auditlens.mirror.rows import (
+    EntryRow,
+    MalformedEntryError,
+    extract_row,
+    request_of,
+    timestamp_ms,
+)
+from auditlens.mirror.store import open_partial, open_writable, partial_path
+
+__all__ = [
+    "AppendBatch",
+    "DuplicateEventError",
+    "EntryRow",
+    "MalformedEntryError",
+    "MirrorState",
+    "MirrorWriteError",
+    "MirrorWriter",
+    "UserRow",
+    "extract_row",
+    "now_ms",
+    "pack_frontier",
+    "request_of",
+    "timestamp_ms",
+    "unpack_frontier",
+]
 
 HASH_SIZE = 32
-
-#: (idx, id, ts, type, category, user_id, task_id, agent_id, outcome, summary, raw,
-#:  verdict, ip, user_agent): the columns of ``entries`` in table order.
-EntryRow = tuple[
-    int,
-    str,
-    int,
-    str,
-    str,
-    str | None,
-    str | None,
-    str | None,
-    str,
-    str,
-    bytes,
-    str,
-    str | None,
-    str | None,
-]
 
 _INSERT_ENTRY = "INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 _INSERT_TILE = "INSERT OR REPLACE INTO tile_hashes(n, hash) VALUES (?, ?)"
@@ -70,14 +83,6 @@ _INSERT_TILE = "INSERT OR REPLACE INTO tile_hashes(n, hash) VALUES (?, ?)"
 #: them ~1 s per 6.5k new rows, so rebuild when the batch is big and not tiny beside the table.
 BULK_MIN_ROWS = 10_000
 BULK_MAX_EXISTING_RATIO = 8
-
-
-class MalformedEntryError(FormatError):
-    """An entry of the signed log is not an event this viewer can index; ``index`` says which."""
-
-    def __init__(self, index: int, reason: str) -> None:
-        super().__init__(f"entry {index} of the log is not a valid event: {reason}")
-        self.index = index
 
 
 @dataclass(frozen=True)
@@ -104,95 +109,6 @@ class MirrorState:
         return self.checkpoint_note is None
 
 
-# -- column extraction ---------------------------------------------------------------------
-
-_day_ms_cache: dict[str, int] = {}
-
-
-def timestamp_ms(text: object) -> int:
-    """Milliseconds since the epoch of an event timestamp (fast path for the canonical form)."""
-    if (
-        isinstance(text, str)
-        and len(text) == 24
-        and text[10] == "T"
-        and text[23] == "Z"
-        and text[19] == "."
-    ):
-        day = text[:10]
-        base = _day_ms_cache.get(day)
-        if base is None:
-            base = core_events.parse_timestamp(day + "T00:00:00.000Z")
-            if len(_day_ms_cache) < 100_000:
-                _day_ms_cache[day] = base
-        try:
-            h, m, s, ms = int(text[11:13]), int(text[14:16]), int(text[17:19]), int(text[20:23])
-        except ValueError:
-            return core_events.parse_timestamp(text)  # raises FormatError naming it
-        if h < 24 and m < 60 and s < 60 and text[13] == ":" and text[16] == ":":
-            return base + ((h * 60 + m) * 60 + s) * 1000 + ms
-    if not isinstance(text, str):
-        raise FormatError(f"timestamp must be a string, got {type(text).__name__}")
-    return core_events.parse_timestamp(text)
-
-
-def _opt_str(value: object, name: str, index: int) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise MalformedEntryError(index, f"{name} must be a string or null, got {type(value).__name__}")
-
-
-def request_of(event: Mapping[str, object]) -> tuple[str | None, str | None]:
-    """``(ip, user_agent)`` of the event's ``request`` object (None where absent or not text).
-
-    Display and filter columns only: a malformed ``request`` must not stop a verified entry
-    from being stored, so anything but a string reads as absent.
-    """
-    body = event.get("event")
-    request = body.get("request") if isinstance(body, Mapping) else None
-    if not isinstance(request, Mapping):
-        return None, None
-    ip, agent = request.get("ip"), request.get("user_agent")
-    return (ip if isinstance(ip, str) and ip else None), (
-        agent if isinstance(agent, str) and agent else None
-    )
-
-
-def extract_row(index: int, raw: bytes, event: object) -> EntryRow:
-    """The ``entries`` row for the event parsed from ``raw`` (stored as received)."""
-    if not isinstance(event, dict):
-        raise MalformedEntryError(index, "not a JSON object")
-    event_id = event.get("id")
-    event_type = event.get("type")
-    if not isinstance(event_id, str) or not event_id:
-        raise MalformedEntryError(index, "id is missing or not a string")
-    if not isinstance(event_type, str):
-        raise MalformedEntryError(index, "type is missing or not a string")
-    try:
-        ts = timestamp_ms(event.get("timestamp"))
-        category = core_events.category_of(event_type)
-    except FormatError as exc:
-        raise MalformedEntryError(index, str(exc)) from None
-    try:
-        summary = core_events.summarize(event)
-    except Exception as exc:  # a summary must never block storing a verified entry
-        summary = f"(no summary: {type(exc).__name__})"
-    return (
-        index,
-        event_id,
-        ts,
-        event_type,
-        category,
-        _opt_str(event.get("user_id"), "user_id", index),
-        _opt_str(event.get("task_id"), "task_id", index),
-        _opt_str(event.get("agent_id"), "agent_id", index),
-        core_events.outcome_of(event),
-        summary,
-        raw,
-        core_events.verdict_of(event),
-        *request_of(event),
-    )
-
-
 def pack_frontier(hashes: Sequence[bytes]) -> bytes:
     return b"".join(hashes)
 
@@ -207,20 +123,59 @@ def now_ms() -> int:
     return int(datetime.now(UTC).timestamp() * 1000)
 
 
+# -- errors --------------------------------------------------------------------------------------
+
+
+class MirrorWriteError(Exception):
+    """The mirror refused what the writer was given (the caller decides what it means)."""
+
+
+class DuplicateEventError(MirrorWriteError):
+    """Two entries carry the same event id: the mirror's unique index refused the second."""
+
+
+@contextlib.contextmanager
+def _mirror_errors() -> Iterator[None]:
+    """Turn SQLite's constraint error into the mirror's own error (callers never see sqlite3)."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        raise DuplicateEventError(str(exc)) from None
+
+
 # -- the writer ----------------------------------------------------------------------------------
 
 
 class MirrorWriter:
-    """Owns the one writable connection to a mirror file."""
+    """Owns the one writable connection to a mirror file (or to the partial file of a new one)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, building: bool = False) -> None:
         self.path = path
-        self._conn = open_writable(path)
+        #: True when writing ``<path>.partial``, a new mirror published by :meth:`publish`
+        self.building = building
+        self._conn = open_partial(path) if building else open_writable(path)
         self._lock = threading.Lock()  # one batch at a time
-        self.ensure_indexes()
+        if not building:
+            self.ensure_indexes()
+
+    @classmethod
+    def build(cls, path: Path) -> MirrorWriter:
+        """A writer of a NEW mirror for ``path``: resumes ``<path>.partial`` if a killed build
+        left one, else starts it (see the module docstring)."""
+        return cls(path, building=True)
 
     def close(self) -> None:
+        """Close the connection; a new mirror's partial file that holds no committed step yet
+        (a sync that failed or was cancelled before its first) is removed with it."""
+        empty = self.building and (
+            self._conn.execute("SELECT count(*) FROM tree_state").fetchone()[0] == 0
+        )
         self._conn.close()
+        if empty:
+            partial = partial_path(self.path)
+            for suffix in ("", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    partial.with_name(partial.name + suffix).unlink()
 
     def __enter__(self) -> MirrorWriter:
         return self
@@ -230,8 +185,43 @@ class MirrorWriter:
 
     def ensure_indexes(self) -> None:
         """Create any missing secondary index (e.g. after a crash between load and build)."""
-        for ddl in schema.index_ddl():
-            self._conn.execute(ddl)
+        with _mirror_errors():
+            for ddl in schema.index_ddl():
+                self._conn.execute(ddl)
+
+    def publish(self) -> None:
+        """Make a finished build the mirror at :attr:`path`: WAL mode (the live mirror's), every
+        byte on disk (fsync), then one atomic rename, and the directory entry on disk too.
+
+        A crash before the rename leaves the partial file (the next sync resumes it); after
+        it, the whole mirror. A stale ``-wal``/``-shm`` of an empty mirror file being replaced
+        is removed first, so SQLite can never replay it into the new file.
+        """
+        if not self.building:
+            raise RuntimeError("only a new mirror is published")
+        partial = partial_path(self.path)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.close()
+        for suffix in ("-journal", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                partial.with_name(partial.name + suffix).unlink()
+        fd = os.open(partial, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                self.path.with_name(self.path.name + suffix).unlink()
+        os.replace(partial, self.path)
+        with contextlib.suppress(OSError):  # not every platform can open a directory
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        self._conn = open_writable(self.path)
+        self.building = False
 
     def state(self) -> MirrorState:
         """The verified state the next sync continues from."""
@@ -294,17 +284,25 @@ class MirrorWriter:
     def begin(
         self, expected_new: int, *, bulk: bool | None = None, threaded: bool = True
     ) -> AppendBatch:
-        """Start the one transaction that will add ``expected_new`` entries (bulk path chosen
-        automatically unless ``bulk`` says otherwise)."""
+        """Start the one transaction that will add ``expected_new`` entries.
+
+        A live mirror chooses the bulk path automatically unless ``bulk`` says otherwise. A new
+        mirror has no secondary index until its last batch builds them all
+        (``commit(build_indexes=True)``), so its batches never drop any.
+        """
         if not self._lock.acquire(blocking=False):
             raise RuntimeError("another append to this mirror is in progress")
         try:
-            existing = self._conn.execute("SELECT count(*) FROM entries").fetchone()[0]
-            if bulk is None:
+            if self.building:
+                bulk = False
+            elif bulk is None:
+                existing = self._conn.execute("SELECT count(*) FROM entries").fetchone()[0]
                 bulk = expected_new >= BULK_MIN_ROWS and (
                     existing <= BULK_MAX_EXISTING_RATIO * expected_new
                 )
-            return AppendBatch(self._conn, self._lock, bulk=bulk, threaded=threaded)
+            return AppendBatch(
+                self._conn, self._lock, bulk=bulk, threaded=threaded, building=self.building
+            )
         except BaseException:
             self._lock.release()
             raise
@@ -313,24 +311,32 @@ class MirrorWriter:
 class AppendBatch:
     """One open transaction adding entries; :meth:`commit` or :meth:`rollback` ends it.
 
-    ``add`` hands rows to a writer thread; a database error there surfaces on the next ``add``
-    or on ``commit``. Use as a context manager: leaving it without commit rolls back.
+    ``add`` inserts rows (or hands them to the writer thread); a database error there surfaces
+    on the next ``add`` or on ``commit``. Use as a context manager: leaving it without commit
+    rolls back.
     """
 
     def __init__(
-        self, conn: sqlite3.Connection, lock: threading.Lock, *, bulk: bool, threaded: bool = True
+        self,
+        conn: sqlite3.Connection,
+        lock: threading.Lock,
+        *,
+        bulk: bool,
+        threaded: bool = True,
+        building: bool = False,
     ) -> None:
         self._conn = conn
         self._lock = lock
         self.bulk = bulk
-        self._queue: queue.Queue[list[EntryRow] | list[tuple[int, bytes]] | None] = queue.Queue(
-            maxsize=16
-        )
+        #: a batch of a new mirror (its secondary indexes are built by the last one)
+        self.building = building
+        self._queue: queue.Queue[tuple[str, list[Any]] | None] = queue.Queue(maxsize=16)
+        self._texts_given = False
         self._error: BaseException | None = None
         self._done = False
         self.rows_added = 0
         self._first_idx: int | None = None  # the lowest index added (the search index's start)
-        #: seconds spent per step of commit (drain, indexes, commit): for benchmarks
+        #: seconds spent per step of commit (drain, indexes, search, commit): for benchmarks
         self.timings: dict[str, float] = {}
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -361,37 +367,76 @@ class AppendBatch:
             if self._error is not None:
                 continue  # drain after a failure; the caller will see it
             try:
-                if item and len(item[0]) == 2:
-                    self._conn.executemany(_INSERT_TILE, item)
-                else:
-                    self._conn.executemany(_INSERT_ENTRY, item)
+                self._write(*item)
             except BaseException as exc:
                 self._error = exc
+
+    def _write(self, kind: str, items: list[Any]) -> None:
+        with _mirror_errors():
+            if kind == "rows":
+                self._conn.executemany(_INSERT_ENTRY, items)
+            elif kind == "texts":
+                search.insert_texts(self._conn, items)
+            elif kind == "tiles":
+                self._conn.executemany(_INSERT_TILE, items)
+            else:  # "step": commit what is in, go on in a new transaction
+                size, frontier, meta = items
+                self._write_state(size, frontier, meta)
+                self._conn.execute("COMMIT")
+                self._conn.execute("BEGIN IMMEDIATE")
+
+    def _write_state(self, size: int, frontier: Sequence[bytes], meta: Mapping[str, str]) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO tree_state(id, size, frontier) VALUES (1, ?, ?)",
+            (size, pack_frontier(frontier)),
+        )
+        if meta:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(meta.items())
+            )
+
+    def commit_step(self, size: int, frontier: Sequence[bytes], meta: Mapping[str, str]) -> None:
+        """Commit what was added so far as one verified step of a new mirror (tree state of
+        ``size`` leaves, and meta), and go on adding in a new transaction of this batch.
+
+        On the writer thread the COMMIT (its fsyncs, the free-text index's flush) runs in
+        order after the rows already queued while the caller hashes the next step; a failure
+        surfaces on the next ``add`` or at ``commit``. A process killed before that COMMIT is
+        on disk loses this step only, as if it had never been committed.
+        """
+        self._raise_pending()
+        self._put("step", [size, list(frontier), dict(meta)])
+
+    def _put(self, kind: str, items: list[Any]) -> None:
+        if self._thread is None:
+            self._write(kind, items)
+        else:
+            self._queue.put((kind, items))
 
     def _raise_pending(self) -> None:
         if self._error is not None:
             raise self._error
 
-    def add(self, rows: list[EntryRow]) -> None:
-        """Queue entry rows for insertion (in index order)."""
+    def add(self, rows: list[EntryRow], texts: list[tuple[int, str]] | None = None) -> None:
+        """Queue entry rows for insertion (in index order), with the free-text index's text of
+        each as ``(idx, text)`` (:func:`auditlens.mirror.search.text_of_event`). Without
+        ``texts`` the commit indexes the rows' text itself, from their stored bytes."""
         self._raise_pending()
         if rows:
             if self._first_idx is None or rows[0][0] < self._first_idx:
                 self._first_idx = rows[0][0]
-            if self._thread is None:
-                self._conn.executemany(_INSERT_ENTRY, rows)
-            else:
-                self._queue.put(rows)
+            self._put("rows", rows)
             self.rows_added += len(rows)
+        if texts is not None:
+            self._texts_given = True
+            if texts:
+                self._put("texts", texts)
 
     def add_tile_hashes(self, items: list[tuple[int, bytes]]) -> None:
         """Queue roots of complete 256-entry tiles: (tile number, level-8 node hash)."""
         self._raise_pending()
         if items:
-            if self._thread is None:
-                self._conn.executemany(_INSERT_TILE, items)
-            else:
-                self._queue.put(items)
+            self._put("tiles", items)
 
     def _finish_thread(self) -> None:
         if self._thread is not None:
@@ -402,15 +447,21 @@ class AppendBatch:
     def commit(
         self,
         *,
-        checkpoint_note: str,
         checkpoint_size: int,
-        checkpoint_root: bytes,
         frontier: Sequence[bytes],
+        checkpoint_note: str | None = None,
+        checkpoint_root: bytes | None = None,
         users: Iterable[UserRow] = (),
         meta: Mapping[str, str] | None = None,
         rebuild_progress: Callable[[int, int], None] | None = None,
+        build_indexes: bool | None = None,
+        verified_at: int | None = None,
     ) -> None:
-        """Write the checkpoint, tree state, users and meta, rebuild indexes (bulk), COMMIT."""
+        """Write the tree state of ``checkpoint_size`` leaves, and the checkpoint when a note is
+        given (a step of a new mirror has none yet), users and meta; build the indexes (bulk,
+        or ``build_indexes``: the last batch of a new mirror) and index the text of rows added
+        without it; COMMIT. Two entries with one event id raise :class:`DuplicateEventError`
+        and nothing is written."""
         if self._done:
             raise RuntimeError("this batch is already finished")
         t0 = time.perf_counter()
@@ -420,37 +471,37 @@ class AppendBatch:
             self._raise_pending()
             t1 = time.perf_counter()
             self.timings["drain"] = t1 - t0
-            if self.bulk:
+            if self.bulk if build_indexes is None else build_indexes:
                 ddls = schema.index_ddl()
                 for i, ddl in enumerate(ddls):
                     if rebuild_progress is not None:
                         rebuild_progress(i, len(ddls))
-                    conn.execute(ddl)
+                    with _mirror_errors():
+                        conn.execute(ddl)
             t2 = time.perf_counter()
             self.timings["indexes"] = t2 - t1
-            if self._first_idx is not None:  # same transaction: searchable once committed
-                search.index_from(conn, self._first_idx)
+            if self._first_idx is not None and not self._texts_given:
+                search.index_from(conn, self._first_idx)  # same transaction as the rows
             t3 = time.perf_counter()
             self.timings["search"] = t3 - t2
-            conn.execute(
-                "INSERT OR REPLACE INTO checkpoints(size, note, root, verified_at) "
-                "VALUES (?, ?, ?, ?)",
-                (checkpoint_size, checkpoint_note, checkpoint_root, now_ms()),
-            )
-            conn.execute(
-                "INSERT OR REPLACE INTO tree_state(id, size, frontier) VALUES (1, ?, ?)",
-                (checkpoint_size, pack_frontier(frontier)),
-            )
+            if checkpoint_note is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO checkpoints(size, note, root, verified_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (
+                        checkpoint_size,
+                        checkpoint_note,
+                        checkpoint_root,
+                        now_ms() if verified_at is None else verified_at,
+                    ),
+                )
             conn.executemany(
                 "INSERT INTO users(id, email, name, role) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET email = excluded.email, name = excluded.name, "
                 "role = excluded.role",
                 [(u.id, u.email, u.name, u.role) for u in users],
             )
-            if meta:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(meta.items())
-                )
+            self._write_state(checkpoint_size, frontier, meta or {})
             conn.execute("COMMIT")
             self.timings["commit"] = time.perf_counter() - t3
         except BaseException:
@@ -468,13 +519,10 @@ class AppendBatch:
             self._lock.release()
 
     def rollback(self) -> None:
-        """Drop everything added in this batch; the mirror is exactly as before."""
+        """Drop everything added since the last committed step (a live mirror's batch has none:
+        then the mirror is exactly as before). Steps already handed to the writer thread were
+        verified, so they still commit; the rows queued after them are rolled back."""
         if self._done:
             return
-        self._error = self._error or _RolledBackError()
         self._finish_thread()
         self._abort()
-
-
-class _RolledBackError(Exception):
-    """Marks a batch being rolled back so the writer thread drops queued rows."""
