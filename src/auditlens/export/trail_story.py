@@ -207,65 +207,103 @@ def _target(body: Mapping[str, object]) -> str:
     return ""
 
 
+_Described = tuple[str, list[str]]
+
+
 def _describe(
     type_: str, body: Mapping[str, object], event: Mapping[str, object], emails: Mapping[str, str]
-) -> tuple[str, list[str]]:
+) -> _Described:
     """The headline and detail lines of one event (display text; never raises)."""
-    details: list[str] = []
-    tool = _text(body.get("tool"))
-    if type_ == "task.created":
-        source = _text(body.get("source"))
-        who = "schedule" if source == "schedule" else _who(event.get("user_id"), emails)
-        details.append(f"by {who}" + (f" via {source}" if source and source != "schedule" else ""))
-        if body.get("priority"):
-            details.append(f"priority {_text(body['priority'])}")
-        return f"Task created: {_text(body.get('title'))}", details
-    if type_ == "task.started":
-        name = _text(body.get("agent_name")) or _text(event.get("agent_id"))
-        model = _text(body.get("model"))
-        return f"Started by agent {name}" + (f" ({model})" if model else ""), details
     if type_ in _ENDS:
-        if isinstance(body.get("duration_ms"), int):
-            details.append(f"ran {format_duration(int(body['duration_ms']))}")  # type: ignore[call-overload]
-        if body.get("steps") is not None:
-            details.append(f"{_text(body['steps'])} steps")
-        if body.get("tokens_used") is not None:
-            details.append(f"{_text(body['tokens_used'])} tokens")
-        if body.get("cost_usd") is not None:
-            details.append(f"${_text(body['cost_usd'])}")
-        if type_ == "task.failed":
-            return f"Task failed: {_short(_text(body.get('error')) or 'no error given')}", details
-        if type_ == "task.cancelled":
-            who = _who(body.get("cancelled_by") or event.get("user_id"), emails)
-            reason = _text(body.get("reason"))
-            return f"Task cancelled by {who}" + (f": {_short(reason)}" if reason else ""), details
-        return "Task completed", details
-    if type_ == "agent.action":
-        params = body.get("params")
-        if isinstance(params, Mapping):
-            shown = [f"{k}={_short(_text(v), 60)}" for k, v in list(params.items())[:_KEY_PARAMS]]
-            more = len(params) - _KEY_PARAMS
-            details.append(", ".join(shown) + (f", +{more} more" if more > 0 else ""))
-        if isinstance(body.get("duration_ms"), int):
-            details.append(format_duration(int(body["duration_ms"])))  # type: ignore[call-overload]
-        headline = summarize(event) or f"{tool} {_target(body)}".strip() or "tool call"
-        if body.get("outcome") == "failure" and "failed" not in headline:
-            details.append(f"error: {_short(_text(body.get('error')) or 'unknown')}")
-        return headline, details
-    if type_ == "approval.requested":
-        target = _target(body)
-        for name in ("policy", "risk"):
-            if body.get(name):
-                details.append(f"{name} {_text(body[name])}")
-        return f"Approval requested: {tool} {target}".strip(), details
-    if type_ in ("approval.approved", "approval.denied"):
-        who = _who(body.get("approver_id") or event.get("user_id"), emails)
+        return _describe_end(type_, body, emails, event)
+    describe = _DESCRIBERS.get(type_)
+    if describe is None:
+        return f"{type_}: {summarize(event)}".rstrip(": "), []
+    return describe(type_, body, event, emails)
+
+
+def _describe_created(
+    type_: str, body: Mapping[str, object], event: Mapping[str, object], emails: Mapping[str, str]
+) -> _Described:
+    source = _text(body.get("source"))
+    who = "schedule" if source == "schedule" else _who(event.get("user_id"), emails)
+    details = [f"by {who}" + (f" via {source}" if source and source != "schedule" else "")]
+    if body.get("priority"):
+        details.append(f"priority {_text(body['priority'])}")
+    return f"Task created: {_text(body.get('title'))}", details
+
+
+def _describe_started(
+    type_: str, body: Mapping[str, object], event: Mapping[str, object], emails: Mapping[str, str]
+) -> _Described:
+    name = _text(body.get("agent_name")) or _text(event.get("agent_id"))
+    model = _text(body.get("model"))
+    return f"Started by agent {name}" + (f" ({model})" if model else ""), []
+
+
+def _describe_end(
+    type_: str, body: Mapping[str, object], emails: Mapping[str, str], event: Mapping[str, object]
+) -> _Described:
+    """A task's last event: how long it ran, what it cost, and why it ended."""
+    details: list[str] = []
+    if isinstance(body.get("duration_ms"), int):
+        details.append(f"ran {format_duration(int(body['duration_ms']))}")  # type: ignore[call-overload]
+    for name, shown in (("steps", "{} steps"), ("tokens_used", "{} tokens"), ("cost_usd", "${}")):
+        if body.get(name) is not None:
+            details.append(shown.format(_text(body[name])))
+    if type_ == "task.failed":
+        return f"Task failed: {_short(_text(body.get('error')) or 'no error given')}", details
+    if type_ == "task.cancelled":
+        who = _who(body.get("cancelled_by") or event.get("user_id"), emails)
         reason = _text(body.get("reason"))
-        verb = "Approved" if type_ == "approval.approved" else "DENIED"
-        if reason:
-            details.append(f"reason: {_short(reason, 200)}")
-        return f"{verb} by {who}" + (f" ({tool})" if tool else ""), details
-    return f"{type_}: {summarize(event)}".rstrip(": "), details
+        return f"Task cancelled by {who}" + (f": {_short(reason)}" if reason else ""), details
+    return "Task completed", details
+
+
+def _describe_action(
+    type_: str, body: Mapping[str, object], event: Mapping[str, object], emails: Mapping[str, str]
+) -> _Described:
+    details: list[str] = []
+    params = body.get("params")
+    if isinstance(params, Mapping):
+        shown = [f"{k}={_short(_text(v), 60)}" for k, v in list(params.items())[:_KEY_PARAMS]]
+        more = len(params) - _KEY_PARAMS
+        details.append(", ".join(shown) + (f", +{more} more" if more > 0 else ""))
+    if isinstance(body.get("duration_ms"), int):
+        details.append(format_duration(int(body["duration_ms"])))  # type: ignore[call-overload]
+    tool = _text(body.get("tool"))
+    headline = summarize(event) or f"{tool} {_target(body)}".strip() or "tool call"
+    if body.get("outcome") == "failure" and "failed" not in headline:
+        details.append(f"error: {_short(_text(body.get('error')) or 'unknown')}")
+    return headline, details
+
+
+def _describe_request(
+    type_: str, body: Mapping[str, object], event: Mapping[str, object], emails: Mapping[str, str]
+) -> _Described:
+    details = [f"{name} {_text(body[name])}" for name in ("policy", "risk") if body.get(name)]
+    return f"Approval requested: {_text(body.get('tool'))} {_target(body)}".strip(), details
+
+
+def _describe_decision(
+    type_: str, body: Mapping[str, object], event: Mapping[str, object], emails: Mapping[str, str]
+) -> _Described:
+    who = _who(body.get("approver_id") or event.get("user_id"), emails)
+    reason = _text(body.get("reason"))
+    tool = _text(body.get("tool"))
+    verb = "Approved" if type_ == "approval.approved" else "DENIED"
+    details = [f"reason: {_short(reason, 200)}"] if reason else []
+    return f"{verb} by {who}" + (f" ({tool})" if tool else ""), details
+
+
+_DESCRIBERS = {
+    "task.created": _describe_created,
+    "task.started": _describe_started,
+    "agent.action": _describe_action,
+    "approval.requested": _describe_request,
+    "approval.approved": _describe_decision,
+    "approval.denied": _describe_decision,
+}
 
 
 def _parse(raw: bytes) -> Mapping[str, object]:
