@@ -314,6 +314,34 @@ def _parse(raw: bytes) -> Mapping[str, object]:
     return obj if isinstance(obj, dict) else {"type": "unreadable"}
 
 
+def _note_approval_step(
+    card: dict[str, object],
+    *,
+    type_: str,
+    position: int,
+    body: Mapping[str, object],
+    user_id: str | None,
+    details: list[str],
+) -> str | None:
+    """Record on an approval's card where this step is (request, decision or the gated call);
+    a gated call's details name the approval. Returns the approver of a decision."""
+    if type_ == "approval.requested":
+        card["requested"] = position
+    elif type_ in ("approval.approved", "approval.denied"):
+        card["decision"] = position
+        card["state"] = "approved" if type_ == "approval.approved" else "denied"
+        approver = body.get("approver_id") or user_id
+        card["approver"] = approver if isinstance(approver, str) else None
+        card["reason"] = _text(body.get("reason")) or None
+        return approver if isinstance(approver, str) else None
+    elif type_ == "agent.action":
+        card["gated"] = position
+        details.append(f"gated by approval {body.get('approval_id')}")
+        if isinstance(card.get("decision"), int):
+            details[-1] += f" (step #{int(card['decision']) + 1})"  # type: ignore[call-overload]
+    return None
+
+
 def build_story(
     task_id: str, events: Sequence[SourceEvent], emails: Mapping[str, str] | None = None
 ) -> TaskStory:
@@ -385,21 +413,11 @@ def build_story(
                 str(approval_id),
                 {"tool": _text(body.get("tool")), "requested": None, "decision": None},
             )
-            if type_ == "approval.requested":
-                card["requested"] = position
-            elif type_ in ("approval.approved", "approval.denied"):
-                card["decision"] = position
-                card["state"] = "approved" if type_ == "approval.approved" else "denied"
-                approver = body.get("approver_id") or user_id
-                card["approver"] = approver if isinstance(approver, str) else None
-                card["reason"] = _text(body.get("reason")) or None
-                if isinstance(approver, str) and approver not in approvers:
-                    approvers.append(approver)
-            elif type_ == "agent.action":
-                card["gated"] = position
-                details.append(f"gated by approval {approval_id}")
-                if isinstance(card.get("decision"), int):
-                    details[-1] += f" (step #{int(card['decision']) + 1})"  # type: ignore[call-overload]
+            approver = _note_approval_step(
+                card, type_=type_, position=position, body=body, user_id=user_id, details=details
+            )
+            if approver is not None and approver not in approvers:
+                approvers.append(approver)
         drafts.append(
             {
                 "position": position,
