@@ -214,15 +214,8 @@ def index_probe(column: str, n: int) -> str:
     )
 
 
-def conditions(
-    r: Resolved, *, driver: str | None, plus_ts: bool, probe: bool = True
-) -> tuple[list[str], list[object]]:
-    """WHERE conditions of ``r`` except the driver's, none of which can pick another index.
-
-    With ``probe`` each equality is an index probe (:func:`index_probe`), else a ``+``-ed column
-    test. ``plus_ts`` also keeps the time range off the indexes (when another index drives the
-    order; every driving index but the task's holds ``ts``, so the test reads no table row).
-    """
+def _range_conditions(r: Resolved, plus_ts: bool) -> tuple[list[str], list[object]]:
+    """The time and log-index range and the payload field of ``r``: never an index probe."""
     sql: list[str] = []
     params: list[object] = []
     ts = "+e.ts" if plus_ts else "e.ts"
@@ -248,6 +241,19 @@ def conditions(
             params.append(value)
         sql.append("json_extract(CAST(e.raw AS TEXT), ?) = ?")
         params.extend((f"$.event.{name}", value))
+    return sql, params
+
+
+def conditions(
+    r: Resolved, *, driver: str | None, plus_ts: bool, probe: bool = True
+) -> tuple[list[str], list[object]]:
+    """WHERE conditions of ``r`` except the driver's, none of which can pick another index.
+
+    With ``probe`` each equality is an index probe (:func:`index_probe`), else a ``+``-ed column
+    test. ``plus_ts`` also keeps the time range off the indexes (when another index drives the
+    order; every driving index but the task's holds ``ts``, so the test reads no table row).
+    """
+    sql, params = _range_conditions(r, plus_ts)
 
     def equal(column: str, values: Sequence[object]) -> None:
         if probe:
