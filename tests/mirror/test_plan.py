@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from auditlens.mirror import plan as planner
-from auditlens.mirror.plan import ALL, NON_NULL, Resolved, build_plan, driver_of, time_streams
+from auditlens.mirror.plan import ALL, NON_NULL, Resolved, driver_of, time_streams
+from auditlens.mirror.sorted_plan import build_plan
 
 
 @dataclass

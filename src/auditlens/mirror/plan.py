@@ -41,13 +41,12 @@ How a page is found (no OFFSET over large ranges, no sort of a whole range):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple, Protocol
 
 from auditlens.mirror import search
-from auditlens.mirror.filter import OUTCOMES, Key
+from auditlens.mirror.filter import Key
 
 #: A filter matching at most this many rows is sorted by SQLite after its driver index found
 #: them (a temp B-tree of this size takes a few ms); a broader one walks the sort index.
@@ -60,7 +59,7 @@ SMALL_RESULT = 20_000
 SMALL_TASKS_IN_RANGE = 100_000
 
 #: A time range sorted by a column of at most this many values (types, agents) is one segment
-#: per value (:func:`_spread_segments`); a column with more is walked.
+#: per value (:mod:`auditlens.mirror.sorted_plan`); a column with more is walked.
 SPREAD_VALUES = 64
 
 COLUMN_OF_SORT: dict[str, str] = {
@@ -409,41 +408,6 @@ def position(segment: Segment, key: Key, descending: bool) -> int:
     return -1 if precedes else 1
 
 
-def build_plan(r: Resolved, sort: str, descending: bool, facts: Facts) -> Plan:
-    if r.impossible:
-        return Plan((), empty=True)
-    if sort in ("ts", "idx"):
-        streams, offset = time_streams(r)
-        if len(streams) > MAX_MERGED_STREAMS:
-            # A prefix stands for many values: merging one stream per value would read a
-            # page per value. Few rows: SQLite reads them by the IN list and sorts them;
-            # many: walk the time index, probing the condition (dense, so soon found).
-            if facts.capped_count(r, SMALL_RESULT) > SMALL_RESULT:
-                where, params = conditions(r, driver=None, plus_ts=False)
-                offset = Stream(join_conditions(where), tuple(params), ("e.ts", "e.idx"), (1, 2))
-            else:
-                offset = offset._replace(late_rows=True)
-            return Plan((Segment(ALL, (offset,), offset),))
-        return Plan((Segment(ALL, tuple(streams), offset),))
-    pinned = _pinned_segments(facts, r, sort)
-    if pinned is not None:
-        return Plan(tuple(reversed(pinned)) if descending else tuple(pinned))
-    if sort == "outcome":
-        segments = _verdict_segments(r, facts)
-        return Plan(tuple(reversed(segments)) if descending else tuple(segments))
-    spread = _spread_segments(facts, r, sort)
-    if spread is not None:
-        return Plan(tuple(reversed(spread)) if descending else tuple(spread))
-    narrowed = driver_of(r)[0] is not None or r.since_ms is not None or r.until_ms is not None
-    timed = r.since_ms is not None or r.until_ms is not None
-    cap = SMALL_TASKS_IN_RANGE if sort == "task" and timed else SMALL_RESULT
-    found = facts.matching(r, cap) if narrowed else None
-    if found is not None:
-        return Plan((_small_segment(found, sort),))
-    segments = _walk_segments(facts, r, sort)
-    return Plan(tuple(reversed(segments)) if descending else tuple(segments))
-
-
 def text_plan(r: Resolved, fts: str, idx_range: tuple[int, int], sort: str) -> Plan:
     """A free-text search (``fts``, an FTS5 MATCH expression) combined with the rest of ``r``.
 
@@ -470,7 +434,7 @@ def text_plan(r: Resolved, fts: str, idx_range: tuple[int, int], sort: str) -> P
     stream = Stream(
         where,
         (fts, lo, hi, *params),
-        (_sort_lead(sort), "e.ts", "e.idx"),
+        (sort_lead(sort), "e.ts", "e.idx"),
         (0, 1, 2),
         sort == "user",
         "",
@@ -478,199 +442,8 @@ def text_plan(r: Resolved, fts: str, idx_range: tuple[int, int], sort: str) -> P
     return Plan((Segment(ALL, (stream,), stream),))
 
 
-def _sort_lead(sort: str) -> str:
+def sort_lead(sort: str) -> str:
     """The ORDER BY expression of a non-time sort, NULL as ``''`` (the user sorts by email)."""
     if sort == "user":
         return "coalesce(u.email, e.user_id, '')"
     return f"coalesce(e.{COLUMN_OF_SORT[sort]}, '')"
-
-
-def _value_segment(lead: object, rs: Sequence[Resolved]) -> Segment:
-    """Rows of every ``r`` in ``rs`` (disjoint), merged in time order, under one sort value."""
-    streams: list[Stream] = []
-    offsets: list[Stream] = []
-    for r in rs:
-        s, o = time_streams(r)
-        streams.extend(s)
-        offsets.append(o)
-    if len(offsets) == 1:
-        offset = offsets[0]
-    else:  # several user ids share one email: one query over all of them
-        merged = replace(rs[0], user_ids=frozenset().union(*(r.user_ids or () for r in rs)))
-        offset = time_streams(merged)[1]
-    return Segment(lead, tuple(streams), offset)
-
-
-def _pinned_segments(facts: Facts, r: Resolved, sort: str) -> list[Segment] | None:
-    """Segments when the filter fixes the sort column's values (ascending), else None."""
-    if sort == "type" and (r.categories or r.types):
-        values = sorted({t for t, c in facts.types_present() if c in r.categories} | set(r.types))
-        return [
-            _value_segment(t, [replace(r, categories=frozenset(), types=frozenset({t}))])
-            for t in values
-        ]
-    if sort == "outcome" and r.outcome is not None:
-        return [_value_segment(r.outcome, [r])]
-    if sort == "agent" and r.agent_ids is not None:
-        return [
-            _value_segment(a, [replace(r, agent_ids=frozenset({a}))]) for a in sorted(r.agent_ids)
-        ]
-    if sort == "task" and r.task_ids is not None:
-        return [
-            _value_segment(t, [replace(r, task_ids=frozenset({t}))]) for t in sorted(r.task_ids)
-        ]
-    if sort == "user" and r.user_ids is not None:
-        return _user_segments(facts, r, [u for u in facts.user_ids_present() if u in r.user_ids])
-    return None
-
-
-def _user_segments(facts: Facts, r: Resolved, ids: Iterable[str | None]) -> list[Segment]:
-    groups: dict[str, list[str | None]] = {}
-    for user_id in ids:
-        groups.setdefault(facts.email_key(user_id), []).append(user_id)
-    segments = []
-    for key in sorted(groups):
-        parts: list[Resolved] = []
-        for user_id in groups[key]:
-            if user_id is None:
-                parts.append(replace(r, user_ids=None))
-            else:
-                parts.append(replace(r, user_ids=frozenset({user_id})))
-        segments.append(_null_user_aware_segment(key, parts, groups[key]))
-    return segments
-
-
-def _null_user_aware_segment(key: str, parts: list[Resolved], ids: list[str | None]) -> Segment:
-    """A user segment; the "no user" part is ``user_id IS NULL`` on the user index."""
-    streams: list[Stream] = []
-    for part, user_id in zip(parts, ids, strict=True):
-        if user_id is not None:
-            streams.extend(time_streams(part)[0])
-            continue
-        rest, params = conditions(part, driver="user", plus_ts=False)
-        streams.append(
-            Stream(
-                join_conditions(["e.user_id IS NULL", *rest]),
-                tuple(params),
-                ("e.ts", "e.idx"),
-                (1, 2),
-            )
-        )
-    if len(streams) == 1:
-        return Segment(key, tuple(streams), streams[0])
-    where = " OR ".join(f"({s.where})" for s in streams)
-    params_all: tuple[object, ...] = tuple(p for s in streams for p in s.params)
-    return Segment(key, tuple(streams), Stream(where, params_all, ("e.ts", "e.idx"), (1, 2)))
-
-
-def _verdict_segments(r: Resolved, facts: Facts) -> list[Segment]:
-    """Sorted by outcome: one segment per verdict (few values), each driven like a filter on it.
-
-    Why not walk the verdict index as for other columns: a filter whose rows all share one
-    verdict (``task.failed``: all failures) sorted descending would walk every success first
-    (4.7M index entries at 5M events, ~5 s), and a time range would walk a verdict's entries
-    outside it. As its own equality, each verdict segment is found through whichever index is
-    smallest (the filter's or the verdict's); an empty one costs at most one walk of that.
-    The "no verdict" rows (none in a well-formed log) are walked on the verdict index.
-    """
-    rest, params = conditions(r, driver=None, plus_ts=False)
-    null = Stream(
-        join_conditions(["e.verdict IS NULL", *rest]),
-        tuple(params),
-        ("e.ts", "e.idx"),
-        (1, 2),
-        source=f"{ENTRIES} INDEXED BY {PROBE_INDEXES['verdict']}",
-    )
-    segments = [Segment(None, (null,), null)]
-    for verdict in sorted(OUTCOMES):
-        one = replace(r, outcome=verdict, prefer=None)
-        segments.append(_value_segment(verdict, [replace(one, prefer=facts.smallest_driver(one))]))
-    return segments
-
-
-def _spread_segments(facts: Facts, r: Resolved, sort: str) -> list[Segment] | None:
-    """A time range sorted by type or agent (few values): one segment per value, or None.
-
-    Walking the sort index would test the time range on every entry of every value, inside
-    the range or not ("one day 89 days ago" by type read all 5M entries of a 5M-event log);
-    with each value as an equality of its own, its segment starts with a seek into the range,
-    through whichever index is smallest for it (the value's or the filter's).
-    """
-    if r.since_ms is None and r.until_ms is None:
-        return None
-    values: list[str]
-    if sort == "type" and not (r.categories or r.types):
-        values = [t for t, _ in facts.types_present()]
-
-        def one(v: str) -> Resolved:
-            return replace(r, types=frozenset({v}), prefer=None)
-
-    elif sort == "agent" and r.agent_ids is None:
-        values = facts.values_present("agent_id", SPREAD_VALUES + 1)
-
-        def one(v: str) -> Resolved:
-            return replace(r, agent_ids=frozenset({v}), prefer=None)
-
-    else:
-        return None
-    if len(values) > SPREAD_VALUES:
-        return None
-    segments = [_walk_segments(facts, r, sort)[0]]  # the entries without a value
-    for v in values:
-        each = one(v)
-        segments.append(_value_segment(v, [replace(each, prefer=facts.smallest_driver(each))]))
-    return segments
-
-
-def _small_segment(found: Sequence[int], sort: str) -> Segment:
-    """A narrow filter: its rows, already found, sorted by SQLite.
-
-    ``found`` are the ``idx`` of the matching rows (the reader walked the driver index once,
-    probing the other conditions, to learn that they are few): the query reads just those rows
-    by primary key and sorts them, instead of walking the driver and probing again for every
-    page. Late rows: the sort holds each match's sort value and ``idx`` only, and the page's
-    200 rows are read after it.
-    """
-    where = "e.idx IN (SELECT value FROM json_each(?))"
-    params = (json.dumps(list(found)),)
-    order = (_sort_lead(sort), "e.ts", "e.idx")
-    stream = Stream(where, params, order, (0, 1, 2), sort == "user", "", late_rows=True)
-    return Segment(ALL, (stream,), stream)
-
-
-def _walk_segments(facts: Facts, r: Resolved, sort: str) -> list[Segment]:
-    """A broad filter: walk the sort column's index (NULL segment first), checking ``r``."""
-    if sort == "user":
-        return _user_segments(facts, r, facts.user_ids_present())
-    column = COLUMN_OF_SORT[sort]
-    timed = r.since_ms is not None or r.until_ms is not None
-    untimed = replace(r, since_ms=None, until_ms=None)
-    if column == "task_id" and timed:
-        # The task index is (task_id, idx): a time test would read every row it meets from
-        # the table. ts never decreases with idx (docs/architecture.md §3): an idx range.
-        rest, params = conditions(untimed, driver=None, plus_ts=True)
-        lo, hi = facts.idx_bounds(r.since_ms, r.until_ms)
-        rest, params = ["+e.idx >= ?", "+e.idx < ?", *rest], [lo, hi, *params]
-        null_rest = ["e.idx >= ?", "e.idx < ?", *rest[2:]]
-    else:
-        rest, params = conditions(r, driver=None, plus_ts=True)
-        null_rest = conditions(r, driver=None, plus_ts=False)[0]
-    if column == "task_id":  # its index is (task_id, idx): no ts inside it
-        null_order: tuple[str, ...] = ("e.idx",)
-        null_pos: tuple[int, ...] = (2,)
-        order: tuple[str, ...] = ("e.task_id", "e.idx")
-        pos: tuple[int, ...] = (0, 2)
-    else:
-        null_order, null_pos = ("e.ts", "e.idx"), (1, 2)
-        order, pos = (f"e.{column}", "e.ts", "e.idx"), (0, 1, 2)
-    # Within the NULLs the index is in time order, so a time range there is a seek, not a walk
-    # from the oldest NULL (half the log has no task: "last 7 days" by task read 2.5M entries).
-    null = Stream(
-        join_conditions([f"e.{column} IS NULL", *null_rest]),
-        tuple(params),
-        null_order,
-        null_pos,
-        source=f"{ENTRIES} INDEXED BY {PROBE_INDEXES[column]}",
-    )
-    values = Stream(join_conditions([f"e.{column} IS NOT NULL", *rest]), tuple(params), order, pos)
-    return [Segment(None, (null,), null), Segment(NON_NULL, (values,), values)]

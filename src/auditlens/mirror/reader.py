@@ -33,7 +33,6 @@ from auditlens.mirror.plan import (
     Resolved,
     Segment,
     Stream,
-    build_plan,
     driver_union,
     placeholders,
     position,
@@ -44,6 +43,7 @@ from auditlens.mirror.plan import (
 from auditlens.mirror.pool import ConnectionPool, pooled
 from auditlens.mirror.records import Buckets, CheckpointInfo, EventRecord, MirrorStatus, Row, User
 from auditlens.mirror.resolve import Memo, Resolver
+from auditlens.mirror.sorted_plan import build_plan
 
 __all__ = ["GROUPED_BUCKETS", "MirrorReader"]
 
