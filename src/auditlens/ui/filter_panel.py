@@ -23,10 +23,8 @@ are held here too, without a control, so the sidebar and the bar are two views o
 :meth:`FilterPanel.show_filter` puts a filter the bar parsed into the controls, and every
 ``filter_changed`` carries the whole filter back to the bar.
 
-"Custom (UTC)…" opens on the span of the events in view (first to last, to the minute), not on
-an empty "now to now" range; :meth:`FilterPanel.set_data_span` keeps that span current. Either
-end of a custom range can be open ("no limit", the lowest value of its field): the query bar's
-``after:`` alone is such a range.
+"Custom (UTC)…" opens on the span of the events in view (:meth:`FilterPanel.set_data_span`);
+either end can be open ("no limit"), as the query bar's ``after:`` alone is.
 """
 
 from __future__ import annotations
@@ -51,34 +49,32 @@ from PySide6.QtWidgets import (
 
 from auditlens.core.events import CATEGORIES
 from auditlens.mirror.filter import PREFIX, EventFilter
-from auditlens.ui.filter_state import PARTS, PanelState, filter_chips
-
-__all__ = ["PARTS", "FilterPanel", "PanelState", "filter_chips"]
-
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
-
-#: (label, length in ms) of the date range presets; None: all time; -1: custom from/to.
-RANGES: tuple[tuple[str, int | None], ...] = (
-    ("All time", None),
-    ("Last hour", HOUR_MS),
-    ("Last 24 hours", DAY_MS),
-    ("Last 7 days", 7 * DAY_MS),
-    ("Last 30 days", 30 * DAY_MS),
-    ("Last 90 days", 90 * DAY_MS),
-    ("Custom (UTC)…", -1),
+from auditlens.ui.filter_state import (
+    CUSTOM,
+    DAY_MS,
+    MINUTE_MS,
+    OUTCOME_CHOICES,
+    PARTS,
+    RANGES,
+    PanelState,
+    filter_chips,
 )
-CUSTOM = len(RANGES) - 1
-OUTCOME_CHOICES = (
-    ("Any outcome", None),
-    ("Success", "success"),
-    ("Failure", "failure"),
-    ("Denied", "denied"),
-)
+
+__all__ = [
+    "CUSTOM",
+    "DAY_MS",
+    "MINUTE_MS",
+    "OUTCOME_CHOICES",
+    "PARTS",
+    "RANGES",
+    "FilterPanel",
+    "PanelState",
+    "filter_chips",
+]
+
 DEBOUNCE_MS = 250
 #: Characters of a task id typed before its completions are looked up.
 TASK_COMPLETION_MIN = 4
-MINUTE_MS = 60_000
 #: What an open end of a custom range shows (its field at its lowest value, the epoch).
 OPEN_END = "no limit"
 

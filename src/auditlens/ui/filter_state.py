@@ -11,6 +11,29 @@ from dataclasses import dataclass
 from auditlens.core.events import format_timestamp
 from auditlens.mirror.filter import PREFIX, EventFilter
 
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+
+#: (label, length in ms) of the date range presets (:attr:`PanelState.range_index` is a
+#: position in it); None: all time; -1: custom from/to.
+RANGES: tuple[tuple[str, int | None], ...] = (
+    ("All time", None),
+    ("Last hour", HOUR_MS),
+    ("Last 24 hours", DAY_MS),
+    ("Last 7 days", 7 * DAY_MS),
+    ("Last 30 days", 30 * DAY_MS),
+    ("Last 90 days", 90 * DAY_MS),
+    ("Custom (UTC)…", -1),
+)
+CUSTOM = len(RANGES) - 1
+OUTCOME_CHOICES = (
+    ("Any outcome", None),
+    ("Success", "success"),
+    ("Failure", "failure"),
+    ("Denied", "denied"),
+)
+
 #: The parts of a filter a chip can remove, in the order chips are shown.
 PARTS = ("time", "user", "types", "task", "agent", "ip", "outcome", "exclude", "window", "field")
 
