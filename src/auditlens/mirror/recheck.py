@@ -34,8 +34,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
+from typing import cast
 
 import orjson
 
@@ -98,7 +100,6 @@ def _recheck_all(
         ).fetchone()
         if cp_row is None:
             return RecheckResult(0, 0)
-        findings: list[Finding] = []
         try:
             cp = note.verify_checkpoint(str(cp_row[1]), vkey, origin)
         except VerificationError as exc:
@@ -107,63 +108,88 @@ def _recheck_all(
                 int(cp_row[0]),
                 (Finding(exc.code, f"The mirror's stored checkpoint fails: {exc.message}"),),
             )
-        size = cp.size
         state = conn.execute("SELECT size, frontier FROM tree_state WHERE id = 1").fetchone()
-        tile_roots = dict(conn.execute("SELECT n, hash FROM tile_hashes").fetchall())
-        gaps = _load_gaps(meta.get("gaps"))
-
-        crange = merkle.CompactRange()
-        expected = 0
-        checked = 0
-        missing: list[tuple[int, int]] = []
-        column_edits: list[int] = []
-        bad_tiles: list[tuple[int, int]] = []
+        walk = _FullWalk(
+            tile_roots=dict(conn.execute("SELECT n, hash FROM tile_hashes").fetchall()),
+            gaps=_load_gaps(meta.get("gaps")),
+        )
         cursor = conn.execute(f"SELECT {_COLUMNS} FROM entries ORDER BY idx")
-        while True:
+        while rows := cursor.fetchmany(4096):
             if cancel.is_set():
-                return RecheckResult(checked, size, tuple(findings), cancelled=True)
-            rows = cursor.fetchmany(4096)
-            if not rows:
+                return RecheckResult(walk.checked, cp.size, cancelled=True)
+            if not walk.feed(rows):
                 break
-            for row in rows:
-                idx = int(row[0])
-                raw = bytes(row[10])
-                while expected in gaps and idx >= gaps[expected][0]:
-                    end, frontier = gaps[expected]
-                    crange = merkle.CompactRange.from_state(end, frontier)
-                    expected = end
-                if idx != expected:
-                    missing.append((expected, idx - 1) if idx > expected else (idx, idx))
-                    break
-                expected += 1
-                checked += 1
-                for level, n, node_hash in crange.append(sha256(b"\x00" + raw).digest()):
-                    if level == tiles.TILE_HEIGHT and tile_roots.get(n, node_hash) != node_hash:
-                        bad_tiles.append((n * _TILE, n * _TILE + _TILE - 1))
-                try:
-                    derived = extract_row(idx, raw, orjson.loads(raw))
-                except (orjson.JSONDecodeError, MalformedEntryError, FormatError):
-                    column_edits.append(idx)
-                    continue
-                if derived[:10] != tuple(row[:10]) or derived[11:] != tuple(row[11:]):
-                    column_edits.append(idx)
-            else:
-                if progress is not None:
-                    progress(checked, size)
-                continue
-            break
-        if expected < size and not missing:
-            missing.append((expected, size - 1))
-        if missing:
+            if progress is not None:
+                progress(walk.checked, cp.size)
+        findings = walk.findings(cp.size, cp.root, state)
+        if progress is not None:
+            progress(walk.checked, cp.size)
+        if not findings:
+            mark_rechecked(path, cp.size)
+        return RecheckResult(walk.checked, cp.size, tuple(findings))
+    finally:
+        conn.close()
+
+
+@dataclass
+class _FullWalk:
+    """The entries seen so far in index order: their compact range and what disagreed.
+
+    Fed in batches; it stops at the first index that is not the next one (a deleted or added
+    row), because every root after it would differ anyway and the range says where.
+    """
+
+    tile_roots: dict[int, bytes]
+    gaps: dict[int, tuple[int, list[bytes]]]
+    crange: merkle.CompactRange = field(default_factory=merkle.CompactRange)
+    expected: int = 0
+    checked: int = 0
+    missing: list[tuple[int, int]] = field(default_factory=list)
+    column_edits: list[int] = field(default_factory=list)
+    bad_tiles: list[tuple[int, int]] = field(default_factory=list)
+
+    def feed(self, rows: list[tuple[object, ...]]) -> bool:
+        """Fold ``rows`` in; False once an index is out of sequence (the walk ends there)."""
+        for row in rows:
+            idx = int(cast(int, row[0]))
+            self._skip_pruned_gaps(idx)
+            if idx != self.expected:
+                self.missing.append((self.expected, idx - 1) if idx > self.expected else (idx, idx))
+                return False
+            self.expected += 1
+            self.checked += 1
+            raw = bytes(cast(bytes, row[10]))
+            for level, n, node_hash in self.crange.append(sha256(b"\x00" + raw).digest()):
+                if level == tiles.TILE_HEIGHT and self.tile_roots.get(n, node_hash) != node_hash:
+                    self.bad_tiles.append((n * _TILE, n * _TILE + _TILE - 1))
+            if not _columns_match(idx, raw, row):
+                self.column_edits.append(idx)
+        return True
+
+    def _skip_pruned_gaps(self, idx: int) -> None:
+        """Jump over retention-pruned ranges, resuming from the frontier kept for each."""
+        while self.expected in self.gaps and idx >= self.gaps[self.expected][0]:
+            end, frontier = self.gaps[self.expected]
+            self.crange = merkle.CompactRange.from_state(end, frontier)
+            self.expected = end
+
+    def findings(
+        self, size: int, root: bytes, state: tuple[object, object] | None
+    ) -> list[Finding]:
+        """What the walk found against the signed ``size`` and ``root`` and the stored state."""
+        findings: list[Finding] = []
+        if self.expected < size and not self.missing:
+            self.missing.append((self.expected, size - 1))
+        if self.missing:
             findings.append(
                 Finding.over(
                     Code.EVENT_MISSING,
                     "Entries the mirror verified before are no longer in the mirror file.",
-                    missing,
+                    self.missing,
                 )
             )
-        elif crange.root() != cp.root:
-            where = bad_tiles or [((size - 1) // _TILE * _TILE, size - 1)]
+        elif self.crange.root() != root:
+            where = self.bad_tiles or [((size - 1) // _TILE * _TILE, size - 1)]
             findings.append(
                 Finding.over(
                     Code.EVENT_MODIFIED,
@@ -172,20 +198,16 @@ def _recheck_all(
                     where,
                 )
             )
-        if column_edits:
+        if self.column_edits:
             findings.append(
                 Finding.at(
                     Code.EVENT_MODIFIED,
                     "Columns of the mirror (time, type, user, summary, ...) no longer match the "
                     "verified entry bytes: the mirror file was edited.",
-                    column_edits,
+                    self.column_edits,
                 )
             )
-        if (
-            state is not None
-            and not missing
-            and (int(state[0]) != size or unpack_frontier(bytes(state[1])) != tuple(crange.hashes))
-        ):
+        if state is not None and not self.missing and not self._state_matches(size, state):
             findings.append(
                 Finding(
                     Code.EVENT_MODIFIED,
@@ -193,10 +215,19 @@ def _recheck_all(
                     "edited; the next sync would not verify.",
                 )
             )
-        if progress is not None:
-            progress(checked, size)
-        if not findings:
-            mark_rechecked(path, size)
-        return RecheckResult(checked, size, tuple(findings))
-    finally:
-        conn.close()
+        return findings
+
+    def _state_matches(self, size: int, state: tuple[object, object]) -> bool:
+        stored_size, frontier = state
+        return int(cast(int, stored_size)) == size and unpack_frontier(
+            bytes(cast(bytes, frontier))
+        ) == tuple(self.crange.hashes)
+
+
+def _columns_match(idx: int, raw: bytes, row: tuple[object, ...]) -> bool:
+    """Whether the stored columns are the ones the entry's bytes derive (edits are found here)."""
+    try:
+        derived = extract_row(idx, raw, orjson.loads(raw))
+    except (orjson.JSONDecodeError, MalformedEntryError, FormatError):
+        return False
+    return derived[:10] == tuple(row[:10]) and derived[11:] == tuple(row[11:])
