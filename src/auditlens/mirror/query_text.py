@@ -508,42 +508,60 @@ def format_query(f: EventFilter, last_ms: int | None = None) -> str:
 
     With ``last_ms`` (the sidebar's "Last 24 hours") the start prints as ``after:-24h`` so it
     stays relative wherever the line goes (a saved search), whatever ``f.since_ms`` says.
+    The clauses come in one fixed order (time, fields, exclusions, index range, event field,
+    words), so one filter always prints as one line.
     """
-    parts: list[str] = []
+    parts = [
+        *_time_clauses(f, last_ms),
+        *_field_clauses(f),
+        *_excluded_clauses(f),
+        *_index_and_field_clauses(f),
+    ]
+    if f.text is not None:
+        parts.extend(_term_texts(f.text))
+    return " ".join(parts)
+
+
+def _time_clauses(f: EventFilter, last_ms: int | None) -> Iterable[str]:
     if last_ms is not None:
-        parts.append(f"after:{relative_text(last_ms)}")
+        yield f"after:{relative_text(last_ms)}"
     elif f.since_ms is not None:
-        parts.append(f"after:{_time_text(f.since_ms)}")
+        yield f"after:{_time_text(f.since_ms)}"
     if f.until_ms is not None:
-        parts.append(f"before:{_time_text(f.until_ms)}")
-    if f.user_email is not None:
-        parts.append(f"user:{_value_text(f.user_email)}")
-    if f.user_id is not None:
-        parts.append(f"user:{_value_text(f.user_id)}")
+        yield f"before:{_time_text(f.until_ms)}"
+
+
+def _field_clauses(f: EventFilter) -> Iterable[str]:
+    for value in (f.user_email, f.user_id):
+        if value is not None:
+            yield f"user:{_value_text(value)}"
     if f.types:
-        parts.append("type:" + ",".join(sorted(f.types)))
+        yield "type:" + ",".join(sorted(f.types))
     for name, value in (("task", f.task_id), ("agent", f.agent_id), ("ip", f.ip)):
         if value is not None:
-            parts.append(f"{name}:{_value_text(value)}")
+            yield f"{name}:{_value_text(value)}"
     if f.outcome is not None:
-        parts.append(f"outcome:{f.outcome}")
+        yield f"outcome:{f.outcome}"
+
+
+def _excluded_clauses(f: EventFilter) -> Iterable[str]:
     excluded: dict[str, list[str]] = {}
     for name, value in sorted(f.exclude):
         excluded.setdefault(name, []).append(value)
     for name in ("type", "outcome"):  # no comma inside a value: one clause for them all
         if name in excluded:
-            parts.append(f"-{name}:" + ",".join(excluded.pop(name)))
+            yield f"-{name}:" + ",".join(excluded.pop(name))
     for name, values in excluded.items():
-        parts.extend(f"-{name}:{_value_text(v)}" for v in values)
+        yield from (f"-{name}:{_value_text(v)}" for v in values)
+
+
+def _index_and_field_clauses(f: EventFilter) -> Iterable[str]:
     if f.idx_from is not None or f.idx_until is not None:
         low = "" if f.idx_from is None else str(f.idx_from)
         high = "" if f.idx_until is None else str(f.idx_until - 1)
-        parts.append(f"idx:{low}..{high}")
+        yield f"idx:{low}..{high}"
     if f.event_field is not None:
-        parts.append(f"event.{f.event_field[0]}:{_value_text(f.event_field[1])}")
-    if f.text is not None:
-        parts.extend(_term_texts(f.text))
-    return " ".join(parts)
+        yield f"event.{f.event_field[0]}:{_value_text(f.event_field[1])}"
 
 
 # -- completion ----------------------------------------------------------------------------------
