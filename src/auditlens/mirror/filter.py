@@ -106,14 +106,23 @@ class EventFilter:
 
     def __post_init__(self) -> None:
         self._check_exclude()
-        if self.event_field is not None:
-            name, value = self.event_field
-            if not EVENT_FIELD_NAME.fullmatch(str(name)) or not isinstance(value, str):
-                raise ValueError(
-                    "EventFilter.event_field must be (a payload field name such as 'key_id', a "
-                    f"string value), got {self.event_field!r}"
-                )
-            object.__setattr__(self, "event_field", (name, value))
+        self._check_event_field()
+        self._check_ranges()
+        self._check_strings()
+        self._check_types()
+
+    def _check_event_field(self) -> None:
+        if self.event_field is None:
+            return
+        name, value = self.event_field
+        if not EVENT_FIELD_NAME.fullmatch(str(name)) or not isinstance(value, str):
+            raise ValueError(
+                "EventFilter.event_field must be (a payload field name such as 'key_id', a "
+                f"string value), got {self.event_field!r}"
+            )
+        object.__setattr__(self, "event_field", (name, value))
+
+    def _check_ranges(self) -> None:
         if (
             self.idx_from is not None
             and self.idx_until is not None
@@ -122,26 +131,6 @@ class EventFilter:
             raise ValueError(
                 f"EventFilter: the first index ({self.idx_from}) must be below the end "
                 f"({self.idx_until})"
-            )
-        if not isinstance(self.types, frozenset):
-            object.__setattr__(self, "types", frozenset(self.types))
-        for name in ("user_email", "user_id", "task_id", "agent_id", "outcome", "ip"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise TypeError(f"EventFilter.{name} must be a string or None, got {value!r}")
-            if value is not None and not value.strip(PREFIX + " \t\n"):
-                object.__setattr__(self, name, None)  # "" or a bare "*": no condition
-        if self.text is not None:
-            if not isinstance(self.text, str):
-                raise TypeError(f"EventFilter.text must be a string or None, got {self.text!r}")
-            if not SearchQuery.parse(self.text):
-                object.__setattr__(self, "text", None)  # nothing searchable in it
-            else:
-                object.__setattr__(self, "text", self.text.strip())
-        if self.outcome is not None and self.outcome not in OUTCOMES:
-            raise ValueError(
-                "EventFilter.outcome must be 'success', 'failure' or 'denied', "
-                f"got {self.outcome!r}"
             )
         if (
             self.since_ms is not None
@@ -152,10 +141,32 @@ class EventFilter:
                 f"EventFilter: the start ({format_timestamp(self.since_ms)}) must be before the "
                 f"end ({format_timestamp(self.until_ms)})"
             )
-        for name in ("types",):
-            for value in getattr(self, name):
-                if not isinstance(value, str) or not value:
-                    raise ValueError(f"EventFilter.types holds an empty or non-string {value!r}")
+
+    def _check_strings(self) -> None:
+        """Text fields are strings; a blank one (or a bare ``*``) is no condition at all."""
+        for name in ("user_email", "user_id", "task_id", "agent_id", "outcome", "ip"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"EventFilter.{name} must be a string or None, got {value!r}")
+            if value is not None and not value.strip(PREFIX + " \t\n"):
+                object.__setattr__(self, name, None)  # "" or a bare "*": no condition
+        if self.outcome is not None and self.outcome not in OUTCOMES:
+            raise ValueError(
+                "EventFilter.outcome must be 'success', 'failure' or 'denied', "
+                f"got {self.outcome!r}"
+            )
+        if self.text is not None:
+            if not isinstance(self.text, str):
+                raise TypeError(f"EventFilter.text must be a string or None, got {self.text!r}")
+            searchable = SearchQuery.parse(self.text)  # nothing searchable: no condition
+            object.__setattr__(self, "text", self.text.strip() if searchable else None)
+
+    def _check_types(self) -> None:
+        if not isinstance(self.types, frozenset):
+            object.__setattr__(self, "types", frozenset(self.types))
+        for value in self.types:
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"EventFilter.types holds an empty or non-string {value!r}")
 
     @property
     def categories(self) -> frozenset[str]:
@@ -198,36 +209,27 @@ class EventFilter:
         ``outcome`` of ``denied`` and a trailing ``*`` (prefix) are this viewer's own. An empty
         filter is ``""``.
         """
-        parts: list[tuple[str, str]] = []
-        if self.since_ms is not None:
-            parts.append(("since", format_timestamp(self.since_ms)))
-        if self.until_ms is not None:
-            parts.append(("until", format_timestamp(self.until_ms)))
-        if self.user_email is not None:
-            parts.append(("user_email", self.user_email))
-        if self.user_id is not None:
-            parts.append(("user_id", self.user_id))
+        stamps = (("since", self.since_ms), ("until", self.until_ms))
+        parts = [(name, format_timestamp(ms)) for name, ms in stamps if ms is not None]
+        users = (("user_email", self.user_email), ("user_id", self.user_id))
+        parts += [(name, value) for name, value in users if value is not None]
         if self.types:
             kept = sorted(self.categories) + sorted(self.exact_types)
             parts.append(("type", ",".join(kept)))
-        if self.task_id is not None:
-            parts.append(("task_id", self.task_id))
-        if self.agent_id is not None:
-            parts.append(("agent_id", self.agent_id))
-        if self.outcome is not None:
-            parts.append(("outcome", self.outcome))
-        if self.ip is not None:
-            parts.append(("ip", self.ip))
-        if self.idx_from is not None:
-            parts.append(("idx_from", str(self.idx_from)))
-        if self.idx_until is not None:
-            parts.append(("idx_until", str(self.idx_until)))
+        named = (
+            ("task_id", self.task_id),
+            ("agent_id", self.agent_id),
+            ("outcome", self.outcome),
+            ("ip", self.ip),
+            ("idx_from", None if self.idx_from is None else str(self.idx_from)),
+            ("idx_until", None if self.idx_until is None else str(self.idx_until)),
+        )
+        parts += [(name, value) for name, value in named if value is not None]
         if self.event_field is not None:
             parts.append((f"event.{self.event_field[0]}", self.event_field[1]))
         if self.text is not None:
             parts.append(("q", self.text))
-        for name, value in sorted(self.exclude):
-            parts.append((f"not_{name}", value))
+        parts += [(f"not_{name}", value) for name, value in sorted(self.exclude)]
         if not parts:
             return ""
         return "?" + "&".join(f"{k}={quote(v, safe='@:,.-_*')}" for k, v in parts)
