@@ -43,7 +43,13 @@ import orjson
 
 from auditlens.core import merkle, note, tiles
 from auditlens.core.errors import Code, Finding, FormatError, VerificationError
-from auditlens.mirror.recheck_tiles import COLUMNS, RecheckResult, mark_rechecked, recheck_tiles
+from auditlens.mirror.recheck_tiles import (
+    COLUMNS,
+    RecheckResult,
+    mark_rechecked,
+    recheck_tiles,
+    tile_findings,
+)
 from auditlens.mirror.rows import MalformedEntryError, extract_row
 from auditlens.mirror.store import open_readonly
 from auditlens.mirror.writer import unpack_frontier
@@ -188,25 +194,10 @@ class _FullWalk:
                     self.missing,
                 )
             )
-        elif self.crange.root() != root:
-            where = self.bad_tiles or [((size - 1) // _TILE * _TILE, size - 1)]
-            findings.append(
-                Finding.over(
-                    Code.EVENT_MODIFIED,
-                    "Stored entry bytes no longer hash to the signed checkpoint: the mirror file "
-                    "was edited. Sync again into a fresh mirror to restore it.",
-                    where,
-                )
-            )
-        if self.column_edits:
-            findings.append(
-                Finding.at(
-                    Code.EVENT_MODIFIED,
-                    "Columns of the mirror (time, type, user, summary, ...) no longer match the "
-                    "verified entry bytes: the mirror file was edited.",
-                    self.column_edits,
-                )
-            )
+        bad_tiles: list[tuple[int, int]] = []
+        if not self.missing and self.crange.root() != root:
+            bad_tiles = self.bad_tiles or [((size - 1) // _TILE * _TILE, size - 1)]
+        findings += tile_findings(bad_tiles, self.column_edits)
         if state is not None and not self.missing and not self._state_matches(size, state):
             findings.append(
                 Finding(

@@ -120,14 +120,8 @@ def recheck_tiles(
             return None  # rows deleted or added: the full re-check says which
         last_rows = _rows(conn, complete * _TILE, size)
         last_leaves = [sha256(b"\x00" + bytes(r[10])).digest() for r in last_rows]
-        frontier = _frontier(size, roots, last_leaves)
         state = conn.execute("SELECT size, frontier FROM tree_state WHERE id = 1").fetchone()
-        if (
-            merkle.CompactRange.from_state(size, frontier).root() != cp.root
-            or state is None
-            or int(state[0]) != size
-            or bytes(state[1]) != b"".join(frontier)
-        ):
+        if not _folds_to_signed_root(size, roots, last_leaves, cp.root, state):
             findings.append(
                 Finding.over(
                     Code.EVENT_MODIFIED,
@@ -154,24 +148,7 @@ def recheck_tiles(
             checked += len(rows)
             if progress is not None and i % 16 == 0:
                 progress(checked, size)
-        if bad_tiles:
-            findings.append(
-                Finding.over(
-                    Code.EVENT_MODIFIED,
-                    "Stored entry bytes no longer hash to the signed checkpoint: the mirror file "
-                    "was edited. Sync again into a fresh mirror to restore it.",
-                    bad_tiles,
-                )
-            )
-        if column_edits:
-            findings.append(
-                Finding.at(
-                    Code.EVENT_MODIFIED,
-                    "Columns of the mirror (time, type, user, summary, ...) no longer match the "
-                    "verified entry bytes: the mirror file was edited.",
-                    column_edits,
-                )
-            )
+        findings += tile_findings(bad_tiles, column_edits)
         if progress is not None:
             progress(checked, size)
         if not findings:
@@ -180,6 +157,49 @@ def recheck_tiles(
         return RecheckResult(checked, size, tuple(findings))
     finally:
         conn.close()
+
+
+def _folds_to_signed_root(
+    size: int,
+    roots: list[bytes],
+    last_leaves: list[bytes],
+    signed_root: bytes,
+    state: tuple[Any, Any] | None,
+) -> bool:
+    """Whether the tile roots and the last tile's leaves fold to the signed root, and the
+    stored tree state is that same frontier (what authenticates every tile root)."""
+    frontier = _frontier(size, roots, last_leaves)
+    return (
+        merkle.CompactRange.from_state(size, frontier).root() == signed_root
+        and state is not None
+        and int(state[0]) == size
+        and bytes(state[1]) == b"".join(frontier)
+    )
+
+
+def tile_findings(bad_tiles: list[tuple[int, int]], column_edits: list[int]) -> list[Finding]:
+    """Tiles whose bytes no longer hash to their root, and rows whose columns disagree with
+    their bytes (shared by both depths of the re-check)."""
+    findings: list[Finding] = []
+    if bad_tiles:
+        findings.append(
+            Finding.over(
+                Code.EVENT_MODIFIED,
+                "Stored entry bytes no longer hash to the signed checkpoint: the mirror file "
+                "was edited. Sync again into a fresh mirror to restore it.",
+                bad_tiles,
+            )
+        )
+    if column_edits:
+        findings.append(
+            Finding.at(
+                Code.EVENT_MODIFIED,
+                "Columns of the mirror (time, type, user, summary, ...) no longer match the "
+                "verified entry bytes: the mirror file was edited.",
+                column_edits,
+            )
+        )
+    return findings
 
 
 def _rows(conn: sqlite3.Connection, lo: int, hi: int) -> list[tuple[Any, ...]]:
