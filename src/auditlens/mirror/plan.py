@@ -263,14 +263,9 @@ def conditions(
             sql.append(f"+e.{column} IN ({placeholders(len(values))})")
         params.extend(values)
 
-    if driver != "task" and r.task_ids is not None:
-        equal("task_id", sorted(r.task_ids))
-    if driver != "user" and r.user_ids is not None:
-        equal("user_id", sorted(r.user_ids))
-    if driver != "agent" and r.agent_ids is not None:
-        equal("agent_id", sorted(r.agent_ids))
-    if driver != "ip" and r.ips is not None:
-        equal("ip", sorted(r.ips))
+    for name, column, values in _id_sets(r):
+        if driver != name and values is not None:
+            equal(column, sorted(values))
     if driver != "types" and (r.categories or r.types):
         start = len(sql)
         if r.categories:
@@ -281,14 +276,26 @@ def conditions(
     if driver != "outcome" and r.outcome is not None:
         equal("verdict", [r.outcome])
     for column, excluded in r.excluded:
-        if probe:
-            sql.append("NOT " + index_probe(column, len(excluded)))
-        else:  # NULL NOT IN (...) is NULL: an event without the field stays
-            sql.append(
-                f"(+e.{column} IS NULL OR +e.{column} NOT IN ({placeholders(len(excluded))}))"
-            )
+        sql.append(_exclusion(column, len(excluded), probe))
         params.extend(excluded)
     return sql, params
+
+
+def _id_sets(r: Resolved) -> tuple[tuple[str, str, frozenset[str] | None], ...]:
+    """(driver name, column, resolved values) of the id equalities, in probing order."""
+    return (
+        ("task", "task_id", r.task_ids),
+        ("user", "user_id", r.user_ids),
+        ("agent", "agent_id", r.agent_ids),
+        ("ip", "ip", r.ips),
+    )
+
+
+def _exclusion(column: str, n: int, probe: bool) -> str:
+    if probe:
+        return "NOT " + index_probe(column, n)
+    # NULL NOT IN (...) is NULL: an event without the field stays
+    return f"(+e.{column} IS NULL OR +e.{column} NOT IN ({placeholders(n)}))"
 
 
 DRIVERS = ("task", "user", "agent", "ip", "types", "outcome")  # priority when sizes tie
