@@ -181,11 +181,41 @@ def page(
 ) -> tuple[list[tuple[int, bytes]], bool]:
     """Return up to ``limit`` ``(index, canonical bytes)`` and whether more follow."""
     flt.check()
+    window = _index_window(conn, org_id, flt, min_index=min_index, order=order, after=after)
+    fields = None if window is None else _field_conditions(conn, org_id, flt)
+    if window is None or fields is None:
+        return [], False
+    lo, hi = window
+    query = sa.select(entries.c.idx, entries.c.body).where(
+        entries.c.org_id == org_id, entries.c.idx >= lo, *fields
+    )
+    if hi is not None:
+        query = query.where(entries.c.idx < hi)
+    query = query.order_by(entries.c.idx.desc() if order == "desc" else entries.c.idx)
+    rows = conn.execute(query.limit(limit + 1)).all()
+    more = len(rows) > limit
+    return [(int(i), bytes(b)) for i, b in rows[:limit] if b is not None], more
+
+
+def _index_window(
+    conn: Connection,
+    org_id: str,
+    flt: AuditFilter,
+    *,
+    min_index: int,
+    order: Order,
+    after: int | None,
+) -> tuple[int, int | None] | None:
+    """``[lo, hi)`` of log indexes the time range and the cursor leave; None when empty.
+
+    Timestamps never decrease along the log, so a time range is an index range, found with
+    the ``ts`` index once instead of tested on every row.
+    """
     lo, hi = min_index, None
     if flt.since_ms is not None:
         first = first_index_at(conn, org_id, flt.since_ms)
         if first is None:
-            return [], False
+            return None
         lo = max(lo, first)
     if flt.until_ms is not None:
         hi = first_index_at(conn, org_id, flt.until_ms)
@@ -195,12 +225,15 @@ def page(
         else:
             lo = max(lo, after + 1)
     if hi is not None and hi <= lo:
-        return [], False
-    query = sa.select(entries.c.idx, entries.c.body).where(
-        entries.c.org_id == org_id, entries.c.idx >= lo
-    )
-    if hi is not None:
-        query = query.where(entries.c.idx < hi)
+        return None
+    return lo, hi
+
+
+def _field_conditions(
+    conn: Connection, org_id: str, flt: AuditFilter
+) -> list[sa.ColumnElement[bool]] | None:
+    """The filter's field equalities; None when they can match nothing (an unknown email)."""
+    conds: list[sa.ColumnElement[bool]] = []
     if flt.user_email is not None:
         user_id = conn.execute(
             sa.select(users.c.id).where(
@@ -208,21 +241,18 @@ def page(
             )
         ).scalar()
         if user_id is None:
-            return [], False
-        query = query.where(entries.c.user_id == user_id)
+            return None
+        conds.append(entries.c.user_id == user_id)
     if flt.type is not None:
         column = entries.c.category if flt.type in CATEGORIES else entries.c.type
-        query = query.where(column == flt.type)
-    if flt.task_id is not None:
-        query = query.where(entries.c.task_id == flt.task_id)
-    if flt.agent_id is not None:
-        query = query.where(entries.c.agent_id == flt.agent_id)
-    if flt.outcome is not None:
-        query = query.where(entries.c.outcome == flt.outcome)
-    query = query.order_by(entries.c.idx.desc() if order == "desc" else entries.c.idx)
-    rows = conn.execute(query.limit(limit + 1)).all()
-    more = len(rows) > limit
-    return [(int(i), bytes(b)) for i, b in rows[:limit] if b is not None], more
+        conds.append(column == flt.type)
+    equalities = (
+        (entries.c.task_id, flt.task_id),
+        (entries.c.agent_id, flt.agent_id),
+        (entries.c.outcome, flt.outcome),
+    )
+    conds.extend(column == value for column, value in equalities if value is not None)
+    return conds
 
 
 def entry_by_id(conn: Connection, org_id: str, event_id: str) -> tuple[int, bytes | None] | None:
