@@ -333,16 +333,7 @@ class SyncEngine:
             rate.report(
                 SyncPhase.ENTRIES, done, f"Verified {done:,} of {total:,} events", force=True
             )
-            if crange.root() != cp.root:
-                raise locate_mismatch(
-                    HashTiles(self.client, cp.size),
-                    step_base,
-                    bytes(leaves),
-                    lambda candidate: candidate.root() == cp.root,
-                    cp.size,
-                )
-            if malformed:
-                raise malformed_error(malformed)
+            self._verify_last_step(step_base, crange, bytes(leaves), malformed, cp)
             if pruned is not None:
                 findings.append(pruned_finding(pruned, prune_events))
             if writer.building:
@@ -361,6 +352,27 @@ class SyncEngine:
             raise
         timings.update(batch.timings)
         return findings, done, timings
+
+    def _verify_last_step(
+        self,
+        base: merkle.CompactRange,
+        crange: merkle.CompactRange,
+        leaves: bytes,
+        malformed: Sequence[tuple[int, str]],
+        cp: Checkpoint,
+    ) -> None:
+        """All the entries must fold to the signed root itself (no proof needed at the end);
+        a mismatch is located to the first tile that differs."""
+        if crange.root() != cp.root:
+            raise locate_mismatch(
+                HashTiles(self.client, cp.size),
+                base,
+                leaves,
+                lambda candidate: candidate.root() == cp.root,
+                cp.size,
+            )
+        if malformed:
+            raise malformed_error(malformed)
 
     def _verify_step(
         self,
