@@ -2,8 +2,9 @@
 
 200 concurrent clients, each from its own loopback address, send 3 logins each with random
 unknown emails (600 argon2id checks if nothing bounded them, ~64 MiB each). Meanwhile an admin
-reads the audit log. Bounds from the hardening review: read p99 <= 300 ms and server RSS
-growth <= 300 MB.
+reads the audit log and checks health, alternately. Bounds from the hardening review:
+authenticated reads p99 <= 300 ms and server RSS growth <= 300 MB; health checks (7.1 s during
+such a flood before the fix) are held to the same 300 ms, on their own figures.
 """
 
 from __future__ import annotations
@@ -52,16 +53,17 @@ def test_a_login_flood_keeps_reads_fast_and_memory_bounded(tmp_path: Path) -> No
              str(ROUNDS)],
             cwd=REPO, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
-        latencies: list[float] = []
+        reads: list[float] = []
+        health: list[float] = []
         try:
             while flood.poll() is None:
                 start = time.perf_counter()
                 r = http.get("/v1/audit-logs", params={"limit": 100}, headers=headers)
-                latencies.append(time.perf_counter() - start)
+                reads.append(time.perf_counter() - start)
                 assert r.status_code == 200, r.text
                 start = time.perf_counter()
                 assert http.get("/v1/health").status_code == 200
-                latencies.append(time.perf_counter() - start)
+                health.append(time.perf_counter() - start)
             out, _ = flood.communicate(timeout=120)
         finally:
             done.set()
@@ -70,17 +72,27 @@ def test_a_login_flood_keeps_reads_fast_and_memory_bounded(tmp_path: Path) -> No
                 flood.kill()
                 flood.wait()
         statuses = orjson.loads(out)
-        latencies.sort()
-        p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
         growth_mb = (peak[0] - baseline) * 1024 / 1e6
         print(
-            f"\nflood {CLIENTS}x{ROUNDS}: {statuses}; {len(latencies)} reads, "
-            f"median {statistics.median(latencies) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
-            f"max {latencies[-1] * 1000:.1f} ms; RSS {baseline / 1024:.0f} MiB -> "
+            f"\nflood {CLIENTS}x{ROUNDS}: {statuses}; reads {_figures(reads)}; "
+            f"health {_figures(health)}; RSS {baseline / 1024:.0f} MiB -> "
             f"{peak[0] / 1024:.0f} MiB (+{growth_mb:.0f} MB)"
         )
         assert sum(statuses.values()) == CLIENTS * ROUNDS
         assert set(statuses) <= {"401", "429", "503"}, statuses
-        assert len(latencies) >= 20
-        assert p99 <= 0.300
+        assert len(reads) >= 20
+        assert _p99(reads) <= 0.300, f"authenticated reads: {_figures(reads)}"
+        assert _p99(health) <= 0.300, f"health checks: {_figures(health)}"
         assert growth_mb <= 300
+
+
+def _p99(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[max(0, int(len(ordered) * 0.99) - 1)]
+
+
+def _figures(samples: list[float]) -> str:
+    return (
+        f"{len(samples)} requests, median {statistics.median(samples) * 1000:.1f} ms, "
+        f"p99 {_p99(samples) * 1000:.1f} ms, max {max(samples) * 1000:.1f} ms"
+    )
