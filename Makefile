@@ -34,8 +34,8 @@ run: check-qt
 	$(BIN)/auditlens demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench docs/img
+	$(BIN)/ruff format --check src tests bench docs/img
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -50,8 +50,8 @@ check: lint typecheck check-qt
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench docs/img
+	$(BIN)/ruff format src tests bench docs/img
 
 # Desktop bundle for this machine (packaging/, README "Desktop builds"), then a headless smoke
 # test of the built bundle: a broken bundle fails here, not on an auditor's workstation.
