@@ -96,3 +96,41 @@ def test_buckets_respect_the_filters_own_time_range_and_a_user(reader: MirrorRea
 def test_bad_bucket_sizes_are_refused(reader: MirrorReader) -> None:
     with pytest.raises(ValueError, match="positive"):
         reader.bucket_counts(EventFilter(), 0, 0, 10)
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        EventFilter(text="browser"),
+        EventFilter(text="browser", outcome="failure"),
+        EventFilter(text='"ERR_NAME_NOT_RESOLVED"', types=frozenset({"agent"})),
+        EventFilter(text="zzzznothingmatches"),
+    ],
+    ids=["word", "word+failures", "phrase+agent", "no-hit"],
+)
+def test_a_searchs_buckets_count_its_hits_not_the_whole_filter(
+    reader: MirrorReader, demo: Path, f: EventFilter
+) -> None:
+    """The histogram drew the filter without its search words (174 events for 9 hits)."""
+    everything = rows(demo)
+    first = min(ts for ts, *_ in everything)
+    width = 6 * HOUR
+    n = (max(ts for ts, *_ in everything) - first) // width + 1
+    hits = reader.page(f, "ts", False, None, 100_000)
+    total = [0] * n
+    failures = [0] * n
+    denied = [0] * n
+    for row in hits:
+        b = (row.ts - first) // width
+        total[b] += 1
+        failures[b] += row.verdict == "failure"
+        denied[b] += row.verdict == "denied"
+    buckets = reader.bucket_counts(f, first, width, n)
+    assert (list(buckets.total), list(buckets.failures), list(buckets.denied)) == (
+        total,
+        failures,
+        denied,
+    )
+    assert sum(buckets.total) == reader.count(f)
+    if f.text != "zzzznothingmatches":
+        assert hits, "the search should find demo events"
