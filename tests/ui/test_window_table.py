@@ -278,3 +278,24 @@ def test_a_narrow_window_keeps_summary_readable_until_the_person_resizes(
     window.resize(1300, 720)
     qtbot.wait(50)
     assert header.sectionSize(TASK) == 300
+
+
+def test_hiding_columns_is_not_a_dragged_divider(window: MainWindow, qtbot: QtBot) -> None:
+    """Qt resizes a section to 0 when it hides it, sometimes only at the next layout; that
+    looked like a person's drag, and the table stopped fitting its columns to the window."""
+    from auditlens.ui.event_table import SUMMARY_MIN
+    from auditlens.ui.table_model import AGENT
+
+    header = window.table.horizontalHeader()
+    window.resize(1600, 900)
+    qtbot.wait(50)
+    for column in (TASK, AGENT):
+        window.table.set_column_visible(column, False)
+    qtbot.wait(50)  # the header's deferred layout
+    assert not window.table.user_sized
+    window.resize(1100, 700)
+    qtbot.waitUntil(lambda: header.sectionSize(SUMMARY) >= SUMMARY_MIN - 2)
+    for column in (TASK, AGENT):
+        window.table.set_column_visible(column, True)
+    qtbot.wait(50)
+    assert not window.table.user_sized

@@ -212,8 +212,14 @@ class EventTable(QTableView):
         finally:
             self._fitting = False
 
-    def _section_resized(self, index: int, _old: int, _new: int) -> None:
-        if not self._fitting and index != SUMMARY and self.isVisible():
+    def _section_resized(self, index: int, old: int, new: int) -> None:
+        """A divider the person dragged: from now on the widths are theirs.
+
+        Hiding or showing a section also resizes it (to or from 0), sometimes only at the
+        header's next layout, long after :meth:`set_column_visible` returned: that is not a drag.
+        """
+        hidden_or_shown = old == 0 or new == 0
+        if not self._fitting and not hidden_or_shown and index != SUMMARY and self.isVisible():
             self.user_sized = True
 
     def _sort_indicator_changed(self, section: int, order: Qt.SortOrder) -> None:
