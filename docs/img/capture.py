@@ -16,9 +16,8 @@ This script takes it the same way every time, with the real window and real inpu
 4. it saves ``window.grab()`` as the PNG: about 300 KB, or about 100 KB with the text as sharp
    when ``pngquant`` is installed (``apt-get install pngquant``), which then shrinks it.
 
-It says on stderr when the histogram's bars do not add up to the table's count (they count the
-query without its words at the time of writing), and fails when the demo no longer lists the
-events it stars.
+It says on stderr when the histogram's bars do not add up to the table's count, and fails when
+the demo no longer lists the events it stars.
 
 Everything lives in a temporary directory that is deleted at the end: the server, the mirror,
 its case file, the pins, the sign-in (the keyring is the null backend) and every Qt setting. The
@@ -308,10 +307,6 @@ def arrange(window: MainWindow) -> None:
     # for (in its default 320 px the Agent, Outcome and From lines are cut off).
     wanted = window.detail.sizeHint().height()
     window.vsplitter.setSizes([sum(window.vsplitter.sizes()) - wanted, wanted])
-    # Hiding a column resizes it to 0 later, when Qt lays the header out, which the table takes
-    # for a divider dragged by hand and stops fitting its columns to its width (Summary gets
-    # squeezed when the Case dock opens). Fit them once more, now the width is final.
-    window.table.fit_columns()
     window.table.setFocus(Qt.FocusReason.MouseFocusReason)
     window.statusBar().clearMessage()
     wait_until(lambda: window.status_label.text().startswith("Verified"), "the status sentence")
