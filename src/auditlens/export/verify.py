@@ -35,6 +35,7 @@ import io
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 import orjson
@@ -465,6 +466,13 @@ def _check_header(report: Report, header: Sequence[str]) -> None:
         )
 
 
+def _picker(positions: Sequence[int]) -> Callable[[Sequence[str]], tuple[str, ...]]:
+    """Picks the cells at ``positions`` as one tuple, so a row compares in one operation."""
+    if len(positions) > 1:
+        return itemgetter(*positions)  # a tuple for 2+ positions
+    return lambda row: tuple(row[n] for n in positions)
+
+
 def _read_csv(
     path: Path, evidence: Evidence, report: Report
 ) -> tuple[_Events, str, int, _CsvCells] | None:
@@ -502,6 +510,8 @@ def _read_csv(
             cj = header.index("canonical_json")
             ix = header.index("index") if "index" in header else -1
             checked = [(n, c, DERIVED.index(c)) for n, c in enumerate(header) if c in DERIVED]
+            file_cells = _picker([n for n, _, _ in checked])
+            want_cells = _picker([at for _, _, at in checked])
             em = header.index("user_email") if "user_email" in header else -1
             cells.has_email = em >= 0
             width = len(header)
@@ -520,16 +530,15 @@ def _read_csv(
                 cells.claimed_index.append(claimed)
                 if obj is None:
                     continue
-                user_id = obj.get("user_id")
                 expected = derived_cells(obj)
-                bad = [
-                    (name, row[n], expected[at] or "")
-                    for n, name, at in checked
-                    if row[n] != (expected[at] or "")
-                ]
-                if bad:
-                    cells.bad[position] = bad
+                if file_cells(row) != want_cells(expected):
+                    cells.bad[position] = [
+                        (name, row[n], expected[at])
+                        for n, name, at in checked
+                        if row[n] != expected[at]
+                    ]
                 if em >= 0:
+                    user_id = obj.get("user_id")
                     want = users.get(user_id, "") if isinstance(user_id, str) else ""
                     if row[em] != neutralize(want):
                         cells.bad_email[position] = (row[em], want)

@@ -59,9 +59,9 @@ Decisions:
   cannot be reached, the evidence says completeness is not attested and the result says why.
 - The written count is checked against the count the snapshot announced before writing, and
   stated in :class:`ExportResult`; never a silent truncation.
-- CSV: each chunk's column lists become a pyarrow record batch, which pyarrow's CSV writer
-  writes (RFC 4180 quoting, CRLF; far faster than a Python CSV writer). Cells are
-  derived from the verified canonical bytes, not from the mirror's derived columns.
+- CSV: each chunk's rows are written as it passes (:mod:`auditlens.export.csv_rows`: RFC 4180,
+  CRLF). Cells are derived from the verified canonical bytes, not from the mirror's derived
+  columns.
 """
 
 from __future__ import annotations
@@ -78,8 +78,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal, Protocol, runtime_checkable
 
-import orjson
-
 from auditlens import __version__
 from auditlens.core.completeness import Attestation, Completeness, check_completeness
 from auditlens.core.errors import Code, Finding, FormatError, VerificationError
@@ -88,13 +86,9 @@ from auditlens.core.evidence import DataFile, Evidence, EvidenceBuilder
 from auditlens.core.merkle import HASH_SIZE
 from auditlens.core.note import verify_checkpoint
 from auditlens.core.tiles import TILE_HEIGHT, TILE_WIDTH
-from auditlens.export.columns import (
-    CSV_COLUMNS,
-    DERIVED,
-    check_columns,
-    derived_cells,
-    neutralize,
-)
+from auditlens.export.columns import CSV_COLUMNS, check_columns
+from auditlens.export.csv_rows import RowWriter
+from auditlens.export.csv_rows import header as csv_header
 from auditlens.export.layout import (
     BOM,
     JSON_EVENT_SEP,
@@ -225,7 +219,6 @@ class ExportOptions:
     filter: Mapping[str, object]
     bom: bool = False
     columns: Sequence[str] = CSV_COLUMNS
-    chunk_size: int = 8192
     verify: VerifyMode = "tiles"
 
 
@@ -332,78 +325,28 @@ class _NdjsonSink(_Sink):
 
 
 class _CsvSink(_Sink):
-    """Buffers rows into frames of ``rows`` and writes them with pyarrow's CSV writer."""
+    """Writes each chunk's rows as they pass (:mod:`auditlens.export.csv_rows`)."""
 
     def __init__(
-        self,
-        out: _HashingFile,
-        columns: Sequence[str],
-        directory: Mapping[str, str],
-        bom: bool,
-        rows: int,
+        self, out: _HashingFile, columns: Sequence[str], directory: Mapping[str, str], bom: bool
     ) -> None:
         super().__init__(out)
-        import pyarrow as pa  # heavy: only an export that writes CSV pays for it
-        import pyarrow.csv as pacsv
+        self._rows = RowWriter(columns, directory)
+        self._bom = bom
 
-        self._pa = pa
-        self._columns = check_columns(columns)
-        self._schema = pa.schema(
-            [(c, pa.int64() if c == "index" else pa.string()) for c in self._columns]
-        )
-        self._directory = directory
-        self._seen: dict[str, str] = {}
-        self._rows = rows
-        self._buffer: dict[str, list[object]] = {c: [] for c in self._columns}
-        if bom:  # before the writer: pyarrow writes the header as soon as it is created
-            out.write(BOM)
-        self._writer = pacsv.CSVWriter(
-            out, self._schema, write_options=pacsv.WriteOptions(eol="\r\n")
-        )
+    def begin(self) -> None:
+        self.out.write((BOM if self._bom else b"") + csv_header(self._rows.columns))
 
     def write(self, indexes: Sequence[int], raws: Sequence[bytes]) -> None:
-        buf = self._buffer
-        derived = [(buf[c], DERIVED.index(c)) for c in self._columns if c in DERIVED]
-        emails = buf.get("user_email")
-        directory, seen = self._directory, self._seen
-        for raw in raws:
-            event = orjson.loads(raw)
-            cells = derived_cells(event)
-            for column, at in derived:
-                column.append(cells[at])
-            if emails is not None:
-                user_id = event.get("user_id")
-                email = directory.get(user_id) if isinstance(user_id, str) else None
-                if email is not None:
-                    seen[user_id] = email
-                emails.append(neutralize(email) if email else None)
-        if "index" in buf:
-            buf["index"].extend(indexes)
-        buf["canonical_json"].extend(raw.decode("utf-8") for raw in raws)
-        self.count += len(raws)
-        if len(buf["canonical_json"]) >= self._rows:
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self._buffer["canonical_json"]:
-            return
-        pa = self._pa
-        arrays = [
-            pa.array(self._buffer[c], type=f.type)
-            for c, f in zip(self._columns, self._schema, strict=True)
-        ]
-        self._writer.write_batch(pa.record_batch(arrays, schema=self._schema))
-        self._buffer = {c: [] for c in self._columns}
-
-    def end(self, evidence: Evidence) -> None:
-        self._flush()
-        self._writer.close()
+        if raws:
+            self.out.write(self._rows.rows(indexes, raws))
+            self.count += len(raws)
 
     def users_seen(self) -> Mapping[str, str] | None:
-        return dict(sorted(self._seen.items())) if "user_email" in self._columns else None
+        return self._rows.users_seen()
 
     def columns(self) -> tuple[str, ...]:
-        return self._columns
+        return self._rows.columns
 
 
 def _take(selected: Iterator[int], pending: list[int], stop: int) -> list[int]:
@@ -595,9 +538,7 @@ def export(  # noqa: PLR0917 (``now`` is passed by position by existing callers)
             elif options.format == "ndjson":
                 sink = _NdjsonSink(out)
             else:
-                sink = _CsvSink(
-                    out, options.columns, snapshot.users(), options.bom, options.chunk_size
-                )
+                sink = _CsvSink(out, options.columns, snapshot.users(), options.bom)
             sink.begin()
             rehashed, stored_tiles = _verify_and_write(
                 snapshot,

@@ -12,9 +12,8 @@ Decisions:
 - The selection is fixed when the dialog opens: a :class:`MirrorSnapshot` is opened in the
   background (it collects the matching indexes, so the count is exact) and the same snapshot is
   exported, so the number announced is the number written (the writer checks it again).
-- The size is an estimate from up to :data:`SAMPLE` events spread over the selection, formatted
-  as the chosen format would write them, plus the evidence (about 43 bytes per event and per
-  proof node). It is labelled "about".
+- The size is an estimate (:func:`auditlens.export.preview.estimate_bytes`: a sample rendered
+  as the chosen format writes it, plus the evidence). It is labelled "about".
 - Every export runs in the background with Cancel, whatever its size (the issue requires it
   above 10,000 events; a small one simply finishes at once). Cancel leaves no file: the writer
   writes to a temporary file and deletes it.
@@ -43,14 +42,11 @@ Decisions:
 
 from __future__ import annotations
 
-import math
 import os
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -72,9 +68,10 @@ from PySide6.QtWidgets import (
 
 from auditlens.core.completeness import Completeness
 from auditlens.core.errors import Finding, compress_ranges, format_ranges
-from auditlens.export.columns import CSV_COLUMNS, REQUIRED_COLUMN, flat_values
+from auditlens.export.columns import CSV_COLUMNS, REQUIRED_COLUMN
 from auditlens.export.layout import FORMATS, ExportFormat, sidecar_path
-from auditlens.export.mirror_source import MirrorSnapshot, filter_description
+from auditlens.export.mirror_source import filter_description
+from auditlens.export.preview import Prepared, estimate_bytes, prepare
 from auditlens.export.record import RecordedNotAttestedError, RecordOutcome, attestation_limits
 from auditlens.export.writer import (
     Attester,
@@ -95,7 +92,6 @@ LAST_FOLDER_KEY = "export/last_folder"
 """Where the folder of the last successful export is kept (the application's QSettings)."""
 DEFAULT_NAME = "auditlens-export.csv"
 
-SAMPLE = 200
 """Events read to estimate the size of an export."""
 
 CHIP_PARTS: dict[str, str] = {"ip": "ip", "user_email": "user", "selected_rows": "rows"}
@@ -172,72 +168,6 @@ class ExportSource:
             return filter_description(self.selection)
         runs = format_ranges(compress_ranges(self.selection), 50)
         return {"selected_rows": len(self.selection), "indexes": runs}
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """An opened snapshot and the raw events sampled from it for the size estimate."""
-
-    snapshot: MirrorSnapshot
-    sample: tuple[bytes, ...]
-
-
-def prepare(source: ExportSource, sample: int = SAMPLE) -> Prepared:
-    """Open the snapshot (fixing the selection and count) and sample events for the estimate."""
-    snapshot = MirrorSnapshot(source.mirror_path, source.selection)
-    try:
-        count = snapshot.selected_count()
-        raws: list[bytes] = []
-        if count:
-            step = max(1, count // sample)
-            for n, idx in enumerate(snapshot.selected()):
-                if n % step:
-                    continue
-                for _, chunk in snapshot.entries(idx, idx + 1):
-                    raws.extend(chunk)
-                if len(raws) >= sample:
-                    break
-    except BaseException:
-        snapshot.close()
-        raise
-    return Prepared(snapshot, tuple(raws))
-
-
-def _csv_cell(text: str) -> int:
-    """Bytes of one CSV cell as pyarrow writes it (quoted, quotes doubled)."""
-    return len(text.encode()) + text.count('"') + 2
-
-
-def estimate_bytes(
-    fmt: ExportFormat,
-    count: int,
-    tree_size: int,
-    sample: Sequence[bytes],
-    columns: Sequence[str] = CSV_COLUMNS,
-) -> int:
-    """Roughly how many bytes an export of ``count`` events writes (data + evidence)."""
-    if count and sample:
-        if fmt == "csv":
-            per = 0
-            for raw in sample:
-                flat = flat_values(orjson.loads(raw), "someone@example.com")
-                cells = [_csv_cell(raw.decode())]
-                cells += [_csv_cell(flat.get(c) or "") for c in columns if c in flat]
-                if "index" in columns:
-                    cells.append(len(str(tree_size)))
-                per += sum(cells) + len(cells) + 1
-        else:
-            per = sum(len(raw) + 2 for raw in sample)
-        data = per * count // len(sample)
-    else:
-        data = 0
-    gaps = min(count + 1, max(tree_size - count, 0))
-    nodes = 0
-    if gaps:
-        average_gap = max(tree_size - count, 1) / gaps
-        nodes = int(gaps * max(1.0, math.log2(average_gap)))
-    evidence = 1_000 + 43 * count + 43 * nodes + 16 * gaps
-    return data + evidence
 
 
 def human_size(n: int) -> str:
@@ -410,7 +340,11 @@ class ExportDialog(QDialog):
         # Collecting a million matching indexes takes seconds: show that something happens.
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
-        runner.submit(lambda: prepare(source), self._prepared, self._prepare_failed)
+        runner.submit(
+            lambda: prepare(source.mirror_path, source.selection),
+            self._prepared,
+            self._prepare_failed,
+        )
 
     # -- what is exported, and whether the server can attest it -------------------------------
 
