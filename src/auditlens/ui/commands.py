@@ -325,13 +325,9 @@ def run_selfcheck(args: argparse.Namespace) -> int:
 
 
 def _write_tiny_csv() -> None:
-    """Write one row the way ``auditlens export --format csv`` does (pandas -> pyarrow)."""
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
+    """Write one row the way ``auditlens export --format csv`` does (its own row writer)."""
+    from auditlens.export.csv_rows import RowWriter
 
-    table = pa.Table.from_pandas(pd.DataFrame({"type": ["selfcheck"]}), preserve_index=False)
-    sink = pa.BufferOutputStream()
-    pacsv.write_csv(table, sink)
-    if b"selfcheck" not in sink.getvalue().to_pybytes():
-        raise RuntimeError("pyarrow wrote no row")
+    row = RowWriter(["type"], {}).rows([0], [b'{"type":"selfcheck"}'])
+    if row != b'"selfcheck","{""type"":""selfcheck""}"\r\n':
+        raise RuntimeError(f"the CSV writer wrote {row!r}")
