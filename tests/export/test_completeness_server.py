@@ -13,9 +13,10 @@ import sqlalchemy as sa
 
 from auditlens.core import merkle
 from auditlens.core.errors import Code
+from auditlens.export.commands import exit_code
 from auditlens.export.mirror_source import MirrorSnapshot, filter_description
 from auditlens.export.record import attester
-from auditlens.export.verify import exit_code, verify_file
+from auditlens.export.verify import verify_file
 from auditlens.export.writer import ExportOptions, export
 from auditlens.mirror.query import EventFilter
 from auditlens.mirror.writer import MirrorWriter, UserRow, extract_row

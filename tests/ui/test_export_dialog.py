@@ -15,9 +15,10 @@ from PySide6.QtCore import QItemSelectionModel, QSettings, Qt
 from pytestqt.qtbot import QtBot
 
 from auditlens.core.completeness import Completeness
+from auditlens.export.commands import render
 from auditlens.export.layout import ExportFormat, sidecar_path
 from auditlens.export.preview import estimate_bytes
-from auditlens.export.verify import render, verify_file
+from auditlens.export.verify import verify_file
 from auditlens.export.writer import AttestRequest
 from auditlens.mirror.query import EventFilter
 from auditlens.server.embedded import DemoServer

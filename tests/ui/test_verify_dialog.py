@@ -12,8 +12,9 @@ from PySide6.QtGui import QFontInfo
 from pytestqt.qtbot import QtBot
 
 from auditlens.core import note
+from auditlens.export.commands import render
 from auditlens.export.mirror_source import MirrorSnapshot
-from auditlens.export.verify import render, verify_file
+from auditlens.export.verify import verify_file
 from auditlens.export.writer import ExportOptions, export
 from auditlens.mirror.query import EventFilter
 from auditlens.ui.main_window import MainWindow
