@@ -55,7 +55,7 @@ def build_mirror(path: Path, n: int) -> dict[str, str]:
 
     from auditlens.core import merkle
     from auditlens.core.canonical import canonicalize_event
-    from auditlens.core.events import EventIdGenerator
+    from auditlens.core.event_ids import EventIdGenerator
     from auditlens.core.note import Checkpoint, generate_keys, sign_checkpoint
     from auditlens.mirror.writer import MirrorWriter, UserRow, extract_row
 

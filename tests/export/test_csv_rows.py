@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from auditlens.core.canonical import canonicalize_event
-from auditlens.core.events import EventIdGenerator
+from auditlens.core.event_ids import EventIdGenerator
 from auditlens.export.columns import CSV_COLUMNS, DERIVED, derived_cells, neutralize
 from auditlens.export.csv_rows import RowWriter, cell_bytes, header
 from tests.export.logs import _TRICKY, make_event

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from auditlens.core.events import parse_timestamp
+from auditlens.core.timestamps import parse_timestamp
 from auditlens.export.mirror_source import MirrorSnapshot
 from auditlens.mirror.query import EventFilter, MirrorReader
 from tests.export.logs import MemoryLog

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from auditlens.core.events import format_timestamp
+from auditlens.core.timestamps import format_timestamp
 from auditlens.mirror import query, schema
 from auditlens.mirror.query import SORT_COLUMNS, EventFilter, MirrorReader, Row
 from tests.ui.mirror_factory import NOW_MS, build_demo_mirror, event_dict, write_mirror

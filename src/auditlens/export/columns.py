@@ -17,7 +17,7 @@ Decisions:
   instead of running it. The verifier compares cells with the *neutralized* expected text, so
   the rule is exact in both directions (no guessing whether an apostrophe was added).
 - Absent values (null, or a field the event does not have) are empty cells.
-- ``summary`` is :func:`auditlens.core.events.summarize`; a future auditlens may summarize
+- ``summary`` is :func:`auditlens.core.summaries.summarize`; a future auditlens may summarize
   differently, so the verifier says which version made the export when a summary disagrees.
 """
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from auditlens.core.events import summarize
+from auditlens.core.summaries import summarize
 
 CSV_COLUMNS: Final[tuple[str, ...]] = (
     "index",

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from auditlens.core.events import VERDICTS
+from auditlens.core.summaries import VERDICTS
 
 if TYPE_CHECKING:
     from auditlens.core.evidence import Report
@@ -208,7 +208,7 @@ def _mirror_for(args: argparse.Namespace) -> tuple[Path, str | None]:
 
 
 def _filter(args: argparse.Namespace) -> Any:
-    from auditlens.core.events import parse_timestamp
+    from auditlens.core.timestamps import parse_timestamp
     from auditlens.mirror.query import EventFilter
 
     types = {t.strip() for value in args.type for t in value.split(",") if t.strip()}

@@ -36,7 +36,8 @@ from pathlib import Path
 import orjson
 
 from auditlens.core.errors import Code, Finding
-from auditlens.core.events import format_timestamp, verdict_of
+from auditlens.core.summaries import verdict_of
+from auditlens.core.timestamps import format_timestamp
 from auditlens.export.writer import ExportRefusedError
 from auditlens.mirror import query
 from auditlens.mirror.query import EventFilter, MirrorReader
@@ -168,7 +169,7 @@ class MirrorSnapshot:
         return found
 
     def _by_verdict(self, found: array[int], verdict: str) -> array[int]:
-        """Keep the indexes whose verdict (:func:`auditlens.core.events.verdict_of`) is ``verdict``.
+        """Keep the indexes whose verdict is ``verdict`` (:mod:`auditlens.core.summaries`).
 
         An export's ``outcome`` filter means the verdict (docs/evidence-format.md §7: refusals
         are neither successes nor failures), which is what the server attests and the verifier

@@ -81,11 +81,11 @@ from typing import IO, Literal, Protocol, runtime_checkable
 from auditlens import __version__
 from auditlens.core.completeness import Attestation, Completeness, check_completeness
 from auditlens.core.errors import Code, Finding, FormatError, VerificationError
-from auditlens.core.events import format_timestamp
 from auditlens.core.evidence import DataFile, Evidence, EvidenceBuilder
 from auditlens.core.merkle import HASH_SIZE
 from auditlens.core.note import verify_checkpoint
 from auditlens.core.tiles import TILE_HEIGHT, TILE_WIDTH
+from auditlens.core.timestamps import format_timestamp
 from auditlens.export.columns import CSV_COLUMNS, check_columns
 from auditlens.export.csv_rows import RowWriter
 from auditlens.export.csv_rows import header as csv_header

@@ -56,8 +56,8 @@ from types import TracebackType
 from typing import Concatenate, Literal, NamedTuple, ParamSpec, TypeVar
 from urllib.parse import quote
 
-from auditlens.core.events import format_timestamp
 from auditlens.core.merkle import leaf_hash
+from auditlens.core.timestamps import format_timestamp
 from auditlens.mirror import search
 from auditlens.mirror.store import open_readonly
 
@@ -84,7 +84,7 @@ __all__ = [
 
 SortColumn = Literal["ts", "type", "user", "task", "agent", "outcome", "idx"]
 SORT_COLUMNS: tuple[SortColumn, ...] = ("ts", "type", "user", "task", "agent", "outcome", "idx")
-#: What the Outcome filter and sort use: the verdict (:func:`auditlens.core.events.verdict_of`),
+#: What the Outcome filter and sort use: the verdict (:func:`auditlens.core.summaries.verdict_of`),
 #: so a refusal is "denied", never "success" or "failure"; the signed outcome is unchanged.
 OUTCOMES = ("success", "failure", "denied")
 

@@ -30,8 +30,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 
-from auditlens.core.events import CATEGORIES, REFUSAL_TYPES, parse_timestamp, verdict_of
+from auditlens.core.events import CATEGORIES
 from auditlens.core.export_filter import PREFIX, is_prefix
+from auditlens.core.summaries import REFUSAL_TYPES, verdict_of
+from auditlens.core.timestamps import parse_timestamp
 from auditlens.server.schema import entries, organizations, users
 
 ATTESTATION_FORMAT = "auditlens-completeness/1"
@@ -154,7 +156,7 @@ def attest(conn: Connection, org_id: str, flt: dict[str, Any], tree_size: int) -
 def _verdict_window(verdict: str) -> Any:
     """A window reader for ``failure``/``denied``: which failures are refusals is in the body
     (its reason), so the candidates' bodies are read and classified by
-    :func:`auditlens.core.events.verdict_of`, the viewer's own rule."""
+    :func:`auditlens.core.summaries.verdict_of`, the viewer's own rule."""
 
     def window(conn: Connection, where: list[sa.ColumnElement[bool]]) -> tuple[int, bytes]:
         rows = conn.execute(

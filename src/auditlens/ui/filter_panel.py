@@ -43,7 +43,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from auditlens.core.events import CATEGORIES, format_timestamp
+from auditlens.core.events import CATEGORIES
+from auditlens.core.timestamps import format_timestamp
 from auditlens.mirror.query import PREFIX, EventFilter
 
 HOUR_MS = 3_600_000

@@ -27,7 +27,7 @@ from PySide6.QtCore import QPoint, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QToolTip, QWidget
 
-from auditlens.core.events import format_timestamp
+from auditlens.core.timestamps import format_timestamp
 from auditlens.mirror.query import Buckets, EventFilter, MirrorReader, QueryScope
 from auditlens.ui.table_model import DENIED_TEXT, FAILURE_TEXT, MUTED, EventTableModel
 from auditlens.ui.tasks import TaskRunner
