@@ -25,7 +25,7 @@ import pytest
 from auditlens.core import merkle
 from auditlens.core.canonical import canonicalize_event
 from auditlens.core.errors import Code
-from auditlens.core.evidence import evidence_root
+from auditlens.core.evidence_tree import evidence_root
 from auditlens.core.note import Checkpoint, generate_keys, sign_checkpoint
 from auditlens.export.commands import exit_code
 from auditlens.export.verify import FileReport, verify_file

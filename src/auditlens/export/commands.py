@@ -24,7 +24,7 @@ import orjson
 from auditlens.core.summaries import VERDICTS
 
 if TYPE_CHECKING:
-    from auditlens.core.evidence import Report
+    from auditlens.core.evidence_check import Report
     from auditlens.export.verify import FileReport
 
 VERIFY_EPILOG = """\

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from auditlens import __version__
 from auditlens.core.errors import Code, Finding, compress_ranges, format_ranges
-from auditlens.core.evidence import Evidence, Report
+from auditlens.core.evidence import Evidence
+from auditlens.core.evidence_check import Report
 from auditlens.export.columns import CSV_COLUMNS, DERIVED, derived_cells, neutralize
 from auditlens.export.read_events import EventLeaves, Reading, filter_check_of
 

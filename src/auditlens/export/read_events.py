@@ -22,7 +22,8 @@ import orjson
 from auditlens.core import canonical
 from auditlens.core.completeness import FilterCheck, stated_filter
 from auditlens.core.errors import FormatError
-from auditlens.core.evidence import Evidence, Report, verify_evidence
+from auditlens.core.evidence import Evidence
+from auditlens.core.evidence_check import Report, verify_evidence
 
 NO_HASH = bytes(32)
 """The leaf hash recorded for an event that could not be read (it matches nothing)."""

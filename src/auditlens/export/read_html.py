@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from auditlens import __version__
 from auditlens.core.errors import Code, Finding, FormatError
-from auditlens.core.evidence import Evidence, Report
+from auditlens.core.evidence import Evidence
+from auditlens.core.evidence_check import Report
 from auditlens.export.read_events import EventLeaves, Reading, filter_check_for
 
 if TYPE_CHECKING:

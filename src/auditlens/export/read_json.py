@@ -15,7 +15,7 @@ import orjson
 
 from auditlens.core import canonical
 from auditlens.core.errors import Code, Finding, FormatError
-from auditlens.core.evidence import Report
+from auditlens.core.evidence_check import Report
 from auditlens.export.layout import JSON_EVENTS_END, JSON_EVIDENCE_KEY, JSON_HEAD, JSON_TAIL
 from auditlens.export.read_events import EventLeaves, Reading, filter_check_for
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from auditlens.core.evidence import Evidence, Report
+from auditlens.core.evidence import Evidence
+from auditlens.core.evidence_check import Report
 from auditlens.export.read_events import EventLeaves, Reading, filter_check_of
 
 

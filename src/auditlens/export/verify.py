@@ -2,7 +2,7 @@
 
 This module reads files and nothing else: no network, no mirror, no Qt, no SQLAlchemy (a test
 imports it in a fresh interpreter and checks). It turns a file into per-event leaf hashes and
-hands them to :func:`auditlens.core.evidence.verify_evidence`, adding what only the file layer
+hands them to :func:`auditlens.core.evidence_check.verify_evidence`, adding what only the file layer
 can check: the data file's SHA-256 (FILE_MODIFIED), the JSON document's shape, and for CSV each
 flattened cell against the event's canonical JSON.
 
@@ -39,7 +39,8 @@ import orjson
 
 from auditlens.core import canonical
 from auditlens.core.errors import Code, Finding, FormatError
-from auditlens.core.evidence import Evidence, Report, parse_evidence
+from auditlens.core.evidence import Evidence
+from auditlens.core.evidence_check import Report, parse_evidence
 from auditlens.export.layout import JSON_HEAD, SIDECAR_SUFFIX, sidecar_path
 from auditlens.export.read_csv import read_csv
 from auditlens.export.read_events import Reading

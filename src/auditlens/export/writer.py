@@ -81,7 +81,8 @@ from typing import IO, Literal, Protocol, runtime_checkable
 from auditlens import __version__
 from auditlens.core.completeness import Attestation, Completeness, check_completeness
 from auditlens.core.errors import Code, Finding, FormatError, VerificationError
-from auditlens.core.evidence import DataFile, Evidence, EvidenceBuilder
+from auditlens.core.evidence import DataFile, Evidence
+from auditlens.core.evidence_builder import EvidenceBuilder
 from auditlens.core.merkle import HASH_SIZE
 from auditlens.core.note import verify_checkpoint
 from auditlens.core.tiles import TILE_HEIGHT, TILE_WIDTH
