@@ -76,7 +76,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from auditlens import __version__
 from auditlens.core.completeness import Attestation, Completeness, check_completeness
@@ -88,18 +88,12 @@ from auditlens.core.note import verify_checkpoint
 from auditlens.core.tiles import TILE_HEIGHT, TILE_WIDTH
 from auditlens.core.timestamps import format_timestamp
 from auditlens.export.columns import CSV_COLUMNS, check_columns
-from auditlens.export.csv_rows import RowWriter
-from auditlens.export.csv_rows import header as csv_header
 from auditlens.export.layout import (
-    BOM,
-    JSON_EVENT_SEP,
-    JSON_EVENTS_END,
-    JSON_EVIDENCE_KEY,
-    JSON_HEAD,
-    JSON_TAIL,
     ExportFormat,
     sidecar_path,
 )
+from auditlens.export.sinks import CsvSink, HashingFile, JsonSink, NdjsonSink, Sink
+from auditlens.export.tile_plan import verification_plan
 
 Progress = Callable[[int, int], None]
 """``(events written, events to write)``, called after every chunk (from the export thread)."""
@@ -256,100 +250,6 @@ class ExportResult:
         )
 
 
-class _HashingFile:
-    """A binary file that hashes and counts what is written through it."""
-
-    def __init__(self, f: IO[bytes]) -> None:
-        self._f = f
-        self.sha = hashlib.sha256()
-        self.size = 0
-        self.closed = False
-
-    def write(self, data: bytes | memoryview) -> int:
-        self.sha.update(data)
-        self.size += len(memoryview(data).cast("B"))
-        return self._f.write(data)
-
-    def flush(self) -> None:
-        self._f.flush()
-
-    def tell(self) -> int:
-        return self.size
-
-
-class _Sink:
-    """Writes selected events in one format; ``end`` gets the finished evidence."""
-
-    def __init__(self, out: _HashingFile) -> None:
-        self.out = out
-        self.count = 0
-
-    def begin(self) -> None:
-        """Write what precedes the events."""
-
-    def write(self, indexes: Sequence[int], raws: Sequence[bytes]) -> None:
-        raise NotImplementedError
-
-    def end(self, evidence: Evidence) -> None:
-        """Write what follows the events."""
-
-    def users_seen(self) -> Mapping[str, str] | None:
-        return None
-
-    def columns(self) -> tuple[str, ...]:
-        return ()
-
-
-class _JsonSink(_Sink):
-    def begin(self) -> None:
-        self.out.write(JSON_HEAD)
-
-    def write(self, indexes: Sequence[int], raws: Sequence[bytes]) -> None:
-        if not raws:
-            return
-        lead = JSON_EVENT_SEP if self.count else b""
-        self.out.write(lead + JSON_EVENT_SEP.join(raws))
-        self.count += len(raws)
-
-    def end(self, evidence: Evidence) -> None:
-        self.out.write((b"\n" if self.count else b"") + JSON_EVENTS_END + JSON_EVIDENCE_KEY)
-        for piece in evidence.json_chunks():
-            self.out.write(piece)
-        self.out.write(JSON_TAIL)
-
-
-class _NdjsonSink(_Sink):
-    def write(self, indexes: Sequence[int], raws: Sequence[bytes]) -> None:
-        if raws:
-            self.out.write(b"\n".join(raws) + b"\n")
-            self.count += len(raws)
-
-
-class _CsvSink(_Sink):
-    """Writes each chunk's rows as they pass (:mod:`auditlens.export.csv_rows`)."""
-
-    def __init__(
-        self, out: _HashingFile, columns: Sequence[str], directory: Mapping[str, str], bom: bool
-    ) -> None:
-        super().__init__(out)
-        self._rows = RowWriter(columns, directory)
-        self._bom = bom
-
-    def begin(self) -> None:
-        self.out.write((BOM if self._bom else b"") + csv_header(self._rows.columns))
-
-    def write(self, indexes: Sequence[int], raws: Sequence[bytes]) -> None:
-        if raws:
-            self.out.write(self._rows.rows(indexes, raws))
-            self.count += len(raws)
-
-    def users_seen(self) -> Mapping[str, str] | None:
-        return self._rows.users_seen()
-
-    def columns(self) -> tuple[str, ...]:
-        return self._rows.columns
-
-
 def _take(selected: Iterator[int], pending: list[int], stop: int) -> list[int]:
     """Return the selected indexes below ``stop``; ``pending`` holds one look-ahead value."""
     out: list[int] = []
@@ -367,45 +267,6 @@ def _take(selected: Iterator[int], pending: list[int], stop: int) -> list[int]:
 
 def _refuse(code: Code, message: str, ranges: Iterable[tuple[int, int]] = ()) -> ExportRefusedError:
     return ExportRefusedError(Finding.over(code, message, ranges))
-
-
-Segment = tuple[int, int, bytes | None]
-"""``(start, stop, node)``: re-hash the entries ``[start, stop)`` (``node`` None), or take
-``node`` as the stored root of the complete tile ``[start, stop)``."""
-
-
-def verification_plan(
-    prefix_size: int,
-    tree_size: int,
-    exported_tiles: Iterable[int],
-    stored: Mapping[int, bytes],
-) -> Iterator[Segment]:
-    """Split ``[prefix_size, tree_size)`` into what is re-hashed and what stored roots cover.
-
-    A complete tile (256 entries, wholly above the prefix) with no exported event and a stored
-    root is covered by that root; everything else (tiles with exported events, tiles without a
-    stored root, the last incomplete tile, a tile cut by the prefix) is re-hashed, consecutive
-    ones merged into one range so the entries are read in long runs.
-    """
-    exported = set(exported_tiles)
-    run_start: int | None = None
-    pos = prefix_size
-    while pos < tree_size:
-        tile = pos // TILE_WIDTH
-        end = min(tree_size, (tile + 1) * TILE_WIDTH)
-        whole = pos == tile * TILE_WIDTH and end - pos == TILE_WIDTH
-        node = stored.get(tile) if whole and tile not in exported else None
-        if node is None:
-            if run_start is None:
-                run_start = pos
-        else:
-            if run_start is not None:
-                yield run_start, pos, None
-                run_start = None
-            yield pos, end, node
-        pos = end
-    if run_start is not None:
-        yield run_start, tree_size, None
 
 
 def _stored_roots(
@@ -428,7 +289,7 @@ def _verify_and_write(
     mode: VerifyMode,
     span: tuple[int, int],
     builder: EvidenceBuilder,
-    sink: _Sink,
+    sink: Sink,
     *,
     total: int,
     progress: Progress | None,
@@ -437,7 +298,8 @@ def _verify_and_write(
     """Feed ``builder`` every piece of ``span`` (``[prefix, N)``), ``sink`` the selected events.
 
     Pieces are stored tile roots and the leaf hashes of the re-hashed ranges
-    (:func:`verification_plan`); the caller compares the builder's root with the signed one.
+    (:func:`~auditlens.export.tile_plan.verification_plan`); the caller compares the builder's
+    root with the signed one.
     Returns ``(entries re-hashed, stored tile roots used)``.
     """
     prefix_size, size = span
@@ -532,14 +394,14 @@ def export(  # noqa: PLR0917 (``now`` is passed by position by existing callers)
     side_tmp: Path | None = None
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as f:
-            out = _HashingFile(f)
-            sink: _Sink
+            out = HashingFile(f)
+            sink: Sink
             if options.format == "json":
-                sink = _JsonSink(out)
+                sink = JsonSink(out)
             elif options.format == "ndjson":
-                sink = _NdjsonSink(out)
+                sink = NdjsonSink(out)
             else:
-                sink = _CsvSink(out, options.columns, snapshot.users(), options.bom)
+                sink = CsvSink(out, options.columns, snapshot.users(), options.bom)
             sink.begin()
             rehashed, stored_tiles = _verify_and_write(
                 snapshot,
@@ -618,7 +480,7 @@ def export(  # noqa: PLR0917 (``now`` is passed by position by existing callers)
             )
             side_tmp = Path(side_name)
             with os.fdopen(fd2, "wb") as sf:
-                side = _HashingFile(sf)
+                side = HashingFile(sf)
                 for piece in evidence.json_chunks():
                     side.write(piece)
                 side.write(b"\n")
