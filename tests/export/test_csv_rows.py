@@ -1,4 +1,4 @@
-"""The CSV row writer: the same bytes earlier versions wrote with pyarrow, and RFC 4180."""
+"""The CSV layout in Python (csv_rows) and pyarrow's CSV writer (the export sink): same bytes."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 
 from auditlens.core.canonical import canonicalize_event
 from auditlens.core.event_ids import EventIdGenerator
-from auditlens.export.columns import CSV_COLUMNS, DERIVED, derived_cells, neutralize
+from auditlens.export.columns import CSV_COLUMNS, derived_cells
 from auditlens.export.csv_rows import RowWriter, cell_bytes, header
+from auditlens.export.sinks import CsvSink, HashingFile
 from tests.export.logs import _TRICKY, make_event
 
 USERS = {"usr_0": "=cmd|calc", "usr_1": 'a "quoted", name@x', "usr_2": "plain@example.com"}
@@ -32,24 +33,12 @@ def _events() -> list[bytes]:
 
 
 def _pyarrow_bytes(columns: Sequence[str], raws: list[bytes], users: Mapping[str, str]) -> bytes:
-    """What the pyarrow CSV writer of earlier versions wrote for these events."""
-    pa = pytest.importorskip("pyarrow")
-    pacsv = pytest.importorskip("pyarrow.csv")
-    schema = pa.schema([(c, pa.int64() if c == "index" else pa.string()) for c in columns])
-    data: dict[str, list[object]] = {c: [] for c in columns}
-    for idx, raw in enumerate(raws):
-        event = orjson.loads(raw)
-        user = event.get("user_id")
-        email = users.get(user) if isinstance(user, str) else None
-        flat = dict(zip(DERIVED, derived_cells(event), strict=True))
-        flat["user_email"] = neutralize(email) if email else ""
-        flat["canonical_json"] = raw.decode()
-        for c in columns:
-            data[c].append(idx if c == "index" else flat[c] or None)  # None: pyarrow's empty
+    """What the export's CSV sink (pyarrow's CSV writer) writes for these events."""
     out = io.BytesIO()
-    writer = pacsv.CSVWriter(out, schema, write_options=pacsv.WriteOptions(eol="\r\n"))
-    writer.write_batch(pa.record_batch([pa.array(data[c]) for c in columns], schema=schema))
-    writer.close()
+    sink = CsvSink(HashingFile(out), columns, users, bom=False, rows=20)  # several batches
+    for start in range(0, len(raws), 10):
+        sink.write(range(start, min(start + 10, len(raws))), raws[start : start + 10])
+    sink.end(None)  # type: ignore[arg-type]  # a CSV sink writes no evidence into the file
     return out.getvalue()
 
 

@@ -1,16 +1,13 @@
-"""The bytes of a CSV export: RFC 4180 rows written around each event's canonical JSON.
+"""The bytes of a CSV export, rendered in Python: the layout, and the size estimate.
 
-One small writer instead of a data-frame library: an export row is ten short text cells
-derived from the event plus the event's own canonical bytes, and the cheapest way to write
-that is to quote the short cells and copy the canonical bytes with their quotes doubled.
-Measured on the same cells (docs/benchmarks.md, "Export"), it writes as fast as pyarrow's CSV
-writer fed record batches, about twice as fast as pandas -> pyarrow and three to four times as
-fast as the ``csv`` module or ``DataFrame.to_csv``, and it spares every process that exports
-the import of pyarrow and pandas (~0.4 s, ~110 MB of memory) and the viewer's bundle their
-~140 MB.
+Exports are written by pyarrow's CSV writer (:class:`auditlens.export.sinks.CsvSink`), which
+quotes in C++ and measured fastest (docs/benchmarks.md, "Export": about 2 µs a row ahead of
+this module, and ahead of pandas -> pyarrow, the ``csv`` module and ``DataFrame.to_csv``). This
+module states the same layout in a few lines of Python, renders it for the export dialog's size
+estimate without importing pyarrow, and is what the tests hold pyarrow's output to, byte for
+byte, so that the same events give the same bytes (and SHA-256) whichever version exported them.
 
-The layout is exactly what earlier versions wrote with pyarrow's CSV writer, so the same events
-give the same bytes (and the same SHA-256) whichever version exported them:
+The layout:
 
 - the header names every column, each quoted: ``"index","id",…,"canonical_json"``;
 - every text cell is quoted, a ``"`` inside it doubled; an empty cell (an absent value) is

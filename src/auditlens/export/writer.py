@@ -59,9 +59,9 @@ Decisions:
   cannot be reached, the evidence says completeness is not attested and the result says why.
 - The written count is checked against the count the snapshot announced before writing, and
   stated in :class:`ExportResult`; never a silent truncation.
-- CSV: each chunk's rows are written as it passes (:mod:`auditlens.export.csv_rows`: RFC 4180,
-  CRLF). Cells are derived from the verified canonical bytes, not from the mirror's derived
-  columns.
+- CSV: each chunk's column lists become a pyarrow record batch, which pyarrow's CSV writer
+  writes (RFC 4180 quoting, CRLF; :mod:`auditlens.export.sinks`). Cells are derived from the
+  verified canonical bytes, not from the mirror's derived columns.
 """
 
 from __future__ import annotations

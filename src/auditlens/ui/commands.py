@@ -325,9 +325,15 @@ def run_selfcheck(args: argparse.Namespace) -> int:
 
 
 def _write_tiny_csv() -> None:
-    """Write one row the way ``auditlens export --format csv`` does (its own row writer)."""
-    from auditlens.export.csv_rows import RowWriter
+    """Write one row the way ``auditlens export --format csv`` does (pyarrow's CSV writer)."""
+    import io
 
-    row = RowWriter(["type"], {}).rows([0], [b'{"type":"selfcheck"}'])
-    if row != b'"selfcheck","{""type"":""selfcheck""}"\r\n':
+    from auditlens.export.sinks import CsvSink, HashingFile
+
+    out = io.BytesIO()
+    sink = CsvSink(HashingFile(out), ["type"], {}, bom=False)
+    sink.write([0], [b'{"type":"selfcheck"}'])
+    sink.end(None)  # type: ignore[arg-type]  # a CSV sink writes no evidence into the file
+    row = out.getvalue().splitlines()[-1]
+    if row != b'"selfcheck","{""type"":""selfcheck""}"':
         raise RuntimeError(f"the CSV writer wrote {row!r}")
