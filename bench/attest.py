@@ -38,7 +38,8 @@ def seed(state: object, org_id: str, n: int) -> None:
     from tests.export.logs import T0, make_event
 
     from auditlens.core.canonical import canonicalize_event
-    from auditlens.core.events import EventIdGenerator, category_of
+    from auditlens.core.event_ids import EventIdGenerator
+    from auditlens.core.events import category_of
     from auditlens.server.schema import entries, organizations
 
     rng = random.Random(7)
@@ -81,7 +82,7 @@ def main() -> None:
 
     from tests.export.logs import T0
 
-    from auditlens.core.events import format_timestamp
+    from auditlens.core.timestamps import format_timestamp
     from auditlens.server import accounts
     from auditlens.server.attestation import attest
     from auditlens.server.settings import ServerSettings

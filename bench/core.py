@@ -26,7 +26,9 @@ from collections.abc import Callable
 
 from auditlens.core import merkle
 from auditlens.core.canonical import canonicalize, canonicalize_event
-from auditlens.core.events import EventIdGenerator, format_timestamp, validate_event
+from auditlens.core.event_ids import EventIdGenerator
+from auditlens.core.timestamps import format_timestamp
+from auditlens.core.validation import validate_event
 
 EVENTS = 200_000
 STRICT_EVENTS = 50_000

@@ -14,7 +14,9 @@ sync writes them; then, each in a FRESH process so peak RSS is the step's own:
 11. verify the task export.
 
 ``selected_s`` in the details is the time to open the snapshot and collect the selected indexes
-(what the export dialog waits for before it shows the count).
+(what the export dialog waits for before it shows the count); ``cpu_s`` is the step's CPU time
+(user + system, interpreter start-up included), which other load on a shared machine disturbs
+far less than the wall-clock seconds. The last lines compare CSV with JSON.
 
 Aims: <= 20 s per 1M-event export, <= 30 s per verify, peak RSS <= 300 MB.
 Run: ``.venv/bin/python bench/export.py [--events N] [--only STEP ...] [--profile]``
@@ -53,7 +55,7 @@ def build_mirror(path: Path, n: int) -> dict[str, str]:
 
     from auditlens.core import merkle
     from auditlens.core.canonical import canonicalize_event
-    from auditlens.core.events import EventIdGenerator
+    from auditlens.core.event_ids import EventIdGenerator
     from auditlens.core.note import Checkpoint, generate_keys, sign_checkpoint
     from auditlens.mirror.writer import MirrorWriter, UserRow, extract_row
 
@@ -202,6 +204,10 @@ def child(argv: list[str]) -> None:
     else:
         work()
     info["seconds"] = round(time.perf_counter() - started, 2)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    info["cpu_s"] = round(
+        usage.ru_utime + usage.ru_stime, 2
+    )  # steadier than wall time on a busy machine
     info["peak_rss_mb"] = _peak_rss_mb()
     print(json.dumps(info))
 
@@ -299,12 +305,24 @@ def main(argv: list[str] | None = None) -> None:
     out = tmp / "auditlens-bench-out"
     out.mkdir(exist_ok=True)
     print(f"{'step':<22} {'seconds':>8} {'peak RSS MB':>12}  details")
+    took: dict[str, dict[str, float]] = {}
     for group, name, argv_ in steps_for(n, mirror, out, vkey):
         if args.only and group not in args.only:
             continue
         r = _step([*argv_, *profile])
+        took[name] = r
         details = {k: v for k, v in r.items() if k not in ("seconds", "peak_rss_mb")}
         print(f"{name:<22} {r['seconds']:>8.1f} {r['peak_rss_mb']:>12.0f}  {details}", flush=True)
+    for what in ("export", "verify"):
+        csv_, json_ = (
+            took.get(f"{what} CSV (all)", took.get(f"{what} CSV")),
+            took.get(f"{what} JSON (all)", took.get(f"{what} JSON")),
+        )
+        if csv_ and json_:
+            print(
+                f"CSV / JSON {what}: {csv_['seconds'] / json_['seconds']:.2f}x wall, "
+                f"{csv_['cpu_s'] / json_['cpu_s']:.2f}x CPU"
+            )
     for p in sorted(out.iterdir()):
         print(f"  {p.name}: {p.stat().st_size / 1e6:.1f} MB")
         p.unlink()

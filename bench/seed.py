@@ -38,7 +38,7 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 
-from auditlens.core.events import EventIdGenerator
+from auditlens.core.event_ids import EventIdGenerator
 from auditlens.server import seed
 from auditlens.server.demo_data import generate
 from auditlens.server.seed import PARALLEL_FROM, append_demo_events, create_demo_organization

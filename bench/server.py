@@ -120,7 +120,7 @@ def bench_queries(data_dir: Path, db: str | None, events: int, repeat: int, port
             (result.org.id, events // 3),
         ).one()
     state.close()
-    from auditlens.core.events import format_timestamp
+    from auditlens.core.timestamps import format_timestamp
 
     day = 86_400_000
     filters: dict[str, dict[str, str]] = {

@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 import orjson
 
-from auditlens.core.events import format_timestamp
+from auditlens.core.timestamps import format_timestamp
 from auditlens.server import accounts
 from auditlens.server.demo_data import generate
 from auditlens.server.seed import seed_demo

@@ -16,7 +16,8 @@ import orjson
 
 from auditlens.core import merkle, note, tiles
 from auditlens.core.checkpoint import Checkpoint
-from auditlens.core.events import EventIdGenerator, format_timestamp
+from auditlens.core.event_ids import EventIdGenerator
+from auditlens.core.timestamps import format_timestamp
 
 ORIGIN = "test.local/acme"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z

@@ -8,14 +8,8 @@ import pytest
 
 from auditlens.core.canonical import canonicalize
 from auditlens.core.errors import FormatError
-from auditlens.core.events import (
-    CATEGORIES,
-    EVENT_TYPES,
-    EventError,
-    category_of,
-    validate_event,
-    validate_submission,
-)
+from auditlens.core.events import CATEGORIES, EVENT_TYPES, EventError, category_of
+from auditlens.core.validation import validate_event, validate_submission
 
 
 def stored(**changes: object) -> dict[str, object]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from auditlens.core.events import EVENT_TYPES, outcome_of, summarize
+from auditlens.core.events import EVENT_TYPES
+from auditlens.core.summaries import outcome_of, summarize
 
 
 def ev(event_type: str, **body: object) -> dict[str, object]:
@@ -103,7 +104,7 @@ def test_outcome_of() -> None:
 
 
 def test_verdict_tells_refusals_from_failures_and_successes() -> None:
-    from auditlens.core.events import verdict_of
+    from auditlens.core.summaries import verdict_of
 
     def ev(kind: str, **body: object) -> dict[str, object]:
         return {"type": kind, "event": body}

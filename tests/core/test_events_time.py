@@ -10,13 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from auditlens.core.errors import FormatError
-from auditlens.core.events import (
-    EventIdGenerator,
-    event_id_time,
-    format_timestamp,
-    is_event_id,
-    parse_timestamp,
-)
+from auditlens.core.event_ids import EventIdGenerator, event_id_time, is_event_id
+from auditlens.core.timestamps import format_timestamp, parse_timestamp
 
 MS_2026 = 1_795_677_193_123  # 2026-11-26T07:13:13.123Z
 

@@ -11,17 +11,10 @@ from hypothesis import strategies as st
 
 from auditlens.core import merkle
 from auditlens.core.errors import Code, FormatError, VerificationError
-from auditlens.core.evidence import (
-    FORMAT,
-    Evidence,
-    EvidenceBuilder,
-    evidence_root,
-    gap_nodes,
-    inclusion_proof,
-    match_events,
-    runs_of,
-    verify_evidence,
-)
+from auditlens.core.evidence import FORMAT, Evidence
+from auditlens.core.evidence_builder import EvidenceBuilder
+from auditlens.core.evidence_check import match_events, verify_evidence
+from auditlens.core.evidence_tree import evidence_root, gap_nodes, inclusion_proof, runs_of
 from auditlens.core.note import Checkpoint, generate_keys, sign_checkpoint
 
 ORIGIN = "auditlens.test/acme"

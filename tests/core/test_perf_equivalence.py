@@ -20,19 +20,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from auditlens.core import canonical, events
+from auditlens.core import canonical, errors, event_ids, events, summaries, timestamps, validation
 from auditlens.core.canonical import canonicalize, canonicalize_event
 from auditlens.core.errors import FormatError
-from auditlens.core.events import (
-    EVENT_FIELDS,
-    MAX_EVENT_BYTES,
-    SUBMISSION_FIELDS,
-    EventError,
-    EventIdGenerator,
-    summarize,
-    validate_event,
-    validate_submission,
-)
+from auditlens.core.event_ids import EventIdGenerator
+from auditlens.core.events import EVENT_FIELDS, MAX_EVENT_BYTES, SUBMISSION_FIELDS, EventError
+from auditlens.core.summaries import summarize
+from auditlens.core.validation import validate_event, validate_submission
 
 # ---------------------------------------------------------------------------------------------
 # Generators
@@ -89,21 +83,21 @@ def _nested(depth: int) -> object:
 
 
 def reference_clean_text(value: str) -> str:
-    """The original per-character walk of ``events._clean`` for strings."""
+    """The original per-character walk of ``summaries._clean`` for strings."""
     return " ".join("".join(c if c.isprintable() else " " for c in value).split())
 
 
 @given(_TEXT)
 @settings(max_examples=1000)
 def test_clean_text_equals_the_per_character_walk(value: str) -> None:
-    assert events._clean(value) == reference_clean_text(value)
-    assert events._clean(_Str(value)) == reference_clean_text(value)  # the general branch too
+    assert summaries._clean(value) == reference_clean_text(value)
+    assert summaries._clean(_Str(value)) == reference_clean_text(value)  # the general branch too
 
 
 @pytest.mark.parametrize("char", list(_TRICKY))
 def test_clean_text_equals_the_walk_for_each_tricky_character(char: str) -> None:
     value = f"  a{char}b {char}{char} c{char}"
-    assert events._clean(value) == reference_clean_text(value)
+    assert summaries._clean(value) == reference_clean_text(value)
 
 
 @given(
@@ -128,7 +122,7 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def reference_encode_ulid(value: int) -> str:
-    """The original 26-digit loop of ``events._encode_ulid``."""
+    """The original 26-digit loop of ``event_ids._encode_ulid``."""
     chars = []
     for _ in range(26):
         chars.append(_CROCKFORD[value & 31])
@@ -158,7 +152,7 @@ class ReferenceIdGenerator:
 @given(st.integers(min_value=0, max_value=2**48 - 1), st.integers(min_value=0, max_value=2**80 - 1))
 @settings(max_examples=500)
 def test_ulid_encoding_equals_the_digit_loop(ms: int, randomness: int) -> None:
-    assert events._encode_ulid(ms << 80 | randomness) == reference_encode_ulid(
+    assert event_ids._encode_ulid(ms << 80 | randomness) == reference_encode_ulid(
         ms << 80 | randomness
     )
 
@@ -166,7 +160,7 @@ def test_ulid_encoding_equals_the_digit_loop(ms: int, randomness: int) -> None:
 @pytest.mark.parametrize("ms", [0, 1, 1023, 1024, 2**40, 2**48 - 1])
 @pytest.mark.parametrize("randomness", [0, 1, 1023, 2**70, 2**80 - 1])
 def test_ulid_encoding_equals_the_digit_loop_at_the_edges(ms: int, randomness: int) -> None:
-    assert events._encode_ulid(ms << 80 | randomness) == reference_encode_ulid(
+    assert event_ids._encode_ulid(ms << 80 | randomness) == reference_encode_ulid(
         ms << 80 | randomness
     )
 
@@ -204,44 +198,44 @@ def test_the_last_id_of_a_millisecond_still_overflows() -> None:
 def reference_check_body(body: object, event_type: str) -> None:
     """The original ``_check_body``: every non-null field goes through _check_common_field."""
     if not isinstance(body, Mapping):
-        raise EventError("event", f"must be an object of event fields, got {events._got(body)}")
+        raise EventError("event", f"must be an object of event fields, got {errors.got(body)}")
     if "outcome" not in body:
         raise EventError("event.outcome", 'is required: "success" or "failure"')
     if body["outcome"] not in events.OUTCOMES:
         raise EventError(
-            "event.outcome", f'must be "success" or "failure", got {events._got(body["outcome"])}'
+            "event.outcome", f'must be "success" or "failure", got {errors.got(body["outcome"])}'
         )
-    for name in events._REQUIRED.get(event_type, ()):
+    for name in validation._REQUIRED.get(event_type, ()):
         value = body.get(name)
         if not isinstance(value, str) or not value.strip():
-            what = "is required" if value is None else f"got {events._got(value)}"
+            what = "is required" if value is None else f"got {errors.got(value)}"
             raise EventError(
                 f"event.{name}", f"must be a non-empty string on {event_type} ({what})"
             )
     for name, value in body.items():
         if value is not None:
-            events._check_common_field(name, value)
+            validation._check_common_field(name, value)
 
 
 def reference_validate(obj: object, *, submission: bool) -> None:
     """The original ``_validate``: the full _check_json walk and canonicalize_event's size."""
     if submission:
-        events._check_top_level(obj, SUBMISSION_FIELDS, ("id", "timestamp"))
+        validation._check_top_level(obj, SUBMISSION_FIELDS, ("id", "timestamp"))
     else:
-        events._check_top_level(obj, EVENT_FIELDS, ())
+        validation._check_top_level(obj, EVENT_FIELDS, ())
     assert isinstance(obj, Mapping)
-    events._check_json(obj, "")
+    validation._check_json(obj, "")
     if not submission:
-        if not events.is_event_id(obj["id"]):
+        if not event_ids.is_event_id(obj["id"]):
             raise EventError(
-                "id", f'must be "log_" + a 26-character ULID, got {events._got(obj["id"])}'
+                "id", f'must be "log_" + a 26-character ULID, got {errors.got(obj["id"])}'
             )
         ts = obj["timestamp"]
-        if not isinstance(ts, str) or not events._is_canonical_timestamp(ts):
-            raise EventError("timestamp", f"must be RFC 3339 UTC, got {events._got(ts)}")
-    event_type = events._check_type(obj["type"], False)
+        if not isinstance(ts, str) or not timestamps.is_canonical_timestamp(ts):
+            raise EventError("timestamp", f"must be RFC 3339 UTC, got {errors.got(ts)}")
+    event_type = validation._check_type(obj["type"], False)
     for name in ("user_id", "task_id", "agent_id"):
-        events._check_reference(obj, name)
+        validation._check_reference(obj, name)
     reference_check_body(obj["event"], event_type)
     size = len(canonicalize_event(obj))
     if size > MAX_EVENT_BYTES:
@@ -370,8 +364,8 @@ def test_size_limit_is_unchanged_at_the_boundary() -> None:
 @settings(max_examples=500)
 def test_a_plain_value_passes_the_full_walk_and_has_orjsons_length(value: dict[str, Any]) -> None:
     """What the fast walk vouches for, the full walk accepts; orjson's length is the canonical."""
-    if events._plain_dict(value, 0):
-        events._check_json(value, "")  # must not raise
+    if validation._plain_dict(value, 0):
+        validation._check_json(value, "")  # must not raise
         assert len(orjson.dumps(value)) == len(canonicalize(value))
 
 

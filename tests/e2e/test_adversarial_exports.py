@@ -25,9 +25,10 @@ import pytest
 from auditlens.core import merkle
 from auditlens.core.canonical import canonicalize_event
 from auditlens.core.errors import Code
-from auditlens.core.evidence import evidence_root
+from auditlens.core.evidence_tree import evidence_root
 from auditlens.core.note import Checkpoint, generate_keys, sign_checkpoint
-from auditlens.export.verify import FileReport, exit_code, verify_file
+from auditlens.export.commands import exit_code
+from auditlens.export.verify import FileReport, verify_file
 from auditlens.export.writer import ExportOptions, export
 from tests.export.files import ExportFile
 from tests.export.logs import ORIGIN, MemoryLog

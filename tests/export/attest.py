@@ -12,9 +12,10 @@ import random
 from auditlens.core import merkle
 from auditlens.core.canonical import canonicalize_event
 from auditlens.core.completeness import ATTESTATION_FORMAT, Completeness, attested_digest
-from auditlens.core.events import EventIdGenerator, format_timestamp
+from auditlens.core.event_ids import EventIdGenerator
 from auditlens.core.export_filter import EventMatcher, canonical_filter
 from auditlens.core.note import Checkpoint, sign_checkpoint
+from auditlens.core.timestamps import format_timestamp
 from auditlens.export.writer import AttestRequest
 from tests.export.logs import T0, MemoryLog
 

@@ -14,8 +14,9 @@ from functools import cached_property
 
 from auditlens.core import merkle
 from auditlens.core.canonical import canonicalize_event
-from auditlens.core.events import EventIdGenerator, format_timestamp
+from auditlens.core.event_ids import EventIdGenerator
 from auditlens.core.note import Checkpoint, generate_keys, sign_checkpoint
+from auditlens.core.timestamps import format_timestamp
 
 ORIGIN = "auditlens.test/acme"
 SERVER = "auditlens.test"

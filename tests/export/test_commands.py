@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from auditlens.client.api import AuditApiClient
-from auditlens.core.events import verdict_of
+from auditlens.core.summaries import verdict_of
 from auditlens.export.commands import register
 from auditlens.export.writer import ExportOptions, export
 from tests.e2e.cli import DemoProcess, client_env, run_cli

@@ -15,7 +15,8 @@ import pytest
 from auditlens.core.canonical import canonicalize_event
 from auditlens.core.completeness import Completeness
 from auditlens.core.errors import Code
-from auditlens.export.verify import exit_code, render, verify_file
+from auditlens.export.commands import exit_code, render
+from auditlens.export.verify import verify_file
 from auditlens.export.writer import (
     AttestationUnavailableError,
     AttestRequest,

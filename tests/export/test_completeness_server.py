@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,8 +14,9 @@ import sqlalchemy as sa
 from auditlens.client.api import AuditApiClient
 from auditlens.core import merkle
 from auditlens.core.errors import Code
+from auditlens.export.commands import exit_code
 from auditlens.export.record import attester
-from auditlens.export.verify import exit_code, verify_file
+from auditlens.export.verify import verify_file
 from auditlens.export.writer import ExportOptions, export
 from auditlens.mirror.filter import EventFilter, filter_description
 from auditlens.mirror.snapshot import MirrorSnapshot
@@ -100,6 +102,26 @@ def test_an_export_recorded_on_the_server_verifies_as_complete(
     forged.write_evidence(obj)
     report = verify_file(partial, [api.state.vkey]).report
     assert {f.code for f in report.findings} == {Code.EVENTS_OMITTED}
+
+
+def test_the_server_attests_the_same_without_numpy(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The viewer's bundle has no numpy; its embedded demo server still attests (stdlib)."""
+    monkeypatch.setitem(sys.modules, "numpy", None)  # ``import numpy`` now raises ImportError
+    mirror = mirror_of(api, tmp_path / "m.sqlite")
+    flt = EventFilter(task_id="task-2")
+    client = AuditApiClient(api.url, api.orgs["acme"].people["admin"].token)
+    with MirrorSnapshot(mirror, flt) as snapshot:
+        result = export(
+            snapshot,
+            ExportOptions("csv", tmp_path / "e.csv", filter_description(flt)),
+            attest=attester(client),
+        )
+    assert result.record_index is not None and result.count > 0
+    freport = verify_file(tmp_path / "e.csv", [api.state.vkey], origin="auditlens.local/acme")
+    assert freport.report.findings == [], freport.report.findings
+    assert freport.report.completeness_status == "complete"
 
 
 def snapshot_indexes(path: Path, fmt: str) -> list[int]:

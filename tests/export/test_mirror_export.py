@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from auditlens.core.errors import Code
-from auditlens.core.events import parse_timestamp
+from auditlens.core.timestamps import parse_timestamp
 from auditlens.export.verify import verify_file
 from auditlens.export.writer import ExportOptions, ExportRefusedError, export
 from auditlens.mirror.filter import EventFilter, filter_description

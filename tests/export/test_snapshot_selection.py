@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from auditlens.core.events import parse_timestamp
+from auditlens.core.timestamps import parse_timestamp
 from auditlens.mirror.filter import EventFilter
 from auditlens.mirror.reader import MirrorReader
 from auditlens.mirror.snapshot import MirrorSnapshot

@@ -20,7 +20,8 @@ from auditlens.core import merkle
 from auditlens.core.canonical import canonicalize_event
 from auditlens.core.errors import Code
 from auditlens.core.note import Checkpoint, generate_keys, sign_checkpoint
-from auditlens.export.verify import exit_code, verify_file
+from auditlens.export.commands import exit_code
+from auditlens.export.verify import verify_file
 from auditlens.export.writer import ExportOptions, export
 from tests.export.files import ExportFile
 from tests.export.logs import MemoryLog

@@ -12,7 +12,7 @@ from auditlens.client.api import AuditApiClient
 from auditlens.client.sync import SyncEngine
 from auditlens.client.trust import Pin
 from auditlens.core import merkle
-from auditlens.core.evidence import EvidenceBuilder
+from auditlens.core.evidence_builder import EvidenceBuilder
 from auditlens.export.verify import verify_file
 from auditlens.export.writer import ExportOptions, export, verification_plan
 from auditlens.mirror.snapshot import MirrorSnapshot

@@ -115,7 +115,7 @@ def test_a_reader_failure_nobody_foresaw_is_still_a_report_with_exit_1(
     def broken(*args: object) -> object:
         raise KeyError("surprise")
 
-    monkeypatch.setattr(verify, "_verify_json", broken)
+    monkeypatch.setattr(verify, "read_json", broken)
     code, report = _verify_json(path, capsys)
     assert code == 1 and report["status"] == "failed"
     assert "could not be read as an export (KeyError" in report["findings"][0]["message"]

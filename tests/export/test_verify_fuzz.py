@@ -19,8 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from auditlens.export.commands import exit_code, render
 from auditlens.export.layout import sidecar_path
-from auditlens.export.verify import exit_code, render, verify_file
+from auditlens.export.verify import verify_file
 from auditlens.export.writer import ExportOptions, export
 from tests.export.attest import LogServer
 from tests.export.files import ExportFile

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from auditlens.core.events import EventIdGenerator
+from auditlens.core.event_ids import EventIdGenerator
 from tests.ui.mirror_factory import NOW_MS, BuiltMirror, event_dict, write_mirror
 
 TASK = "tsk_seeded"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from auditlens.core.events import format_timestamp
+from auditlens.core.timestamps import format_timestamp
 from auditlens.mirror import plan as planner
 from auditlens.mirror import resolve, schema
 from auditlens.mirror.filter import SORT_COLUMNS, EventFilter

@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditlens.core.events import CATEGORIES, EVENT_TYPES, parse_timestamp, verdict_of
+from auditlens.core.events import CATEGORIES, EVENT_TYPES
+from auditlens.core.summaries import verdict_of
+from auditlens.core.timestamps import parse_timestamp
 from auditlens.mirror.filter import OUTCOMES, SORT_COLUMNS, EventFilter
 from auditlens.mirror.query_text import (
     QueryError,

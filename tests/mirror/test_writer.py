@@ -157,7 +157,7 @@ def test_extract_row_names_the_index_of_a_malformed_entry() -> None:
     ["2026-01-01T00:00:03.000Z", "2024-02-29T23:59:59.999Z", "2026-01-01T01:00:03.5+01:00"],
 )
 def test_the_fast_timestamp_path_agrees_with_core(text: str) -> None:
-    from auditlens.core.events import parse_timestamp
+    from auditlens.core.timestamps import parse_timestamp
 
     assert timestamp_ms(text) == parse_timestamp(text)
 

@@ -76,7 +76,9 @@ def test_the_spec_builds_the_package_version(spec: dict[str, Any]) -> None:
 
 # Server-only extras the desktop bundle leaves out on purpose: the server imports them only when
 # it is configured for PostgreSQL or AWS Security Hub forwarding, never in the viewer or demo.
-SERVER_EXTRAS = {"psycopg", "boto3", "botocore", "botocore.exceptions"}
+# numpy only speeds up the server's completeness attestation (the standard library does it
+# without), so the viewer bundle leaves it out with pandas.
+SERVER_EXTRAS = {"psycopg", "boto3", "botocore", "botocore.exceptions", "numpy"}
 
 
 def test_no_module_the_code_imports_is_excluded(spec: dict[str, Any]) -> None:
@@ -91,6 +93,11 @@ def test_no_module_the_code_imports_is_excluded(spec: dict[str, Any]) -> None:
 
 def test_the_server_only_extras_stay_out_of_the_bundle(spec: dict[str, Any]) -> None:
     assert {"psycopg", "boto3", "botocore"} <= set(spec["EXCLUDES"])
+
+
+def test_pandas_and_numpy_stay_out_of_the_bundle(spec: dict[str, Any]) -> None:
+    assert {"pandas", "numpy"} <= set(spec["EXCLUDES"])
+    assert "pandas" not in {name.split(".")[0] for name in imported_modules()}
 
 
 def test_every_qt_module_the_code_imports_is_kept(spec: dict[str, Any]) -> None:

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from auditlens.client.session import sign_in
 from auditlens.client.sync import SyncStatus
-from auditlens.core.events import EventError, EventIdGenerator
+from auditlens.core.event_ids import EventIdGenerator
+from auditlens.core.events import EventError
 from auditlens.server import seed
 from auditlens.server.app import create_app
 from auditlens.server.bulk_append import bulk_append

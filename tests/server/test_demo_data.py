@@ -14,7 +14,9 @@ import orjson
 import pytest
 
 from auditlens.core.canonical import canonicalize_event
-from auditlens.core.events import CATEGORIES, summarize, validate_submission
+from auditlens.core.events import CATEGORIES
+from auditlens.core.summaries import summarize
+from auditlens.core.validation import validate_submission
 from auditlens.server.demo_data import DATA_VERSION, DAY_MS, DemoDataset, Submission, generate
 
 NOW = 1_750_000_000_000  # 2025-06-15T15:06:40Z, a Sunday afternoon

@@ -9,7 +9,7 @@ import pytest
 
 from auditlens.client.api import AuditApiClient
 from auditlens.core import note
-from auditlens.core.events import validate_event
+from auditlens.core.validation import validate_event
 from auditlens.export.record import export_event_payload, record_export
 from auditlens.export.writer import ExportResult
 from tests.server.conftest import Api

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from auditlens.core import note
-from auditlens.core.events import parse_timestamp
+from auditlens.core.timestamps import parse_timestamp
 from tests.server.conftest import Api, sample_event
 
 

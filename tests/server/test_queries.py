@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from auditlens.core.events import format_timestamp, parse_timestamp
+from auditlens.core.timestamps import format_timestamp, parse_timestamp
 from auditlens.server.queries import AuditFilter
 from tests.server.conftest import Api, sample_event
 

@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from auditlens.core import merkle, note
-from auditlens.core.events import EventError, parse_timestamp
+from auditlens.core.events import EventError
+from auditlens.core.timestamps import parse_timestamp
 from auditlens.server import accounts
 from auditlens.server.sequencer import Sequencer
 from auditlens.server.settings import ServerSettings

@@ -14,7 +14,6 @@ from auditlens.core import merkle, note
 from auditlens.core.canonical import loads_canonical
 from auditlens.core.checkpoint import Checkpoint
 from auditlens.core.errors import Code, VerificationError
-from auditlens.core.events import validate_event
 from auditlens.core.tiles import (
     TILE_HEIGHT,
     decode_entry_bundle,
@@ -22,6 +21,7 @@ from auditlens.core.tiles import (
     node_reader_from_tiles,
     tiles_for_size,
 )
+from auditlens.core.validation import validate_event
 
 
 def fetch_checkpoint(

@@ -68,7 +68,7 @@ def test_the_documents_worked_example_is_what_auditlens_writes(tmp_path: Path) -
 
 
 def test_the_documented_refusal_reasons_are_the_codes(tmp_path: Path) -> None:
-    from auditlens.core.events import REFUSAL_REASONS, REFUSAL_TYPES
+    from auditlens.core.summaries import REFUSAL_REASONS, REFUSAL_TYPES
     from tests.spec.spec_verifier import REFUSALS
 
     text = DOC.read_text(encoding="utf-8")

@@ -18,13 +18,10 @@ from pathlib import Path
 from auditlens.core import merkle, note
 from auditlens.core.canonical import canonicalize_event
 from auditlens.core.checkpoint import Checkpoint
-from auditlens.core.events import (
-    EventIdGenerator,
-    category_of,
-    format_timestamp,
-    summarize,
-    verdict_of,
-)
+from auditlens.core.event_ids import EventIdGenerator
+from auditlens.core.events import category_of
+from auditlens.core.summaries import summarize, verdict_of
+from auditlens.core.timestamps import format_timestamp
 from auditlens.mirror import search
 from auditlens.mirror.schema import SCHEMA_VERSION, index_ddl, table_ddl
 from auditlens.mirror.writer import request_of
@@ -166,6 +163,6 @@ def build_demo_mirror(path: Path, count: int, seed: int = 1) -> BuiltMirror:
 
 
 def _parse_ts(text: str) -> int:
-    from auditlens.core.events import parse_timestamp
+    from auditlens.core.timestamps import parse_timestamp
 
     return parse_timestamp(text)

@@ -19,9 +19,9 @@ from pytestqt.qtbot import QtBot
 
 from auditlens.export.annotations import NOTES_FORMAT, notes_path
 from auditlens.export.case_export import export_case
-from auditlens.export.commands import register
+from auditlens.export.commands import exit_code, register, render
 from auditlens.export.layout import sidecar_path
-from auditlens.export.verify import exit_code, render, verify_file
+from auditlens.export.verify import verify_file
 from auditlens.export.writer import ExportOptions
 from auditlens.mirror.case_file import CaseFile, CaseFileMismatchError, case_path_for
 from auditlens.mirror.records import Row

@@ -15,13 +15,15 @@ from PySide6.QtCore import QItemSelectionModel, QSettings, Qt
 from pytestqt.qtbot import QtBot
 
 from auditlens.core.completeness import Completeness
+from auditlens.export.commands import render
 from auditlens.export.layout import ExportFormat, sidecar_path
-from auditlens.export.verify import render, verify_file
+from auditlens.export.preview import estimate_bytes
+from auditlens.export.verify import verify_file
 from auditlens.export.writer import AttestRequest
 from auditlens.mirror.filter import EventFilter
 from auditlens.server.embedded import DemoServer
 from auditlens.ui.app import Viewer
-from auditlens.ui.export_dialog import ExportDialog, ExportSource, estimate_bytes
+from auditlens.ui.export_dialog import ExportDialog, ExportSource
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.table_model import TYPE
 from auditlens.ui.tasks import TaskRunner

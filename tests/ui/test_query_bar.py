@@ -12,7 +12,7 @@ from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
-from auditlens.core.events import parse_timestamp
+from auditlens.core.timestamps import parse_timestamp
 from auditlens.mirror.filter import EventFilter
 from auditlens.ui.filter_panel import CUSTOM, DAY_MS, RANGES
 from auditlens.ui.main_window import MainWindow

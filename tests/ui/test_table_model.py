@@ -7,7 +7,7 @@ from PySide6.QtGui import QBrush
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
-from auditlens.core.events import format_timestamp
+from auditlens.core.timestamps import format_timestamp
 from auditlens.mirror.filter import EventFilter
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.table_model import (

@@ -12,7 +12,8 @@ from PySide6.QtGui import QFontInfo
 from pytestqt.qtbot import QtBot
 
 from auditlens.core import note
-from auditlens.export.verify import render, verify_file
+from auditlens.export.commands import render
+from auditlens.export.verify import verify_file
 from auditlens.export.writer import ExportOptions, export
 from auditlens.mirror.filter import EventFilter
 from auditlens.mirror.snapshot import MirrorSnapshot

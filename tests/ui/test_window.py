@@ -9,7 +9,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from auditlens.core.events import format_timestamp
+from auditlens.core.timestamps import format_timestamp
 from auditlens.mirror.filter import EventFilter
 from auditlens.ui.filter_panel import DAY_MS, RANGES, filter_chips
 from auditlens.ui.main_window import MainWindow

@@ -14,7 +14,7 @@ Keys and their meaning (``e`` is the stored event):
 ``task_id``            ``e.task_id`` equals it.
 ``agent_id``           ``e.agent_id`` equals it.
 ``ip``                 ``e.event.request.ip`` equals it.
-``outcome``            the event's verdict (:func:`auditlens.core.events.verdict_of`) equals it:
+``outcome``            the event's verdict (:func:`auditlens.core.summaries.verdict_of`) equals it:
                        ``denied`` is a refusal (``approval.denied``, or a failure whose reason
                        is a refusal reason); ``success`` and ``failure`` leave refusals out.
 ``type``               a list of event types (``agent.action``) and categories (``agent``):
@@ -38,8 +38,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from auditlens.core.errors import FormatError
-from auditlens.core.events import CATEGORIES, EVENT_TYPES, VERDICTS, format_timestamp, verdict_of
-from auditlens.core.events import parse_timestamp as _parse_timestamp
+from auditlens.core.events import CATEGORIES, EVENT_TYPES
+from auditlens.core.summaries import VERDICTS, verdict_of
+from auditlens.core.timestamps import format_timestamp
+from auditlens.core.timestamps import parse_timestamp as _parse_timestamp
 
 FILTER_KEYS: Final = (
     "since",

@@ -37,8 +37,8 @@ from pathlib import Path
 import orjson
 
 from auditlens.core.errors import compress_ranges, format_ranges
-from auditlens.core.events import format_timestamp
 from auditlens.core.evidence import Evidence
+from auditlens.core.timestamps import format_timestamp
 from auditlens.export.annotations import NOTES_FORMAT, STATEMENT, leaves_by_index, notes_path
 from auditlens.export.writer import Attester, ExportOptions, ExportResult, Progress, export
 from auditlens.mirror.case_file import Annotation, CaseFile, CaseFileMismatchError

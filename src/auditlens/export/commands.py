@@ -16,9 +16,15 @@ import argparse
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from auditlens.core.events import VERDICTS
+import orjson
+
+from auditlens.core.summaries import VERDICTS
+
+if TYPE_CHECKING:
+    from auditlens.core.evidence_check import Report
+    from auditlens.export.verify import FileReport
 
 VERIFY_EPILOG = """\
 whose log: the report starts with the LOG (origin) and KEY it verified against. Pin both:
@@ -168,16 +174,8 @@ def pinned_origin(vkey: str | None) -> str | None:
 
 def run_verify(args: argparse.Namespace) -> int:
     """Verify ``args.file``; print the report; return the exit code (see the module doc)."""
-    import orjson
-
     from auditlens.core.errors import FormatError
-    from auditlens.export.verify import (
-        EXIT_USAGE,
-        exit_code,
-        render,
-        unreadable_report,
-        verify_file,
-    )
+    from auditlens.export.verify import unreadable_report, verify_file
 
     try:
         vkey = _read_vkey(args)
@@ -254,7 +252,7 @@ def _query_filter(args: argparse.Namespace) -> Any:
 
 
 def _filter(args: argparse.Namespace) -> Any:
-    from auditlens.core.events import parse_timestamp
+    from auditlens.core.timestamps import parse_timestamp
     from auditlens.mirror.filter import EventFilter
 
     if getattr(args, "query", None) is not None:
@@ -330,3 +328,118 @@ def _attester(server: str) -> Any:
 
     cred = CredentialStore().load(server)
     return attester(AuditApiClient(server, cred.secret if cred is not None else None))
+
+
+# ----------------------------------------------------------------------------------------------
+# The report a person reads, and the exit codes (the viewer's verify dialog shows the same text)
+
+
+_MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
+
+
+def _who(freport: FileReport) -> list[str]:
+    """The first lines: which log and which key the verdict is about, before anything else.
+
+    A genuine export of *another* organization verifies against that organization's key, so a
+    reader must see whose log this is, and whether the origin and key were pinned by them or
+    merely taken from the file.
+    """
+    r = freport.report
+    ev, cp = r.evidence, r.checkpoint
+    origin = cp.origin if cp else (ev.origin if ev else None)
+    if origin is None:
+        return []
+    if freport.pinned_origin is not None:
+        pinned = "pinned: the origin you required"
+    else:
+        pinned = "NOT pinned: the origin the file names; pass --origin to require yours"
+    key = r.key_name or "?"
+    trust = "trusted: the key you gave" if r.key_trusted else "NOT trusted: the file's own hint"
+    return [f"  LOG: {origin}   ({pinned})", f"  KEY: {key}   ({trust})"]
+
+
+def _completeness_line(r: Report) -> str:
+    if r.completeness is None:
+        return (
+            "COMPLETENESS NOT ATTESTED: the log has not vouched for this export's filter and "
+            "count (made offline, with --no-record, or a version 1 file). It proves each "
+            "event is in the log, not that none matching the filter was left out."
+        )
+    if r.completeness.status == "complete":
+        att = r.completeness.attestation
+        count = f"{att.count:,} " if att else ""
+        if r.status == "failed":
+            return (
+                f"Completeness: the log's record attests the evidence's {count}event(s) as the "
+                "complete answer, but the file failed the checks above."
+            )
+        return (
+            f"COMPLETE: the log's own record attests that exactly these {count}event(s) match "
+            "the filter at this tree size."
+        )
+    return "COMPLETENESS FAILED: the export is not the answer the log recorded (see findings)."
+
+
+def render(freport: FileReport) -> str:
+    """Return the human report: whose log, what was checked, each failure with its code."""
+    r = freport.report
+    ev = r.evidence
+    cp = r.checkpoint
+    lines = [f"auditlens verify: {freport.data_path}", *_who(freport)]
+    if freport.evidence_path is not None:
+        lines.append(f"  evidence: {freport.evidence_path}")
+    if ev is not None:
+        root = f", root {cp.root.hex()[:16]}…" if cp else ""
+        size = cp.size if cp else ev.tree_size
+        lines.append(f"  checkpoint size {size:,}{root}")
+        lines.append(
+            f"  exported {ev.exported_at} by auditlens {ev.auditlens_version}; "
+            f"filter {orjson.dumps(dict(ev.filter)).decode()}"
+        )
+        from auditlens.core.errors import format_ranges
+
+        listed = format_ranges(list(ev.indexes), 8) or "none"
+        lines.append(
+            f"  events: {r.events:,} in the file, {ev.count:,} in the evidence (indexes {listed})"
+        )
+    lines.extend(f"  note: {n}" for n in freport.notes)
+    lines.append("")
+    lines.append("Checks:")
+    lines.extend(f"  [{_MARK[s.status]}] {s.name}: {s.detail}" for s in r.steps)
+    if r.findings:
+        lines.append("")
+        lines.append(f"Findings ({len(r.findings)}):")
+        lines.extend(f"  {f}" for f in r.findings)
+    lines.append("")
+    if r.status == "verified":
+        lines.append(
+            f"VERIFIED: all {r.events:,} event(s) are exactly as signed in the log, in log order, "
+            "none missing, none added."
+        )
+    elif r.status == "unverified":
+        lines.append(
+            "NOT VERIFIED: the file is consistent, but it was checked only against the key hint "
+            "inside it, which anyone can forge. Run again with --vkey KEY (or --vkey-file) "
+            "holding the log server's key obtained out of band."
+        )
+    else:
+        codes = sorted({str(f.code) for f in r.failures})
+        lines.append(f"FAILED: {len(r.failures)} problem(s) ({', '.join(codes)}).")
+    if ev is not None:
+        lines.append(_completeness_line(r))
+    lines.extend(freport.annotations.lines() if freport.annotations else ())
+    return "\n".join(lines) + "\n"
+
+
+EXIT_VERIFIED = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNVERIFIED = 3
+
+
+def exit_code(freport: FileReport) -> int:
+    """0 verified; 1 any failure; 3 consistent but no trusted key was given."""
+    status = freport.report.status
+    if status == "verified":
+        return EXIT_VERIFIED
+    return EXIT_UNVERIFIED if status == "unverified" else EXIT_FAILED

@@ -37,8 +37,8 @@ import orjson
 
 from auditlens.core import canonical
 from auditlens.core.errors import FormatError
-from auditlens.core.events import format_timestamp
 from auditlens.core.evidence import Evidence
+from auditlens.core.timestamps import format_timestamp
 from auditlens.export.trail_story import (
     Row,
     SourceEvent,

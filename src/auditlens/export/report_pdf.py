@@ -52,7 +52,7 @@ from PySide6.QtGui import (
     QPen,
 )
 
-from auditlens.core.events import format_timestamp
+from auditlens.core.timestamps import format_timestamp
 from auditlens.export.report_html import PALETTE, ReportInput, person, summary_rows
 from auditlens.export.report_pdf_layout import (
     DPI,

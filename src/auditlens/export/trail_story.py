@@ -16,7 +16,7 @@ What it decides (architecture.md §3 field names):
 - Approvals are cards linked by ``approval_id``: the request, its decision (approver and, on a
   denial, the reason) and the agent call it gated (an ``agent.action`` carrying the same
   ``approval_id``). Each card and the gated call point at each other (``link``).
-- Each step's ``verdict`` is :func:`auditlens.core.events.verdict_of`: ``denied`` for a refusal
+- Each step's ``verdict`` is :func:`auditlens.core.summaries.verdict_of`: ``denied`` for a refusal
   (an ``approval.denied``, whose signed outcome is success since the decision was recorded, or
   an action or login refused by policy or permission), ``failure`` for anything else that
   failed, else the signed outcome. ``failed`` and ``denied`` follow it, so a refusal is counted
@@ -34,7 +34,8 @@ from typing import Literal
 
 import orjson
 
-from auditlens.core.events import parse_timestamp, summarize, verdict_of
+from auditlens.core.summaries import summarize, verdict_of
+from auditlens.core.timestamps import parse_timestamp
 
 __all__ = [
     "Approval",

@@ -61,8 +61,8 @@ Decisions:
 - The written count is checked against the count the snapshot announced before writing, and
   stated in :class:`ExportResult`; never a silent truncation.
 - CSV: each chunk's column lists become a pyarrow record batch, which pyarrow's CSV writer
-  writes (RFC 4180 quoting, CRLF; far faster than a Python CSV writer). Cells are
-  derived from the verified canonical bytes, not from the mirror's derived columns.
+  writes (RFC 4180 quoting, CRLF; :mod:`auditlens.export.sinks`). Cells are derived from the
+  verified canonical bytes, not from the mirror's derived columns.
 """
 
 from __future__ import annotations
@@ -77,36 +77,25 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal, Protocol, runtime_checkable
-
-import orjson
+from typing import Literal, Protocol, runtime_checkable
 
 from auditlens import __version__
 from auditlens.core.completeness import Attestation, Completeness, check_completeness
 from auditlens.core.errors import Code, Finding, FormatError, VerificationError
 from auditlens.core.errors import ExportRefusedError as ExportRefusedError  # noqa: PLC0414
-from auditlens.core.events import format_timestamp
-from auditlens.core.evidence import DataFile, Evidence, EvidenceBuilder
+from auditlens.core.evidence import DataFile, Evidence
+from auditlens.core.evidence_builder import EvidenceBuilder
 from auditlens.core.merkle import HASH_SIZE
 from auditlens.core.note import verify_checkpoint
 from auditlens.core.tiles import TILE_HEIGHT, TILE_WIDTH
-from auditlens.export.columns import (
-    CSV_COLUMNS,
-    DERIVED,
-    check_columns,
-    derived_cells,
-    neutralize,
-)
+from auditlens.core.timestamps import format_timestamp
+from auditlens.export.columns import CSV_COLUMNS, check_columns
 from auditlens.export.layout import (
-    BOM,
-    JSON_EVENT_SEP,
-    JSON_EVENTS_END,
-    JSON_EVIDENCE_KEY,
-    JSON_HEAD,
-    JSON_TAIL,
     ExportFormat,
     sidecar_path,
 )
+from auditlens.export.sinks import CsvSink, HashingFile, JsonSink, NdjsonSink, Sink
+from auditlens.export.tile_plan import verification_plan
 
 Progress = Callable[[int, int], None]
 """``(events written, events to write)``, called after every chunk (from the export thread)."""
@@ -212,7 +201,6 @@ class ExportOptions:
     filter: Mapping[str, object]
     bom: bool = False
     columns: Sequence[str] = CSV_COLUMNS
-    chunk_size: int = 8192
     verify: VerifyMode = "tiles"
 
 
@@ -249,150 +237,6 @@ class ExportResult:
         )
 
 
-class _HashingFile:
-    """A binary file that hashes and counts what is written through it."""
-
-    def __init__(self, f: IO[bytes]) -> None:
-        self._f = f
-        self.sha = hashlib.sha256()
-        self.size = 0
-        self.closed = False
-
-    def write(self, data: bytes | memoryview) -> int:
-        self.sha.update(data)
-        self.size += len(memoryview(data).cast("B"))
-        return self._f.write(data)
-
-    def flush(self) -> None:
-        self._f.flush()
-
-    def tell(self) -> int:
-        return self.size
-
-
-class _Sink:
-    """Writes selected events in one format; ``end`` gets the finished evidence."""
-
-    def __init__(self, out: _HashingFile) -> None:
-        self.out = out
-        self.count = 0
-
-    def begin(self) -> None:
-        """Write what precedes the events."""
-
-    def write(self, indexes: Sequence[int], raws: Sequence[bytes]) -> None:
-        raise NotImplementedError
-
-    def end(self, evidence: Evidence) -> None:
-        """Write what follows the events."""
-
-    def users_seen(self) -> Mapping[str, str] | None:
-        return None
-
-    def columns(self) -> tuple[str, ...]:
-        return ()
-
-
-class _JsonSink(_Sink):
-    def begin(self) -> None:
-        self.out.write(JSON_HEAD)
-
-    def write(self, indexes: Sequence[int], raws: Sequence[bytes]) -> None:
-        if not raws:
-            return
-        lead = JSON_EVENT_SEP if self.count else b""
-        self.out.write(lead + JSON_EVENT_SEP.join(raws))
-        self.count += len(raws)
-
-    def end(self, evidence: Evidence) -> None:
-        self.out.write((b"\n" if self.count else b"") + JSON_EVENTS_END + JSON_EVIDENCE_KEY)
-        for piece in evidence.json_chunks():
-            self.out.write(piece)
-        self.out.write(JSON_TAIL)
-
-
-class _NdjsonSink(_Sink):
-    def write(self, indexes: Sequence[int], raws: Sequence[bytes]) -> None:
-        if raws:
-            self.out.write(b"\n".join(raws) + b"\n")
-            self.count += len(raws)
-
-
-class _CsvSink(_Sink):
-    """Buffers rows into frames of ``rows`` and writes them with pyarrow's CSV writer."""
-
-    def __init__(
-        self,
-        out: _HashingFile,
-        columns: Sequence[str],
-        directory: Mapping[str, str],
-        bom: bool,
-        rows: int,
-    ) -> None:
-        super().__init__(out)
-        import pyarrow as pa  # heavy: only an export that writes CSV pays for it
-        import pyarrow.csv as pacsv
-
-        self._pa = pa
-        self._columns = check_columns(columns)
-        self._schema = pa.schema(
-            [(c, pa.int64() if c == "index" else pa.string()) for c in self._columns]
-        )
-        self._directory = directory
-        self._seen: dict[str, str] = {}
-        self._rows = rows
-        self._buffer: dict[str, list[object]] = {c: [] for c in self._columns}
-        if bom:  # before the writer: pyarrow writes the header as soon as it is created
-            out.write(BOM)
-        self._writer = pacsv.CSVWriter(
-            out, self._schema, write_options=pacsv.WriteOptions(eol="\r\n")
-        )
-
-    def write(self, indexes: Sequence[int], raws: Sequence[bytes]) -> None:
-        buf = self._buffer
-        derived = [(buf[c], DERIVED.index(c)) for c in self._columns if c in DERIVED]
-        emails = buf.get("user_email")
-        directory, seen = self._directory, self._seen
-        for raw in raws:
-            event = orjson.loads(raw)
-            cells = derived_cells(event)
-            for column, at in derived:
-                column.append(cells[at])
-            if emails is not None:
-                user_id = event.get("user_id")
-                email = directory.get(user_id) if isinstance(user_id, str) else None
-                if email is not None:
-                    seen[user_id] = email
-                emails.append(neutralize(email) if email else None)
-        if "index" in buf:
-            buf["index"].extend(indexes)
-        buf["canonical_json"].extend(raw.decode("utf-8") for raw in raws)
-        self.count += len(raws)
-        if len(buf["canonical_json"]) >= self._rows:
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self._buffer["canonical_json"]:
-            return
-        pa = self._pa
-        arrays = [
-            pa.array(self._buffer[c], type=f.type)
-            for c, f in zip(self._columns, self._schema, strict=True)
-        ]
-        self._writer.write_batch(pa.record_batch(arrays, schema=self._schema))
-        self._buffer = {c: [] for c in self._columns}
-
-    def end(self, evidence: Evidence) -> None:
-        self._flush()
-        self._writer.close()
-
-    def users_seen(self) -> Mapping[str, str] | None:
-        return dict(sorted(self._seen.items())) if "user_email" in self._columns else None
-
-    def columns(self) -> tuple[str, ...]:
-        return self._columns
-
-
 def _take(selected: Iterator[int], pending: list[int], stop: int) -> list[int]:
     """Return the selected indexes below ``stop``; ``pending`` holds one look-ahead value."""
     out: list[int] = []
@@ -410,45 +254,6 @@ def _take(selected: Iterator[int], pending: list[int], stop: int) -> list[int]:
 
 def _refuse(code: Code, message: str, ranges: Iterable[tuple[int, int]] = ()) -> ExportRefusedError:
     return ExportRefusedError(Finding.over(code, message, ranges))
-
-
-Segment = tuple[int, int, bytes | None]
-"""``(start, stop, node)``: re-hash the entries ``[start, stop)`` (``node`` None), or take
-``node`` as the stored root of the complete tile ``[start, stop)``."""
-
-
-def verification_plan(
-    prefix_size: int,
-    tree_size: int,
-    exported_tiles: Iterable[int],
-    stored: Mapping[int, bytes],
-) -> Iterator[Segment]:
-    """Split ``[prefix_size, tree_size)`` into what is re-hashed and what stored roots cover.
-
-    A complete tile (256 entries, wholly above the prefix) with no exported event and a stored
-    root is covered by that root; everything else (tiles with exported events, tiles without a
-    stored root, the last incomplete tile, a tile cut by the prefix) is re-hashed, consecutive
-    ones merged into one range so the entries are read in long runs.
-    """
-    exported = set(exported_tiles)
-    run_start: int | None = None
-    pos = prefix_size
-    while pos < tree_size:
-        tile = pos // TILE_WIDTH
-        end = min(tree_size, (tile + 1) * TILE_WIDTH)
-        whole = pos == tile * TILE_WIDTH and end - pos == TILE_WIDTH
-        node = stored.get(tile) if whole and tile not in exported else None
-        if node is None:
-            if run_start is None:
-                run_start = pos
-        else:
-            if run_start is not None:
-                yield run_start, pos, None
-                run_start = None
-            yield pos, end, node
-        pos = end
-    if run_start is not None:
-        yield run_start, tree_size, None
 
 
 def _stored_roots(
@@ -471,7 +276,7 @@ def _verify_and_write(
     mode: VerifyMode,
     span: tuple[int, int],
     builder: EvidenceBuilder,
-    sink: _Sink,
+    sink: Sink,
     *,
     total: int,
     progress: Progress | None,
@@ -480,7 +285,8 @@ def _verify_and_write(
     """Feed ``builder`` every piece of ``span`` (``[prefix, N)``), ``sink`` the selected events.
 
     Pieces are stored tile roots and the leaf hashes of the re-hashed ranges
-    (:func:`verification_plan`); the caller compares the builder's root with the signed one.
+    (:func:`~auditlens.export.tile_plan.verification_plan`); the caller compares the builder's
+    root with the signed one.
     Returns ``(entries re-hashed, stored tile roots used)``.
     """
     prefix_size, size = span
@@ -575,16 +381,14 @@ def export(  # noqa: PLR0917 (``now`` is passed by position by existing callers)
     side_tmp: Path | None = None
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as f:
-            out = _HashingFile(f)
-            sink: _Sink
+            out = HashingFile(f)
+            sink: Sink
             if options.format == "json":
-                sink = _JsonSink(out)
+                sink = JsonSink(out)
             elif options.format == "ndjson":
-                sink = _NdjsonSink(out)
+                sink = NdjsonSink(out)
             else:
-                sink = _CsvSink(
-                    out, options.columns, snapshot.users(), options.bom, options.chunk_size
-                )
+                sink = CsvSink(out, options.columns, snapshot.users(), options.bom)
             sink.begin()
             rehashed, stored_tiles = _verify_and_write(
                 snapshot,
@@ -663,7 +467,7 @@ def export(  # noqa: PLR0917 (``now`` is passed by position by existing callers)
             )
             side_tmp = Path(side_name)
             with os.fdopen(fd2, "wb") as sf:
-                side = _HashingFile(sf)
+                side = HashingFile(sf)
                 for piece in evidence.json_chunks():
                     side.write(piece)
                 side.write(b"\n")

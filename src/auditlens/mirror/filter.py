@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import quote
 
-from auditlens.core.events import format_timestamp
+from auditlens.core.timestamps import format_timestamp
 from auditlens.mirror.search import SearchQuery
 
 __all__ = [
@@ -33,7 +33,7 @@ __all__ = [
 
 SortColumn = Literal["ts", "type", "user", "task", "agent", "outcome", "idx"]
 SORT_COLUMNS: tuple[SortColumn, ...] = ("ts", "type", "user", "task", "agent", "outcome", "idx")
-#: What the Outcome filter and sort use: the verdict (:func:`auditlens.core.events.verdict_of`),
+#: What the Outcome filter and sort use: the verdict (:func:`auditlens.core.summaries.verdict_of`),
 #: so a refusal is "denied", never "success" or "failure"; the signed outcome is unchanged.
 OUTCOMES = ("success", "failure", "denied")
 

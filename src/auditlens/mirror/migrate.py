@@ -25,7 +25,7 @@ from pathlib import Path
 
 import orjson
 
-from auditlens.core import events as core_events
+from auditlens.core import summaries as core_summaries
 from auditlens.mirror import schema, search
 
 _CHUNK = 5_000
@@ -42,7 +42,7 @@ def derived_columns(raw: bytes, outcome: str | None) -> tuple[str | None, str | 
         return outcome, None, None
     if not isinstance(event, dict):
         return outcome, None, None
-    return (core_events.verdict_of(event), *request_of(event))
+    return (core_summaries.verdict_of(event), *request_of(event))
 
 
 def upgrade(

@@ -45,7 +45,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from auditlens.core.errors import FormatError
-from auditlens.core.events import CATEGORIES, EVENT_TYPES, format_timestamp, parse_timestamp
+from auditlens.core.events import CATEGORIES, EVENT_TYPES
+from auditlens.core.timestamps import format_timestamp, parse_timestamp
 from auditlens.mirror import search
 from auditlens.mirror.filter import OUTCOMES, PREFIX, EventFilter
 

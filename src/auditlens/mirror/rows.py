@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from auditlens.core import events as core_events
+from auditlens.core import summaries as core_summaries
+from auditlens.core import timestamps as core_timestamps
 from auditlens.core.errors import FormatError
 
 #: (idx, id, ts, type, category, user_id, task_id, agent_id, outcome, summary, raw,
@@ -55,18 +57,18 @@ def timestamp_ms(text: object) -> int:
         day = text[:10]
         base = _day_ms_cache.get(day)
         if base is None:
-            base = core_events.parse_timestamp(day + "T00:00:00.000Z")
+            base = core_timestamps.parse_timestamp(day + "T00:00:00.000Z")
             if len(_day_ms_cache) < 100_000:
                 _day_ms_cache[day] = base
         try:
             h, m, s, ms = int(text[11:13]), int(text[14:16]), int(text[17:19]), int(text[20:23])
         except ValueError:
-            return core_events.parse_timestamp(text)  # raises FormatError naming it
+            return core_timestamps.parse_timestamp(text)  # raises FormatError naming it
         if h < 24 and m < 60 and s < 60 and text[13] == ":" and text[16] == ":":
             return base + ((h * 60 + m) * 60 + s) * 1000 + ms
     if not isinstance(text, str):
         raise FormatError(f"timestamp must be a string, got {type(text).__name__}")
-    return core_events.parse_timestamp(text)
+    return core_timestamps.parse_timestamp(text)
 
 
 def _opt_str(value: object, name: str, index: int) -> str | None:
@@ -107,7 +109,7 @@ def extract_row(index: int, raw: bytes, event: object) -> EntryRow:
     except FormatError as exc:
         raise MalformedEntryError(index, str(exc)) from None
     try:
-        summary = core_events.summarize(event)
+        summary = core_summaries.summarize(event)
     except Exception as exc:  # a summary must never block storing a verified entry
         summary = f"(no summary: {type(exc).__name__})"
     return (
@@ -119,9 +121,9 @@ def extract_row(index: int, raw: bytes, event: object) -> EntryRow:
         _opt_str(event.get("user_id"), "user_id", index),
         _opt_str(event.get("task_id"), "task_id", index),
         _opt_str(event.get("agent_id"), "agent_id", index),
-        core_events.outcome_of(event),
+        core_summaries.outcome_of(event),
         summary,
         raw,
-        core_events.verdict_of(event),
+        core_summaries.verdict_of(event),
         *request_of(event),
     )

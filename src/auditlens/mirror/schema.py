@@ -5,7 +5,7 @@ DDL compiled here, and the read-only query layer selects from these ``Table`` ob
 columns of ``entries``, ``users``, ``checkpoints``, ``tree_state`` and ``meta`` are the
 contract's, plus three derived columns of ``entries`` after ``raw`` (schema 2):
 
-- ``verdict``: :func:`auditlens.core.events.verdict_of` (``success``/``failure``/``denied``), so
+- ``verdict``: :func:`auditlens.core.summaries.verdict_of` (``success``/``failure``/``denied``), so
   the Outcome filter and sort answer "denied" from an index. ``outcome`` keeps the signed value.
 - ``ip`` and ``user_agent``: the event's ``request`` metadata, so the table can show where an
   event came from and "filter by this IP" is an index seek.

@@ -38,7 +38,7 @@ from pathlib import Path
 import orjson
 
 from auditlens.core.errors import Code, ExportRefusedError, Finding
-from auditlens.core.events import verdict_of
+from auditlens.core.summaries import verdict_of
 from auditlens.mirror.filter import EventFilter
 from auditlens.mirror.reader import MirrorReader
 from auditlens.mirror.store import open_readonly
@@ -128,7 +128,7 @@ class MirrorSnapshot:
         return found
 
     def _by_verdict(self, found: array[int], verdict: str) -> array[int]:
-        """Keep the indexes whose verdict (:func:`auditlens.core.events.verdict_of`) is ``verdict``.
+        """Keep the indexes whose verdict is ``verdict`` (:mod:`auditlens.core.summaries`).
 
         An export's ``outcome`` filter means the verdict (docs/evidence-format.md §7: refusals
         are neither successes nor failures), which is what the server attests and the verifier

@@ -30,8 +30,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 
-from auditlens.core.events import CATEGORIES, REFUSAL_TYPES, parse_timestamp, verdict_of
+from auditlens.core.events import CATEGORIES
 from auditlens.core.export_filter import PREFIX, is_prefix
+from auditlens.core.summaries import REFUSAL_TYPES, verdict_of
+from auditlens.core.timestamps import parse_timestamp
 from auditlens.server.schema import entries, organizations, users
 
 ATTESTATION_FORMAT = "auditlens-completeness/1"
@@ -154,7 +156,7 @@ def attest(conn: Connection, org_id: str, flt: dict[str, Any], tree_size: int) -
 def _verdict_window(verdict: str) -> Any:
     """A window reader for ``failure``/``denied``: which failures are refusals is in the body
     (its reason), so the candidates' bodies are read and classified by
-    :func:`auditlens.core.events.verdict_of`, the viewer's own rule."""
+    :func:`auditlens.core.summaries.verdict_of`, the viewer's own rule."""
 
     def window(conn: Connection, where: list[sa.ColumnElement[bool]]) -> tuple[int, bytes]:
         rows = conn.execute(
@@ -177,10 +179,9 @@ def _python_window(conn: Connection, where: list[sa.ColumnElement[bool]]) -> tup
 
     The driver's own cursor (same connection, same transaction) skips SQLAlchemy's row
     objects, and numpy interleaves the 8-byte big-endian indexes with the hashes in one copy:
-    per event, only the driver's tuple costs Python time.
+    per event, only the driver's tuple costs Python time. Without numpy (the viewer's bundle,
+    whose embedded demo server attests too) the same bytes are joined by the standard library.
     """
-    import numpy as np  # a dependency already (CSV export); imported when first attesting
-
     query = sa.select(entries.c.idx, entries.c.leaf_hash).where(*where).order_by(entries.c.idx)
     compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     params: Any = compiled.params
@@ -194,6 +195,10 @@ def _python_window(conn: Connection, where: list[sa.ColumnElement[bool]]) -> tup
         cursor.close()
     if not rows:
         return 0, b""
+    try:
+        import numpy as np  # the server extra; imported when first attesting
+    except ImportError:
+        return len(rows), b"".join([int(i).to_bytes(8, "big") + bytes(h) for i, h in rows])
     indexes, hashes = zip(*rows, strict=True)
     packed = np.empty(len(rows), dtype=[("index", ">u8"), ("hash", "V32")])
     packed["index"] = indexes

@@ -36,9 +36,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from auditlens.core.events import MAX_EVENT_BYTES, EventError, format_timestamp
+from auditlens.core.events import MAX_EVENT_BYTES, EventError
 from auditlens.core.merkle import CompactRange, leaf_hash
 from auditlens.core.tiles import TILE_HEIGHT
+from auditlens.core.timestamps import format_timestamp
 from auditlens.server.bulk_prepare import Prepared
 from auditlens.server.db import Database
 from auditlens.server.schema import checkpoints, entries, organizations, tree_nodes

@@ -17,7 +17,9 @@ from typing import Any, NamedTuple
 import orjson
 
 from auditlens.core.canonical import canonicalize_event
-from auditlens.core.events import EventError, category_of, format_timestamp, validate_submission
+from auditlens.core.events import EventError, category_of
+from auditlens.core.timestamps import format_timestamp
+from auditlens.core.validation import validate_submission
 
 __all__ = ["Prepared", "Stream", "prepare", "prepared", "prepared_in_subprocess"]
 

@@ -34,9 +34,10 @@ from sqlalchemy.engine import Connection
 
 from auditlens.core import note
 from auditlens.core.errors import Code, Finding, FormatError, VerificationError
-from auditlens.core.events import category_of, parse_timestamp
+from auditlens.core.events import category_of
 from auditlens.core.merkle import CompactRange, leaf_hash
 from auditlens.core.tiles import TILE_HEIGHT
+from auditlens.core.timestamps import parse_timestamp
 from auditlens.server.accounts import Organization
 from auditlens.server.schema import (
     RETENTION_EVENT,

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from auditlens.core.events import format_timestamp, validate_submission
 from auditlens.core.tiles import TILE_WIDTH
+from auditlens.core.timestamps import format_timestamp
+from auditlens.core.validation import validate_submission
 from auditlens.server.accounts import PLANS
 from auditlens.server.queries import first_index_at
 from auditlens.server.schema import RETENTION_EVENT, entries, organizations

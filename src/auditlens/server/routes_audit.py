@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from auditlens.core.errors import FormatError
-from auditlens.core.events import parse_timestamp
+from auditlens.core.timestamps import parse_timestamp
 from auditlens.server import accounts, models, queries
 from auditlens.server.deps import ReaderDep, StateDep
 from auditlens.server.models import problems

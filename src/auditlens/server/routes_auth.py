@@ -29,7 +29,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from auditlens.core.events import format_timestamp
+from auditlens.core.timestamps import format_timestamp
 from auditlens.server import accounts, models
 from auditlens.server.accounts import AccountError, Principal
 from auditlens.server.deps import (

@@ -60,16 +60,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from auditlens.core.canonical import canonicalize_event
-from auditlens.core.events import (
-    MAX_EVENT_BYTES,
-    EventError,
-    EventIdGenerator,
-    category_of,
-    format_timestamp,
-    validate_submission,
-)
+from auditlens.core.event_ids import EventIdGenerator
+from auditlens.core.events import MAX_EVENT_BYTES, EventError, category_of
 from auditlens.core.merkle import CompactRange, leaf_hash
 from auditlens.core.tiles import TILE_HEIGHT
+from auditlens.core.timestamps import format_timestamp
+from auditlens.core.validation import validate_submission
 from auditlens.server.db import Database
 from auditlens.server.problems import ProblemError
 from auditlens.server.schema import checkpoints, entries, organizations, tree_nodes

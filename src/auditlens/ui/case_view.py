@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from auditlens.core.events import format_timestamp
+from auditlens.core.timestamps import format_timestamp
 from auditlens.mirror.case_file import Annotation, CaseFile, CaseFileError, SavedSearch
 from auditlens.mirror.filter import EventFilter
 from auditlens.mirror.query_text import QueryError

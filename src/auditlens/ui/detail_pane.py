@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from auditlens.core.events import format_timestamp
+from auditlens.core.timestamps import format_timestamp
 from auditlens.mirror.records import EventRecord, Row
 from auditlens.ui import theme
 from auditlens.ui.json_view import JsonHighlighter, pretty_json

@@ -12,9 +12,8 @@ Decisions:
 - The selection is fixed when the dialog opens: a :class:`MirrorSnapshot` is opened in the
   background (it collects the matching indexes, so the count is exact) and the same snapshot is
   exported, so the number announced is the number written (the writer checks it again).
-- The size is an estimate from up to :data:`SAMPLE` events spread over the selection, formatted
-  as the chosen format would write them, plus the evidence (about 43 bytes per event and per
-  proof node). It is labelled "about".
+- The size is an estimate (:func:`auditlens.export.preview.estimate_bytes`: a sample rendered
+  as the chosen format writes it, plus the evidence). It is labelled "about".
 - Every export runs in the background with Cancel, whatever its size (the issue requires it
   above 10,000 events; a small one simply finishes at once). Cancel leaves no file: the writer
   writes to a temporary file and deletes it.
@@ -29,10 +28,9 @@ Decisions:
   attests N events …" or "Completeness is not attested: <why>" (offline copy, a filter the
   server cannot attest, a hand-picked selection of rows, which is recorded but has no filter to
   recount). There is no second, after-the-fact record.
-- Before the click, the dialog shows the filter as the window's chips (read-only: the selection
-  is fixed when the dialog opens) and forecasts the completeness: a condition the server will
-  not attest (an IP address, an email prefix; :func:`auditlens.export.record.attestation_limits`)
-  is marked on its chip, and the note says why and how to get an attested export.
+- Before the click, the dialog shows the filter as the window's chips and forecasts the
+  completeness (:mod:`auditlens.ui.export_forecast`); the outcome is shown by
+  :mod:`auditlens.ui.export_result`.
 - The path field is checked as the person types: a folder (``/``, ``~/``, an existing
   directory) asks for a file name instead of failing, a missing folder is named.
 - The dialog starts in the folder of the last successful export (kept in the application's
@@ -43,21 +41,17 @@ Decisions:
 
 from __future__ import annotations
 
-import math
 import os
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QDialog,
     QFileDialog,
-    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -70,14 +64,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from auditlens.core.completeness import Completeness
 from auditlens.core.errors import Finding, compress_ranges, format_ranges
-from auditlens.export.columns import CSV_COLUMNS, REQUIRED_COLUMN, flat_values
+from auditlens.export.columns import CSV_COLUMNS, REQUIRED_COLUMN
 from auditlens.export.layout import FORMATS, ExportFormat, sidecar_path
-from auditlens.export.record import RecordedNotAttestedError, RecordOutcome, attestation_limits
+from auditlens.export.preview import Prepared, estimate_bytes, prepare
+from auditlens.export.record import RecordOutcome
 from auditlens.export.writer import (
     Attester,
-    AttestRequest,
     ExportCancelledError,
     ExportOptions,
     ExportRefusedError,
@@ -85,10 +78,19 @@ from auditlens.export.writer import (
     export,
 )
 from auditlens.mirror.filter import EventFilter, filter_description
-from auditlens.mirror.snapshot import MirrorSnapshot
 from auditlens.ui import theme
-from auditlens.ui.filter_chips import FilterChip
-from auditlens.ui.filter_panel import filter_chips
+from auditlens.ui.export_forecast import (
+    completeness_forecast,
+    filter_chip_row,
+    unattested_parts,
+)
+from auditlens.ui.export_result import (
+    STYLE,
+    RecordWatch,
+    ResultPanel,
+    completeness_text,
+    human_size,
+)
 from auditlens.ui.resources import icon
 from auditlens.ui.tasks import Job, Progress, TaskRunner
 
@@ -96,66 +98,12 @@ LAST_FOLDER_KEY = "export/last_folder"
 """Where the folder of the last successful export is kept (the application's QSettings)."""
 DEFAULT_NAME = "auditlens-export.csv"
 
-SAMPLE = 200
-"""Events read to estimate the size of an export."""
-
-CHIP_PARTS: dict[str, str] = {"ip": "ip", "user_email": "user", "selected_rows": "rows"}
-"""The filter key each attestation limit concerns -> the chip that shows it."""
-OFFLINE = "not signed in to a server (an offline copy), so the export was not recorded."
-NOT_ATTESTED = "Completeness is not attested: "
-
-
-class RecordWatch:
-    """Wraps an :data:`Attester` to remember whether, and where, the server recorded the export.
-
-    The writer only says whether the export is attested; the window also wants to know that a
-    record was appended (a selection is recorded without attestation) to sync it into the table.
-    Called on the export thread; read on the GUI thread after the job has finished.
-    """
-
-    def __init__(self, attest: Attester) -> None:
-        self._attest = attest
-        self.index: int | None = None
-
-    def __call__(self, request: AttestRequest) -> Completeness:
-        try:
-            completeness = self._attest(request)
-        except RecordedNotAttestedError as exc:
-            self.index = exc.index
-            raise
-        self.index = completeness.index
-        return completeness
-
 
 FORMAT_LABELS: dict[ExportFormat, str] = {
     "csv": "CSV — spreadsheets, SIEM importers (+ evidence sidecar)",
     "json": "JSON — one document with the evidence inside",
     "ndjson": "NDJSON — one event per line (+ evidence sidecar)",
 }
-
-MONO = '"DejaVu Sans Mono", "Menlo", "Consolas", monospace'
-STYLE = f"""
-#ExportSummary {{ font-size: 11pt; font-weight: 600; }}
-#ExportNote {{ color: #51606f; }}
-#ExportResult {{
-    background: #eef7f1; border: 1px solid #b9dcc6; border-radius: 4px; padding: 10px;
-    color: #1e5a37;
-}}
-#ExportResult[state="cancelled"] {{
-    background: #fff4e5; border-color: #f0c987; color: #7a4b00;
-}}
-#ExportResult[state="refused"] {{
-    background: #fdecea; border: 2px solid #c62828; color: #8e1b1b;
-}}
-#ExportResult QLabel {{ color: #1d2733; }}
-#ExportDigest {{ font-family: {MONO}; font-size: 9pt; }}
-#ExportRecord {{ font-weight: 600; }}
-#ExportAttestNote {{ color: #1e5a37; }}
-#ExportAttestNote[attested="false"] {{ color: #7a4b00; }}
-#FilterChip[unattested="true"] {{ background: #fff4e5; border-color: #f0c987; }}
-#FilterChip[unattested="true"] QLabel {{ color: #7a4b00; }}
-#ExportRecord[attested="false"] {{ color: #7a4b00; }}
-"""
 
 
 @dataclass(frozen=True)
@@ -173,82 +121,6 @@ class ExportSource:
             return filter_description(self.selection)
         runs = format_ranges(compress_ranges(self.selection), 50)
         return {"selected_rows": len(self.selection), "indexes": runs}
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """An opened snapshot and the raw events sampled from it for the size estimate."""
-
-    snapshot: MirrorSnapshot
-    sample: tuple[bytes, ...]
-
-
-def prepare(source: ExportSource, sample: int = SAMPLE) -> Prepared:
-    """Open the snapshot (fixing the selection and count) and sample events for the estimate."""
-    snapshot = MirrorSnapshot(source.mirror_path, source.selection)
-    try:
-        count = snapshot.selected_count()
-        raws: list[bytes] = []
-        if count:
-            step = max(1, count // sample)
-            for n, idx in enumerate(snapshot.selected()):
-                if n % step:
-                    continue
-                for _, chunk in snapshot.entries(idx, idx + 1):
-                    raws.extend(chunk)
-                if len(raws) >= sample:
-                    break
-    except BaseException:
-        snapshot.close()
-        raise
-    return Prepared(snapshot, tuple(raws))
-
-
-def _csv_cell(text: str) -> int:
-    """Bytes of one CSV cell as pyarrow writes it (quoted, quotes doubled)."""
-    return len(text.encode()) + text.count('"') + 2
-
-
-def estimate_bytes(
-    fmt: ExportFormat,
-    count: int,
-    tree_size: int,
-    sample: Sequence[bytes],
-    columns: Sequence[str] = CSV_COLUMNS,
-) -> int:
-    """Roughly how many bytes an export of ``count`` events writes (data + evidence)."""
-    if count and sample:
-        if fmt == "csv":
-            per = 0
-            for raw in sample:
-                flat = flat_values(orjson.loads(raw), "someone@example.com")
-                cells = [_csv_cell(raw.decode())]
-                cells += [_csv_cell(flat.get(c) or "") for c in columns if c in flat]
-                if "index" in columns:
-                    cells.append(len(str(tree_size)))
-                per += sum(cells) + len(cells) + 1
-        else:
-            per = sum(len(raw) + 2 for raw in sample)
-        data = per * count // len(sample)
-    else:
-        data = 0
-    gaps = min(count + 1, max(tree_size - count, 0))
-    nodes = 0
-    if gaps:
-        average_gap = max(tree_size - count, 1) / gaps
-        nodes = int(gaps * max(1.0, math.log2(average_gap)))
-    evidence = 1_000 + 43 * count + 43 * nodes + 16 * gaps
-    return data + evidence
-
-
-def human_size(n: int) -> str:
-    """``1,234,567`` -> ``1.2 MB`` (decimal units, as file managers show them)."""
-    size = float(n)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
-        size /= 1000
-    return f"{n:,} bytes"  # pragma: no cover
 
 
 class ExportDialog(QDialog):
@@ -297,7 +169,7 @@ class ExportDialog(QDialog):
         self.scope.setWordWrap(True)
         layout.addWidget(self.summary)
         layout.addWidget(self.scope)
-        self.chips = self._filter_chips()
+        self.chips, self.chip_widgets = filter_chip_row(source.selection, self.unattested_parts())
         layout.addWidget(self.chips)
         self.attest_note = QLabel(self.completeness_forecast())
         self.attest_note.setObjectName("ExportAttestNote")
@@ -362,26 +234,9 @@ class ExportDialog(QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.progress_label)
 
-        self.result_frame = QFrame()
-        self.result_frame.setObjectName("ExportResult")
-        self.result_frame.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        result_layout = QVBoxLayout(self.result_frame)
-        result_layout.setSpacing(4)
-        self.result_title = QLabel()
-        self.result_title.setStyleSheet("font-weight: 700; font-size: 11pt;")
-        self.result_text = QLabel()
-        self.result_text.setWordWrap(True)
-        self.result_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.digest_label = QLabel()
-        self.digest_label.setObjectName("ExportDigest")
-        self.digest_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.record_label = QLabel()
-        self.record_label.setObjectName("ExportRecord")
-        self.record_label.setWordWrap(True)
-        self.record_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        for widget in (self.result_title, self.result_text, self.digest_label, self.record_label):
-            result_layout.addWidget(widget)
-        self.result_frame.setVisible(False)
+        self.result_frame = ResultPanel()
+        self.result_title, self.result_text = self.result_frame.title, self.result_frame.text
+        self.digest_label, self.record_label = self.result_frame.digest, self.result_frame.record
         layout.addWidget(self.result_frame)
         layout.addStretch(1)  # room the person adds by resizing goes here, not between rows
 
@@ -412,67 +267,21 @@ class ExportDialog(QDialog):
         # Collecting a million matching indexes takes seconds: show that something happens.
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
-        runner.submit(lambda: prepare(source), self._prepared, self._prepare_failed)
+        runner.submit(
+            lambda: prepare(source.mirror_path, source.selection),
+            self._prepared,
+            self._prepare_failed,
+        )
 
     # -- what is exported, and whether the server can attest it -------------------------------
 
     def unattested_parts(self) -> dict[str, str]:
         """``{chip part: why}`` for the conditions the server will not attest."""
-        limits = attestation_limits(self.source.filter_record)
-        return {CHIP_PARTS.get(key, key): why for key, why in limits.items()}
-
-    def _filter_chips(self) -> QWidget:
-        """The window's chips for this export's filter (read-only: the selection is fixed)."""
-        row = QWidget()
-        chip_layout = QHBoxLayout(row)
-        chip_layout.setContentsMargins(0, 0, 0, 0)
-        chip_layout.setSpacing(6)
-        selection = self.source.selection
-        if isinstance(selection, EventFilter):
-            parts = filter_chips(selection) or [("all", "All events")]
-        else:
-            n = len(selection)
-            parts = [("rows", f"{n:,} selected row" + ("" if n == 1 else "s"))]
-        limited = self.unattested_parts()
-        self.chip_widgets: list[FilterChip] = []
-        for part, text in parts:
-            chip = FilterChip(part, f"⚠ {text}" if part in limited else text, row)
-            chip.close_button.setVisible(False)
-            chip_inner = chip.layout()
-            if chip_inner is not None:
-                chip_inner.setContentsMargins(8, 1, 8, 1)
-            if part in limited:
-                chip.setProperty("unattested", True)
-                chip.setToolTip(f"Not attested: {limited[part]}")
-            chip_layout.addWidget(chip)
-            self.chip_widgets.append(chip)
-        chip_layout.addStretch(1)
-        return row
+        return unattested_parts(self.source.filter_record)
 
     def completeness_forecast(self) -> str:
         """What the export will say about its completeness, said before the person clicks."""
-        limited = self.unattested_parts()
-        if self.attest is None:
-            return (
-                "Completeness will not be attested: not signed in to a server (an offline "
-                "copy). Every event's inclusion is still proven."
-            )
-        if "rows" in limited:
-            return (
-                f"Completeness will not be attested: {limited['rows']}. The export is recorded "
-                "on the server as audit.exported. For an attested export, export the filter "
-                "instead (select a single row, or all)."
-            )
-        if limited:
-            return (
-                f"Completeness will not be attested: {'; '.join(limited.values())}, so the "
-                "export is not recorded either. Remove the marked condition in the window for "
-                "an attested export."
-            )
-        return (
-            "The server will record this export and attest that it holds every event matching "
-            "this filter."
-        )
+        return completeness_forecast(self.unattested_parts(), offline=self.attest is None)
 
     # -- choices ----------------------------------------------------------------------------------
 
@@ -734,14 +543,7 @@ class ExportDialog(QDialog):
     # -- results --------------------------------------------------------------------------------
 
     def _show_result(self, state: str, title: str, text: str) -> None:
-        self.result_frame.setProperty("state", state)
-        self.result_frame.style().unpolish(self.result_frame)
-        self.result_frame.style().polish(self.result_frame)
-        self.result_title.setText(title)
-        self.result_text.setText(text)
-        self.digest_label.setVisible(False)
-        self.record_label.setVisible(False)
-        self.result_frame.setVisible(True)
+        self.result_frame.show_outcome(state, title, text)
         self._fit()
 
     def _fit(self) -> None:
@@ -768,40 +570,12 @@ class ExportDialog(QDialog):
         self.refused.emit(finding)
 
     def _show_done(self, result: ExportResult) -> None:
-        noun = "event" if result.count == 1 else "events"
-        lines = [
-            f"{result.count:,} verified {noun} of {result.origin} (checkpoint size "
-            f"{result.tree_size:,}), in {result.seconds:.1f} s.",
-            f"File: {result.path} ({human_size(result.bytes)})",
-        ]
-        if result.evidence_path is not None:
-            lines.append(f"Evidence: {result.evidence_path}")
-        self._show_result("done", f"Exported {result.count:,} {noun}", "\n".join(lines))
-        self.digest_label.setText(f"SHA-256 {result.sha256}")
-        self.digest_label.setVisible(True)
-        attested = result.record_index is not None
-        if attested:
-            text = (
-                f"✔ Complete: the server attests {result.count:,} {noun} matching this filter "
-                f"at tree size {result.tree_size:,} (recorded as an audit.exported event at "
-                f"index {result.record_index:,})."
-            )
-        elif self.attest is None:
-            text = f"⚠ {NOT_ATTESTED}{OFFLINE}"
-        else:
-            text = f"⚠ {result.completeness_note}"
-        self.record_label.setProperty("attested", attested)
-        self.record_label.style().unpolish(self.record_label)
-        self.record_label.style().polish(self.record_label)
-        self.record_label.setText(text)
-        self.record_label.setVisible(True)
+        text = completeness_text(result, offline=self.attest is None)
+        self.result_frame.show_written(result, text)
         self._fit()
         index = self.record_watch.index if self.record_watch is not None else None
-        self._recorded(RecordOutcome(index is not None, text.lstrip("✔⚠ ")))
-
-    def _recorded(self, outcome: RecordOutcome) -> None:
-        self.record_outcome = outcome
-        self.recorded.emit(outcome)
+        self.record_outcome = RecordOutcome(index is not None, text.lstrip("✔⚠ "))
+        self.recorded.emit(self.record_outcome)
 
     # -- closing --------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from PySide6.QtCore import QPoint, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QToolTip, QWidget
 
-from auditlens.core.events import format_timestamp
+from auditlens.core.timestamps import format_timestamp
 from auditlens.mirror.filter import EventFilter
 from auditlens.mirror.pool import QueryScope
 from auditlens.mirror.reader import MirrorReader

@@ -47,7 +47,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from auditlens.core.events import format_timestamp
+from auditlens.core.timestamps import format_timestamp
 from auditlens.export.record import RecordOutcome
 from auditlens.export.writer import Attester
 from auditlens.mirror.filter import EventFilter

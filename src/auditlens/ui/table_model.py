@@ -12,7 +12,7 @@ The first page usually arrives before the count: the model then shows that page'
 and grows to the full count when it is known, so the table fills in milliseconds even when a
 broad count takes longer.
 
-The Outcome column shows the *verdict* (:func:`auditlens.core.events.verdict_of`): a refusal (a
+The Outcome column shows the *verdict* (:func:`auditlens.core.summaries.verdict_of`): a refusal (a
 denied approval, a login refused by policy) reads "denied" in amber, never a green "success" a
 manager would take for "it went through". Every cell's tooltip holds its full value, so a cut
 off id can always be read. IP address and user agent (the event's ``request``) are columns too,
@@ -40,7 +40,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon
 
-from auditlens.core.events import format_timestamp
+from auditlens.core.timestamps import format_timestamp
 from auditlens.mirror.filter import EventFilter, SortColumn
 from auditlens.mirror.pool import QueryCancelledError, QueryScope
 from auditlens.mirror.reader import MirrorReader

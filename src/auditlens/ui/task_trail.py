@@ -49,7 +49,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from auditlens.core.events import category_of, format_timestamp
+from auditlens.core.events import category_of
+from auditlens.core.timestamps import format_timestamp
 from auditlens.export.report import prepare_report, save_html
 from auditlens.export.report_html import PALETTE
 from auditlens.export.report_pdf import write_pdf

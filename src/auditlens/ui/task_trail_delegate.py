@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from auditlens.core.events import format_timestamp
+from auditlens.core.timestamps import format_timestamp
 from auditlens.export.report_html import PALETTE
 from auditlens.export.trail_story import Row, Step
 from auditlens.export.trail_story import format_duration as duration

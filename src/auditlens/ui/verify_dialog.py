@@ -36,7 +36,8 @@ from PySide6.QtWidgets import (
 )
 
 from auditlens.core.errors import FormatError
-from auditlens.export.verify import FileReport, render, verify_file
+from auditlens.export.commands import render
+from auditlens.export.verify import FileReport, verify_file
 from auditlens.ui import theme
 from auditlens.ui.resources import icon
 from auditlens.ui.tasks import TaskRunner

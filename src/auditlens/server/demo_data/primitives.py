@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 
-from auditlens.core.events import EventIdGenerator
+from auditlens.core.event_ids import EventIdGenerator
 from auditlens.server.demo_data.vocabulary import RUNTIME_AGENT, RUNTIME_NODES
 
 Submission = dict[str, object]
@@ -19,7 +19,7 @@ _ULID_DIGITS = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 def ulid(rng: random.Random, ts_ms: int) -> str:
     """Return a 26-character ULID for ``ts_ms`` whose 80 random bits are drawn from ``rng``.
 
-    The encoding is core's (:class:`~auditlens.core.events.EventIdGenerator`, minus its ``log_``
+    The encoding is core's (:class:`~auditlens.core.event_ids.EventIdGenerator`, minus its ``log_``
     prefix). A fresh generator per id always draws new bits: the monotonic counter a long-lived
     generator keeps within one millisecond would make ids made in the same millisecond depend on
     each other.

@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from auditlens.core.events import summarize, verdict_of
+from auditlens.core.summaries import summarize, verdict_of
 from auditlens.server.forwarding.destination import Batch, Record
 
 VERSION = "1.5.0"

@@ -27,7 +27,8 @@ from typing import Any
 
 import orjson
 
-from auditlens.core.events import format_timestamp, summarize, verdict_of
+from auditlens.core.summaries import summarize, verdict_of
+from auditlens.core.timestamps import format_timestamp
 from auditlens.server.forwarding.destination import (
     Batch,
     ConfigError,

@@ -22,7 +22,7 @@ import socket
 import ssl
 from typing import Any
 
-from auditlens.core.events import format_timestamp
+from auditlens.core.timestamps import format_timestamp
 from auditlens.server.forwarding.destination import Batch, ConfigError, RetryError
 
 KIND = "syslog"
