@@ -343,6 +343,45 @@ def _note_approval_step(
     return None
 
 
+def _timestamp_of(event: Mapping[str, object], fallback: int) -> int:
+    """The event's time; an unreadable one sits at the previous step's (order is the log's)."""
+    try:
+        return parse_timestamp(_text(event.get("timestamp")))
+    except ValueError:
+        return fallback
+
+
+def _kind_of(type_: str) -> StepKind:
+    if type_.startswith("task."):
+        return "task"
+    if type_ == "agent.action":
+        return "agent"
+    if type_.startswith("approval."):
+        return "approval"
+    return "other"
+
+
+def _note_cast(
+    body: Mapping[str, object],
+    user_id: str | None,
+    agent_id: str | None,
+    *,
+    people: list[str],
+    agents: list[str],
+    agent_names: dict[str, str],
+) -> None:
+    """Add the people and agents one step involves, in order of first appearance."""
+    for uid in (user_id, body.get("approver_id"), body.get("cancelled_by")):
+        if isinstance(uid, str) and uid not in people:
+            people.append(uid)
+    if agent_id is None:
+        return
+    if agent_id not in agents:
+        agents.append(agent_id)
+    if isinstance(body.get("agent_name"), str):
+        agent_names.setdefault(agent_id, str(body["agent_name"]))
+
+
 def build_story(
     task_id: str, events: Sequence[SourceEvent], emails: Mapping[str, str] | None = None
 ) -> TaskStory:
@@ -372,31 +411,14 @@ def build_story(
         body_obj = event.get("event")
         body: Mapping[str, object] = body_obj if isinstance(body_obj, Mapping) else {}
         type_ = _text(event.get("type"))
-        try:
-            ts = parse_timestamp(_text(event.get("timestamp")))
-        except ValueError:
-            ts = prev_ms or 0
+        ts = _timestamp_of(event, prev_ms or 0)
         if first_ms is None:
             first_ms = ts
-        kind: StepKind = (
-            "task"
-            if type_.startswith("task.")
-            else "agent"
-            if type_ == "agent.action"
-            else "approval"
-            if type_.startswith("approval.")
-            else "other"
-        )
+        kind = _kind_of(type_)
         raw_user, raw_agent = event.get("user_id"), event.get("agent_id")
         user_id = raw_user if isinstance(raw_user, str) else None
         agent_id = raw_agent if isinstance(raw_agent, str) else None
-        for uid in (user_id, body.get("approver_id"), body.get("cancelled_by")):
-            if isinstance(uid, str) and uid not in people:
-                people.append(uid)
-        if agent_id is not None and agent_id not in agents:
-            agents.append(agent_id)
-        if agent_id is not None and isinstance(body.get("agent_name"), str):
-            agent_names.setdefault(agent_id, str(body["agent_name"]))
+        _note_cast(body, user_id, agent_id, people=people, agents=agents, agent_names=agent_names)
         if type_ == "task.created":
             started_by = user_id
             source_of_task = _text(body.get("source")) or None
