@@ -308,42 +308,52 @@ class EventTableModel(QAbstractTableModel):
             return self._display(row, column)
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(row, column)
-        verdict = verdict_of_row(row)
-        marked = verdict in ("failure", "denied")
-        colours = theme.current()
+        if role == Qt.ItemDataRole.UserRole:
+            return row.idx
         if role == Qt.ItemDataRole.ForegroundRole:
-            if column == OUTCOME and marked:
-                failed = verdict == "failure"
-                return QBrush(QColor(colours.failure_text if failed else colours.denied_text))
-            missing = {
-                USER: row.user_id,
-                TASK: row.task_id,
-                AGENT: row.agent_id,
-                IP: row.ip,
-                USER_AGENT: row.user_agent,
-            }
-            if column in missing and missing[column] is None:
-                return QBrush(QColor(colours.muted))
-            return None
-        if role == Qt.ItemDataRole.BackgroundRole and column == OUTCOME and marked:
-            failed = verdict == "failure"
-            return QBrush(QColor(colours.failure_bg if failed else colours.denied_bg))
-        if role == Qt.ItemDataRole.DecorationRole and column == OUTCOME:
+            return self._foreground(row, column)
+        if column == OUTCOME:
+            return self._outcome_style(verdict_of_row(row), role)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == INDEX:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == HIGHLIGHT_ROLE and self._search and column not in (TIME, INDEX):
+            return list(highlight_spans(self._search, self._display(row, column))) or None
+        return None
+
+    def _foreground(self, row: Row, column: int) -> QBrush | None:
+        """A failure or refusal in its colour; a missing user, id or address greyed."""
+        colours = theme.current()
+        if column == OUTCOME:
+            verdict = verdict_of_row(row)
+            if verdict == "failure":
+                return QBrush(QColor(colours.failure_text))
+            return QBrush(QColor(colours.denied_text)) if verdict == "denied" else None
+        missing = {
+            USER: row.user_id,
+            TASK: row.task_id,
+            AGENT: row.agent_id,
+            IP: row.ip,
+            USER_AGENT: row.user_agent,
+        }
+        if column in missing and missing[column] is None:
+            return QBrush(QColor(colours.muted))
+        return None
+
+    def _outcome_style(self, verdict: str, role: int) -> Any:
+        """The Outcome cell's icon, and for a failure or refusal its background and bold."""
+        marked = verdict in ("failure", "denied")
+        if role == Qt.ItemDataRole.DecorationRole:
             if verdict == "denied":
                 return self._denied_icon
             return self._failure_icon if verdict == "failure" else self._success_icon
-        if role == Qt.ItemDataRole.FontRole and column == OUTCOME and marked:
+        if role == Qt.ItemDataRole.BackgroundRole and marked:
+            colours = theme.current()
+            failed = verdict == "failure"
+            return QBrush(QColor(colours.failure_bg if failed else colours.denied_bg))
+        if role == Qt.ItemDataRole.FontRole and marked:
             font = QFont()
             font.setBold(True)
             return font
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == INDEX:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.UserRole:
-            return row.idx
-        if role == HIGHLIGHT_ROLE:
-            if not self._search or column in (TIME, OUTCOME, INDEX):
-                return None
-            return list(highlight_spans(self._search, self._display(row, column))) or None
         return None
 
     def _display(self, row: Row, column: int) -> str:
