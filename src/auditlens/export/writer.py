@@ -80,6 +80,7 @@ from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 from auditlens import __version__
+from auditlens.core.checkpoint import Checkpoint
 from auditlens.core.completeness import Attestation, Completeness, check_completeness
 from auditlens.core.errors import Code, Finding, FormatError, VerificationError
 from auditlens.core.errors import ExportRefusedError as ExportRefusedError  # noqa: PLC0414
@@ -340,6 +341,43 @@ def _verify_and_write(
     return rehashed, stored_tiles
 
 
+def _check_options(options: ExportOptions, path: Path) -> None:
+    """ValueError naming the bad option, before anything is read or written."""
+    if options.format not in ("json", "ndjson", "csv"):
+        raise ValueError(f"unknown export format {options.format!r}; use json, ndjson or csv")
+    if options.format == "csv":
+        check_columns(options.columns)
+    if options.verify not in ("tiles", "full"):
+        raise ValueError(f"unknown verify mode {options.verify!r}; use tiles or full")
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory; give a file name")
+
+
+def _sink_for(out: HashingFile, options: ExportOptions, snapshot: LogSnapshot) -> Sink:
+    if options.format == "json":
+        return JsonSink(out)
+    if options.format == "ndjson":
+        return NdjsonSink(out)
+    return CsvSink(out, options.columns, snapshot.users(), options.bom)
+
+
+def _root_mismatch(cp: Checkpoint, rehashed: int, stored_tiles: int) -> str:
+    """Why the export is refused when the local copy does not hash to the signed root."""
+    if stored_tiles:
+        return (
+            f"the {rehashed:,} re-hashed entries of the local copy, with its stored "
+            f"hashes of {stored_tiles:,} other tile(s), do not hash to the root "
+            f"signed in checkpoint {cp.size} of {cp.origin}: the local copy (an "
+            "entry of the exported tiles, or a stored tile hash) was altered or "
+            "damaged"
+        )
+    return (
+        f"the {rehashed:,} entries of the local copy do not hash to the root "
+        f"signed in checkpoint {cp.size} of {cp.origin}: the local copy was "
+        "altered or damaged"
+    )
+
+
 def export(  # noqa: PLR0917 (``now`` is passed by position by existing callers)
     snapshot: LogSnapshot,
     options: ExportOptions,
@@ -361,14 +399,7 @@ def export(  # noqa: PLR0917 (``now`` is passed by position by existing callers)
     """
     started = time.perf_counter()
     path = Path(options.path)
-    if options.format not in ("json", "ndjson", "csv"):
-        raise ValueError(f"unknown export format {options.format!r}; use json, ndjson or csv")
-    if options.format == "csv":
-        check_columns(options.columns)
-    if options.verify not in ("tiles", "full"):
-        raise ValueError(f"unknown verify mode {options.verify!r}; use tiles or full")
-    if path.is_dir():
-        raise ValueError(f"{path} is a directory; give a file name")
+    _check_options(options, path)
     try:
         cp = verify_checkpoint(snapshot.checkpoint_note, snapshot.vkey, snapshot.origin)
     except VerificationError as exc:
@@ -382,13 +413,7 @@ def export(  # noqa: PLR0917 (``now`` is passed by position by existing callers)
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as f:
             out = HashingFile(f)
-            sink: Sink
-            if options.format == "json":
-                sink = JsonSink(out)
-            elif options.format == "ndjson":
-                sink = NdjsonSink(out)
-            else:
-                sink = CsvSink(out, options.columns, snapshot.users(), options.bom)
+            sink = _sink_for(out, options, snapshot)
             sink.begin()
             rehashed, stored_tiles = _verify_and_write(
                 snapshot,
@@ -403,21 +428,7 @@ def export(  # noqa: PLR0917 (``now`` is passed by position by existing callers)
             proof = builder.finish()
             del builder  # its copy of the leaf hashes: keep the peak memory down
             if proof.root != cp.root:
-                if stored_tiles:
-                    what = (
-                        f"the {rehashed:,} re-hashed entries of the local copy, with its stored "
-                        f"hashes of {stored_tiles:,} other tile(s), do not hash to the root "
-                        f"signed in checkpoint {cp.size} of {cp.origin}: the local copy (an "
-                        "entry of the exported tiles, or a stored tile hash) was altered or "
-                        "damaged"
-                    )
-                else:
-                    what = (
-                        f"the {rehashed:,} entries of the local copy do not hash to the root "
-                        f"signed in checkpoint {cp.size} of {cp.origin}: the local copy was "
-                        "altered or damaged"
-                    )
-                raise _refuse(Code.INCLUSION_FAILED, what)
+                raise _refuse(Code.INCLUSION_FAILED, _root_mismatch(cp, rehashed, stored_tiles))
             if sink.count != total:
                 code = Code.EVENT_INSERTED if sink.count > total else Code.EVENT_MISSING
                 raise _refuse(code, f"expected {total:,} events but {sink.count:,} matched")
