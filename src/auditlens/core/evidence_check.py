@@ -153,63 +153,12 @@ def match_events(
     recorded = evidence.leaf_hashes
     if leaves == recorded and not unreadable:
         return []
-    n = len(leaves) // HASH_SIZE
     m = evidence.count
     indexes = evidence.index_array()
-    by_hash: dict[bytes, int] = {}
-    for q in range(m):
-        by_hash.setdefault(recorded[q * HASH_SIZE : (q + 1) * HASH_SIZE], q)
-    used = bytearray(m)
-    matched: list[int] = [-1] * n
-    duplicates: list[tuple[int, int]] = []
-    lone: list[int] = []
-    for p in range(n):
-        q = -1 if p in unreadable else by_hash.get(leaves[p * HASH_SIZE : (p + 1) * HASH_SIZE], -1)
-        if q < 0:
-            lone.append(p)
-        elif used[q]:
-            duplicates.append((p, q))
-        else:
-            used[q] = 1
-            matched[p] = q
-    findings: list[Finding] = []
-
-    # Reordering: the matched records, in file order, must rise.
-    order = [q for q in matched if q >= 0]
-    rising = sorted(order)
-    out_of_place = [indexes[q] for q, s in zip(order, rising, strict=True) if q != s]
-    if out_of_place:
-        findings.append(
-            Finding.at(
-                Code.EVENT_REORDERED,
-                f"{len(out_of_place)} event(s) are not in log order: each is authentic, but "
-                "the file lists them in another order than the log",
-                out_of_place,
-            )
-        )
-
-    # Pair each lone event with a free record between its matched neighbours' records.
+    matched, used, duplicates, lone = _match_by_hash(leaves, recorded, m, unreadable)
+    findings = _reordered(matched, indexes)
     free = [q for q in range(m) if not used[q]]
-    prev_q = [-1] * n
-    last = -1
-    for p in range(n):
-        prev_q[p] = last
-        if matched[p] >= 0:
-            last = matched[p]
-    next_q = [m] * n
-    last = m
-    for p in range(n - 1, -1, -1):
-        next_q[p] = last
-        if matched[p] >= 0:
-            last = matched[p]
-    modified: list[tuple[int, int]] = []
-    inserted: list[int] = []
-    for p in lone:
-        lo = bisect_right(free, prev_q[p])
-        if lo < len(free) and free[lo] < next_q[p]:
-            modified.append((p, free.pop(lo)))
-        else:
-            inserted.append(p)
+    modified, inserted = _pair_lone_events(matched, lone, free, m)
     if modified:
         parts = []
         for p, q in modified[:5]:
@@ -251,6 +200,78 @@ def match_events(
             )
         )
     return findings
+
+
+def _match_by_hash(
+    leaves: bytes, recorded: bytes, m: int, unreadable: Mapping[int, str]
+) -> tuple[list[int], bytearray, list[tuple[int, int]], list[int]]:
+    """Each file position's record (by leaf hash value; -1 when none), which records were
+    used, the second copies ``(position, record)`` and the positions with no record."""
+    n = len(leaves) // HASH_SIZE
+    by_hash: dict[bytes, int] = {}
+    for q in range(m):
+        by_hash.setdefault(recorded[q * HASH_SIZE : (q + 1) * HASH_SIZE], q)
+    used = bytearray(m)
+    matched: list[int] = [-1] * n
+    duplicates: list[tuple[int, int]] = []
+    lone: list[int] = []
+    for p in range(n):
+        q = -1 if p in unreadable else by_hash.get(leaves[p * HASH_SIZE : (p + 1) * HASH_SIZE], -1)
+        if q < 0:
+            lone.append(p)
+        elif used[q]:
+            duplicates.append((p, q))
+        else:
+            used[q] = 1
+            matched[p] = q
+    return matched, used, duplicates, lone
+
+
+def _reordered(matched: Sequence[int], indexes: Sequence[int]) -> list[Finding]:
+    """The matched records, in file order, must rise; those out of place are reordered."""
+    order = [q for q in matched if q >= 0]
+    rising = sorted(order)
+    out_of_place = [indexes[q] for q, s in zip(order, rising, strict=True) if q != s]
+    if not out_of_place:
+        return []
+    return [
+        Finding.at(
+            Code.EVENT_REORDERED,
+            f"{len(out_of_place)} event(s) are not in log order: each is authentic, but "
+            "the file lists them in another order than the log",
+            out_of_place,
+        )
+    ]
+
+
+def _pair_lone_events(
+    matched: Sequence[int], lone: Sequence[int], free: list[int], m: int
+) -> tuple[list[tuple[int, int]], list[int]]:
+    """Pair each lone event with a free record between its matched neighbours' records (an
+    edited event, ``(position, record)``); the others were inserted. Paired records leave
+    ``free``, which then holds the missing ones."""
+    n = len(matched)
+    prev_q = [-1] * n
+    last = -1
+    for p in range(n):
+        prev_q[p] = last
+        if matched[p] >= 0:
+            last = matched[p]
+    next_q = [m] * n
+    last = m
+    for p in range(n - 1, -1, -1):
+        next_q[p] = last
+        if matched[p] >= 0:
+            last = matched[p]
+    modified: list[tuple[int, int]] = []
+    inserted: list[int] = []
+    for p in lone:
+        lo = bisect_right(free, prev_q[p])
+        if lo < len(free) and free[lo] < next_q[p]:
+            modified.append((p, free.pop(lo)))
+        else:
+            inserted.append(p)
+    return modified, inserted
 
 
 def verify_evidence(
