@@ -14,14 +14,14 @@ import csv
 import hashlib
 import io
 from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 
 from auditlens import __version__
 from auditlens.core.errors import Code, Finding, compress_ranges, format_ranges
-from auditlens.core.evidence import Evidence
+from auditlens.core.evidence import DataFile, Evidence
 from auditlens.core.evidence_check import Report
 from auditlens.export.columns import CSV_COLUMNS, DERIVED, derived_cells, neutralize
 from auditlens.export.read_events import EventLeaves, Reading, filter_check_of
@@ -107,6 +107,75 @@ def _picker(positions: Sequence[int]) -> Callable[[Sequence[str]], tuple[str, ..
     return lambda row: tuple(row[n] for n in positions)
 
 
+def _usable_header(
+    report: Report, path: Path, header: list[str] | None, df: DataFile | None
+) -> bool:
+    """Whether ``header`` is an auditlens CSV header (findings say what differs)."""
+    if header is None or "canonical_json" not in header:
+        report.add(
+            Finding.at(
+                Code.FILE_MODIFIED,
+                f"{path.name} has no canonical_json column: it is not an auditlens "
+                "CSV export (or its header was edited)",
+            )
+        )
+        report.step("file format", "failed", "no canonical_json column")
+        return False
+    if df is not None and tuple(header) != df.columns:
+        report.add(
+            Finding.at(
+                Code.FILE_MODIFIED,
+                f"the CSV header {header} differs from the exported columns {list(df.columns)}",
+            )
+        )
+    _check_header(report, header)
+    return True
+
+
+def _check_rows(
+    reader: Iterator[list[str]],
+    header: list[str],
+    events: EventLeaves,
+    cells: _CsvCells,
+    users: Mapping[str, str],
+) -> None:
+    """Each row's event into ``events``, and each flattened cell that disagrees with the
+    event's canonical JSON into ``cells`` (reported once the evidence has matched the rows)."""
+    cj = header.index("canonical_json")
+    ix = header.index("index") if "index" in header else -1
+    checked = [(n, c, DERIVED.index(c)) for n, c in enumerate(header) if c in DERIVED]
+    file_cells = _picker([n for n, _, _ in checked])
+    want_cells = _picker([at for _, _, at in checked])
+    em = header.index("user_email") if "user_email" in header else -1
+    cells.has_email = em >= 0
+    width = len(header)
+    for row in reader:
+        position = events.count
+        if len(row) != width:
+            events.add_unreadable(f"row has {len(row)} cells, header has {width}")
+            cells.claimed_index.append(-1)
+            continue
+        obj = events.add(row[cj].encode("utf-8"))
+        claimed = -1
+        if ix >= 0:
+            claimed = _index_cell(row[ix])
+            if claimed < 0:
+                cells.bad_index_text[position] = row[ix]
+        cells.claimed_index.append(claimed)
+        if obj is None:
+            continue
+        expected = derived_cells(obj)
+        if file_cells(row) != want_cells(expected):
+            cells.bad[position] = [
+                (name, row[n], expected[at]) for n, name, at in checked if row[n] != expected[at]
+            ]
+        if em >= 0:
+            user_id = obj.get("user_id")
+            want = users.get(user_id, "") if isinstance(user_id, str) else ""
+            if row[em] != neutralize(want):
+                cells.bad_email[position] = (row[em], want)
+
+
 def read_csv(path: Path, evidence: Evidence, report: Report) -> Reading | None:
     """Read a CSV data file; None when it is not a readable auditlens CSV (findings say why)."""
     events = EventLeaves(check=filter_check_of(evidence), known=evidence.leaf_hashes)
@@ -121,60 +190,10 @@ def read_csv(path: Path, evidence: Evidence, report: Report) -> Reading | None:
         reader = csv.reader(text, strict=True)
         try:
             header = next(reader, None)
-            if header is None or "canonical_json" not in header:
-                report.add(
-                    Finding.at(
-                        Code.FILE_MODIFIED,
-                        f"{path.name} has no canonical_json column: it is not an auditlens "
-                        "CSV export (or its header was edited)",
-                    )
-                )
-                report.step("file format", "failed", "no canonical_json column")
+            if not _usable_header(report, path, header, df):
                 return None
-            if df is not None and tuple(header) != df.columns:
-                report.add(
-                    Finding.at(
-                        Code.FILE_MODIFIED,
-                        f"the CSV header {header} differs from the exported columns "
-                        f"{list(df.columns)}",
-                    )
-                )
-            _check_header(report, header)
-            cj = header.index("canonical_json")
-            ix = header.index("index") if "index" in header else -1
-            checked = [(n, c, DERIVED.index(c)) for n, c in enumerate(header) if c in DERIVED]
-            file_cells = _picker([n for n, _, _ in checked])
-            want_cells = _picker([at for _, _, at in checked])
-            em = header.index("user_email") if "user_email" in header else -1
-            cells.has_email = em >= 0
-            width = len(header)
-            for row in reader:
-                position = events.count
-                if len(row) != width:
-                    events.add_unreadable(f"row has {len(row)} cells, header has {width}")
-                    cells.claimed_index.append(-1)
-                    continue
-                obj = events.add(row[cj].encode("utf-8"))
-                claimed = -1
-                if ix >= 0:
-                    claimed = _index_cell(row[ix])
-                    if claimed < 0:
-                        cells.bad_index_text[position] = row[ix]
-                cells.claimed_index.append(claimed)
-                if obj is None:
-                    continue
-                expected = derived_cells(obj)
-                if file_cells(row) != want_cells(expected):
-                    cells.bad[position] = [
-                        (name, row[n], expected[at])
-                        for n, name, at in checked
-                        if row[n] != expected[at]
-                    ]
-                if em >= 0:
-                    user_id = obj.get("user_id")
-                    want = users.get(user_id, "") if isinstance(user_id, str) else ""
-                    if row[em] != neutralize(want):
-                        cells.bad_email[position] = (row[em], want)
+            assert header is not None  # _usable_header said so
+            _check_rows(reader, header, events, cells, users)
         except UnicodeDecodeError as exc:
             report.add(Finding.at(Code.FILE_MODIFIED, f"{path.name} is not valid UTF-8: {exc}"))
             report.step("file format", "failed", "not UTF-8")
@@ -201,13 +220,12 @@ def read_csv(path: Path, evidence: Evidence, report: Report) -> Reading | None:
     )
 
 
-def _report_cells(
-    report: Report, evidence: Evidence, events: EventLeaves, cells: _CsvCells, made_by: str
-) -> None:
-    """Turn cell disagreements into findings at the log index of the row's (authentic) event."""
+def _index_lookup(
+    evidence: Evidence, events: EventLeaves, aligned: bool
+) -> Callable[[int], int | None]:
+    """The log index of the event at a file position (None: no authentic event there)."""
     indexes = evidence.index_array()
     leaves = evidence.leaf_hashes
-    aligned = bytes(events.leaves) == leaves  # the normal case: row p is exported event p
     by_leaf: dict[bytes, int] = {}
 
     def index_of(position: int) -> int | None:
@@ -218,6 +236,33 @@ def _report_cells(
                 by_leaf[leaves[q * 32 : (q + 1) * 32]] = indexes[q]
         return by_leaf.get(bytes(events.leaves[position * 32 : (position + 1) * 32]))
 
+    return index_of
+
+
+def _wrong_index_claims(
+    cells: _CsvCells, index_of: Callable[[int], int | None]
+) -> tuple[list[int], list[str]]:
+    """Rows whose ``index`` cell names another log index than their event's."""
+    rows: list[int] = []
+    lines: list[str] = []
+    for position, claimed in enumerate(cells.claimed_index):
+        if claimed == -1:
+            continue
+        idx = index_of(position)
+        if idx is not None and claimed != idx:
+            rows.append(idx)
+            said = cells.bad_index_text.get(position, str(claimed))
+            lines.append(f"row {position + 2}: index column says {said!r}, the event is {idx}")
+    return rows, lines
+
+
+def _report_cells(
+    report: Report, evidence: Evidence, events: EventLeaves, cells: _CsvCells, made_by: str
+) -> None:
+    """Turn cell disagreements into findings at the log index of the row's (authentic) event."""
+    indexes = evidence.index_array()
+    aligned = bytes(events.leaves) == evidence.leaf_hashes  # normal: row p is exported event p
+    index_of = _index_lookup(evidence, events, aligned)
     bad_rows: list[int] = []
     lines: list[str] = []
     summary_only = True
@@ -232,15 +277,11 @@ def _report_cells(
     claims_agree = aligned and (
         cells.claimed_index == indexes or not any(c != -1 for c in cells.claimed_index)
     )
-    for position, claimed in enumerate([] if claims_agree else cells.claimed_index):
-        if claimed == -1:
-            continue
-        idx = index_of(position)
-        if idx is not None and claimed != idx:
-            bad_rows.append(idx)
-            summary_only = False
-            said = cells.bad_index_text.get(position, str(claimed))
-            lines.append(f"row {position + 2}: index column says {said!r}, the event is {idx}")
+    if not claims_agree:
+        claimed_rows, claimed_lines = _wrong_index_claims(cells, index_of)
+        bad_rows += claimed_rows
+        lines += claimed_lines
+        summary_only &= not claimed_rows
     if bad_rows:
         note = ""
         if summary_only and made_by != __version__:
