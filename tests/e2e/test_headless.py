@@ -60,7 +60,9 @@ def sync_export_verify(env: dict[str, str], server: DemoProcess, out: Path, *ext
     """The investigator's whole flow, each step its own process."""
     synced = run_cli(env, "sync", "--server", server.url, "--quiet", *extra)
     assert "auditlens.local/acme" in synced.stdout
-    exported = run_cli(env, "export", "--server", server.url, "--format", "json", "--out", str(out))
+    exported = run_cli(
+        env, "export", "--server", server.url, "--format", "json", "--out", str(out), *extra
+    )
     assert "Recorded as an audit.exported event" in exported.stdout, exported.stdout
     verified = run_cli(env, "verify", str(out), "--vkey", server.vkey, "--json")
     report = json.loads(verified.stdout)
@@ -134,14 +136,15 @@ def test_both_variables_set_is_an_error_not_a_guess(server: DemoProcess, tmp_pat
     assert "AUDITLENS_API_KEY" in done.stderr and "AUDITLENS_TOKEN" in done.stderr
 
 
-def test_an_api_key_file_carries_login_and_sync(server: DemoProcess, tmp_path: Path) -> None:
+def test_an_api_key_file_carries_the_whole_flow(server: DemoProcess, tmp_path: Path) -> None:
+    """Login, sync and an export recorded on the server: it verifies as attested complete."""
     env = keyless(tmp_path)
     key_file = tmp_path / "read.key"
     key_file.write_text(read_api_key(server) + "\n", encoding="utf-8")
     args = ("--api-key-file", str(key_file))
     done = run_cli(env, "login", "--server", server.url, "--vkey", server.vkey, *args)
     assert "Nothing was stored" in done.stdout
-    run_cli(env, "sync", "--server", server.url, "--quiet", *args)
+    sync_export_verify(env, server, tmp_path / "export.json", *args)
     assert run_cli(env, "sync", "--server", server.url, check=None).returncode == 2
     missing = run_cli(env, "sync", "--server", server.url, "--api-key-file", "nope", check=2)
     assert "nope" in missing.stderr

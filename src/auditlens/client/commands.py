@@ -99,7 +99,7 @@ without an OS keyring (servers, schedulers), choose one:
   --credentials-file      keep the session in <config dir>/credentials.json (mode 0600)
   AUDITLENS_API_KEY=KEY   a read API key in the environment of every command (or
   AUDITLENS_TOKEN=TOKEN   a session token); login then only pins the log
-  --api-key-file FILE     read the API key from FILE (login and sync); nothing is stored
+  --api-key-file FILE     read the API key from FILE (login, sync, export); nothing is stored
 """
 
 
@@ -109,17 +109,6 @@ def _api_key_file_option(parser: Any) -> None:
         type=Path,
         help="read a read API key from this file (first line) instead of the keyring",
     )
-
-
-def _read_key_file(path: Path) -> str:
-    """The first line of ``path``; ValueError naming the file when it is unreadable or empty."""
-    try:
-        key = path.read_text(encoding="utf-8").strip().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"Cannot read the API key file {path}: {exc}") from None
-    if not key or not key[0].strip():
-        raise ValueError(f"The API key file {path} is empty")
-    return key[0].strip()
 
 
 def _tls_options(parser: argparse.ArgumentParser) -> None:
@@ -176,6 +165,7 @@ def run_login(args: argparse.Namespace) -> int:
         ENV_TOKEN,
         CredentialStore,
         environment_credential,
+        read_api_key_file,
     )
     from auditlens.client.errors import ApiError
     from auditlens.client.paths import config_dir
@@ -208,7 +198,7 @@ def run_login(args: argparse.Namespace) -> int:
             )
         elif args.api_key or args.api_key_file:
             key = (
-                _read_key_file(args.api_key_file)
+                read_api_key_file(args.api_key_file)
                 if args.api_key_file
                 else _read_secret("API key: ", sys.stdin)
             )
@@ -401,7 +391,11 @@ class _Printer:
 
 
 def run_sync(args: argparse.Namespace) -> int:
-    from auditlens.client.credentials import StoredCredential, api_key_account
+    from auditlens.client.credentials import (
+        StoredCredential,
+        api_key_account,
+        read_api_key_file,
+    )
     from auditlens.client.errors import ApiError
     from auditlens.client.session import NotSignedInError, resume
     from auditlens.client.sync import SyncStatus
@@ -411,7 +405,7 @@ def run_sync(args: argparse.Namespace) -> int:
         server = _pick_server(args.server)
         credential = None
         if args.api_key_file is not None:
-            key = _read_key_file(args.api_key_file)
+            key = read_api_key_file(args.api_key_file)
             credential = StoredCredential(server, api_key_account(key), "api_key", key)
         session = resume(server, verify_tls=_verify(args), credential=credential)
     except VerificationError as exc:

@@ -18,8 +18,8 @@ looked up in this order by :meth:`CredentialStore.load`:
    (``auditlens login --credentials-file``), mode 0600 in a 0700 directory. It holds bearer
    secrets in plain text: anyone who can read it as that user can read the audit log.
 
-(``--api-key-file FILE`` on ``login`` and ``sync`` is the fourth: the command reads the key from
-the file each time; nothing here is involved.)
+(``--api-key-file FILE`` on ``login``, ``sync``, ``export`` and ``case-export`` is the fourth: the
+command reads the key from the file each time; nothing here is involved.)
 
 When no keyring backend works (the ``fail``/``null`` backends, or a backend that raises, as on a
 headless Linux box without a Secret Service), the store keeps credentials in this process's
@@ -88,6 +88,20 @@ class StoredCredential:
 def api_key_account(key: str) -> str:
     """The account name under which an API key is stored: ``key:`` + its non-secret prefix."""
     return "key:" + key[:12]
+
+
+def read_api_key_file(path: Path) -> str:
+    """The API key in ``path`` (its first line): ``--api-key-file`` on login, sync and export.
+
+    ValueError naming the file when it is unreadable or empty, so the command can say which.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").strip().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"Cannot read the API key file {path}: {exc}") from None
+    if not lines or not lines[0].strip():
+        raise ValueError(f"The API key file {path} is empty")
+    return lines[0].strip()
 
 
 def environment_credential(server_url: str) -> StoredCredential | None:

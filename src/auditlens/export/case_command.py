@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from auditlens.export.commands import add_api_key_file_option
+
 
 def register(subparsers: Any) -> None:
     """Add the ``case-export`` sub-command."""
@@ -32,6 +34,7 @@ def register(subparsers: Any) -> None:
     where.add_argument("--mirror", type=Path, help="the mirror file whose case to export")
     case.add_argument("--format", default="json", choices=("csv", "json", "ndjson"))
     case.add_argument("--out", required=True, type=Path, help="the file to write")
+    add_api_key_file_option(case)
     case.add_argument(
         "--no-record", action="store_true", help="do not record the export on the server"
     )
@@ -50,7 +53,11 @@ def run_case_export(args: argparse.Namespace) -> int:
         case_path = case_path_for(path)
         if not case_path.exists():
             raise ValueError(f"{path} has no case file ({case_path}): star or note events first")
-        attest = _attester(server) if server is not None and not args.no_record else None
+        attest = (
+            _attester(server, args.api_key_file)
+            if server is not None and not args.no_record
+            else None
+        )
         case = CaseFile(case_path)
         try:
             options = ExportOptions(format=args.format, path=args.out, filter={})

@@ -133,6 +133,7 @@ def register(subparsers: Any) -> None:
     )
     export.add_argument("--bom", action="store_true", help="CSV: start with a UTF-8 BOM")
     export.add_argument("--columns", help="CSV: comma-separated columns (canonical_json always)")
+    add_api_key_file_option(export)
     export.add_argument(
         "--no-record",
         action="store_true",
@@ -147,6 +148,16 @@ def register(subparsers: Any) -> None:
         "default) or every entry of the mirror (full)",
     )
     export.set_defaults(handler=run_export)
+
+
+def add_api_key_file_option(parser: Any) -> None:
+    """``--api-key-file``: record the export with this key (headless machines, no keyring)."""
+    parser.add_argument(
+        "--api-key-file",
+        type=Path,
+        help="record the export with the read API key in this file (first line) instead of "
+        "the stored sign-in (for machines without a keyring)",
+    )
 
 
 def _read_vkey(args: argparse.Namespace) -> str | None:
@@ -301,7 +312,11 @@ def run_export(args: argparse.Namespace) -> int:
             verify=args.verify,
         )
         cancel = threading.Event()
-        attest = _attester(server) if server is not None and not args.no_record else None
+        attest = (
+            _attester(server, args.api_key_file)
+            if server is not None and not args.no_record
+            else None
+        )
         with MirrorSnapshot(path, event_filter) as snapshot:
             result = export(snapshot, options, cancel=cancel, attest=attest)
     except ExportRefusedError as exc:
@@ -320,12 +335,18 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _attester(server: str) -> Any:
-    """Record the export on ``server`` and carry its completeness record in the evidence."""
+def _attester(server: str, api_key_file: Path | None) -> Any:
+    """Record the export on ``server`` and carry its completeness record in the evidence.
+
+    The key in ``api_key_file`` when given (ValueError naming the file if it cannot be read),
+    else the credential ``login`` stored or the environment gives.
+    """
     from auditlens.client.api import AuditApiClient
-    from auditlens.client.credentials import CredentialStore
+    from auditlens.client.credentials import CredentialStore, read_api_key_file
     from auditlens.export.record import attester
 
+    if api_key_file is not None:
+        return attester(AuditApiClient(server, read_api_key_file(api_key_file)))
     cred = CredentialStore().load(server)
     return attester(AuditApiClient(server, cred.secret if cred is not None else None))
 
