@@ -133,6 +133,24 @@ def test_within_n_minutes_keeps_the_events_around_this_one(
     menu.close()
 
 
+def test_any_number_of_minutes_is_chosen_in_the_menu_itself(
+    window: MainWindow, qtbot: QtBot
+) -> None:
+    from PySide6.QtWidgets import QPushButton, QSpinBox
+
+    position, row = a_rich_row(window)
+    menu = row_menu(window, position)
+    spin = next(s for s in menu.findChildren(QSpinBox) if s.objectName() == "pivot-agent-minutes")
+    show = next(b for b in menu.findChildren(QPushButton) if b.objectName() == "pivot-agent-custom")
+    spin.setValue(3)
+    qtbot.mouseClick(show, Qt.MouseButton.LeftButton)
+    low, high = row.ts - 3 * MINUTE_MS, row.ts + 3 * MINUTE_MS
+    settle(qtbot, window, EventFilter(since_ms=low, until_ms=high + 1, agent_id=row.agent_id))
+    assert row.idx in {r.idx for r in loaded_rows(window)}
+    assert all(low <= r.ts <= high and r.agent_id == row.agent_id for r in loaded_rows(window))
+    assert not menu.isVisible()
+
+
 def test_just_before_and_after_shows_the_neighbours_in_log_order_with_the_event_selected(
     window: MainWindow, qtbot: QtBot
 ) -> None:

@@ -26,7 +26,15 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QPoint
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+    QWidgetAction,
+)
 
 from auditlens.mirror.filter import EventFilter
 from auditlens.mirror.records import EventRecord, Row
@@ -37,6 +45,7 @@ if TYPE_CHECKING:
 MINUTE_MS = 60_000
 #: The ±N minute windows offered in each "Same …" submenu.
 WINDOW_MINUTES = (1, 5, 10, 30, 60)
+MAX_WINDOW_MINUTES = 7 * 24 * 60  # a week either side; beyond that, All time reads better
 #: Entries shown on each side by "Just before and after".
 NEIGHBOUR_COUNTS = (10, 25, 100)
 #: Payload fields that name a credential or session: (field, what the menu calls it).
@@ -158,7 +167,39 @@ class Pivots(QObject):
             action.setObjectName(f"pivot-{kind}-{minutes}")
             narrowed = around(f, ts, minutes)
             action.triggered.connect(lambda _=False, g=narrowed: self.apply(g))
+        sub.addAction(self._any_window(sub, kind, f, ts))
         return sub
+
+    def _any_window(self, sub: QMenu, kind: str, f: EventFilter, ts: int) -> QWidgetAction:
+        """ "Within ± [N] min [Show]": any N, chosen in the menu itself (Enter shows it too)."""
+        row = QWidget(sub)
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(24, 2, 8, 2)
+        layout.addWidget(QLabel("Within ±", row))
+        spin = QSpinBox(row)
+        spin.setObjectName(f"pivot-{kind}-minutes")
+        spin.setAccessibleName("Minutes either side of the event")
+        spin.setRange(1, MAX_WINDOW_MINUTES)
+        spin.setValue(15)
+        spin.setSuffix(" min")
+        layout.addWidget(spin)
+        show = QPushButton("Show", row)
+        show.setObjectName(f"pivot-{kind}-custom")
+        show.setAccessibleName("Show the events within that many minutes")
+        layout.addWidget(show)
+        action = QWidgetAction(sub)
+        action.setDefaultWidget(row)
+
+        def chosen() -> None:
+            sub.close()
+            parent = sub.parentWidget()
+            if isinstance(parent, QMenu):
+                parent.close()
+            self.apply(around(f, ts, spin.value()))
+
+        show.clicked.connect(chosen)
+        spin.editingFinished.connect(lambda: chosen() if spin.hasFocus() else None)
+        return action
 
     def _add_neighbours(self, menu: QMenu, row: Row) -> None:
         sub = menu.addMenu("Just before and after this event")
