@@ -2,7 +2,9 @@
 
 Workload: the cached viewer mirror of ``bench/viewer.py`` (1,000,000 demo events; pass another
 path as the first argument), the whole span in 120 buckets (what the strip shows for "All
-time"), then a one-day span in 96 buckets, for filters of each kind the sidebar builds.
+time"), then a one-day span in 96 buckets, for filters of each kind the sidebar and the query
+bar build: fields, prefixes, an exclusion, and free-text searches (whose hits the full-text
+index gives; their rows are read to group them).
 Prints milliseconds; asserts nothing.
 """
 
@@ -36,6 +38,12 @@ def main() -> None:
         "auth + approval": EventFilter(types=frozenset({"auth", "approval"})),
         "one IP": EventFilter(ip=some.ip),
         "user prefix": EventFilter(user_email=(email or "a")[:2] + "*"),
+        "one task": EventFilter(task_id=some.task_id),
+        "one agent": EventFilter(agent_id=some.agent_id),
+        "all but one user": EventFilter(exclude=frozenset({("user", email or "a")})),
+        "search: a rare word": EventFilter(text='"ERR_NAME_NOT_RESOLVED"'),
+        "search: a common word": EventFilter(text="browser"),
+        "search + failures": EventFilter(text="browser", outcome="failure"),
     }
     spans = {
         "whole span / 120": (first, (last - first) // 120 + 1, 120),
