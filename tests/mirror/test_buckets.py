@@ -134,3 +134,7 @@ def test_a_searchs_buckets_count_its_hits_not_the_whole_filter(
     assert sum(buckets.total) == reader.count(f)
     if f.text != "zzzznothingmatches":
         assert hits, "the search should find demo events"
+    # A narrower strip (a zoomed day) counts only the hits inside it, bucket for bucket.
+    middle = n // 2
+    zoomed = reader.bucket_counts(f, first + middle * width, width, 3)
+    assert list(zoomed.total) == total[middle : middle + 3]

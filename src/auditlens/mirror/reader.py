@@ -252,8 +252,14 @@ class MirrorReader:
         """
         end_ms = start_ms + width_ms * n
         counts = {verdict: [0] * n for verdict in ("all", "failure", "denied")}
+        since = start_ms if f.since_ms is None else max(f.since_ms, start_ms)
+        until = end_ms if f.until_ms is None else min(f.until_ms, end_ms)
+        if since >= until:
+            return Buckets(start_ms, width_ms, *((0,) * n,) * 3)
+        # The strip's span bounds the hits' index range, so a day's search reads a day's hits.
+        bounded = replace(f, since_ms=since, until_ms=until)
         conn = self._conn()
-        for segment in self._plan(f, "ts", True).segments:
+        for segment in self._plan(bounded, "ts", True).segments:
             for s in segment.streams:
                 join = USER_JOIN if s.join_users else ""
                 sql = (
