@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from auditlens.mirror import reader as mirror_reader
+from auditlens.mirror import text_buckets
 from auditlens.mirror.filter import EventFilter
 from auditlens.mirror.reader import MirrorReader
 from tests.ui.mirror_factory import build_demo_mirror
@@ -103,15 +104,22 @@ def test_bad_bucket_sizes_are_refused(reader: MirrorReader) -> None:
     [
         EventFilter(text="browser"),
         EventFilter(text="browser", outcome="failure"),
+        EventFilter(text="browser", outcome="success"),
         EventFilter(text='"ERR_NAME_NOT_RESOLVED"', types=frozenset({"agent"})),
         EventFilter(text="zzzznothingmatches"),
     ],
-    ids=["word", "word+failures", "phrase+agent", "no-hit"],
+    ids=["word", "word+failures", "word+successes", "phrase+agent", "no-hit"],
 )
+@pytest.mark.parametrize("plain_min", [0, 10**9], ids=["from-indexes", "from-rows"])
 def test_a_searchs_buckets_count_its_hits_not_the_whole_filter(
-    reader: MirrorReader, demo: Path, f: EventFilter
+    reader: MirrorReader,
+    demo: Path,
+    f: EventFilter,
+    plain_min: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The histogram drew the filter without its search words (174 events for 9 hits)."""
+    monkeypatch.setattr(text_buckets, "PLAIN_MIN_HITS", plain_min)  # both ways of counting
     everything = rows(demo)
     first = min(ts for ts, *_ in everything)
     width = 6 * HOUR

@@ -44,6 +44,7 @@ from auditlens.mirror.pool import ConnectionPool, pooled
 from auditlens.mirror.records import Buckets, CheckpointInfo, EventRecord, MirrorStatus, Row, User
 from auditlens.mirror.resolve import Memo, Resolver
 from auditlens.mirror.sorted_plan import build_plan
+from auditlens.mirror.text_buckets import plain_search_buckets, planned_text_buckets
 
 __all__ = ["GROUPED_BUCKETS", "MirrorReader"]
 
@@ -244,14 +245,8 @@ class MirrorReader:
         return (idx if low is None else int(low)), (idx if high is None else int(high)) + 1
 
     def _text_buckets(self, f: EventFilter, start_ms: int, width_ms: int, n: int) -> Buckets:
-        """A free-text search's hits per bucket, by verdict, in one grouped query per stream.
-
-        The full-text index drives (as for the search's count and pages), so only the hits'
-        rows are read and grouped; like :meth:`count` it counts the index's hits, which a page
-        then re-checks against each row's bytes.
-        """
+        """A free-text search's hits per bucket (see :mod:`auditlens.mirror.text_buckets`)."""
         end_ms = start_ms + width_ms * n
-        counts = {verdict: [0] * n for verdict in ("all", "failure", "denied")}
         since = start_ms if f.since_ms is None else max(f.since_ms, start_ms)
         until = end_ms if f.until_ms is None else min(f.until_ms, end_ms)
         if since >= until:
@@ -259,25 +254,14 @@ class MirrorReader:
         # The strip's span bounds the hits' index range, so a day's search reads a day's hits.
         bounded = replace(f, since_ms=since, until_ms=until)
         conn = self._conn()
-        for segment in self._plan(bounded, "ts", True).segments:
-            for s in segment.streams:
-                join = USER_JOIN if s.join_users else ""
-                sql = (
-                    f"SELECT (e.ts - ?) / ?, e.verdict, COUNT(*) FROM {s.source}{join} "
-                    f"WHERE {s.where} AND e.ts >= ? AND e.ts < ? GROUP BY 1, 2"
-                )
-                params = (start_ms, width_ms, *s.params, start_ms, end_ms)
-                for bucket, verdict, count in conn.execute(sql, params):
-                    counts["all"][bucket] += count
-                    if verdict in counts:
-                        counts[verdict][bucket] += count
-        return Buckets(
-            start_ms,
-            width_ms,
-            tuple(counts["all"]),
-            tuple(counts["failure"]),
-            tuple(counts["denied"]),
-        )
+        if replace(bounded, text=None, since_ms=None, until_ms=None, outcome=None).is_empty():
+            plain = plain_search_buckets(
+                conn, self.resolver, bounded, start_ms=start_ms, width_ms=width_ms, n=n
+            )
+            if plain is not None:
+                return plain
+        plan = self._plan(bounded, "ts", True)
+        return planned_text_buckets(conn, plan, start_ms, width_ms, n)
 
     @pooled
     def count(self, f: EventFilter) -> int:
