@@ -89,6 +89,13 @@ def test_words_and_phrases_are_the_search_text() -> None:
     assert parsed('"type:agent"').text == '"type:agent"'  # quoted: text, not a qualifier
 
 
+def test_minus_before_a_word_or_phrase_excludes_it_from_the_search() -> None:
+    f = parsed('timeout -retry -"rm -rf" type:agent')
+    assert f.text == 'timeout -retry -"rm -rf"'
+    assert format_query(f) == 'type:agent timeout -retry -"rm -rf"'
+    assert parsed(format_query(f)) == f
+
+
 def test_minus_excludes_and_or_joins_types_and_outcomes() -> None:
     f = parsed("type:agent -type:agent.action -user:bot@x.com -ip:10.* -outcome:success")
     assert f.types == {"agent"}
@@ -123,7 +130,8 @@ def test_pivot_conditions_print_and_read_back() -> None:
         ("user:a OR task:b", "user:a", "OR joins"),
         ("type:agent OR", "OR", "each side"),
         ("OR type:agent", "OR", "each side"),
-        ("-timeout", "-timeout", "words cannot be excluded"),
+        ("-timeout", "-timeout", "only narrows a search"),
+        ('type:agent -"rm -rf"', '-"rm -rf"', "only narrows a search"),
         ("timeout OR error", "timeout", "OR joins"),
         ("user:a user:b", "user:b", "given twice"),
         ("type:auth type:task", "type:task", "type:a,b"),

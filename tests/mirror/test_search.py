@@ -90,7 +90,11 @@ def hits(reader: MirrorReader, text: str, **more: object) -> list[int]:
         ("tsk_9f3k", [2]),
         ("/srv/app/main.py", [2]),  # a whole path
         ("main.py", [2]),  # its last parts
-        ("rm -rf", [2]),  # a command, as two terms
+        ("rm rf", [2]),  # a command, as two terms
+        ("alice -login", [4]),  # -word leaves out the events holding it
+        ('alice -"10.0.0.7"', [4, 3]),  # an excluded phrase (numbers whole: not .71)
+        ("example.com -carol -timeout", [4]),  # several excluded
+        ('"rm -rf /tmp" -nothing', [2]),  # excluding what no event holds changes nothing
         ('"rm -rf /tmp"', [2]),  # a quoted phrase
         ("timeout", [2]),  # an error message, any case
         ("account_locked", [0]),
@@ -124,6 +128,15 @@ def test_hits_come_in_log_order_in_keyset_pages_combined_with_the_filter(
     assert [r.idx for r in reader.page_at(f, offset=1, limit=5)] == [3, 0]
     by_type = reader.page(EventFilter(text="alice"), sort="type", descending=False)
     assert [r.type for r in by_type] == ["auth.login", "auth.login", "task.created"]
+
+
+def test_a_search_of_only_excluded_words_is_refused_not_dropped() -> None:
+    """Dropping it would show every event, the opposite of what was asked."""
+    with pytest.raises(ValueError, match="only excludes words"):
+        EventFilter(text="-carol")
+    query = search.SearchQuery.parse('timeout -retry -"rm -rf"')
+    assert query.fts() == '("timeout"*) NOT "retry"* NOT "rm rf"*'
+    assert [m.group() for m in query.pattern().finditer("Timeout; retry")] == ["Timeout"]
 
 
 def test_an_empty_or_punctuation_only_search_is_no_condition() -> None:

@@ -159,6 +159,11 @@ class EventFilter:
             if not isinstance(self.text, str):
                 raise TypeError(f"EventFilter.text must be a string or None, got {self.text!r}")
             searchable = SearchQuery.parse(self.text)  # nothing searchable: no condition
+            if searchable.excluded and not searchable:
+                raise ValueError(
+                    f"EventFilter.text {self.text!r} only excludes words: -word narrows a "
+                    "search, so give a word to look for as well"
+                )
             object.__setattr__(self, "text", self.text.strip() if searchable else None)
 
     def _check_types(self) -> None:

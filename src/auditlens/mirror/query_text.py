@@ -22,6 +22,8 @@ The language, as the log tools investigators know (GitHub, Splunk, Datadog) writ
 - ``-`` before a qualifier excludes: ``-type:auth``, ``-user:bot@example.com``,
   ``-outcome:success``, ``-ip:10.0.*``. An event without that field (no user) stays.
   ``-after:X`` is ``before:X`` and ``-before:X`` is ``after:X``.
+- ``-`` before a word or phrase leaves out the events holding it (``timeout -retry``); it only
+  narrows a search, so some word must be looked for (the index lists events holding words).
 - ``OR`` joins two values of the same ``type:`` or ``outcome:`` (``type:agent OR type:task``).
 - Two conditions no control of the sidebar makes, but which pivots do, print as
   ``idx:120..140`` (log positions, both ends included) and ``event.key_id:key_1`` (a payload
@@ -29,8 +31,8 @@ The language, as the log tools investigators know (GitHub, Splunk, Datadog) writ
 
 What the filter cannot express is refused with a :class:`QueryError` naming the token and its
 position, never silently approximated: ``OR`` between different qualifiers or between words
-(``user:a OR task:b``: the filter is one AND of conditions), ``-`` before a word (the search
-index finds words; it cannot list the events without one), the same qualifier twice
+(``user:a OR task:b``: the filter is one AND of conditions), only excluded words (``-retry``
+alone), the same qualifier twice
 (``user:a user:b`` matches nothing; ``type:a type:b`` is written ``type:a,b``), an unknown
 qualifier (``usr:ana``; quote it to search the text), an unknown type or outcome, an unclosed
 quote, an ``after:`` not before the ``before:``.
@@ -234,6 +236,7 @@ class _Builder:
     outcomes: set[str] | None = None
     exclude: set[tuple[str, str]] = field(default_factory=set)
     terms: list[str] = field(default_factory=list)
+    excluded_words: list[Token] = field(default_factory=list)
     last_ms: int | None = None
     seen: dict[str, Token] = field(default_factory=dict)
 
@@ -375,21 +378,17 @@ class _Builder:
         self.exclude.update((str(name), v) for v in values)
 
     def _term(self, token: Token) -> None:
-        if token.negated:
-            raise QueryError(
-                "words cannot be excluded from a search (the index finds events holding a "
-                "word, not those without it); quote it to search for the text",
-                token.start,
-                token.text,
-            )
         if not search.SearchQuery.parse(token.value):
             return  # nothing searchable (punctuation, ""): no condition, as the search reads it
+        minus = "-" if token.negated else ""
         if token.quoted:
             if '"' in token.value:
                 raise QueryError("a searched phrase cannot hold a quote", token.start, token.text)
-            self.terms.append(f'"{token.value}"')
+            self.terms.append(f'{minus}"{token.value}"')
         else:
-            self.terms.append(token.value)
+            self.terms.append(minus + token.value)
+        if token.negated:
+            self.excluded_words.append(token)
 
     def build(self, tokens: Sequence[Token]) -> ParsedQuery:
         since, until = self.fields.get("since_ms"), self.fields.get("until_ms")
@@ -408,6 +407,11 @@ class _Builder:
             elif len(self.outcomes) < len(OUTCOMES):  # "either of two" is "not the third"
                 exclude.update(("outcome", o) for o in OUTCOMES if o not in self.outcomes)
         text = " ".join(self.terms) or None
+        if self.excluded_words and not search.SearchQuery.parse(text or ""):
+            culprit = self.excluded_words[0]
+            why = "-word only narrows a search: add a word to look for (the index lists events "
+            why += "holding words, not every event without one)"
+            raise QueryError(why, culprit.start, culprit.text)
         try:
             f = EventFilter(
                 types=frozenset(self.types),
@@ -493,15 +497,17 @@ def _value_text(value: str) -> str:
 
 
 def _term_texts(text: str) -> Iterable[str]:
-    """The terms of a search text, each printed so it reads back as text, not as a clause."""
-    for m in re.finditer(r'"([^"]*)"?|(\S+)', text):
-        quoted, bare = m.group(1), m.group(2)
+    """The terms of a search text, each printed so it reads back as text, not as a clause
+    (an excluded one keeps its ``-``)."""
+    for m in re.finditer(r'(-?)"([^"]*)"?|(-?)(\S+)', text):
+        minus = (m.group(1) or "") + (m.group(3) or "")
+        quoted, bare = m.group(2), m.group(4)
         if bare is not None and not (
             bare == "OR" or bare.startswith(("-", '"')) or _QUALIFIER_LIKE.match(bare)
         ):
-            yield bare
+            yield minus + bare
         elif search.SearchQuery.parse(quoted if bare is None else bare):
-            yield '"' + (quoted if bare is None else bare).replace('"', "") + '"'
+            yield minus + '"' + (quoted if bare is None else bare).replace('"', "") + '"'
 
 
 def format_query(f: EventFilter, last_ms: int | None = None) -> str:

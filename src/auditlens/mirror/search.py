@@ -80,8 +80,9 @@ TEXT_FUNCTION = "auditlens_search_text"
 
 #: One token, as unicode61 reads one: a run of letters and digits (``_`` separates).
 _TOKEN = re.compile(r"[^\W_]+")
-#: Terms of a typed query: a quoted phrase, or a run of non-space characters.
-_TERM = re.compile(r'"([^"]*)"?|(\S+)')
+#: Terms of a typed query: a quoted phrase, or a run of non-space characters; either may
+#: start with ``-`` (leave out the events holding it).
+_TERM = re.compile(r'(-?)"([^"]*)"?|(-?)(\S+)')
 
 
 def _walk(node: dict[str, object] | list[object], append: Callable[[str], None]) -> None:
@@ -132,32 +133,43 @@ def tokens(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class SearchQuery:
-    """A parsed search: terms, each a phrase of tokens whose last one is a prefix."""
+    """A parsed search: terms, each a phrase of tokens whose last one is a prefix; and the
+    terms no shown event may hold (``-word``), which only narrow what the others find."""
 
     terms: tuple[tuple[str, ...], ...]
+    excluded: tuple[tuple[str, ...], ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> SearchQuery:
         """Split typed text into terms (quoted phrases kept whole); empty terms dropped."""
         terms: list[tuple[str, ...]] = []
-        for quoted, bare in _TERM.findall(text):
-            toks = tuple(tokens(quoted if quoted else bare))
-            if toks and toks not in terms:
-                terms.append(toks)
-        return cls(tuple(terms))
+        excluded: list[tuple[str, ...]] = []
+        for quote_minus, quoted, bare_minus, bare in _TERM.findall(text):
+            toks = tuple(tokens(quoted if quote_minus or quoted else bare))
+            kept = excluded if (quote_minus or bare_minus) else terms
+            if toks and toks not in kept:
+                kept.append(toks)
+        return cls(tuple(terms), tuple(excluded))
 
     def __bool__(self) -> bool:
+        """True when there is a word to find: an exclusion alone finds nothing to narrow."""
         return bool(self.terms)
 
     def fts(self) -> str:
-        """The FTS5 MATCH expression: ``"a b c"* AND "d 42"`` (tokens are letters and digits
-        only, so nothing in them needs quoting; a number is not a prefix)."""
-        return " AND ".join(
-            '"' + " ".join(term) + ('"' if _whole(term[-1]) else '"*') for term in self.terms
-        )
+        """The FTS5 MATCH expression: ``("a b c"* AND "d 42") NOT "e"*`` (tokens are letters
+        and digits only, so nothing in them needs quoting; a number is not a prefix)."""
+
+        def phrase(term: tuple[str, ...]) -> str:
+            return '"' + " ".join(term) + ('"' if _whole(term[-1]) else '"*')
+
+        found = " AND ".join(phrase(term) for term in self.terms)
+        if not self.excluded:
+            return found
+        return f"({found})" + "".join(f" NOT {phrase(term)}" for term in self.excluded)
 
     def pattern(self) -> re.Pattern[str]:
-        """A regex finding each hit in displayed text (for highlighting), case-insensitive."""
+        """A regex finding each hit in displayed text (for highlighting), case-insensitive;
+        excluded terms are not hits."""
         alternatives = []
         for term in self.terms:
             parts = [re.escape(t) for t in term]
@@ -185,9 +197,12 @@ def _term_in(term: tuple[str, ...], toks: list[str]) -> bool:
 
 
 def matches(query: SearchQuery, raw: bytes) -> bool:
-    """True when the entry's bytes match every term (the index's rule, recomputed)."""
+    """True when the entry's bytes match every term and no excluded one (the index's rule,
+    recomputed)."""
     toks = tokens(text_of(raw))
-    return all(_term_in(term, toks) for term in query.terms)
+    return all(_term_in(term, toks) for term in query.terms) and not any(
+        _term_in(term, toks) for term in query.excluded
+    )
 
 
 def highlight_spans(query: SearchQuery, text: str) -> Iterator[tuple[int, int]]:
