@@ -7,6 +7,8 @@ import base64
 import json
 import os
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -141,6 +143,27 @@ def test_vault_key_is_private_and_secrets_round_trip(tmp_path: Path) -> None:
     os.chmod(tmp_path / "forwarding.key", 0o644)
     with pytest.raises(PermissionError, match="chmod 600"):
         Vault.open(tmp_path)
+
+
+def test_vaults_opened_at_once_on_a_fresh_data_dir_share_one_key(tmp_path: Path) -> None:
+    """``serve --workers N`` starts N processes that all open the vault: none may read a key
+    file another is still writing (an empty key is a ValueError), and all must end with the
+    same key. Threads hit the same window as processes: between create and write."""
+    for round_ in range(40):
+        data_dir = tmp_path / str(round_)
+        data_dir.mkdir()
+        start = threading.Barrier(8)
+
+        def opened(_: int, data_dir: Path = data_dir, start: threading.Barrier = start) -> bytes:
+            start.wait()
+            return Vault.open(data_dir).seal("s")
+
+        with ThreadPoolExecutor(8) as pool:
+            sealed = list(pool.map(opened, range(8)))
+        vault = Vault.open(data_dir)
+        assert {vault.open_secret(token) for token in sealed} == {"s"}  # one key for all
+        assert (data_dir / "forwarding.key").stat().st_mode & 0o777 == 0o600
+        assert [p.name for p in data_dir.iterdir()] == ["forwarding.key"]  # no temp file left
 
 
 @pytest.mark.parametrize(
