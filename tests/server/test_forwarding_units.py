@@ -94,7 +94,8 @@ def test_datadog_splits_at_5_mb_and_1000_entries() -> None:
 def test_syslog_messages_are_rfc5424_with_escaped_structured_data() -> None:
     config = syslog.check_config({"host": "siem", "hostname": "api 1", "transport": "tcp"})
     assert config["port"] == 514
-    rec = Record(7, 'log_"]\\', "agent.action", 1_700_000_000_000, b'{"outcome":"failure"}')
+    body = _event_body("agent.action", {"outcome": "failure"})
+    rec = Record(7, 'log_"]\\', "agent.action", 1_700_000_000_000, body)
     (msg,) = syslog.render(config, batch([rec]))
     head, _, body = msg.partition(b"\xef\xbb\xbf")
     assert head.startswith(b"<109>1 2023-11-14T22:13:20.000Z api1 auditlens - agent.action [")
@@ -104,6 +105,31 @@ def test_syslog_messages_are_rfc5424_with_escaped_structured_data() -> None:
     assert base64.b64decode(cp).decode() == NOTE
     with pytest.raises(ConfigError, match="transport"):
         syslog.check_config({"host": "siem", "transport": "carrier-pigeon"})
+
+
+def _event_body(kind: str, event: dict[str, object]) -> bytes:
+    return json.dumps({"event": event, "id": "log_1", "type": kind}, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize(
+    ("kind", "event", "pri"),
+    [
+        ("agent.action", {"outcome": "success", "params": {"outcome": "failure"}}, 110),
+        ("agent.action", {"outcome": "success", "steps": [{"outcome": "failure"}]}, 110),
+        ("agent.action", {"outcome": "failure", "params": {"outcome": "success"}}, 109),
+        ("auth.login", {"outcome": "failure", "failure_reason": "mfa_rejected"}, 108),
+        ("approval.denied", {"outcome": "success", "reason": "touches production"}, 108),
+    ],
+)
+def test_syslog_severity_is_the_events_verdict_not_a_text_match(
+    kind: str, event: dict[str, object], pri: int
+) -> None:
+    """A field named ``outcome`` inside the payload (or its text in a string) is a decoy: only
+    the event's own ``event.outcome`` and its verdict (denied, failure) set the severity."""
+    config = syslog.check_config({"host": "siem", "transport": "tcp"})
+    rec = Record(1, "log_1", kind, 1_700_000_000_000, _event_body(kind, event))
+    (msg,) = syslog.render(config, batch([rec]))
+    assert msg.startswith(b"<%d>1 " % pri)
 
 
 class _Picky:
