@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,30 @@ def test_429_retry_after_is_honoured(api: Api, receivers: dict[str, Receiver]) -
     remove(api, fwd)
 
 
+@pytest.mark.parametrize("answer", [429, 503])
+def test_hec_throttled_or_unavailable_is_retried_after_retry_after(
+    api: Api, receivers: dict[str, Receiver], answer: int
+) -> None:
+    """HEC's 429 (queue full) and 503 (server busy): the same batch again, not before
+    Retry-After, reported meanwhile, and delivered once when HEC takes it."""
+    receiver = receivers["splunk_hec"]
+    receiver.script = [(answer, {"Retry-After": "2"}), (answer, {"Retry-After": "1"})]
+    errors: list[str | None] = []
+    fwd = add(api, receiver, types=["agent"])
+    receiver.on_request = lambda: errors.append(status(api, fwd)["last_error"])
+    first, last = ingest(api, 10)
+    wait_for(lambda: receiver.count() >= 10, what="delivery after the retries")
+    times = [t for t, _, _ in receiver.got.requests]
+    assert len(times) == 3
+    assert times[1] - times[0] >= 1.9 and times[2] - times[1] >= 0.9
+    assert receiver.indexes() == list(range(first, last + 1))  # the refused batches stored none
+    assert f"Splunk HEC answered {answer}" in (errors[-1] or "")
+    wait_for(lambda: status(api, fwd)["last_error"] is None, what="the error cleared")
+    assert status(api, fwd)["state"] == "active"
+    receiver.on_request = None
+    remove(api, fwd)
+
+
 @pytest.mark.parametrize("kind", ["splunk_hec", "datadog", "webhook"])
 def test_malformed_event_goes_to_dead_letters(
     api: Api, receivers: dict[str, Receiver], kind: str
@@ -175,18 +200,32 @@ def test_malformed_event_goes_to_dead_letters(
     remove(api, fwd)
 
 
-def test_bad_token_stops_and_reports(api: Api, receivers: dict[str, Receiver]) -> None:
-    receiver = receivers["splunk_hec"]
+@pytest.mark.parametrize(
+    ("kind", "new_secret", "answer"),
+    [
+        ("splunk_hec", "another-token", 403),
+        ("datadog", "fedcba9876543210fedcba9876543210", 403),
+        ("webhook", "whsec_" + base64.b64encode(b"n" * 32).decode(), 401),
+    ],
+)
+def test_bad_token_stops_and_reports(
+    api: Api, receivers: dict[str, Receiver], kind: str, new_secret: str, answer: int
+) -> None:
+    receiver = receivers[kind]
     fwd = add(api, receiver, types=["agent"])
-    receiver.secret = "another-token"
+    receiver.secret = new_secret
     ingest(api, 3)
     wait_for(lambda: status(api, fwd)["state"] == "failed", what="failed state")
-    assert "403" in status(api, fwd)["last_error"]
+    assert f"refused the credential ({answer})" in status(api, fwd)["last_error"]
+    requests = len(receiver.got.requests)
+    ingest(api, 2, start=3)
+    time.sleep(0.5)  # a running forwarder would have sent them (max_wait 0.05 s)
+    assert len(receiver.got.requests) == requests  # stopped: no retry of a refused credential
     r = api.http.patch(
-        f"/v1/forwarders/{fwd['id']}", json={"secret": "another-token"}, headers=api.auth("owner")
+        f"/v1/forwarders/{fwd['id']}", json={"secret": new_secret}, headers=api.auth("owner")
     )
     assert r.status_code == 200 and r.json()["state"] == "active"
-    wait_for(lambda: receiver.count() >= 3)
+    wait_for(lambda: receiver.count() >= 5)
     remove(api, fwd)
 
 

@@ -17,8 +17,12 @@ from auditlens.server.forwarding import control, datadog, engine, splunk_hec, sy
 from auditlens.server.forwarding.destination import (
     Batch,
     ConfigError,
+    DeliveryError,
+    FatalError,
     Record,
     RefusedError,
+    RetryError,
+    http_outcome,
     retry_after,
 )
 from auditlens.server.forwarding.vault import SecretUnreadableError, Vault
@@ -57,6 +61,40 @@ def test_backoff_is_jittered_exponential_and_honours_retry_after() -> None:
     assert engine.backoff_delay(1, 10**9, rng) == engine.RETRY_AFTER_CAP
     assert retry_after("3") == 3.0 and retry_after(None) is None
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past
+
+
+@pytest.mark.parametrize(
+    ("status", "after", "error", "wait"),
+    [
+        (401, None, FatalError, None),  # a missing or bad credential: stop and report
+        (403, "5", FatalError, None),  # ... even with a Retry-After
+        (408, None, RetryError, None),
+        (429, "7", RetryError, 7.0),  # throttled: wait at least what the SIEM asked
+        (429, None, RetryError, None),
+        (500, None, RetryError, None),
+        (502, "bogus", RetryError, None),
+        (503, "30", RetryError, 30.0),
+        (504, None, RetryError, None),
+        (400, None, RefusedError, None),  # malformed: dead letters, delivery goes on
+        (413, "3", RefusedError, None),
+        (422, None, RefusedError, None),
+        (404, None, FatalError, None),  # a wrong URL: retrying cannot help
+        (301, None, FatalError, None),
+        (405, None, FatalError, None),
+    ],
+)
+def test_http_outcome_maps_every_status_to_a_retry_rule(
+    status: int, after: str | None, error: type[DeliveryError], wait: float | None
+) -> None:
+    with pytest.raises(DeliveryError) as info:
+        http_outcome(status, "x" * 400 + " tail", after, "Vendor")
+    assert type(info.value) is error
+    assert str(status) in info.value.reason and info.value.reason.startswith("Vendor ")
+    assert "tail" not in info.value.reason  # the answer is quoted, cut to 300 characters
+    if isinstance(info.value, RetryError):
+        assert info.value.after == wait
+    if isinstance(info.value, RefusedError):
+        assert info.value.position is None  # the engine isolates the bad events itself
 
 
 def test_hec_event_shape_and_invalid_event_number() -> None:
