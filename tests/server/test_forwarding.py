@@ -19,6 +19,9 @@ import pytest
 from auditlens.core.canonical import canonicalize_event
 from auditlens.core.merkle import leaf_hash, verify_inclusion
 from auditlens.core.note import verify_checkpoint
+from auditlens.server import accounts
+from auditlens.server.forwarding import store as fwd_store
+from auditlens.server.sequencer import now_ms
 from tests.server.conftest import BACKENDS, Api, running_api, sample_event
 from tests.server.siem_receivers import Receiver, index_of, wait_for
 
@@ -142,6 +145,49 @@ def test_receiver_down_then_back_loses_nothing(api: Api, receivers: dict[str, Re
     assert repeats <= 100  # only the batch in flight may come twice
     wait_for(lambda: status(api, fwd)["last_error"] is None)
     remove(api, fwd)
+
+
+def test_status_reports_lag_and_last_success(api: Api, receivers: dict[str, Receiver]) -> None:
+    """While the SIEM is down the lag grows in events and seconds; once it is back the lag is
+    zero and ``last_success_at`` is the time of that delivery."""
+    receiver = receivers["webhook"]
+    receiver.stop()
+    fwd = add(api, receiver, types=["agent"])
+    ingest(api, 5)
+    wait_for(lambda: status(api, fwd)["lag_seconds"] >= 1.0, what="a second of lag")
+    st = status(api, fwd)
+    assert st["lag_events"] >= 5 and st["lag_seconds"] < 30
+    assert st["last_error"] is not None
+    before = time.time() * 1000
+    receiver.start()
+    wait_for(lambda: receiver.count() >= 5, what="delivery once the SIEM is back")
+    wait_for(lambda: status(api, fwd)["lag_events"] == 0, what="the cursor at the end")
+    st = status(api, fwd)
+    assert st["lag_seconds"] == 0 and st["last_error"] is None
+    assert before <= st["last_success_at"] <= time.time() * 1000
+    remove(api, fwd)
+
+
+def test_lag_seconds_count_from_the_append_not_the_events_own_time(api: Api) -> None:
+    """Events appended with old timestamps (a demo seed, an import) are not days behind: the
+    lag is how long the oldest undelivered entry has been in the log."""
+    state = api.state
+    three_days_ago = now_ms() - 3 * 86_400_000
+    with state.db.write() as conn:
+        org = accounts.create_organization(conn, state.sequencer, "Initech", "business")
+        subs = [sample_event(i) for i in range(3)]
+        state.sequencer.append_in(conn, org.id, subs, timestamps=[three_days_ago] * 3)
+        fwd = fwd_store.create(
+            conn, org.id, name="late", kind="webhook",
+            config={"url": "http://127.0.0.1:9"}, sealed_secret=None, start="beginning",
+        )  # fmt: skip
+        fwd = fwd_store.update(conn, fwd, state="paused")
+    with state.db.read() as conn:
+        st = fwd_store.status(conn, fwd)
+    assert st["lag_events"] == 3
+    assert 0 <= st["lag_seconds"] < 60, st["lag_seconds"]
+    with state.db.write() as conn:
+        fwd_store.delete(conn, fwd)
 
 
 def test_429_retry_after_is_honoured(api: Api, receivers: dict[str, Receiver]) -> None:
