@@ -40,6 +40,8 @@ class Received:
 
     events: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[float, int, dict[str, str]]] = field(default_factory=list)
+    batches: list[tuple[float, list[int]]] = field(default_factory=list)
+    """When each wholly accepted request was stored, and the log indexes it carried."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -142,6 +144,8 @@ class Receiver:
         body = gzip.decompress(raw) if headers.get("content-encoding") == "gzip" else raw
         with self.got.lock:
             self.got.requests.append((time.monotonic(), len(body), headers))
+        if self.on_request is not None:
+            self.on_request()  # e.g. set ``hold`` once enough was stored
         if self.hold.is_set():
             self.release.wait(60)
             return  # never answers: the sender sees a broken connection
@@ -174,6 +178,7 @@ class Receiver:
                 return
         with self.got.lock:
             self.got.events.extend(events)
+            self.got.batches.append((time.monotonic(), [index_of(self.kind, e) for e in events]))
         self._answer(h, 200, {"text": "Success", "code": 0})
 
     def _datadog(self, h: BaseHTTPRequestHandler, headers: dict[str, str], body: bytes) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ import pytest
 from auditlens.core.canonical import canonicalize_event
 from auditlens.core.merkle import leaf_hash, verify_inclusion
 from auditlens.core.note import verify_checkpoint
+from auditlens.server import accounts
+from auditlens.server.forwarding import store as fwd_store
+from auditlens.server.sequencer import now_ms
 from tests.server.conftest import BACKENDS, Api, running_api, sample_event
 from tests.server.siem_receivers import Receiver, index_of, wait_for
 
@@ -143,6 +147,49 @@ def test_receiver_down_then_back_loses_nothing(api: Api, receivers: dict[str, Re
     remove(api, fwd)
 
 
+def test_status_reports_lag_and_last_success(api: Api, receivers: dict[str, Receiver]) -> None:
+    """While the SIEM is down the lag grows in events and seconds; once it is back the lag is
+    zero and ``last_success_at`` is the time of that delivery."""
+    receiver = receivers["webhook"]
+    receiver.stop()
+    fwd = add(api, receiver, types=["agent"])
+    ingest(api, 5)
+    wait_for(lambda: status(api, fwd)["lag_seconds"] >= 1.0, what="a second of lag")
+    st = status(api, fwd)
+    assert st["lag_events"] >= 5 and st["lag_seconds"] < 30
+    assert st["last_error"] is not None
+    before = time.time() * 1000
+    receiver.start()
+    wait_for(lambda: receiver.count() >= 5, what="delivery once the SIEM is back")
+    wait_for(lambda: status(api, fwd)["lag_events"] == 0, what="the cursor at the end")
+    st = status(api, fwd)
+    assert st["lag_seconds"] == 0 and st["last_error"] is None
+    assert before <= st["last_success_at"] <= time.time() * 1000
+    remove(api, fwd)
+
+
+def test_lag_seconds_count_from_the_append_not_the_events_own_time(api: Api) -> None:
+    """Events appended with old timestamps (a demo seed, an import) are not days behind: the
+    lag is how long the oldest undelivered entry has been in the log."""
+    state = api.state
+    three_days_ago = now_ms() - 3 * 86_400_000
+    with state.db.write() as conn:
+        org = accounts.create_organization(conn, state.sequencer, "Initech", "business")
+        subs = [sample_event(i) for i in range(3)]
+        state.sequencer.append_in(conn, org.id, subs, timestamps=[three_days_ago] * 3)
+        fwd = fwd_store.create(
+            conn, org.id, name="late", kind="webhook",
+            config={"url": "http://127.0.0.1:9"}, sealed_secret=None, start="beginning",
+        )  # fmt: skip
+        fwd = fwd_store.update(conn, fwd, state="paused")
+    with state.db.read() as conn:
+        st = fwd_store.status(conn, fwd)
+    assert st["lag_events"] == 3
+    assert 0 <= st["lag_seconds"] < 60, st["lag_seconds"]
+    with state.db.write() as conn:
+        fwd_store.delete(conn, fwd)
+
+
 def test_429_retry_after_is_honoured(api: Api, receivers: dict[str, Receiver]) -> None:
     receiver = receivers["datadog"]
     receiver.script = [(429, {"Retry-After": "2"})]
@@ -151,6 +198,30 @@ def test_429_retry_after_is_honoured(api: Api, receivers: dict[str, Receiver]) -
     wait_for(lambda: receiver.count() >= 10)
     times = [t for t, _, _ in receiver.got.requests]
     assert times[1] - times[0] >= 1.9  # the retry waited for Retry-After
+    remove(api, fwd)
+
+
+@pytest.mark.parametrize("answer", [429, 503])
+def test_hec_throttled_or_unavailable_is_retried_after_retry_after(
+    api: Api, receivers: dict[str, Receiver], answer: int
+) -> None:
+    """HEC's 429 (queue full) and 503 (server busy): the same batch again, not before
+    Retry-After, reported meanwhile, and delivered once when HEC takes it."""
+    receiver = receivers["splunk_hec"]
+    receiver.script = [(answer, {"Retry-After": "2"}), (answer, {"Retry-After": "1"})]
+    errors: list[str | None] = []
+    fwd = add(api, receiver, types=["agent"])
+    receiver.on_request = lambda: errors.append(status(api, fwd)["last_error"])
+    first, last = ingest(api, 10)
+    wait_for(lambda: receiver.count() >= 10, what="delivery after the retries")
+    times = [t for t, _, _ in receiver.got.requests]
+    assert len(times) == 3
+    assert times[1] - times[0] >= 1.9 and times[2] - times[1] >= 0.9
+    assert receiver.indexes() == list(range(first, last + 1))  # the refused batches stored none
+    assert f"Splunk HEC answered {answer}" in (errors[-1] or "")
+    wait_for(lambda: status(api, fwd)["last_error"] is None, what="the error cleared")
+    assert status(api, fwd)["state"] == "active"
+    receiver.on_request = None
     remove(api, fwd)
 
 
@@ -175,18 +246,32 @@ def test_malformed_event_goes_to_dead_letters(
     remove(api, fwd)
 
 
-def test_bad_token_stops_and_reports(api: Api, receivers: dict[str, Receiver]) -> None:
-    receiver = receivers["splunk_hec"]
+@pytest.mark.parametrize(
+    ("kind", "new_secret", "answer"),
+    [
+        ("splunk_hec", "another-token", 403),
+        ("datadog", "fedcba9876543210fedcba9876543210", 403),
+        ("webhook", "whsec_" + base64.b64encode(b"n" * 32).decode(), 401),
+    ],
+)
+def test_bad_token_stops_and_reports(
+    api: Api, receivers: dict[str, Receiver], kind: str, new_secret: str, answer: int
+) -> None:
+    receiver = receivers[kind]
     fwd = add(api, receiver, types=["agent"])
-    receiver.secret = "another-token"
+    receiver.secret = new_secret
     ingest(api, 3)
     wait_for(lambda: status(api, fwd)["state"] == "failed", what="failed state")
-    assert "403" in status(api, fwd)["last_error"]
+    assert f"refused the credential ({answer})" in status(api, fwd)["last_error"]
+    requests = len(receiver.got.requests)
+    ingest(api, 2, start=3)
+    time.sleep(0.5)  # a running forwarder would have sent them (max_wait 0.05 s)
+    assert len(receiver.got.requests) == requests  # stopped: no retry of a refused credential
     r = api.http.patch(
-        f"/v1/forwarders/{fwd['id']}", json={"secret": "another-token"}, headers=api.auth("owner")
+        f"/v1/forwarders/{fwd['id']}", json={"secret": new_secret}, headers=api.auth("owner")
     )
     assert r.status_code == 200 and r.json()["state"] == "active"
-    wait_for(lambda: receiver.count() >= 3)
+    wait_for(lambda: receiver.count() >= 5)
     remove(api, fwd)
 
 

@@ -2,6 +2,9 @@
 
 * The server is killed (SIGKILL) while a batch is in flight: the cursor did not move, and the
   restarted server delivers from it, so nothing is lost and only that batch can come twice.
+* The server and its forwarding child are killed (SIGKILL) after several acknowledged batches:
+  the restarted server loses nothing and repeats only the batches acknowledged within
+  ``CURSOR_FLUSH_SECONDS`` after the cursor was last stored (the README's bound).
 * With PostgreSQL, two API processes share one database: exactly one delivers each forwarder
   (advisory lock), and when it dies the other takes over from the cursor.
 """
@@ -19,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from auditlens.server import accounts
+from auditlens.server.forwarding.engine import CURSOR_FLUSH_SECONDS
 from auditlens.server.schema import forwarders
 from auditlens.server.settings import ServerSettings
 from auditlens.server.state import open_server
@@ -119,6 +123,73 @@ def test_cli_configures_and_a_killed_server_resumes_from_the_cursor(
                 wait_for(lambda: receiver.count() >= 2000, timeout=60, what="replay")
                 status = _cli(data_dir, db_url, "status", fwd_id)
                 assert '"state": "active"' in status and '"dead_letters": 0' in status
+    finally:
+        receiver.release.set()
+        receiver.stop()
+
+
+def _forwarding_child(pid: int) -> int:
+    """The pid of the forwarding child process of the server ``pid``."""
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            ppid = next(line for line in status.read_text().splitlines() if line.startswith("PPid"))
+            cmdline = (status.parent / "cmdline").read_bytes()
+        except (OSError, StopIteration):
+            continue
+        if int(ppid.split()[1]) == pid and b"auditlens.server.forwarding.process" in cmdline:
+            return int(status.parent.name)
+    raise AssertionError(f"server {pid} has no forwarding child")
+
+
+def _crash(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the server and its forwarding child at once, as a power cut would: the child gets
+    no chance to store its cursor on the way out (it does when only the server dies)."""
+    os.kill(_forwarding_child(proc.pid), signal.SIGKILL)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="finds the child in /proc")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_crash_after_acknowledged_batches_repeats_at_most_the_unstored_ones(
+    backend: str, tmp_path: Path
+) -> None:
+    """Backfill in batches of 50, hold the request after 600 events, crash, restart."""
+    receiver = Receiver("splunk_hec", HEC_TOKEN)
+    try:
+        with database_url(backend, tmp_path) as db_url:
+            data_dir = tmp_path / "data"
+            key = _setup(data_dir, db_url)
+            fwd_id = _cli(
+                data_dir, db_url, "add", "--org", "acme", "--kind", "splunk_hec",
+                "--name", "Splunk", "--set", f"url={receiver.url}", "--set", "batch_size=50",
+                "--set", "max_wait_seconds=0.05", "--types", "agent", "--secret-stdin",
+                stdin=HEC_TOKEN + "\n",
+            ).strip()  # fmt: skip
+            _cli(data_dir, db_url, "pause", fwd_id)
+            start = 2  # 0 and 1: the forwarder's own audit events, filtered out by --types
+            receiver.on_request = lambda: receiver.count() >= 600 and receiver.hold.set()
+            port = _free_port()
+            with _server(data_dir, db_url, port) as proc:
+                _ingest(port, key, 1000)
+                _cli(data_dir, db_url, "resume", fwd_id)  # a backfill: batch after batch
+                wait_for(receiver.hold.is_set, what="600 events acknowledged")
+                wait_for(lambda: len(receiver.got.requests) > len(receiver.got.batches))
+                _crash(proc)
+            stored = _cursor(db_url, fwd_id)
+            before = list(receiver.got.batches)
+            receiver.on_request = None
+            receiver.hold.clear()
+            receiver.release.set()
+            with _server(data_dir, db_url, port):
+                wait_for(lambda: _cursor(db_url, fwd_id) >= start + 1000, what="caught up")
+            got = receiver.indexes()
+            assert sorted(set(got)) == list(range(start, start + 1000))  # nothing lost
+            repeated = {i for i in got if got.count(i) > 1}
+            unstored = [(t, b) for t, b in before if b[0] >= stored]
+            assert repeated == {i for _, b in unstored for i in b}  # not the held batch
+            times = [t for t, _ in unstored] or [0.0]  # none when the last ack stored it
+            assert max(times) - min(times) <= CURSOR_FLUSH_SECONDS  # within one flush interval
     finally:
         receiver.release.set()
         receiver.stop()

@@ -13,10 +13,13 @@ from typing import Any
 import pytest
 
 from auditlens.core.note import verify_checkpoint
+from auditlens.server.forwarding import securityhub
+from auditlens.server.forwarding.destination import RetryError
 from tests.server.conftest import Api, running_api, sample_event
 from tests.server.siem_receivers import wait_for
 from tests.server.test_crash import _free_port
 from tests.server.test_forwarding import remove, status
+from tests.server.test_forwarding_units import batch, records
 
 boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
@@ -94,3 +97,36 @@ def test_security_hub_needs_selected_types(api: Api, moto: str) -> None:
     }
     r = api.http.post("/v1/forwarders", json=body, headers=api.auth("admin"))
     assert r.status_code == 422 and "types" in r.text
+
+
+class _Answering:
+    """A Security Hub client stub that answers every ``BatchImportFindings`` with ``answer``."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        self.answer = answer
+
+    def batch_import_findings(self, Findings: list[dict[str, Any]]) -> dict[str, Any]:
+        return self.answer
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "failed",
+    [
+        {"Id": "not-in-this-batch", "ErrorCode": "InternalFailure", "ErrorMessage": "try later"},
+        {"ErrorCode": "InternalFailure", "ErrorMessage": "try later"},
+    ],
+)
+def test_a_refusal_naming_no_finding_of_the_batch_is_retried(failed: dict[str, str]) -> None:
+    """FailedFindings whose Ids are none of the batch's cannot say which finding was refused,
+    so nothing may go to the dead letters: the whole batch is retried (a finding's Id is the
+    event id, so a resend updates, never duplicates), with what Security Hub said."""
+    config = securityhub.check_config({"region": REGION, "account_id": ACCOUNT, "types": ["x"]})
+    hub = securityhub.connect(config, CREDENTIALS)
+    hub.client = _Answering({"SuccessCount": 1, "FailedCount": 1, "FailedFindings": [failed]})
+    with pytest.raises(RetryError, match="InternalFailure: try later") as info:
+        hub.send(batch(records(2)))
+    assert "none of this batch's" in info.value.reason
+    hub.close()

@@ -7,6 +7,8 @@ import base64
 import json
 import os
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -15,8 +17,12 @@ from auditlens.server.forwarding import control, datadog, engine, splunk_hec, sy
 from auditlens.server.forwarding.destination import (
     Batch,
     ConfigError,
+    DeliveryError,
+    FatalError,
     Record,
     RefusedError,
+    RetryError,
+    http_outcome,
     retry_after,
 )
 from auditlens.server.forwarding.vault import SecretUnreadableError, Vault
@@ -57,6 +63,40 @@ def test_backoff_is_jittered_exponential_and_honours_retry_after() -> None:
     assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past
 
 
+@pytest.mark.parametrize(
+    ("status", "after", "error", "wait"),
+    [
+        (401, None, FatalError, None),  # a missing or bad credential: stop and report
+        (403, "5", FatalError, None),  # ... even with a Retry-After
+        (408, None, RetryError, None),
+        (429, "7", RetryError, 7.0),  # throttled: wait at least what the SIEM asked
+        (429, None, RetryError, None),
+        (500, None, RetryError, None),
+        (502, "bogus", RetryError, None),
+        (503, "30", RetryError, 30.0),
+        (504, None, RetryError, None),
+        (400, None, RefusedError, None),  # malformed: dead letters, delivery goes on
+        (413, "3", RefusedError, None),
+        (422, None, RefusedError, None),
+        (404, None, FatalError, None),  # a wrong URL: retrying cannot help
+        (301, None, FatalError, None),
+        (405, None, FatalError, None),
+    ],
+)
+def test_http_outcome_maps_every_status_to_a_retry_rule(
+    status: int, after: str | None, error: type[DeliveryError], wait: float | None
+) -> None:
+    with pytest.raises(DeliveryError) as info:
+        http_outcome(status, "x" * 400 + " tail", after, "Vendor")
+    assert type(info.value) is error
+    assert str(status) in info.value.reason and info.value.reason.startswith("Vendor ")
+    assert "tail" not in info.value.reason  # the answer is quoted, cut to 300 characters
+    if isinstance(info.value, RetryError):
+        assert info.value.after == wait
+    if isinstance(info.value, RefusedError):
+        assert info.value.position is None  # the engine isolates the bad events itself
+
+
 def test_hec_event_shape_and_invalid_event_number() -> None:
     config = splunk_hec.check_config({"url": "https://splunk:8088/", "index": "audit"})
     assert config["sourcetype"] == "auditlens:event" and config["url"] == "https://splunk:8088"
@@ -92,7 +132,8 @@ def test_datadog_splits_at_5_mb_and_1000_entries() -> None:
 def test_syslog_messages_are_rfc5424_with_escaped_structured_data() -> None:
     config = syslog.check_config({"host": "siem", "hostname": "api 1", "transport": "tcp"})
     assert config["port"] == 514
-    rec = Record(7, 'log_"]\\', "agent.action", 1_700_000_000_000, b'{"outcome":"failure"}')
+    body = _event_body("agent.action", {"outcome": "failure"})
+    rec = Record(7, 'log_"]\\', "agent.action", 1_700_000_000_000, body)
     (msg,) = syslog.render(config, batch([rec]))
     head, _, body = msg.partition(b"\xef\xbb\xbf")
     assert head.startswith(b"<109>1 2023-11-14T22:13:20.000Z api1 auditlens - agent.action [")
@@ -102,6 +143,31 @@ def test_syslog_messages_are_rfc5424_with_escaped_structured_data() -> None:
     assert base64.b64decode(cp).decode() == NOTE
     with pytest.raises(ConfigError, match="transport"):
         syslog.check_config({"host": "siem", "transport": "carrier-pigeon"})
+
+
+def _event_body(kind: str, event: dict[str, object]) -> bytes:
+    return json.dumps({"event": event, "id": "log_1", "type": kind}, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize(
+    ("kind", "event", "pri"),
+    [
+        ("agent.action", {"outcome": "success", "params": {"outcome": "failure"}}, 110),
+        ("agent.action", {"outcome": "success", "steps": [{"outcome": "failure"}]}, 110),
+        ("agent.action", {"outcome": "failure", "params": {"outcome": "success"}}, 109),
+        ("auth.login", {"outcome": "failure", "failure_reason": "mfa_rejected"}, 108),
+        ("approval.denied", {"outcome": "success", "reason": "touches production"}, 108),
+    ],
+)
+def test_syslog_severity_is_the_events_verdict_not_a_text_match(
+    kind: str, event: dict[str, object], pri: int
+) -> None:
+    """A field named ``outcome`` inside the payload (or its text in a string) is a decoy: only
+    the event's own ``event.outcome`` and its verdict (denied, failure) set the severity."""
+    config = syslog.check_config({"host": "siem", "transport": "tcp"})
+    rec = Record(1, "log_1", kind, 1_700_000_000_000, _event_body(kind, event))
+    (msg,) = syslog.render(config, batch([rec]))
+    assert msg.startswith(b"<%d>1 " % pri)
 
 
 class _Picky:
@@ -141,6 +207,27 @@ def test_vault_key_is_private_and_secrets_round_trip(tmp_path: Path) -> None:
     os.chmod(tmp_path / "forwarding.key", 0o644)
     with pytest.raises(PermissionError, match="chmod 600"):
         Vault.open(tmp_path)
+
+
+def test_vaults_opened_at_once_on_a_fresh_data_dir_share_one_key(tmp_path: Path) -> None:
+    """``serve --workers N`` starts N processes that all open the vault: none may read a key
+    file another is still writing (an empty key is a ValueError), and all must end with the
+    same key. Threads hit the same window as processes: between create and write."""
+    for round_ in range(40):
+        data_dir = tmp_path / str(round_)
+        data_dir.mkdir()
+        start = threading.Barrier(8)
+
+        def opened(_: int, data_dir: Path = data_dir, start: threading.Barrier = start) -> bytes:
+            start.wait()
+            return Vault.open(data_dir).seal("s")
+
+        with ThreadPoolExecutor(8) as pool:
+            sealed = list(pool.map(opened, range(8)))
+        vault = Vault.open(data_dir)
+        assert {vault.open_secret(token) for token in sealed} == {"s"}  # one key for all
+        assert (data_dir / "forwarding.key").stat().st_mode & 0o777 == 0o600
+        assert [p.name for p in data_dir.iterdir()] == ["forwarding.key"]  # no temp file left
 
 
 @pytest.mark.parametrize(

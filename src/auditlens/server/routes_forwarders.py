@@ -136,6 +136,15 @@ def delete_forwarder(
 @router.get(
     "/{forwarder_id}/status",
     summary="Lag, last success, last error and dead letters of a forwarder",
+    description=(
+        "`lag_events`: log entries at or past the cursor (filtered-out ones included). "
+        "`lag_seconds`: how long the oldest of them has been in the log, measured from when "
+        "it was appended (its checkpoint's time), not from the event's own timestamp, so "
+        "backdated events (a demo seed, an import) do not show days of lag; 0 when caught up. "
+        "`last_success_at`: when the cursor last moved forward (ms since the epoch, stored at "
+        "most every 0.5 s), null before the first delivery. `last_error`/`last_error_at`: "
+        "the latest failure, cleared by the next success."
+    ),
     responses=problems(401, 403, 404),
 )
 def forwarder_status(forwarder_id: str, state: StateDep, principal: ReaderDep) -> Response:

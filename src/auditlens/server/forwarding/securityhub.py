@@ -16,7 +16,8 @@ for another failure, INFORMATIONAL otherwise, ``Title`` the event's one-line sum
 Options: ``region`` and ``account_id`` (required), ``endpoint_url`` (a VPC endpoint or a test
 server), ``product_arn``. Credentials: boto3's usual chain (instance role, environment), or a
 secret ``ACCESS_KEY_ID:SECRET_ACCESS_KEY``. At most 100 findings per call (the API's limit);
-a finding Security Hub refuses (``FailedFindings``) goes to the dead letters. Needs ``boto3``
+a finding Security Hub refuses (``FailedFindings``) goes to the dead letters; failures that
+name no finding of the batch make the batch be retried. Needs ``boto3``
 (``pip install auditlens[aws]``).
 """
 
@@ -101,6 +102,35 @@ def finding(config: dict[str, Any], batch: Batch, index: int) -> dict[str, Any]:
     }
 
 
+def _check_failed(findings: list[dict[str, Any]], failed: list[dict[str, Any]]) -> None:
+    """Raise for ``FailedFindings``: the first refused finding of the batch goes to the dead
+    letters (the ones before it were imported).
+
+    Failures that name no finding of this batch cannot be placed, so none may be dead-lettered:
+    the whole batch is retried (safe: a finding's Id is the event id, a resend updates it) and
+    the error names what Security Hub said, for the status an admin reads."""
+    if not failed:
+        return
+    ids = [f["Id"] for f in findings]
+    placed = [f for f in failed if f.get("Id") in ids]
+    if not placed:
+        said = "; ".join(
+            f"{f.get('Id', '(no Id)')}: {f.get('ErrorCode')}: {f.get('ErrorMessage')}"
+            for f in failed[:3]
+        )
+        raise RetryError(
+            f"Security Hub failed {len(failed)} finding(s) naming none of this batch's "
+            f"{len(ids)}: {said}"
+        )
+    first = min(ids.index(f["Id"]) for f in placed)
+    bad = next(f for f in placed if f["Id"] == ids[first])
+    raise RefusedError(
+        f"Security Hub refused the finding: {bad.get('ErrorCode')}: {bad.get('ErrorMessage')}",
+        position=first,
+        accepted=first,
+    )
+
+
 class SecurityHub:
     max_records = MAX_FINDINGS
 
@@ -138,17 +168,7 @@ class SecurityHub:
             raise RetryError(reason) from None
         except botocore.exceptions.BotoCoreError as exc:
             raise RetryError(f"Security Hub unreachable: {exc}") from None
-        failed = answer.get("FailedFindings") or []
-        if failed:
-            ids = [f["Id"] for f in findings]
-            first = min(ids.index(f["Id"]) for f in failed if f.get("Id") in ids)
-            bad = next(f for f in failed if f.get("Id") == ids[first])
-            raise RefusedError(
-                f"Security Hub refused the finding: {bad.get('ErrorCode')}: "
-                f"{bad.get('ErrorMessage')}",
-                position=first,
-                accepted=first,
-            )
+        _check_failed(findings, answer.get("FailedFindings") or [])
 
     def close(self) -> None:
         self.client.close()

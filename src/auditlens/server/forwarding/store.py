@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from auditlens.server.accounts import new_id
-from auditlens.server.schema import checkpoints, entries, forwarder_dead_letters, forwarders
+from auditlens.server.schema import checkpoints, forwarder_dead_letters, forwarders
 from auditlens.server.sequencer import Sequencer, now_ms
 
 STATES = ("active", "paused", "failed")
@@ -263,20 +263,37 @@ def dead_letters(conn: Connection, fwd_id: str, limit: int = 100) -> tuple[int, 
     return int(count), list(rows)
 
 
+def appended_at(conn: Connection, org_id: str, index: int) -> int | None:
+    """When entry ``index`` was appended (ms), or None past the log's end.
+
+    The log stores no append time per entry, but every append signs a checkpoint in the same
+    transaction (``created_at``, the server clock), so the first checkpoint larger than
+    ``index`` was made when that entry went in: one primary-key lookup."""
+    found = conn.execute(
+        sa.select(checkpoints.c.created_at)
+        .where(checkpoints.c.org_id == org_id, checkpoints.c.size > index)
+        .order_by(checkpoints.c.size)
+        .limit(1)
+    ).scalar()
+    return int(found) if found is not None else None
+
+
 def status(conn: Connection, fwd: Forwarder) -> dict[str, Any]:
-    """Lag (events and seconds), last success, last error and dead letters of ``fwd``."""
+    """Lag, last success, last error and dead letters of ``fwd``.
+
+    ``lag_events``: log entries at or past the cursor (those a filter skips included: the cursor
+    still has to move over them). ``lag_seconds``: how long the oldest of them has been in the
+    log, from its append time, not the event's own timestamp, so a backdated event (a demo
+    seed, an import of old events) does not show days of lag; 0 when caught up.
+    ``last_success_at``: when the cursor last moved forward (ms; it is stored after
+    acknowledgements, at most every 0.5 s), or None before it first moved."""
     size, _ = log_size(conn, fwd.org_id)
     lag_events = max(0, size - fwd.cursor)
     lag_seconds = 0.0
     if lag_events:
-        oldest = conn.execute(
-            sa.select(entries.c.ts)
-            .where(entries.c.org_id == fwd.org_id, entries.c.idx >= fwd.cursor)
-            .order_by(entries.c.idx)
-            .limit(1)
-        ).scalar()
-        if oldest is not None:
-            lag_seconds = max(0.0, (now_ms() - int(oldest)) / 1000)
+        appended = appended_at(conn, fwd.org_id, fwd.cursor)
+        if appended is not None:
+            lag_seconds = max(0.0, (now_ms() - appended) / 1000)
     count, rows = dead_letters(conn, fwd.id, limit=20)
     return {
         "id": fwd.id,

@@ -1,9 +1,10 @@
 """Syslog (RFC 5424) over TLS (RFC 5425), plain TCP (RFC 6587 octet counting) or UDP (RFC 5426).
 
 Each event is one message: ``<PRI>1 TIMESTAMP HOSTNAME auditlens - MSGID [SD] BOM<JSON>`` with
-facility ``log audit`` (13) by default, severity informational (notice for a failure
-outcome), MSGID the event type (cut to the 32 characters RFC 5424 allows), and the structured
-data element ``auditlens@32473`` carrying ``id``, ``type``, ``index``, ``origin`` and
+facility ``log audit`` (13) by default, severity informational, notice for a failure and
+warning for a denial (the event's verdict, as the viewer shows it), MSGID the event type (cut
+to the 32 characters RFC 5424 allows), and the structured data element ``auditlens@32473``
+carrying ``id``, ``type``, ``index``, ``origin`` and
 ``checkpoint`` (the signed checkpoint note covering the batch, base64: a note has newlines).
 32473 is the private enterprise number RFC 5612 reserves for documentation; set ``sd_id`` to
 your own ``name@PEN`` if your SIEM keys on it.
@@ -22,15 +23,18 @@ import socket
 import ssl
 from typing import Any
 
+import orjson
+
+from auditlens.core.summaries import verdict_of
 from auditlens.core.timestamps import format_timestamp
-from auditlens.server.forwarding.destination import Batch, ConfigError, RetryError
+from auditlens.server.forwarding.destination import Batch, ConfigError, Record, RetryError
 
 KIND = "syslog"
 LABEL = "Syslog (RFC 5424 over TLS, TCP or UDP)"
 SECRET = False
 TRANSPORTS = ("tls", "tcp", "udp")
 FACILITY_LOG_AUDIT = 13
-_SEVERITY = {"failure": 5}  # notice; everything else informational (6)
+_SEVERITY = {"denied": 4, "failure": 5}  # warning, notice; everything else informational (6)
 
 
 def check_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -70,14 +74,24 @@ def _header_token(value: str, limit: int) -> str:
     return token or "-"
 
 
+def severity(rec: Record) -> int:
+    """The syslog severity of ``rec``: its verdict (:func:`~auditlens.core.summaries.verdict_of`,
+    read from the parsed event, so the text ``"outcome":"failure"`` nested in a payload field
+    cannot pass for the event's own outcome), or informational for an unreadable body."""
+    try:
+        event = orjson.loads(rec.body)
+    except orjson.JSONDecodeError:
+        return 6
+    return _SEVERITY.get(verdict_of(event), 6) if isinstance(event, dict) else 6
+
+
 def render(config: dict[str, Any], batch: Batch) -> list[bytes]:
     """The RFC 5424 messages of ``batch`` (without transport framing)."""
     host = _header_token(config["hostname"], 255)
     checkpoint = base64.b64encode(batch.checkpoint.encode()).decode()
     messages = []
     for rec in batch.records:
-        outcome = "failure" if b'"outcome":"failure"' in rec.body else "success"
-        pri = config["facility"] * 8 + _SEVERITY.get(outcome, 6)
+        pri = config["facility"] * 8 + severity(rec)
         sd = (
             f'[{config["sd_id"]} id="{_sd_value(rec.id)}" type="{_sd_value(rec.type)}" '
             f'index="{rec.index}" origin="{_sd_value(batch.origin)}" '

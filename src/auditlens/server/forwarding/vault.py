@@ -2,14 +2,16 @@
 
 Why a key file and not the database: a copy of the database (a backup, a replica, a dump handed
 to support) must not carry usable SIEM tokens. The key file ``forwarding.key`` is created with
-mode 0600 by an exclusive create, like the log key, and refused when others can read it. Every
-server process that shares one PostgreSQL database needs the same key file.
+mode 0600 atomically (a complete temporary file linked to its name, see :func:`_create_key`)
+and refused when others can read it. Every server process that shares one PostgreSQL database
+needs the same key file.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -32,13 +34,7 @@ class Vault:
         """Load ``<data_dir>/forwarding.key``, creating it (mode 0600) on first use."""
         path = Path(data_dir) / KEY_FILE
         if not path.exists():
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another process created it first
-            else:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(Fernet.generate_key() + b"\n")
+            _create_key(path)
         if os.name == "posix":
             mode = stat.S_IMODE(path.stat().st_mode)
             if mode & 0o077:
@@ -59,3 +55,38 @@ class Vault:
                 "a forwarder secret cannot be decrypted: this data directory's forwarding.key "
                 "is not the one it was stored with; set the secret again"
             ) from None
+
+
+def _create_key(path: Path) -> None:
+    """Write a new key to a private temporary file, then link it to ``path`` (atomic).
+
+    Why not create ``path`` itself exclusively and write into it: ``serve --workers N`` starts
+    processes together, and one that finds the file between another's create and write reads
+    an empty key. A link publishes only a complete, fsynced file; when another process linked
+    first (FileExistsError), its key is the one every process uses."""
+    fd, temp = tempfile.mkstemp(prefix=f".{KEY_FILE}.", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(Fernet.generate_key() + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            return  # another process won: read its key
+        _fsync_dir(path.parent)
+    finally:
+        os.unlink(temp)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the new directory entry durable (a crash must not leave secrets sealed with a key
+    whose file disappears); a no-op where directories cannot be opened (Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
