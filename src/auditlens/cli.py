@@ -20,6 +20,7 @@ from auditlens import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "auditlens.ui.commands",  # gui (the default), demo
     "auditlens.client.commands",  # login, logout, sync
+    "auditlens.client.event_check",  # verify-event
     "auditlens.export.commands",  # export, verify
     "auditlens.export.report_command",  # report
     "auditlens.export.case_command",  # case-export
