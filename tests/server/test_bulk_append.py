@@ -17,7 +17,7 @@ from auditlens.core.events import EventError, EventIdGenerator
 from auditlens.server import seed
 from auditlens.server.app import create_app
 from auditlens.server.bulk_append import bulk_append
-from auditlens.server.bulk_prepare import prepare, prepared
+from auditlens.server.bulk_prepare import prepared
 from auditlens.server.demo_data import generate
 from auditlens.server.embedded import ThreadedServer
 from auditlens.server.integrity import check_log
@@ -170,8 +170,10 @@ def test_a_bulk_seeded_log_verifies_in_the_client_and_the_server(tmp_path: Path)
 def test_a_submission_the_splice_cannot_hold_is_refused() -> None:
     sub: dict[str, Any] = {"type": "auth.login", "user_id": None, "task_id": None}
     sub |= {"agent_id": None, "event": {"outcome": "success"}}
-    prepare(0, sub)
+    list(prepared([(0, sub)]))
     with pytest.raises(EventError, match="exactly the members"):
-        prepare(0, {**sub, "extra": 1}, validate=False)
+        list(prepared([(0, {**sub, "extra": 1})], validate=False))
+    with pytest.raises(EventError, match=r"events\[0\]\.user_id"):
+        list(prepared([(0, {**sub, "user_id": {"id": "u"}})], validate=False))
     with pytest.raises(EventError, match=r"events\[1\]"):
         list(prepared([(0, sub), (0, {**sub, "type": "no.such"})]))
