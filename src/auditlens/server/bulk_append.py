@@ -23,6 +23,8 @@ the work is spread:
   checkpoints), each starting, like an append, from the state recomputed from the stored log
   (:func:`~auditlens.server.sequencer.locked_state`). A kill leaves the log of the last commit,
   which verifies, as with the sequencer path.
+- **Indexes built after the load** when the entries table starts empty
+  (:mod:`auditlens.server.bulk_indexes`), inside the same transaction.
 
 The timestamps obey the sequencer's rules: never decreasing (a smaller one is raised to the
 last), refused when further in the future than the sequencer tolerates.
@@ -40,6 +42,7 @@ from sqlalchemy.engine import Connection
 from auditlens.core.events import MAX_EVENT_BYTES, EventError, format_timestamp
 from auditlens.core.merkle import CompactRange, leaf_hash
 from auditlens.core.tiles import TILE_HEIGHT
+from auditlens.server.bulk_indexes import deferred_indexes
 from auditlens.server.bulk_prepare import Chunk
 from auditlens.server.db import Database
 from auditlens.server.schema import checkpoints, entries, organizations, tree_nodes
@@ -82,7 +85,7 @@ def bulk_append(
     events: Iterator[_Row] = itertools.chain.from_iterable(zip(*c, strict=True) for c in batches)
     done = 0
     while True:
-        with db.write() as conn:
+        with db.write() as conn, deferred_indexes(conn):
             log = _OpenLog(conn, sequencer, org_id)
             wrote = 0
             while wrote < commit_every:
