@@ -1,4 +1,4 @@
-"""The bulk path's spliced canonical bytes are the reference RFC 8785 bytes, whatever the values."""
+"""The bulk path's fast paths (spliced canonical bytes, day-cached times) give core's bytes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from auditlens.core.canonical import canonicalize
 from auditlens.core.errors import FormatError
-from auditlens.core.events import EventError
+from auditlens.core.events import EventError, format_timestamp
 from auditlens.server.bulk_canonical import canonical_runs
+from auditlens.server.bulk_prepare import DayStamps
 from auditlens.server.demo_data import generate
 
 ID = "log_01KJFQ7V0Z8XW3M1N2P4R5S6T7"
@@ -87,3 +88,15 @@ def test_a_top_level_member_that_is_not_a_string_is_refused() -> None:
     sub |= {"agent_id": None, "event": {"outcome": "success"}}
     with pytest.raises(EventError, match="task_id"):
         canonical_runs({**sub, "task_id": {"task_id": "x"}})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999), max_size=8)
+)
+def test_day_stamps_format_as_core_does(times: list[int]) -> None:
+    stamps = DayStamps()
+    for ts in [*times, *sorted(times)]:  # the cached day changes and stays
+        assert stamps(ts) == format_timestamp(ts).encode()
+    with pytest.raises(FormatError):
+        stamps(True)  # type: ignore[arg-type]
