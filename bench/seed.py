@@ -111,6 +111,7 @@ def seed_once(root: Path, db: str | None, events: int, path: str) -> Run:
                 return Run(elapsed, cpu, list(notes))
         finally:
             state.close()
+            shutil.rmtree(data_dir)  # the next round starts afresh; a 1M log is ~1 GB
 
 
 def main() -> None:
