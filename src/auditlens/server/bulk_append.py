@@ -10,8 +10,9 @@ the work is spread:
 
 - **Preparing runs beside writing.** :mod:`auditlens.server.bulk_prepare` does everything about
   an event that does not depend on its place in the log (validation, the canonical bytes of
-  every member except ``id`` and ``timestamp``, the formatted time), in a second process that
-  also runs the stream's generator, so on two cores the generator and the database overlap.
+  every member except ``id`` and ``timestamp``, the formatted time), and
+  :mod:`auditlens.server.bulk_process` runs it in a second process with the stream's
+  generator, so on two cores the generator and the database overlap.
 - **The writer splices, it does not serialize.** An event's canonical form (RFC 8785) is an
   object with its members sorted by name, so ``id`` and ``timestamp`` always sit between the
   same neighbours: ``{"agent_id":…,"event":…,"id":"…","task_id":…,"timestamp":"…","type":…,

@@ -2,12 +2,13 @@
 
 A seeded event goes into ten B-trees: the table, its primary key, the unique ``id`` and the
 seven filter indexes (``ts``, ``category``, ``type``, ``user_id``, ``task_id``, ``agent_id``,
-``outcome``). Built once from the loaded rows, the seven cost less than extending them row by
-row (measured on SQLite, 100,000 demo events in one transaction: 0.8 s CPU and 1.5 s less wall
-than inserting with them in place, mostly pages the cache no longer spills and rewrites), but
-only while the table holds no more than the load: rebuilding over a larger table costs more
-than it saves (at 1,000,000 rows, loading without them and building them measured slower than
-keeping them).
+``outcome``). Built once from the loaded rows, the seven cost a little less than extending
+them row by row (measured on SQLite, 100,000 demo events in one transaction: 1.5 against 1.8 s
+of SQLite CPU at load ~3, 0.3–0.7 s less CPU for the whole bulk seed under load, the
+wall time within the noise), but only while the table holds no more than the load: rebuilding
+over a larger table costs more than it saves (1,000,000 rows loaded in one transaction
+without them and then indexed: 25 s of CPU, against 19 s with them in place, 100,000 rows a
+transaction).
 
 So :func:`deferred_indexes` drops them only when the table is **empty** (a fresh server seeding
 its demo organization), and always inside the caller's write transaction: they are created

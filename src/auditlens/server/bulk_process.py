@@ -6,14 +6,18 @@ database overlap.
 
 Why a plain child process (``python -c`` importing this module) rather than
 ``multiprocessing``: a ``spawn`` child first imports the parent's ``__main__`` module again (the
-``auditlens`` command, a benchmark script: SQLAlchemy, the server, FastAPI), which measured
-about 0.8 s of CPU, as much as the whole overlap saved at 100,000 events. This child imports
-only ``core`` and the demo generator. The parent sends this process's ``sys.path``, then
-``(source, validate, chunk)``, pickled on the child's stdin; the child writes pickled chunks to
-its stdout, then ``None`` (or a :class:`_Failed`). A reader thread in the parent unpickles them
-into a queue of at most 16 chunks: the child can run that far ahead of the writer (a pipe
-alone holds 64 KiB, a tenth of a chunk) while memory stays bounded. In a frozen application,
-where ``sys.executable`` is the application itself, the stream is prepared in this process instead.
+``auditlens`` command, a benchmark script: SQLAlchemy, the server, FastAPI; 0.7 s of CPU on
+its own), and pickling a record per event cost as much again: the two-process path used 1–3 s
+more CPU per 100,000 events than preparing in one process (measured, depending on the load),
+more than the overlap saved. This child imports only ``core`` and the demo generator, and
+chunks cross column by column (:class:`~.bulk_prepare.Chunk`).
+
+The parent sends this process's ``sys.path``, then ``(source, validate, chunk)``, pickled on the
+child's stdin; the child writes pickled chunks to its stdout, then ``None`` (or a
+:class:`_Failed`). A reader thread in the parent unpickles them into a queue of at most 16
+chunks: the child can run that far ahead of the writer (a pipe alone holds 64 KiB, a tenth of
+a chunk) while memory stays bounded. In a frozen application, where ``sys.executable`` is the
+application itself, the stream is prepared in this process instead.
 """
 
 from __future__ import annotations
