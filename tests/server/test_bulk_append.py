@@ -18,6 +18,7 @@ from auditlens.server import seed
 from auditlens.server.app import create_app
 from auditlens.server.bulk_append import bulk_append
 from auditlens.server.bulk_prepare import prepared
+from auditlens.server.bulk_process import prepared_in_subprocess
 from auditlens.server.demo_data import generate
 from auditlens.server.embedded import ThreadedServer
 from auditlens.server.integrity import check_log
@@ -206,3 +207,19 @@ def test_a_failed_bulk_load_keeps_the_indexes_it_dropped(tmp_path: Path) -> None
             assert conn.execute(sa.text("SELECT count(*) FROM entries")).scalar() == 0
     finally:
         state.close()
+
+
+def a_stream_with_a_bad_event() -> list[tuple[int, dict[str, Any]]]:
+    """Two events, the second of an unknown type (module level: the child process imports it)."""
+    sub: dict[str, Any] = {"type": "auth.login", "user_id": None, "task_id": None}
+    sub |= {"agent_id": None, "event": {"outcome": "success"}}
+    return [(NOW, sub), (NOW, {**sub, "type": "no.such"})]
+
+
+def test_the_child_process_reports_a_bad_event_and_a_good_stream_arrives_whole() -> None:
+    with pytest.raises(EventError, match=r"events\[1\]\.type"):
+        list(prepared_in_subprocess(a_stream_with_a_bad_event, chunk=1))
+    dataset = generate(seed=2, events=2_500, now_ms=NOW)
+    chunks = list(prepared_in_subprocess(dataset.events, validate=False, chunk=1_000))
+    assert [len(c.ts) for c in chunks] == [1_000, 1_000, 500]
+    assert chunks == list(prepared(dataset.events(), validate=False, chunk=1_000))
