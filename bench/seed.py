@@ -16,9 +16,15 @@ Creating the organization and its 12 people (argon2id, the server's production c
 same for both, so it is timed once on its own and not included. Printed per path: wall seconds,
 events/s, and the CPU seconds of this process plus the preparing process (the work done,
 whatever else the machine runs). The bulk path's log is checked to equal the sequencer path's
-(every checkpoint's signed note, with the same signing key and id seed).
+(every checkpoint's signed note, with the same signing key and id seed); the script stops when
+it does not.
 
-Run: ``nice -n 10 .venv/bin/python bench/seed.py [--events 100000 1000000] [--db URL]``.
+``--repeat N`` runs the three paths N times, round after round (so a change in the machine's
+load falls on all three alike), and prints each path's best wall and CPU seconds, the ratios of
+the bests, and the medians: on a shared machine one round's figures vary by half.
+
+Run: ``nice -n 10 .venv/bin/python bench/seed.py [--events 100000 1000000] [--db URL]
+[--repeat N]``.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from statistics import median
 from typing import NamedTuple
 
 import sqlalchemy as sa
@@ -104,12 +111,16 @@ def seed_once(root: Path, db: str | None, events: int, path: str) -> Run:
                 return Run(elapsed, cpu, list(notes))
         finally:
             state.close()
+            shutil.rmtree(data_dir)  # the next round starts afresh; a 1M log is ~1 GB
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--events", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--db", help="a PostgreSQL URL (default: SQLite in a temporary folder)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of the three paths per size (best is shown)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="auditlens-seed-bench-") as tmp:
         root = Path(tmp)
@@ -131,20 +142,51 @@ def main() -> None:
             f"not included: the organization and 12 people: {time.perf_counter() - started:.1f} s"
         )
         for events in args.events:
-            slow = seed_once(root, args.db, events, "sequencer")
-            print(
-                f"{events:>9,} events, {'sequencer':>11}: {slow.wall:6.1f} s wall "
-                f"({events / slow.wall:>7,.0f} ev/s), {slow.cpu:6.1f} s CPU"
+            report(events, [measure(root, args.db, events) for _ in range(args.repeat)])
+
+
+PATHS = ("sequencer", "bulk", "bulk 1 proc")
+
+
+def measure(root: Path, db: str | None, events: int) -> dict[str, Run]:
+    """One run of every path, back to back; raises when a bulk log differs from the sequencer's."""
+    runs: dict[str, Run] = {}
+    for path in PATHS:
+        runs[path] = seed_once(root, db, events, path)
+        if runs[path].notes != runs["sequencer"].notes:
+            raise SystemExit(f"{events:,} events, {path}: LOGS DIFFER from the sequencer's")
+    return runs
+
+
+def report(events: int, rounds: list[dict[str, Run]]) -> None:
+    """Each path's best (and, over several rounds, median) wall and CPU seconds; the ratios."""
+    best = {
+        p: Run(min(r[p].wall for r in rounds), min(r[p].cpu for r in rounds), []) for p in PATHS
+    }
+    mid = {
+        p: Run(median(r[p].wall for r in rounds), median(r[p].cpu for r in rounds), [])
+        for p in PATHS
+    }
+    slow = best["sequencer"]
+    for path in PATHS:
+        run = best[path]
+        line = (
+            f"{events:>9,} events, {path:>11}: {run.wall:6.1f} s wall "
+            f"({events / run.wall:>7,.0f} ev/s), {run.cpu:6.1f} s CPU"
+        )
+        if path != "sequencer":
+            line += (
+                f"; {slow.wall / run.wall:.2f}x faster, {slow.cpu / run.cpu:.2f}x less CPU; "
+                "same signed checkpoints"
             )
-            for path in ("bulk", "bulk 1 proc"):
-                run = seed_once(root, args.db, events, path)
-                same = "same signed checkpoints" if run.notes == slow.notes else "LOGS DIFFER"
-                print(
-                    f"{events:>9,} events, {path:>11}: {run.wall:6.1f} s wall "
-                    f"({events / run.wall:>7,.0f} ev/s), {run.cpu:6.1f} s CPU; "
-                    f"{slow.wall / run.wall:.2f}x faster, {slow.cpu / run.cpu:.2f}x less CPU; "
-                    f"{same}"
-                )
+        if len(rounds) > 1:
+            line += (
+                f" (median of {len(rounds)}: {mid[path].wall:.1f} s wall, {mid[path].cpu:.1f} s CPU"
+            )
+            if path != "sequencer":
+                line += f", {mid['sequencer'].wall / mid[path].wall:.2f}x"
+            line += ")"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

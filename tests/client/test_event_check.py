@@ -107,9 +107,20 @@ def test_another_key_another_origin_or_an_uncovered_index_fail(
 
     _skey, other_vkey = generate_keys(ORIGIN)
     args = build_parser().parse_args(
-        ["verify-event", str(files["event"]), "--index", "17", "--checkpoint"]
-        + [str(files["checkpoint"]), "--vkey", other_vkey, "--server", api.url]
-        + ["--api-key-file", str(files["key"])]
+        [
+            "verify-event",
+            str(files["event"]),
+            "--index",
+            "17",
+            "--checkpoint",
+            str(files["checkpoint"]),
+            "--vkey",
+            other_vkey,
+            "--server",
+            api.url,
+            "--api-key-file",
+            str(files["key"]),
+        ]
     )
     assert args.handler(args) == 1
     assert "the checkpoint fails" in capsys.readouterr().out

@@ -18,10 +18,12 @@ from auditlens.core.events import EventError
 from auditlens.server import seed
 from auditlens.server.app import create_app
 from auditlens.server.bulk_append import bulk_append
-from auditlens.server.bulk_prepare import prepare, prepared
+from auditlens.server.bulk_prepare import prepared
+from auditlens.server.bulk_process import prepared_in_subprocess
 from auditlens.server.demo_data import generate
 from auditlens.server.embedded import ThreadedServer
 from auditlens.server.integrity import check_log
+from auditlens.server.schema import entries
 from auditlens.server.seed import PARALLEL_FROM, SeedResult, seed_demo
 from auditlens.server.settings import KEY_FILE, VKEY_FILE, ServerSettings
 from auditlens.server.state import ServerState, open_server
@@ -74,6 +76,13 @@ def the_log(state: ServerState, org_id: str) -> Log:
         }
 
 
+def entry_indexes(state: ServerState) -> set[str]:
+    """The names of the entries table's indexes that the schema names (not automatic ones)."""
+    with state.db.read() as conn:
+        found = {str(index["name"]) for index in sa.inspect(conn).get_indexes("entries")}
+    return found & {str(index.name) for index in entries.indexes}
+
+
 @pytest.fixture(scope="module")
 def through_sequencer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Log]]:
     data_dir = tmp_path_factory.mktemp("sequencer")
@@ -103,8 +112,10 @@ def test_bulk_seeding_writes_the_sequencers_log_byte_for_byte(
                 progress=lambda n, total: done.append(n),
             )  # fmt: skip
             log = the_log(state, result.org.id)
+            indexes = entry_indexes(state)
         finally:
             state.close()
+    assert indexes == {str(index.name) for index in entries.indexes}  # built again after the load
     assert [c[0] for c in log["checkpoints"]] == [0, *range(BATCH, EVENTS, BATCH), EVENTS]
     for part in ("entries", "nodes", "checkpoints", "state"):
         assert log[part] == expected[part], part
@@ -171,8 +182,45 @@ def test_a_bulk_seeded_log_verifies_in_the_client_and_the_server(tmp_path: Path)
 def test_a_submission_the_splice_cannot_hold_is_refused() -> None:
     sub: dict[str, Any] = {"type": "auth.login", "user_id": None, "task_id": None}
     sub |= {"agent_id": None, "event": {"outcome": "success"}}
-    prepare(0, sub)
+    list(prepared([(0, sub)]))
     with pytest.raises(EventError, match="exactly the members"):
-        prepare(0, {**sub, "extra": 1}, validate=False)
+        list(prepared([(0, {**sub, "extra": 1})], validate=False))
+    with pytest.raises(EventError, match=r"events\[0\]\.user_id"):
+        list(prepared([(0, {**sub, "user_id": {"id": "u"}})], validate=False))
     with pytest.raises(EventError, match=r"events\[1\]"):
         list(prepared([(0, sub), (0, {**sub, "type": "no.such"})]))
+
+
+def test_a_failed_bulk_load_keeps_the_indexes_it_dropped(tmp_path: Path) -> None:
+    """The indexes are dropped inside the load's transaction: a failure rolls the drop back."""
+    state = open_state(tmp_path / "server", None, None)
+    try:
+        result = seed_demo(state, events=0, now_ms=NOW)
+        stream = list(generate(seed=1, events=3_000, now_ms=NOW).events())
+        stream[2_500] = (stream[2_500][0], {**stream[2_500][1], "type": "no.such"})
+        with pytest.raises(EventError, match=r"events\[2500\]"):
+            bulk_append(
+                state.db, state.sequencer, result.org.id, prepared(stream, chunk=1_000),
+                checkpoint_every=1_000, commit_every=3_000,
+            )  # fmt: skip
+        assert entry_indexes(state) == {str(index.name) for index in entries.indexes}
+        with state.db.read() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM entries")).scalar() == 0
+    finally:
+        state.close()
+
+
+def a_stream_with_a_bad_event() -> list[tuple[int, dict[str, Any]]]:
+    """Two events, the second of an unknown type (module level: the child process imports it)."""
+    sub: dict[str, Any] = {"type": "auth.login", "user_id": None, "task_id": None}
+    sub |= {"agent_id": None, "event": {"outcome": "success"}}
+    return [(NOW, sub), (NOW, {**sub, "type": "no.such"})]
+
+
+def test_the_child_process_reports_a_bad_event_and_a_good_stream_arrives_whole() -> None:
+    with pytest.raises(EventError, match=r"events\[1\]\.type"):
+        list(prepared_in_subprocess(a_stream_with_a_bad_event, chunk=1))
+    dataset = generate(seed=2, events=2_500, now_ms=NOW)
+    chunks = list(prepared_in_subprocess(dataset.events, validate=False, chunk=1_000))
+    assert [len(c.ts) for c in chunks] == [1_000, 1_000, 500]
+    assert chunks == list(prepared(dataset.events(), validate=False, chunk=1_000))

@@ -10,18 +10,22 @@ the work is spread:
 
 - **Preparing runs beside writing.** :mod:`auditlens.server.bulk_prepare` does everything about
   an event that does not depend on its place in the log (validation, the canonical bytes of
-  every member except ``id`` and ``timestamp``, the formatted time), in a second process that
-  also runs the stream's generator, so on two cores the generator and the database overlap.
+  every member except ``id`` and ``timestamp``, the formatted time), and
+  :mod:`auditlens.server.bulk_process` runs it in a second process with the stream's
+  generator, so on two cores the generator and the database overlap.
 - **The writer splices, it does not serialize.** An event's canonical form (RFC 8785) is an
   object with its members sorted by name, so ``id`` and ``timestamp`` always sit between the
   same neighbours: ``{"agent_id":…,"event":…,"id":"…","task_id":…,"timestamp":"…","type":…,
-  "user_id":…}``. :class:`Prepared` holds the three byte runs around them; the writer adds the
-  id it draws and the formatted time, and hashes. A submission with other top-level members is
+  "user_id":…}``. A :class:`~auditlens.server.bulk_prepare.Chunk` holds the three byte runs
+  around them (:mod:`auditlens.server.bulk_canonical`); the writer adds the id it draws and
+  the formatted time, and hashes. A submission with other top-level members is
   refused when prepared, because the splice would then be wrong.
 - **Fewer, larger transactions.** One transaction per ``commit_every`` events (several
   checkpoints), each starting, like an append, from the state recomputed from the stored log
   (:func:`~auditlens.server.sequencer.locked_state`). A kill leaves the log of the last commit,
   which verifies, as with the sequencer path.
+- **Indexes built after the load** when the entries table starts empty
+  (:mod:`auditlens.server.bulk_indexes`), inside the same transaction.
 
 The timestamps obey the sequencer's rules: never decreasing (a smaller one is raised to the
 last), refused when further in the future than the sequencer tolerates.
@@ -30,7 +34,7 @@ last), refused when further in the future than the sequencer tolerates.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,7 +44,8 @@ from auditlens.core.events import MAX_EVENT_BYTES, EventError
 from auditlens.core.merkle import CompactRange, leaf_hash
 from auditlens.core.tiles import TILE_HEIGHT
 from auditlens.core.timestamps import format_timestamp
-from auditlens.server.bulk_prepare import Prepared
+from auditlens.server.bulk_indexes import deferred_indexes
+from auditlens.server.bulk_prepare import Chunk
 from auditlens.server.db import Database
 from auditlens.server.schema import checkpoints, entries, organizations, tree_nodes
 from auditlens.server.sequencer import (
@@ -53,6 +58,9 @@ from auditlens.server.sequencer import (
 
 __all__ = ["bulk_append"]
 
+_Row = tuple[int, bytes, bytes, bytes, bytes, str, str, str | None, str | None, str | None, str]
+"""One prepared event: a row of a :class:`Chunk`'s columns, in the order of its fields."""
+
 
 # ---------------------------------------------------------------------------------------------
 # The writer
@@ -62,7 +70,7 @@ def bulk_append(
     db: Database,
     sequencer: Sequencer,
     org_id: str,
-    batches: Iterable[Sequence[Prepared]],
+    batches: Iterable[Chunk],
     *,
     checkpoint_every: int = 10_000,
     commit_every: int = 100_000,
@@ -76,10 +84,10 @@ def bulk_append(
     """
     if checkpoint_every < 1 or commit_every < checkpoint_every or commit_every % checkpoint_every:
         raise ValueError("commit_every must be a positive multiple of checkpoint_every")
-    events = itertools.chain.from_iterable(batches)
+    events: Iterator[_Row] = itertools.chain.from_iterable(zip(*c, strict=True) for c in batches)
     done = 0
     while True:
-        with db.write() as conn:
+        with db.write() as conn, deferred_indexes(conn):
             log = _OpenLog(conn, sequencer, org_id)
             wrote = 0
             while wrote < commit_every:
@@ -114,28 +122,26 @@ class _OpenLog:
         self.last_id = state.last_id
         self.now = sequencer.clock()
 
-    def append_and_sign(self, chunk: Sequence[Prepared]) -> None:
+    def append_and_sign(self, chunk: Sequence[_Row]) -> None:
         """Append ``chunk`` exactly as one :meth:`Sequencer.append_in` would, then sign it."""
         org_id, cr, ids = self.org_id, self.cr, self.sequencer.ids
         latest = self.now + FUTURE_TOLERANCE_MS
         last_ts, last_id = self.last_ts, self.last_id
         entry_rows: list[tuple[Any, ...]] = []
         node_rows: list[tuple[str, int, int, bytes]] = []
-        for p in chunk:
-            ts = p.ts
-            if ts > latest:
-                raise ValueError(f"timestamp {format_timestamp(ts)} lies in the future")
-            if ts < last_ts:  # time never goes backwards: the sequencer's rule
-                ts = last_ts
-                stamp = format_timestamp(ts).encode()
+        for given, stamped, head, middle, tail, kind, category, user, task, agent, outcome in chunk:
+            if given > latest:
+                raise ValueError(f"timestamp {format_timestamp(given)} lies in the future")
+            if given < last_ts:  # time never goes backwards: the sequencer's rule
+                ts, stamp = last_ts, format_timestamp(last_ts).encode()
             else:
-                stamp = p.stamp
+                ts, stamp = given, stamped
             last_ts = ts
             event_id = ids.new(ts)
             if event_id <= last_id:  # the sequencer's rule: ids sort in log order
                 event_id = next_id(last_id)
             last_id = event_id
-            body = p.head + event_id.encode() + p.middle + stamp + p.tail
+            body = b"".join((head, event_id.encode(), middle, stamp, tail))
             if len(body) > MAX_EVENT_BYTES:
                 raise EventError(
                     "",
@@ -149,8 +155,8 @@ class _OpenLog:
                     node_rows.append((org_id, level, n, h))
             entry_rows.append(
                 (
-                    org_id, index, event_id, ts, p.type, p.category, p.user_id, p.task_id,
-                    p.agent_id, p.outcome, lh, body,
+                    org_id, index, event_id, ts, kind, category, user, task, agent, outcome,
+                    lh, body,
                 )
             )  # fmt: skip
         self.last_ts, self.last_id = last_ts, last_id

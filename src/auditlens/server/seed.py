@@ -27,7 +27,8 @@ from typing import Any
 
 from auditlens.server import accounts
 from auditlens.server.bulk_append import bulk_append
-from auditlens.server.bulk_prepare import prepared, prepared_in_subprocess
+from auditlens.server.bulk_prepare import prepared
+from auditlens.server.bulk_process import prepared_in_subprocess
 from auditlens.server.demo_data import DemoDataset, Person, generate
 from auditlens.server.sequencer import validate_batch
 from auditlens.server.state import ServerState
