@@ -69,6 +69,7 @@ def test_every_filter_and_sort_column_has_an_index_ending_in_idx() -> None:
         ("id",),
         ("ts", "idx"),
         ("type", "ts", "idx"),
+        ("type", "verdict", "ts", "idx"),  # a type and an outcome together (schema 4)
         ("category", "ts", "idx"),
         ("user_id", "ts", "idx"),
         ("task_id", "idx"),

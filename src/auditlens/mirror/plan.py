@@ -25,7 +25,8 @@ How a page is found (no OFFSET over large ranges, no sort of a whole range):
   (:func:`index_probe`). So a row the filter rejects is never read from the table, only the
   rows shown are; the probe cannot pick another index to drive. A set of values (several types,
   a category and a type, an email shared by two user ids) becomes one index seek per value,
-  merged in Python by ``(ts, idx)``.
+  merged in Python by ``(ts, idx)``. Event types together with an outcome drive as one: a seek
+  per type in the ``(type, verdict, ts, idx)`` index (:func:`typed_outcome`).
 - Sorting by another column walks that column's index (NULLs first ascending, as SQLite orders
   them), probing the filter on the entries it meets. When the filter is narrow (at most
   :data:`SMALL_RESULT` matching rows), the walk might meet its matches only far along the index,
@@ -167,6 +168,10 @@ class Resolved:
     event_field: tuple[str, str] | None = None
     #: ``(column, values)`` no row may hold (:attr:`EventFilter.exclude`, resolved).
     excluded: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: Every ``(type, category)`` of the log when ``categories`` is set (the resolver's
+    #: :meth:`~auditlens.mirror.plan.Facts.types_present`): a category and an outcome are then
+    #: one seek per type of the category in the ``(type, verdict, ts, idx)`` index.
+    type_catalog: tuple[tuple[str, str | None], ...] = ()
 
     @property
     def impossible(self) -> bool:
@@ -266,14 +271,14 @@ def conditions(
     for name, column, values in _id_sets(r):
         if driver != name and values is not None:
             equal(column, sorted(values))
-    if driver != "types" and (r.categories or r.types):
+    if driver not in ("types", "type_outcome") and (r.categories or r.types):
         start = len(sql)
         if r.categories:
             equal("category", sorted(r.categories))
         if r.types:
             equal("type", sorted(r.types))
         sql[start:] = ["(" + " OR ".join(sql[start:]) + ")"]
-    if driver != "outcome" and r.outcome is not None:
+    if driver not in ("outcome", "type_outcome") and r.outcome is not None:
         equal("verdict", [r.outcome])
     for column, excluded in r.excluded:
         sql.append(_exclusion(column, len(excluded), probe))
@@ -298,7 +303,26 @@ def _exclusion(column: str, n: int, probe: bool) -> str:
     return f"(+e.{column} IS NULL OR +e.{column} NOT IN ({placeholders(n)}))"
 
 
-DRIVERS = ("task", "user", "agent", "ip", "types", "outcome")  # priority when sizes tie
+#: Priority when sizes tie. ``type_outcome`` is the event types and the outcome together: one
+#: seek per type in the ``(type, verdict, ts, idx)`` index, never more rows than either alone.
+DRIVERS = ("task", "user", "agent", "ip", "type_outcome", "types", "outcome")
+
+#: What a type-and-outcome driver seeks (:func:`typed_outcome`).
+TYPE_VERDICT = "e.type = ? AND e.verdict = ?"
+
+
+def typed_outcome(r: Resolved) -> list[str] | None:
+    """The exact types of ``r`` (its categories' types included) when it also has an outcome:
+    each is one range of the ``(type, verdict, ts, idx)`` index. None when ``r`` lacks either,
+    when a category's types are unknown (no catalog), or when they are too many to merge."""
+    if r.outcome is None or not (r.categories or r.types):
+        return None
+    if r.categories and not r.type_catalog:
+        return None
+    types = set(r.types) | {t for t, c in r.type_catalog if c in r.categories}
+    if not types or len(types) > MAX_MERGED_STREAMS:
+        return None
+    return sorted(types)
 
 
 def driver_values(r: Resolved, name: str) -> list[tuple[str, tuple[object, ...]]] | None:
@@ -311,6 +335,9 @@ def driver_values(r: Resolved, name: str) -> list[tuple[str, tuple[object, ...]]
         return [("e.agent_id = ?", (a,)) for a in sorted(r.agent_ids)]
     if name == "ip" and r.ips is not None:
         return [("e.ip = ?", (ip,)) for ip in sorted(r.ips)]
+    if name == "type_outcome":
+        types = typed_outcome(r)
+        return None if types is None else [(TYPE_VERDICT, (t, r.outcome)) for t in types]
     if name == "types" and (r.categories or r.types):
         values: list[tuple[str, tuple[object, ...]]] = [
             ("e.category = ?", (c,)) for c in sorted(r.categories)
@@ -368,6 +395,12 @@ def driver_union(r: Resolved) -> tuple[str, tuple[object, ...]]:
     if len(values) == 1:
         cond, params = values[0]
         return join_conditions([cond, *rest]), (*params, *rest_params)
+    if driver == "type_outcome":
+        # One OR term per type: SQLite reads each (type, verdict) range of that index ("MULTI-
+        # INDEX OR"); "type IN (...) AND verdict = ?" would walk the verdict index instead.
+        union = "(" + " OR ".join(f"({cond})" for cond, _ in values) + ")"
+        params_all = tuple(p for _, params in values for p in params)
+        return join_conditions([union, *rest]), (*params_all, *rest_params)
     by_column: dict[str, list[object]] = {}  # "e.ip = ?" -> its values: one IN per column
     for cond, params in values:
         by_column.setdefault(cond, []).extend(params)

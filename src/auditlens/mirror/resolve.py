@@ -225,6 +225,7 @@ class Resolver:
             idx_until=f.idx_until,
             event_field=f.event_field,
             excluded=self._excluded(f) if f.exclude else (),
+            type_catalog=tuple(self.types_present()) if f.categories else (),
         )
         if f.idx_from is not None or f.idx_until is not None:
             r = self._with_idx_time_range(r)
@@ -313,6 +314,8 @@ class Resolver:
         combined filter's first page fast.
         """
         names = [n for n in DRIVERS if driver_values(r, n) is not None]
+        if "type_outcome" in names:  # never more rows than the types or the outcome alone
+            names = [n for n in names if n not in ("types", "outcome")]
         if len(names) < 2 or r.impossible:
             return None
         return self.memo.get_or(("prefer", r), lambda: self._measure_drivers(r, names))
