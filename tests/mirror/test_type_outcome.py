@@ -109,11 +109,13 @@ def test_a_user_smaller_than_the_type_and_outcome_still_drives(demo: Path) -> No
         reader.close()
 
 
-def test_a_schema_3_mirror_gets_the_index_when_opened(tmp_path: Path) -> None:
+def test_a_schema_3_mirror_gets_the_indexes_when_opened(tmp_path: Path) -> None:
     path = tmp_path / "v3.sqlite"
     build_demo_mirror(path, 300)
-    conn = sqlite3.connect(path)
+    conn = sqlite3.connect(path)  # as schema 3 had it: no joint index, time index (ts, idx)
     conn.execute("DROP INDEX ix_entries_type_verdict_ts")
+    conn.execute("DROP INDEX ix_entries_ts_task")
+    conn.execute("CREATE INDEX ix_entries_ts ON entries (ts, idx)")
     conn.execute("PRAGMA user_version=3")
     conn.commit()
     conn.close()
@@ -128,5 +130,6 @@ def test_a_schema_3_mirror_gets_the_index_when_opened(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 4
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert set(schema.index_names()) <= names
+        assert "ix_entries_ts" not in names  # widened to (ts, idx, task_id)
     finally:
         conn.close()

@@ -15,8 +15,9 @@ the signed-outcome index that no query uses any more.
 Schema 2 -> 3 builds the free-text index (:mod:`auditlens.mirror.search`) of every stored
 entry, once, from the stored bytes (the same function the sync writer indexes a batch with).
 
-Schema 3 -> 4 builds the ``(type, verdict, ts, idx)`` index (:mod:`auditlens.mirror.schema`), once:
-a sort of the index entries, no entry parsed (~20 s at 5M entries on a busy 2-core machine).
+Schema 3 -> 4 builds the ``(type, verdict, ts, idx)`` index and replaces the ``(ts, idx)`` one
+by ``(ts, idx, task_id)`` (:mod:`auditlens.mirror.schema`), once: sorts of index entries, no
+entry parsed.
 """
 
 from __future__ import annotations
@@ -89,7 +90,9 @@ def upgrade(
     if from_version < 3:
         search.rebuild(conn)
     if from_version < 4:
-        for ddl in schema.index_ddl():  # IF NOT EXISTS: only the index schema 4 added
+        for name in schema.RETIRED_INDEXES:
+            conn.execute(f"DROP INDEX IF EXISTS {name}")
+        for ddl in schema.index_ddl():  # IF NOT EXISTS: only the indexes schema 4 added
             conn.execute(ddl)
 
 

@@ -59,6 +59,12 @@ SMALL_RESULT = 20_000
 #: the 2.5M task entries of a 5M-event log before its first row).
 SMALL_TASKS_IN_RANGE = 100_000
 
+#: A time range of at most this many entries sorted by task walks the task index between the
+#: range's least and greatest task id, read off the ``(ts, idx, task_id)`` index
+#: (:data:`TIME_TASK_INDEX`); a longer range walks all of it (it holds most tasks anyway).
+TASK_BOUNDS_SCAN = 1_000_000
+TIME_TASK_INDEX = "ix_entries_ts_task"
+
 #: A time range sorted by a column of at most this many values (types, agents) is one segment
 #: per value (:mod:`auditlens.mirror.sorted_plan`); a column with more is walked.
 SPREAD_VALUES = 64
@@ -114,6 +120,11 @@ class Facts(Protocol):
 
     def values_present(self, column: str, limit: int) -> list[str]:
         """Up to ``limit`` distinct non-NULL values of ``column`` in the log, sorted."""
+        ...
+
+    def task_bounds(self, since_ms: int | None, until_ms: int | None) -> tuple[str, str] | None:
+        """The least and greatest task id in ``[since_ms, until_ms)`` (``("", "")``: no task
+        there; None: a range longer than :data:`TASK_BOUNDS_SCAN`, not scanned)."""
         ...
 
 
