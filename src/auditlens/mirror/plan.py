@@ -42,7 +42,7 @@ How a page is found (no OFFSET over large ranges, no sort of a whole range):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple, Protocol
 
@@ -122,10 +122,25 @@ class Facts(Protocol):
         """Up to ``limit`` distinct non-NULL values of ``column`` in the log, sorted."""
         ...
 
-    def task_bounds(self, since_ms: int | None, until_ms: int | None) -> tuple[str, str] | None:
-        """The least and greatest task id in ``[since_ms, until_ms)`` (``("", "")``: no task
-        there; None: a range longer than :data:`TASK_BOUNDS_SCAN`, not scanned)."""
+    def task_bounds(self, since_ms: int | None, until_ms: int | None) -> tuple[str, str]:
+        """Two task ids between which every task of ``[since_ms, until_ms)`` lies: the range's
+        least and greatest (``("", "")``: no task there), or for a range longer than
+        :data:`TASK_BOUNDS_SCAN` the log's (not scanned)."""
         ...
+
+
+class Deferred:
+    """A parameter worked out when its query first runs, not when the plan is made: a fact
+    that costs a scan (:meth:`Facts.task_bounds`) and that a first page may never need (the
+    segment before it can fill the page)."""
+
+    def __init__(self, value: Callable[[], object]) -> None:
+        self.value = value
+
+
+def bound(params: Iterable[object]) -> tuple[object, ...]:
+    """``params`` with every :class:`Deferred` one worked out (what SQLite is given)."""
+    return tuple(p.value() if isinstance(p, Deferred) else p for p in params)
 
 
 class Stream(NamedTuple):

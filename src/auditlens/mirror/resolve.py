@@ -436,28 +436,33 @@ class Resolver:
         return first_at(since_ms, -1), first_at(until_ms, 2**62)
 
     @pooled
-    def task_bounds(self, since_ms: int | None, until_ms: int | None) -> tuple[str, str] | None:
-        """The least and greatest task id of the entries in ``[since_ms, until_ms)``, ``("", "")``
-        when none has a task; None when the range holds more than :data:`TASK_BOUNDS_SCAN`
-        entries (not scanned). One walk of the range in the ``(ts, idx, task_id)`` index."""
+    def task_bounds(self, since_ms: int | None, until_ms: int | None) -> tuple[str, str]:
+        """Two task ids between which every task of ``[since_ms, until_ms)`` lies: the range's
+        least and greatest, one walk of it in the ``(ts, idx, task_id)`` index (``("", "")``:
+        no task there); for a range of more than :data:`TASK_BOUNDS_SCAN` entries, the log's
+        least and greatest (two seeks in the task index)."""
 
-        def scan() -> tuple[str, str] | None:
+        def scan() -> tuple[str, str]:
             conn = self.pool.current()
             lo, hi = self.idx_bounds(since_ms, until_ms)
             if until_ms is None:  # up to the last entry
                 last = conn.execute("SELECT max(idx) FROM entries").fetchone()[0]
                 hi = lo if last is None else min(hi, int(last) + 1)
-            if hi - lo > TASK_BOUNDS_SCAN:
-                return None
-            time_only = Resolved(
-                since_ms, until_ms, None, frozenset(), frozenset(), None, None, None
-            )
-            where, params = conditions(time_only, driver=None, plus_ts=False)
-            row = conn.execute(
-                "SELECT min(e.task_id), max(e.task_id) FROM entries AS e INDEXED BY "
-                f"{TIME_TASK_INDEX} WHERE {join_conditions(where)}",
-                params,
-            ).fetchone()
+            if hi - lo > TASK_BOUNDS_SCAN:  # one seek each (min and max together would walk)
+                sql = (
+                    "SELECT (SELECT min(task_id) FROM entries), (SELECT max(task_id) FROM entries)"
+                )
+                params: list[object] = []
+            else:
+                time_only = Resolved(
+                    since_ms, until_ms, None, frozenset(), frozenset(), None, None, None
+                )
+                where, params = conditions(time_only, driver=None, plus_ts=False)
+                sql = (
+                    "SELECT min(e.task_id), max(e.task_id) FROM entries AS e INDEXED BY "
+                    f"{TIME_TASK_INDEX} WHERE {join_conditions(where)}"
+                )
+            row = conn.execute(sql, params).fetchone()
             return ("", "") if row is None or row[0] is None else (str(row[0]), str(row[1]))
 
         return self.memo.get_or(("task_bounds", since_ms, until_ms), scan)

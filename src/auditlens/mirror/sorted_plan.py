@@ -22,6 +22,7 @@ from auditlens.mirror.plan import (
     ENTRIES,
     NON_NULL,
     PROBE_INDEXES,
+    Deferred,
     Facts,
     Plan,
     Resolved,
@@ -241,10 +242,14 @@ def _walk_segments(facts: Facts, r: Resolved, sort: str) -> list[Segment]:
         null_rest = ["e.idx >= ?", "e.idx < ?", *rest[2:]]
         # Only the tasks between the range's least and greatest: ids made in time order put a
         # recent range's tasks at the end of the index ("last 7 days" by task ascending walked
-        # 2.3M entries of older tasks first). No task: nothing between ("" and "").
-        found = facts.task_bounds(r.since_ms, r.until_ms)
-        if found is not None:
-            present, bounds = "e.task_id >= ? AND e.task_id <= ?", list(found)
+        # 2.3M entries of older tasks first). No task: nothing between ("" and ""). Found
+        # when the walk first runs: ascending, the task-less entries before it may fill a page.
+        since, until = r.since_ms, r.until_ms
+        present = "e.task_id >= ? AND e.task_id <= ?"
+        bounds = [
+            Deferred(lambda: facts.task_bounds(since, until)[0]),
+            Deferred(lambda: facts.task_bounds(since, until)[1]),
+        ]
     else:
         rest, params = conditions(r, driver=None, plus_ts=True)
         null_rest = conditions(r, driver=None, plus_ts=False)[0]
