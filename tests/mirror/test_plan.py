@@ -52,9 +52,9 @@ class StubFacts:
     def values_present(self, column: str, limit: int) -> list[str]:
         return ["agt_1", "agt_2"][:limit]
 
-    def task_bounds(self, since_ms: int | None, until_ms: int | None) -> tuple[str, str]:
-        self.asked.append("task bounds")
-        return "tsk_b", "tsk_y"
+    def task_bound(self, since_ms: int | None, until_ms: int | None, greatest: bool) -> object:
+        self.asked.append("task bound")
+        return "tsk_y" if greatest else "tsk_b"
 
     def smallest_driver(self, r: Resolved) -> str | None:
         self.asked.append("driver")
@@ -133,20 +133,21 @@ def test_the_task_walk_tests_a_time_range_as_an_index_range() -> None:
     assert "bounds" in facts.asked
     where = plan.segments[1].streams[0].where
     assert "+e.idx >= ?" in where and "+e.ts" not in where
-    assert planner.bound(plan.segments[1].streams[0].params)[:4] == ("tsk_b", "tsk_y", 10, 20)
+    assert planner.bound(plan.segments[1].streams[0].params)[:3] == ("tsk_b", 10, 20)
 
 
-def test_the_task_walk_of_a_time_range_stays_between_its_least_and_greatest_task() -> None:
+def test_the_task_walk_of_a_time_range_starts_at_its_least_or_greatest_task() -> None:
     """Task ids made in time order put a recent range's tasks at the end of the task index:
-    the walk seeks to the range's least task id and stops after its greatest, found when the
-    walk first runs."""
-    facts = StubFacts()
-    plan = build_plan(resolved(since_ms=5, until_ms=9), "task", False, facts)
-    assert "task bounds" not in facts.asked  # not yet: the task-less entries may fill a page
-    stream = plan.segments[1].streams[0]
-    assert stream.where.startswith("e.task_id >= ? AND e.task_id <= ? AND ")
-    assert planner.bound(stream.params)[:2] == ("tsk_b", "tsk_y")
-    assert "task bounds" in facts.asked
+    ascending, the walk seeks to the range's least task id (descending, its greatest), found
+    when the walk first runs."""
+    for descending, cond, start in ((False, ">=", "tsk_b"), (True, "<=", "tsk_y")):
+        facts = StubFacts()
+        plan = build_plan(resolved(since_ms=5, until_ms=9), "task", descending, facts)
+        assert "task bound" not in facts.asked  # not yet: the task-less entries may fill a page
+        (stream,) = [s.streams[0] for s in plan.segments if s.lead is NON_NULL]
+        assert stream.where.startswith(f"e.task_id {cond} ? AND ")
+        assert planner.bound(stream.params)[0] == start
+        assert "task bound" in facts.asked
 
 
 @pytest.mark.parametrize("sort", ["ts", "type", "user", "task", "agent", "outcome", "idx"])

@@ -59,10 +59,16 @@ SMALL_RESULT = 20_000
 #: the 2.5M task entries of a 5M-event log before its first row).
 SMALL_TASKS_IN_RANGE = 100_000
 
-#: A time range of at most this many entries sorted by task walks the task index between the
-#: range's least and greatest task id, read off the ``(ts, idx, task_id)`` index
-#: (:data:`TIME_TASK_INDEX`); a longer range walks all of it (it holds most tasks anyway).
-TASK_BOUNDS_SCAN = 1_000_000
+#: A time range sorted by task starts its walk of the task index at the range's least task id
+#: (ascending; its greatest descending), read off the ``(ts, idx, task_id)`` index
+#: (:data:`TIME_TASK_INDEX`), when the entries that walk would skip (those before the range,
+#: ascending) outnumber the range's own by this factor: a scan of the range costs about that
+#: much more per entry than a step of the walk.
+TASK_BOUND_RATIO = 2
+#: What the walk's bound is when it is not worth scanning for: below (``-inf``) or above (a
+#: BLOB sorts after every text) every task id. A range without a task: the other one.
+NO_LOWER_BOUND: object = float("-inf")
+NO_UPPER_BOUND: object = b"\xff" * 16
 TIME_TASK_INDEX = "ix_entries_ts_task"
 
 #: A time range sorted by a column of at most this many values (types, agents) is one segment
@@ -122,16 +128,17 @@ class Facts(Protocol):
         """Up to ``limit`` distinct non-NULL values of ``column`` in the log, sorted."""
         ...
 
-    def task_bounds(self, since_ms: int | None, until_ms: int | None) -> tuple[str, str]:
-        """Two task ids between which every task of ``[since_ms, until_ms)`` lies: the range's
-        least and greatest (``("", "")``: no task there), or for a range longer than
-        :data:`TASK_BOUNDS_SCAN` the log's (not scanned)."""
+    def task_bound(self, since_ms: int | None, until_ms: int | None, greatest: bool) -> object:
+        """The least (or ``greatest``) task id of ``[since_ms, until_ms)``: where a walk of the
+        task index in that direction starts. :data:`NO_LOWER_BOUND` (``NO_UPPER_BOUND``) when
+        the range is not worth scanning (:data:`TASK_BOUND_RATIO`); the other one when the
+        range holds no task."""
         ...
 
 
 class Deferred:
     """A parameter worked out when its query first runs, not when the plan is made: a fact
-    that costs a scan (:meth:`Facts.task_bounds`) and that a first page may never need (the
+    that costs a scan (:meth:`Facts.task_bound`) and that a first page may never need (the
     segment before it can fill the page)."""
 
     def __init__(self, value: Callable[[], object]) -> None:

@@ -21,7 +21,9 @@ from typing import TypeVar, cast
 from auditlens.mirror.filter import PREFIX, EventFilter
 from auditlens.mirror.plan import (
     DRIVERS,
-    TASK_BOUNDS_SCAN,
+    NO_LOWER_BOUND,
+    NO_UPPER_BOUND,
+    TASK_BOUND_RATIO,
     TIME_TASK_INDEX,
     Resolved,
     conditions,
@@ -436,36 +438,39 @@ class Resolver:
         return first_at(since_ms, -1), first_at(until_ms, 2**62)
 
     @pooled
-    def task_bounds(self, since_ms: int | None, until_ms: int | None) -> tuple[str, str]:
-        """Two task ids between which every task of ``[since_ms, until_ms)`` lies: the range's
-        least and greatest, one walk of it in the ``(ts, idx, task_id)`` index (``("", "")``:
-        no task there); for a range of more than :data:`TASK_BOUNDS_SCAN` entries, the log's
-        least and greatest (two seeks in the task index)."""
+    def task_bound(self, since_ms: int | None, until_ms: int | None, greatest: bool) -> object:
+        """The least (or ``greatest``) task id of ``[since_ms, until_ms)``, one walk of the range
+        in the ``(ts, idx, task_id)`` index; no walk when the entries before it (after it, for
+        the greatest) are not :data:`TASK_BOUND_RATIO` times as many as its own (the bound
+        would skip less than the walk costs): then :data:`NO_LOWER_BOUND` (``NO_UPPER_BOUND``).
+        A range without a task: the other bound (a walk from it finds nothing)."""
 
-        def scan() -> tuple[str, str]:
+        def scan() -> object:
             conn = self.pool.current()
             lo, hi = self.idx_bounds(since_ms, until_ms)
-            if until_ms is None:  # up to the last entry
-                last = conn.execute("SELECT max(idx) FROM entries").fetchone()[0]
-                hi = lo if last is None else min(hi, int(last) + 1)
-            if hi - lo > TASK_BOUNDS_SCAN:  # one seek each (min and max together would walk)
-                sql = (
-                    "SELECT (SELECT min(task_id) FROM entries), (SELECT max(task_id) FROM entries)"
-                )
-                params: list[object] = []
-            else:
-                time_only = Resolved(
-                    since_ms, until_ms, None, frozenset(), frozenset(), None, None, None
-                )
-                where, params = conditions(time_only, driver=None, plus_ts=False)
-                sql = (
-                    "SELECT min(e.task_id), max(e.task_id) FROM entries AS e INDEXED BY "
-                    f"{TIME_TASK_INDEX} WHERE {join_conditions(where)}"
-                )
-            row = conn.execute(sql, params).fetchone()
-            return ("", "") if row is None or row[0] is None else (str(row[0]), str(row[1]))
+            first, last = conn.execute(  # one seek each (together they would scan)
+                "SELECT (SELECT min(idx) FROM entries), (SELECT max(idx) FROM entries)"
+            ).fetchone()
+            if first is None:
+                return NO_UPPER_BOUND if greatest else NO_LOWER_BOUND
+            lo, hi = max(lo, int(first)), min(hi, int(last) + 1)
+            skipped = int(last) + 1 - hi if greatest else lo - int(first)
+            if skipped <= TASK_BOUND_RATIO * max(hi - lo, 0):
+                return NO_UPPER_BOUND if greatest else NO_LOWER_BOUND
+            time_only = Resolved(
+                since_ms, until_ms, None, frozenset(), frozenset(), None, None, None
+            )
+            where, params = conditions(time_only, driver=None, plus_ts=False)
+            row = conn.execute(
+                f"SELECT {'max' if greatest else 'min'}(e.task_id) FROM entries AS e "
+                f"INDEXED BY {TIME_TASK_INDEX} WHERE {join_conditions(where)}",
+                params,
+            ).fetchone()
+            if row is None or row[0] is None:  # no task in the range: walk nothing
+                return NO_LOWER_BOUND if greatest else NO_UPPER_BOUND
+            return row[0]
 
-        return self.memo.get_or(("task_bounds", since_ms, until_ms), scan)
+        return self.memo.get_or(("task_bound", since_ms, until_ms, greatest), scan)
 
     @pooled
     def types_present(self) -> list[tuple[str, str | None]]:

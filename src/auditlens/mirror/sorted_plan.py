@@ -67,7 +67,7 @@ def build_plan(r: Resolved, sort: str, descending: bool, facts: Facts) -> Plan:
     found = facts.matching(r, cap) if narrowed else None
     if found is not None:
         return Plan((_small_segment(found, sort),))
-    segments = _walk_segments(facts, r, sort)
+    segments = _walk_segments(facts, r, sort, descending)
     return Plan(tuple(reversed(segments)) if descending else tuple(segments))
 
 
@@ -224,7 +224,7 @@ def _small_segment(found: Sequence[int], sort: str) -> Segment:
     return Segment(ALL, (stream,), stream)
 
 
-def _walk_segments(facts: Facts, r: Resolved, sort: str) -> list[Segment]:
+def _walk_segments(facts: Facts, r: Resolved, sort: str, descending: bool = False) -> list[Segment]:
     """A broad filter: walk the sort column's index (NULL segment first), checking ``r``."""
     if sort == "user":
         return _user_segments(facts, r, facts.user_ids_present())
@@ -240,16 +240,13 @@ def _walk_segments(facts: Facts, r: Resolved, sort: str) -> list[Segment]:
         lo, hi = facts.idx_bounds(r.since_ms, r.until_ms)
         rest, params = ["+e.idx >= ?", "+e.idx < ?", *rest], [lo, hi, *params]
         null_rest = ["e.idx >= ?", "e.idx < ?", *rest[2:]]
-        # Only the tasks between the range's least and greatest: ids made in time order put a
-        # recent range's tasks at the end of the index ("last 7 days" by task ascending walked
-        # 2.3M entries of older tasks first). No task: nothing between ("" and ""). Found
-        # when the walk first runs: ascending, the task-less entries before it may fill a page.
+        # Start at the range's least task (greatest, descending): ids made in time order put
+        # a recent range's tasks at the end of the index ("last 7 days" by task ascending
+        # walked 2.3M entries of older tasks first). Found when the walk first runs:
+        # ascending, the task-less entries before it may fill the page.
         since, until = r.since_ms, r.until_ms
-        present = "e.task_id >= ? AND e.task_id <= ?"
-        bounds = [
-            Deferred(lambda: facts.task_bounds(since, until)[0]),
-            Deferred(lambda: facts.task_bounds(since, until)[1]),
-        ]
+        present = "e.task_id <= ?" if descending else "e.task_id >= ?"
+        bounds = [Deferred(lambda: facts.task_bound(since, until, descending))]
     else:
         rest, params = conditions(r, driver=None, plus_ts=True)
         null_rest = conditions(r, driver=None, plus_ts=False)[0]
