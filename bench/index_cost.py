@@ -78,7 +78,7 @@ def main() -> int:
     conn.execute("PRAGMA temp_store=MEMORY")
     conn.execute("PRAGMA threads=2")
     ddl = dict(zip(schema.index_names(), schema.index_ddl(), strict=True))
-    for name in ddl:
+    for name in (*ddl, *schema.RETIRED_INDEXES):  # an older mirror's too
         conn.execute(f"DROP INDEX IF EXISTS {name}")
     times: dict[str, float] = {}
     for name, sql in ddl.items():
