@@ -352,6 +352,7 @@ def matrix(path: Path, cold: bool = False) -> None:
     )
     results: list[tuple[float, float, str, str, bool]] = []
     cpu: list[float] = []  # the process's CPU time per first page: steadier on a busy machine
+    by_cpu: list[tuple[float, float, str, str, bool]] = []  # (CPU ms, repeat ms, case)
     started = time.perf_counter()
     for name, f in filters.items():
         for sort in SORT_COLUMNS:
@@ -369,6 +370,7 @@ def matrix(path: Path, cold: bool = False) -> None:
                 again = (time.perf_counter() - t) * 1000
                 reader.close()
                 results.append((first, again, name, sort, desc))
+                by_cpu.append((cpu[-1], again, name, sort, desc))
     firsts = sorted(r[0] for r in results)
     single = [r[0] for r in results if " + " not in r[2]]
     pairs = [r[0] for r in results if " + " in r[2]]
@@ -397,6 +399,15 @@ def matrix(path: Path, cold: bool = False) -> None:
     print("  slowest 15 (first ms / repeat ms):")
     for first, again, name, sort, desc in sorted(results, reverse=True)[:15]:
         print(f"    {first:7.1f} {again:7.1f}  {name:48s} {sort:8s} {'desc' if desc else 'asc'}")
+    table = path.with_name(path.stem + ("-cold" if cold else "") + "-matrix.tsv")
+    with table.open("w") as out:  # every case, for a closer look (wall, CPU, repeat ms)
+        for (first, again, name, sort, desc), (used, *_) in zip(results, by_cpu, strict=True):
+            row = f"{first:.1f}\t{used:.1f}\t{again:.1f}\t{name}\t{sort}\t{int(desc)}"
+            out.write(row + "\n")
+    print(f"  every case: {table}")
+    print("  slowest 15 by CPU time (first CPU ms / repeat wall ms):")
+    for used, again, name, sort, desc in sorted(by_cpu, reverse=True)[:15]:
+        print(f"    {used:7.1f} {again:7.1f}  {name:48s} {sort:8s} {'desc' if desc else 'asc'}")
 
 
 def screens(path: Path) -> None:

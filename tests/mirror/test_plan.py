@@ -52,6 +52,10 @@ class StubFacts:
     def values_present(self, column: str, limit: int) -> list[str]:
         return ["agt_1", "agt_2"][:limit]
 
+    def task_bound(self, since_ms: int | None, until_ms: int | None, greatest: bool) -> object:
+        self.asked.append("task bound")
+        return "tsk_y" if greatest else "tsk_b"
+
     def smallest_driver(self, r: Resolved) -> str | None:
         self.asked.append("driver")
         return "outcome" if r.outcome == "denied" else None
@@ -129,7 +133,21 @@ def test_the_task_walk_tests_a_time_range_as_an_index_range() -> None:
     assert "bounds" in facts.asked
     where = plan.segments[1].streams[0].where
     assert "+e.idx >= ?" in where and "+e.ts" not in where
-    assert plan.segments[1].streams[0].params[:2] == (10, 20)
+    assert planner.bound(plan.segments[1].streams[0].params)[:3] == ("tsk_b", 10, 20)
+
+
+def test_the_task_walk_of_a_time_range_starts_at_its_least_or_greatest_task() -> None:
+    """Task ids made in time order put a recent range's tasks at the end of the task index:
+    ascending, the walk seeks to the range's least task id (descending, its greatest), found
+    when the walk first runs."""
+    for descending, cond, start in ((False, ">=", "tsk_b"), (True, "<=", "tsk_y")):
+        facts = StubFacts()
+        plan = build_plan(resolved(since_ms=5, until_ms=9), "task", descending, facts)
+        assert "task bound" not in facts.asked  # not yet: the task-less entries may fill a page
+        (stream,) = [s.streams[0] for s in plan.segments if s.lead is NON_NULL]
+        assert stream.where.startswith(f"e.task_id {cond} ? AND ")
+        assert planner.bound(stream.params)[0] == start
+        assert "task bound" in facts.asked
 
 
 @pytest.mark.parametrize("sort", ["ts", "type", "user", "task", "agent", "outcome", "idx"])
@@ -146,13 +164,14 @@ def test_every_plan_orders_by_a_key_ending_in_time_then_index(sort: str) -> None
 
 def test_an_outcome_sort_is_one_segment_per_verdict_each_driven_by_its_smallest_index() -> None:
     """A type whose rows are all failures, sorted by outcome descending, must not walk every
-    success of the verdict index before its first row (the 5M-event trap: ~5 s)."""
+    success of the verdict index before its first row (the 5M-event trap: ~5 s), nor every
+    entry of the type probing its verdict (1.2 s): the type and the verdict are one seek in
+    the (type, verdict, ts, idx) index."""
     r = resolved(types=frozenset({"task.failed"}))
     plan = build_plan(r, "outcome", True, StubFacts())
     assert [s.lead for s in plan.segments] == ["success", "failure", "denied", None]
     by_lead = {s.lead: s.streams[0].where for s in plan.segments}
-    assert by_lead["success"].startswith("e.type = ?")  # the type drives, the verdict is probed
-    assert "INDEXED BY ix_entries_verdict_ts" in by_lead["success"]
+    assert by_lead["success"] == planner.TYPE_VERDICT  # one seek, nothing probed
     assert by_lead["denied"].startswith("e.verdict = ?")  # measured smaller: it drives
     assert by_lead[None].startswith("e.verdict IS NULL")
 

@@ -67,8 +67,9 @@ def test_every_filter_and_sort_column_has_an_index_ending_in_idx() -> None:
     leading = {tuple(c.name for c in index.columns) for index in schema.ENTRY_INDEXES}
     assert leading == {
         ("id",),
-        ("ts", "idx"),
+        ("ts", "idx", "task_id"),  # the least and greatest task of a range (schema 4)
         ("type", "ts", "idx"),
+        ("type", "verdict", "ts", "idx"),  # a type and an outcome together (schema 4)
         ("category", "ts", "idx"),
         ("user_id", "ts", "idx"),
         ("task_id", "idx"),

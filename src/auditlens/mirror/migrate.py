@@ -14,6 +14,10 @@ the signed-outcome index that no query uses any more.
 
 Schema 2 -> 3 builds the free-text index (:mod:`auditlens.mirror.search`) of every stored
 entry, once, from the stored bytes (the same function the sync writer indexes a batch with).
+
+Schema 3 -> 4 builds the ``(type, verdict, ts, idx)`` index and replaces the ``(ts, idx)`` one
+by ``(ts, idx, task_id)`` (:mod:`auditlens.mirror.schema`), once: sorts of index entries, no
+entry parsed.
 """
 
 from __future__ import annotations
@@ -85,6 +89,11 @@ def upgrade(
             conn.execute(ddl)
     if from_version < 3:
         search.rebuild(conn)
+    if from_version < 4:
+        for name in schema.RETIRED_INDEXES:
+            conn.execute(f"DROP INDEX IF EXISTS {name}")
+        for ddl in schema.index_ddl():  # IF NOT EXISTS: only the indexes schema 4 added
+            conn.execute(ddl)
 
 
 def needs_upgrade(path: Path) -> bool:

@@ -25,7 +25,8 @@ How a page is found (no OFFSET over large ranges, no sort of a whole range):
   (:func:`index_probe`). So a row the filter rejects is never read from the table, only the
   rows shown are; the probe cannot pick another index to drive. A set of values (several types,
   a category and a type, an email shared by two user ids) becomes one index seek per value,
-  merged in Python by ``(ts, idx)``.
+  merged in Python by ``(ts, idx)``. Event types together with an outcome drive as one: a seek
+  per type in the ``(type, verdict, ts, idx)`` index (:func:`typed_outcome`).
 - Sorting by another column walks that column's index (NULLs first ascending, as SQLite orders
   them), probing the filter on the entries it meets. When the filter is narrow (at most
   :data:`SMALL_RESULT` matching rows), the walk might meet its matches only far along the index,
@@ -41,7 +42,7 @@ How a page is found (no OFFSET over large ranges, no sort of a whole range):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple, Protocol
 
@@ -57,6 +58,18 @@ SMALL_RESULT = 20_000
 #: walks before the range's tasks depends on their ids ("last 7 days" by task ascending walked
 #: the 2.5M task entries of a 5M-event log before its first row).
 SMALL_TASKS_IN_RANGE = 100_000
+
+#: A time range sorted by task starts its walk of the task index at the range's least task id
+#: (ascending; its greatest descending), read off the ``(ts, idx, task_id)`` index
+#: (:data:`TIME_TASK_INDEX`), when the entries that walk would skip (those before the range,
+#: ascending) outnumber the range's own by this factor: a scan of the range costs about that
+#: much more per entry than a step of the walk.
+TASK_BOUND_RATIO = 2
+#: What the walk's bound is when it is not worth scanning for: below (``-inf``) or above (a
+#: BLOB sorts after every text) every task id. A range without a task: the other one.
+NO_LOWER_BOUND: object = float("-inf")
+NO_UPPER_BOUND: object = b"\xff" * 16
+TIME_TASK_INDEX = "ix_entries_ts_task"
 
 #: A time range sorted by a column of at most this many values (types, agents) is one segment
 #: per value (:mod:`auditlens.mirror.sorted_plan`); a column with more is walked.
@@ -115,6 +128,27 @@ class Facts(Protocol):
         """Up to ``limit`` distinct non-NULL values of ``column`` in the log, sorted."""
         ...
 
+    def task_bound(self, since_ms: int | None, until_ms: int | None, greatest: bool) -> object:
+        """The least (or ``greatest``) task id of ``[since_ms, until_ms)``: where a walk of the
+        task index in that direction starts. :data:`NO_LOWER_BOUND` (``NO_UPPER_BOUND``) when
+        the range is not worth scanning (:data:`TASK_BOUND_RATIO`); the other one when the
+        range holds no task."""
+        ...
+
+
+class Deferred:
+    """A parameter worked out when its query first runs, not when the plan is made: a fact
+    that costs a scan (:meth:`Facts.task_bound`) and that a first page may never need (the
+    segment before it can fill the page)."""
+
+    def __init__(self, value: Callable[[], object]) -> None:
+        self.value = value
+
+
+def bound(params: Iterable[object]) -> tuple[object, ...]:
+    """``params`` with every :class:`Deferred` one worked out (what SQLite is given)."""
+    return tuple(p.value() if isinstance(p, Deferred) else p for p in params)
+
 
 class Stream(NamedTuple):
     """One SQL query whose rows come in the plan's order along one index."""
@@ -167,6 +201,10 @@ class Resolved:
     event_field: tuple[str, str] | None = None
     #: ``(column, values)`` no row may hold (:attr:`EventFilter.exclude`, resolved).
     excluded: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: Every ``(type, category)`` of the log when ``categories`` is set (the resolver's
+    #: :meth:`~auditlens.mirror.plan.Facts.types_present`): a category and an outcome are then
+    #: one seek per type of the category in the ``(type, verdict, ts, idx)`` index.
+    type_catalog: tuple[tuple[str, str | None], ...] = ()
 
     @property
     def impossible(self) -> bool:
@@ -266,14 +304,14 @@ def conditions(
     for name, column, values in _id_sets(r):
         if driver != name and values is not None:
             equal(column, sorted(values))
-    if driver != "types" and (r.categories or r.types):
+    if driver not in ("types", "type_outcome") and (r.categories or r.types):
         start = len(sql)
         if r.categories:
             equal("category", sorted(r.categories))
         if r.types:
             equal("type", sorted(r.types))
         sql[start:] = ["(" + " OR ".join(sql[start:]) + ")"]
-    if driver != "outcome" and r.outcome is not None:
+    if driver not in ("outcome", "type_outcome") and r.outcome is not None:
         equal("verdict", [r.outcome])
     for column, excluded in r.excluded:
         sql.append(_exclusion(column, len(excluded), probe))
@@ -298,7 +336,26 @@ def _exclusion(column: str, n: int, probe: bool) -> str:
     return f"(+e.{column} IS NULL OR +e.{column} NOT IN ({placeholders(n)}))"
 
 
-DRIVERS = ("task", "user", "agent", "ip", "types", "outcome")  # priority when sizes tie
+#: Priority when sizes tie. ``type_outcome`` is the event types and the outcome together: one
+#: seek per type in the ``(type, verdict, ts, idx)`` index, never more rows than either alone.
+DRIVERS = ("task", "user", "agent", "ip", "type_outcome", "types", "outcome")
+
+#: What a type-and-outcome driver seeks (:func:`typed_outcome`).
+TYPE_VERDICT = "e.type = ? AND e.verdict = ?"
+
+
+def typed_outcome(r: Resolved) -> list[str] | None:
+    """The exact types of ``r`` (its categories' types included) when it also has an outcome:
+    each is one range of the ``(type, verdict, ts, idx)`` index. None when ``r`` lacks either,
+    when a category's types are unknown (no catalog), or when they are too many to merge."""
+    if r.outcome is None or not (r.categories or r.types):
+        return None
+    if r.categories and not r.type_catalog:
+        return None
+    types = set(r.types) | {t for t, c in r.type_catalog if c in r.categories}
+    if not types or len(types) > MAX_MERGED_STREAMS:
+        return None
+    return sorted(types)
 
 
 def driver_values(r: Resolved, name: str) -> list[tuple[str, tuple[object, ...]]] | None:
@@ -311,6 +368,9 @@ def driver_values(r: Resolved, name: str) -> list[tuple[str, tuple[object, ...]]
         return [("e.agent_id = ?", (a,)) for a in sorted(r.agent_ids)]
     if name == "ip" and r.ips is not None:
         return [("e.ip = ?", (ip,)) for ip in sorted(r.ips)]
+    if name == "type_outcome":
+        types = typed_outcome(r)
+        return None if types is None else [(TYPE_VERDICT, (t, r.outcome)) for t in types]
     if name == "types" and (r.categories or r.types):
         values: list[tuple[str, tuple[object, ...]]] = [
             ("e.category = ?", (c,)) for c in sorted(r.categories)
@@ -368,6 +428,12 @@ def driver_union(r: Resolved) -> tuple[str, tuple[object, ...]]:
     if len(values) == 1:
         cond, params = values[0]
         return join_conditions([cond, *rest]), (*params, *rest_params)
+    if driver == "type_outcome":
+        # One OR term per type: SQLite reads each (type, verdict) range of that index ("MULTI-
+        # INDEX OR"); "type IN (...) AND verdict = ?" would walk the verdict index instead.
+        union = "(" + " OR ".join(f"({cond})" for cond, _ in values) + ")"
+        params_all = tuple(p for _, params in values for p in params)
+        return join_conditions([union, *rest]), (*params_all, *rest_params)
     by_column: dict[str, list[object]] = {}  # "e.ip = ?" -> its values: one IN per column
     for cond, params in values:
         by_column.setdefault(cond, []).extend(params)

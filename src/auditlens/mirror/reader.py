@@ -33,6 +33,7 @@ from auditlens.mirror.plan import (
     Resolved,
     Segment,
     Stream,
+    bound,
     driver_union,
     placeholders,
     position,
@@ -329,7 +330,7 @@ class MirrorReader:
     def _run(
         self, stream: Stream, after: Key | None, descending: bool, limit: int, offset: int
     ) -> list[Row]:
-        where, params = stream.where, list(stream.params)
+        where, params = stream.where, list(bound(stream.params))
         if after is not None:
             values = [after[i] for i in stream.key_pos]
             if stream.key_pos[0] == 0 and values[0] is None:
@@ -421,7 +422,7 @@ class MirrorReader:
         for s in segment.streams:
             join = USER_JOIN if s.join_users else ""
             sql = f"SELECT COUNT(*) FROM {s.source}{join} WHERE {s.where}"
-            total += int(conn.execute(sql, s.params).fetchone()[0])
+            total += int(conn.execute(sql, bound(s.params)).fetchone()[0])
         return total
 
     @pooled
@@ -484,7 +485,7 @@ class MirrorReader:
         for segment in plan.segments:
             for s in segment.streams:
                 sql = "EXPLAIN QUERY PLAN " + select_sql(s, s.where, descending)
-                rows = self._conn().execute(sql, (*s.params, 200))
+                rows = self._conn().execute(sql, (*bound(s.params), 200))
                 lines.extend(str(row[3]) for row in rows)
         return lines
 

@@ -21,6 +21,10 @@ from typing import TypeVar, cast
 from auditlens.mirror.filter import PREFIX, EventFilter
 from auditlens.mirror.plan import (
     DRIVERS,
+    NO_LOWER_BOUND,
+    NO_UPPER_BOUND,
+    TASK_BOUND_RATIO,
+    TIME_TASK_INDEX,
     Resolved,
     conditions,
     driver_values,
@@ -225,6 +229,7 @@ class Resolver:
             idx_until=f.idx_until,
             event_field=f.event_field,
             excluded=self._excluded(f) if f.exclude else (),
+            type_catalog=tuple(self.types_present()) if f.categories else (),
         )
         if f.idx_from is not None or f.idx_until is not None:
             r = self._with_idx_time_range(r)
@@ -313,6 +318,8 @@ class Resolver:
         combined filter's first page fast.
         """
         names = [n for n in DRIVERS if driver_values(r, n) is not None]
+        if "type_outcome" in names:  # never more rows than the types or the outcome alone
+            names = [n for n in names if n not in ("types", "outcome")]
         if len(names) < 2 or r.impossible:
             return None
         return self.memo.get_or(("prefer", r), lambda: self._measure_drivers(r, names))
@@ -429,6 +436,41 @@ class Resolver:
             return int(row[0]) if row is not None else 2**62
 
         return first_at(since_ms, -1), first_at(until_ms, 2**62)
+
+    @pooled
+    def task_bound(self, since_ms: int | None, until_ms: int | None, greatest: bool) -> object:
+        """The least (or ``greatest``) task id of ``[since_ms, until_ms)``, one walk of the range
+        in the ``(ts, idx, task_id)`` index; no walk when the entries before it (after it, for
+        the greatest) are not :data:`TASK_BOUND_RATIO` times as many as its own (the bound
+        would skip less than the walk costs): then :data:`NO_LOWER_BOUND` (``NO_UPPER_BOUND``).
+        A range without a task: the other bound (a walk from it finds nothing)."""
+
+        def scan() -> object:
+            conn = self.pool.current()
+            lo, hi = self.idx_bounds(since_ms, until_ms)
+            first, last = conn.execute(  # one seek each (together they would scan)
+                "SELECT (SELECT min(idx) FROM entries), (SELECT max(idx) FROM entries)"
+            ).fetchone()
+            if first is None:
+                return NO_UPPER_BOUND if greatest else NO_LOWER_BOUND
+            lo, hi = max(lo, int(first)), min(hi, int(last) + 1)
+            skipped = int(last) + 1 - hi if greatest else lo - int(first)
+            if skipped <= TASK_BOUND_RATIO * max(hi - lo, 0):
+                return NO_UPPER_BOUND if greatest else NO_LOWER_BOUND
+            time_only = Resolved(
+                since_ms, until_ms, None, frozenset(), frozenset(), None, None, None
+            )
+            where, params = conditions(time_only, driver=None, plus_ts=False)
+            row = conn.execute(
+                f"SELECT {'max' if greatest else 'min'}(e.task_id) FROM entries AS e "
+                f"INDEXED BY {TIME_TASK_INDEX} WHERE {join_conditions(where)}",
+                params,
+            ).fetchone()
+            if row is None or row[0] is None:  # no task in the range: walk nothing
+                return NO_LOWER_BOUND if greatest else NO_UPPER_BOUND
+            return row[0]
+
+        return self.memo.get_or(("task_bound", since_ms, until_ms, greatest), scan)
 
     @pooled
     def types_present(self) -> list[tuple[str, str | None]]:

@@ -24,6 +24,13 @@ query layer never needs:
 Schema 3 adds ``entry_text``, the contentless FTS5 index of free-text search, keyed by
 ``entries.idx`` (:mod:`auditlens.mirror.search` says what it holds and why it adds no trust).
 
+Schema 4 adds the index ``(type, verdict, ts, idx)``: an event type and an outcome together
+(``task.failed`` sorted by outcome, whose success segment is empty) are one seek instead of a
+walk of the type's entries probing each one's verdict (docs/benchmarks.md, "Viewer at 5M").
+It also widens the time index to ``(ts, idx, task_id)``: the least and greatest task of a time
+range are read off it, so a time range sorted by task walks the task index between those two
+only (task ids made in time order put a recent range's tasks at the end of that index).
+
 ``PRAGMA user_version`` holds :data:`SCHEMA_VERSION`; a newer file is refused rather than
 misread, an older one is upgraded in place by :mod:`auditlens.mirror.migrate` (nothing is
 re-fetched, so entries the server has since pruned are kept). Secondary indexes are listed in
@@ -47,7 +54,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from auditlens.mirror import search
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
@@ -125,8 +132,11 @@ forks = Table(
 #: keyset page is an index range scan. Built after a bulk load, maintained otherwise.
 ENTRY_INDEXES: tuple[Index, ...] = (
     Index("ux_entries_id", entries.c.id, unique=True),
-    Index("ix_entries_ts", entries.c.ts, entries.c.idx),
+    Index("ix_entries_ts_task", entries.c.ts, entries.c.idx, entries.c.task_id),
     Index("ix_entries_type_ts", entries.c.type, entries.c.ts, entries.c.idx),
+    Index(
+        "ix_entries_type_verdict_ts", entries.c.type, entries.c.verdict, entries.c.ts, entries.c.idx
+    ),
     Index("ix_entries_category_ts", entries.c.category, entries.c.ts, entries.c.idx),
     Index("ix_entries_user_ts", entries.c.user_id, entries.c.ts, entries.c.idx),
     Index("ix_entries_task", entries.c.task_id, entries.c.idx),
@@ -136,7 +146,7 @@ ENTRY_INDEXES: tuple[Index, ...] = (
 )
 
 #: Indexes of earlier schemas that no query uses any more (dropped by the upgrade).
-RETIRED_INDEXES: tuple[str, ...] = ("ix_entries_outcome_ts",)
+RETIRED_INDEXES: tuple[str, ...] = ("ix_entries_outcome_ts", "ix_entries_ts")
 
 #: Keys of ``meta`` written by the sync writer.
 META_KEYS = (

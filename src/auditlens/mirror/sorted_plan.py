@@ -22,6 +22,7 @@ from auditlens.mirror.plan import (
     ENTRIES,
     NON_NULL,
     PROBE_INDEXES,
+    Deferred,
     Facts,
     Plan,
     Resolved,
@@ -66,7 +67,7 @@ def build_plan(r: Resolved, sort: str, descending: bool, facts: Facts) -> Plan:
     found = facts.matching(r, cap) if narrowed else None
     if found is not None:
         return Plan((_small_segment(found, sort),))
-    segments = _walk_segments(facts, r, sort)
+    segments = _walk_segments(facts, r, sort, descending)
     return Plan(tuple(reversed(segments)) if descending else tuple(segments))
 
 
@@ -223,13 +224,15 @@ def _small_segment(found: Sequence[int], sort: str) -> Segment:
     return Segment(ALL, (stream,), stream)
 
 
-def _walk_segments(facts: Facts, r: Resolved, sort: str) -> list[Segment]:
+def _walk_segments(facts: Facts, r: Resolved, sort: str, descending: bool = False) -> list[Segment]:
     """A broad filter: walk the sort column's index (NULL segment first), checking ``r``."""
     if sort == "user":
         return _user_segments(facts, r, facts.user_ids_present())
     column = COLUMN_OF_SORT[sort]
     timed = r.since_ms is not None or r.until_ms is not None
     untimed = replace(r, since_ms=None, until_ms=None)
+    present = f"e.{column} IS NOT NULL"
+    bounds: list[object] = []
     if column == "task_id" and timed:
         # The task index is (task_id, idx): a time test would read every row it meets from
         # the table. ts never decreases with idx (docs/architecture.md §3): an idx range.
@@ -237,6 +240,13 @@ def _walk_segments(facts: Facts, r: Resolved, sort: str) -> list[Segment]:
         lo, hi = facts.idx_bounds(r.since_ms, r.until_ms)
         rest, params = ["+e.idx >= ?", "+e.idx < ?", *rest], [lo, hi, *params]
         null_rest = ["e.idx >= ?", "e.idx < ?", *rest[2:]]
+        # Start at the range's least task (greatest, descending): ids made in time order put
+        # a recent range's tasks at the end of the index ("last 7 days" by task ascending
+        # walked 2.3M entries of older tasks first). Found when the walk first runs:
+        # ascending, the task-less entries before it may fill the page.
+        since, until = r.since_ms, r.until_ms
+        present = "e.task_id <= ?" if descending else "e.task_id >= ?"
+        bounds = [Deferred(lambda: facts.task_bound(since, until, descending))]
     else:
         rest, params = conditions(r, driver=None, plus_ts=True)
         null_rest = conditions(r, driver=None, plus_ts=False)[0]
@@ -257,5 +267,5 @@ def _walk_segments(facts: Facts, r: Resolved, sort: str) -> list[Segment]:
         null_pos,
         source=f"{ENTRIES} INDEXED BY {PROBE_INDEXES[column]}",
     )
-    values = Stream(join_conditions([f"e.{column} IS NOT NULL", *rest]), tuple(params), order, pos)
+    values = Stream(join_conditions([present, *rest]), (*bounds, *params), order, pos)
     return [Segment(None, (null,), null), Segment(NON_NULL, (values,), values)]

@@ -1,0 +1,135 @@
+"""An event type and an outcome together: one seek per type in ``(type, verdict, ts, idx)``.
+
+Schema 4's index. Without it, ``task.failed`` sorted by outcome descending walked every task
+failure probing its verdict to learn that none is a success (1.2 s first page at 5M events),
+and so did the filter ``task.failed`` + ``outcome=success``. Every such plan must still page
+exactly like the brute-force reference of :mod:`tests.mirror.test_query`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from auditlens.mirror import plan as planner
+from auditlens.mirror import schema
+from auditlens.mirror.filter import SORT_COLUMNS, EventFilter
+from auditlens.mirror.reader import MirrorReader
+from tests.mirror.test_query import DAY, all_rows, reference, walk
+from tests.ui.mirror_factory import NOW_MS, build_demo_mirror
+
+FILTERS = [
+    EventFilter(types=frozenset({"task.failed"}), outcome="success"),  # nothing: one seek
+    EventFilter(types=frozenset({"task.failed"}), outcome="failure"),
+    EventFilter(types=frozenset({"auth"}), outcome="failure"),
+    EventFilter(types=frozenset({"auth", "task.failed", "approval.denied"}), outcome="denied"),
+    EventFilter(types=frozenset({"task", "approval"}), outcome="success"),
+    EventFilter(types=frozenset({"auth.login"}), outcome="failure", since_ms=NOW_MS - 30 * DAY),
+    EventFilter(types=frozenset({"task.failed"})),  # an outcome sort adds the outcome
+    EventFilter(types=frozenset({"agent", "auth.login"})),
+]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("mirror") / "demo.sqlite"
+    build_demo_mirror(path, 3_000)
+    return path
+
+
+@pytest.mark.parametrize("streams", [8, 1], ids=["per-type", "too-many-types"])
+def test_types_with_an_outcome_page_like_the_reference(
+    demo: Path, monkeypatch: pytest.MonkeyPatch, streams: int
+) -> None:
+    """Forward by key and by position, every sort; with one stream allowed a category's types
+    are too many to merge and the earlier plan (type driver, verdict probe) is used."""
+    monkeypatch.setattr(planner, "MAX_MERGED_STREAMS", streams)
+    rows = all_rows(demo)
+    reader = MirrorReader(demo)
+    try:
+        for f in FILTERS:
+            for sort in SORT_COLUMNS:
+                for desc in (False, True):
+                    expected = reference(reader, rows, f, sort, desc)
+                    assert walk(reader, f, sort, desc, limit=37) == expected, (f, sort, desc)
+                    total = len(expected)
+                    for at in (1, total // 2 + 1, max(total - 3, 0)):
+                        got = reader.page_at(f, sort, desc, at, 10, total=total)  # type: ignore[arg-type]
+                        assert [r.idx for r in got] == expected[at : at + 10], (f, sort, at)
+            assert reader.count(f) == len(reference(reader, rows, f, "ts", False)), f
+    finally:
+        reader.close()
+
+
+def test_a_type_and_an_outcome_drive_through_their_joint_index(demo: Path) -> None:
+    reader = MirrorReader(demo)
+    try:
+        f = EventFilter(types=frozenset({"task.failed"}))
+        plan = reader.explain(f, "outcome", True)
+        drives = [line for line in plan if line.startswith("SEARCH e")]
+        joint = "SEARCH e USING INDEX ix_entries_type_verdict_ts (type=? AND verdict=?)"
+        assert drives[:3] == [joint] * 3, plan  # success, failure, denied: seeks
+        assert "ix_entries_verdict_ts" in drives[3]  # the entries without a verdict: none
+        both = EventFilter(types=frozenset({"auth"}), outcome="failure")
+        assert reader.resolver.resolve(both).prefer is None  # nothing else to measure
+        plan = reader.explain(both, "ts", True)
+        assert plan and all(line == joint for line in plan), plan  # one per auth type, no probe
+        r = reader.resolver.resolve(both)
+        where, params = planner.driver_union(r)
+        with reader.connection() as conn:
+            union = [
+                str(row[3])
+                for row in conn.execute(
+                    f"EXPLAIN QUERY PLAN SELECT e.idx FROM entries AS e WHERE {where}", params
+                )
+            ]
+        assert "MULTI-INDEX OR" in union, union  # a jump reads the types' ranges, no walk
+        assert all("ix_entries_verdict_ts" not in line for line in union), union
+    finally:
+        reader.close()
+
+
+def test_a_user_smaller_than_the_type_and_outcome_still_drives(demo: Path) -> None:
+    """The joint index competes with the other equalities by count like any driver."""
+    conn = sqlite3.connect(demo)
+    (user,) = conn.execute(
+        "SELECT user_id FROM entries WHERE type = 'auth.login' AND verdict = 'success' "
+        "GROUP BY user_id ORDER BY COUNT(*) LIMIT 1"
+    ).fetchone()
+    conn.close()
+    reader = MirrorReader(demo)
+    try:
+        f = EventFilter(user_id=user, types=frozenset({"auth"}), outcome="success")
+        assert reader.resolver.resolve(f).prefer == "user"
+        expected = reference(reader, all_rows(demo), f, "ts", True)
+        assert walk(reader, f, "ts", True, limit=7) == expected
+    finally:
+        reader.close()
+
+
+def test_a_schema_3_mirror_gets_the_indexes_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "v3.sqlite"
+    build_demo_mirror(path, 300)
+    conn = sqlite3.connect(path)  # as schema 3 had it: no joint index, time index (ts, idx)
+    conn.execute("DROP INDEX ix_entries_type_verdict_ts")
+    conn.execute("DROP INDEX ix_entries_ts_task")
+    conn.execute("CREATE INDEX ix_entries_ts ON entries (ts, idx)")
+    conn.execute("PRAGMA user_version=3")
+    conn.commit()
+    conn.close()
+    f = EventFilter(types=frozenset({"auth"}), outcome="failure")
+    reader = MirrorReader(path)  # opening it to read upgrades it once, in place
+    try:
+        assert [r.idx for r in reader.page(f)] == reference(reader, all_rows(path), f, "ts", True)
+    finally:
+        reader.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 4
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert set(schema.index_names()) <= names
+        assert "ix_entries_ts" not in names  # widened to (ts, idx, task_id)
+    finally:
+        conn.close()
