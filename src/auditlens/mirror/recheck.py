@@ -41,13 +41,14 @@ from typing import cast
 
 import orjson
 
-from auditlens.core import merkle, note, tiles
-from auditlens.core.errors import Code, Finding, FormatError, VerificationError
+from auditlens.core import merkle, tiles
+from auditlens.core.errors import Code, Finding, FormatError
 from auditlens.mirror.recheck_tiles import (
     COLUMNS,
     RecheckResult,
     mark_rechecked,
     recheck_tiles,
+    stored_checkpoint,
     tile_findings,
 )
 from auditlens.mirror.rows import MalformedEntryError, extract_row
@@ -101,19 +102,9 @@ def _recheck_all(
     try:
         conn.execute("BEGIN")  # one snapshot, even if a sync commits meanwhile
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        cp_row = conn.execute(
-            "SELECT size, note, root FROM checkpoints ORDER BY size DESC LIMIT 1"
-        ).fetchone()
-        if cp_row is None:
-            return RecheckResult(0, 0)
-        try:
-            cp = note.verify_checkpoint(str(cp_row[1]), vkey, origin)
-        except VerificationError as exc:
-            return RecheckResult(
-                0,
-                int(cp_row[0]),
-                (Finding(exc.code, f"The mirror's stored checkpoint fails: {exc.message}"),),
-            )
+        cp = stored_checkpoint(conn, vkey, origin)
+        if isinstance(cp, RecheckResult):
+            return cp
         state = conn.execute("SELECT size, frontier FROM tree_state WHERE id = 1").fetchone()
         walk = _FullWalk(
             tile_roots=dict(conn.execute("SELECT n, hash FROM tile_hashes").fetchall()),

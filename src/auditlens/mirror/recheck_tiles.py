@@ -23,6 +23,7 @@ import orjson
 
 from auditlens.client.paths import write_private_file
 from auditlens.core import merkle, note, tiles
+from auditlens.core.checkpoint import Checkpoint
 from auditlens.core.errors import Code, Finding, FormatError, VerificationError
 from auditlens.mirror.rows import MalformedEntryError, extract_row
 from auditlens.mirror.store import open_readonly
@@ -94,21 +95,11 @@ def recheck_tiles(
     try:
         conn.execute("BEGIN")  # one snapshot, even if a sync commits meanwhile
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        cp_row = conn.execute(
-            "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1"
-        ).fetchone()
-        if cp_row is None:
-            return RecheckResult(0, 0)
         if meta.get("gaps", "[]") not in ("", "[]") or meta.get("base_size", "0") != "0":
             return None
-        try:
-            cp = note.verify_checkpoint(str(cp_row[1]), vkey, origin)
-        except VerificationError as exc:
-            return RecheckResult(
-                0,
-                int(cp_row[0]),
-                (Finding(exc.code, f"The mirror's stored checkpoint fails: {exc.message}"),),
-            )
+        cp = stored_checkpoint(conn, vkey, origin)
+        if isinstance(cp, RecheckResult):
+            return cp
         size = cp.size
         complete = size // _TILE
         roots = [bytes(r[0]) for r in conn.execute("SELECT hash FROM tile_hashes ORDER BY n")]
@@ -157,6 +148,21 @@ def recheck_tiles(
         return RecheckResult(checked, size, tuple(findings))
     finally:
         conn.close()
+
+
+def stored_checkpoint(
+    conn: sqlite3.Connection, vkey: str, origin: str
+) -> Checkpoint | RecheckResult:
+    """The mirror's largest stored checkpoint, verified again with the pinned key; else the
+    answer of the re-check (nothing to check, or the checkpoint fails)."""
+    row = conn.execute("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1").fetchone()
+    if row is None:
+        return RecheckResult(0, 0)
+    try:
+        return note.verify_checkpoint(str(row[1]), vkey, origin)
+    except VerificationError as exc:
+        why = f"The mirror's stored checkpoint fails: {exc.message}"
+        return RecheckResult(0, int(row[0]), (Finding(exc.code, why),))
 
 
 def _folds_to_signed_root(
