@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,6 +38,28 @@ def rows(path: Path) -> list[tuple[int, str, str | None, str | None, str | None]
     return found
 
 
+def whole_span(
+    everything: list[tuple[int, str, str | None, str | None, str | None]],
+) -> tuple[int, int, int]:
+    """(start, width, number) of 6-hour buckets covering every row."""
+    first = min(ts for ts, *_ in everything)
+    width = 6 * HOUR
+    return first, width, (max(ts for ts, *_ in everything) - first) // width + 1
+
+
+def counted(
+    events: Iterable[tuple[int, str | None]], first: int, width: int, n: int
+) -> tuple[list[int], list[int], list[int]]:
+    """All, failed and denied events per bucket, counted one by one (the reference)."""
+    total, failures, denied = [0] * n, [0] * n, [0] * n
+    for ts, verdict in events:
+        b = (ts - first) // width
+        total[b] += 1
+        failures[b] += verdict == "failure"
+        denied[b] += verdict == "denied"
+    return total, failures, denied
+
+
 @pytest.mark.parametrize("grouped", [50_000, 10], ids=["grouped", "count-per-bucket"])
 @pytest.mark.parametrize(
     "f",
@@ -59,23 +81,20 @@ def test_bucket_counts_equal_the_rows_counted_one_by_one(
 ) -> None:
     monkeypatch.setattr(mirror_reader, "GROUPED_BUCKETS", grouped)  # both ways of counting
     everything = rows(demo)
-    first = min(ts for ts, *_ in everything)
-    width = 6 * HOUR
-    n = (max(ts for ts, *_ in everything) - first) // width + 1
+    first, width, n = whole_span(everything)
     buckets = reader.bucket_counts(f, first, width, n)
     wanted_categories = f.categories or None
-    total = [0] * n
-    failures = [0] * n
-    denied = [0] * n
-    for ts, verdict, _user, category, _ip in everything:
-        if wanted_categories is not None and category not in wanted_categories:
-            continue
-        if f.outcome is not None and verdict != f.outcome:
-            continue
-        b = (ts - first) // width
-        total[b] += 1
-        failures[b] += verdict == "failure"
-        denied[b] += verdict == "denied"
+    total, failures, denied = counted(
+        (
+            (ts, verdict)
+            for ts, verdict, _user, category, _ip in everything
+            if (wanted_categories is None or category in wanted_categories)
+            and (f.outcome is None or verdict == f.outcome)
+        ),
+        first,
+        width,
+        n,
+    )
     assert list(buckets.total) == total
     assert list(buckets.failures) == failures
     assert list(buckets.denied) == denied
@@ -120,19 +139,9 @@ def test_a_searchs_buckets_count_its_hits_not_the_whole_filter(
 ) -> None:
     """The histogram drew the filter without its search words (174 events for 9 hits)."""
     monkeypatch.setattr(text_buckets, "PLAIN_MIN_HITS", plain_min)  # both ways of counting
-    everything = rows(demo)
-    first = min(ts for ts, *_ in everything)
-    width = 6 * HOUR
-    n = (max(ts for ts, *_ in everything) - first) // width + 1
+    first, width, n = whole_span(rows(demo))
     hits = reader.page(f, "ts", False, None, 100_000)
-    total = [0] * n
-    failures = [0] * n
-    denied = [0] * n
-    for row in hits:
-        b = (row.ts - first) // width
-        total[b] += 1
-        failures[b] += row.verdict == "failure"
-        denied[b] += row.verdict == "denied"
+    total, failures, denied = counted(((row.ts, row.verdict) for row in hits), first, width, n)
     buckets = reader.bucket_counts(f, first, width, n)
     assert (list(buckets.total), list(buckets.failures), list(buckets.denied)) == (
         total,
