@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -12,23 +12,8 @@ from auditlens.mirror import reader as mirror_reader
 from auditlens.mirror import text_buckets
 from auditlens.mirror.filter import EventFilter
 from auditlens.mirror.reader import MirrorReader
-from tests.ui.mirror_factory import build_demo_mirror
 
 HOUR = 3_600_000
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("mirror") / "demo.sqlite"
-    build_demo_mirror(path, 3_000)
-    return path
-
-
-@pytest.fixture
-def reader(demo: Path) -> Iterator[MirrorReader]:
-    r = MirrorReader(demo)
-    yield r
-    r.close()
 
 
 def rows(path: Path) -> list[tuple[int, str, str | None, str | None, str | None]]:

@@ -6,38 +6,14 @@ the keys compose with the planner's drivers, probes and sort walks like the othe
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from auditlens.mirror.filter import SORT_COLUMNS, EventFilter
 from auditlens.mirror.reader import MirrorReader
-from tests.ui.mirror_factory import build_demo_mirror
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("mirror") / "demo.sqlite"
-    build_demo_mirror(path, 3_000)
-    return path
-
-
-@pytest.fixture
-def reader(demo: Path) -> Iterator[MirrorReader]:
-    r = MirrorReader(demo)
-    yield r
-    r.close()
-
-
-def bodies(path: Path) -> dict[int, dict[str, Any]]:
-    conn = sqlite3.connect(path)
-    found = {int(i): json.loads(raw) for i, raw in conn.execute("SELECT idx, raw FROM entries")}
-    conn.close()
-    return found
+from tests.mirror.conftest import bodies
 
 
 def every_sort(reader: MirrorReader, f: EventFilter) -> Iterator[tuple[str, bool, set[int]]]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from auditlens.mirror.query_text import (
     token_at,
 )
 from auditlens.mirror.reader import MirrorReader
-from tests.ui.mirror_factory import build_demo_mirror
+from tests.mirror.conftest import bodies
 
 NOW = parse_timestamp("2026-03-10T12:00:00Z")
 HOUR = 3_600_000
@@ -236,27 +234,6 @@ def test_any_typed_line_parses_or_fails_with_a_query_error(text: str) -> None:
 
 
 # -- exclusions in the mirror ---------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("mirror") / "demo.sqlite"
-    build_demo_mirror(path, 3_000)
-    return path
-
-
-@pytest.fixture
-def reader(demo: Path) -> Iterator[MirrorReader]:
-    r = MirrorReader(demo)
-    yield r
-    r.close()
-
-
-def bodies(path: Path) -> dict[int, dict[str, Any]]:
-    conn = sqlite3.connect(path)
-    found = {int(i): json.loads(raw) for i, raw in conn.execute("SELECT idx, raw FROM entries")}
-    conn.close()
-    return found
 
 
 def test_exclusions_match_a_reference_in_every_sort(demo: Path, reader: MirrorReader) -> None:
