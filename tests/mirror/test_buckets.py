@@ -140,3 +140,68 @@ def test_a_searchs_buckets_count_its_hits_not_the_whole_filter(
     middle = n // 2
     zoomed = reader.bucket_counts(f, first + middle * width, width, 3)
     assert list(zoomed.total) == total[middle : middle + 3]
+
+
+def _busiest(demo: Path, column: str) -> str:
+    conn = sqlite3.connect(demo)
+    (value,) = conn.execute(
+        f"SELECT {column} FROM entries WHERE {column} IS NOT NULL "
+        f"GROUP BY {column} ORDER BY COUNT(*) DESC LIMIT 1"
+    ).fetchone()
+    conn.close()
+    return str(value)
+
+
+EXCLUSIONS = {
+    "-busiest user": lambda u, ip, task: EventFilter(exclude=frozenset({("user", u)})),
+    "-agent category": lambda u, ip, task: EventFilter(exclude=frozenset({("type", "agent")})),
+    "task -task.started": lambda u, ip, task: EventFilter(
+        types=frozenset({"task"}), exclude=frozenset({("type", "task.started")})
+    ),
+    "types -one's category": lambda u, ip, task: EventFilter(
+        types=frozenset({"task.failed", "agent.action", "auth"}),
+        exclude=frozenset({("type", "task")}),
+    ),
+    "-failure": lambda u, ip, task: EventFilter(exclude=frozenset({("outcome", "failure")})),
+    "-failure -denied": lambda u, ip, task: EventFilter(
+        exclude=frozenset({("outcome", "failure"), ("outcome", "denied")})
+    ),
+    "failures -failure": lambda u, ip, task: EventFilter(
+        outcome="failure", exclude=frozenset({("outcome", "failure")})
+    ),
+    "user -same user": lambda u, ip, task: EventFilter(user_id=u, exclude=frozenset({("user", u)})),
+    "-user -ip": lambda u, ip, task: EventFilter(exclude=frozenset({("user", u), ("ip", ip)})),
+    "-user -type -outcome": lambda u, ip, task: EventFilter(
+        exclude=frozenset({("user", u), ("type", "auth"), ("outcome", "denied")})
+    ),
+    "-task prefix": lambda u, ip, task: EventFilter(exclude=frozenset({("task", task[:6] + "*")})),
+    "4 exclusions": lambda u, ip, task: EventFilter(
+        exclude=frozenset({("user", u), ("ip", ip), ("type", "auth"), ("outcome", "denied")})
+    ),
+}
+
+
+@pytest.mark.parametrize("grouped", [50_000, 10], ids=["grouped", "count-per-bucket"])
+@pytest.mark.parametrize("name", list(EXCLUSIONS))
+def test_exclusions_are_subtracted_to_the_same_counts_as_the_rows(
+    reader: MirrorReader, demo: Path, name: str, grouped: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exclusion alone probed ~940,000 rows at 1M (1.9 s); it is now counted as the filter
+    without it minus the excluded part, which must give exactly the rows' own counts."""
+    monkeypatch.setattr(mirror_reader, "GROUPED_BUCKETS", grouped)
+    f = EXCLUSIONS[name](_busiest(demo, "user_id"), _busiest(demo, "ip"), _busiest(demo, "task_id"))
+    first, width, n = whole_span(rows(demo))
+    shown = reader.page(f, "ts", False, None, 100_000)  # the probed rows: the reference
+    total, failures, denied = counted(((row.ts, row.verdict) for row in shown), first, width, n)
+    buckets = reader.bucket_counts(f, first, width, n)
+    assert (list(buckets.total), list(buckets.failures), list(buckets.denied)) == (
+        total,
+        failures,
+        denied,
+    )
+    assert sum(buckets.total) == reader.count(f)
+    if not name.startswith(("failures -", "user -same")):
+        assert 0 < sum(total) < 3_000, "the exclusion should leave some events and drop some"
+    # The probing way (more exclusions than are subtracted) gives the same strip.
+    monkeypatch.setattr(mirror_reader, "MAX_SUBTRACTED", 0)
+    assert reader.bucket_counts(f, first, width, n) == buckets
