@@ -104,6 +104,9 @@ def test_minus_excludes_and_or_joins_types_and_outcomes() -> None:
         ("outcome", "success"),
     }
     assert parsed("type:auth OR type:task").types == {"auth", "task"}
+    assert parsed('timeout OR "connection refused" -retry gmail').text == (
+        'timeout OR "connection refused" -retry gmail'
+    )
     assert parsed("outcome:success OR outcome:failure").exclude == {("outcome", "denied")}
     assert parsed("outcome:success,failure,denied") == EventFilter()
     assert parsed("-after:2026-01-01") == EventFilter(
@@ -130,7 +133,8 @@ def test_pivot_conditions_print_and_read_back() -> None:
         ("OR type:agent", "OR", "each side"),
         ("-timeout", "-timeout", "only narrows a search"),
         ('type:agent -"rm -rf"', '-"rm -rf"', "only narrows a search"),
-        ("timeout OR error", "timeout", "OR joins"),
+        ("timeout OR user:a", "user:a", "OR joins"),
+        ("-timeout OR error", "-timeout", "exclusion"),
         ("user:a user:b", "user:b", "given twice"),
         ("type:auth type:task", "type:task", "type:a,b"),
         ("after:yesterday", "yesterday", "UTC date"),
@@ -170,8 +174,14 @@ _ips = st.from_regex(r"10\.\d{1,3}\.\d{1,3}\.\d{1,3}\*?", fullmatch=True)
 _types = st.frozensets(st.sampled_from(sorted(CATEGORIES) + sorted(EVENT_TYPES)), max_size=3)
 _words = st.from_regex(r"[a-z0-9][a-z0-9.@/_-]{0,8}", fullmatch=True)
 _phrases = st.builds(lambda a, b: f'"{a} {b}"', _words, _words)
-_text = st.lists(st.one_of(_words, _phrases), max_size=3, unique=True).map(
-    lambda terms: " ".join(terms) or None
+_text = st.tuples(
+    st.lists(st.one_of(_words, _phrases), max_size=3, unique=True),
+    st.lists(st.sampled_from([" ", " OR "]), min_size=2, max_size=2),
+).map(
+    lambda drawn: (
+        "".join(term + sep for term, sep in zip(drawn[0], drawn[1], strict=False)).rstrip(" OR")
+        or None
+    )
 )
 _times = st.integers(
     parse_timestamp("2020-01-01T00:00:00Z"), parse_timestamp("2030-01-01T00:00:00Z")

@@ -101,6 +101,12 @@ def hits(reader: MirrorReader, text: str, **more: object) -> list[int]:
         ("ACCOUNT", [0]),
         ("alice", [4, 3, 0]),  # the user id usr_alice, and a title
         ("alice 10.0.0.71", [3]),  # every term must match
+        ("timeout OR carol", [2, 1]),  # OR: either term
+        ('"account_locked" OR 10.0.0.71 OR carol', [3, 1, 0]),  # three alternatives, a phrase
+        ("alice OR timeout 10.0.0.7", [0]),  # OR binds its two terms; the clause ANDs on
+        ("alice OR timeout -login", [4, 2]),  # either, then an exclusion narrows
+        ("OR timeout OR", [2]),  # a dangling OR joins nothing
+        ("timeout or carol", []),  # only a capital OR joins: "or" is a word looked for
         ("ample", []),  # not inside a word part
         ("nothing-like-this", []),
     ],
@@ -244,3 +250,7 @@ def test_highlight_spans_cover_each_hit_in_displayed_text() -> None:
     text = "sign-in from 10.0.0.7 for carol@Example.com (not ample.com)"
     found = [text[a:b] for a, b in search.highlight_spans(query, text)]
     assert found == ["10.0", "Example.com"]
+    either = search.SearchQuery.parse("carol OR 10.0.0.7 -ample")
+    assert [text[a:b] for a, b in search.highlight_spans(either, text)] == ["10.0.0.7", "carol"]
+    assert either.fts() == '(("carol"* OR "10 0 0 7")) NOT "ample"*'
+

@@ -24,14 +24,16 @@ The language, as the log tools investigators know (GitHub, Splunk, Datadog) writ
   ``-after:X`` is ``before:X`` and ``-before:X`` is ``after:X``.
 - ``-`` before a word or phrase leaves out the events holding it (``timeout -retry``); it only
   narrows a search, so some word must be looked for (the index lists events holding words).
-- ``OR`` joins two values of the same ``type:`` or ``outcome:`` (``type:agent OR type:task``).
+- ``OR`` joins two words or phrases (``timeout OR "connection refused"``: either) or two
+  values of the same ``type:`` or ``outcome:`` (``type:agent OR type:task``).
 - Two conditions no control of the sidebar makes, but which pivots do, print as
   ``idx:120..140`` (log positions, both ends included) and ``event.key_id:key_1`` (a payload
   field), so the bar shows every filter whole.
 
 What the filter cannot express is refused with a :class:`QueryError` naming the token and its
-position, never silently approximated: ``OR`` between different qualifiers or between words
-(``user:a OR task:b``: the filter is one AND of conditions), only excluded words (``-retry``
+position, never silently approximated: ``OR`` between different qualifiers, or between a
+word and a qualifier (``user:a OR task:b``: the filter is one AND of conditions; a ``user:``,
+``task:``, ``agent:`` or ``ip:`` takes one value or a prefix), only excluded words (``-retry``
 alone), the same qualifier twice
 (``user:a user:b`` matches nothing; ``type:a type:b`` is written ``type:a,b``), an unknown
 qualifier (``usr:ana``; quote it to search the text), an unknown type or outcome, an unclosed
@@ -246,8 +248,13 @@ class _Builder:
         self.seen[slot] = token
 
     def add(self, group: Sequence[Token]) -> None:
-        """One clause, or several joined by ``OR`` (same qualifier, not negated)."""
+        """One clause, or several joined by ``OR`` (words, or one qualifier; not negated)."""
         first = group[0]
+        if len(group) > 1 and all(t.name is None and not t.negated for t in group):
+            either = [text for text in map(self._term_text, group) if text]
+            if either:
+                self.terms.append(" OR ".join(either))
+            return
         if len(group) > 1:
             self._check_or(group)
             if first.name == "type":
@@ -269,11 +276,13 @@ class _Builder:
                     token.start,
                     token.text,
                 )
+            if first.name is None and token.name is None:
+                continue  # a word: the culprit is the qualifier it was joined to
             if token.name not in ("type", "outcome") or token.name != first.name:
                 raise QueryError(
-                    "OR joins values of one type: or outcome: (type:agent OR type:task); every "
-                    "other condition must hold together, and a user:, task:, agent: or ip: "
-                    "takes one value or a prefix (user:ana*)",
+                    "OR joins words (timeout OR refused) or values of one type: or outcome: "
+                    "(type:agent OR type:task); every other condition must hold together, and "
+                    "a user:, task:, agent: or ip: takes one value or a prefix (user:ana*)",
                     token.start,
                     token.text,
                 )
@@ -378,17 +387,24 @@ class _Builder:
         self.exclude.update((str(name), v) for v in values)
 
     def _term(self, token: Token) -> None:
+        text = self._term_text(token)
+        if not text:
+            return
+        self.terms.append(("-" if token.negated else "") + text)
+        if token.negated:
+            self.excluded_words.append(token)
+
+    @staticmethod
+    def _term_text(token: Token) -> str:
+        """A word or phrase as the search text holds it ("" when nothing in it is searchable:
+        punctuation, ``""``; no condition, as the search reads it)."""
         if not search.SearchQuery.parse(token.value):
-            return  # nothing searchable (punctuation, ""): no condition, as the search reads it
-        minus = "-" if token.negated else ""
+            return ""
         if token.quoted:
             if '"' in token.value:
                 raise QueryError("a searched phrase cannot hold a quote", token.start, token.text)
-            self.terms.append(f'{minus}"{token.value}"')
-        else:
-            self.terms.append(minus + token.value)
-        if token.negated:
-            self.excluded_words.append(token)
+            return f'"{token.value}"'
+        return token.value
 
     def build(self, tokens: Sequence[Token]) -> ParsedQuery:
         since, until = self.fields.get("since_ms"), self.fields.get("until_ms")
@@ -499,15 +515,23 @@ def _value_text(value: str) -> str:
 def _term_texts(text: str) -> Iterable[str]:
     """The terms of a search text, each printed so it reads back as text, not as a clause
     (an excluded one keeps its ``-``)."""
+    joining = looked_for = False  # an OR read / the last term printed is looked for
     for m in re.finditer(r'(-?)"([^"]*)"?|(-?)(\S+)', text):
         minus = (m.group(1) or "") + (m.group(3) or "")
         quoted, bare = m.group(2), m.group(4)
-        if bare is not None and not (
-            bare == "OR" or bare.startswith(("-", '"')) or _QUALIFIER_LIKE.match(bare)
-        ):
-            yield minus + bare
+        if bare == "OR" and not minus:  # the search's own OR: either side (search.py)
+            joining = looked_for
+            continue
+        if bare is not None and not (bare.startswith(("-", '"')) or _QUALIFIER_LIKE.match(bare)):
+            printed = minus + bare
         elif search.SearchQuery.parse(quoted if bare is None else bare):
-            yield minus + '"' + (quoted if bare is None else bare).replace('"', "") + '"'
+            printed = minus + '"' + (quoted if bare is None else bare).replace('"', "") + '"'
+        else:
+            continue
+        if joining and not minus:
+            yield "OR"
+        yield printed
+        joining, looked_for = False, not minus
 
 
 def format_query(f: EventFilter, last_ms: int | None = None) -> str:

@@ -26,7 +26,8 @@ trigram index would also match inside words, at seven times the size (+83% of th
 against +12%, measured at 100k demo events by ``bench/search.py``): not worth it for ids and
 addresses, which are searched whole or by their parts. Diacritics are kept
 (``remove_diacritics 0``) so the index and the re-check below read text identically. Several
-terms must all match (AND); a quoted ``"two words"`` is one term.
+terms must all match (AND), unless a bare ``OR`` joins two (``timeout OR refused``: either); a
+quoted ``"two words"`` is one term.
 
 The index is contentless (``content=''``): it stores tokens and positions keyed by the entry's
 ``idx`` as rowid, never the text a second time (the mirror keeps the exact bytes in
@@ -131,38 +132,65 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text.lower())
 
 
+Term = tuple[str, ...]
+"""One searched term: the phrase of its tokens, the last one a prefix unless a number."""
+
+
 @dataclass(frozen=True)
 class SearchQuery:
-    """A parsed search: terms, each a phrase of tokens whose last one is a prefix; and the
-    terms no shown event may hold (``-word``), which only narrow what the others find."""
+    """A parsed search: clauses that must all match, each any one of its terms (``timeout OR
+    refused`` is one clause of two terms); and the terms no shown event may hold (``-word``),
+    which only narrow what the clauses find."""
 
-    terms: tuple[tuple[str, ...], ...]
-    excluded: tuple[tuple[str, ...], ...] = ()
+    clauses: tuple[tuple[Term, ...], ...]
+    excluded: tuple[Term, ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> SearchQuery:
-        """Split typed text into terms (quoted phrases kept whole); empty terms dropped."""
-        terms: list[tuple[str, ...]] = []
-        excluded: list[tuple[str, ...]] = []
+        """Split typed text into clauses (quoted phrases kept whole; a bare ``OR`` between two
+        terms makes them one clause, either of them); empty terms dropped."""
+        clauses: list[tuple[Term, ...]] = []
+        excluded: list[Term] = []
+        joining = False
         for quote_minus, quoted, bare_minus, bare in _TERM.findall(text):
-            toks = tuple(tokens(quoted if quote_minus or quoted else bare))
-            kept = excluded if (quote_minus or bare_minus) else terms
-            if toks and toks not in kept:
-                kept.append(toks)
-        return cls(tuple(terms), tuple(excluded))
+            if bare == "OR" and not bare_minus:
+                joining = bool(clauses)
+                continue
+            term = tuple(tokens(quoted if quote_minus or quoted else bare))
+            if not term:
+                continue
+            if quote_minus or bare_minus:
+                if term not in excluded:
+                    excluded.append(term)
+            elif joining:
+                clauses[-1] = tuple(dict.fromkeys((*clauses[-1], term)))
+            elif (term,) not in clauses:
+                clauses.append((term,))
+            joining = False
+        return cls(tuple(clauses), tuple(excluded))
+
+    @property
+    def terms(self) -> tuple[Term, ...]:
+        """Every term looked for, of every clause (what a hit highlights)."""
+        return tuple(term for clause in self.clauses for term in clause)
 
     def __bool__(self) -> bool:
         """True when there is a word to find: an exclusion alone finds nothing to narrow."""
-        return bool(self.terms)
+        return bool(self.clauses)
 
     def fts(self) -> str:
-        """The FTS5 MATCH expression: ``("a b c"* AND "d 42") NOT "e"*`` (tokens are letters
-        and digits only, so nothing in them needs quoting; a number is not a prefix)."""
+        """The FTS5 MATCH expression: ``("a b c"* AND ("d 42" OR "f"*)) NOT "e"*`` (tokens
+        are letters and digits only, so nothing in them needs quoting; a number is not a
+        prefix)."""
 
-        def phrase(term: tuple[str, ...]) -> str:
+        def phrase(term: Term) -> str:
             return '"' + " ".join(term) + ('"' if _whole(term[-1]) else '"*')
 
-        found = " AND ".join(phrase(term) for term in self.terms)
+        def clause(terms: tuple[Term, ...]) -> str:
+            either = " OR ".join(phrase(term) for term in terms)
+            return either if len(terms) == 1 else f"({either})"
+
+        found = " AND ".join(clause(terms) for terms in self.clauses)
         if not self.excluded:
             return found
         return f"({found})" + "".join(f" NOT {phrase(term)}" for term in self.excluded)
@@ -183,7 +211,7 @@ def _whole(token: str) -> bool:
     return token.isdigit()
 
 
-def _term_in(term: tuple[str, ...], toks: list[str]) -> bool:
+def _term_in(term: Term, toks: list[str]) -> bool:
     head, last = term[:-1], term[-1]
     n = len(head)
     whole = _whole(last)
@@ -197,10 +225,10 @@ def _term_in(term: tuple[str, ...], toks: list[str]) -> bool:
 
 
 def matches(query: SearchQuery, raw: bytes) -> bool:
-    """True when the entry's bytes match every term and no excluded one (the index's rule,
-    recomputed)."""
+    """True when the entry's bytes match a term of every clause and no excluded term (the
+    index's rule, recomputed)."""
     toks = tokens(text_of(raw))
-    return all(_term_in(term, toks) for term in query.terms) and not any(
+    return all(any(_term_in(t, toks) for t in clause) for clause in query.clauses) and not any(
         _term_in(term, toks) for term in query.excluded
     )
 
