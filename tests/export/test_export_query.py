@@ -65,7 +65,29 @@ def test_a_query_exports_exactly_what_the_same_options_do(
     a, b = exported(by_query), exported(by_options)
     assert a["events"] and a["events"] == b["events"]
     assert a["evidence"]["filter"] == b["evidence"]["filter"]
+    assert a["evidence"]["query"] == query  # the line as typed, as information
+    assert "query" not in b["evidence"]
     assert run("verify", str(by_query), "--vkey", LOG.vkey) == 0
+
+
+def test_the_query_line_is_reported_as_information_and_never_decides_a_verdict(
+    mirror: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "q.json"
+    common = ["export", "--mirror", str(mirror), "--format", "json", "--no-record"]
+    assert run(*common, "--out", str(out), "--query", "type:agent") == 0
+    capsys.readouterr()
+    assert run("verify", str(out), "--vkey", LOG.vkey) == 0
+    assert "query as typed (information, not attested): type:agent" in capsys.readouterr().out
+    data = exported(out)
+    data["evidence"]["query"] = "type:task"  # the line is no claim: editing it changes nothing
+    out.write_text(json.dumps(data))
+    assert run("verify", str(out), "--vkey", LOG.vkey, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["query"] == "type:task"
+    data["evidence"]["query"] = 7
+    out.write_text(json.dumps(data))
+    assert run("verify", str(out), "--vkey", LOG.vkey) == 1
+    assert "evidence.query must be a string" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -253,4 +253,3 @@ def test_highlight_spans_cover_each_hit_in_displayed_text() -> None:
     either = search.SearchQuery.parse("carol OR 10.0.0.7 -ample")
     assert [text[a:b] for a, b in search.highlight_spans(either, text)] == ["10.0.0.7", "carol"]
     assert either.fts() == '(("carol"* OR "10 0 0 7")) NOT "ample"*'
-

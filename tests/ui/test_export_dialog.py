@@ -23,7 +23,8 @@ from auditlens.export.writer import AttestRequest
 from auditlens.mirror.filter import EventFilter
 from auditlens.server.embedded import DemoServer
 from auditlens.ui.app import Viewer
-from auditlens.ui.export_dialog import ExportDialog, ExportSource
+from auditlens.ui.export_dialog import ExportDialog
+from auditlens.ui.export_source import ExportSource
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.table_model import TYPE
 from auditlens.ui.tasks import TaskRunner
@@ -84,7 +85,7 @@ def test_the_dialog_states_the_count_and_size_before_it_starts(
     count = window.model.count
     assert count is not None and count > 0
     assert dialog.summary.text().startswith(f"{count:,} verified events · about ")
-    assert "current filter (type=agent" in dialog.scope.text()
+    assert "current filter (type:agent" in dialog.scope.text()  # the query bar's words
     assert dialog.export_button.isEnabled()
     dialog.reject()
 

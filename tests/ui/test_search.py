@@ -135,26 +135,25 @@ def test_a_slash_typed_in_the_search_field_stays_in_it(window: MainWindow, qtbot
     assert window.model.count == window.reader.count(EventFilter(text="services/"))  # type: ignore[union-attr]
 
 
-def test_an_export_never_widens_a_search_to_the_sidebar_filter(
+def test_a_search_exports_as_the_rows_it_shows_with_its_query_line(
     window: MainWindow, qtbot: QtBot
 ) -> None:
-    """The evidence states the sidebar's filter only: with a search applied, the filter is not
-    exported (it would hold events the table does not show); selected rows still are."""
+    """The evidence's attested filters cannot state a search, so a search's export is the rows
+    of the view (never the sidebar's wider filter), and the query line goes with it as
+    information (it was refused before)."""
     import pytest
 
     from auditlens.mirror.snapshot import MirrorSnapshot
 
-    run_search(qtbot, window, "pytest")
-    assert window.show_export_dialog() is None
-    assert "free-text search" in window.statusBar().currentMessage()
-    window.table.selectRow(0)
-    window.table.selectionModel().select(
-        window.model.index(1, 0),
-        window.table.selectionModel().SelectionFlag.Select
-        | window.table.selectionModel().SelectionFlag.Rows,
-    )
+    run_search(qtbot, window, "pytest OR ruff")
+    assert window.reader is not None
+    hits = window.reader.page(EventFilter(text="pytest OR ruff"), limit=100_000)
+    qtbot.waitUntil(lambda: window.model.rowCount() == len(hits) > 0)
+    qtbot.waitUntil(lambda: all(window.model.row_at(r) for r in range(len(hits))))
     source = window.export_source()
     assert source is not None and not isinstance(source.selection, EventFilter)
-    assert window.reader is not None
+    assert list(source.selection) == sorted(row.idx for row in hits)
+    assert source.query == "pytest OR ruff"
+    assert source.filter_record["selected_rows"] == len(hits)
     with pytest.raises(ValueError, match="free-text search"):
         MirrorSnapshot(window.reader.path, EventFilter(text="pytest"))

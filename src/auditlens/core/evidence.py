@@ -36,6 +36,11 @@ The evidence object (JSON; all fields required unless marked optional)
 ``data_file``          optional; present for sidecar evidence (CSV and NDJSON exports):
                        ``{name, format: "csv" | "ndjson", sha256: lowercase hex of the whole data
                        file, bytes: its size, columns: [CSV header names] (CSV only)}``.
+``query``              optional: the viewer's query line the export was made from (``type:agent
+                       timeout OR refused``), as the exporter typed it. Informative only: NOT
+                       attested and NOT checked; what the export answers is ``filter`` (and the
+                       record of ``completeness``). A search or an excluded value is exported as
+                       a selection of rows, so the line says what the rows were picked by.
 ``users``              optional; CSV only: ``{user_id: email}`` used for the ``user_email``
                        column. Emails come from the organization's directory, NOT from the
                        signed log: they are checked for consistency only.
@@ -162,6 +167,8 @@ class Evidence:
     completeness: Completeness | None = None
     """Version 2: the log's ``audit.exported`` record and its proof; None = not attested."""
     version: int = 2
+    query: str | None = None
+    """The query line the export was made from (informative, not attested)."""
 
     @property
     def count(self) -> int:
@@ -188,6 +195,8 @@ class Evidence:
             obj["data_file"] = self.data_file.to_obj()
         if self.users is not None:
             obj["users"] = dict(self.users)
+        if self.query is not None:
+            obj["query"] = self.query
         if self.version == 2:
             obj["completeness"] = self.completeness.to_obj() if self.completeness else None
         obj["indexes"] = [[a, b] for a, b in self.indexes]
@@ -272,7 +281,15 @@ class Evidence:
             users=users,
             completeness=completeness,
             version=version,
+            query=_optional_str(obj, "query"),
         )
+
+
+def _optional_str(obj: Mapping[str, object], key: str) -> str | None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, str):
+        raise FormatError(f"evidence.{key} must be a string, got {_kind(value)}")
+    return value
 
 
 def _kind(value: object) -> str:

@@ -118,6 +118,7 @@ class Report:
             "completeness": self.completeness_status,
             "completeness_detail": self.completeness.detail if self.completeness else None,
             "exported_at": ev.exported_at if ev else None,
+            "query": ev.query if ev else None,
             "filter": dict(ev.filter) if ev else None,
             "indexes": [list(r) for r in ev.indexes] if ev else [],
             "steps": [s.to_dict() for s in self.steps],

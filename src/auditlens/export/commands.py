@@ -310,6 +310,7 @@ def run_export(args: argparse.Namespace) -> int:
             bom=args.bom,
             columns=columns,
             verify=args.verify,
+            query=getattr(args, "query", None),
         )
         cancel = threading.Event()
         attest = (
@@ -417,6 +418,8 @@ def render(freport: FileReport) -> str:
             f"  exported {ev.exported_at} by auditlens {ev.auditlens_version}; "
             f"filter {orjson.dumps(dict(ev.filter)).decode()}"
         )
+        if ev.query is not None:
+            lines.append(f"  query as typed (information, not attested): {ev.query}")
         from auditlens.core.errors import format_ranges
 
         listed = format_ranges(list(ev.indexes), 8) or "none"

@@ -203,6 +203,8 @@ class ExportOptions:
     bom: bool = False
     columns: Sequence[str] = CSV_COLUMNS
     verify: VerifyMode = "tiles"
+    query: str | None = None
+    """The query line the rows were chosen by, recorded in the evidence as information only."""
 
 
 @dataclass(frozen=True)
@@ -444,6 +446,7 @@ def export(  # noqa: PLR0917 (``now`` is passed by position by existing callers)
                 indexes=proof.indexes,
                 leaf_hashes=proof.leaf_hashes,
                 nodes=proof.nodes,
+                query=options.query or None,
             )
             request = AttestRequest(
                 options.format, dict(options.filter), cp.size, sink.count, path.name

@@ -18,7 +18,8 @@ from PySide6.QtWidgets import QLabel
 from auditlens.export.case_export import write_notes
 from auditlens.export.writer import ExportResult
 from auditlens.mirror.case_file import Annotation
-from auditlens.ui.export_dialog import ExportDialog, ExportSource
+from auditlens.ui.export_dialog import ExportDialog
+from auditlens.ui.export_source import ExportSource
 
 if TYPE_CHECKING:
     from auditlens.ui.case_view import Case, CaseEntry

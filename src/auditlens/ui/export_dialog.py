@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
@@ -64,7 +63,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from auditlens.core.errors import Finding, compress_ranges, format_ranges
+from auditlens.core.errors import Finding, format_ranges
 from auditlens.export.columns import CSV_COLUMNS, REQUIRED_COLUMN
 from auditlens.export.layout import FORMATS, ExportFormat, sidecar_path
 from auditlens.export.preview import Prepared, estimate_bytes, prepare
@@ -77,7 +76,6 @@ from auditlens.export.writer import (
     ExportResult,
     export,
 )
-from auditlens.mirror.filter import EventFilter, filter_description
 from auditlens.ui import theme
 from auditlens.ui.export_forecast import (
     completeness_forecast,
@@ -91,6 +89,7 @@ from auditlens.ui.export_result import (
     completeness_text,
     human_size,
 )
+from auditlens.ui.export_source import ExportSource
 from auditlens.ui.resources import icon
 from auditlens.ui.tasks import Job, Progress, TaskRunner
 
@@ -104,23 +103,6 @@ FORMAT_LABELS: dict[ExportFormat, str] = {
     "json": "JSON — one document with the evidence inside",
     "ndjson": "NDJSON — one event per line (+ evidence sidecar)",
 }
-
-
-@dataclass(frozen=True)
-class ExportSource:
-    """What to export from which mirror, and how to say it to the person."""
-
-    mirror_path: Path
-    selection: EventFilter | tuple[int, ...]
-    description: str
-
-    @property
-    def filter_record(self) -> dict[str, object]:
-        """The filter as the evidence and the ``audit.exported`` event record it."""
-        if isinstance(self.selection, EventFilter):
-            return filter_description(self.selection)
-        runs = format_ranges(compress_ranges(self.selection), 50)
-        return {"selected_rows": len(self.selection), "indexes": runs}
 
 
 class ExportDialog(QDialog):
@@ -457,6 +439,7 @@ class ExportDialog(QDialog):
             filter=self.source.filter_record,
             bom=self.bom_box.isChecked(),
             columns=self.columns(),
+            query=self.source.query,
         )
         snapshot = prepared.snapshot
         watch = RecordWatch(self.attest) if self.attest is not None else None

@@ -59,7 +59,8 @@ from auditlens.ui.banner import VerificationBanner
 from auditlens.ui.case_view import Case
 from auditlens.ui.detail_pane import DetailPane
 from auditlens.ui.event_table import EventTable
-from auditlens.ui.export_dialog import ExportDialog, ExportSource
+from auditlens.ui.export_dialog import ExportDialog
+from auditlens.ui.export_source import ExportSource
 from auditlens.ui.filter_chips import FilterChips
 from auditlens.ui.filter_panel import FilterPanel, _wall_clock_ms
 from auditlens.ui.filter_wiring import FilterWiring
@@ -398,6 +399,7 @@ class MainWindow(QMainWindow):
         if self.reader is None:
             return None
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        line = self.wiring.query_text()  # kept in the evidence as information, not attested
         if len(rows) > 1 and len(rows) < self.model.rowCount():
             loaded = [self.model.row_at(r) for r in rows]
             indexes = tuple(sorted(row.idx for row in loaded if row is not None))
@@ -406,20 +408,15 @@ class MainWindow(QMainWindow):
                     f"{len(rows) - len(indexes):,} of the {len(rows):,} selected rows are not "
                     "loaded yet: scroll through them, or select all (Ctrl+A) to export the filter"
                 )
-            return ExportSource(self.reader.path, indexes, f"{len(rows):,} selected rows")
+            what = f"{len(rows):,} selected rows"
+            return ExportSource(self.reader.path, indexes, what, line or None)
         f = self.model.event_filter
-        if f.text is not None:  # an export's evidence states the filter; it has no search
-            raise ValueError(
-                "Exports carry the sidebar's filter, not a free-text search: select the rows "
-                "to export, or clear the search"
-            )
-        if not states_evidence_filter(f):  # a log window, a payload field, an exclusion
+        if not states_evidence_filter(f):  # a search, an exclusion, a log window, a field
             indexes = self.pivots.shown_indexes()
-            what = f"the {len(indexes):,} rows of this view ({f.to_query().lstrip('?')})"
-            return ExportSource(self.reader.path, indexes, what)
-        query = f.to_query().lstrip("?")
-        what = f"the current filter ({query})" if query else "all events (no filter)"
-        return ExportSource(self.reader.path, f, what)
+            what = f"the {len(indexes):,} rows of this view ({line})"
+            return ExportSource(self.reader.path, indexes, what, line)
+        what = f"the current filter ({line})" if line else "all events (no filter)"
+        return ExportSource(self.reader.path, f, what, line or None)
 
     def show_export_dialog(self) -> ExportDialog | None:
         """File -> Export...: a verified export of the filter or the selected rows."""

@@ -95,9 +95,16 @@ def payload_pivots(raw: bytes) -> list[tuple[str, str, EventFilter]]:
 
 def states_evidence_filter(f: EventFilter) -> bool:
     """False when ``f`` has a condition the evidence format's filters cannot state (a window of
-    log positions, a payload field, an excluded value): an export of it must be the rows
-    themselves, as a hand-picked selection, so its evidence never claims a broader filter."""
-    return f.idx_from is None and f.idx_until is None and f.event_field is None and not f.exclude
+    log positions, a payload field, an excluded value, a free-text search): an export of it
+    must be the rows themselves, as a hand-picked selection, so its evidence never claims a
+    broader filter (the query line goes with it as information)."""
+    return (
+        f.idx_from is None
+        and f.idx_until is None
+        and f.event_field is None
+        and not f.exclude
+        and f.text is None
+    )
 
 
 def around(f: EventFilter, ts: int, minutes: int) -> EventFilter:
