@@ -67,6 +67,23 @@ def test_a_payload_field_matches_the_events_carrying_that_value(
     for sort, descending, found in every_sort(reader, f):
         assert found == expected, (sort, descending)
     assert "event.key_id=" in f.to_query()
+    # The full-text index finds the candidates (the value's words); no row of the log is read
+    # otherwise: every sort's plan starts from the index, never a scan of the entries.
+    for sort in SORT_COLUMNS:
+        lines = reader.explain(f, sort)
+        assert any("VIRTUAL TABLE INDEX" in line for line in lines), (sort, lines)
+        assert not any(line.startswith("SCAN e ") for line in lines), (sort, lines)
+    buckets = reader.bucket_counts(f, 0, 2**40, 2)
+    assert sum(buckets.total) == len(expected)
+
+
+def test_a_payload_value_without_words_is_still_tested_row_by_row(
+    reader: MirrorReader, demo: Path
+) -> None:
+    """A value of punctuation only has no words in the index: every row's field is tested."""
+    f = EventFilter(event_field=("key_id", "--"))
+    assert reader.count(f) == 0
+    assert not any("VIRTUAL TABLE" in line for line in reader.explain(f))
 
 
 def test_bad_pivot_keys_are_refused_with_a_clear_message() -> None:

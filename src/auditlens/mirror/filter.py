@@ -76,9 +76,10 @@ class EventFilter:
     index still drives; the index test itself reads no table row (every index ends in ``idx``).
 
     ``event_field`` is ``(name, value)``: the payload's ``event.<name>`` equals ``value`` (an API
-    key's ``key_id``, an SSO ``idp_session``). No index holds payload fields, so each candidate
-    row's bytes are read: alone over a whole 1M mirror that is ~1.3 s per count or page
-    (measured), within a ±N minute window or beside another condition a few ms.
+    key's ``key_id``, an SSO ``idp_session``). No column holds payload fields: the full-text
+    index finds the events holding the value's words, and each of those rows is then tested
+    (measured at 1M: 0.1 ms warm for a count, page or histogram, against 2.4–4 s when every row
+    was tested); a value without a letter or digit is tested on every candidate row.
     ``text`` is a free-text search over every value of the event (:mod:`auditlens.mirror.search`
     says how terms match); text without a letter or digit is no condition.
 

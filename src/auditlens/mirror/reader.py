@@ -183,7 +183,7 @@ class MirrorReader:
         """
         if width_ms <= 0 or n <= 0:
             raise ValueError(f"buckets need a positive width and number, got {width_ms}, {n}")
-        if f.text is not None:
+        if _driving_search(f) is not None:
             return self._text_buckets(f, start_ms, width_ms, n)
         end_ms = start_ms + width_ms * n
         zeros = (0,) * n
@@ -289,7 +289,7 @@ class MirrorReader:
     @pooled
     def count(self, f: EventFilter) -> int:
         """How many entries match ``f`` (an index count; run it off the UI thread)."""
-        if f.text is not None:
+        if _driving_search(f) is not None:
             return sum(self._segment_count(s) for s in self._plan(f, "ts", True).segments)
         r = self.resolver.resolve(f)
         if r.impossible:
@@ -314,10 +314,10 @@ class MirrorReader:
         )
 
     def _new_plan(self, f: EventFilter, sort: str, descending: bool) -> Plan:
-        if f.text is None:
+        fts = _driving_search(f)
+        if fts is None:
             return build_plan(self.resolver.resolve(f), sort, descending, self.resolver)
         r = self.resolver.resolve(replace(f, text=None))
-        fts = search.SearchQuery.parse(f.text).fts()
         return text_plan(r, fts, self.resolver.idx_bounds(r.since_ms, r.until_ms), sort)
 
     @pooled
@@ -576,3 +576,22 @@ def _fetched(cursor: sqlite3.Cursor) -> Iterator[tuple[int]]:
         if not rows:
             return
         yield from rows
+
+
+def _driving_search(f: EventFilter) -> str | None:
+    """The FTS5 expression whose hits drive ``f``'s rows, if any: its search; else, for a
+    payload field (a pivot on an API key or a session), the field value's own words.
+
+    An event whose ``event.<name>`` is the value holds the value's words in its indexed text
+    (:func:`auditlens.mirror.search.text_of_event`), so the index's hits are a superset and the
+    field's own test (``json_extract``) still decides each row: a few hits are read instead of
+    every row's bytes (1.3 s for a whole 1M mirror). A value without a letter or digit has no
+    words: then every row is tested as before. Like a search, this leans on the derived index,
+    which may miss an event if damaged, never show one that does not match.
+    """
+    if f.text is not None:
+        return search.SearchQuery.parse(f.text).fts()
+    if f.event_field is None:
+        return None
+    words = tuple(search.tokens(f.event_field[1]))
+    return search.SearchQuery(((words,),)).fts() if words else None
