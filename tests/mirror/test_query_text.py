@@ -14,13 +14,8 @@ from auditlens.core.events import CATEGORIES, EVENT_TYPES
 from auditlens.core.summaries import verdict_of
 from auditlens.core.timestamps import parse_timestamp
 from auditlens.mirror.filter import OUTCOMES, SORT_COLUMNS, EventFilter
-from auditlens.mirror.query_text import (
-    QueryError,
-    format_query,
-    parse_query,
-    relative_text,
-    token_at,
-)
+from auditlens.mirror.query_format import format_query, relative_text
+from auditlens.mirror.query_text import QueryError, parse_query, token_at
 from auditlens.mirror.reader import MirrorReader
 from tests.mirror.conftest import bodies
 

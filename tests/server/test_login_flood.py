@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_a_login_flood_keeps_reads_fast_and_memory_bounded(tmp_path: Path) -> None:
     with (
         serve(tmp_path, events=2000) as server,

@@ -118,6 +118,7 @@ def user_settings(tmp_path: Path, qt_user_settings: Path) -> Iterator[Path]:
     redirect_qt_user_settings(qt_user_settings)
 
 
+@pytest.mark.serial
 def test_the_demo_shows_synced_events_and_says_its_key_is_trusted_by_construction(
     qapp: QApplication, user_settings: Path
 ) -> None:

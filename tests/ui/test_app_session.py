@@ -173,7 +173,6 @@ def test_the_keyring_warning_leaves_room_for_the_verification_status_at_1280_px(
     window.statusBar().clearMessage()  # the passing "Verified and stored …" message
     qtbot.waitUntil(label.isVisible)
     qtbot.wait(50)  # the status bar lays out its widgets
-    window.grab().save("/tmp/h3-keyless-1280.png")
     assert keyless_viewer.keyring_warning.isVisible()
     needed = label.fontMetrics().horizontalAdvance(label.text())
     assert needed <= label.width(), (needed, label.width(), label.text())
@@ -264,7 +263,6 @@ def test_signing_in_as_an_admin_after_a_member_clears_the_not_allowed_banner(
     wait_loaded(qtbot, viewer.window)
     assert viewer.window.model.rowCount() > 0
     assert not banner.isVisible()
-    viewer.window.grab().save("/tmp/h3-admin-after-member.png")
 
 
 def test_the_sign_in_dialog_forgets_the_password_after_signing_in_and_out(
@@ -300,7 +298,6 @@ def test_after_sign_out_the_demo_offers_its_people_to_sign_in_again(
 ) -> None:
     dialog = sign_out(qtbot, demo_viewer)
     assert dialog.demo_row.isVisible()
-    dialog.grab().save("/tmp/h3-demo-sign-in.png")
     qtbot.mouseClick(dialog.demo_buttons["admin"], Qt.MouseButton.LeftButton)
     assert dialog.server.currentText() == demo_server.url
     assert dialog.email.text() == demo_server.admin_email

@@ -232,8 +232,6 @@ def test_export_case_button_writes_verified_events_and_notes(
     ann = freport.annotations
     assert ann is not None and all(n.attached for n in ann.notes)
     assert [n.text for n in ann.notes if n.text] == ["Same agent, seconds later: scripted?"]
-    dialog.grab().save("/tmp/h13-case-export-result.png")
-    window.case.view.grab().save("/tmp/h13-case-view.png")
     dialog.reject()
     verify = window.show_verify_dialog()  # File -> Verify export… shows the notes apart too
     verify.file_edit.setText(str(result.path))

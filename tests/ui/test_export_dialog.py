@@ -311,7 +311,6 @@ def test_a_signed_in_export_is_attested_complete_and_the_next_sync_shows_its_rec
         f"size {result.tree_size:,} (recorded as an audit.exported event at index "
         f"{result.record_index:,})."
     )
-    dialog.grab().save(f"/tmp/h12-export-attested-{fmt}.png")
     verified = verify_file(result.path, [server.vkey], origin=server.origin).report
     assert verified.status == "verified", verified.findings
     assert verified.completeness is not None and verified.completeness.status == "complete"
@@ -369,7 +368,6 @@ def test_a_filter_the_server_cannot_attest_says_why(
     forecast = dialog.attest_note.text()
     assert forecast.startswith("Completeness will not be attested: "), forecast
     assert "request addresses" in forecast and "Remove the marked condition" in forecast
-    dialog.grab().save("/tmp/h12-export-ip-before.png")
     dialog = export_signed_in(qtbot, viewer, tmp_path / "by-ip.ndjson", dialog=dialog)
     result = dialog.export_result
     assert result is not None and result.count > 0 and result.record_index is None
@@ -404,7 +402,6 @@ def test_selected_rows_are_recorded_but_said_not_attested(
     assert "recorded as an audit.exported event at index" in text
     outcome = dialog.record_outcome
     assert outcome is not None and outcome.recorded  # the window syncs the record in
-    dialog.grab().save("/tmp/h12-export-selection.png")
     verified = verify_file(result.path, [server.vkey], origin=server.origin).report
     assert verified.status == "verified" and verified.completeness is None
 
@@ -455,14 +452,12 @@ def test_switching_to_json_leaves_no_empty_gaps(
     assert dialog.height() < csv_height - 100  # the CSV columns went, and their room with them
     gap = dialog.export_button.geometry().top() - dialog.form.geometry().bottom()
     assert gap < 60, gap
-    dialog.grab().save("/tmp/h3-export-json.png")
     dialog.set_format("csv")
     qtbot.waitUntil(dialog.csv_box.isVisible)
     layout = dialog.layout()
     assert layout is not None
     needed = layout.totalHeightForWidth(dialog.width())
     assert dialog.height() >= needed  # and back: nothing squeezed
-    dialog.grab().save("/tmp/h3-export-csv.png")
     dialog.reject()
 
 

@@ -60,8 +60,6 @@ def test_the_bars_add_up_to_the_count_with_failures_and_denials(
     starts = [b.start_ms for b in strip.bars]
     assert starts == sorted(starts)
     assert all(a.end_ms == b.start_ms for a, b in zip(strip.bars, strip.bars[1:], strict=False))
-    window.grab().save("/tmp/h11-histogram-window.png")
-    strip.grab().save("/tmp/h11-histogram.png")
     # A narrower filter: its own bars, still adding up.
     window.filters.set_field("type", "auth")
     bars_for(qtbot, window, EventFilter(types=frozenset({"auth"})))
@@ -80,7 +78,6 @@ def test_dragging_across_sets_the_date_range_and_back_returns(
     qtbot.mousePress(strip, Qt.MouseButton.LeftButton, pos=QPoint(x1, y))
     qtbot.mouseMove(strip, QPoint((x1 + x2) // 2, y))
     qtbot.mouseMove(strip, QPoint(x2, y))
-    strip.grab().save("/tmp/h11-histogram-drag.png")
     qtbot.mouseRelease(strip, Qt.MouseButton.LeftButton, pos=QPoint(x2, y))
     chosen = EventFilter(since_ms=bars[first].start_ms, until_ms=bars[last].end_ms)
     bars_for(qtbot, window, chosen)
@@ -106,7 +103,6 @@ def test_a_click_zooms_into_a_bar_and_back_walks_the_zoom(window: MainWindow, qt
     bars_for(qtbot, window, zoomed)
     assert sum(b.total for b in strip.bars) == bar.total
     assert strip.bars[1].end_ms - strip.bars[1].start_ms < bar.end_ms - bar.start_ms  # finer
-    window.grab().save("/tmp/h11-histogram-zoomed.png")
     window.history.back()
     bars_for(qtbot, window, outer)
     window.history.forward()

@@ -169,7 +169,6 @@ def test_just_before_and_after_shows_the_neighbours_in_log_order_with_the_event_
     assert any(text.startswith("Log positions") for text in window.chips.texts())
     qtbot.waitUntil(lambda: sum(b.total for b in window.histogram.bars) == 21)
     qtbot.wait(50)  # the count label's layout
-    window.grab().save("/tmp/h11-neighbours.png")
     menu.close()
 
 
@@ -212,8 +211,6 @@ def test_the_detail_panes_pivot_button_opens_the_same_pivots(
     menu = window.pivots.last_detail_menu
     assert menu is not None
     qtbot.waitUntil(menu.isVisible)
-    window.grab().save("/tmp/h11-detail-pivot.png")
-    menu.grab().save("/tmp/h11-detail-pivot-menu.png")
     pivot_action(menu, "pivot-ip-5").trigger()
     low, high = row.ts - 5 * MINUTE_MS, row.ts + 5 * MINUTE_MS + 1
     settle(qtbot, window, EventFilter(since_ms=low, until_ms=high, ip=row.ip))
@@ -273,9 +270,6 @@ def test_screenshot_of_the_pivot_menu(window: MainWindow, qtbot: QtBot) -> None:
     menu.setActiveAction(sub.menuAction())
     sub.popup(menu.mapToGlobal(menu.actionGeometry(sub.menuAction()).topRight()))
     qtbot.waitUntil(sub.isVisible)
-    menu.grab().save("/tmp/h11-row-menu.png")
-    sub.grab().save("/tmp/h11-row-submenu.png")
-    window.grab().save("/tmp/h11-window.png")
     sub.close()
     menu.close()
 

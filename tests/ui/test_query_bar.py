@@ -102,7 +102,6 @@ def test_a_bad_token_is_pointed_at_and_nothing_is_applied(window: MainWindow, qt
     assert window.model.event_filter == before
     window.resize(1400, 820)
     qtbot.wait(50)
-    window.grab().save("/tmp/h10-query-error.png")
     # Editing hides the error; Esc drops the edit.
     qtbot.keyClick(bar.field, Qt.Key.Key_Backspace)
     assert not bar.error.isVisible()
@@ -118,7 +117,9 @@ def test_esc_clears_the_words_and_keeps_the_filters(window: MainWindow, qtbot: Q
     assert window.query_bar.field.text() == "type:agent"
 
 
-def test_completion_offers_qualifiers_then_their_values(window: MainWindow, qtbot: QtBot) -> None:
+def test_completion_offers_qualifiers_then_their_values(
+    window: MainWindow, qtbot: QtBot, tmp_path: Path
+) -> None:
     bar = window.query_bar
     bar.field.setFocus()
     qtbot.waitUntil(lambda: QApplication.focusWidget() is bar.field)
@@ -131,7 +132,7 @@ def test_completion_offers_qualifiers_then_their_values(window: MainWindow, qtbo
     qtbot.keyClick(bar.field, Qt.Key.Key_Backspace)  # "outcome:denied ": every qualifier
     bar.update_completion(force=True)
     qtbot.waitUntil(popup.isVisible)
-    save_with_popup(window, popup, "/tmp/h10-query-qualifiers.png")
+    save_with_popup(window, popup, str(tmp_path / "qualifiers.png"))
     qtbot.keyClicks(bar.field, "ty")
     bar.completer.activated.emit("type:")
     assert bar.field.text() == "outcome:denied type:"
@@ -140,7 +141,7 @@ def test_completion_offers_qualifiers_then_their_values(window: MainWindow, qtbo
     assert bar.completer.currentCompletion().startswith("approval")
     window.resize(1400, 820)
     qtbot.wait(50)
-    save_with_popup(window, popup, "/tmp/h10-query-completion.png")
+    save_with_popup(window, popup, str(tmp_path / "completion.png"))
     # Enter in the list picks the completion; it does not apply the unfinished line.
     view = popup
     wanted = bar.completer.completionModel().match(

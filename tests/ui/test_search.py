@@ -104,7 +104,6 @@ def test_hits_are_highlighted_in_the_table_and_the_json_pane(
     window.detail.json.moveCursor(QTextCursor.MoveOperation.Start)
     window.resize(1400, 820)
     qtbot.wait(100)
-    window.grab().save("/tmp/h10-search.png")
 
 
 def test_the_json_pane_marks_values_not_keys(qtbot: QtBot) -> None:

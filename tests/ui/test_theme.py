@@ -95,7 +95,6 @@ def test_the_dark_theme_in_the_real_window(
     w.select_row(failed)
     qtbot.waitUntil(lambda: '"id"' in w.detail.json.toPlainText(), timeout=3_000)
     qtbot.wait(300)  # the histogram's counts, for the screenshot
-    w.grab().save("/tmp/h13-theme-light.png")
     with qtbot.waitSignal(theme.theme_changed(), timeout=1_000):
         assert theme.apply_theme(qapp, "dark") is theme.DARK
     cell = w.model.index(failed, OUTCOME)
@@ -112,7 +111,6 @@ def test_the_dark_theme_in_the_real_window(
     number_format = w.detail.highlighter.rules[0][1]
     assert number_format.foreground().color() == QColor(theme.DARK.json_number)
     qtbot.wait(100)
-    w.grab().save("/tmp/h13-theme-dark.png")
     theme.apply_theme(qapp, "light")
     assert w.model.data(cell, Qt.ItemDataRole.ForegroundRole) == QBrush(
         QColor(theme.LIGHT.failure_text)
@@ -201,7 +199,6 @@ def test_relative_time_toggle_keeps_utc_named(
     tip = model.data(model.index(0, TIME), Qt.ItemDataRole.ToolTipRole)
     assert tip.startswith(f"{utc} (UTC)") and shown in tip
     assert model.data(model.index(0, USER)) != ""  # other columns unchanged
-    w.grab().save("/tmp/h13-relative-times.png")
     w.shortcuts.relative_action.trigger()
     assert model.data(model.index(0, TIME)) == utc
     assert model.headerData(TIME, Qt.Orientation.Horizontal) == "Time (UTC)"

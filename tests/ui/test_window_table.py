@@ -66,7 +66,6 @@ def test_the_header_menu_chooses_columns_including_ip_and_user_agent(
     menu.close()
     menu = window.table.column_menu(QPoint(10, 5))  # as a right click on the header opens it
     qtbot.waitUntil(menu.isVisible)
-    menu.grab().save("/tmp/h2-column-menu.png")
     action(menu, "Summary").trigger()
     assert header.isSectionHidden(SUMMARY)
     menu.close()
@@ -115,7 +114,6 @@ def test_the_row_menu_copies_the_cell_the_row_and_the_json(
     assert loaded is not None
     menu = open_row_menu(window, row, TASK)
     qtbot.waitUntil(menu.isVisible)
-    menu.grab().save("/tmp/h2-row-menu.png")
     action(menu, "Copy cell").trigger()
     assert QGuiApplication.clipboard().text() == loaded.task_id
     action(menu, "Copy row").trigger()
@@ -196,7 +194,6 @@ def test_refusals_show_as_denied_in_their_own_colour(window: MainWindow, qtbot: 
     qtbot.waitUntil(lambda: window.detail.record is not None)
     html = window.detail.ids.text()
     assert "denied" in html and "signed outcome: success" in html and "#8a4500" in html
-    window.grab().save("/tmp/h2-denied.png")
 
 
 def test_the_outcome_filter_separates_success_failure_and_denied(

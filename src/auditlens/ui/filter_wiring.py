@@ -23,7 +23,8 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QKeySequence, QShortcut
 
 from auditlens.mirror.filter import EventFilter
-from auditlens.mirror.query_text import ParsedQuery, format_query
+from auditlens.mirror.query_format import format_query
+from auditlens.mirror.query_text import ParsedQuery
 from auditlens.mirror.reader import MirrorReader
 from auditlens.ui.query_bar import HighlightDelegate, QueryBar
 from auditlens.ui.table_model import HIGHLIGHT_ROLE, IP, SUMMARY, TYPE, USER

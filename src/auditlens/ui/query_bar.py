@@ -64,11 +64,11 @@ from PySide6.QtWidgets import (
 
 from auditlens.core.events import CATEGORIES
 from auditlens.mirror.filter import OUTCOMES
+from auditlens.mirror.query_format import format_query
 from auditlens.mirror.query_text import (
     QUALIFIERS,
     ParsedQuery,
     QueryError,
-    format_query,
     parse_query,
     token_at,
 )
