@@ -64,11 +64,31 @@ quiet 2-core machine (real server processes, fuzzing, soak runs, 100k+ events, w
 test elsewhere carries its own ``@pytest.mark.slow``."""
 
 
+#: The longest tests (15 s to 100 s each on a 2-core machine), run first: ``make test`` runs
+#: the tests on two workers that take work from each other when idle (``--dist worksteal``), so
+#: a long test started last would keep one worker busy alone at the end.
+LONGEST_FIRST = (
+    "tests/server/test_fuzz.py",
+    "tests/server/test_forwarding_process.py",
+    "tests/server/test_multiprocess.py",
+    "tests/e2e/test_log_identity.py",
+    "tests/ui/test_lifetimes.py",
+    "tests/client/test_sync_kill.py",
+    "tests/server/test_serve_limits.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = Path(str(config.rootpath))
+
+    def rank(item: pytest.Item) -> int:
+        path = Path(item.fspath).relative_to(root).as_posix()
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
     for item in items:
         if Path(item.fspath).relative_to(root).as_posix() in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
+    items.sort(key=rank)  # stable: every other test keeps its order
 
 
 def redirect_qt_user_settings(folder: Path) -> None:
