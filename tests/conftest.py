@@ -68,6 +68,7 @@ test elsewhere carries its own ``@pytest.mark.slow``."""
 #: the tests on two workers that take work from each other when idle (``--dist worksteal``), so
 #: a long test started last would keep one worker busy alone at the end.
 LONGEST_FIRST = (
+    "tests/ui/test_soak.py",
     "tests/server/test_fuzz.py",
     "tests/server/test_forwarding_process.py",
     "tests/server/test_multiprocess.py",

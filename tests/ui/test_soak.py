@@ -27,7 +27,7 @@ from auditlens.ui.table_model import COLUMNS
 from tests.ui.conftest import wait_loaded
 from tests.ui.mirror_factory import NOW_MS, BuiltMirror, build_demo_mirror
 
-pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 EVENTS = 100_000
 SCREENS = 2_000
