@@ -18,6 +18,7 @@ from pytestqt.qtbot import QtBot
 
 from auditlens.mirror.filter import EventFilter
 from auditlens.mirror.records import Row
+from auditlens.mirror.snapshot import MirrorSnapshot, ViewRows
 from auditlens.ui.filter_panel import CUSTOM, RANGES
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.pivots import MINUTE_MS
@@ -283,8 +284,12 @@ def test_a_pivot_view_the_evidence_cannot_state_exports_as_its_rows(
     settle(qtbot, window, EventFilter(idx_from=row.idx - 10, idx_until=row.idx + 11))
     source = window.export_source()
     assert source is not None
-    assert source.selection == tuple(range(row.idx - 10, row.idx + 11))
-    assert source.filter_record["selected_rows"] == 21  # never "{}" (every event)
+    window_filter = EventFilter(idx_from=row.idx - 10, idx_until=row.idx + 11)
+    assert source.selection == ViewRows(window_filter)
+    with MirrorSnapshot(window.reader.path, source.selection) as snapshot:  # type: ignore[union-attr]
+        rows = list(snapshot.selected())
+    assert rows == list(range(row.idx - 10, row.idx + 11))
+    assert source.filter_record(rows)["selected_rows"] == 21  # never "{}" (every event)
     # A plain filter is still exported as the filter.
     window.pivots.apply(EventFilter(agent_id=row.agent_id or "agt_none"))
     settle_or_empty = EventFilter(agent_id=row.agent_id or "agt_none")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QTextCursor
 from PySide6.QtWidgets import QApplication
@@ -134,25 +136,44 @@ def test_a_slash_typed_in_the_search_field_stays_in_it(window: MainWindow, qtbot
     assert window.model.count == window.reader.count(EventFilter(text="services/"))  # type: ignore[union-attr]
 
 
-def test_a_search_exports_as_the_rows_it_shows_with_its_query_line(
-    window: MainWindow, qtbot: QtBot
+def test_a_search_exports_every_row_it_shows_with_its_query_line(
+    window: MainWindow, qtbot: QtBot, tmp_path: Path
 ) -> None:
     """The evidence's attested filters cannot state a search, so a search's export is the rows
-    of the view (never the sidebar's wider filter), and the query line goes with it as
-    information (it was refused before)."""
+    of the view (never the sidebar's wider filter), all of them, loaded in the table or not,
+    collected off the UI thread; the query line goes with them as information. A search was
+    refused before, and then a view was exported only when every row had been scrolled into
+    the table."""
+    import json
+
     import pytest
 
-    from auditlens.mirror.snapshot import MirrorSnapshot
+    from auditlens.export.verify import verify_file
+    from auditlens.mirror.snapshot import MirrorSnapshot, ViewRows
 
-    run_search(qtbot, window, "pytest OR ruff")
-    assert window.reader is not None
-    hits = window.reader.page(EventFilter(text="pytest OR ruff"), limit=100_000)
-    qtbot.waitUntil(lambda: window.model.rowCount() == len(hits) > 0)
-    qtbot.waitUntil(lambda: all(window.model.row_at(r) for r in range(len(hits))))
+    line = "acme OR python"
+    run_search(qtbot, window, line)
+    reader = window.reader
+    assert reader is not None
+    hits = reader.page(EventFilter(text=line), "ts", False, None, 100_000)
+    assert len(hits) > 2 * PAGE_SIZE  # more than the table has loaded
+    assert any(window.model.row_at(r) is None for r in range(len(hits)))
     source = window.export_source()
-    assert source is not None and not isinstance(source.selection, EventFilter)
-    assert list(source.selection) == sorted(row.idx for row in hits)
-    assert source.query == "pytest OR ruff"
-    assert source.filter_record["selected_rows"] == len(hits)
-    with pytest.raises(ValueError, match="free-text search"):
-        MirrorSnapshot(window.reader.path, EventFilter(text="pytest"))
+    assert source is not None and source.selection == ViewRows(EventFilter(text=line))
+    assert source.query == line
+    dialog = window.show_export_dialog()
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.state == "ready", timeout=10_000)
+    assert dialog.summary.text().startswith(f"{len(hits):,} verified events")
+    dialog.set_format("json")
+    dialog.path_edit.setText(str(tmp_path / "hits.json"))
+    with qtbot.waitSignal(dialog.finished_export, timeout=20_000):
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    exported = json.loads((tmp_path / "hits.json").read_bytes())
+    assert [e["id"] for e in exported["events"]] == [row.id for row in hits]
+    assert exported["evidence"]["filter"]["selected_rows"] == len(hits)
+    assert exported["evidence"]["query"] == line
+    assert verify_file(tmp_path / "hits.json", [reader.meta()["vkey"]]).report.verified
+    with pytest.raises(ValueError, match="free-text search"):  # never as an attested filter
+        MirrorSnapshot(reader.path, EventFilter(text="pytest"))

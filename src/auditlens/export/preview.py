@@ -21,7 +21,7 @@ from auditlens.export.columns import CSV_COLUMNS
 from auditlens.export.csv_rows import RowWriter
 from auditlens.export.layout import ExportFormat
 from auditlens.mirror.filter import EventFilter
-from auditlens.mirror.snapshot import MirrorSnapshot
+from auditlens.mirror.snapshot import MirrorSnapshot, ViewRows
 
 SAMPLE = 200
 """How many events the size estimate renders (spread evenly over the selection)."""
@@ -39,7 +39,7 @@ class Prepared:
 
 
 def prepare(
-    mirror_path: Path, selection: EventFilter | Sequence[int], sample: int = SAMPLE
+    mirror_path: Path, selection: EventFilter | ViewRows | Sequence[int], sample: int = SAMPLE
 ) -> Prepared:
     """Open the snapshot (fixing the selection and count) and sample events for the estimate.
 

@@ -12,8 +12,10 @@ appends), so reading them over several statements is consistent even while a syn
 
 Selection: an :class:`~auditlens.mirror.filter.EventFilter` (resolved by the reader, so the
 export matches exactly what the viewer's table shows:
-:meth:`~auditlens.mirror.reader.MirrorReader.matching_indexes`) or an explicit list of indexes
-(the selected rows). The matching indexes are collected first, 8 bytes each (8 MB per million),
+:meth:`~auditlens.mirror.reader.MirrorReader.matching_indexes`), an explicit list of indexes
+(the selected rows), or :class:`ViewRows`: the rows a view shows whose filter no evidence can
+state (a search, an excluded value), collected here and exported as a hand-picked selection.
+The matching indexes are collected first, 8 bytes each (8 MB per million),
 so the count is known before writing and the writer can check it: the export dialog shows the
 count after that one read.
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 import sqlite3
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -44,13 +47,27 @@ from auditlens.mirror.reader import MirrorReader
 from auditlens.mirror.store import open_readonly
 
 
+@dataclass(frozen=True)
+class ViewRows:
+    """Every row the viewer shows for ``filter``, to export as a hand-picked selection.
+
+    For a view whose filter the evidence's filters cannot state (a free-text search, an
+    excluded value, a window of log positions, a payload field): the export is the rows
+    themselves, so its evidence never claims a wider filter. The rows are collected by the
+    snapshot, off the UI thread, however many the view holds (a search's hits re-checked
+    against their bytes, as the table shows them).
+    """
+
+    filter: EventFilter
+
+
 class MirrorSnapshot:
     """A fixed view of one mirror for one export; close it (or use ``with``) when done."""
 
     def __init__(
         self,
         path: Path | str,
-        selection: EventFilter | Sequence[int] | None = None,
+        selection: EventFilter | ViewRows | Sequence[int] | None = None,
         chunk: int = 8192,
     ) -> None:
         self.path = Path(path)
@@ -99,11 +116,13 @@ class MirrorSnapshot:
         _, end, hashes = items[-1]
         return int(end), [bytes.fromhex(h) for h in hashes]
 
-    def _collect(self, selection: EventFilter | Sequence[int] | None) -> array[int]:
+    def _collect(self, selection: EventFilter | ViewRows | Sequence[int] | None) -> array[int]:
         n = self.tree_size
         if selection is None:
             selection = EventFilter()
-        if isinstance(selection, EventFilter):
+        if isinstance(selection, ViewRows):
+            found = self._view_indexes(selection.filter)
+        elif isinstance(selection, EventFilter):
             if selection.text is not None:  # the evidence's filter could not state it
                 raise ValueError(
                     "an export carries the sidebar's filter, not a free-text search: clear the "
@@ -126,6 +145,23 @@ class MirrorSnapshot:
         if any(found[i] >= found[i + 1] for i in range(len(found) - 1)):
             found = array("q", sorted(set(found)))  # never trust an order we did not make
         return found
+
+    def _view_indexes(self, f: EventFilter) -> array[int]:
+        """Every row the table shows for ``f`` below the tree size, ascending: the matching
+        indexes, or for a search its hits re-checked against their bytes (as the table shows
+        them), read in pages of 5,000 in log order."""
+        reader = MirrorReader(self.path)
+        try:
+            if f.text is None:
+                return reader.matching_indexes(f, self.tree_size)
+            found: array[int] = array("q")
+            after = None
+            while rows := reader.page(f, "ts", False, after, 5_000):
+                found.extend(row.idx for row in rows if row.idx < self.tree_size)
+                after = reader.key_of(rows[-1], "ts")
+            return found
+        finally:
+            reader.close()
 
     def _by_verdict(self, found: array[int], verdict: str) -> array[int]:
         """Keep the indexes whose verdict is ``verdict`` (:mod:`auditlens.core.summaries`).

@@ -259,7 +259,7 @@ class ExportDialog(QDialog):
 
     def unattested_parts(self) -> dict[str, str]:
         """``{chip part: why}`` for the conditions the server will not attest."""
-        return unattested_parts(self.source.filter_record)
+        return unattested_parts(self.source.filter_record())
 
     def completeness_forecast(self) -> str:
         """What the export will say about its completeness, said before the person clicks."""
@@ -436,7 +436,7 @@ class ExportDialog(QDialog):
         options = ExportOptions(
             format=self.format,
             path=self.path,
-            filter=self.source.filter_record,
+            filter=self.source.filter_record(prepared.snapshot.selected()),
             bom=self.bom_box.isChecked(),
             columns=self.columns(),
             query=self.source.query,

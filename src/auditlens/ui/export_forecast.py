@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from auditlens.export.record import attestation_limits
 from auditlens.mirror.filter import EventFilter
+from auditlens.mirror.snapshot import ViewRows
 from auditlens.ui.filter_chips import FilterChip
 from auditlens.ui.filter_panel import filter_chips
 
@@ -28,7 +29,7 @@ def unattested_parts(filter_record: Mapping[str, object]) -> dict[str, str]:
 
 
 def filter_chip_row(
-    selection: EventFilter | Sequence[int], limited: Mapping[str, str]
+    selection: EventFilter | ViewRows | Sequence[int], limited: Mapping[str, str]
 ) -> tuple[QWidget, list[FilterChip]]:
     """The window's chips for this export's filter, the unattested ones marked."""
     row = QWidget()
@@ -37,6 +38,8 @@ def filter_chip_row(
     chip_layout.setSpacing(6)
     if isinstance(selection, EventFilter):
         parts = filter_chips(selection) or [("all", "All events")]
+    elif isinstance(selection, ViewRows):
+        parts = [("rows", "Rows of this view")]
     else:
         n = len(selection)
         parts = [("rows", f"{n:,} selected row" + ("" if n == 1 else "s"))]

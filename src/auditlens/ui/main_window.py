@@ -60,7 +60,7 @@ from auditlens.ui.case_view import Case
 from auditlens.ui.detail_pane import DetailPane
 from auditlens.ui.event_table import EventTable
 from auditlens.ui.export_dialog import ExportDialog
-from auditlens.ui.export_source import ExportSource
+from auditlens.ui.export_source import ExportSource, ViewRows
 from auditlens.ui.filter_chips import FilterChips
 from auditlens.ui.filter_panel import FilterPanel, _wall_clock_ms
 from auditlens.ui.filter_wiring import FilterWiring
@@ -412,9 +412,9 @@ class MainWindow(QMainWindow):
             return ExportSource(self.reader.path, indexes, what, line or None)
         f = self.model.event_filter
         if not states_evidence_filter(f):  # a search, an exclusion, a log window, a field
-            indexes = self.pivots.shown_indexes()
-            what = f"the {len(indexes):,} rows of this view ({line})"
-            return ExportSource(self.reader.path, indexes, what, line)
+            return ExportSource(
+                self.reader.path, ViewRows(f), f"the rows of this view ({line})", line
+            )
         what = f"the current filter ({line})" if line else "all events (no filter)"
         return ExportSource(self.reader.path, f, what, line or None)
 

@@ -234,22 +234,6 @@ class Pivots(QObject):
             else:
                 menu.addMenu(sub)
 
-    def shown_indexes(self) -> tuple[int, ...]:
-        """The indexes of every row of the view, to export a pivot's view as a selection.
-
-        Raises ValueError when some rows are not loaded yet (never export other rows than
-        those the view holds)."""
-        model = self._window.model
-        total = model.rowCount()
-        rows = [model.row_at(r) for r in range(total)]
-        indexes = tuple(sorted(row.idx for row in rows if row is not None))
-        if len(indexes) != total:
-            raise ValueError(
-                f"{total - len(indexes):,} of the {total:,} rows of this view are not loaded "
-                "yet: scroll through them, then export again"
-            )
-        return indexes
-
     # -- applying -------------------------------------------------------------------------------
 
     def apply(self, f: EventFilter) -> None:
