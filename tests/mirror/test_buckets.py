@@ -205,3 +205,38 @@ def test_exclusions_are_subtracted_to_the_same_counts_as_the_rows(
     # The probing way (more exclusions than are subtracted) gives the same strip.
     monkeypatch.setattr(mirror_reader, "MAX_SUBTRACTED", 0)
     assert reader.bucket_counts(f, first, width, n) == buckets
+
+
+@pytest.mark.parametrize("removed", ["a pruned prefix", "a hole"])
+def test_all_events_are_counted_from_index_positions_only_when_no_index_is_missing(
+    demo: Path, tmp_path: Path, removed: str
+) -> None:
+    """Every event of a bucket is the difference of the index positions at its edges, which
+    holds while the mirror has every index from its first to its last (a pruned log lacks only
+    a prefix). A mirror missing an index in between (damaged) is counted row by row instead."""
+    import shutil
+
+    path = tmp_path / "m.sqlite"
+    shutil.copy(demo, path)
+    conn = sqlite3.connect(path)
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        conn.execute(f'DROP TRIGGER "{name}"')
+    gone = "idx < 300" if removed == "a pruned prefix" else "idx IN (1500, 1501, 2999)"
+    conn.execute(f"DELETE FROM entries WHERE {gone}")
+    conn.commit()
+    conn.close()
+    everything = rows(path)
+    first, width, n = whole_span(everything)
+    total, failures, denied = counted(((ts, v) for ts, v, *_ in everything), first, width, n)
+    reader = MirrorReader(path)
+    buckets = reader.bucket_counts(EventFilter(), first, width, n)
+    # a span that starts and ends mid-bucket and runs past the last event
+    late = reader.bucket_counts(EventFilter(since_ms=first + width // 3), first, width, n + 3)
+    reader.close()
+    assert (list(buckets.total), list(buckets.failures), list(buckets.denied)) == (
+        total,
+        failures,
+        denied,
+    )
+    later = [ts for ts, *_ in everything if ts >= first + width // 3]
+    assert sum(late.total) == len(later) and late.total[n:] == (0, 0, 0)

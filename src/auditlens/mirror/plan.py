@@ -211,6 +211,19 @@ class Resolved:
         sets = (self.user_ids, self.task_ids, self.agent_ids, self.ips)
         return any(s is not None and not s for s in sets)
 
+    @property
+    def time_only(self) -> bool:
+        """True when ``r`` has no condition but its time range (every event of a period)."""
+        sets = (self.user_ids, self.task_ids, self.agent_ids, self.ips)
+        return (
+            all(s is None for s in sets)
+            and not (self.categories or self.types or self.excluded)
+            and self.outcome is None
+            and self.event_field is None
+            and self.idx_from is None
+            and self.idx_until is None
+        )
+
 
 #: More driver values than this (a broad prefix) are not merged stream by stream.
 MAX_MERGED_STREAMS = 8

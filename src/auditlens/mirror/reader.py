@@ -171,16 +171,11 @@ class MirrorReader:
         """How many events match ``f`` in each of ``n`` buckets of ``width_ms`` from
         ``start_ms``, with the failures and denials among them.
 
-        Read from indexes only: one ``COUNT`` per bucket over the driving ``(column, ts, idx)``
-        index range (every other condition a probe, as for a page), for all verdicts and again
-        restricted to failures and to denials (then the verdict index drives or is probed). No
-        table row is read, unless the filter has a payload field. Why a count per bucket and
-        not one ``GROUP BY (ts - start) / width``: the grouping costs a sorter step per row,
-        ~6x the index walk itself (measured at 1M rows: 200 ms against 30 ms). A filter matching
-        at most :data:`GROUPED_BUCKETS` rows is grouped in one query all the same: then the
-        statements per bucket would cost more than the grouping. Exclusions are subtracted, not
-        probed (:mod:`auditlens.mirror.exclusions`).
-        """
+        From indexes only: one ``COUNT`` per bucket over the driving ``(column, ts, idx)`` range
+        (other conditions probed, as for a page), for all verdicts, failures and denials. Not one
+        ``GROUP BY (ts - start) / width``: its sorter step per row costs ~6x the walk (1M rows:
+        200 against 30 ms), except for at most :data:`GROUPED_BUCKETS` rows. Exclusions are
+        subtracted (:mod:`auditlens.mirror.exclusions`); a payload field reads its candidates."""
         if width_ms <= 0 or n <= 0:
             raise ValueError(f"buckets need a positive width and number, got {width_ms}, {n}")
         if _driving_search(f) is not None:
@@ -217,8 +212,15 @@ class MirrorReader:
         return Buckets(start_ms, width_ms, total, by_verdict["failure"], by_verdict["denied"])
 
     def _bucket_series(self, r: Resolved, start_ms: int, width_ms: int, n: int) -> tuple[int, ...]:
-        """``r``'s matches per bucket (``r``'s time range lies inside the buckets): grouped in
-        one query when they are few, else one indexed ``COUNT`` per bucket."""
+        """``r``'s matches per bucket (its time range inside them): all events of a period from
+        index positions (:meth:`Resolver.time_bucket_counts`), few matches grouped in one
+        query, else one indexed ``COUNT`` per bucket."""
+        since, until = r.since_ms, r.until_ms
+        assert since is not None and until is not None
+        if r.time_only and (
+            got := self.resolver.time_bucket_counts(since, until, start_ms, width_ms, n)
+        ):
+            return got
         r = replace(r, prefer=None)
         r = replace(r, prefer=self.resolver.smallest_driver(r))
         conn = self._conn()
@@ -233,11 +235,10 @@ class MirrorReader:
                 if 0 <= bucket < n:
                     grouped[bucket] += count
             return tuple(grouped)
-        assert r.since_ms is not None and r.until_ms is not None
         found = []
         for i in range(n):
-            low = max(start_ms + i * width_ms, r.since_ms)
-            high = min(start_ms + (i + 1) * width_ms, r.until_ms)
+            low = max(start_ms + i * width_ms, since)
+            high = min(start_ms + (i + 1) * width_ms, until)
             if low >= high:
                 found.append(0)
                 continue
