@@ -30,8 +30,13 @@ def matching(log: MemoryLog, flt: dict[str, object], size: int | None = None) ->
 class LogServer:
     """The server's side of recording an export, over a MemoryLog."""
 
-    def __init__(self, log: MemoryLog, *, lie: int = 0, min_index: int = 0) -> None:
+    def __init__(
+        self, log: MemoryLog, *, lie: int = 0, min_index: int = 0, record_at: int | None = None
+    ) -> None:
         self.log = log
+        # A server holding the key that signs a second history: the record as entry
+        # ``record_at`` of a tree that is the log's up to it (None: appended, as it must be).
+        self.record_at = record_at
         self.lie = lie  # drop this many events from the answer (a server that disagrees)
         self.min_index = min_index  # the retention floor: entries below it were pruned
         self.requests: list[AttestRequest] = []
@@ -63,7 +68,8 @@ class LogServer:
             },
         }
         raw = canonicalize_event(record)
-        leaves_after = [*self.log.leaves, merkle.leaf_hash(raw)]
+        kept = self.log.leaves if self.record_at is None else self.log.leaves[: self.record_at]
+        leaves_after = [*kept, merkle.leaf_hash(raw)]
         size = len(leaves_after)
         cp = Checkpoint(self.log.origin, size, merkle.root(leaves_after))
         proof = merkle.inclusion_proof(leaves_after, size - 1, size)

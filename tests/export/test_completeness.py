@@ -28,6 +28,7 @@ from tests.export import attest
 from tests.export.attest import LogServer
 from tests.export.files import ExportFile
 from tests.export.logs import MemoryLog
+from tests.spec.spec_verifier import verify as spec_verify
 
 FORMATS = ("json", "ndjson", "csv")
 LOG = MemoryLog(120, seed=11)
@@ -125,6 +126,27 @@ def test_rewriting_the_stated_filter_is_filter_mismatch(fmt: str, tmp_path: Path
         Code.FILTER_MISMATCH,
         Code.FILE_MODIFIED,
     }
+
+
+def test_a_record_inside_the_tree_it_attests_is_refused(fmt: str, tmp_path: Path) -> None:
+    """A record is appended after the checkpoint of its export (M >= N). One at an index
+    below N can only come from a second history signed with the log's key; it attests the
+    right count and digest, so only this check refuses it: the exporter writes nothing, and
+    a file carrying such a record fails both verifiers."""
+    forger = LogServer(LOG, record_at=LOG.size - 20)
+    with pytest.raises(ExportRefusedError, match="inside the tree of size"):
+        write(fmt, tmp_path / f"refused.{fmt}", matching(FILTER), FILTER, attest=forger)
+    assert not (tmp_path / f"refused.{fmt}").exists()
+    ex = write(fmt, tmp_path / f"e.{fmt}", matching(FILTER), FILTER, attest=LogServer(LOG))
+    obj = ex.evidence()
+    request = AttestRequest(fmt, FILTER, LOG.size, len(matching(FILTER)), ex.path.name)  # type: ignore[arg-type]
+    obj["completeness"] = forger(request).to_obj()
+    ex.write_evidence(obj)
+    found = codes(ex)
+    assert set(found) == {Code.FILE_MODIFIED}, found
+    assert found[Code.FILE_MODIFIED] == [LOG.size - 20]
+    assert verify_file(ex.path, [LOG.vkey]).report.completeness_status == "failed"
+    assert spec_verify(ex.path, LOG.vkey)[0] == {"FILE_MODIFIED"}  # the independent verifier
 
 
 def test_rewriting_the_record_itself_is_caught_by_its_inclusion_proof(

@@ -232,7 +232,7 @@ def verify(path: Path, vkey: str, origin: str | None = None) -> tuple[set[str], 
         return codes | {"INCLUSION_FAILED"}, True
     att = record["event"]
     assert record["type"] == "audit.exported" and att["attestation"] == "auditlens-completeness/1"
-    if att["tree_size"] != n:
+    if att["tree_size"] != n or comp["index"] < n:  # recorded after the export's checkpoint
         codes.add("FILE_MODIFIED")
     if att["filter"] != ev["filter"]:
         codes.add("FILTER_MISMATCH")

@@ -260,6 +260,16 @@ def check_completeness(
                 f"evidence proves size {tree_size}: the record belongs to another export",
             )
         )
+    elif completeness.index < tree_size:  # M >= N: the record follows what it attests
+        fail.append(
+            Finding.at(
+                Code.FILE_MODIFIED,
+                f"the log's record sits at index {completeness.index}, inside the tree of size "
+                f"{tree_size} it attests: a record is appended after the checkpoint of its "
+                "export, so this one cannot be that export's",
+                [completeness.index],
+            )
+        )
     if dict(evidence_filter) != att.filter:
         fail.append(
             Finding.at(
