@@ -114,6 +114,8 @@ def filters(reader: MirrorReader) -> list[tuple[str, EventFilter]]:
         ("one agent", EventFilter(agent_id=agents[0])),
         ("last 7 days", EventFilter(since_ms=NOW_MS - 7 * DAY_MS)),
         ("last 30 days, failures", EventFilter(since_ms=NOW_MS - 30 * DAY_MS, outcome="failure")),
+        ("two words", EventFilter(text="browser OR python")),
+        ("all but one user", EventFilter(exclude=frozenset({("user", users[0].id)}))),
     ]
 
 
@@ -125,6 +127,7 @@ def matches(row: Row, f: EventFilter) -> bool:
         and (f.agent_id is None or row.agent_id == f.agent_id)
         and (f.since_ms is None or row.ts >= f.since_ms)
         and (not f.types or row.category in f.types or row.type in f.types)
+        and all(name != "user" or row.user_id != value for name, value in f.exclude)
     )
 
 
