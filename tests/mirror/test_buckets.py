@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from auditlens.mirror import reader as mirror_reader
 from auditlens.mirror import text_buckets
@@ -240,3 +242,41 @@ def test_all_events_are_counted_from_index_positions_only_when_no_index_is_missi
     )
     later = [ts for ts, *_ in everything if ts >= first + width // 3]
     assert sum(late.total) == len(later) and late.total[n:] == (0, 0, 0)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_subtracting_any_exclusions_counts_what_probing_them_counts(
+    reader: MirrorReader, demo: Path, data: st.DataObject
+) -> None:
+    """Any base filter with any exclusions: the subtracted strip equals the probed one (the
+    switch is set and restored per example: a monkeypatch would last across examples)."""
+    conn = sqlite3.connect(demo)
+    users = [u for (u,) in conn.execute("SELECT DISTINCT user_id FROM entries LIMIT 6") if u]
+    ips = [i for (i,) in conn.execute("SELECT DISTINCT ip FROM entries LIMIT 4") if i]
+    types = [t for (t,) in conn.execute("SELECT DISTINCT type FROM entries")]
+    conn.close()
+    kinds = sorted({t.split(".")[0] for t in types}) + types
+    excluded = st.one_of(
+        st.tuples(st.just("type"), st.sampled_from(kinds)),
+        st.tuples(st.just("outcome"), st.sampled_from(["success", "failure", "denied"])),
+        st.tuples(st.just("user"), st.sampled_from(users)),
+        st.tuples(st.just("ip"), st.sampled_from(ips)),
+    )
+    f = EventFilter(
+        types=data.draw(st.frozensets(st.sampled_from(kinds), max_size=2)),
+        outcome=data.draw(st.none() | st.sampled_from(["success", "failure", "denied"])),
+        user_id=data.draw(st.none() | st.sampled_from(users)),
+        exclude=data.draw(st.frozensets(excluded, min_size=1, max_size=4)),
+    )
+    first, width, n = whole_span(rows(demo))
+    subtracted = reader.bucket_counts(f, first, width, n)
+    saved, mirror_reader.MAX_SUBTRACTED = mirror_reader.MAX_SUBTRACTED, 0
+    try:
+        probed = reader.bucket_counts(f, first, width, n)
+    finally:
+        mirror_reader.MAX_SUBTRACTED = saved
+    assert probed == subtracted, f
+    assert sum(subtracted.total) == reader.count(f), f
