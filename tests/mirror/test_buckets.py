@@ -234,6 +234,7 @@ def test_all_events_are_counted_from_index_positions_only_when_no_index_is_missi
     buckets = reader.bucket_counts(EventFilter(), first, width, n)
     # a span that starts and ends mid-bucket and runs past the last event
     late = reader.bucket_counts(EventFilter(since_ms=first + width // 3), first, width, n + 3)
+    counts = reader.count(EventFilter()), reader.count(EventFilter(since_ms=first + width // 3))
     reader.close()
     assert (list(buckets.total), list(buckets.failures), list(buckets.denied)) == (
         total,
@@ -242,6 +243,7 @@ def test_all_events_are_counted_from_index_positions_only_when_no_index_is_missi
     )
     later = [ts for ts, *_ in everything if ts >= first + width // 3]
     assert sum(late.total) == len(later) and late.total[n:] == (0, 0, 0)
+    assert counts == (len(everything), len(later))
 
 
 @settings(
@@ -275,8 +277,8 @@ def test_subtracting_any_exclusions_counts_what_probing_them_counts(
     subtracted = reader.bucket_counts(f, first, width, n)
     saved, mirror_reader.MAX_SUBTRACTED = mirror_reader.MAX_SUBTRACTED, 0
     try:
-        probed = reader.bucket_counts(f, first, width, n)
+        probed, probed_count = reader.bucket_counts(f, first, width, n), reader.count(f)
     finally:
         mirror_reader.MAX_SUBTRACTED = saved
     assert probed == subtracted, f
-    assert sum(subtracted.total) == reader.count(f), f
+    assert sum(subtracted.total) == reader.count(f) == probed_count, f

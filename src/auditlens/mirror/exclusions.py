@@ -15,11 +15,34 @@ each result, several exclusions become inclusion-exclusion over their subsets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from auditlens.mirror.plan import Resolved
 
-__all__ = ["split_exclusion"]
+__all__ = ["split_exclusion", "subtracted"]
+
+Catalog = tuple[tuple[str, str | None], ...]
+
+
+def subtracted(
+    r: Resolved,
+    catalog: Catalog,
+    measure: Callable[[Resolved], tuple[int, ...]],
+    most: int,
+) -> tuple[int, ...]:
+    """``measure(r)`` (counts, per bucket or one) from exclusion-free measures: ``r`` without
+    its first exclusion minus each excluded piece, recursively; ``r`` itself measured (its
+    exclusions probed) when it has more than ``most`` excluded columns (``2**most`` measures)."""
+    split = split_exclusion(r, catalog)
+    if split is None or len(r.excluded) > most:
+        return measure(r)
+    base, pieces = split
+    found = subtracted(base, catalog, measure, most)
+    for piece in pieces:
+        less = subtracted(piece, catalog, measure, most)
+        found = tuple(a - b for a, b in zip(found, less, strict=True))
+    return found
 
 
 def _narrow_ids(r: Resolved, column: str, values: frozenset[str]) -> Resolved | None:
@@ -37,9 +60,7 @@ def _narrow_ids(r: Resolved, column: str, values: frozenset[str]) -> Resolved | 
     return replace(r, ips=narrowed)
 
 
-def split_exclusion(
-    r: Resolved, catalog: tuple[tuple[str, str | None], ...]
-) -> tuple[Resolved, list[Resolved]] | None:
+def split_exclusion(r: Resolved, catalog: Catalog) -> tuple[Resolved, list[Resolved]] | None:
     """``(base, pieces)`` with ``count(r) == count(base) - sum(count(p) for p in pieces)``.
 
     ``base`` is ``r`` without its first exclusion; the pieces are disjoint and each is ``base``
@@ -66,9 +87,7 @@ def split_exclusion(
     raise ValueError(f"no exclusion on the column {column!r}")
 
 
-def _typed(
-    base: Resolved, types: frozenset[str], catalog: tuple[tuple[str, str | None], ...]
-) -> list[Resolved]:
+def _typed(base: Resolved, types: frozenset[str], catalog: Catalog) -> list[Resolved]:
     """``base`` narrowed to the exact ``types``: those its own type condition lets through."""
     if base.types or base.categories:
         category = dict(catalog)
@@ -78,9 +97,7 @@ def _typed(
     return [replace(base, types=types, categories=frozenset(), type_catalog=())]
 
 
-def _categorized(
-    base: Resolved, categories: frozenset[str], catalog: tuple[tuple[str, str | None], ...]
-) -> list[Resolved]:
+def _categorized(base: Resolved, categories: frozenset[str], catalog: Catalog) -> list[Resolved]:
     """``base`` narrowed to the ``categories``: with a type condition of its own, the kept
     categories and the kept exact types that belong to one of them."""
     types: frozenset[str] = frozenset()

@@ -19,13 +19,14 @@ from array import array
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import replace
+from functools import partial
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
 
 from auditlens.core.merkle import leaf_hash
 from auditlens.mirror import search
-from auditlens.mirror.exclusions import split_exclusion
+from auditlens.mirror.exclusions import subtracted
 from auditlens.mirror.filter import SORT_COLUMNS, EventFilter, Key, SortColumn
 from auditlens.mirror.plan import (
     COLUMN_OF_SORT,
@@ -188,19 +189,11 @@ class MirrorReader:
         if r.impossible or since >= until:
             return Buckets(start_ms, width_ms, zeros, zeros, zeros)
         r = replace(r, since_ms=since, until_ms=until)
-        catalog: tuple[tuple[str, str | None], ...] = ()
-        if any(column in ("type", "category") for column, _ in r.excluded):
-            catalog = tuple(self.resolver.types_present())
+        catalog = self._catalog_for(r)
 
         def counts(res: Resolved) -> tuple[int, ...]:
-            split = split_exclusion(res, catalog)
-            if split is None or len(res.excluded) > MAX_SUBTRACTED:
-                return self._bucket_series(res, start_ms, width_ms, n)
-            base, pieces = split
-            found = counts(base)
-            for piece in pieces:
-                found = tuple(a - b for a, b in zip(found, counts(piece), strict=True))
-            return found
+            series = partial(self._bucket_series, start_ms=start_ms, width_ms=width_ms, n=n)
+            return subtracted(res, catalog, series, MAX_SUBTRACTED)
 
         total = counts(r)
         by_verdict: dict[str, tuple[int, ...]] = {}
@@ -295,16 +288,25 @@ class MirrorReader:
         r = self.resolver.resolve(f)
         if r.impossible:
             return 0
-        streams, _ = time_streams(r)
+        return subtracted(r, self._catalog_for(r), self._count_of, MAX_SUBTRACTED)[0]
+
+    def _count_of(self, r: Resolved) -> tuple[int]:
+        """``(count,)`` of ``r``: every event of a period from two index positions, else an
+        index ``COUNT`` per driver stream."""
+        if r.time_only and (n := self.resolver.events_between(r.since_ms, r.until_ms)) is not None:
+            return (n,)
         conn = self._conn()
-        return sum(
-            int(
-                conn.execute(
-                    f"SELECT COUNT(*) FROM entries AS e WHERE {s.where}", s.params
-                ).fetchone()[0]
-            )
-            for s in streams
+        sql = "SELECT COUNT(*) FROM entries AS e WHERE "
+        return (
+            sum(
+                int(conn.execute(sql + s.where, s.params).fetchone()[0]) for s in time_streams(r)[0]
+            ),
         )
+
+    def _catalog_for(self, r: Resolved) -> tuple[tuple[str, str | None], ...]:
+        """Every ``(type, category)`` when an exclusion names types (to subtract it), else ()."""
+        named = any(column in ("type", "category") for column, _ in r.excluded)
+        return tuple(self.resolver.types_present()) if named else ()
 
     @pooled
     def _plan(self, f: EventFilter, sort: str, descending: bool) -> Plan:

@@ -438,6 +438,16 @@ class Resolver:
 
         return first_at(since_ms, -1), first_at(until_ms, 2**62)
 
+    def events_between(self, since_ms: int | None, until_ms: int | None) -> int | None:
+        """How many events lie in ``[since_ms, until_ms)`` (None: unbounded), from index
+        positions (:meth:`time_bucket_counts`); None when the mirror has a hole."""
+        low, high = (
+            -(2**62) if since_ms is None else since_ms,
+            2**62 if until_ms is None else until_ms,
+        )
+        found = self.time_bucket_counts(low, high, low, high - low, 1)
+        return None if found is None else found[0]
+
     @pooled
     def time_bucket_counts(
         self, since_ms: int, until_ms: int, start_ms: int, width_ms: int, n: int
