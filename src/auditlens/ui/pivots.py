@@ -6,9 +6,10 @@ after it in the log whatever the type. Each pivot replaces the whole filter (so 
 left over from the last question does not hide half the answer) and is one step of the
 Back/Forward history (:mod:`auditlens.ui.history`), so the investigator can walk and return.
 
-A view with a window of log positions or a payload field is exported as the rows it shows (a
-hand-picked selection): the evidence format's filters cannot state those two conditions, and
-an export must never claim a broader filter than the one it answers.
+A view with a window of log positions or a payload field is exported as every row it shows (a
+hand-picked selection, :class:`~auditlens.mirror.snapshot.ViewRows`): the evidence format's
+filters cannot state those two conditions, and an export must never claim a broader filter
+than the one it answers.
 
 The same "Pivot" submenus are in a row's context menu and behind the detail pane's "Pivot"
 button. "Same …" has a submenu: all time, or within ±1/5/10/30/60 minutes of the event (the
