@@ -60,7 +60,7 @@ SLOW_MODULES = frozenset(
 )
 """Modules whose every test counts as ``slow``: each takes more than a second or so on a
 quiet 2-core machine (real server processes, fuzzing, soak runs, 100k+ events, whole windows).
-`make check` skips them to stay under a minute; `make test` runs everything. A single slow
+`make check` skips them to stay near a minute; `make test` runs everything. A single slow
 test elsewhere carries its own ``@pytest.mark.slow``."""
 
 
