@@ -148,11 +148,12 @@ class MirrorSnapshot:
 
     def _view_indexes(self, f: EventFilter) -> array[int]:
         """Every row the table shows for ``f`` below the tree size, ascending: the matching
-        indexes, or for a search its hits re-checked against their bytes (as the table shows
-        them), read in pages of 5,000 in log order."""
+        indexes, or for a search (or a payload field, found through the same full-text index)
+        the rows the table shows, a search's hits re-checked against their bytes, read in pages
+        of 5,000 in log order."""
         reader = MirrorReader(self.path)
         try:
-            if f.text is None:
+            if f.text is None and f.event_field is None:
                 return reader.matching_indexes(f, self.tree_size)
             found: array[int] = array("q")
             after = None
