@@ -211,3 +211,28 @@ def test_workers_end_when_their_supervisor_is_killed(site: Site) -> None:
         while alive := [pid for pid in workers if Path(f"/proc/{pid}").exists()]:
             assert time.monotonic() < deadline, f"orphaned workers still run: {alive}"
             time.sleep(0.1)
+
+
+def _watching(supervisor: int) -> subprocess.Popen[bytes]:
+    """A process that watches ``supervisor`` as a worker does, then would sleep for 30 s."""
+    code = (
+        "import time; from auditlens.server.workers import exit_with_supervisor; "
+        f"exit_with_supervisor({supervisor}, interval=0.05); time.sleep(30)"
+    )
+    return subprocess.Popen([sys.executable, "-c", code])
+
+
+def test_a_worker_whose_supervisor_died_before_it_started_watching_ends_at_once() -> None:
+    """Seen: a worker still importing when its supervisor was killed read its new parent (init)
+    as the supervisor and served on for an hour. The supervisor names itself instead."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that is nobody's parent now
+    orphan = _watching(gone.pid)
+    assert orphan.wait(timeout=20) == -signal.SIGTERM
+    kept = _watching(os.getpid())  # its supervisor (this process) is alive: it keeps serving
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            kept.wait(timeout=1.5)
+    finally:
+        kept.kill()
+        kept.wait()

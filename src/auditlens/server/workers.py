@@ -22,7 +22,10 @@ Decisions:
 * Retention runs in every worker when asked for; pruning takes the log lock and a second
   worker finds nothing left to prune.
 * A worker ends when its supervisor is gone (even killed with SIGKILL): it notices within half
-  a second and shuts down gracefully.
+  a second and shuts down gracefully. The supervisor names itself (its pid, in
+  :data:`ENVIRONMENT`) rather than the worker reading its parent when it starts watching: a
+  worker still importing when its supervisor was killed would otherwise take its new parent
+  (init) for the supervisor and serve on forever (seen: one ran an hour after its test).
 * SQLite is refused: its file admits one writer at a time, so more processes would only queue
   on its lock (see :func:`check_workers`).
 """
@@ -70,14 +73,15 @@ def _encode(settings: ServerSettings, limits: ServeLimits) -> str:
     fields = dataclasses.asdict(settings)
     fields["data_dir"] = str(Path(settings.data_dir).resolve())
     fields["forwarding"] = "off"  # the supervisor forwards (see the module docstring)
-    return json.dumps({"settings": fields, "limits": dataclasses.asdict(limits)})
+    spec = {"settings": fields, "limits": dataclasses.asdict(limits), "supervisor": os.getpid()}
+    return json.dumps(spec)
 
 
-def _decode(text: str) -> tuple[ServerSettings, ServeLimits]:
+def _decode(text: str) -> tuple[ServerSettings, ServeLimits, int]:
     spec = json.loads(text)
     fields = spec["settings"]
     fields["data_dir"] = Path(fields["data_dir"])
-    return ServerSettings(**fields), ServeLimits(**spec["limits"])
+    return ServerSettings(**fields), ServeLimits(**spec["limits"]), int(spec["supervisor"])
 
 
 def app_from_environment() -> FastAPI:
@@ -87,24 +91,24 @@ def app_from_environment() -> FastAPI:
     text = os.environ.get(ENVIRONMENT)
     if not text:
         raise RuntimeError(f"{ENVIRONMENT} is not set: start workers with `auditlens serve`")
-    settings, limits = _decode(text)
-    _exit_with_parent()
+    settings, limits, supervisor = _decode(text)
+    exit_with_supervisor(supervisor)
     WorkerH11Protocol.header_timeout = limits.header_timeout
     WorkerH11Protocol.body_timeout = limits.body_timeout
     WorkerH11Protocol.max_connections = limits.max_connections
     return create_app(settings)
 
 
-def _exit_with_parent(interval: float = 0.5) -> None:
-    """End this worker (SIGTERM to itself: a graceful shutdown) once its supervisor is gone.
+def exit_with_supervisor(supervisor: int, interval: float = 0.5) -> None:
+    """End this worker (SIGTERM to itself: a graceful shutdown) once ``supervisor`` (the pid
+    of the process that started it) is no longer its parent: at once if it is gone already.
 
     A supervisor killed with SIGKILL cannot stop its workers; left alone they would keep
     serving the port, unsupervised, and keep their database connections.
     """
-    parent = os.getppid()
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while os.getppid() == supervisor:
             time.sleep(interval)
         os.kill(os.getpid(), signal.SIGTERM)
 
