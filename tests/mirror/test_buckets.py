@@ -14,6 +14,7 @@ from auditlens.mirror import reader as mirror_reader
 from auditlens.mirror import text_buckets
 from auditlens.mirror.filter import EventFilter
 from auditlens.mirror.reader import MirrorReader
+from auditlens.mirror.records import Buckets
 
 HOUR = 3_600_000
 
@@ -32,6 +33,23 @@ def whole_span(
     first = min(ts for ts, *_ in everything)
     width = 6 * HOUR
     return first, width, (max(ts for ts, *_ in everything) - first) // width + 1
+
+
+def assert_strip_of_shown_rows(
+    reader: MirrorReader, f: EventFilter, first: int, width: int, n: int
+) -> tuple[Buckets, list[int]]:
+    """``f``'s strip equals its rows as the table pages them, counted one by one, and its
+    total is the count; returns the strip and the reference totals."""
+    shown = reader.page(f, "ts", False, None, 100_000)
+    total, failures, denied = counted(((row.ts, row.verdict) for row in shown), first, width, n)
+    buckets = reader.bucket_counts(f, first, width, n)
+    assert (list(buckets.total), list(buckets.failures), list(buckets.denied)) == (
+        total,
+        failures,
+        denied,
+    )
+    assert sum(buckets.total) == reader.count(f)
+    return buckets, total
 
 
 def counted(
@@ -127,17 +145,9 @@ def test_a_searchs_buckets_count_its_hits_not_the_whole_filter(
     """The histogram drew the filter without its search words (174 events for 9 hits)."""
     monkeypatch.setattr(text_buckets, "PLAIN_MIN_HITS", plain_min)  # both ways of counting
     first, width, n = whole_span(rows(demo))
-    hits = reader.page(f, "ts", False, None, 100_000)
-    total, failures, denied = counted(((row.ts, row.verdict) for row in hits), first, width, n)
-    buckets = reader.bucket_counts(f, first, width, n)
-    assert (list(buckets.total), list(buckets.failures), list(buckets.denied)) == (
-        total,
-        failures,
-        denied,
-    )
-    assert sum(buckets.total) == reader.count(f)
+    _, total = assert_strip_of_shown_rows(reader, f, first, width, n)
     if f.text != "zzzznothingmatches":
-        assert hits, "the search should find demo events"
+        assert sum(total), "the search should find demo events"
     # A narrower strip (a zoomed day) counts only the hits inside it, bucket for bucket.
     middle = n // 2
     zoomed = reader.bucket_counts(f, first + middle * width, width, 3)
@@ -193,15 +203,7 @@ def test_exclusions_are_subtracted_to_the_same_counts_as_the_rows(
     monkeypatch.setattr(mirror_reader, "GROUPED_BUCKETS", grouped)
     f = EXCLUSIONS[name](_busiest(demo, "user_id"), _busiest(demo, "ip"), _busiest(demo, "task_id"))
     first, width, n = whole_span(rows(demo))
-    shown = reader.page(f, "ts", False, None, 100_000)  # the probed rows: the reference
-    total, failures, denied = counted(((row.ts, row.verdict) for row in shown), first, width, n)
-    buckets = reader.bucket_counts(f, first, width, n)
-    assert (list(buckets.total), list(buckets.failures), list(buckets.denied)) == (
-        total,
-        failures,
-        denied,
-    )
-    assert sum(buckets.total) == reader.count(f)
+    buckets, total = assert_strip_of_shown_rows(reader, f, first, width, n)  # probed rows
     if not name.startswith(("failures -", "user -same")):
         assert 0 < sum(total) < 3_000, "the exclusion should leave some events and drop some"
     # The probing way (more exclusions than are subtracted) gives the same strip.

@@ -20,24 +20,10 @@ from auditlens.mirror import resolve, schema
 from auditlens.mirror.filter import SORT_COLUMNS, EventFilter
 from auditlens.mirror.reader import MirrorReader
 from auditlens.mirror.records import Row
-from tests.ui.mirror_factory import NOW_MS, build_demo_mirror, event_dict, write_mirror
+from tests.ui.mirror_factory import NOW_MS, event_dict, write_mirror
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("mirror") / "demo.sqlite"
-    build_demo_mirror(path, 3_000)
-    return path
-
-
-@pytest.fixture
-def reader(demo: Path) -> MirrorReader:
-    r = MirrorReader(demo)
-    yield r  # type: ignore[misc]
-    r.close()
 
 
 def all_rows(path: Path) -> list[Row]:

@@ -190,9 +190,9 @@ class MirrorReader:
             return Buckets(start_ms, width_ms, zeros, zeros, zeros)
         r = replace(r, since_ms=since, until_ms=until)
         catalog = self._catalog_for(r)
+        series = partial(self._bucket_series, start_ms=start_ms, width_ms=width_ms, n=n)
 
         def counts(res: Resolved) -> tuple[int, ...]:
-            series = partial(self._bucket_series, start_ms=start_ms, width_ms=width_ms, n=n)
             return subtracted(res, catalog, series, MAX_SUBTRACTED)
 
         total = counts(r)
