@@ -55,6 +55,16 @@ def _cli(data_dir: Path, db_url: str, *args: str, stdin: str = "") -> str:
     return done.stdout
 
 
+def _add_hec(data_dir: Path, db_url: str, url: str, *, batch_size: int) -> str:
+    """``forwarder add`` of a Splunk HEC destination for the agent events; returns its id."""
+    return _cli(
+        data_dir, db_url, "add", "--org", "acme", "--kind", "splunk_hec", "--name", "Splunk",
+        "--set", f"url={url}", "--set", f"batch_size={batch_size}",
+        "--set", "max_wait_seconds=0.05", "--types", "agent", "--secret-stdin",
+        stdin=HEC_TOKEN + "\n",
+    ).strip()  # fmt: skip
+
+
 def _ingest(port: int, key: str, n: int, start: int = 0) -> None:
     for lo in range(0, n, 250):
         r = httpx.post(
@@ -88,12 +98,7 @@ def test_cli_configures_and_a_killed_server_resumes_from_the_cursor(
         with database_url(backend, tmp_path) as db_url:
             data_dir = tmp_path / "data"
             key = _setup(data_dir, db_url)
-            fwd_id = _cli(
-                data_dir, db_url, "add", "--org", "acme", "--kind", "splunk_hec",
-                "--name", "Splunk", "--set", f"url={receiver.url}", "--set", "batch_size=200",
-                "--set", "max_wait_seconds=0.05", "--types", "agent", "--secret-stdin",
-                stdin=HEC_TOKEN + "\n",
-            ).strip()  # fmt: skip
+            fwd_id = _add_hec(data_dir, db_url, receiver.url, batch_size=200)
             assert fwd_id.startswith("fwd_")
             assert "splunk_hec\tactive" in _cli(data_dir, db_url, "list")
             assert "delivered entry 0" in _cli(data_dir, db_url, "test", fwd_id)
@@ -160,12 +165,7 @@ def test_a_crash_after_acknowledged_batches_repeats_at_most_the_unstored_ones(
         with database_url(backend, tmp_path) as db_url:
             data_dir = tmp_path / "data"
             key = _setup(data_dir, db_url)
-            fwd_id = _cli(
-                data_dir, db_url, "add", "--org", "acme", "--kind", "splunk_hec",
-                "--name", "Splunk", "--set", f"url={receiver.url}", "--set", "batch_size=50",
-                "--set", "max_wait_seconds=0.05", "--types", "agent", "--secret-stdin",
-                stdin=HEC_TOKEN + "\n",
-            ).strip()  # fmt: skip
+            fwd_id = _add_hec(data_dir, db_url, receiver.url, batch_size=50)
             _cli(data_dir, db_url, "pause", fwd_id)
             start = 2  # 0 and 1: the forwarder's own audit events, filtered out by --types
             receiver.on_request = lambda: receiver.count() >= 600 and receiver.hold.set()
