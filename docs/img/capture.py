@@ -54,17 +54,20 @@ from PySide6.QtGui import QImageWriter
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractItemView, QApplication
 
-from auditlens.client.credentials import CredentialStore
 from auditlens.client.session import ActiveSession
 from auditlens.client.sync import SyncResult
-from auditlens.client.trust import TrustStore
 from auditlens.server import accounts
 from auditlens.server.embedded import DEMO_FILE, DemoServer, start_demo_server
 from auditlens.server.seed import seed_demo
 from auditlens.server.settings import ServerSettings
 from auditlens.server.state import open_server
 from auditlens.ui.app import Viewer
-from auditlens.ui.commands import demo_accounts, keep_qt_settings_in, sign_in_to_demo
+from auditlens.ui.commands import (
+    demo_accounts,
+    demo_viewer,
+    keep_qt_settings_in,
+    sign_in_to_demo,
+)
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.resources import icon, stylesheet
 from auditlens.ui.table_model import AGENT, TASK
@@ -149,16 +152,7 @@ def capture(out: Path, home: Path) -> None:
     app.setStyleSheet(stylesheet())
 
     window = MainWindow(clock=lambda: NOW_MS)
-    viewer = Viewer(
-        window,
-        trust=TrustStore(home / "pins.json"),
-        credentials=CredentialStore(
-            null.Keyring(),  # type: ignore[no-untyped-call]
-            home / "accounts.json",
-        ),
-        mirror_dir=home / "mirrors",
-        demo=True,
-    )
+    viewer = demo_viewer(window, home)
     servers: list[DemoServer] = []
     try:
         window.set_identity("Starting the demo server…", None, demo=True)

@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from auditlens.client.session import ActiveSession
     from auditlens.client.trust import TrustStore
     from auditlens.server.embedded import DemoServer
+    from auditlens.ui.app import Viewer
     from auditlens.ui.dialogs import DemoAccount
+    from auditlens.ui.main_window import MainWindow
 
 
 def register(subparsers: Any) -> None:
@@ -122,6 +124,28 @@ def keep_qt_settings_in(folder: Path) -> None:
         QSettings.setPath(fmt, QSettings.Scope.UserScope, str(folder))
 
 
+def demo_viewer(window: MainWindow, home: Path, sync_every: int = 0) -> Viewer:
+    """The demo's viewer around ``window``: pins, sign-ins (a null keyring: nothing reaches the
+    person's keyring) and mirrors all under ``home``, a throwaway folder."""
+    from keyring.backends import null
+
+    from auditlens.client.credentials import CredentialStore
+    from auditlens.client.trust import TrustStore
+    from auditlens.ui.app import Viewer
+
+    return Viewer(
+        window,
+        trust=TrustStore(home / "pins.json"),
+        credentials=CredentialStore(
+            null.Keyring(),  # type: ignore[no-untyped-call]
+            home / "accounts.json",
+        ),
+        mirror_dir=home / "mirrors",
+        sync_every=sync_every,
+        demo=True,
+    )
+
+
 def run_demo(args: argparse.Namespace) -> int:
     """Start the embedded demo server, sign in, pin, sync and show the window."""
     if args.events < 1:
@@ -130,14 +154,10 @@ def run_demo(args: argparse.Namespace) -> int:
     home = Path(tempfile.mkdtemp(prefix="auditlens-demo-"))
     keep_qt_settings_in(home / "settings")  # before any widget or QSettings exists
     app = _application()
-    from keyring.backends import null
     from PySide6.QtCore import QObject, Signal
 
-    from auditlens.client.credentials import CredentialStore
-    from auditlens.client.trust import TrustStore
     from auditlens.server.embedded import start_demo_server
     from auditlens.ui import demo_cache
-    from auditlens.ui.app import Viewer
     from auditlens.ui.main_window import MainWindow
 
     class DemoNews(QObject):
@@ -146,17 +166,7 @@ def run_demo(args: argparse.Namespace) -> int:
         said = Signal(str)
 
     window = MainWindow()
-    viewer = Viewer(
-        window,
-        trust=TrustStore(home / "pins.json"),
-        credentials=CredentialStore(
-            null.Keyring(),  # type: ignore[no-untyped-call]
-            home / "accounts.json",
-        ),
-        mirror_dir=home / "mirrors",
-        sync_every=max(args.sync_every, 0),
-        demo=True,
-    )
+    viewer = demo_viewer(window, home, sync_every=max(args.sync_every, 0))
     window.set_identity("Starting the demo server…", None, demo=True)
     try:
         cache = demo_cache.cache_dir(args.seed, args.events)
