@@ -24,7 +24,7 @@ from auditlens.core.errors import Code, Finding, compress_ranges, format_ranges
 from auditlens.core.evidence import DataFile, Evidence
 from auditlens.core.evidence_check import Report
 from auditlens.export.columns import CSV_COLUMNS, DERIVED, derived_cells, neutralize
-from auditlens.export.read_events import EventLeaves, Reading, filter_check_of
+from auditlens.export.read_events import EventLeaves, Reading, filter_check_of, not_this_format
 
 
 class HashingReader(io.RawIOBase):
@@ -112,14 +112,12 @@ def _usable_header(
 ) -> bool:
     """Whether ``header`` is an auditlens CSV header (findings say what differs)."""
     if header is None or "canonical_json" not in header:
-        report.add(
-            Finding.at(
-                Code.FILE_MODIFIED,
-                f"{path.name} has no canonical_json column: it is not an auditlens "
-                "CSV export (or its header was edited)",
-            )
+        not_this_format(
+            report,
+            f"{path.name} has no canonical_json column: it is not an auditlens CSV export (or "
+            "its header was edited)",
+            "no canonical_json column",
         )
-        report.step("file format", "failed", "no canonical_json column")
         return False
     if df is not None and tuple(header) != df.columns:
         report.add(
@@ -195,17 +193,11 @@ def read_csv(path: Path, evidence: Evidence, report: Report) -> Reading | None:
             assert header is not None  # _usable_header said so
             _check_rows(reader, header, events, cells, users)
         except UnicodeDecodeError as exc:
-            report.add(Finding.at(Code.FILE_MODIFIED, f"{path.name} is not valid UTF-8: {exc}"))
-            report.step("file format", "failed", "not UTF-8")
+            not_this_format(report, f"{path.name} is not valid UTF-8: {exc}", "not UTF-8")
             return None
         except csv.Error as exc:
-            report.add(
-                Finding.at(
-                    Code.FILE_MODIFIED,
-                    f"{path.name} is not well-formed CSV near line {reader.line_num}: {exc}",
-                )
-            )
-            report.step("file format", "failed", "malformed CSV")
+            where = f"near line {reader.line_num}: {exc}"
+            not_this_format(report, f"{path.name} is not well-formed CSV {where}", "malformed CSV")
             return None
     report.step("file format", "passed", f"CSV (RFC 4180), {len(header)} columns")
 

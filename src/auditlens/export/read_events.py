@@ -21,13 +21,20 @@ import orjson
 
 from auditlens.core import canonical
 from auditlens.core.completeness import FilterCheck, stated_filter
-from auditlens.core.errors import FormatError
+from auditlens.core.errors import Code, Finding, FormatError
 from auditlens.core.evidence import Evidence
 from auditlens.core.evidence_check import Report, verify_evidence
 
 NO_HASH = bytes(32)
 """The leaf hash recorded for an event that could not be read (it matches nothing)."""
 _MAX_SAFE = 2**53 - 1
+
+
+def not_this_format(report: Report, message: str, detail: str) -> None:
+    """The file is not a readable export of its kind: FILE_MODIFIED saying ``message``, and
+    the "file format" step failed with ``detail`` (every reader ends its reading there)."""
+    report.add(Finding.at(Code.FILE_MODIFIED, message))
+    report.step("file format", "failed", detail)
 
 
 @dataclass

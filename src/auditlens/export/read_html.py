@@ -15,7 +15,7 @@ from auditlens import __version__
 from auditlens.core.errors import Code, Finding, FormatError
 from auditlens.core.evidence import Evidence
 from auditlens.core.evidence_check import Report
-from auditlens.export.read_events import EventLeaves, Reading, filter_check_for
+from auditlens.export.read_events import EventLeaves, Reading, filter_check_for, not_this_format
 
 if TYPE_CHECKING:
     from auditlens.export.report_html import ExtractedReport
@@ -42,8 +42,7 @@ def read_html(path: Path, report: Report) -> Reading | None:
     try:
         parts = report_html.extract_report(data)
     except FormatError as exc:
-        report.add(Finding.at(Code.FILE_MODIFIED, f"{path.name}: {exc}"))
-        report.step("file format", "failed", str(exc))
+        not_this_format(report, f"{path.name}: {exc}", str(exc))
         return None
     report.step("file format", "passed", "auditlens task report (HTML with embedded evidence)")
     events = EventLeaves(check=filter_check_for(parts.evidence))

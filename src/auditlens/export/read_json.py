@@ -17,7 +17,7 @@ from auditlens.core import canonical
 from auditlens.core.errors import Code, Finding, FormatError
 from auditlens.core.evidence_check import Report
 from auditlens.export.layout import JSON_EVENTS_END, JSON_EVIDENCE_KEY, JSON_HEAD, JSON_TAIL
-from auditlens.export.read_events import EventLeaves, Reading, filter_check_for
+from auditlens.export.read_events import EventLeaves, Reading, filter_check_for, not_this_format
 
 
 class _ReformattedError(Exception):
@@ -93,19 +93,15 @@ def _read_json_document(path: Path, report: Report) -> tuple[EventLeaves, object
     try:
         doc = canonical.loads(path.read_bytes())
     except FormatError as exc:
-        report.add(
-            Finding.at(Code.FILE_MODIFIED, f"{path.name} is not a valid JSON document: {exc}")
-        )
-        report.step("file format", "failed", f"not valid JSON: {exc}")
+        message = f"{path.name} is not a valid JSON document: {exc}"
+        not_this_format(report, message, f"not valid JSON: {exc}")
         return None
     if not isinstance(doc, dict) or "events" not in doc or "evidence" not in doc:
-        report.add(
-            Finding.at(
-                Code.FILE_MODIFIED,
-                f"{path.name} is JSON but not an auditlens export (no events and evidence)",
-            )
+        not_this_format(
+            report,
+            f"{path.name} is JSON but not an auditlens export (no events and evidence)",
+            "not an auditlens JSON export",
         )
-        report.step("file format", "failed", "not an auditlens JSON export")
         return None
     extra = sorted(set(doc) - {"events", "evidence"})
     if extra:
