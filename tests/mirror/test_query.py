@@ -454,18 +454,19 @@ def probe_lines(plan: list[str]) -> list[str]:
 def test_a_walk_checks_the_filter_in_its_index_not_in_the_table(
     demo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Failures sorted by type, walking the type index: the outcome is a seek in its index.
+    """Failures sorted by agent, walking the agent index: the outcome is a seek in its index.
 
-    The walk meets every task.started row before the first failure (77,000 at 1M events);
+    A walk meets many rows the filter rejects (sorted by type, every task.started row before
+    the first failure: 77,000 at 1M events, before types with an outcome became one seek each);
     reading each from the table took up to 1.9 s on a cold cache, the probe ~25 ms.
     """
     monkeypatch.setattr(planner, "SMALL_RESULT", 0)
     reader = MirrorReader(demo)
     try:
-        plan = reader.explain(EventFilter(outcome="failure"), "type", True)
+        plan = reader.explain(EventFilter(outcome="failure"), "agent", True)
     finally:
         reader.close()
-    assert plan[0] == "SEARCH e USING INDEX ix_entries_type_ts (type>?)", plan
+    assert plan[0] == "SEARCH e USING INDEX ix_entries_agent_ts (agent_id>?)", plan
     assert "TEMP B-TREE" not in " ".join(plan)
     assert probe_lines(plan)
     for line in probe_lines(plan):

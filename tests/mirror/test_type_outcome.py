@@ -63,6 +63,39 @@ def test_types_with_an_outcome_page_like_the_reference(
         reader.close()
 
 
+@pytest.mark.parametrize(
+    "f",
+    [
+        EventFilter(outcome="failure"),
+        EventFilter(outcome="denied", since_ms=NOW_MS - 30 * DAY),
+        EventFilter(outcome="success", agent_id="agt_*"),
+    ],
+    ids=["failures", "denied-last-30-days", "successes-of-agents"],
+)
+def test_a_broad_outcome_sorted_by_type_pages_like_the_reference(
+    demo: Path, monkeypatch: pytest.MonkeyPatch, f: EventFilter
+) -> None:
+    """One segment per type through the joint index (the filters are "broad" here: the small
+    result cap is lowered so the 3,000-event mirror does not sort them whole)."""
+    monkeypatch.setattr(planner, "SMALL_RESULT", 5)
+    monkeypatch.setattr(planner, "SMALL_TASKS_IN_RANGE", 5)
+    rows = all_rows(demo)
+    reader = MirrorReader(demo)
+    try:
+        for desc in (False, True):
+            expected = reference(reader, rows, f, "type", desc)
+            assert expected
+            assert walk(reader, f, "type", desc, limit=23) == expected, (f, desc)
+            total = len(expected)
+            for at in (1, total // 2 + 1, max(total - 3, 0)):
+                got = reader.page_at(f, "type", desc, at, 10, total=total)
+                assert [r.idx for r in got] == expected[at : at + 10], (f, at)
+            plan = reader.explain(f, "type", desc)
+            assert any("ix_entries_type_verdict_ts (type=? AND verdict=?" in p for p in plan)
+    finally:
+        reader.close()
+
+
 def test_a_type_and_an_outcome_drive_through_their_joint_index(demo: Path) -> None:
     reader = MirrorReader(demo)
     try:

@@ -33,7 +33,9 @@ How a page is found (no OFFSET over large ranges, no sort of a whole range):
   so the driver index finds the rows and SQLite sorts only those. The task index is
   ``(task_id, idx)``: a time range on its walk is tested as the equal ``idx`` range, so the walk
   reads no table row. When the filter pins the sort column itself (sort by type while filtering
-  two types), the page is each value's rows in turn, each driven as above. The user column
+  two types), the page is each value's rows in turn, each driven as above; so is a broad
+  filter with an outcome sorted by type, each type's rows of that outcome one range of the
+  ``(type, verdict, ts, idx)`` index (a type without any: one seek). The user column
   sorts by email, which lives in ``users``: the distinct user ids of the log are walked in
   email order.
 - A jump to a row position (a scrollbar drag) uses ``OFFSET`` along the same index order, from

@@ -67,6 +67,9 @@ def build_plan(r: Resolved, sort: str, descending: bool, facts: Facts) -> Plan:
     found = facts.matching(r, cap) if narrowed else None
     if found is not None:
         return Plan((_small_segment(found, sort),))
+    by_type = _outcome_type_segments(facts, r, sort)
+    if by_type is not None:
+        return Plan(tuple(reversed(by_type)) if descending else tuple(by_type))
     segments = _walk_segments(facts, r, sort, descending)
     return Plan(tuple(reversed(segments)) if descending else tuple(segments))
 
@@ -205,6 +208,29 @@ def _spread_segments(facts: Facts, r: Resolved, sort: str) -> list[Segment] | No
     for v in values:
         each = one(v)
         segments.append(_value_segment(v, [replace(each, prefer=facts.smallest_driver(each))]))
+    return segments
+
+
+def _outcome_type_segments(facts: Facts, r: Resolved, sort: str) -> list[Segment] | None:
+    """A broad filter with an outcome, sorted by type: one segment per type, or None.
+
+    Each type's rows of that outcome are one range of the ``(type, verdict, ts, idx)`` index,
+    which drives its segment (the filter's other conditions probed on it). Walking the type
+    index instead probes every entry of every type for its verdict: failures sorted by type
+    descending walked all of ``task.started`` (successes only) before their first row (176 ms
+    at 5M events; 364 ms with the busiest user). A type without such rows costs one seek, and
+    all segments together read no more index entries than the outcome's own range. Not for a
+    narrow filter (sorted whole by SQLite) nor a time range (:func:`_spread_segments`).
+    """
+    if sort != "type" or r.outcome is None or r.categories or r.types:
+        return None
+    types = [t for t, _ in facts.types_present()]
+    if len(types) > limits.SPREAD_VALUES:
+        return None
+    segments = [_walk_segments(facts, r, sort)[0]]  # the entries without a type
+    for t in types:
+        one = replace(r, types=frozenset({t}), prefer="type_outcome")
+        segments.append(_value_segment(t, [one]))
     return segments
 
 
