@@ -479,10 +479,8 @@ def test_a_walk_checks_the_filter_in_its_index_not_in_the_table(
 def test_every_filter_condition_besides_the_driver_is_an_exact_covering_index_seek(
     demo: Path, monkeypatch: pytest.MonkeyPatch, small_result: int
 ) -> None:
-    """No check of a condition reads the table or scans a range: one seek by ``(value, ts, idx)``.
-
-    (The task index is ``(task_id, idx)``: its probe is keyed by ``idx`` alone.)
-    """
+    """No check of a condition reads the table or scans a range: one seek by ``(value, ts, idx)``
+    (the task's too, since schema 5)."""
     monkeypatch.setattr(planner, "SMALL_RESULT", small_result)
     monkeypatch.setattr(planner, "SMALL_TASKS_IN_RANGE", small_result)
     reader = MirrorReader(demo)
@@ -492,9 +490,7 @@ def test_every_filter_condition_besides_the_driver_is_an_exact_covering_index_se
                 for desc in (False, True):
                     for line in probe_lines(reader.explain(f, sort, desc)):
                         assert "USING COVERING INDEX" in line, (f, sort, line)
-                        assert "idx=?" in line, (f, sort, line)
-                        if "ix_entries_task " not in line:
-                            assert "ts=?" in line, (f, sort, line)
+                        assert "ts=? AND idx=?" in line, (f, sort, line)
     finally:
         reader.close()
 
@@ -510,17 +506,17 @@ def test_a_combined_filter_probes_each_condition_it_does_not_drive(reader: Mirro
 
 
 def test_the_probe_indexes_are_the_schemas() -> None:
-    """Each probe names a schema index led by its column, then ``ts`` (the task's: ``idx``)."""
+    """Each probe names a schema index led by its column, then ``ts`` and ``idx``."""
     by_name = {str(ix.name): [c.name for c in ix.columns] for ix in schema.ENTRY_INDEXES}
     for column, name in planner.PROBE_INDEXES.items():
-        tail = ["idx"] if column == "task_id" else ["ts", "idx"]
-        assert by_name.get(name) == [column, *tail], (column, name)
+        assert by_name.get(name) == [column, "ts", "idx"], (column, name)
 
 
-def test_a_time_range_on_the_task_walk_is_the_matching_index_range(
+def test_a_time_range_on_the_task_walk_is_tested_in_the_task_index(
     demo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The task index has no ``ts``: the walk tests ``idx`` bounds found by two time seeks."""
+    """The task index holds ``ts`` (schema 5): the walk tests the range without a table read;
+    the ``idx`` bounds of a range (two time seeks) are what a free-text search uses."""
     monkeypatch.setattr(planner, "SMALL_RESULT", 0)
     monkeypatch.setattr(planner, "SMALL_TASKS_IN_RANGE", 0)
     rows = sorted(all_rows(demo), key=lambda r: r.idx)
@@ -535,7 +531,8 @@ def test_a_time_range_on_the_task_walk_is_the_matching_index_range(
         assert reader.resolver.idx_bounds(NOW_MS + HOUR, None)[0] > rows[-1].idx
         f = EventFilter(since_ms=since, until_ms=until)
         plan = reader.explain(f, "task", False)
-        assert all("ix_entries_task" in line for line in plan if line.startswith("SEARCH e")), plan
+        walks = [line for line in plan if line.startswith("SEARCH e")]
+        assert walks and all("ix_entries_task_ts (task_id" in line for line in walks), plan
         got = walk(reader, f, "task", False, limit=150)
         assert got == reference(reader, all_rows(demo), f, "task", False)
     finally:

@@ -80,7 +80,7 @@ def test_a_range_sorted_by_task_pages_like_the_reference(
         ):
             if f.since_ms < NOW_MS - HOUR:  # type: ignore[operator]  # many rows: the walk
                 plan = reader.explain(f, "task", False)
-                assert "SEARCH e USING INDEX ix_entries_task (task_id>?)" in plan, plan
+                assert "SEARCH e USING INDEX ix_entries_task_ts (task_id>?)" in plan, plan
             for desc in (False, True):
                 expected = reference(reader, rows, f, "task", desc)
                 assert walk(reader, f, "task", desc, limit=53) == expected, (f, desc)

@@ -142,27 +142,36 @@ def test_a_user_smaller_than_the_type_and_outcome_still_drives(demo: Path) -> No
         reader.close()
 
 
-def test_a_schema_3_mirror_gets_the_indexes_when_opened(tmp_path: Path) -> None:
-    path = tmp_path / "v3.sqlite"
+@pytest.mark.parametrize("version", [3, 4])
+def test_an_older_mirror_gets_the_indexes_when_opened(tmp_path: Path, version: int) -> None:
+    """Schema 3 had no joint index and a ``(ts, idx)`` time index; schemas 3 and 4 had the task
+    index ``(task_id, idx)``. Opening such a mirror to read upgrades it once, in place."""
+    path = tmp_path / f"v{version}.sqlite"
     build_demo_mirror(path, 300)
-    conn = sqlite3.connect(path)  # as schema 3 had it: no joint index, time index (ts, idx)
-    conn.execute("DROP INDEX ix_entries_type_verdict_ts")
-    conn.execute("DROP INDEX ix_entries_ts_task")
-    conn.execute("CREATE INDEX ix_entries_ts ON entries (ts, idx)")
-    conn.execute("PRAGMA user_version=3")
+    conn = sqlite3.connect(path)
+    conn.execute("DROP INDEX ix_entries_task_ts")
+    conn.execute("CREATE INDEX ix_entries_task ON entries (task_id, idx)")
+    if version == 3:
+        conn.execute("DROP INDEX ix_entries_type_verdict_ts")
+        conn.execute("DROP INDEX ix_entries_ts_task")
+        conn.execute("CREATE INDEX ix_entries_ts ON entries (ts, idx)")
+    conn.execute(f"PRAGMA user_version={version}")
     conn.commit()
     conn.close()
     f = EventFilter(types=frozenset({"auth"}), outcome="failure")
     reader = MirrorReader(path)  # opening it to read upgrades it once, in place
     try:
         assert [r.idx for r in reader.page(f)] == reference(reader, all_rows(path), f, "ts", True)
+        by_task = reference(reader, all_rows(path), f, "task", False)
+        assert [r.idx for r in reader.page(f, "task", False, None, 1000)] == by_task
     finally:
         reader.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 5
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert set(schema.index_names()) <= names
         assert "ix_entries_ts" not in names  # widened to (ts, idx, task_id)
+        assert "ix_entries_task" not in names  # widened to (task_id, ts, idx)
     finally:
         conn.close()

@@ -17,7 +17,8 @@ entry, once, from the stored bytes (the same function the sync writer indexes a 
 
 Schema 3 -> 4 builds the ``(type, verdict, ts, idx)`` index and replaces the ``(ts, idx)`` one
 by ``(ts, idx, task_id)`` (:mod:`auditlens.mirror.schema`), once: sorts of index entries, no
-entry parsed.
+entry parsed. Schema 4 -> 5 replaces the task index ``(task_id, idx)`` by ``(task_id, ts, idx)``
+the same way.
 """
 
 from __future__ import annotations
@@ -89,10 +90,10 @@ def upgrade(
             conn.execute(ddl)
     if from_version < 3:
         search.rebuild(conn)
-    if from_version < 4:
+    if from_version < 5:
         for name in schema.RETIRED_INDEXES:
             conn.execute(f"DROP INDEX IF EXISTS {name}")
-        for ddl in schema.index_ddl():  # IF NOT EXISTS: only the indexes schema 4 added
+        for ddl in schema.index_ddl():  # IF NOT EXISTS: only the indexes schemas 4 and 5 added
             conn.execute(ddl)
 
 

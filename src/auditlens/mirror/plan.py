@@ -30,9 +30,9 @@ How a page is found (no OFFSET over large ranges, no sort of a whole range):
 - Sorting by another column walks that column's index (NULLs first ascending, as SQLite orders
   them), probing the filter on the entries it meets. When the filter is narrow (at most
   :data:`SMALL_RESULT` matching rows), the walk might meet its matches only far along the index,
-  so the driver index finds the rows and SQLite sorts only those. The task index is
-  ``(task_id, idx)``: a time range on its walk is tested as the equal ``idx`` range, so the walk
-  reads no table row. When the filter pins the sort column itself (sort by type while filtering
+  so the driver index finds the rows and SQLite sorts only those. A time range on a walk is
+  tested off the walked index entry (every index holds ``ts``), so a walk reads no table row
+  but the shown ones. When the filter pins the sort column itself (sort by type while filtering
   two types), the page is each value's rows in turn, each driven as above; so is a broad
   filter with an outcome sorted by type, each type's rows of that outcome one range of the
   ``(type, verdict, ts, idx)`` index (a type without any: one seek). The user column
@@ -238,7 +238,7 @@ def placeholders(n: int) -> str:
 #: The index that checks each filter column without reading the table (see :func:`probe`).
 #: Names and leading columns are :data:`auditlens.mirror.schema.ENTRY_INDEXES`' (a test checks).
 PROBE_INDEXES: dict[str, str] = {
-    "task_id": "ix_entries_task",
+    "task_id": "ix_entries_task_ts",
     "user_id": "ix_entries_user_ts",
     "agent_id": "ix_entries_agent_ts",
     "type": "ix_entries_type_ts",
@@ -259,10 +259,9 @@ def index_probe(column: str, n: int) -> str:
     table is read only for the rows that are shown.
     """
     match = f"c.{column} = ?" if n == 1 else f"c.{column} IN ({placeholders(n)})"
-    link = "c.idx = e.idx" if column == "task_id" else "c.ts = e.ts AND c.idx = e.idx"
     return (
         f"EXISTS (SELECT 1 FROM entries AS c INDEXED BY {PROBE_INDEXES[column]} "
-        f"WHERE {match} AND {link})"
+        f"WHERE {match} AND c.ts = e.ts AND c.idx = e.idx)"
     )
 
 
@@ -303,7 +302,7 @@ def conditions(
 
     With ``probe`` each equality is an index probe (:func:`index_probe`), else a ``+``-ed column
     test. ``plus_ts`` also keeps the time range off the indexes (when another index drives the
-    order; every driving index but the task's holds ``ts``, so the test reads no table row).
+    order; every driving index holds ``ts``, so the test reads no table row).
     """
     sql, params = _range_conditions(r, plus_ts)
 
@@ -417,7 +416,7 @@ def join_conditions(conds: Iterable[str]) -> str:
 def time_streams(r: Resolved) -> tuple[list[Stream], Stream]:
     """Streams in ``(ts, idx)`` order for ``r`` (one per driver value) and the OFFSET query."""
     driver, values = driver_of(r)
-    rest, rest_params = conditions(r, driver=driver, plus_ts=driver == "task")
+    rest, rest_params = conditions(r, driver=driver, plus_ts=False)
     order = ("e.ts", "e.idx")
     streams = [
         Stream(join_conditions([cond, *rest]), (*params, *rest_params), order, (1, 2))
@@ -439,7 +438,7 @@ def driver_union(r: Resolved) -> tuple[str, tuple[object, ...]]:
     few IPs inside the agent category must not walk the whole category).
     """
     driver, values = driver_of(r)
-    rest, rest_params = conditions(r, driver=driver, plus_ts=driver == "task")
+    rest, rest_params = conditions(r, driver=driver, plus_ts=False)
     if len(values) == 1:
         cond, params = values[0]
         return join_conditions([cond, *rest]), (*params, *rest_params)

@@ -255,17 +255,11 @@ def _walk_segments(facts: Facts, r: Resolved, sort: str, descending: bool = Fals
     if sort == "user":
         return _user_segments(facts, r, facts.user_ids_present())
     column = COLUMN_OF_SORT[sort]
-    timed = r.since_ms is not None or r.until_ms is not None
-    untimed = replace(r, since_ms=None, until_ms=None)
+    rest, params = conditions(r, driver=None, plus_ts=True)
+    null_rest = conditions(r, driver=None, plus_ts=False)[0]
     present = f"e.{column} IS NOT NULL"
     bounds: list[object] = []
-    if column == "task_id" and timed:
-        # The task index is (task_id, idx): a time test would read every row it meets from
-        # the table. ts never decreases with idx (docs/architecture.md §3): an idx range.
-        rest, params = conditions(untimed, driver=None, plus_ts=True)
-        lo, hi = facts.idx_bounds(r.since_ms, r.until_ms)
-        rest, params = ["+e.idx >= ?", "+e.idx < ?", *rest], [lo, hi, *params]
-        null_rest = ["e.idx >= ?", "e.idx < ?", *rest[2:]]
+    if column == "task_id" and (r.since_ms is not None or r.until_ms is not None):
         # Start at the range's least task (greatest, descending): ids made in time order put
         # a recent range's tasks at the end of the index ("last 7 days" by task ascending
         # walked 2.3M entries of older tasks first). Found when the walk first runs:
@@ -273,25 +267,15 @@ def _walk_segments(facts: Facts, r: Resolved, sort: str, descending: bool = Fals
         since, until = r.since_ms, r.until_ms
         present = "e.task_id <= ?" if descending else "e.task_id >= ?"
         bounds = [Deferred(lambda: facts.task_bound(since, until, descending))]
-    else:
-        rest, params = conditions(r, driver=None, plus_ts=True)
-        null_rest = conditions(r, driver=None, plus_ts=False)[0]
-    if column == "task_id":  # its index is (task_id, idx): no ts inside it
-        null_order: tuple[str, ...] = ("e.idx",)
-        null_pos: tuple[int, ...] = (2,)
-        order: tuple[str, ...] = ("e.task_id", "e.idx")
-        pos: tuple[int, ...] = (0, 2)
-    else:
-        null_order, null_pos = ("e.ts", "e.idx"), (1, 2)
-        order, pos = (f"e.{column}", "e.ts", "e.idx"), (0, 1, 2)
     # Within the NULLs the index is in time order, so a time range there is a seek, not a walk
     # from the oldest NULL (half the log has no task: "last 7 days" by task read 2.5M entries).
     null = Stream(
         join_conditions([f"e.{column} IS NULL", *null_rest]),
         tuple(params),
-        null_order,
-        null_pos,
+        ("e.ts", "e.idx"),
+        (1, 2),
         source=f"{ENTRIES} INDEXED BY {PROBE_INDEXES[column]}",
     )
-    values = Stream(join_conditions([present, *rest]), (*bounds, *params), order, pos)
+    order = (f"e.{column}", "e.ts", "e.idx")
+    values = Stream(join_conditions([present, *rest]), (*bounds, *params), order, (0, 1, 2))
     return [Segment(None, (null,), null), Segment(NON_NULL, (values,), values)]
