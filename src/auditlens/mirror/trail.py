@@ -4,8 +4,9 @@ The task trail view and the task report need *all* events of one task (a task of
 steps is normal), with their exact bytes and where each was verified. One indexed query does it:
 ``entries(task_id, ts, idx)`` is an index of the mirror, so ``WHERE task_id = ?`` is one range of
 it; SQLite sorts that range by ``idx`` (the log order itself, not the time order the index
-implies: a few thousand keys). Each entry comes with the size of the first trusted checkpoint that covers
-it (a bisect over the few checkpoint sizes, not a query per entry) and its RFC 9162 leaf hash.
+implies: a few thousand keys). Each entry comes with the size of the first trusted checkpoint
+that covers it (a bisect over the few checkpoint sizes, not a query per entry) and its RFC 9162
+leaf hash.
 
 Read-only, through :meth:`MirrorReader.connection` (the reader's pool of ``mode=ro``
 connections): this module never opens the file itself and never writes.
