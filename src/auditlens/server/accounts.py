@@ -434,18 +434,39 @@ def resolve_credential(conn: Connection, secret: str) -> Principal | None:
         org = Organization(row.org_id, row.slug, row.org_name, row.plan, row.origin, row.min_index)
         return Principal("session", org, _user(row))
     if secret.startswith(KEY_PREFIX):
-        key = conn.execute(
+        # One query for the key, its organization and its creator: every API-key request
+        # runs it, and on PostgreSQL each query is a round trip to a busy server.
+        row = conn.execute(
             sa.select(
-                api_keys.c.id, api_keys.c.org_id, api_keys.c.scope, api_keys.c.created_by
-            ).where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))
+                api_keys.c.id.label("key_id"),
+                api_keys.c.scope,
+                organizations.c.id.label("org_id"),
+                organizations.c.slug,
+                organizations.c.name.label("org_name"),
+                organizations.c.plan,
+                organizations.c.origin,
+                organizations.c.min_index,
+                users.c.id.label("user_id"),
+                users.c.org_id.label("user_org_id"),
+                users.c.email,
+                users.c.name.label("user_name"),
+                users.c.role,
+            )
+            .select_from(
+                api_keys.join(organizations, organizations.c.id == api_keys.c.org_id).outerjoin(
+                    users, users.c.id == api_keys.c.created_by
+                )
+            )
+            .where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))
         ).first()
-        if key is None:
+        if row is None:
             return None
-        org = get_organization(conn, key.org_id)
+        org = Organization(
+            row.org_id, row.slug, row.org_name, row.plan, row.origin, int(row.min_index)
+        )
         user = None
-        if key.created_by is not None:
-            row = conn.execute(sa.select(users).where(users.c.id == key.created_by)).first()
-            user = _user(row) if row else None
-        kind: CredentialKind = "ingest_key" if key.scope == "ingest" else "read_key"
-        return Principal(kind, org, user, key.id)
+        if row.user_id is not None:
+            user = User(row.user_id, row.user_org_id, row.email, row.user_name, row.role)
+        kind: CredentialKind = "ingest_key" if row.scope == "ingest" else "read_key"
+        return Principal(kind, org, user, row.key_id)
     return None
