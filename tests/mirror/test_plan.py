@@ -41,10 +41,6 @@ class StubFacts:
     def email_key(self, user_id: str | None) -> str:
         return "" if user_id is None else self.emails.get(user_id, user_id)
 
-    def idx_bounds(self, since_ms: int | None, until_ms: int | None) -> tuple[int, int]:
-        self.asked.append("bounds")
-        return 10, 20
-
     def matching(self, r: Resolved, cap: int) -> list[int] | None:
         self.asked.append("matching")
         return list(range(self.count)) if self.count <= cap else None

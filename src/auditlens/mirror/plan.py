@@ -2,8 +2,8 @@
 
 Pure: it builds SQL text and parameters and reads nothing itself. The few facts a plan depends
 on (how many rows a filter matches up to a cap, which types and user ids the log holds, a
-user's email, the index range of a time range) come from a :class:`Facts` the reader supplies,
-so the tests can check plans against a stub without a database.
+user's email, where a time range's tasks start in the task index) come from a :class:`Facts`
+the reader supplies, so the tests can check plans against a stub without a database.
 
 Why stdlib ``sqlite3`` SQL text and not SQLAlchemy Core (the schema itself is SQLAlchemy, in
 :mod:`auditlens.mirror.schema`): speed is the same (docs/benchmarks.md: 0.60 vs 0.56 ms), but the
@@ -112,10 +112,6 @@ class Facts(Protocol):
 
     def email_key(self, user_id: str | None) -> str:
         """What the User column sorts by: the email, else the raw id, else ``""``."""
-        ...
-
-    def idx_bounds(self, since_ms: int | None, until_ms: int | None) -> tuple[int, int]:
-        """``[lo, hi)``: the indexes of the entries with ``since_ms <= ts < until_ms``."""
         ...
 
     def smallest_driver(self, r: Resolved) -> str | None:
