@@ -7,7 +7,7 @@ segments can be checked against stated facts rather than a built mirror.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -192,6 +192,10 @@ def test_a_broad_outcome_sorted_by_type_is_one_seek_per_type() -> None:
     assert plan.segments[2].streams[0].where.startswith("e.type IS NULL")
     narrow = build_plan(r, "type", True, StubFacts(count=50))
     assert [s.lead for s in narrow.segments] == [ALL]  # found and sorted by SQLite, as before
+    # An excluded type or category has no segment (it would walk its rows to keep none).
+    for excluded in (("type", ("task.failed",)), ("category", ("task",))):
+        without = build_plan(replace(r, excluded=(excluded,)), "type", True, StubFacts())
+        assert [s.lead for s in without.segments] == ["auth.login", None], excluded
 
 
 @pytest.mark.parametrize("sort", ["type", "agent", "task", "outcome"])

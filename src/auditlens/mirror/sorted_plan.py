@@ -224,9 +224,13 @@ def _outcome_type_segments(facts: Facts, r: Resolved, sort: str) -> list[Segment
     """
     if sort != "type" or r.outcome is None or r.categories or r.types:
         return None
-    types = [t for t, _ in facts.types_present()]
-    if len(types) > limits.SPREAD_VALUES:
+    present = facts.types_present()
+    if len(present) > limits.SPREAD_VALUES:
         return None
+    excluded = {(column, v) for column, values in r.excluded for v in values}
+    types = [
+        t for t, c in present if ("type", t) not in excluded and ("category", c) not in excluded
+    ]
     segments = [_walk_segments(facts, r, sort)[0]]  # the entries without a type
     for t in types:
         one = replace(r, types=frozenset({t}), prefer="type_outcome")
