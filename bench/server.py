@@ -188,6 +188,9 @@ def main() -> None:
     mixed.add_argument("--ingesters", type=int, default=4)
     mixed.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
     mixed.add_argument("--pg-workers", type=int, default=2, help="PostgreSQL API processes")
+    mixed.add_argument(
+        "--think", type=float, default=0.0, help="seconds each reader pauses between reads"
+    )
     mixed.add_argument("--only", choices=["sqlite", "postgresql"], help="run one database only")
     args = parser.parse_args()
     if args.mixed:

@@ -142,8 +142,13 @@ def ingest_for(url: str, key: str, body: bytes, clients: int, seconds: float) ->
     return sum(done) / elapsed
 
 
-async def _reader(
-    http: httpx.AsyncClient, n: int, filters: list[dict[str, str]], end: float, out: list[float]
+async def _reader(  # noqa: PLR0917
+    http: httpx.AsyncClient,
+    n: int,
+    filters: list[dict[str, str]],
+    end: float,
+    out: list[float],
+    think: float,
 ) -> None:
     i = n
     while time.perf_counter() < end:
@@ -155,6 +160,8 @@ async def _reader(
             out.append((time.perf_counter() - t) * 1000)
             if r.status_code != 200:
                 raise SystemExit(f"read failed: {r.status_code} {r.text[:200]}")
+            if think:
+                await asyncio.sleep(think)
             cursor = orjson.loads(r.content)["next_cursor"]
             if cursor is None:
                 break
@@ -162,17 +169,21 @@ async def _reader(
         i += 1
 
 
-async def _readers(url: str, key: str, filters: list[dict[str, str]], n: int, secs: float) -> Any:
+async def _readers(  # noqa: PLR0917
+    url: str, key: str, filters: list[dict[str, str]], n: int, secs: float, think: float = 0.0
+) -> Any:
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
     headers = {"Authorization": f"Bearer {key}"}
     out: list[float] = []
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=120) as h:
         end = time.perf_counter() + secs
-        await asyncio.gather(*(_reader(h, i, filters, end, out) for i in range(n)))
+        await asyncio.gather(*(_reader(h, i, filters, end, out, think) for i in range(n)))
     return out
 
 
-def reader_process(spec: tuple[str, str, list[dict[str, str]], int, float], queue: Any) -> None:
+def reader_process(
+    spec: tuple[str, str, list[dict[str, str]], int, float, float], queue: Any
+) -> None:
     """The readers, in a client process of their own; put their latencies on ``queue``."""
     try:
         queue.put(asyncio.run(_readers(*spec)))
@@ -225,7 +236,14 @@ def run_backend(name: str, db: str | None, workers: int, args: Any, port: int) -
             readers = ctx.Process(
                 target=reader_process,
                 args=(
-                    (url, prepared.read_key, prepared.filters, args.readers, args.seconds),
+                    (
+                        url,
+                        prepared.read_key,
+                        prepared.filters,
+                        args.readers,
+                        args.seconds,
+                        args.think,
+                    ),
                     queue,
                 ),
             )
@@ -244,7 +262,8 @@ def run_backend(name: str, db: str | None, workers: int, args: Any, port: int) -
     p50, p99 = statistics.median(latencies), _pct(latencies, 0.99)
     print(
         f"  mixed: ingest {mixed:,.0f} ev/s ({mixed / alone:.2f}x alone) with {args.readers} "
-        f"readers: {len(latencies):,} reads ({len(latencies) / args.seconds:,.0f}/s), "
+        f"readers{f' pausing {args.think:g} s between reads' if args.think else ''}: "
+        f"{len(latencies):,} reads ({len(latencies) / args.seconds:,.0f}/s), "
         f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, worst {max(latencies):.1f} ms; API processes "
         f"used {cpu_mixed / args.seconds:.2f} cores{_load()}"
     )
@@ -255,7 +274,9 @@ def run_mixed(args: Any) -> None:
     print(
         f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; workload: "
         f"{args.events:,} seeded events, {args.ingesters} ingest clients x batches of 1,000, "
-        f"{args.readers} readers (12 filters, 3 pages of 100 each), {args.seconds:.0f} s per phase"
+        f"{args.readers} readers (12 filters, 3 pages of 100 each; "
+        f"{f'{args.think:g} s between reads' if args.think else 'closed loop, no pause'}), "
+        f"{args.seconds:.0f} s per phase"
     )
     results = {}
     if args.only != "postgresql":
