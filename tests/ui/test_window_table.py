@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QBrush, QGuiApplication
 from PySide6.QtWidgets import QHeaderView, QMenu, QStyleOptionViewItem
@@ -233,10 +234,37 @@ def test_an_older_mirror_is_upgraded_on_a_worker_then_shown(qtbot: QtBot, tmp_pa
     window.open_mirror(path)
     assert window.reader is None  # not opened (nor upgraded) on the UI thread
     assert window.status_label.text().startswith("Upgrading the mirror")
+    # Said where the rows will be, not only in the status bar (at 5M events it takes ~20 s).
+    empty = window.table.empty_state
+    assert not empty.isHidden() and empty.title.text() == "Upgrading the mirror"
+    assert "once" in empty.detail.text() and empty.clear_button.isHidden()
     qtbot.waitUntil(lambda: window.reader is not None and window.model.count == 4)
+    assert empty.isHidden()
     window.filters.outcome.setCurrentIndex(3)
     settle(qtbot, window, EventFilter(outcome="denied"))
     assert window.model.rowCount() == 2
+    window.runner.wait()
+
+
+def test_an_upgrade_that_fails_says_so_where_the_rows_would_be(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.mirror.test_migrate import schema_1_mirror
+
+    path = tmp_path / "old.sqlite"
+    schema_1_mirror(path)
+
+    def no_space(_: Path) -> None:
+        raise OSError("database or disk is full")
+
+    monkeypatch.setattr("auditlens.ui.main_window.upgrade_file", no_space)
+    window = MainWindow(clock=lambda: NOW_MS)
+    qtbot.addWidget(window)
+    window.open_mirror(path)
+    empty = window.table.empty_state
+    qtbot.waitUntil(lambda: empty.title.text() == "The mirror could not be upgraded")
+    assert "disk is full" in empty.detail.text() and not empty.isHidden()
+    assert window.reader is None
     window.runner.wait()
 
 

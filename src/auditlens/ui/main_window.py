@@ -272,13 +272,28 @@ class MainWindow(QMainWindow):
         """
         if needs_upgrade(Path(path)):
             self.status_label.setText("Upgrading the mirror to this version of auditlens…")
+            self.table.empty_state.show_message(
+                "Upgrading the mirror",
+                "This version of auditlens indexes the local copy differently. It is upgraded in "
+                "place, once: a few seconds per million events. Nothing is fetched again.",
+                can_clear=False,
+            )
             self.runner.submit(
                 lambda: upgrade_file(Path(path)),
                 lambda _: self._open_reader(path),
-                lambda exc: self.status_label.setText(f"Upgrading the mirror failed: {exc}"),
+                self._upgrade_failed,
             )
             return
         self._open_reader(path)
+
+    def _upgrade_failed(self, exc: BaseException) -> None:
+        self.status_label.setText(f"Upgrading the mirror failed: {exc}")
+        self.table.empty_state.show_message(
+            "The mirror could not be upgraded",
+            f"{exc}. The upgrade is one transaction, so the file is as it was; it is tried "
+            "again the next time the mirror is opened.",
+            can_clear=False,
+        )
 
     def _open_reader(self, path: Path | str) -> None:
         reader = MirrorReader(path)
