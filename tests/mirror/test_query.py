@@ -693,10 +693,17 @@ def test_two_big_equalities_are_counted_further_so_the_smaller_one_drives(
     monkeypatch.setattr(resolve, "DRIVER_PROBE", min(n_agent, n_user) // 4)
     reader = MirrorReader(demo)
     try:
-        f = EventFilter(user_id=user, agent_id=agent)
+        # A time range (here: all of it) is counted inside the range, index by index.
+        f = EventFilter(user_id=user, agent_id=agent, since_ms=0)
         assert reader.resolver.resolve(f).prefer == "agent"
         monkeypatch.setattr(resolve, "DRIVER_PROBE_MAX", resolve.DRIVER_PROBE)  # no 2nd round
         reader.refresh()
         assert reader.resolver.resolve(f).prefer == "user"
+        # Without a range the mirror's value counts decide, with no count at all: the agent
+        # even with the second round switched off.
+        untimed = EventFilter(user_id=user, agent_id=agent)
+        assert reader.resolver.resolve(untimed).prefer == "agent"
+        counts = reader.resolver.value_counts()
+        assert (counts[("user_id", user)], counts[("agent_id", agent)]) == (n_user, n_agent)
     finally:
         reader.close()

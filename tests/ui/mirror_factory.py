@@ -22,7 +22,7 @@ from auditlens.core.event_ids import EventIdGenerator
 from auditlens.core.events import category_of
 from auditlens.core.summaries import summarize, verdict_of
 from auditlens.core.timestamps import format_timestamp
-from auditlens.mirror import search
+from auditlens.mirror import search, value_counts
 from auditlens.mirror.schema import SCHEMA_VERSION, index_ddl, table_ddl
 from auditlens.mirror.writer import request_of
 from auditlens.server.embedded import DemoDataset, generate_demo_data
@@ -142,8 +142,9 @@ def write_mirror(
     conn.execute("COMMIT")
     for ddl in index_ddl():
         conn.execute(ddl)
-    with conn:  # the free-text index, as the sync writer builds it after a bulk load
+    with conn:  # the free-text index and the value counts, as the sync writer builds them
         search.index_from(conn, -1)
+        value_counts.rebuild(conn)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     return BuiltMirror(path, size, vkey, tuple(users))

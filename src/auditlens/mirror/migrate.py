@@ -18,7 +18,8 @@ entry, once, from the stored bytes (the same function the sync writer indexes a 
 Schema 3 -> 4 builds the ``(type, verdict, ts, idx)`` index and replaces the ``(ts, idx)`` one
 by ``(ts, idx, task_id)`` (:mod:`auditlens.mirror.schema`), once: sorts of index entries, no
 entry parsed. Schema 4 -> 5 replaces the task index ``(task_id, idx)`` by ``(task_id, ts, idx)``
-the same way.
+the same way, and counts every value of the filter columns (:mod:`auditlens.mirror.value_counts`)
+off the indexes.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 import orjson
 
 from auditlens.core import summaries as core_summaries
-from auditlens.mirror import schema, search
+from auditlens.mirror import schema, search, value_counts
 
 _CHUNK = 5_000
 _ADDED_COLUMNS = (("verdict", "TEXT"), ("ip", "TEXT"), ("user_agent", "TEXT"))
@@ -95,6 +96,7 @@ def upgrade(
             conn.execute(f"DROP INDEX IF EXISTS {name}")
         for ddl in schema.index_ddl():  # IF NOT EXISTS: only the indexes schemas 4 and 5 added
             conn.execute(ddl)
+        value_counts.rebuild(conn)
 
 
 def needs_upgrade(path: Path) -> bool:

@@ -20,7 +20,8 @@ How a page is found (no OFFSET over large ranges, no sort of a whole range):
   filter index is ``(column, ts, idx)``. A page is "the next ``limit`` rows after this key".
 - A filter's most selective equality (task, user, agent, IP, event types, outcome, in that order
   unless the reader measured another one smaller) *drives* the query through its own
-  ``(column, ts, idx)`` index; each other condition is an ``EXISTS`` probe: one seek in that
+  ``(column, ts, idx)`` index (which is smallest: the mirror's count of each value, or a count
+  inside the time range); each other condition is an ``EXISTS`` probe: one seek in that
   condition's own index by the ``(value, ts, idx)`` the driving index already holds
   (:func:`index_probe`). So a row the filter rejects is never read from the table, only the
   rows shown are; the probe cannot pick another index to drive. A set of values (several types,

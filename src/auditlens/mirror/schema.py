@@ -34,7 +34,10 @@ only (task ids made in time order put a recent range's tasks at the end of that 
 Schema 5 makes the task index ``(task_id, ts, idx)`` like every other sort index (it was
 ``(task_id, idx)``): a walk of it in task order tested each entry's time and the other
 conditions' probes (keyed by ``ts``) by reading the entry's row from the table, a random read
-per entry met (775 ms for a first page at 5M events with the file out of the OS cache).
+per entry met (775 ms for a first page at 5M events with the file out of the OS cache). It
+also adds ``value_counts(field, value, n)``: how many entries hold each user, agent, IP,
+category, type, verdict and type-with-verdict (:mod:`auditlens.mirror.value_counts`), so a
+filter picks the index that drives it without counting two large index ranges first.
 
 ``PRAGMA user_version`` holds :data:`SCHEMA_VERSION`; a newer file is refused rather than
 misread, an older one is upgraded in place by :mod:`auditlens.mirror.migrate` (nothing is
@@ -121,6 +124,15 @@ tile_hashes = Table(
     metadata,
     Column("n", Integer, primary_key=True, autoincrement=False),
     Column("hash", BLOB, nullable=False),
+)
+
+value_counts = Table(
+    "value_counts",
+    metadata,
+    Column("field", Text, primary_key=True),
+    Column("value", Text, primary_key=True),
+    Column("n", Integer, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 forks = Table(

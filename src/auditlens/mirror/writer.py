@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from auditlens.core.errors import FormatError
-from auditlens.mirror import schema, search
+from auditlens.mirror import schema, search, value_counts
 from auditlens.mirror.rows import (
     EntryRow,
     MalformedEntryError,
@@ -471,7 +471,8 @@ class AppendBatch:
             self._raise_pending()
             t1 = time.perf_counter()
             self.timings["drain"] = t1 - t0
-            if self.bulk if build_indexes is None else build_indexes:
+            built = self.bulk if build_indexes is None else build_indexes
+            if built:
                 ddls = schema.index_ddl()
                 for i, ddl in enumerate(ddls):
                     if rebuild_progress is not None:
@@ -482,6 +483,10 @@ class AppendBatch:
             self.timings["indexes"] = t2 - t1
             if self._first_idx is not None and not self._texts_given:
                 search.index_from(conn, self._first_idx)  # same transaction as the rows
+            if built:  # a new mirror: counted once, off the indexes just built
+                value_counts.rebuild(conn)
+            elif self._first_idx is not None:
+                value_counts.add_rows_from(conn, self._first_idx)
             t3 = time.perf_counter()
             self.timings["search"] = t3 - t2
             if checkpoint_note is not None:
