@@ -30,6 +30,16 @@ def truth(path: Path) -> dict[tuple[str, str], int]:
         conn.close()
 
 
+def mirror_of(path: Path, n: int) -> Path:
+    """A mirror of ``n`` entries, stored as one small increment."""
+    writer = MirrorWriter(path)
+    with writer.begin(n, bulk=False) as batch:
+        batch.add(rows(0, n))
+        commit(batch, n)
+    writer.close()
+    return path
+
+
 def stored(path: Path) -> dict[tuple[str, str], int]:
     conn = open_readonly(path)
     try:
@@ -73,12 +83,7 @@ def test_counts_follow_a_build_and_each_kind_of_increment(tmp_path: Path) -> Non
 
 
 def test_an_older_mirror_is_counted_when_upgraded(tmp_path: Path) -> None:
-    path = tmp_path / "m.sqlite"
-    writer = MirrorWriter(path)
-    with writer.begin(200, bulk=False) as batch:
-        batch.add(rows(0, 200))
-        commit(batch, 200)
-    writer.close()
+    path = mirror_of(tmp_path / "m.sqlite", 200)
     conn = sqlite3.connect(path)
     conn.execute("DROP TABLE value_counts")  # as schema 4 had it
     conn.execute("PRAGMA user_version=4")
@@ -91,13 +96,7 @@ def test_an_older_mirror_is_counted_when_upgraded(tmp_path: Path) -> None:
 def test_an_increment_counts_its_own_rows_not_a_whole_index(tmp_path: Path) -> None:
     """Grouped along a column's index, counting 1,000 new entries of a 200,000-entry mirror
     scanned the whole index (38 ms per increment instead of ~1)."""
-    path = tmp_path / "m.sqlite"
-    writer = MirrorWriter(path)
-    with writer.begin(50, bulk=False) as batch:
-        batch.add(rows(0, 50))
-        commit(batch, 50)
-    writer.close()
-    conn = open_readonly(path)
+    conn = open_readonly(mirror_of(tmp_path / "m.sqlite", 50))
     try:
         for select in value_counts.increment_selects():
             plan = [r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {select}", (10,))]
