@@ -7,17 +7,24 @@ Display code shared by the viewer (summary column, task trail), reports and CSV 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Final
+from typing import Final, TypeGuard
 
 MAX_SUMMARY: Final = 200
 _TEXT_LIMIT: Final = 120
 _TARGET_LIMIT: Final = 80
 
 
+def is_object(value: object) -> TypeGuard[Mapping[str, object]]:
+    """Whether ``value`` is a JSON object: a dict, as every parser here gives (any other
+    Mapping too). The dict test comes first: an ABC check of ``Mapping`` costs ~0.25 µs, about
+    1.4 µs per event over the calls one summary makes (a sync derives millions)."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def outcome_of(event: Mapping[str, object]) -> str:
     """Return ``event.outcome`` (``"success"``/``"failure"``), or ``""`` when it is missing."""
     body = event.get("event")
-    if isinstance(body, Mapping):
+    if is_object(body):
         outcome = body.get("outcome")
         if isinstance(outcome, str):
             return outcome
@@ -59,12 +66,12 @@ def verdict_of(event: Mapping[str, object]) -> str:
     if outcome != "failure":
         return outcome
     body = event.get("event")
-    if isinstance(body, Mapping):
+    if is_object(body):
         error = body.get("error")
         codes = (
             body.get("failure_reason"),
             body.get("reason"),
-            error.get("code") if isinstance(error, Mapping) else None,
+            error.get("code") if is_object(error) else None,
         )
         if any(isinstance(c, str) and c in REFUSAL_REASONS for c in codes):
             return "denied"
@@ -77,7 +84,7 @@ def _clean(value: object) -> str:
         return _clean_text(value)
     if value is None:
         return ""
-    if isinstance(value, Mapping):  # an error object: its message says the most
+    if is_object(value):  # an error object: its message says the most
         for key in ("message", "detail", "code", "type"):
             if isinstance(value.get(key), str | int) and not isinstance(value.get(key), bool):
                 return _clean(value[key])
@@ -138,7 +145,7 @@ _TARGET_KEYS: Final = ("url", "path", "command", "query", "language", "name", "f
 def _target(body: Mapping[str, object]) -> str:
     """What an agent's tool acted on: the url, path, language, or the same inside ``params``."""
     params = body.get("params")
-    for source in (body, params if isinstance(params, Mapping) else {}):
+    for source in (body, params if is_object(params) else {}):
         for key in _TARGET_KEYS:
             text = _clean(source.get(key))
             if text:
@@ -278,7 +285,7 @@ def summarize(event: Mapping[str, object]) -> str:
     """
     try:
         body = event.get("event")
-        body = body if isinstance(body, Mapping) else {}
+        body = body if is_object(body) else {}
         event_type = event.get("type")
         text = ""
         if isinstance(event_type, str) and "." in event_type:

@@ -84,8 +84,8 @@ def request_of(event: Mapping[str, object]) -> tuple[str | None, str | None]:
     from being stored, so anything but a string reads as absent.
     """
     body = event.get("event")
-    request = body.get("request") if isinstance(body, Mapping) else None
-    if not isinstance(request, Mapping):
+    request = body.get("request") if core_summaries.is_object(body) else None
+    if not core_summaries.is_object(request):
         return None, None
     ip, agent = request.get("ip"), request.get("user_agent")
     return (ip if isinstance(ip, str) and ip else None), (
