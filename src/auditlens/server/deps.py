@@ -35,7 +35,8 @@ _bearer = HTTPBearer(
 )
 
 
-def get_state(request: Request) -> ServerState:
+async def get_state(request: Request) -> ServerState:
+    """The server's state (``async``: no I/O, so no hop to the thread pool; see below)."""
     state: ServerState = request.app.state.auditlens
     return state
 
@@ -63,13 +64,18 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require_session(principal: PrincipalDep) -> Principal:
+# The role checks below are ``async def`` because they do no I/O: FastAPI runs a plain ``def``
+# dependency on its thread pool, a hop to a worker thread and back per request for a few
+# comparisons (the credential lookup above does I/O and stays a ``def``).
+
+
+async def require_session(principal: PrincipalDep) -> Principal:
     if principal.kind != "session":
         raise ProblemError(403, "this request needs a login session, not an API key")
     return principal
 
 
-def require_reader(principal: PrincipalDep) -> Principal:
+def check_reader(principal: Principal) -> Principal:
     """Owner or admin (session or read key) of the organization."""
     if principal.kind == "ingest_key":
         raise ProblemError(403, "an ingest key may only append events (POST /v1/events)")
@@ -81,15 +87,19 @@ def require_reader(principal: PrincipalDep) -> Principal:
     return principal
 
 
-def require_manager(principal: PrincipalDep) -> Principal:
+async def require_reader(principal: PrincipalDep) -> Principal:
+    return check_reader(principal)
+
+
+async def require_manager(principal: PrincipalDep) -> Principal:
     """Owner or admin with a login session (API keys cannot mint or revoke keys)."""
-    require_reader(principal)
+    check_reader(principal)
     if principal.kind != "session":
         raise ProblemError(403, "API keys are managed with a login session, not with an API key")
     return principal
 
 
-def require_ingest(principal: PrincipalDep) -> Principal:
+async def require_ingest(principal: PrincipalDep) -> Principal:
     if principal.kind != "ingest_key":
         raise ProblemError(403, "appending events needs an API key with scope 'ingest'")
     return principal
