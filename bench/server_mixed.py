@@ -147,7 +147,7 @@ async def _reader(  # noqa: PLR0917
     n: int,
     filters: list[dict[str, str]],
     end: float,
-    out: list[float],
+    out: list[tuple[int, float]],
     think: float,
 ) -> None:
     i = n
@@ -157,7 +157,7 @@ async def _reader(  # noqa: PLR0917
         for _ in range(3):
             t = time.perf_counter()
             r = await http.get("/v1/audit-logs", params=params)
-            out.append((time.perf_counter() - t) * 1000)
+            out.append((i % len(filters), (time.perf_counter() - t) * 1000))
             if r.status_code != 200:
                 raise SystemExit(f"read failed: {r.status_code} {r.text[:200]}")
             if think:
@@ -174,7 +174,7 @@ async def _readers(  # noqa: PLR0917
 ) -> Any:
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
     headers = {"Authorization": f"Bearer {key}"}
-    out: list[float] = []
+    out: list[tuple[int, float]] = []  # (filter, ms) per read
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=120) as h:
         end = time.perf_counter() + secs
         await asyncio.gather(*(_reader(h, i, filters, end, out, think) for i in range(n)))
@@ -252,13 +252,14 @@ def run_backend(name: str, db: str | None, workers: int, args: Any, port: int) -
             cpu = api_cpu_seconds(proc.pid)
             mixed = ingest_for(url, prepared.ingest_key, body, args.ingesters, args.seconds)
             cpu_mixed = api_cpu_seconds(proc.pid) - cpu
-            latencies = queue.get(timeout=args.seconds + 120)
+            reads = queue.get(timeout=args.seconds + 120)
             readers.join()
-            if isinstance(latencies, str):
-                raise SystemExit(f"the readers failed: {latencies}")
+            if isinstance(reads, str):
+                raise SystemExit(f"the readers failed: {reads}")
         finally:
             proc.terminate()
             proc.wait()
+    latencies = [ms for _, ms in reads]
     p50, p99 = statistics.median(latencies), _pct(latencies, 0.99)
     print(
         f"  mixed: ingest {mixed:,.0f} ev/s ({mixed / alone:.2f}x alone) with {args.readers} "
@@ -267,6 +268,15 @@ def run_backend(name: str, db: str | None, workers: int, args: Any, port: int) -
         f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, worst {max(latencies):.1f} ms; API processes "
         f"used {cpu_mixed / args.seconds:.2f} cores{_load()}"
     )
+    print("    per filter (reads, p50 / p99 ms):")
+    for f, flt in enumerate(prepared.filters):
+        mine = [ms for g, ms in reads if g == f]
+        if mine:
+            name = ", ".join(sorted(flt)) or "no filter"
+            print(
+                f"      {name:<34} {len(mine):5,}  {statistics.median(mine):7.1f} / "
+                f"{_pct(mine, 0.99):7.1f}"
+            )
     return {"alone": alone, "mixed": mixed, "p50": p50, "p99": p99}
 
 
