@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush
 from pytestqt.modeltest import ModelTester
@@ -9,6 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from auditlens.core.timestamps import format_timestamp
 from auditlens.mirror.filter import EventFilter
+from auditlens.mirror.pool import QueryScope
 from auditlens.ui.main_window import MainWindow
 from auditlens.ui.table_model import (
     FAILURE_TEXT,
@@ -111,3 +115,43 @@ def test_a_replaced_query_never_shows_stale_pages(window: MainWindow, qtbot: QtB
     reader = window.reader
     assert reader is not None
     assert window.model.rowCount() == reader.count(EventFilter(types=frozenset({"auth"})))
+
+
+def test_a_newer_scrollbar_jump_interrupts_an_older_one_of_the_same_view(
+    window: MainWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 5M rows a jump into a filtered view sorted by task costs seconds (OFFSET along the
+    walk: 2-3 s). Dragging the scrollbar asks for several positions in a row; each older jump
+    must stop when a newer one is asked for, or the newest waits behind all of them (in a soak
+    at 5M some never showed within 15 s). The stopped page loads again when it is in view."""
+    reader = window.reader
+    assert reader is not None
+    real = reader.page_at
+    slow: list[int] = []
+
+    def page_at(*args: object, **kwargs: object) -> object:
+        position = args[3]
+        if not slow:  # the first jump: a deep OFFSET that only an interrupt ends
+            slow.append(position)  # type: ignore[arg-type]
+            scope = QueryScope.current()
+            assert scope is not None
+            for _ in range(1_000):
+                scope.check()
+                time.sleep(0.01)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reader, "page_at", page_at)
+    model = window.model
+
+    def shown(row: int) -> bool:
+        """Whether ``row`` is loaded; asks for its page as the view's painting does."""
+        model.data(model.index(row, TIME))
+        return model.row_at(row) is not None
+
+    far, farther = 20 * PAGE_SIZE, 22 * PAGE_SIZE  # pages without a loaded neighbour: jumps
+    shown(far)
+    qtbot.waitUntil(lambda: bool(slow))
+    started = time.perf_counter()
+    qtbot.waitUntil(lambda: shown(farther), timeout=3_000)
+    assert time.perf_counter() - started < 2.0
+    qtbot.waitUntil(lambda: shown(far), timeout=3_000)  # the stopped page, asked for again

@@ -158,6 +158,10 @@ class EventTableModel(QAbstractTableModel):
         self._descending = True
         self._generation = 0
         self._scope = QueryScope()  # the current query's reads, interrupted when it is replaced
+        #: The latest jump's read (a page far from every loaded one), interrupted by the next
+        #: jump: dragging the scrollbar asks for many positions, and at millions of rows a jump
+        #: into a filtered view sorted by task or type takes seconds (OFFSET along the walk).
+        self._jump = QueryScope()
         self._rows = 0
         self._count: int | None = None
         self._pages: OrderedDict[int, list[Row]] = OrderedDict()
@@ -412,6 +416,7 @@ class EventTableModel(QAbstractTableModel):
         self._generation += 1
         self._scope.cancel()  # the replaced query's count and pages stop now, not at their end
         self._scope = QueryScope()
+        self._jump.cancel()
         self.beginResetModel()
         self._rows = 0
         self._count = None
@@ -473,6 +478,14 @@ class EventTableModel(QAbstractTableModel):
             job = lambda: reader.page_at(  # noqa: E731
                 f, sort, desc, page * PAGE_SIZE, PAGE_SIZE, total=total
             )
+            self._jump.cancel()  # an older jump's rows are no longer where the person looks
+            self._jump = jump = QueryScope()
+            self._runner.submit(
+                jump.wrap(job),
+                lambda rows: self._page_arrived(generation, page, rows),
+                lambda exc: self._jump_failed(generation, page, exc),
+            )
+            return
         self._runner.submit(
             self._scope.wrap(job),
             lambda rows: self._page_arrived(generation, page, rows),
@@ -520,6 +533,12 @@ class EventTableModel(QAbstractTableModel):
             self.beginRemoveRows(QModelIndex(), n, self._rows - 1)
             self._rows = n
             self.endRemoveRows()
+
+    def _jump_failed(self, generation: int, page: int, exc: BaseException) -> None:
+        if generation == self._generation and isinstance(exc, QueryCancelledError):
+            self._pending.discard(page)  # overtaken by a newer jump: asked again when in view
+            return
+        self._failed(exc)
 
     def _failed(self, exc: BaseException) -> None:
         if isinstance(exc, QueryCancelledError):
