@@ -411,19 +411,29 @@ class Principal:
         )
 
 
+#: The organization's columns a credential lookup selects beside its own (with ``org_id``):
+#: the session and the API-key query each return the principal's organization in the same row.
+_CREDENTIAL_ORG = (
+    organizations.c.slug,
+    organizations.c.name.label("org_name"),
+    organizations.c.plan,
+    organizations.c.origin,
+    organizations.c.min_index,
+)
+
+
+def _credential_org(row: Any) -> Organization:
+    return Organization(
+        row.org_id, row.slug, row.org_name, row.plan, row.origin, int(row.min_index)
+    )
+
+
 def resolve_credential(conn: Connection, secret: str) -> Principal | None:
     """The principal of a session token or API key, or None when it is unknown or expired."""
     digest = secret_hash(secret)
     if secret.startswith(SESSION_PREFIX):
         row = conn.execute(
-            sa.select(
-                users,
-                organizations.c.slug,
-                organizations.c.name.label("org_name"),
-                organizations.c.plan,
-                organizations.c.origin,
-                organizations.c.min_index,
-            )
+            sa.select(users, *_CREDENTIAL_ORG)
             .select_from(
                 sessions.join(users).join(organizations, organizations.c.id == users.c.org_id)
             )
@@ -431,8 +441,7 @@ def resolve_credential(conn: Connection, secret: str) -> Principal | None:
         ).first()
         if row is None:
             return None
-        org = Organization(row.org_id, row.slug, row.org_name, row.plan, row.origin, row.min_index)
-        return Principal("session", org, _user(row))
+        return Principal("session", _credential_org(row), _user(row))
     if secret.startswith(KEY_PREFIX):
         # One query for the key, its organization and its creator: every API-key request
         # runs it, and on PostgreSQL each query is a round trip to a busy server.
@@ -441,11 +450,7 @@ def resolve_credential(conn: Connection, secret: str) -> Principal | None:
                 api_keys.c.id.label("key_id"),
                 api_keys.c.scope,
                 organizations.c.id.label("org_id"),
-                organizations.c.slug,
-                organizations.c.name.label("org_name"),
-                organizations.c.plan,
-                organizations.c.origin,
-                organizations.c.min_index,
+                *_CREDENTIAL_ORG,
                 users.c.id.label("user_id"),
                 users.c.org_id.label("user_org_id"),
                 users.c.email,
@@ -461,12 +466,9 @@ def resolve_credential(conn: Connection, secret: str) -> Principal | None:
         ).first()
         if row is None:
             return None
-        org = Organization(
-            row.org_id, row.slug, row.org_name, row.plan, row.origin, int(row.min_index)
-        )
         user = None
         if row.user_id is not None:
             user = User(row.user_id, row.user_org_id, row.email, row.user_name, row.role)
         kind: CredentialKind = "ingest_key" if row.scope == "ingest" else "read_key"
-        return Principal(kind, org, user, row.key_id)
+        return Principal(kind, _credential_org(row), user, row.key_id)
     return None
