@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import sqlite3
 
-#: Counted columns and the index each is counted off (its leading column); ``type_verdict``
-#: is a type and an outcome together, as ``"<type> <verdict>"``.
+from auditlens.mirror.plan import PROBE_INDEXES
+
+#: Counted fields: each filter column but the task's, counted off the index the planner probes
+#: it with, and ``type_verdict``, a type and an outcome together as ``"<type> <verdict>"``.
 FIELDS: dict[str, tuple[str, str]] = {
-    "user_id": ("user_id", "ix_entries_user_ts"),
-    "agent_id": ("agent_id", "ix_entries_agent_ts"),
-    "ip": ("ip", "ix_entries_ip_ts"),
-    "category": ("category", "ix_entries_category_ts"),
-    "type": ("type", "ix_entries_type_ts"),
-    "verdict": ("verdict", "ix_entries_verdict_ts"),
+    **{
+        column: (column, PROBE_INDEXES[column])
+        for column in ("user_id", "agent_id", "ip", "category", "type", "verdict")
+    },
     "type_verdict": ("type || ' ' || verdict", "ix_entries_type_verdict_ts"),
 }
 
