@@ -461,6 +461,8 @@ class EventTableModel(QAbstractTableModel):
         sort, desc = self._sort_key()
         before = self._pages.get(page - 1)
         after = self._pages.get(page + 1)
+        scope: QueryScope = self._scope
+        failed: Callable[[BaseException], None] = self._failed
         if page == 0:
             job = lambda: reader.page(f, sort, desc, None, PAGE_SIZE)  # noqa: E731
         elif before is not None and len(before) == PAGE_SIZE:
@@ -479,17 +481,10 @@ class EventTableModel(QAbstractTableModel):
                 f, sort, desc, page * PAGE_SIZE, PAGE_SIZE, total=total
             )
             self._jump.cancel()  # an older jump's rows are no longer where the person looks
-            self._jump = jump = QueryScope()
-            self._runner.submit(
-                jump.wrap(job),
-                lambda rows: self._page_arrived(generation, page, rows),
-                lambda exc: self._jump_failed(generation, page, exc),
-            )
-            return
+            self._jump = scope = QueryScope()
+            failed = lambda exc: self._jump_failed(generation, page, exc)  # noqa: E731
         self._runner.submit(
-            self._scope.wrap(job),
-            lambda rows: self._page_arrived(generation, page, rows),
-            self._failed,
+            scope.wrap(job), lambda rows: self._page_arrived(generation, page, rows), failed
         )
 
     def _set_emails(self, reader: MirrorReader, emails: dict[str, str]) -> None:
