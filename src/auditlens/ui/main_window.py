@@ -288,10 +288,11 @@ class MainWindow(QMainWindow):
 
     def _upgrade_failed(self, exc: BaseException) -> None:
         self.status_label.setText(f"Upgrading the mirror failed: {exc}")
+        why = str(exc)
         self.table.empty_state.show_message(
             "The mirror could not be upgraded",
-            f"{exc}. The upgrade is one transaction, so the file is as it was; it is tried "
-            "again the next time the mirror is opened.",
+            f"{why[:1].upper()}{why[1:]}. The upgrade is one transaction, so the file is as it "
+            "was; it is tried again the next time the mirror is opened.",
             can_clear=False,
         )
 
