@@ -177,16 +177,21 @@ def test_counts_match_the_reference(reader: MirrorReader, demo: Path) -> None:
         assert reader.count(f) == len(reference(reader, rows, f, "ts", False)), f
 
 
-@pytest.mark.parametrize("small_result", [10**9, 0], ids=["sqlite-sorts-small", "index-walk"])
+@pytest.mark.parametrize(
+    ("small_result", "jump_sort"),
+    [(10**9, 0), (0, 0), (0, 10**9)],
+    ids=["sqlite-sorts-small", "index-walk", "index-walk-jump-sorts"],
+)
 def test_a_jump_to_any_position_returns_the_rows_there(
-    demo: Path, monkeypatch: pytest.MonkeyPatch, small_result: int
+    demo: Path, monkeypatch: pytest.MonkeyPatch, small_result: int, jump_sort: int
 ) -> None:
     monkeypatch.setattr(planner, "SMALL_RESULT", small_result)
     monkeypatch.setattr(planner, "SMALL_TASKS_IN_RANGE", small_result)
+    monkeypatch.setattr(planner, "JUMP_SORT_CAP", jump_sort)
     rows = all_rows(demo)
     reader = MirrorReader(demo)
     try:
-        for f in filters(demo)[:5]:
+        for f in filters(demo):
             for sort in SORT_COLUMNS:
                 expected = reference(reader, rows, f, sort, True)
                 total = len(expected)

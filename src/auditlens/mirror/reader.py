@@ -30,6 +30,7 @@ from auditlens.mirror.exclusions import subtracted
 from auditlens.mirror.filter import SORT_COLUMNS, EventFilter, Key, SortColumn
 from auditlens.mirror.plan import (
     COLUMN_OF_SORT,
+    NON_NULL,
     USER_JOIN,
     Plan,
     Resolved,
@@ -46,7 +47,7 @@ from auditlens.mirror.plan import (
 from auditlens.mirror.pool import ConnectionPool, pooled
 from auditlens.mirror.records import Buckets, CheckpointInfo, EventRecord, MirrorStatus, Row, User
 from auditlens.mirror.resolve import Memo, Resolver
-from auditlens.mirror.sorted_plan import build_plan
+from auditlens.mirror.sorted_plan import build_plan, jump_plan
 from auditlens.mirror.text_buckets import plain_search_buckets, planned_text_buckets
 
 __all__ = ["GROUPED_BUCKETS", "MirrorReader"]
@@ -473,20 +474,33 @@ class MirrorReader:
             count = min(limit, total - offset)
             if count <= 0:
                 return []
-            rows = self._rows_at(f, sort, not descending, start, count)
+            rows = self._rows_at(f, sort, not descending, start, count, total=total)
             rows.reverse()
             return self._rechecked(f, rows)
-        return self._rechecked(f, self._rows_at(f, sort, descending, offset, limit))
+        return self._rechecked(f, self._rows_at(f, sort, descending, offset, limit, total=total))
 
     def _rows_at(
-        self, f: EventFilter, sort: str, descending: bool, offset: int, limit: int
+        self,
+        f: EventFilter,
+        sort: str,
+        descending: bool,
+        offset: int,
+        limit: int,
+        *,
+        total: int | None,
     ) -> list[Row]:
         plan = self._plan(f, sort, descending)
+        if plan.walks and total is not None:
+            walked = plan
+            plan = self._memo.get_or(
+                ("jump plan", f, sort, descending),
+                lambda: jump_plan(walked, self.resolver.resolve(f), sort, total),
+            )
         out: list[Row] = []
         many = len(plan.segments) > 1
-        for segment in plan.segments:
+        for i, segment in enumerate(plan.segments):
             if many and offset:
-                n = self._segment_count(segment)
+                n = self._segment_size(plan, i, total)
                 if offset >= n:
                     offset -= n
                     continue
@@ -499,6 +513,15 @@ class MirrorReader:
             if len(out) >= limit:
                 break
         return out
+
+    def _segment_size(self, plan: Plan, i: int, total: int | None) -> int:
+        """Rows in ``plan.segments[i]``. A walk's segment of every non-NULL value is the total
+        less the other segments: counting it walks the whole index, probing every entry."""
+        segment = plan.segments[i]
+        if plan.walks and segment.lead is NON_NULL and total is not None:
+            others = (s for j, s in enumerate(plan.segments) if j != i)
+            return total - sum(self._segment_count(s) for s in others)
+        return self._segment_count(segment)
 
     @pooled
     def explain(
