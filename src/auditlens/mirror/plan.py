@@ -188,8 +188,9 @@ class Segment(NamedTuple):
 class Plan(NamedTuple):
     segments: tuple[Segment, ...]
     empty: bool = False
-    #: The plan walks the sort column's index probing the filter (not driven by the filter):
-    #: a jump into it may be cheaper through the filter's own rows (:func:`jump_plan`).
+    #: The plan walks an index other than the filter's smallest, probing the filter on every
+    #: entry (the sort column's, or each type's range of an outcome): a jump into it may be
+    #: cheaper through the filter's own rows (:func:`~auditlens.mirror.sorted_plan.jump_plan`).
     walks: bool = False
 
 

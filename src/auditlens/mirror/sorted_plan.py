@@ -68,8 +68,8 @@ def build_plan(r: Resolved, sort: str, descending: bool, facts: Facts) -> Plan:
     if found is not None:
         return Plan((_small_segment(found, sort),))
     by_type = _outcome_type_segments(facts, r, sort)
-    if by_type is not None:
-        return Plan(tuple(reversed(by_type)) if descending else tuple(by_type))
+    if by_type is not None:  # each type's range of the outcome is probed for the rest: a walk
+        return Plan(tuple(reversed(by_type)) if descending else tuple(by_type), walks=True)
     segments = _walk_segments(facts, r, sort, descending)
     return Plan(tuple(reversed(segments)) if descending else tuple(segments), walks=True)
 
