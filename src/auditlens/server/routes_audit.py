@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Request, Response
 from auditlens.core.errors import FormatError
 from auditlens.core.timestamps import parse_timestamp
 from auditlens.server import accounts, models, queries
-from auditlens.server.deps import ReaderDep, StateDep
+from auditlens.server.deps import CredentialsDep, ReaderDep, StateDep, authenticate, check_reader
 from auditlens.server.models import problems
 from auditlens.server.problems import ProblemError, invalid
 from auditlens.server.queries import AuditFilter, QueryError
@@ -50,7 +50,7 @@ def _time(name: str, value: str | None) -> int | None:
 def audit_logs(
     request: Request,
     state: StateDep,
-    principal: ReaderDep,
+    credentials: CredentialsDep,
     *,
     since: Annotated[str | None, Query(description="RFC 3339; inclusive")] = None,
     until: Annotated[str | None, Query(description="RFC 3339; exclusive")] = None,
@@ -65,27 +65,29 @@ def audit_logs(
     limit: Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)] = 100,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
-    unknown = sorted(set(request.query_params) - _PARAMS)
-    if unknown:
-        raise invalid(unknown[0], f"is not a filter; use one of {', '.join(sorted(_PARAMS))}")
-    flt = AuditFilter(
-        since_ms=_time("since", since),
-        until_ms=_time("until", until),
-        user_email=user_email,
-        type=type,
-        task_id=task_id,
-        agent_id=agent_id,
-        outcome=outcome,
-    )
-    fingerprint = flt.fingerprint(order)
-    try:
-        after = (
-            queries.decode_cursor(state.cursor_key, principal.org.id, cursor, order, fingerprint)
-            if cursor
-            else None
+    # The busiest read: the credential is checked in the page's own transaction (one
+    # transaction per page; see deps.authenticate), and before any parameter is looked at.
+    with state.db.read() as conn:
+        org = check_reader(authenticate(request, conn, credentials)).org
+        unknown = sorted(set(request.query_params) - _PARAMS)
+        if unknown:
+            raise invalid(unknown[0], f"is not a filter; use one of {', '.join(sorted(_PARAMS))}")
+        flt = AuditFilter(
+            since_ms=_time("since", since),
+            until_ms=_time("until", until),
+            user_email=user_email,
+            type=type,
+            task_id=task_id,
+            agent_id=agent_id,
+            outcome=outcome,
         )
-        with state.db.read() as conn:
-            org = accounts.get_organization(conn, principal.org.id)
+        fingerprint = flt.fingerprint(order)
+        try:
+            after = (
+                queries.decode_cursor(state.cursor_key, org.id, cursor, order, fingerprint)
+                if cursor
+                else None
+            )
             items, more = queries.page(
                 conn,
                 org.id,
@@ -95,8 +97,8 @@ def audit_logs(
                 limit=limit,
                 after=after,
             )
-    except QueryError as exc:
-        raise invalid(exc.name, exc.reason) from None
+        except QueryError as exc:
+            raise invalid(exc.name, exc.reason) from None
     next_cursor = (
         queries.encode_cursor(state.cursor_key, org.id, items[-1][0], order, fingerprint)
         if more and items
