@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from auditlens.mirror import reader as mirror_reader
+from auditlens.mirror import exclusions
 from auditlens.mirror.filter import EventFilter
 from auditlens.mirror.reader import MirrorReader
 from auditlens.mirror.records import Buckets
@@ -73,10 +73,10 @@ def main() -> None:
                 f"({sum(buckets.total):,} events)"
             )
             if f.exclude:
-                saved = mirror_reader.MAX_SUBTRACTED
-                mirror_reader.MAX_SUBTRACTED = 0
+                saved = exclusions.MAX_SUBTRACTED
+                exclusions.MAX_SUBTRACTED = 0
                 probed, same = timed(reader, f, start, width, n)
-                mirror_reader.MAX_SUBTRACTED = saved
+                exclusions.MAX_SUBTRACTED = saved
                 assert same == buckets, "the two ways must count the same"
                 line += f"  probed {statistics.median(probed[1:]):7.1f} ms"
                 line += f" ({statistics.median(probed[1:]) / warm:.1f}x)"

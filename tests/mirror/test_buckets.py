@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from auditlens.mirror import reader as mirror_reader
-from auditlens.mirror import text_buckets
+from auditlens.mirror import buckets as bucket_counting
+from auditlens.mirror import exclusions, text_buckets
 from auditlens.mirror.filter import EventFilter
 from auditlens.mirror.reader import MirrorReader
 from auditlens.mirror.records import Buckets
@@ -84,7 +84,7 @@ def test_bucket_counts_equal_the_rows_counted_one_by_one(
     grouped: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(mirror_reader, "GROUPED_BUCKETS", grouped)  # both ways of counting
+    monkeypatch.setattr(bucket_counting, "GROUPED_BUCKETS", grouped)  # both ways of counting
     everything = rows(demo)
     first, width, n = whole_span(everything)
     buckets = reader.bucket_counts(f, first, width, n)
@@ -200,14 +200,14 @@ def test_exclusions_are_subtracted_to_the_same_counts_as_the_rows(
 ) -> None:
     """An exclusion alone probed ~940,000 rows at 1M (1.9 s); it is now counted as the filter
     without it minus the excluded part, which must give exactly the rows' own counts."""
-    monkeypatch.setattr(mirror_reader, "GROUPED_BUCKETS", grouped)
+    monkeypatch.setattr(bucket_counting, "GROUPED_BUCKETS", grouped)
     f = EXCLUSIONS[name](_busiest(demo, "user_id"), _busiest(demo, "ip"), _busiest(demo, "task_id"))
     first, width, n = whole_span(rows(demo))
     buckets, total = assert_strip_of_shown_rows(reader, f, first, width, n)  # probed rows
     if not name.startswith(("failures -", "user -same")):
         assert 0 < sum(total) < 3_000, "the exclusion should leave some events and drop some"
     # The probing way (more exclusions than are subtracted) gives the same strip.
-    monkeypatch.setattr(mirror_reader, "MAX_SUBTRACTED", 0)
+    monkeypatch.setattr(exclusions, "MAX_SUBTRACTED", 0)
     assert reader.bucket_counts(f, first, width, n) == buckets
 
 
@@ -277,10 +277,10 @@ def test_subtracting_any_exclusions_counts_what_probing_them_counts(
     )
     first, width, n = whole_span(rows(demo))
     subtracted = reader.bucket_counts(f, first, width, n)
-    saved, mirror_reader.MAX_SUBTRACTED = mirror_reader.MAX_SUBTRACTED, 0
+    saved, exclusions.MAX_SUBTRACTED = exclusions.MAX_SUBTRACTED, 0
     try:
         probed, probed_count = reader.bucket_counts(f, first, width, n), reader.count(f)
     finally:
-        mirror_reader.MAX_SUBTRACTED = saved
+        exclusions.MAX_SUBTRACTED = saved
     assert probed == subtracted, f
     assert sum(subtracted.total) == reader.count(f) == probed_count, f

@@ -20,7 +20,11 @@ from dataclasses import replace
 
 from auditlens.mirror.plan import Resolved
 
-__all__ = ["split_exclusion", "subtracted"]
+__all__ = ["MAX_SUBTRACTED", "split_exclusion", "subtracted"]
+
+#: A count or histogram of a filter with at most this many exclusions subtracts them (``2**n``
+#: exclusion-free counts); one with more probes them on each row its driver walks.
+MAX_SUBTRACTED = 3
 
 Catalog = tuple[tuple[str, str | None], ...]
 

@@ -25,7 +25,7 @@ from operator import itemgetter
 from pathlib import Path
 
 from auditlens.core.merkle import leaf_hash
-from auditlens.mirror import search
+from auditlens.mirror import buckets, exclusions, search
 from auditlens.mirror.exclusions import subtracted
 from auditlens.mirror.filter import SORT_COLUMNS, EventFilter, Key, SortColumn
 from auditlens.mirror.plan import (
@@ -37,7 +37,6 @@ from auditlens.mirror.plan import (
     Segment,
     Stream,
     bound,
-    driver_union,
     placeholders,
     position,
     select_sql,
@@ -48,17 +47,8 @@ from auditlens.mirror.pool import ConnectionPool, pooled
 from auditlens.mirror.records import Buckets, CheckpointInfo, EventRecord, MirrorStatus, Row, User
 from auditlens.mirror.resolve import Memo, Resolver
 from auditlens.mirror.sorted_plan import build_plan, jump_plan
-from auditlens.mirror.text_buckets import plain_search_buckets, planned_text_buckets
 
-__all__ = ["GROUPED_BUCKETS", "MirrorReader"]
-
-#: A histogram of at most this many matching rows is one ``GROUP BY`` query, a larger one a
-#: ``COUNT`` per bucket (:meth:`MirrorReader.bucket_counts`).
-GROUPED_BUCKETS = 50_000
-
-#: A histogram of a filter with at most this many exclusions counts them by subtraction
-#: (:mod:`auditlens.mirror.exclusions`: ``2**n`` exclusion-free counts); more are probed.
-MAX_SUBTRACTED = 3
+__all__ = ["MirrorReader"]
 
 #: Rows fetched per call while collecting an export's indexes.
 _FETCH = 20_000
@@ -171,76 +161,15 @@ class MirrorReader:
     @pooled
     def bucket_counts(self, f: EventFilter, start_ms: int, width_ms: int, n: int) -> Buckets:
         """How many events match ``f`` in each of ``n`` buckets of ``width_ms`` from
-        ``start_ms``, with the failures and denials among them.
-
-        From indexes only: one ``COUNT`` per bucket over the driving ``(column, ts, idx)`` range
-        (other conditions probed, as for a page), for all verdicts, failures and denials. Not one
-        ``GROUP BY (ts - start) / width``: its sorter step per row costs ~6x the walk (1M rows:
-        200 against 30 ms), except for at most :data:`GROUPED_BUCKETS` rows. Exclusions are
-        subtracted (:mod:`auditlens.mirror.exclusions`); a payload field reads its candidates."""
+        ``start_ms``, with the failures and denials among them (the histogram's strip; how,
+        from indexes only: :mod:`auditlens.mirror.buckets`)."""
         if width_ms <= 0 or n <= 0:
             raise ValueError(f"buckets need a positive width and number, got {width_ms}, {n}")
-        if _driving_search(f) is not None:
-            return self._text_buckets(f, start_ms, width_ms, n)
-        end_ms = start_ms + width_ms * n
-        zeros = (0,) * n
-        r = self.resolver.resolve(f)
-        since = start_ms if r.since_ms is None else max(r.since_ms, start_ms)
-        until = end_ms if r.until_ms is None else min(r.until_ms, end_ms)
-        if r.impossible or since >= until:
-            return Buckets(start_ms, width_ms, zeros, zeros, zeros)
-        r = replace(r, since_ms=since, until_ms=until)
-        catalog = self._catalog_for(r)
-        series = partial(self._bucket_series, start_ms=start_ms, width_ms=width_ms, n=n)
-
-        def counts(res: Resolved) -> tuple[int, ...]:
-            return subtracted(res, catalog, series, MAX_SUBTRACTED)
-
-        total = counts(r)
-        by_verdict: dict[str, tuple[int, ...]] = {}
-        for verdict in ("failure", "denied"):
-            if r.outcome is not None:
-                by_verdict[verdict] = total if r.outcome == verdict else zeros
-            else:
-                by_verdict[verdict] = counts(replace(r, outcome=verdict))
-        return Buckets(start_ms, width_ms, total, by_verdict["failure"], by_verdict["denied"])
-
-    def _bucket_series(self, r: Resolved, start_ms: int, width_ms: int, n: int) -> tuple[int, ...]:
-        """``r``'s matches per bucket (its time range inside them): all events of a period from
-        index positions (:meth:`Resolver.time_bucket_counts`), few matches grouped in one
-        query, else one indexed ``COUNT`` per bucket."""
-        since, until = r.since_ms, r.until_ms
-        assert since is not None and until is not None
-        if r.time_only and (
-            got := self.resolver.time_bucket_counts(since, until, start_ms, width_ms, n)
-        ):
-            return got
-        r = replace(r, prefer=None)
-        r = replace(r, prefer=self.resolver.smallest_driver(r))
         conn = self._conn()
-        if self.resolver.capped_count(r, GROUPED_BUCKETS) <= GROUPED_BUCKETS:
-            where, params = driver_union(r)
-            grouped = [0] * n
-            sql = (
-                "SELECT (e.ts - ?) / ? AS bucket, COUNT(*) FROM entries AS e "
-                f"WHERE {where} GROUP BY bucket"
-            )
-            for bucket, count in conn.execute(sql, (start_ms, width_ms, *params)):
-                if 0 <= bucket < n:
-                    grouped[bucket] += count
-            return tuple(grouped)
-        found = []
-        for i in range(n):
-            low = max(start_ms + i * width_ms, since)
-            high = min(start_ms + (i + 1) * width_ms, until)
-            if low >= high:
-                found.append(0)
-                continue
-            # Every driver value in one query; the same SQL text for every bucket (cached).
-            where, params = driver_union(replace(r, since_ms=low, until_ms=high))
-            sql = f"SELECT COUNT(*) FROM entries AS e WHERE {where}"
-            found.append(int(conn.execute(sql, params).fetchone()[0]))
-        return tuple(found)
+        if _driving_search(f) is not None:
+            plan = partial(self._plan, sort="ts", descending=True)
+            return buckets.text_buckets(conn, self.resolver, plan, f, start_ms, width_ms, n)
+        return buckets.index_buckets(conn, self.resolver, f, start_ms, width_ms, n)
 
     @pooled
     def neighbours(self, idx: int, n: int) -> tuple[int, int]:
@@ -262,25 +191,6 @@ class MirrorReader:
         ).fetchone()[0]
         return (idx if low is None else int(low)), (idx if high is None else int(high)) + 1
 
-    def _text_buckets(self, f: EventFilter, start_ms: int, width_ms: int, n: int) -> Buckets:
-        """A free-text search's hits per bucket (see :mod:`auditlens.mirror.text_buckets`)."""
-        end_ms = start_ms + width_ms * n
-        since = start_ms if f.since_ms is None else max(f.since_ms, start_ms)
-        until = end_ms if f.until_ms is None else min(f.until_ms, end_ms)
-        if since >= until:
-            return Buckets(start_ms, width_ms, *((0,) * n,) * 3)
-        # The strip's span bounds the hits' index range, so a day's search reads a day's hits.
-        bounded = replace(f, since_ms=since, until_ms=until)
-        conn = self._conn()
-        if replace(bounded, text=None, since_ms=None, until_ms=None, outcome=None).is_empty():
-            plain = plain_search_buckets(
-                conn, self.resolver, bounded, start_ms=start_ms, width_ms=width_ms, n=n
-            )
-            if plain is not None:
-                return plain
-        plan = self._plan(bounded, "ts", True)
-        return planned_text_buckets(conn, plan, start_ms, width_ms, n)
-
     @pooled
     def count(self, f: EventFilter) -> int:
         """How many entries match ``f`` (an index count; run it off the UI thread)."""
@@ -289,7 +199,8 @@ class MirrorReader:
         r = self.resolver.resolve(f)
         if r.impossible:
             return 0
-        return subtracted(r, self._catalog_for(r), self._count_of, MAX_SUBTRACTED)[0]
+        catalog = buckets.catalog_for(self.resolver, r)
+        return subtracted(r, catalog, self._count_of, exclusions.MAX_SUBTRACTED)[0]
 
     def _count_of(self, r: Resolved) -> tuple[int]:
         """``(count,)`` of ``r``: every event of a period from two index positions, else an
@@ -303,11 +214,6 @@ class MirrorReader:
                 int(conn.execute(sql + s.where, s.params).fetchone()[0]) for s in time_streams(r)[0]
             ),
         )
-
-    def _catalog_for(self, r: Resolved) -> tuple[tuple[str, str | None], ...]:
-        """Every ``(type, category)`` when an exclusion names types (to subtract it), else ()."""
-        named = any(column in ("type", "category") for column, _ in r.excluded)
-        return tuple(self.resolver.types_present()) if named else ()
 
     @pooled
     def _plan(self, f: EventFilter, sort: str, descending: bool) -> Plan:
