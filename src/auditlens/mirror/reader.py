@@ -37,16 +37,16 @@ from auditlens.mirror.plan import (
     Segment,
     Stream,
     bound,
+    jump_plan,
     placeholders,
     position,
     select_sql,
-    text_plan,
     time_streams,
 )
 from auditlens.mirror.pool import ConnectionPool, pooled
 from auditlens.mirror.records import Buckets, CheckpointInfo, EventRecord, MirrorStatus, Row, User
 from auditlens.mirror.resolve import Memo, Resolver
-from auditlens.mirror.sorted_plan import build_plan, jump_plan
+from auditlens.mirror.sorted_plan import build_plan, build_text_plan
 
 __all__ = ["MirrorReader"]
 
@@ -228,7 +228,8 @@ class MirrorReader:
         if fts is None:
             return build_plan(self.resolver.resolve(f), sort, descending, self.resolver)
         r = self.resolver.resolve(replace(f, text=None))
-        return text_plan(r, fts, self.resolver.idx_bounds(r.since_ms, r.until_ms), sort)
+        idx_range = self.resolver.idx_bounds(r.since_ms, r.until_ms)
+        return build_text_plan(r, fts, idx_range, sort, descending=descending, facts=self.resolver)
 
     @pooled
     def _rechecked(self, f: EventFilter, rows: list[Row]) -> list[Row]:
@@ -396,12 +397,8 @@ class MirrorReader:
         total: int | None,
     ) -> list[Row]:
         plan = self._plan(f, sort, descending)
-        if plan.walks and total is not None:
-            walked = plan
-            plan = self._memo.get_or(
-                ("jump plan", f, sort, descending),
-                lambda: jump_plan(walked, self.resolver.resolve(f), sort, total),
-            )
+        if total is not None:
+            plan = jump_plan(plan, total)
         out: list[Row] = []
         many = len(plan.segments) > 1
         for i, segment in enumerate(plan.segments):
@@ -424,7 +421,7 @@ class MirrorReader:
         """Rows in ``plan.segments[i]``. A walk's segment of every non-NULL value is the total
         less the other segments: counting it walks the whole index, probing every entry."""
         segment = plan.segments[i]
-        if plan.walks and segment.lead is NON_NULL and total is not None:
+        if plan.jump is not None and segment.lead is NON_NULL and total is not None:
             others = (s for j, s in enumerate(plan.segments) if j != i)
             return total - sum(self._segment_count(s) for s in others)
         return self._segment_count(segment)

