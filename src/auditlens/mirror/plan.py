@@ -547,13 +547,14 @@ def text_plan(r: Resolved, fts: str, idx_range: tuple[int, int], sort: str) -> P
         stream = Stream(where, (fts, lo, hi, *params), ("s.rowid",), (2,), source=TEXT_SOURCE)
         return Plan((Segment(ALL, (stream,), stream),))
     where, hit_params = text_hits(fts, idx_range)
-    stream = Stream(
+    stream = Stream(  # late rows: the sort holds each hit's key, not its row (365,000: 150 MB)
         join_conditions([where, *rest]),
         (*hit_params, *params),
         (sort_lead(sort), "e.ts", "e.idx"),
         (0, 1, 2),
         sort == "user",
         "",
+        late_rows=True,
     )
     return Plan((Segment(ALL, (stream,), stream),))
 

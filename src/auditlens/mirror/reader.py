@@ -194,7 +194,16 @@ class MirrorReader:
     @pooled
     def count(self, f: EventFilter) -> int:
         """How many entries match ``f`` (an index count; run it off the UI thread)."""
-        if _driving_search(f) is not None:
+        fts = _driving_search(f)
+        if fts is not None:
+            if (
+                f.text is not None
+                and replace(f, text=None, since_ms=None, until_ms=None).is_empty()
+            ):
+                # A search alone (maybe in a time range): its hits, counted off the index's own
+                # lists, not joined to the rows ("github" at 5M: 2.1 s -> ~20 ms).
+                idx_range = self.resolver.idx_bounds(f.since_ms, f.until_ms)
+                return self.resolver.text_hits(fts, idx_range)
             return sum(self._segment_count(s) for s in self._plan(f, "ts", True).segments)
         r = self.resolver.resolve(f)
         if r.impossible:
