@@ -125,7 +125,7 @@ def text_index(enabled: bool) -> Iterator[None]:
 
 
 def initial_sync(
-    info: dict[str, str], mirror: Path, *, with_text: bool, writer_thread: bool = False
+    info: dict[str, str], mirror: Path, *, with_text: bool, writer_thread: bool = True
 ) -> float:
     from auditlens.client.api import AuditApiClient
     from auditlens.client.sync import SyncEngine
@@ -288,7 +288,11 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--kill", action="store_true", help="also kill -9 a sync 3 times")
     parser.add_argument("--no-raw", action="store_true", help="skip the raw SQLite figure")
-    parser.add_argument("--writer-thread", action="store_true", help="rows on a writer thread")
+    parser.add_argument(
+        "--no-writer-thread",
+        action="store_true",
+        help="store the rows on the sync's own thread (the product uses a writer thread)",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     print(
@@ -298,7 +302,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(dir=OUT if OUT.exists() else None) as tmp:
         work = Path(tmp)
         with demo_server(args.events, work) as info:
-            threaded = args.writer_thread
+            threaded = not args.no_writer_thread
             without = initial_sync(
                 info, work / "plain.sqlite", with_text=False, writer_thread=threaded
             )
