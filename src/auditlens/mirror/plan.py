@@ -567,11 +567,7 @@ def text_hits(
     ``+`` keeps it a test on the rows another index walks."""
     lo, hi = idx_range
     column = "e.idx" if drives else "+e.idx"
-    where = (
-        f"{column} IN (SELECT rowid FROM {search.TABLE} WHERE {search.TABLE} MATCH ? "
-        "AND rowid >= ? AND rowid < ?)"
-    )
-    return where, (fts, lo, hi)
+    return f"{column} IN ({search.HITS})", (fts, lo, hi)
 
 
 def sort_lead(sort: str) -> str:

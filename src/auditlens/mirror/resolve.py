@@ -459,10 +459,7 @@ class Resolver:
         lo, hi = idx_range
 
         def count() -> int:
-            sql = (
-                f"SELECT COUNT(*) FROM {search.TABLE} WHERE {search.TABLE} MATCH ? "
-                "AND rowid >= ? AND rowid < ?"
-            )
+            sql = f"SELECT COUNT(*) FROM ({search.HITS})"
             return int(self.pool.current().execute(sql, (fts, lo, hi)).fetchone()[0])
 
         return self.memo.get_or(("text hits", fts, lo, hi), count)

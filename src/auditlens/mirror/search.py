@@ -76,6 +76,10 @@ CONFIGURE = f"INSERT INTO {TABLE}({TABLE}, rank) VALUES ('hashsize', {HASH_SIZE}
 #: The statements creating the index.
 CREATE = (DDL, CONFIGURE)
 
+#: The hits of an FTS5 MATCH expression among the entries ``lo <= idx < hi`` (parameters: the
+#: expression, ``lo``, ``hi``): read off the index's own lists, no entry row read.
+HITS = f"SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH ? AND rowid >= ? AND rowid < ?"
+
 #: SQL function registered on a writing connection: the indexed text of one entry's raw bytes.
 TEXT_FUNCTION = "auditlens_search_text"
 

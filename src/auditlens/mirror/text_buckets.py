@@ -48,9 +48,7 @@ def plain_search_buckets(
     it has fewer than :data:`PLAIN_MIN_HITS` hits (then reading their rows costs less)."""
     fts = search.SearchQuery.parse(f.text or "").fts()
     lo, hi = resolver.idx_bounds(f.since_ms, f.until_ms)
-    hits = f"SELECT rowid FROM {search.TABLE} WHERE {search.TABLE} MATCH ? "
-    hits += "AND rowid >= ? AND rowid < ?"
-    every_hit = [idx for (idx,) in conn.execute(hits, (fts, lo, hi))]
+    every_hit = [idx for (idx,) in conn.execute(search.HITS, (fts, lo, hi))]
     if len(every_hit) < PLAIN_MIN_HITS:
         return None
     edges = [resolver.idx_bounds(start_ms + i * width_ms, None)[0] for i in range(1, n)]
@@ -65,7 +63,7 @@ def plain_search_buckets(
         if f.outcome is not None and f.outcome != verdict:
             return (0,) * n
         sql = "SELECT idx FROM entries WHERE verdict = ? AND ts >= ? AND ts < ? "
-        sql += f"AND idx IN ({hits})"
+        sql += f"AND idx IN ({search.HITS})"
         params = (verdict, f.since_ms, f.until_ms, fts, lo, hi)
         return bucketed(idx for (idx,) in conn.execute(sql, params))
 
