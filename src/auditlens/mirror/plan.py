@@ -547,16 +547,17 @@ def text_plan(r: Resolved, fts: str, idx_range: tuple[int, int], sort: str) -> P
         stream = Stream(where, (fts, lo, hi, *params), ("s.rowid",), (2,), source=TEXT_SOURCE)
         return Plan((Segment(ALL, (stream,), stream),))
     where, hit_params = text_hits(fts, idx_range)
-    stream = Stream(  # late rows: the sort holds each hit's key, not its row (365,000: 150 MB)
-        join_conditions([where, *rest]),
-        (*hit_params, *params),
-        (sort_lead(sort), "e.ts", "e.idx"),
-        (0, 1, 2),
-        sort == "user",
-        "",
-        late_rows=True,
-    )
+    stream = sorted_stream(join_conditions([where, *rest]), (*hit_params, *params), sort)
     return Plan((Segment(ALL, (stream,), stream),))
+
+
+def sorted_stream(where: str, params: tuple[object, ...], sort: str) -> Stream:
+    """The rows ``where`` finds, sorted by SQLite in a walk's order of ``sort``: NULL (as
+    ``''``) first, then by value, time and index, so pages read on by a walk join them. Late
+    rows: the sort holds each row's key and ``idx``, not the row (365,000 search hits: ~150 MB),
+    and the page's rows are read after it."""
+    order = (sort_lead(sort), "e.ts", "e.idx")
+    return Stream(where, params, order, (0, 1, 2), sort == "user", "", late_rows=True)
 
 
 def text_hits(

@@ -31,7 +31,7 @@ from auditlens.mirror.plan import (
     conditions,
     driver_of,
     join_conditions,
-    sort_lead,
+    sorted_stream,
     text_hits,
     text_plan,
     time_streams,
@@ -84,8 +84,7 @@ def _sorted_rows(r: Resolved, sort: str) -> Segment:
     :attr:`~auditlens.mirror.plan.Plan.jump` of a walk. Late rows: SQLite sorts the keys and
     reads the page's rows after them."""
     rows = time_streams(r)[1]  # every row of ``r``, one query through the driver's index
-    order = (sort_lead(sort), "e.ts", "e.idx")
-    stream = Stream(rows.where, rows.params, order, (0, 1, 2), sort == "user", "", late_rows=True)
+    stream = sorted_stream(rows.where, rows.params, sort)
     return Segment(ALL, (stream,), stream)
 
 
@@ -295,9 +294,7 @@ def _small_segment(found: Sequence[int], sort: str) -> Segment:
     200 rows are read after it.
     """
     where = "e.idx IN (SELECT value FROM json_each(?))"
-    params = (json.dumps(list(found)),)
-    order = (sort_lead(sort), "e.ts", "e.idx")
-    stream = Stream(where, params, order, (0, 1, 2), sort == "user", "", late_rows=True)
+    stream = sorted_stream(where, (json.dumps(list(found)),), sort)
     return Segment(ALL, (stream,), stream)
 
 
