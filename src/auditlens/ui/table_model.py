@@ -160,7 +160,8 @@ class EventTableModel(QAbstractTableModel):
         self._scope = QueryScope()  # the current query's reads, interrupted when it is replaced
         #: The latest jump's read (a page far from every loaded one), interrupted by the next
         #: jump: dragging the scrollbar asks for many positions, and at millions of rows a jump
-        #: into a filtered view sorted by task or type takes seconds (OFFSET along the walk).
+        #: into a broad filter sorted by task, agent or user can still take 1-2 s (OFFSET along
+        #: the walk; up to plan.JUMP_SORT_CAP rows the filter's rows are sorted instead).
         self._jump = QueryScope()
         self._rows = 0
         self._count: int | None = None
