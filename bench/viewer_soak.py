@@ -82,7 +82,11 @@ class Figures:
 
 
 def settle(predicate: Callable[[], bool], timeout: float) -> float | None:
-    """Seconds until ``predicate()`` holds with the Qt event loop running, or None."""
+    """Seconds until ``predicate()`` holds with the Qt event loop running, or None.
+
+    Not ``viewer.wait_until``: that returns at once when the predicate already holds, without
+    letting the view paint, so a wheel step over loaded rows measured 0 ms and left its paint
+    to the next action. Here the loop always runs at least one tick."""
     from PySide6.QtCore import QEventLoop, QTimer
 
     started = time.perf_counter()
